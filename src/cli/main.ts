@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// The `vecshift` command: parses flags, builds objects, runs one subcommand. Each
+// subcommand lives in its own file and registers itself on the program.
+import { Command, CommanderError } from 'commander'
+import { isVecshiftError } from '../errors.js'
+import { registerEmulator } from './emulator.js'
+import { registerGateway } from './gateway.js'
+import { registerPlanned } from './planned.js'
+import { VERSION } from './version.js'
+
+export function buildProgram(): Command {
+  const program = new Command('vecshift')
+    .description('Move a live vector index between stores with zero downtime and zero lost writes.')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+  registerEmulator(program)
+  registerGateway(program)
+  registerPlanned(program)
+  return program
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram().exitOverride()
+  try {
+    await program.parseAsync(argv)
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode
+      return
+    }
+    // Known errors carry a message written for the operator; anything else is a bug and
+    // gets its stack so it can be reported.
+    if (isVecshiftError(err)) {
+      process.stderr.write(`vecshift: ${err.message} [${err.code}]\n`)
+      process.exitCode = 2
+    } else {
+      process.stderr.write(`vecshift: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`)
+      process.exitCode = 1
+    }
+  }
+}
+
+await main(process.argv)

@@ -1,0 +1,28 @@
+import type { Command } from 'commander'
+import { E, VecshiftError } from '../errors.js'
+
+// Subcommands that DESIGN.md names and later issues build. They exist now so that
+// `vecshift --help` shows the whole surface and scripts get a clear answer, not "unknown command".
+const PLANNED: ReadonlyArray<readonly [string, string]> = [
+  ['copy', 'bulk-copy the source index into the target (resumable, with progress)'],
+  ['replay', 'apply the write log to the target, in order, idempotently'],
+  ['verify', 'compare source and target: counts, sampled records, top-k agreement'],
+  ['cutover', 'flip routing to the target in a short, bounded write pause'],
+  ['rollback', 'replay the reverse log into the source and flip back'],
+  ['status', 'show the migration phase, routing, copy progress and replay lag'],
+  ['plan', 'inspect source and target and plan the migration'],
+  ['log', 'inspect the write log (inspect | tail | stats)'],
+  ['demo', 'run a complete local migration on embedded defaults'],
+]
+
+export function registerPlanned(program: Command): void {
+  for (const [name, summary] of PLANNED) {
+    program
+      .command(name)
+      .description(`${summary} (not available in this version)`)
+      .allowUnknownOption()
+      .action(() => {
+        throw new VecshiftError(E.CLI_USAGE, [`"vecshift ${name}" is not available in this version yet; see the README for what is`])
+      })
+  }
+}

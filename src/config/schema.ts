@@ -1,0 +1,107 @@
+import { z } from 'zod'
+
+// The shape of a vecshift configuration. Durations are milliseconds, sizes bytes. Every
+// object is strict: an unknown key is a typo until proven otherwise, and a typo in a
+// migration tool's config must stop it before it touches anything.
+
+const port = z.number().int().min(0).max(65535)
+const host = z.string().min(1)
+const httpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), { message: 'must be an http:// or https:// URL' })
+const ms = (min: number, max: number) => z.number().int().min(min).max(max)
+
+const listen = z.strictObject({ host: host.default('127.0.0.1'), port: port.default(0) })
+
+const pineconeStore = z.strictObject({
+  type: z.literal('pinecone'),
+  /** Index name, as the control plane knows it. */
+  index: z.string().min(1).max(45),
+  /** Data-plane URL of the index (https://<index>-<project>.svc.<env>.pinecone.io). */
+  host: httpUrl,
+  /** Control-plane URL; https://api.pinecone.io for Pinecone, the emulator's URL locally. */
+  controllerHost: httpUrl.default('https://api.pinecone.io'),
+  /** Verify upstream TLS certificates; turning this off is for rehearsals only. */
+  tlsVerify: z.boolean().default(true),
+})
+
+const store = z.discriminatedUnion('type', [pineconeStore])
+
+const upstream = z.strictObject({
+  connections: z.number().int().min(1).max(4096).default(128),
+  pipelining: z.number().int().min(1).max(64).default(1),
+  connectTimeoutMs: ms(1, 600_000).default(5_000),
+  /** Time allowed for upstream response headers and for the body to keep flowing. */
+  requestTimeoutMs: ms(1, 3_600_000).default(30_000),
+  keepAliveTimeoutMs: ms(1, 3_600_000).default(30_000),
+})
+
+const limits = z.strictObject({
+  /** Larger bodies get 413 at the gateway. Pinecone's own limit (2 MB) is enforced upstream. */
+  maxBodyBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
+  maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
+  /** Whole-request deadline on the client side of the gateway. */
+  requestTimeoutMs: ms(1, 3_600_000).default(60_000),
+  /** Requests over this many in flight get 429 rather than queueing without bound. */
+  maxConcurrentRequests: z.number().int().min(1).max(1_000_000).default(4096),
+})
+
+const gateway = z.strictObject({
+  listen: listen.default({ host: '127.0.0.1', port: 8080 }),
+  /** URL clients use to reach this gateway; answered as `host` by the control-plane shim.
+   *  When unset, it is derived from each request's Host header. */
+  publicUrl: httpUrl.optional(),
+  auth: z.strictObject({
+    /** passthrough: forward the client's Api-Key upstream.
+     *  keys: accept only VECSHIFT_GATEWAY_API_KEYS and use VECSHIFT_SOURCE_API_KEY upstream. */
+    mode: z.enum(['passthrough', 'keys']).default('passthrough'),
+  }).default({ mode: 'passthrough' }),
+  upstream: upstream.default(upstream.parse({})),
+  limits: limits.default(limits.parse({})),
+  /** How long SIGTERM waits for in-flight requests before closing connections by force. */
+  shutdownTimeoutMs: ms(0, 600_000).default(30_000),
+  /** Interval of the upstream probe behind /readyz. */
+  readinessIntervalMs: ms(100, 600_000).default(2_000),
+})
+
+const admin = z.strictObject({
+  listen: listen.default({ host: '127.0.0.1', port: 9090 }),
+  enabled: z.boolean().default(true),
+})
+
+const migration = z.strictObject({
+  /** Names this migration in metrics, logs and (later) the log topic and control record. */
+  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and "-", at most 63 characters'),
+  phase: z.enum(['passthrough']).default('passthrough'),
+})
+
+export const configSchema = z.strictObject({
+  migration,
+  source: store,
+  target: store.optional(),
+  gateway: gateway.default(gateway.parse({})),
+  admin: admin.default(admin.parse({})),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  }).default({ level: 'info' }),
+})
+
+export type ConfigInput = z.input<typeof configSchema>
+type Parsed = z.output<typeof configSchema>
+
+/** Secrets, which only ever come from the environment. */
+export interface Secrets {
+  sourceApiKey?: string
+  targetApiKey?: string
+  /** Keys clients may present when gateway.auth.mode is `keys`. */
+  gatewayApiKeys: readonly string[]
+  adminToken?: string
+}
+
+export type Config = Readonly<Parsed> & { readonly secrets: Readonly<Secrets> }
+
+/** Environment variables that hold secrets, and the config-file key each replaces. */
+export const SECRET_ENV = {
+  sourceApiKey: { env: 'VECSHIFT_SOURCE_API_KEY', fileKey: 'source.apiKey' },
+  targetApiKey: { env: 'VECSHIFT_TARGET_API_KEY', fileKey: 'target.apiKey' },
+  gatewayApiKeys: { env: 'VECSHIFT_GATEWAY_API_KEYS', fileKey: 'gateway.auth.apiKeys' },
+  adminToken: { env: 'VECSHIFT_ADMIN_TOKEN', fileKey: 'admin.token' },
+} as const

@@ -1,0 +1,109 @@
+// The one catalogue of vecshift's own errors. Every error the product raises on purpose is
+// listed here with a stable code, the HTTP status a client sees, the gRPC status code used
+// in Pinecone's data-plane error body, and whether retrying the same call may succeed.
+// docs/errors.md is checked against this table by test/errors.test.ts.
+
+/** gRPC status codes, as Pinecone puts them in `{"code":N,...}` data-plane error bodies. */
+export const Grpc = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const
+
+interface ErrorDef {
+  readonly code: string
+  readonly status: number
+  readonly grpc: number
+  readonly retriable: boolean
+  /** Message template; `%s` placeholders are filled in order. */
+  readonly message: string
+}
+
+function def(code: string, status: number, grpc: number, retriable: boolean, message: string): ErrorDef {
+  return Object.freeze({ code: `VECSHIFT_ERR_${code}`, status, grpc, retriable, message })
+}
+
+export const E = Object.freeze({
+  CONFIG_INVALID: def('CONFIG_INVALID', 500, Grpc.FAILED_PRECONDITION, false, 'invalid configuration: %s'),
+  CONFIG_FILE: def('CONFIG_FILE', 500, Grpc.FAILED_PRECONDITION, false, 'cannot read config file %s: %s'),
+  CONFIG_SECRET_IN_FILE: def('CONFIG_SECRET_IN_FILE', 500, Grpc.FAILED_PRECONDITION, false,
+    '%s must not be set in the config file; secrets come only from the environment variable %s'),
+  CLI_USAGE: def('CLI_USAGE', 400, Grpc.INVALID_ARGUMENT, false, '%s'),
+
+  BAD_REQUEST: def('BAD_REQUEST', 400, Grpc.INVALID_ARGUMENT, false, '%s'),
+  INVALID_JSON: def('INVALID_JSON', 400, Grpc.INVALID_ARGUMENT, false, 'request body is not valid JSON: %s'),
+  BODY_TOO_LARGE: def('BODY_TOO_LARGE', 413, Grpc.RESOURCE_EXHAUSTED, false,
+    'request body of %s bytes exceeds the gateway limit of %s bytes (gateway.limits.maxBodyBytes)'),
+  ROUTE_NOT_FOUND: def('ROUTE_NOT_FOUND', 404, Grpc.UNIMPLEMENTED, false, 'no route %s %s on the vecshift gateway'),
+  UNAUTHORIZED: def('UNAUTHORIZED', 401, Grpc.UNAUTHENTICATED, false, 'Unauthorized'),
+  CONTROL_PLANE_REFUSED: def('CONTROL_PLANE_REFUSED', 403, Grpc.PERMISSION_DENIED, false,
+    '%s %s is not allowed through the vecshift gateway while it fronts index "%s"; call the Pinecone control plane directly'),
+  CONTROL_PLANE_UNCONFIGURED: def('CONTROL_PLANE_UNCONFIGURED', 501, Grpc.UNIMPLEMENTED, false,
+    'the gateway has no source.controllerHost configured, so it cannot answer %s %s'),
+
+  UPSTREAM_UNAVAILABLE: def('UPSTREAM_UNAVAILABLE', 503, Grpc.UNAVAILABLE, true,
+    'upstream %s is unavailable (%s); retry later'),
+  UPSTREAM_TIMEOUT: def('UPSTREAM_TIMEOUT', 504, Grpc.DEADLINE_EXCEEDED, true,
+    'upstream %s did not answer within %s ms'),
+  UPSTREAM_PROTOCOL: def('UPSTREAM_PROTOCOL', 502, Grpc.UNAVAILABLE, true,
+    'upstream %s sent an invalid response (%s)'),
+  SHUTTING_DOWN: def('SHUTTING_DOWN', 503, Grpc.UNAVAILABLE, true, 'the gateway is shutting down; retry against another replica'),
+  TOO_MANY_REQUESTS: def('TOO_MANY_REQUESTS', 429, Grpc.RESOURCE_EXHAUSTED, true,
+    'the gateway is at its limit of %s concurrent requests (gateway.limits.maxConcurrentRequests)'),
+
+  ADMIN_UNAUTHORIZED: def('ADMIN_UNAUTHORIZED', 401, Grpc.UNAUTHENTICATED, false,
+    'admin API requires "Authorization: Bearer <token>" matching VECSHIFT_ADMIN_TOKEN'),
+  INTERNAL: def('INTERNAL', 500, Grpc.INTERNAL, false, 'internal error: %s'),
+})
+
+export type ErrorName = keyof typeof E
+
+function format(template: string, args: readonly unknown[]): string {
+  let i = 0
+  return template.replace(/%s/g, () => (i < args.length ? String(args[i++]) : '%s'))
+}
+
+export class VecshiftError extends Error {
+  readonly code: string
+  readonly statusCode: number
+  readonly grpcCode: number
+  readonly retriable: boolean
+  /** Seconds a client should wait before retrying, sent as Retry-After. */
+  retryAfter?: number
+
+  constructor(d: ErrorDef, args: readonly unknown[] = [], options?: { cause?: unknown; retryAfter?: number }) {
+    super(format(d.message, args), options?.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'VecshiftError'
+    this.code = d.code
+    this.statusCode = d.status
+    this.grpcCode = d.grpc
+    this.retriable = d.retriable
+    if (options?.retryAfter !== undefined) this.retryAfter = options.retryAfter
+  }
+
+  /** The body Pinecone's data plane uses for errors, which the SDK knows how to read. */
+  toPinecone(): { code: number; message: string; details: unknown[] } {
+    return { code: this.grpcCode, message: this.message, details: [] }
+  }
+}
+
+export function vxError(d: ErrorDef, ...args: unknown[]): VecshiftError {
+  return new VecshiftError(d, args)
+}
+
+export function isVecshiftError(err: unknown): err is VecshiftError {
+  return err instanceof VecshiftError
+}
