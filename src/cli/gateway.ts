@@ -1,6 +1,47 @@
-import type { Command } from 'commander'
+import { InvalidArgumentError, type Command } from 'commander'
+import { Gateway } from '../proxy/server.js'
+import { configFromFlags, loggerFor, onShutdownSignal, parsePort, type ConfigFlags } from './common.js'
 
-// Placeholder; replaced by the gateway work.
+interface GatewayFlags extends ConfigFlags {
+  host?: string
+  port?: number
+  adminPort?: number
+}
+
 export function registerGateway(program: Command): void {
-  program.command('gateway').description('run the Pinecone-compatible gateway')
+  program
+    .command('gateway')
+    .description('run the Pinecone-compatible gateway in front of the source index')
+    .requiredOption('-c, --config <file>', 'config file (YAML or JSON); environment VECSHIFT__* keys override it')
+    .option('--host <host>', 'listen address (overrides gateway.listen.host)')
+    .option('-p, --port <port>', 'listen port (overrides gateway.listen.port)', portArg)
+    .option('--admin-port <port>', 'admin API port (overrides admin.listen.port)', portArg)
+    .option('--log-level <level>', 'fatal | error | warn | info | debug | trace | silent')
+    .addHelpText('after', `
+Secrets come only from the environment:
+  VECSHIFT_SOURCE_API_KEY    the gateway's upstream key (auth mode "keys"; also used by /readyz)
+  VECSHIFT_GATEWAY_API_KEYS  comma-separated keys clients may present (auth mode "keys")
+  VECSHIFT_ADMIN_TOKEN       bearer token for the admin API
+
+Point an app at the gateway: new Pinecone({ apiKey, controllerHostUrl: 'http://<gateway>' })
+or set PINECONE_CONTROLLER_HOST=http://<gateway>.`)
+    .action(async (flags: GatewayFlags) => {
+      const config = configFromFlags(flags, {
+        'gateway.listen.host': flags.host,
+        'gateway.listen.port': flags.port,
+        'admin.listen.port': flags.adminPort,
+      })
+      const logger = loggerFor(config, 'vecshift-gateway')
+      const gateway = new Gateway(config, logger)
+      await gateway.listen()
+      onShutdownSignal(logger, () => gateway.close())
+    })
+}
+
+function portArg(value: string): number {
+  try {
+    return parsePort(value)
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message)
+  }
 }

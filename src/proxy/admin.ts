@@ -1,0 +1,51 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Logger } from '../logger.js'
+import { E, vxError } from '../errors.js'
+import type { GatewayMetrics } from './metrics.js'
+import type { ReadinessProbe } from './readiness.js'
+import { sendError, toVecshiftError } from './reply-error.js'
+
+// The admin port: health, readiness and Prometheus metrics without a token (probes and
+// scrapers must reach them), everything under /admin/ with a bearer token when one is
+// configured. Config validation refuses a non-loopback admin address without a token.
+
+export interface AdminOptions {
+  readonly logger: Logger
+  readonly metrics: GatewayMetrics
+  readonly readiness: ReadinessProbe
+  readonly token: string | undefined
+  readonly status: () => Record<string, unknown>
+  readonly isClosing: () => boolean
+}
+
+export function buildAdmin(options: AdminOptions): FastifyInstance {
+  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, disableRequestLogging: true })
+  const expected = options.token === undefined ? undefined : digest(options.token)
+
+  app.setErrorHandler((err, _req, reply) => sendError(reply, toVecshiftError(err), 'control'))
+  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/readyz', async (_req, reply) => {
+    const r = await options.readiness.check()
+    const ready = r.ready && !options.isClosing()
+    return reply.code(ready ? 200 : 503).send({ ready, detail: options.isClosing() ? 'shutting down' : r.detail })
+  })
+  app.get('/metrics', async (_req, reply) => {
+    reply.type(options.metrics.registry.contentType)
+    return options.metrics.registry.metrics()
+  })
+  app.register(async (scoped) => {
+    scoped.addHook('onRequest', async (req) => {
+      if (expected === undefined) return
+      const header = req.headers.authorization
+      const presented = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : ''
+      if (!timingSafeEqual(digest(presented), expected)) throw vxError(E.ADMIN_UNAUTHORIZED)
+    })
+    scoped.get('/admin/status', async () => options.status())
+  })
+  return app
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest()
+}

@@ -1,0 +1,88 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { E, vxError } from '../errors.js'
+import { countUpstreamError, forwardHandler, type ForwardContext } from './forward.js'
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
+import { CONTROL_PREFIXES } from './routes.js'
+
+// The control-plane shim. An app finds its index's data-plane host by describing the index
+// (GET /indexes/{name}); answering that with the gateway's own URL as `host` is what lets
+// an app switch to vecshift by changing only its controller host. Other read calls are
+// forwarded to the real control plane; calls that would change or delete the index under
+// migration are refused, because doing that mid-migration breaks the migration.
+
+export interface ControlShimOptions extends ForwardContext {
+  readonly indexName: string
+  /** The URL clients use to reach the gateway, for this request. */
+  readonly publicUrl: (req: FastifyRequest) => string
+}
+
+interface IndexModel { name?: unknown; host?: unknown; private_host?: unknown }
+
+export function registerControlShim(app: FastifyInstance, options: ControlShimOptions): void {
+  const forward = forwardHandler(options, 'control')
+
+  const rewrite = (model: IndexModel, req: FastifyRequest): void => {
+    if (model.name !== options.indexName) return
+    model.host = options.publicUrl(req)
+    // The SDK prefers private_host when present; the gateway has only one address.
+    delete model.private_host
+  }
+
+  async function describeAndRewrite(req: FastifyRequest, reply: FastifyReply, many: boolean) {
+    if (!options.auth.allows(req.headers)) throw vxError(E.UNAUTHORIZED)
+    const headers = upstreamRequestHeaders(req.headers, options.auth.upstreamKey)
+    // The shim reads the body, so ask for it uncompressed.
+    delete headers['accept-encoding']
+    let res
+    try {
+      res = await options.upstream.request('GET', req.url, headers, null)
+    } catch (err) {
+      countUpstreamError(options, err)
+      throw err
+    }
+    const responseHeaders = clientResponseHeaders(res.headers)
+    if (res.statusCode !== 200) {
+      reply.code(res.statusCode).headers(responseHeaders)
+      return reply.send(res.body)
+    }
+    let doc: unknown
+    try {
+      doc = await res.body.json()
+    } catch (err) {
+      throw vxError(E.UPSTREAM_PROTOCOL, options.upstream.name, `describe index answered invalid JSON: ${(err as Error).message}`)
+    }
+    if (many) {
+      const list = (doc as { indexes?: unknown }).indexes
+      if (Array.isArray(list)) for (const model of list) rewrite(model as IndexModel, req)
+    } else {
+      rewrite(doc as IndexModel, req)
+    }
+    delete responseHeaders['content-length']
+    delete responseHeaders['content-encoding']
+    reply.code(200).headers(responseHeaders)
+    return reply.send(doc)
+  }
+
+  const config = { op: 'control' }
+  app.get('/indexes', { config }, (req, reply) => describeAndRewrite(req, reply, true))
+  app.get<{ Params: { name: string } }>('/indexes/:name', { config }, (req, reply) => {
+    if (req.params.name !== options.indexName) return forward.call(app, req, reply)
+    return describeAndRewrite(req, reply, false)
+  })
+  app.route<{ Params: { name: string } }>({
+    method: ['DELETE', 'PATCH'],
+    url: '/indexes/:name',
+    config,
+    handler(req, reply) {
+      if (req.params.name === options.indexName) {
+        throw vxError(E.CONTROL_PLANE_REFUSED, req.method, `/indexes/${req.params.name}`, options.indexName)
+      }
+      return forward.call(app, req, reply)
+    },
+  })
+  for (const prefix of CONTROL_PREFIXES) {
+    if (prefix !== '/indexes') app.all(prefix, { config }, forward)
+    app.all(`${prefix}/*`, { config }, forward)
+  }
+  app.post('/indexes', { config }, forward)
+}

@@ -1,0 +1,48 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+// Prometheus metrics of one gateway process. A registry per gateway (not prom-client's
+// global one) so tests can run several gateways in one process.
+
+export class GatewayMetrics {
+  readonly registry = new Registry()
+  readonly requests: Counter<'op' | 'method' | 'status'>
+  readonly upstreamLatency: Histogram<'upstream' | 'op'>
+  readonly upstreamErrors: Counter<'upstream' | 'code'>
+  readonly inFlight: Gauge
+  readonly rejected: Counter<'reason'>
+
+  constructor(labels: Record<string, string> = {}) {
+    this.registry.setDefaultLabels(labels)
+    collectDefaultMetrics({ register: this.registry, prefix: 'vecshift_' })
+    this.requests = new Counter({
+      name: 'vecshift_gateway_requests_total',
+      help: 'Requests answered by the gateway, by Pinecone operation, method and status.',
+      labelNames: ['op', 'method', 'status'],
+      registers: [this.registry],
+    })
+    this.upstreamLatency = new Histogram({
+      name: 'vecshift_upstream_request_duration_seconds',
+      help: 'Time from sending a request upstream to receiving its response headers.',
+      labelNames: ['upstream', 'op'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [this.registry],
+    })
+    this.upstreamErrors = new Counter({
+      name: 'vecshift_upstream_errors_total',
+      help: 'Upstream requests that got no HTTP response, by error code.',
+      labelNames: ['upstream', 'code'],
+      registers: [this.registry],
+    })
+    this.inFlight = new Gauge({
+      name: 'vecshift_gateway_in_flight_requests',
+      help: 'Requests being handled by the gateway right now.',
+      registers: [this.registry],
+    })
+    this.rejected = new Counter({
+      name: 'vecshift_gateway_rejected_total',
+      help: 'Requests the gateway answered itself without forwarding, by reason.',
+      labelNames: ['reason'],
+      registers: [this.registry],
+    })
+  }
+}

@@ -1,0 +1,44 @@
+import type { FastifyReply } from 'fastify'
+import { E, VecshiftError } from '../errors.js'
+
+// Answers in the two error shapes Pinecone uses, so the official SDKs read our messages:
+// data plane `{"code":<grpc>,"message","details":[]}`, control plane
+// `{"error":{"code":"NOT_FOUND","message"},"status":404}`, and plain-text 401 `Unauthorized`.
+
+const CONTROL_CODES: Record<number, string> = {
+  400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 404: 'NOT_FOUND',
+  409: 'ALREADY_EXISTS', 413: 'INVALID_ARGUMENT', 429: 'RESOURCE_EXHAUSTED', 501: 'UNIMPLEMENTED',
+  502: 'UNAVAILABLE', 503: 'UNAVAILABLE', 504: 'DEADLINE_EXCEEDED',
+}
+
+export type ErrorShape = 'data' | 'control'
+
+export function toVecshiftError(err: unknown): VecshiftError {
+  if (err instanceof VecshiftError) return err
+  // Fastify's own errors (FST_ERR_CTP_*, bad URL, request timeout) carry a statusCode.
+  const e = err as { statusCode?: unknown; message?: unknown; code?: unknown }
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    if (e.statusCode === 413) return new VecshiftError(E.BODY_TOO_LARGE, ['more than the allowed', 'the configured'], { cause: err })
+    const wrapped = new VecshiftError(E.BAD_REQUEST, [String(e.message ?? 'bad request')], { cause: err })
+    Object.defineProperty(wrapped, 'statusCode', { value: e.statusCode })
+    return wrapped
+  }
+  return new VecshiftError(E.INTERNAL, [String(e?.message ?? err)], { cause: err })
+}
+
+export function sendError(reply: FastifyReply, error: VecshiftError, shape: ErrorShape): FastifyReply {
+  reply.code(error.statusCode)
+  if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter))
+  reply.header('x-vecshift-error', error.code)
+  // An oversized body may still be arriving; closing is cheaper than reading it all.
+  if (error.statusCode === 413) reply.header('connection', 'close')
+  if (error.code === E.UNAUTHORIZED.code) return reply.type('text/plain; charset=utf-8').send('Unauthorized')
+  reply.type('application/json; charset=utf-8')
+  if (shape === 'control') {
+    return reply.send({
+      error: { code: CONTROL_CODES[error.statusCode] ?? 'UNKNOWN', message: error.message },
+      status: error.statusCode,
+    })
+  }
+  return reply.send(error.toPinecone())
+}

@@ -1,0 +1,230 @@
+import type { AddressInfo } from 'node:net'
+import { Transform, type Readable } from 'node:stream'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
+import type { Config } from '../config/schema.js'
+import { E, VecshiftError, vxError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import { buildAdmin } from './admin.js'
+import { ClientAuth } from './auth.js'
+import { registerControlShim } from './control-shim.js'
+import { forwardHandler, type ForwardContext } from './forward.js'
+import { GatewayMetrics } from './metrics.js'
+import { ReadinessProbe } from './readiness.js'
+import { sendError, toVecshiftError } from './reply-error.js'
+import { CONTROL_PREFIXES, DATA_ROUTES } from './routes.js'
+import { Upstream } from './upstream.js'
+
+// The gateway's composition root: builds the upstream pools, the data-plane and
+// control-plane routes, the admin server, and owns the lifecycle (listen, drain, close).
+
+export interface GatewayAddresses {
+  readonly url: string
+  readonly adminUrl: string | undefined
+}
+
+export class Gateway {
+  readonly config: Config
+  readonly metrics: GatewayMetrics
+  readonly app: FastifyInstance
+  readonly admin: FastifyInstance | undefined
+  readonly #logger: Logger
+  readonly #source: Upstream
+  readonly #sourceControl: Upstream
+  readonly #readiness: ReadinessProbe
+  readonly #startedAt = Date.now()
+  #inFlight = 0
+  #closing: Promise<void> | undefined
+  #addresses: GatewayAddresses | undefined
+
+  constructor(config: Config, logger: Logger) {
+    this.config = config
+    this.#logger = logger
+    const { gateway, source } = config
+    this.metrics = new GatewayMetrics({ migration: config.migration.id })
+    const upstreamOptions = { ...gateway.upstream, tlsVerify: source.tlsVerify }
+    this.#source = new Upstream({ ...upstreamOptions, name: 'source', url: source.host })
+    this.#sourceControl = new Upstream({ ...upstreamOptions, name: 'source-control', url: source.controllerHost })
+    this.#readiness = new ReadinessProbe(this.#source, config.secrets.sourceApiKey, gateway.readinessIntervalMs)
+    this.app = this.#buildApp()
+    this.admin = config.admin.enabled
+      ? buildAdmin({
+          logger: logger.child({ component: 'admin' }),
+          metrics: this.metrics,
+          readiness: this.#readiness,
+          token: config.secrets.adminToken,
+          status: () => this.status(),
+          isClosing: () => this.#closing !== undefined,
+        })
+      : undefined
+  }
+
+  get addresses(): GatewayAddresses | undefined {
+    return this.#addresses
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      migration: this.config.migration.id,
+      phase: this.config.migration.phase,
+      source: { index: this.config.source.index, host: this.config.source.host },
+      inFlight: this.#inFlight,
+      closing: this.#closing !== undefined,
+      uptimeMs: Date.now() - this.#startedAt,
+    }
+  }
+
+  #buildApp(): FastifyInstance {
+    const { limits } = this.config.gateway
+    const app = Fastify({
+      loggerInstance: this.#logger.child({ component: 'gateway' }) as FastifyBaseLogger,
+      // Per-request log lines would cost more than forwarding does; errors are logged.
+      disableRequestLogging: true,
+      bodyLimit: limits.maxBodyBytes,
+      requestTimeout: limits.requestTimeoutMs,
+      http: { maxHeaderSize: limits.maxHeaderBytes },
+      // Shutdown answers are sent by the onRequest hook below, in Pinecone's error shape.
+      return503OnClosing: false,
+    })
+
+    const auth = new ClientAuth({
+      mode: this.config.gateway.auth.mode,
+      acceptedKeys: this.config.secrets.gatewayApiKeys,
+      upstreamKey: this.config.secrets.sourceApiKey,
+    })
+    const data: ForwardContext = { upstream: this.#source, auth, metrics: this.metrics }
+    const control: ForwardContext = { upstream: this.#sourceControl, auth, metrics: this.metrics }
+
+    // Bodies are not parsed here: the stream itself becomes request.body and is piped to the
+    // upstream. Only the declared length is checked, so oversize bodies are refused before
+    // a byte of them is read.
+    app.removeAllContentTypeParsers()
+    app.addContentTypeParser('*', (req, payload, done) => {
+      const declared = req.headers['content-length']
+      if (declared === undefined) return done(null, limitedStream(payload, limits.maxBodyBytes))
+      if (Number(declared) > limits.maxBodyBytes) return done(vxError(E.BODY_TOO_LARGE, declared, limits.maxBodyBytes))
+      done(null, payload)
+    })
+
+    app.addHook('onRequest', (req, reply, done) => {
+      if (this.#closing !== undefined) {
+        reply.header('connection', 'close')
+        return done(vxError(E.SHUTTING_DOWN))
+      }
+      if (this.#inFlight >= limits.maxConcurrentRequests) {
+        this.metrics.rejected.labels('concurrency').inc()
+        return done(vxError(E.TOO_MANY_REQUESTS, limits.maxConcurrentRequests))
+      }
+      this.#inFlight++
+      this.metrics.inFlight.inc()
+      // 'close' fires for finished and aborted responses alike, so the count cannot drift.
+      reply.raw.once('close', () => {
+        this.#inFlight--
+        this.metrics.inFlight.dec()
+      })
+      done()
+    })
+
+    for (const route of DATA_ROUTES) {
+      app.route({ method: route.method, url: route.url, config: { op: route.op }, handler: forwardHandler(data, route.op) })
+    }
+    registerControlShim(app, { ...control, indexName: this.config.source.index, publicUrl: (req) => this.#publicUrl(req) })
+
+    app.addHook('onResponse', (req, reply, done) => {
+      const op = (req.routeOptions.config as { op?: string }).op ?? 'other'
+      this.metrics.requests.labels(op, req.method, String(reply.statusCode)).inc()
+      done()
+    })
+
+    app.get('/healthz', async () => ({ status: 'ok' }))
+    app.get('/readyz', async (_req, reply) => {
+      const r = await this.#readiness.check()
+      const ready = r.ready && this.#closing === undefined
+      return reply.code(ready ? 200 : 503).send({ ready, detail: this.#closing ? 'shutting down' : r.detail })
+    })
+
+    app.setNotFoundHandler((req, reply) => {
+      sendError(reply, vxError(E.ROUTE_NOT_FOUND, req.method, req.url.split('?')[0]), shapeOf(req))
+    })
+    app.setErrorHandler((err, req, reply) => {
+      const error = toVecshiftError(err)
+      if (error.statusCode >= 500) {
+        req.log.warn({ err: error, cause: error.cause, op: req.routeOptions.url, method: req.method }, error.message)
+      }
+      sendError(reply, error, shapeOf(req))
+    })
+    return app
+  }
+
+  #publicUrl(req: FastifyRequest): string {
+    return this.config.gateway.publicUrl?.replace(/\/+$/, '') ?? `http://${req.headers.host ?? this.#addresses?.url ?? 'localhost'}`
+  }
+
+  async listen(): Promise<GatewayAddresses> {
+    const { gateway, admin } = this.config
+    await this.app.listen({ host: gateway.listen.host, port: gateway.listen.port })
+    let adminUrl: string | undefined
+    if (this.admin) {
+      await this.admin.listen({ host: admin.listen.host, port: admin.listen.port })
+      adminUrl = urlOf(this.admin)
+    }
+    this.#addresses = { url: urlOf(this.app), adminUrl }
+    this.#logger.info({ ...this.#addresses, source: this.config.source.host, phase: this.config.migration.phase }, 'gateway listening')
+    return this.#addresses
+  }
+
+  /** Stops accepting requests, lets in-flight ones finish (up to shutdownTimeoutMs, then
+   *  closes the remaining connections), and releases the upstream pools. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
+    const deadline = this.config.gateway.shutdownTimeoutMs
+    this.#logger.info({ inFlight: this.#inFlight, deadlineMs: deadline }, 'gateway draining')
+    const timer = setTimeout(() => {
+      this.#logger.warn({ inFlight: this.#inFlight }, 'drain deadline passed; closing remaining connections')
+      this.app.server.closeAllConnections()
+    }, deadline)
+    timer.unref()
+    try {
+      await this.app.close()
+      await this.admin?.close()
+    } finally {
+      clearTimeout(timer)
+      await Promise.allSettled([this.#source.close(), this.#sourceControl.close()])
+    }
+    this.#logger.info('gateway closed')
+  }
+}
+
+function isControlPath(url: string): boolean {
+  for (const prefix of CONTROL_PREFIXES) {
+    if (url === prefix || url.startsWith(`${prefix}/`) || url.startsWith(`${prefix}?`)) return true
+  }
+  return false
+}
+
+function shapeOf(req: FastifyRequest): 'data' | 'control' {
+  return isControlPath(req.url) ? 'control' : 'data'
+}
+
+function urlOf(app: FastifyInstance): string {
+  const address = app.server.address() as AddressInfo
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return `http://${host}:${address.port}`
+}
+
+/** Counts the bytes of a body sent without Content-Length and fails it at the limit. */
+function limitedStream(source: Readable, max: number): Readable {
+  let seen = 0
+  const limiter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length
+      if (seen > max) callback(new VecshiftError(E.BODY_TOO_LARGE, [`more than ${max}`, max]))
+      else callback(null, chunk)
+    },
+  })
+  source.on('error', (err) => limiter.destroy(err))
+  return source.pipe(limiter)
+}

@@ -1,0 +1,30 @@
+import { E, VecshiftError } from '../errors.js'
+
+// The one place where a failure to talk to an upstream becomes an answer for the client
+// (after fastify-reply-from): no connection means 503 (retriable, with Retry-After), a
+// deadline means 504, a broken response means 502. The cause is kept for the log.
+
+const UNAVAILABLE = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE',
+  'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED', 'UND_ERR_CONNECT_TIMEOUT',
+])
+const TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT', 'ABORT_ERR'])
+
+export function errorCode(err: unknown): string | undefined {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | null
+  if (typeof e?.code === 'string') return e.code
+  if (typeof e?.cause?.code === 'string') return e.cause.code
+  return undefined
+}
+
+export function mapUpstreamError(err: unknown, upstream: string, timeoutMs: number): VecshiftError {
+  if (err instanceof VecshiftError) return err
+  const code = errorCode(err) ?? 'unknown'
+  if (TIMEOUT.has(code)) {
+    return new VecshiftError(E.UPSTREAM_TIMEOUT, [upstream, timeoutMs], { cause: err, retryAfter: 1 })
+  }
+  if (UNAVAILABLE.has(code)) {
+    return new VecshiftError(E.UPSTREAM_UNAVAILABLE, [upstream, code], { cause: err, retryAfter: 1 })
+  }
+  return new VecshiftError(E.UPSTREAM_PROTOCOL, [upstream, code], { cause: err, retryAfter: 1 })
+}

@@ -1,0 +1,32 @@
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import t from 'tap'
+
+const run = promisify(execFile)
+const CLI = ['--import', 'tsx', new URL('../../src/cli/main.ts', import.meta.url).pathname]
+const COMMANDS = ['emulator', 'gateway', 'copy', 'replay', 'verify', 'cutover', 'rollback', 'status', 'plan', 'log', 'demo']
+
+t.test('vecshift --help lists every subcommand of DESIGN.md', async (t) => {
+  const { stdout } = await run(process.execPath, [...CLI, '--help'])
+  for (const c of COMMANDS) t.match(stdout, new RegExp(`^  ${c}\\b`, 'm'), c)
+})
+
+t.test('every subcommand answers --help with usage and exit 0', async (t) => {
+  await Promise.all(COMMANDS.map(async (c) => {
+    const { stdout } = await run(process.execPath, [...CLI, c, '--help'])
+    t.match(stdout, new RegExp(`Usage: vecshift ${c}`), c)
+  }))
+})
+
+t.test('a missing --config is a usage error that names the flag', async (t) => {
+  const err = await run(process.execPath, [...CLI, 'gateway']).then(() => undefined, (e: { code: number; stderr: string }) => e)
+  t.ok(err, 'exits non-zero')
+  t.match(err?.stderr, /--config/)
+})
+
+t.test('a bad config refuses to start, naming the key, exit 2', async (t) => {
+  const err = await run(process.execPath, [...CLI, 'gateway', '--config', '/nonexistent.yaml'])
+    .then(() => undefined, (e: { code: number; stderr: string }) => e)
+  t.equal(err?.code, 2)
+  t.match(err?.stderr, /VECSHIFT_ERR_CONFIG_FILE/)
+})
