@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from '../logger.js'
 import { E, vxError } from '../errors.js'
 import type { GatewayMetrics } from './metrics.js'
@@ -20,7 +20,7 @@ export interface AdminOptions {
 }
 
 export function buildAdmin(options: AdminOptions): FastifyInstance {
-  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, disableRequestLogging: true })
+  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) })
   const expected = options.token === undefined ? undefined : digest(options.token)
 
   app.setErrorHandler((err, _req, reply) => sendError(reply, toVecshiftError(err), 'control'))

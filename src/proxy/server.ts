@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net'
 import { Transform, type Readable } from 'node:stream'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { Config } from '../config/schema.js'
 import { E, VecshiftError, vxError } from '../errors.js'
 import type { Logger } from '../logger.js'
@@ -78,7 +78,7 @@ export class Gateway {
     const app = Fastify({
       loggerInstance: this.#logger.child({ component: 'gateway' }) as FastifyBaseLogger,
       // Per-request log lines would cost more than forwarding does; errors are logged.
-      disableRequestLogging: true,
+      logController: new LogController({ disableRequestLogging: true }),
       bodyLimit: limits.maxBodyBytes,
       requestTimeout: limits.requestTimeoutMs,
       http: { maxHeaderSize: limits.maxHeaderBytes },
