@@ -1,0 +1,366 @@
+// The data-plane operations of one index: request validation with Pinecone's limits and
+// messages, the change or read, and the JSON text of the answer. HTTP wiring is in
+// data-routes.ts.
+import { atLeast, type ApiVersion } from './api-version.js'
+import { dataError, GrpcCode, invalidArgument } from './errors.js'
+import { compileFilter, type Predicate } from './filter.js'
+import { namespaceKey, type VectorIndex } from './index-store.js'
+import {
+  checkId, checkIdList, checkMetadata, LIMITS, optBool, optInt, toDense, toSparse,
+} from './limits.js'
+import { lowerBound, upperBound, type Metadata, type Namespace, type SparseVector, type StoredRecord } from './records.js'
+import { matchJson, vectorMapJson } from './responses.js'
+import { search } from './search.js'
+
+export interface DataContext {
+  readonly index: VectorIndex
+  readonly version: ApiVersion
+}
+
+export type Body = Record<string, unknown>
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+/** The namespace as sent, or the default's name in this API version when none was sent. */
+function echoNamespace(raw: unknown, version: ApiVersion): string {
+  if (typeof raw === 'string') return raw
+  return atLeast(version, '2025-10') ? '__default__' : ''
+}
+
+/** How a namespace key is reported in stats and namespace listings. */
+export function reportedNamespace(key: string, version: ApiVersion): string {
+  return key === '' && atLeast(version, '2025-10') ? '__default__' : key
+}
+
+function checkNamespace(raw: unknown): string {
+  if (raw === undefined || raw === null) return namespaceKey(undefined)
+  if (typeof raw !== 'string') throw invalidArgument('Invalid value for namespace: expected a string')
+  if (raw.length > LIMITS.maxNamespaceLength) {
+    throw invalidArgument(`Namespace name exceeds the maximum length of ${LIMITS.maxNamespaceLength} characters`)
+  }
+  return namespaceKey(raw)
+}
+
+function readUnitsForScan(ns: Namespace | undefined, dimension: number | null): number {
+  // Serverless bills a query by the size of the namespace it scans (1 RU per GB, rounded up).
+  const bytes = (ns?.size ?? 0) * ((dimension ?? 0) * 4 + 256)
+  return Math.max(1, Math.ceil(bytes / 1e9))
+}
+
+function usageJson(readUnits: number): string {
+  return `{"readUnits":${readUnits}}`
+}
+
+function paginationToken(lastId: string): string {
+  return Buffer.from(JSON.stringify({ after: lastId })).toString('base64')
+}
+
+function decodeToken(token: unknown): string | null {
+  if (token === undefined || token === null || token === '') return null
+  if (typeof token !== 'string') throw invalidArgument('Invalid pagination token')
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(token, 'base64').toString('utf8'))
+    if (parsed !== null && typeof parsed === 'object' && typeof (parsed as { after?: unknown }).after === 'string') {
+      return (parsed as { after: string }).after
+    }
+  } catch {
+    // fall through
+  }
+  throw invalidArgument('Invalid pagination token')
+}
+
+/** Serverless-only calls on a pod-based index: Pinecone's pod hosts have no such route. */
+export function podUnsupported(op: string): Error {
+  return dataError(404, GrpcCode.NOT_FOUND, `Not Found: ${op} is supported only for serverless indexes`)
+}
+
+function optFilter(raw: unknown): Predicate | null {
+  return raw === undefined || raw === null ? null : compileFilter(raw)
+}
+
+function sparseAllowed(ctx: DataContext): void {
+  const c = ctx.index.config
+  if (c.vectorType === 'dense' && c.metric !== 'dotproduct') {
+    throw invalidArgument(`Sparse values are supported only for indexes with the dotproduct metric; index ${c.name} uses ${c.metric}`)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// upsert
+
+export function upsert(ctx: DataContext, body: Body): string {
+  const vectors = body.vectors
+  if (!Array.isArray(vectors)) throw invalidArgument('Upsert request must contain a `vectors` array')
+  if (vectors.length === 0) throw invalidArgument('Upsert request must contain at least one vector')
+  if (vectors.length > LIMITS.maxUpsertVectors) {
+    throw invalidArgument(`Upsert request contains ${vectors.length} vectors, which exceeds the limit of ${LIMITS.maxUpsertVectors} vectors per request`)
+  }
+  const key = checkNamespace(body.namespace)
+  const records = vectors.map((v) => toRecord(ctx, v))
+  ctx.index.put(key, records)
+  return `{"upsertedCount":${records.length}}`
+}
+
+function toRecord(ctx: DataContext, raw: unknown): StoredRecord {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw invalidArgument('Each vector must be a JSON object')
+  const v = raw as Body
+  const id = checkId(v.id)
+  const { dimension, vectorType } = ctx.index.config
+  const hasValues = Array.isArray(v.values) ? v.values.length > 0 : v.values !== undefined && v.values !== null
+  const hasSparse = v.sparseValues !== undefined && v.sparseValues !== null
+  let values: Float32Array | null = null
+  let norm = 0
+  if (vectorType === 'sparse') {
+    if (hasValues) throw invalidArgument(`Vector ID ${id}: sparse indexes accept only sparseValues, not dense values`)
+    if (!hasSparse) throw invalidArgument(`Vector ID ${id}: sparseValues are required for a sparse index`)
+  } else {
+    if (!hasValues) throw invalidArgument(`Vector ID ${id}: values are required for a dense index`)
+    ;({ values, norm } = toDense(v.values, dimension!, id))
+  }
+  let sparse: SparseVector | null = null
+  if (hasSparse) {
+    sparseAllowed(ctx)
+    sparse = toSparse(v.sparseValues)
+  }
+  const metadata = v.metadata === undefined || v.metadata === null ? null : checkMetadata(v.metadata)
+  return { id, values, norm, sparse, metadata }
+}
+
+// ---------------------------------------------------------------------------------------------
+// query
+
+export function query(ctx: DataContext, body: Body): string {
+  const { config } = ctx.index
+  const topK = body.topK
+  if (topK === undefined || topK === null) throw invalidArgument('topK is required')
+  if (typeof topK !== 'number' || !Number.isInteger(topK) || topK < 1 || topK > LIMITS.maxTopK) {
+    throw invalidArgument(`topK must be an integer between 1 and ${LIMITS.maxTopK}, got ${JSON.stringify(topK)}`)
+  }
+  const includeValues = optBool(body, 'includeValues')
+  const includeMetadata = optBool(body, 'includeMetadata')
+  if (topK > LIMITS.maxTopKWithData && (includeValues || includeMetadata)) {
+    throw invalidArgument(`topK must be at most ${LIMITS.maxTopKWithData} when includeValues or includeMetadata is true`)
+  }
+  const key = checkNamespace(body.namespace)
+  const ns = ctx.index.namespace(key)
+  const hasVector = body.vector !== undefined && body.vector !== null
+  const hasSparse = body.sparseVector !== undefined && body.sparseVector !== null
+  const hasId = body.id !== undefined && body.id !== null
+  if (hasId && (hasVector || hasSparse)) throw invalidArgument('Cannot provide both id and a query vector (vector or sparseVector); provide exactly one')
+  if (!hasId && !hasVector && !hasSparse) throw invalidArgument('No query provided: provide one of vector, sparseVector or id')
+  const predicate = optFilter(body.filter)
+
+  let dense: Float32Array | null = null
+  let sparse: SparseVector | null = null
+  let found = true
+  if (hasId) {
+    const r = ns?.get(checkId(body.id, 'Query ID'))
+    if (r === undefined) found = false
+    else if (config.vectorType === 'sparse') sparse = r.sparse
+    else dense = r.values
+  } else if (config.vectorType === 'sparse') {
+    if (hasVector) throw invalidArgument(`Index ${config.name} is a sparse index: query with sparseVector, not vector`)
+    sparse = toSparse(body.sparseVector)
+  } else {
+    if (!hasVector) throw invalidArgument(`Index ${config.name} is a dense index: a query needs a dense vector (sparseVector may be added on dotproduct indexes)`)
+    dense = toDense(body.vector, config.dimension!, undefined).values
+    if (hasSparse) {
+      sparseAllowed(ctx)
+      sparse = toSparse(body.sparseVector)
+    }
+  }
+  const matches = !found || ns === undefined ? [] : search(ns, { metric: config.metric, dense, sparse, topK, predicate })
+  let out = '{"matches":['
+  for (let i = 0; i < matches.length; i++) {
+    if (i > 0) out += ','
+    out += matchJson(matches[i]!, includeValues, includeMetadata)
+  }
+  out += `],"namespace":${JSON.stringify(echoNamespace(body.namespace, ctx.version))}`
+  return `${out},"usage":${usageJson(readUnitsForScan(ns, config.dimension))}}`
+}
+
+// ---------------------------------------------------------------------------------------------
+// fetch, fetch_by_metadata, list
+
+export function fetch(ctx: DataContext, q: { ids?: unknown; namespace?: unknown }): string {
+  if (q.ids === undefined) throw invalidArgument('ids is required: pass at least one ?ids=<id>')
+  const ids = checkIdList(typeof q.ids === 'string' ? [q.ids] : q.ids, LIMITS.maxFetchIds, 'ids')
+  const ns = ctx.index.namespace(checkNamespace(q.namespace))
+  const found: StoredRecord[] = []
+  const seen = new Set<string>()
+  for (const id of ids) {
+    if (seen.has(id)) continue
+    seen.add(id)
+    const r = ns?.get(id)
+    if (r !== undefined) found.push(r)
+  }
+  const nsName = JSON.stringify(echoNamespace(q.namespace, ctx.version))
+  return `{"vectors":${vectorMapJson(found)},"namespace":${nsName},"usage":${usageJson(Math.max(1, Math.ceil(found.length / 10)))}}`
+}
+
+export function fetchByMetadata(ctx: DataContext, body: Body): string {
+  if (body.filter === undefined || body.filter === null) throw invalidArgument('filter is required')
+  const predicate = compileFilter(body.filter)
+  const limit = optInt(body.limit, 'limit', 1, LIMITS.maxFetchByMetadataLimit, 100)
+  const after = decodeToken(body.paginationToken)
+  const ns = ctx.index.namespace(checkNamespace(body.namespace))
+  const page: StoredRecord[] = []
+  let more = false
+  if (ns !== undefined) {
+    const ids = ns.sortedIds()
+    for (let i = after === null ? 0 : upperBound(ids, after); i < ids.length; i++) {
+      const r = ns.get(ids[i]!)!
+      if (!predicate(r.metadata)) continue
+      if (page.length === limit) {
+        more = true
+        break
+      }
+      page.push(r)
+    }
+  }
+  let out = `{"vectors":${vectorMapJson(page)},"namespace":${JSON.stringify(echoNamespace(body.namespace, ctx.version))}`
+  if (more) out += `,"pagination":{"next":${JSON.stringify(paginationToken(page[page.length - 1]!.id))}}`
+  return `${out},"usage":${usageJson(Math.max(1, Math.ceil(page.length / 10)))}}`
+}
+
+export function list(ctx: DataContext, q: { prefix?: unknown; limit?: unknown; paginationToken?: unknown; namespace?: unknown }): string {
+  if (ctx.index.isPod) throw podUnsupported('list')
+  if (q.prefix !== undefined && typeof q.prefix !== 'string') throw invalidArgument('Invalid value for prefix: expected a string')
+  const prefix = q.prefix ?? ''
+  const limit = optInt(q.limit, 'limit', 1, LIMITS.maxListLimit, LIMITS.maxListLimit)
+  const after = decodeToken(q.paginationToken)
+  const ns = ctx.index.namespace(checkNamespace(q.namespace))
+  const page: string[] = []
+  let more = false
+  if (ns !== undefined) {
+    const ids = ns.sortedIds()
+    // Ids sharing a prefix are contiguous in sorted order: start at the later of the prefix
+    // and the token, stop at the first id without the prefix.
+    let i = lowerBound(ids, prefix)
+    if (after !== null) i = Math.max(i, upperBound(ids, after))
+    for (; i < ids.length; i++) {
+      const id = ids[i]!
+      if (!id.startsWith(prefix)) break
+      if (page.length === limit) {
+        more = true
+        break
+      }
+      page.push(id)
+    }
+  }
+  let out = `{"vectors":[${page.map((id) => `{"id":${JSON.stringify(id)}}`).join(',')}]`
+  if (more) out += `,"pagination":{"next":${JSON.stringify(paginationToken(page[page.length - 1]!))}}`
+  return `${out},"namespace":${JSON.stringify(echoNamespace(q.namespace, ctx.version))},"usage":${usageJson(1)}}`
+}
+
+// ---------------------------------------------------------------------------------------------
+// update, delete
+
+export function update(ctx: DataContext, body: Body): string {
+  const hasId = body.id !== undefined && body.id !== null
+  const hasFilter = body.filter !== undefined && body.filter !== null
+  const hasValues = body.values !== undefined && body.values !== null
+  const hasSparse = body.sparseValues !== undefined && body.sparseValues !== null
+  const hasSet = body.setMetadata !== undefined && body.setMetadata !== null
+  if (!hasId && !hasFilter) throw invalidArgument('Update request must specify either id or filter')
+  if (hasId && hasFilter) throw invalidArgument('Update request must specify either id or filter, not both')
+  const key = checkNamespace(body.namespace)
+  const setMetadata = hasSet ? checkMetadata(body.setMetadata, 'setMetadata') : null
+
+  if (hasFilter) {
+    if (hasValues || hasSparse) throw invalidArgument('Updating by filter can only set metadata; values and sparseValues need an id')
+    const predicate = compileFilter(body.filter)
+    const dryRun = optBool(body, 'dryRun')
+    if (!dryRun && setMetadata === null) throw invalidArgument('setMetadata is required when updating by filter')
+    const ns = ctx.index.namespace(key)
+    const matched = ns === undefined ? [] : [...ns.records.values()].filter((r) => predicate(r.metadata))
+    if (!dryRun && matched.length > 0) {
+      // Check every merged result before changing anything: the update is all or nothing.
+      const next = matched.map((r) => ({ ...r, metadata: mergeMetadata(r.metadata, setMetadata!) }))
+      ctx.index.put(key, next)
+    }
+    return `{"matchedRecords":${matched.length}}`
+  }
+
+  const id = checkId(body.id)
+  const { config } = ctx.index
+  let values: { values: Float32Array; norm: number } | null = null
+  if (hasValues) {
+    if (config.vectorType === 'sparse') throw invalidArgument(`Vector ID ${id}: sparse indexes accept only sparseValues, not dense values`)
+    values = toDense(body.values, config.dimension!, id)
+  }
+  let sparse: SparseVector | null = null
+  if (hasSparse) {
+    sparseAllowed(ctx)
+    sparse = toSparse(body.sparseValues)
+  }
+  const current = ctx.index.namespace(key)?.get(id)
+  // Updating an id that does not exist changes nothing and is not an error.
+  if (current === undefined) return '{}'
+  ctx.index.put(key, [{
+    id,
+    values: values?.values ?? current.values,
+    norm: values?.norm ?? current.norm,
+    sparse: sparse ?? current.sparse,
+    metadata: setMetadata === null ? current.metadata : mergeMetadata(current.metadata, setMetadata),
+  }])
+  return '{}'
+}
+
+function mergeMetadata(current: Metadata | null, set: Metadata): Metadata {
+  return checkMetadata({ ...(current ?? {}), ...set })
+}
+
+export function deleteVectors(ctx: DataContext, body: Body): string {
+  const hasIds = body.ids !== undefined && body.ids !== null
+  const hasFilter = body.filter !== undefined && body.filter !== null
+  const deleteAll = optBool(body, 'deleteAll')
+  const key = checkNamespace(body.namespace)
+  if (deleteAll && (hasIds || hasFilter)) throw invalidArgument('deleteAll cannot be combined with ids or filter')
+  if (hasIds && hasFilter) throw invalidArgument('Delete request must specify either ids or filter, not both')
+  if (deleteAll) ctx.index.clearNamespace(key)
+  else if (hasIds) ctx.index.remove(key, checkIdList(body.ids, LIMITS.maxDeleteIds, 'ids'))
+  else if (hasFilter) ctx.index.removeMatching(key, compileFilter(body.filter))
+  else throw invalidArgument('Delete request must specify ids, filter or deleteAll')
+  return '{}'
+}
+
+// ---------------------------------------------------------------------------------------------
+// describe_index_stats
+
+export function describeIndexStats(ctx: DataContext, body: Body): string {
+  const { index, version } = ctx
+  const { config } = index
+  const rawFilter = body.filter
+  const filterGiven = rawFilter !== undefined && rawFilter !== null &&
+    !(typeof rawFilter === 'object' && !Array.isArray(rawFilter) && Object.keys(rawFilter).length === 0)
+  let predicate: Predicate | null = null
+  if (filterGiven) {
+    if (!index.isPod) throw invalidArgument('Serverless and starter indexes do not support describing index stats with metadata filtering')
+    predicate = compileFilter(rawFilter)
+  }
+  const namespaces: Record<string, { vectorCount: number }> = {}
+  for (const [key, ns] of [...index.namespaces].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    let count = ns.size
+    if (predicate !== null) {
+      count = 0
+      for (const r of ns.records.values()) if (predicate(r.metadata)) count++
+    }
+    namespaces[reportedNamespace(key, version)] = { vectorCount: count }
+  }
+  const total = index.totalCount()
+  const out: Record<string, unknown> = { namespaces }
+  if (config.dimension !== null) out.dimension = config.dimension
+  out.indexFullness = index.isPod ? podFullness(total, config.dimension) : 0
+  out.totalVectorCount = total
+  out.metric = config.metric
+  out.vectorType = config.vectorType
+  return JSON.stringify(out)
+}
+
+// A p1.x1 pod holds about a million 768-dimension vectors; report fullness to 1%, capped at 1.
+function podFullness(count: number, dimension: number | null): number {
+  const perPod = 1_000_000 * 768 / Math.max(1, dimension ?? 768)
+  return Math.min(1, Math.round((count / perPod) * 100) / 100)
+}
