@@ -69,7 +69,12 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   }
   loading = false
   for (const spec of opts.indexes ?? []) {
-    if (catalog.findIndex(spec.name) === undefined) createIndex(catalog, precreatedRequest(spec), 0)
+    if (catalog.findIndex(spec.name) !== undefined) continue
+    try {
+      createIndex(catalog, precreatedRequest(spec), 0)
+    } catch (err) {
+      throw new Error(`cannot create index ${spec.name}: ${(err as Error).message}`, { cause: err })
+    }
   }
 
   const faults = new FaultInjector()
