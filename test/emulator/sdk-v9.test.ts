@@ -1,4 +1,4 @@
-import { Pinecone } from '@pinecone-database/pinecone'
+import { Pinecone, type QueryOptions } from '@pinecone-database/pinecone'
 import t from 'tap'
 import { request } from 'undici'
 import { startTestEmulator } from '../helpers/emulator.js'
@@ -104,7 +104,9 @@ t.test('sparse and hybrid queries', async (t) => {
       { id: 's2', sparseValues: { indices: [5, 9], values: [1, 2] } },
     ],
   })
-  const sq = await kw.query({ sparseVector: { indices: [5], values: [2] }, topK: 2, includeValues: true })
+  // The SDK's types want a dense vector; at run time it sends a sparse-only query as is.
+  const sparseOnly = { sparseVector: { indices: [5], values: [2] }, topK: 2, includeValues: true } as unknown as QueryOptions
+  const sq = await kw.query(sparseOnly)
   t.same(sq.matches.map((m) => [m.id, m.score]), [['s2', 2], ['s1', 0.5]])
   t.same(sq.matches[0]?.sparseValues, { indices: [5, 9], values: [1, 2] })
   const fetched = await kw.fetch({ ids: ['s1'] })
