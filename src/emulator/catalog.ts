@@ -49,10 +49,10 @@ export class Catalog {
     return index
   }
 
-  addIndex(config: IndexConfig, data?: RecordSet): VectorIndex {
+  addIndex(config: IndexConfig, data?: RecordSet, explicit?: ReadonlyArray<readonly [string, unknown]>): VectorIndex {
     if (this.indexes.has(config.name)) throw controlError(409, 'ALREADY_EXISTS', 'Resource already exists.')
     const index = new VectorIndex(config, this.onChange)
-    if (data !== undefined) index.load(data)
+    if (data !== undefined) index.load(data, explicit)
     this.indexes.set(config.name, index)
     this.changed()
     return index

@@ -118,11 +118,21 @@ export class VectorIndex {
     return out
   }
 
+  /** Namespaces created explicitly, with their schema (persisted even while empty). */
+  explicitNamespaces(): Array<[string, unknown]> {
+    return [...this.namespaces].filter(([, ns]) => ns.explicit).map(([key, ns]) => [key, ns.schema ?? null])
+  }
+
   /** Load records (from a collection or a persisted snapshot) without counting as a change. */
-  load(data: RecordSet): void {
+  load(data: RecordSet, explicit: ReadonlyArray<readonly [string, unknown]> = []): void {
     for (const [key, records] of data) {
       const ns = this.ensureNamespace(key)
       for (const r of records.values()) ns.set(r)
+    }
+    for (const [key, schema] of explicit) {
+      const ns = this.ensureNamespace(key)
+      ns.explicit = true
+      ns.schema = schema ?? undefined
     }
   }
 

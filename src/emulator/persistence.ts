@@ -66,12 +66,12 @@ export class Persistence {
     const file = JSON.parse(text) as CatalogFile
     if (file.format !== FORMAT) throw new Error(`${join(this.dir, CATALOG_FILE)}: unknown format ${file.format}`)
     for (const { config, file: f } of file.indexes) {
-      const data = decodeSnapshot(await fs.readFile(join(this.dir, f)))
-      const index = this.catalog.addIndex(config, data)
+      const { data, explicit } = decodeSnapshot(await fs.readFile(join(this.dir, f)))
+      const index = this.catalog.addIndex(config, data, explicit)
       this.written.set(f, { owner: index, generation: index.generation })
     }
     for (const { meta, file: f } of file.collections) {
-      const collection = { ...meta, data: decodeSnapshot(await fs.readFile(join(this.dir, f))) }
+      const collection = { ...meta, data: decodeSnapshot(await fs.readFile(join(this.dir, f))).data }
       this.catalog.addCollection(collection)
       this.written.set(f, { owner: collection, generation: 0 })
     }
@@ -133,7 +133,7 @@ export class Persistence {
       const prev = this.written.get(f)
       if (prev?.owner === index && prev.generation === generation) continue
       // Encoding is synchronous, so the snapshot is of one instant.
-      await this.atomicWrite(f, encodeSnapshot(index.snapshot(), index.config.dimension))
+      await this.atomicWrite(f, encodeSnapshot(index.snapshot(), index.config.dimension, index.explicitNamespaces()))
       this.written.set(f, { owner: index, generation })
       anyChange = true
     }

@@ -3,7 +3,8 @@
 // ~10 characters, and no float formatting on the way out).
 //
 //   "VSNAP001"                                   8-byte magic
-//   u32 LE headerLength, header JSON             {"dimension", "namespaces": [[name, count], ...]}
+//   u32 LE headerLength, header JSON             {"dimension", "namespaces": [[name, count], ...],
+//                                                "explicit": [[name, schema], ...]}
 //   then, namespace by namespace, `count` records:
 //     u16 idLength, id (ASCII)
 //     u8 flags                                   1 dense, 2 sparse, 4 metadata
@@ -24,13 +25,22 @@ if (endianness() !== 'LE') {
   throw new Error('the emulator snapshot format needs a little-endian host')
 }
 
+/** Namespaces created explicitly (POST /namespaces) exist while empty, with their schema. */
+export type ExplicitNamespaces = Array<[name: string, schema: unknown]>
+
 interface Header {
   dimension: number | null
   namespaces: Array<[string, number]>
+  explicit?: ExplicitNamespaces
 }
 
-export function encodeSnapshot(data: RecordSet, dimension: number | null): Buffer {
-  const header: Header = { dimension, namespaces: [...data].map(([ns, recs]) => [ns, recs.size]) }
+export interface Snapshot {
+  readonly data: RecordSet
+  readonly explicit: ExplicitNamespaces
+}
+
+export function encodeSnapshot(data: RecordSet, dimension: number | null, explicit: ExplicitNamespaces = []): Buffer {
+  const header: Header = { dimension, namespaces: [...data].map(([ns, recs]) => [ns, recs.size]), explicit }
   const headerBytes = Buffer.from(JSON.stringify(header))
   const metaJson = new Map<StoredRecord, Buffer>()
   let size = MAGIC.length + 4 + headerBytes.length
@@ -74,7 +84,7 @@ export function encodeSnapshot(data: RecordSet, dimension: number | null): Buffe
   return out
 }
 
-export function decodeSnapshot(buf: Buffer): RecordSet {
+export function decodeSnapshot(buf: Buffer): Snapshot {
   if (buf.length < MAGIC.length + 4 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
     throw new Error('not an emulator snapshot (bad magic)')
   }
@@ -125,5 +135,5 @@ export function decodeSnapshot(buf: Buffer): RecordSet {
     out.set(ns, records)
   }
   if (o !== buf.length) throw new Error(`snapshot has ${buf.length - o} trailing bytes`)
-  return out
+  return { data: out, explicit: header.explicit ?? [] }
 }
