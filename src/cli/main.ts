@@ -3,6 +3,7 @@
 // subcommand lives in its own file and registers itself on the program.
 import { Command, CommanderError } from 'commander'
 import { isVecshiftError } from '../errors.js'
+import { registerDemo } from './demo.js'
 import { registerEmulator } from './emulator.js'
 import { registerGateway } from './gateway.js'
 import { registerPlanned } from './planned.js'
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerEmulator(program)
   registerGateway(program)
   registerPlanned(program)
+  registerDemo(program)
   return program
 }
 

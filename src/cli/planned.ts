@@ -12,7 +12,6 @@ const PLANNED: ReadonlyArray<readonly [string, string]> = [
   ['status', 'show the migration phase, routing, copy progress and replay lag'],
   ['plan', 'inspect source and target and plan the migration'],
   ['log', 'inspect the write log (inspect | tail | stats)'],
-  ['demo', 'run a complete local migration on embedded defaults'],
 ]
 
 export function registerPlanned(program: Command): void {

@@ -24,7 +24,7 @@ export function forwardHandler(ctx: ForwardContext, op: string): RouteHandlerMet
   return async function forward(req: FastifyRequest, reply: FastifyReply) {
     if (!ctx.auth.allows(req.headers)) throw vxError(E.UNAUTHORIZED)
     const headers = upstreamRequestHeaders(req.headers, ctx.auth.upstreamKey)
-    const body = (req.body as Readable | undefined) ?? null
+    const body = (req.body as Readable | Buffer | undefined) ?? null
     const end = latency.startTimer()
     let res
     try {

@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net'
-import { Transform, type Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { Config } from '../config/schema.js'
 import { E, VecshiftError, vxError } from '../errors.js'
@@ -94,13 +94,14 @@ export class Gateway {
     const data: ForwardContext = { upstream: this.#source, auth, metrics: this.metrics }
     const control: ForwardContext = { upstream: this.#sourceControl, auth, metrics: this.metrics }
 
-    // Bodies are not parsed here: the stream itself becomes request.body and is piped to the
-    // upstream. Only the declared length is checked, so oversize bodies are refused before
-    // a byte of them is read.
+    // Bodies are not parsed here: with a declared length, the stream itself becomes
+    // request.body and is piped to the upstream, and an oversize body is refused before a
+    // byte of it is read. A body without Content-Length (chunked) is buffered up to the
+    // limit first, so that an oversize one is refused before anything reaches the upstream.
     app.removeAllContentTypeParsers()
     app.addContentTypeParser('*', (req, payload, done) => {
       const declared = req.headers['content-length']
-      if (declared === undefined) return done(null, limitedStream(payload, limits.maxBodyBytes))
+      if (declared === undefined) return bufferWithin(payload, limits.maxBodyBytes, done)
       if (Number(declared) > limits.maxBodyBytes) return done(vxError(E.BODY_TOO_LARGE, declared, limits.maxBodyBytes))
       done(null, payload)
     })
@@ -187,11 +188,16 @@ export class Gateway {
       this.app.server.closeAllConnections()
     }, deadline)
     timer.unref()
+    // server.close() closes only the connections idle at that moment; a keep-alive
+    // connection whose request finishes later would hold the drain open until the deadline.
+    const sweeper = setInterval(() => this.app.server.closeIdleConnections(), 50)
+    sweeper.unref()
     try {
       await this.app.close()
       await this.admin?.close()
     } finally {
       clearTimeout(timer)
+      clearInterval(sweeper)
       await Promise.allSettled([this.#source.close(), this.#sourceControl.close()])
     }
     this.#logger.info('gateway closed')
@@ -215,16 +221,27 @@ function urlOf(app: FastifyInstance): string {
   return `http://${host}:${address.port}`
 }
 
-/** Counts the bytes of a body sent without Content-Length and fails it at the limit. */
-function limitedStream(source: Readable, max: number): Readable {
+/** Reads a body sent without Content-Length into memory, failing it past `max` bytes. */
+function bufferWithin(source: Readable, max: number, done: (err: Error | null, body?: Buffer) => void): void {
+  const chunks: Buffer[] = []
   let seen = 0
-  const limiter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      seen += chunk.length
-      if (seen > max) callback(new VecshiftError(E.BODY_TOO_LARGE, [`more than ${max}`, max]))
-      else callback(null, chunk)
-    },
+  let finished = false
+  const finish = (err: Error | null, body?: Buffer) => {
+    if (finished) return
+    finished = true
+    source.removeAllListeners('data')
+    done(err, body)
+  }
+  source.on('data', (chunk: Buffer) => {
+    seen += chunk.length
+    if (seen > max) {
+      // Stop reading; the 413 answer closes the connection.
+      source.pause()
+      finish(new VecshiftError(E.BODY_TOO_LARGE, [`more than ${max}`, max]))
+    } else {
+      chunks.push(chunk)
+    }
   })
-  source.on('error', (err) => limiter.destroy(err))
-  return source.pipe(limiter)
+  source.once('end', () => finish(null, Buffer.concat(chunks, seen)))
+  source.once('error', (err) => finish(err))
 }

@@ -30,3 +30,10 @@ t.test('a bad config refuses to start, naming the key, exit 2', async (t) => {
   t.equal(err?.code, 2)
   t.match(err?.stderr, /VECSHIFT_ERR_CONFIG_FILE/)
 })
+
+t.test('the compiled CLI (npm run build) runs', async (t) => {
+  const main = new URL('../../dist/cli/main.js', import.meta.url).pathname
+  const { stdout } = await run(process.execPath, [main, '--version'])
+  const { version } = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))) as { version: string }
+  t.equal(stdout.trim(), version)
+})
