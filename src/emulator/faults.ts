@@ -37,7 +37,7 @@ export const faultRuleSchema = z.object({
   index: z.string().min(1).optional(),
   status: z.number().int().min(100).max(599).optional(),
   latencyMs: z.number().min(0).max(600_000).optional(),
-  times: z.number().int().min(1).optional(),
+  times: z.union([z.number().int().min(1), z.literal(Infinity)]).optional(),
   body: z.unknown().optional(),
   retryAfter: z.number().min(0).optional(),
   reset: z.boolean().optional(),

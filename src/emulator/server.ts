@@ -7,7 +7,7 @@ import { createLogger, type Logger } from '../logger.js'
 import { registerAdminRoutes } from './admin-routes.js'
 import { apiKeyHook } from './auth.js'
 import { Catalog } from './catalog.js'
-import { registerControlRoutes } from './control-routes.js'
+import { createIndex, registerControlRoutes } from './control-routes.js'
 import { readCreateWithSpec } from './control-requests.js'
 import { registerDataRoutes } from './data-routes.js'
 import { FaultInjector, type FaultRule, type Op } from './faults.js'
@@ -15,7 +15,6 @@ import { errorFor, isDataPlane, sendError, sendJsonText, toPineconeError } from 
 import { HARD_BODY_LIMIT, registerJsonBody } from './json-body.js'
 import { Persistence } from './persistence.js'
 import { RequestStats, type StatsSnapshot } from './request-stats.js'
-import { createIndex } from './control-routes.js'
 
 export interface EmulatorOptions {
   /** Interface to listen on; default 127.0.0.1. */

@@ -41,7 +41,7 @@ t.test('a status fault answers in the plane\'s error shape, with Retry-After, `t
   t.equal(ctl.statusCode, 503)
   t.match(await ctl.body.json(), { error: { code: 'SERVICE_UNAVAILABLE', message: /Injected fault/ }, status: 503 })
 
-  emu.faults.add({ op: '*', index: 'other', status: 500 })
+  emu.faults.add({ op: '*', index: 'other', status: 500, times: Infinity })
   const unaffected = await query(emu.indexHost('f'))
   t.equal(unaffected.statusCode, 200, 'a rule for another index does not apply')
   await unaffected.body.dump()
