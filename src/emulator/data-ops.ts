@@ -52,11 +52,13 @@ function usageJson(readUnits: number): string {
   return `{"readUnits":${readUnits}}`
 }
 
-function paginationToken(lastId: string): string {
+/** An opaque token naming the last id (or name) of a page. */
+export function paginationToken(lastId: string): string {
   return Buffer.from(JSON.stringify({ after: lastId })).toString('base64')
 }
 
-function decodeToken(token: unknown): string | null {
+/** The id (or name) a pagination token names; null when there is none; 400 when malformed. */
+export function decodeToken(token: unknown): string | null {
   if (token === undefined || token === null || token === '') return null
   if (typeof token !== 'string') throw invalidArgument('Invalid pagination token')
   try {

@@ -2,7 +2,7 @@
 // version of a request, its JSON body, and sending Pinecone-shaped answers.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { parseApiVersion, type ApiVersion } from './api-version.js'
-import { controlCodeFor, grpcCodeFor, invalidArgument, isPineconeError, PineconeError } from './errors.js'
+import { controlCodeFor, controlError, grpcCodeFor, invalidArgument, isPineconeError, PineconeError } from './errors.js'
 
 /** Data-plane requests live under /data/{index}/...; everything else is control plane. */
 export const DATA_PREFIX = '/data/'
@@ -21,7 +21,7 @@ export function bodyOf(req: FastifyRequest): Record<string, unknown> {
   if (b === undefined || b === null) return {}
   if (typeof b !== 'object' || Array.isArray(b)) {
     if (isDataPlane(req.url)) throw invalidArgument('The request body must be a JSON object')
-    throw new PineconeError(422, { error: { code: 'UNPROCESSABLE_ENTITY', message: 'Failed to deserialize the JSON body into the target type: expected a JSON object' }, status: 422 }, 'not an object')
+    throw controlError(422, 'UNPROCESSABLE_ENTITY', 'Failed to deserialize the JSON body into the target type: expected a JSON object')
   }
   return b as Record<string, unknown>
 }

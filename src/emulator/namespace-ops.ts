@@ -3,7 +3,7 @@
 // create; the default namespace always exists. `record_count` is an integer before 2026-07 and
 // a decimal string from it.
 import { atLeast } from './api-version.js'
-import { type Body, type DataContext, podUnsupported, reportedNamespace } from './data-ops.js'
+import { type Body, type DataContext, decodeToken, paginationToken, podUnsupported, reportedNamespace } from './data-ops.js'
 import { dataError, GrpcCode, invalidArgument } from './errors.js'
 import { DEFAULT_NS, namespaceKey } from './index-store.js'
 import { LIMITS, optInt } from './limits.js'
@@ -34,10 +34,7 @@ export function listNamespaces(ctx: DataContext, q: { limit?: unknown; paginatio
   if (ctx.index.isPod) throw podUnsupported('listing namespaces')
   const limit = optInt(q.limit, 'limit', 1, 100, 100)
   const prefix = typeof q.prefix === 'string' ? q.prefix : ''
-  let after: string | null = null
-  if (typeof q.paginationToken === 'string' && q.paginationToken !== '') {
-    after = Buffer.from(q.paginationToken, 'base64').toString('utf8')
-  }
+  const after = decodeToken(q.paginationToken)
   const names = [...ctx.index.namespaces.keys()]
     .map((key) => ({ key, name: reportedNamespace(key, ctx.version) }))
     .filter(({ name }) => name.startsWith(prefix))
@@ -49,7 +46,7 @@ export function listNamespaces(ctx: DataContext, q: { limit?: unknown; paginatio
   }
   const last = page[page.length - 1]
   if (start >= 0 && start + limit < names.length && last !== undefined) {
-    out.pagination = { next: Buffer.from(last.name).toString('base64') }
+    out.pagination = { next: paginationToken(last.name) }
   }
   if (atLeast(ctx.version, '2025-10')) out.total_count = names.length
   return JSON.stringify(out)

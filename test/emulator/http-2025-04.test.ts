@@ -121,6 +121,10 @@ t.test('curl-style data plane round trip in 2025-04', async (t) => {
   t.same(ns.json, { name: 'example-namespace', record_count: 2 }, 'record_count is an integer before 2026-07')
   const nsList = await call(`${host}/namespaces`, 'GET')
   t.same(nsList.json, { namespaces: [{ name: '', record_count: 1 }, { name: 'example-namespace', record_count: 2 }] })
+  const page1 = await call(`${host}/namespaces?limit=1`, 'GET') as { json: { namespaces: Array<{ name: string }>; pagination: { next: string } } }
+  t.same(page1.json.namespaces.map((n) => n.name), [''])
+  const page2 = await call(`${host}/namespaces?limit=1&paginationToken=${encodeURIComponent(page1.json.pagination.next)}`, 'GET')
+  t.same(page2.json, { namespaces: [{ name: 'example-namespace', record_count: 2 }] }, 'last page has no pagination')
   const upd = await call(`${host}/vectors/update`, 'POST', { filter: { genre: 'drama' }, setMetadata: { seen: true }, namespace: 'example-namespace' })
   t.same(upd.json, { matchedRecords: 1 })
   const del = await call(`${host}/vectors/delete`, 'POST', { ids: ['vec1', 'nope'], namespace: 'example-namespace' })
