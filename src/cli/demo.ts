@@ -1,5 +1,6 @@
 import { Pinecone, type Index } from '@pinecone-database/pinecone'
 import { InvalidArgumentError, type Command } from 'commander'
+import { request } from 'undici'
 import { loadConfig } from '../config/load.js'
 import { startEmulator } from '../emulator/server.js'
 import { createLogger } from '../logger.js'
@@ -37,50 +38,62 @@ async function runDemo(flags: DemoFlags): Promise<void> {
   const say = (line: string) => process.stdout.write(`${line}\n`)
   const logger = createLogger({ level: 'warn', name: 'vecshift-demo' })
   const emulator = await startEmulator({ apiKey: API_KEY, logger })
-  const admin = new Pinecone({ apiKey: API_KEY, controllerHostUrl: emulator.url })
-  await admin.createIndex({
-    name: 'demo-source', dimension: flags.dimension, metric: 'cosine',
-    spec: { pod: { environment: 'us-east1-gcp', podType: 'p1.x1', pods: 1 } },
-  })
-  say(`emulator     ${emulator.url}  (pod-like index demo-source, dimension ${flags.dimension})`)
+  let gateway: Gateway | undefined
+  try {
+    await createPodIndex(emulator.url, 'demo-source', flags.dimension)
+    say(`emulator     ${emulator.url}  (pod-like index demo-source, dimension ${flags.dimension})`)
 
-  const source = admin.index({ host: emulator.indexHost('demo-source') })
-  const seedStarted = Date.now()
-  await seed(source, flags.vectors, flags.dimension)
-  say(`seeded       ${flags.vectors} vectors in ${NAMESPACES.length} namespaces in ${Date.now() - seedStarted} ms`)
+    const source = new Pinecone({ apiKey: API_KEY, controllerHostUrl: emulator.url }).index({ host: emulator.indexHost('demo-source') })
+    const seedStarted = Date.now()
+    await seed(source, flags.vectors, flags.dimension)
+    say(`seeded       ${flags.vectors} vectors in ${NAMESPACES.length} namespaces in ${Date.now() - seedStarted} ms`)
 
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      migration: { id: 'demo' },
-      source: { type: 'pinecone', index: 'demo-source', host: emulator.indexHost('demo-source'), controllerHost: emulator.url },
-      'gateway.listen.port': 0,
-      'admin.listen.port': 0,
-      'log.level': 'warn',
-    },
-  })
-  const gateway = new Gateway(config, logger)
-  const { url, adminUrl } = await gateway.listen()
-  say(`gateway      ${url}  (admin ${adminUrl})`)
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        migration: { id: 'demo' },
+        source: { type: 'pinecone', index: 'demo-source', host: emulator.indexHost('demo-source'), controllerHost: emulator.url },
+        'gateway.listen.port': 0,
+        'admin.listen.port': 0,
+        'log.level': 'warn',
+      },
+    })
+    gateway = new Gateway(config, logger)
+    const { url, adminUrl } = await gateway.listen()
+    say(`gateway      ${url}  (admin ${adminUrl})`)
 
-  // The app's only change: its controller host.
-  const app = new Pinecone({ apiKey: API_KEY, controllerHostUrl: url }).index({ name: 'demo-source' })
-  const result = await traffic(app, source, flags)
-  const p = (q: number) => percentile(result.latencies, q).toFixed(1)
-  say('')
-  say(`traffic      ${result.ops} SDK calls through the gateway in ${flags.seconds} s ` +
-    `(${result.queries} queries, ${result.upserts} upserts, ${result.fetches} fetches)`)
-  say(`latency      p50 ${p(0.5)} ms, p99 ${p(0.99)} ms`)
-  say(`answers      ${result.identical} of ${result.compared} compared answers identical to the index's own`)
-  say(`errors       ${result.errors} client errors`)
+    // The app's only change: its controller host.
+    const app = new Pinecone({ apiKey: API_KEY, controllerHostUrl: url }).index({ name: 'demo-source' })
+    const result = await traffic(app, source, flags)
+    const p = (q: number) => percentile(result.latencies, q).toFixed(1)
+    say('')
+    say(`traffic      ${result.ops} SDK calls through the gateway in ${flags.seconds} s ` +
+      `(${result.queries} queries, ${result.upserts} upserts, ${result.fetches} fetches)`)
+    say(`latency      p50 ${p(0.5)} ms, p99 ${p(0.99)} ms`)
+    say(`answers      ${result.identical} of ${result.compared} compared answers identical to the index's own`)
+    say(`errors       ${result.errors} client errors`)
+    if (result.errors > 0 || result.identical !== result.compared) process.exitCode = 1
 
-  if (flags.keepRunning) {
-    say('\nrunning; point an app at the gateway, Ctrl-C to stop')
-    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()))
+    if (flags.keepRunning) {
+      say('\nrunning; point an app at the gateway, Ctrl-C to stop')
+      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()))
+    }
+  } finally {
+    await gateway?.close()
+    await emulator.close()
   }
-  await gateway.close()
-  await emulator.close()
-  if (result.errors > 0 || result.identical !== result.compared) process.exitCode = 1
+}
+
+/** SDK v9 speaks API 2026-07, which cannot create pod-based indexes; the 2025-04 control
+ *  plane can, as on Pinecone. */
+async function createPodIndex(controller: string, name: string, dimension: number): Promise<void> {
+  const res = await request(`${controller}/indexes`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-pinecone-api-version': '2025-04', 'api-key': API_KEY },
+    body: JSON.stringify({ name, dimension, metric: 'cosine', spec: { pod: { environment: 'us-east1-gcp', pod_type: 'p1.x1', pods: 1 } } }),
+  })
+  const text = await res.body.text()
+  if (res.statusCode !== 201) throw new Error(`creating the demo index failed: ${res.statusCode} ${text}`)
 }
 
 function vector(dimension: number, seed: number): number[] {

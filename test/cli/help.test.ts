@@ -3,7 +3,9 @@ import { promisify } from 'node:util'
 import t from 'tap'
 
 const run = promisify(execFile)
-const CLI = ['--import', 'tsx', new URL('../../src/cli/main.ts', import.meta.url).pathname]
+// The compiled CLI, as users run it (`npm test` builds first); tsx would cost a second of
+// start-up per command.
+const CLI = [new URL('../../dist/cli/main.js', import.meta.url).pathname]
 const COMMANDS = ['emulator', 'gateway', 'copy', 'replay', 'verify', 'cutover', 'rollback', 'status', 'plan', 'log', 'demo']
 
 t.test('vecshift --help lists every subcommand of DESIGN.md', async (t) => {
