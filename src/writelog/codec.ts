@@ -1,0 +1,286 @@
+import { crc32 } from 'node:zlib'
+import type {
+  DeleteRecord, FenceRecord, LogRecord, Metadata, OutcomeKind, OutcomeRecord, RecordHeader,
+  SparseValues, UpdateRecord, UpsertRecord, VectorRecord,
+} from './record.js'
+
+// The binary encoding of one log record, shared by every backend. docs/writelog-format.md
+// is its specification for other tools; the layout here must stay in step with it.
+//
+//   frame   = u32 payloadLength | u32 crc32(payload) | payload
+//   payload = u8 version(=1) | u8 op | u64 seq | f64 ts | str16 instance | str16 apiVersion
+//             | str16 requestId | str16 namespace | body(op)
+//
+// All integers and floats are little-endian. Dense and sparse values are float32 exactly as
+// Pinecone stores them, so a replayed vector is bit-for-bit the vector the client sent.
+
+export const FORMAT_VERSION = 1
+export const FRAME_HEADER_BYTES = 8
+/** A record larger than this is corrupt by definition (Pinecone caps requests at 2 MB;
+ *  float32 values are smaller than their JSON). */
+export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+  // Float arrays are copied as raw bytes; a big-endian host would need byte swapping.
+  throw new Error('vecshift write log requires a little-endian host')
+}
+
+const OP_CODES = { upsert: 1, update: 2, delete: 3, outcome: 4, fence: 5 } as const
+const OPS = ['', 'upsert', 'update', 'delete', 'outcome', 'fence'] as const
+const OUTCOME_CODES: Record<OutcomeKind, number> = { ok: 1, failed: 2, unknown: 3 }
+const OUTCOMES = ['', 'ok', 'failed', 'unknown'] as const
+
+export class CodecError extends Error {
+  override readonly name = 'CodecError'
+}
+
+class Writer {
+  buf: Buffer
+  pos = 0
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(size)
+  }
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n))
+    this.buf.copy(next, 0, 0, this.pos)
+    this.buf = next
+  }
+  u8(v: number): void { this.ensure(1); this.buf[this.pos++] = v }
+  u16(v: number): void { this.ensure(2); this.buf.writeUInt16LE(v, this.pos); this.pos += 2 }
+  u32(v: number): void { this.ensure(4); this.buf.writeUInt32LE(v, this.pos); this.pos += 4 }
+  u64(v: number): void {
+    this.ensure(8)
+    this.buf.writeUInt32LE(v % 0x1_0000_0000, this.pos)
+    this.buf.writeUInt32LE(Math.floor(v / 0x1_0000_0000), this.pos + 4)
+    this.pos += 8
+  }
+  f64(v: number): void { this.ensure(8); this.buf.writeDoubleLE(v, this.pos); this.pos += 8 }
+  str16(s: string): void {
+    const n = Buffer.byteLength(s)
+    if (n > 0xffff) throw new CodecError(`string of ${n} bytes is too long for the log (max 65535)`)
+    this.u16(n)
+    this.ensure(n)
+    this.pos += this.buf.write(s, this.pos)
+  }
+  str32(s: string): void {
+    const n = Buffer.byteLength(s)
+    this.u32(n)
+    this.ensure(n)
+    this.pos += this.buf.write(s, this.pos)
+  }
+  bytes(view: ArrayBufferView): void {
+    const src = new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
+    this.ensure(src.length)
+    this.buf.set(src, this.pos)
+    this.pos += src.length
+  }
+}
+
+class Reader {
+  pos: number
+  constructor(readonly buf: Buffer, start: number, readonly end: number) {
+    this.pos = start
+  }
+  need(n: number): void {
+    if (this.pos + n > this.end) throw new CodecError('record ends early')
+  }
+  u8(): number { this.need(1); return this.buf[this.pos++] as number }
+  u16(): number { this.need(2); const v = this.buf.readUInt16LE(this.pos); this.pos += 2; return v }
+  u32(): number { this.need(4); const v = this.buf.readUInt32LE(this.pos); this.pos += 4; return v }
+  u64(): number {
+    this.need(8)
+    const v = this.buf.readUInt32LE(this.pos) + this.buf.readUInt32LE(this.pos + 4) * 0x1_0000_0000
+    this.pos += 8
+    return v
+  }
+  f64(): number { this.need(8); const v = this.buf.readDoubleLE(this.pos); this.pos += 8; return v }
+  str(n: number): string { this.need(n); const s = this.buf.toString('utf8', this.pos, this.pos + n); this.pos += n; return s }
+  str16(): string { return this.str(this.u16()) }
+  str32(): string { return this.str(this.u32()) }
+  json<T>(): T { return JSON.parse(this.str32()) as T }
+  /** Copies into a fresh, aligned buffer: typed arrays need 4-byte alignment. */
+  f32(n: number): Float32Array {
+    this.need(n * 4)
+    const out = new Float32Array(n)
+    new Uint8Array(out.buffer).set(this.buf.subarray(this.pos, this.pos + n * 4))
+    this.pos += n * 4
+    return out
+  }
+  u32s(n: number): Uint32Array {
+    this.need(n * 4)
+    const out = new Uint32Array(n)
+    new Uint8Array(out.buffer).set(this.buf.subarray(this.pos, this.pos + n * 4))
+    this.pos += n * 4
+    return out
+  }
+}
+
+function writeSparse(w: Writer, s: SparseValues): void {
+  w.u32(s.indices.length)
+  w.bytes(s.indices)
+  w.bytes(s.values)
+}
+
+function readSparse(r: Reader): SparseValues {
+  const n = r.u32()
+  return { indices: r.u32s(n), values: r.f32(n) }
+}
+
+function writeVector(w: Writer, v: VectorRecord): void {
+  w.str16(v.id)
+  w.u8((v.values ? 1 : 0) | (v.sparseValues ? 2 : 0) | (v.metadata ? 4 : 0))
+  if (v.values) {
+    w.u32(v.values.length)
+    w.bytes(v.values)
+  }
+  if (v.sparseValues) writeSparse(w, v.sparseValues)
+  if (v.metadata) w.str32(JSON.stringify(v.metadata))
+}
+
+function readVector(r: Reader): VectorRecord {
+  const id = r.str16()
+  const flags = r.u8()
+  const v: { id: string; values?: Float32Array; sparseValues?: SparseValues; metadata?: Metadata } = { id }
+  if (flags & 1) v.values = r.f32(r.u32())
+  if (flags & 2) v.sparseValues = readSparse(r)
+  if (flags & 4) v.metadata = r.json<Metadata>()
+  return v
+}
+
+function writeBody(w: Writer, record: LogRecord): void {
+  switch (record.op) {
+    case 'upsert':
+      w.u32(record.vectors.length)
+      for (const v of record.vectors) writeVector(w, v)
+      return
+    case 'update':
+      w.u8((record.id !== undefined ? 1 : 0) | (record.values ? 2 : 0) | (record.sparseValues ? 4 : 0) |
+        (record.setMetadata ? 8 : 0) | (record.filter ? 16 : 0))
+      if (record.id !== undefined) w.str16(record.id)
+      if (record.values) { w.u32(record.values.length); w.bytes(record.values) }
+      if (record.sparseValues) writeSparse(w, record.sparseValues)
+      if (record.setMetadata) w.str32(JSON.stringify(record.setMetadata))
+      if (record.filter) w.str32(JSON.stringify(record.filter))
+      return
+    case 'delete':
+      w.u8((record.ids ? 1 : 0) | (record.filter ? 2 : 0) | (record.deleteAll ? 4 : 0))
+      if (record.ids) {
+        w.u32(record.ids.length)
+        for (const id of record.ids) w.str16(id)
+      }
+      if (record.filter) w.str32(JSON.stringify(record.filter))
+      return
+    case 'outcome':
+      w.u64(record.intentSeq)
+      w.u8(OUTCOME_CODES[record.outcome])
+      w.u16(record.status)
+      return
+    case 'fence':
+      w.str16(record.fenceId)
+  }
+}
+
+/** Encodes one record as a complete frame (length, checksum, payload). */
+export function encodeRecord(record: LogRecord): Buffer {
+  const estimate = record.op === 'upsert'
+    ? 128 + record.vectors.reduce((n, v) => n + 64 + (v.values?.length ?? 0) * 4, 0)
+    : 256
+  const w = new Writer(estimate)
+  w.pos = FRAME_HEADER_BYTES
+  w.u8(FORMAT_VERSION)
+  w.u8(OP_CODES[record.op])
+  w.u64(record.seq)
+  w.f64(record.ts)
+  w.str16(record.instance)
+  w.str16(record.apiVersion)
+  w.str16(record.requestId)
+  w.str16(record.namespace)
+  writeBody(w, record)
+  const length = w.pos - FRAME_HEADER_BYTES
+  w.buf.writeUInt32LE(length, 0)
+  w.buf.writeUInt32LE(crc32(w.buf.subarray(FRAME_HEADER_BYTES, w.pos)), 4)
+  return w.buf.subarray(0, w.pos)
+}
+
+/** Decodes a payload (the bytes after a frame header). Throws CodecError when malformed. */
+export function decodePayload(buf: Buffer, start = 0, end = buf.length): LogRecord {
+  const r = new Reader(buf, start, end)
+  const version = r.u8()
+  if (version !== FORMAT_VERSION) throw new CodecError(`unknown record format version ${version}`)
+  const op = OPS[r.u8()]
+  if (!op) throw new CodecError('unknown operation code')
+  const header: RecordHeader = {
+    seq: r.u64(), ts: r.f64(), instance: r.str16(), apiVersion: r.str16(), requestId: r.str16(), namespace: r.str16(),
+  }
+  let record: LogRecord
+  switch (op) {
+    case 'upsert': {
+      const n = r.u32()
+      const vectors: VectorRecord[] = new Array(n)
+      for (let i = 0; i < n; i++) vectors[i] = readVector(r)
+      record = { ...header, op, vectors } satisfies UpsertRecord
+      break
+    }
+    case 'update': {
+      const flags = r.u8()
+      const u: { -readonly [K in keyof UpdateRecord]: UpdateRecord[K] } = { ...header, op }
+      if (flags & 1) u.id = r.str16()
+      if (flags & 2) u.values = r.f32(r.u32())
+      if (flags & 4) u.sparseValues = readSparse(r)
+      if (flags & 8) u.setMetadata = r.json<Metadata>()
+      if (flags & 16) u.filter = r.json<Record<string, unknown>>()
+      record = u
+      break
+    }
+    case 'delete': {
+      const flags = r.u8()
+      const d: { -readonly [K in keyof DeleteRecord]: DeleteRecord[K] } = { ...header, op }
+      if (flags & 1) {
+        const n = r.u32()
+        const ids: string[] = new Array(n)
+        for (let i = 0; i < n; i++) ids[i] = r.str16()
+        d.ids = ids
+      }
+      if (flags & 2) d.filter = r.json<Record<string, unknown>>()
+      if (flags & 4) d.deleteAll = true
+      record = d
+      break
+    }
+    case 'outcome': {
+      const intentSeq = r.u64()
+      const outcome = OUTCOMES[r.u8()]
+      if (!outcome) throw new CodecError('unknown outcome code')
+      record = { ...header, op, intentSeq, outcome, status: r.u16() } satisfies OutcomeRecord
+      break
+    }
+    case 'fence':
+      record = { ...header, op, fenceId: r.str16() } satisfies FenceRecord
+      break
+  }
+  if (r.pos !== end) throw new CodecError(`${end - r.pos} unexpected bytes after the record`)
+  return record
+}
+
+export type FrameResult =
+  | { readonly kind: 'record'; readonly record: LogRecord; readonly next: number }
+  /** Not enough bytes for a whole frame: a torn tail, or more data still to come. */
+  | { readonly kind: 'incomplete' }
+  | { readonly kind: 'corrupt'; readonly reason: string }
+
+/** Reads the frame starting at `offset`, verifying its length and checksum. */
+export function readFrame(buf: Buffer, offset: number): FrameResult {
+  if (offset + FRAME_HEADER_BYTES > buf.length) return { kind: 'incomplete' }
+  const length = buf.readUInt32LE(offset)
+  if (length === 0 || length > MAX_PAYLOAD_BYTES) return { kind: 'corrupt', reason: `implausible record length ${length}` }
+  const start = offset + FRAME_HEADER_BYTES
+  const end = start + length
+  if (end > buf.length) return { kind: 'incomplete' }
+  const expected = buf.readUInt32LE(offset + 4)
+  if (crc32(buf.subarray(start, end)) !== expected) return { kind: 'corrupt', reason: 'checksum mismatch' }
+  try {
+    return { kind: 'record', record: decodePayload(buf, start, end), next: end }
+  } catch (err) {
+    return { kind: 'corrupt', reason: (err as Error).message }
+  }
+}
