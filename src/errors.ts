@@ -20,6 +20,7 @@ export const Grpc = {
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
   UNAVAILABLE: 14,
+  DATA_LOSS: 15,
   UNAUTHENTICATED: 16,
 } as const
 
@@ -64,6 +65,14 @@ export const E = Object.freeze({
   TOO_MANY_REQUESTS: def('TOO_MANY_REQUESTS', 429, Grpc.RESOURCE_EXHAUSTED, true,
     'the gateway is at its limit of %s concurrent requests (gateway.limits.maxConcurrentRequests)'),
 
+  LOG_UNAVAILABLE: def('LOG_UNAVAILABLE', 503, Grpc.UNAVAILABLE, true,
+    'the write log (%s) cannot make writes durable (%s); the write was not forwarded, retry later'),
+  LOG_BACKPRESSURE: def('LOG_BACKPRESSURE', 503, Grpc.UNAVAILABLE, true,
+    'the write log (%s) has %s bytes waiting to be made durable, at its limit; the write was not forwarded, retry later'),
+  LOG_LOCKED: def('LOG_LOCKED', 500, Grpc.FAILED_PRECONDITION, false,
+    'the write log directory %s is in use by process %s; only one writer may open it (stop that process, or remove %s if that process is gone)'),
+  LOG_CORRUPT: def('LOG_CORRUPT', 500, Grpc.DATA_LOSS, false, 'the write log is corrupt at %s: %s'),
+  LOG_CLOSED: def('LOG_CLOSED', 503, Grpc.UNAVAILABLE, true, 'the write log is closed'),
   ADMIN_UNAUTHORIZED: def('ADMIN_UNAUTHORIZED', 401, Grpc.UNAUTHENTICATED, false,
     'admin API requires "Authorization: Bearer <token>" matching VECSHIFT_ADMIN_TOKEN'),
   INTERNAL: def('INTERNAL', 500, Grpc.INTERNAL, false, 'internal error: %s'),

@@ -1,0 +1,387 @@
+import { EventEmitter, once } from 'node:events'
+import { mkdir, open, stat, truncate, unlink, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import { E, VecshiftError } from '../../errors.js'
+import type { Logger } from '../../logger.js'
+import { encodeRecord } from '../codec.js'
+import type { LogEntry, LogStats, Position, ReadOptions, WriteLog } from '../contract.js'
+import type { LogRecord } from '../record.js'
+import { fsyncDir, readJson, writeJsonAtomic } from './atomic-json.js'
+import { acquireDirLock, type DirLock } from './lock.js'
+import { FrameCursor, formatLsn, listSegments, scanSegment, segmentPath, type SegmentRef } from './segments.js'
+
+// The embedded write log: segment files in one directory, group-committed.
+//
+// Durability: an append resolves after its bytes are written and fdatasync'ed. Appends that
+// arrive while a sync is running wait for the next one and share it, so under concurrency
+// one sync covers many writes (group commit) and throughput follows the disk's sequential
+// bandwidth rather than its sync latency. If a write or sync fails, the log stops accepting
+// appends until it is reopened: after a failed fsync the page cache state is unknown, and
+// failing closed is the only honest answer.
+
+export interface FileLogOptions {
+  readonly dir: string
+  /** A segment is closed and a new one started once it reaches this size. */
+  readonly segmentBytes?: number
+  /** Encoded bytes waiting for a sync; appends beyond it are refused (503), not queued. */
+  readonly maxQueueBytes?: number
+  /** Bytes written per sync at most, so one sync's latency stays bounded. */
+  readonly maxBatchBytes?: number
+  /** Open without the writer lock, never truncating: for `vecshift log` next to a writer. */
+  readonly readOnly?: boolean
+  readonly logger?: Logger
+}
+
+/** What opening the log found and repaired at the torn tail. */
+export interface Recovery {
+  readonly segment: string
+  readonly truncatedBytes: number
+  readonly reason: string
+}
+
+interface Pending {
+  readonly frames: Buffer[]
+  readonly bytes: number
+  readonly resolve: (positions: Position[]) => void
+  readonly reject: (err: Error) => void
+}
+
+interface Active {
+  readonly file: FileHandle
+  readonly firstLsn: number
+  size: number
+}
+
+const CHECKPOINTS = 'checkpoints.json'
+const FOLLOW_POLL_MS = 200
+
+export class FileWriteLog implements WriteLog {
+  readonly backend = 'file' as const
+  readonly dir: string
+  readonly recovery: Recovery | undefined
+  readonly #options: Required<Omit<FileLogOptions, 'logger' | 'dir'>>
+  readonly #logger: Logger | undefined
+  readonly #lock: DirLock | undefined
+  readonly #segments: SegmentRef[]
+  readonly #events = new EventEmitter()
+  #active: Active | undefined
+  /** Records durable in the log: the next LSN to be assigned once the queue is written. */
+  #durable: number
+  #queue: Pending[] = []
+  #queuedBytes = 0
+  #flushing: Promise<void> | undefined
+  #failure: Error | undefined
+  #closed = false
+  #checkpoints: Record<string, Position>
+
+  private constructor(init: {
+    dir: string; options: FileLogOptions; lock: DirLock | undefined; segments: SegmentRef[]; active: Active | undefined
+    durable: number; recovery: Recovery | undefined; checkpoints: Record<string, Position>
+  }) {
+    this.dir = init.dir
+    this.#options = {
+      segmentBytes: init.options.segmentBytes ?? 64 * 1024 * 1024,
+      maxQueueBytes: init.options.maxQueueBytes ?? 64 * 1024 * 1024,
+      maxBatchBytes: init.options.maxBatchBytes ?? 8 * 1024 * 1024,
+      readOnly: init.options.readOnly ?? false,
+    }
+    this.#logger = init.options.logger
+    this.#lock = init.lock
+    this.#segments = init.segments
+    this.#active = init.active
+    this.#durable = init.durable
+    this.recovery = init.recovery
+    this.#checkpoints = init.checkpoints
+    this.#events.setMaxListeners(0)
+  }
+
+  static async open(options: FileLogOptions): Promise<FileWriteLog> {
+    const dir = options.dir
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+    const lock = options.readOnly ? undefined : acquireDirLock(dir)
+    try {
+      const segments = await listSegments(dir)
+      let durable = 0
+      let recovery: Recovery | undefined
+      let active: Active | undefined
+      const last = segments[segments.length - 1]
+      if (last) {
+        const scan = await scanSegment(last.path)
+        if (scan.problem && !options.readOnly) {
+          // A torn or corrupt tail: bytes no append ever reported durable (an append
+          // resolves only after its sync). Cut them so they are never replayed.
+          await truncate(last.path, scan.validBytes)
+          recovery = { segment: last.path, truncatedBytes: scan.fileBytes - scan.validBytes, reason: scan.problem.reason }
+          options.logger?.warn(recovery, 'write log: cut a torn tail')
+        }
+        durable = last.firstLsn + scan.records
+        if (!options.readOnly) {
+          const file = await open(last.path, 'r+')
+          await file.datasync()
+          active = { file, firstLsn: last.firstLsn, size: scan.validBytes }
+        }
+      }
+      const checkpoints = (await readJson<Record<string, Position>>(join(dir, CHECKPOINTS))) ?? {}
+      return new FileWriteLog({ dir, options, lock, segments, active, durable, recovery, checkpoints })
+    } catch (err) {
+      lock?.release()
+      throw err
+    }
+  }
+
+  compare(a: Position, b: Position): number {
+    return Number(a) - Number(b)
+  }
+
+  append(records: readonly LogRecord[]): Promise<Position[]> {
+    if (this.#closed) return Promise.reject(new VecshiftError(E.LOG_CLOSED))
+    if (this.#options.readOnly) return Promise.reject(new VecshiftError(E.LOG_UNAVAILABLE, ['file', 'opened read-only']))
+    if (this.#failure) {
+      return Promise.reject(new VecshiftError(E.LOG_UNAVAILABLE, ['file', this.#failure.message], { cause: this.#failure, retryAfter: 1 }))
+    }
+    if (records.length === 0) return Promise.resolve([])
+    const frames = records.map(encodeRecord)
+    let bytes = 0
+    for (const f of frames) bytes += f.length
+    if (this.#queuedBytes + bytes > this.#options.maxQueueBytes && this.#queuedBytes > 0) {
+      return Promise.reject(new VecshiftError(E.LOG_BACKPRESSURE, ['file', this.#queuedBytes], { retryAfter: 1 }))
+    }
+    return new Promise<Position[]>((resolve, reject) => {
+      this.#queue.push({ frames, bytes, resolve, reject })
+      this.#queuedBytes += bytes
+      this.#kick()
+    })
+  }
+
+  #kick(): void {
+    if (this.#flushing) return
+    this.#flushing = this.#flush().finally(() => {
+      this.#flushing = undefined
+      // An append may have queued between the loop's last check and this callback.
+      if (this.#queue.length > 0 && !this.#failure) this.#kick()
+    })
+  }
+
+  /** Writes and syncs queued appends, one batch per sync, until the queue is empty. */
+  async #flush(): Promise<void> {
+    while (this.#queue.length > 0 && !this.#failure) {
+      let bytes = 0
+      let count = 0
+      let take = 0
+      while (take < this.#queue.length && (take === 0 || bytes + (this.#queue[take] as Pending).bytes <= this.#options.maxBatchBytes)) {
+        const p = this.#queue[take] as Pending
+        bytes += p.bytes
+        count += p.frames.length
+        take++
+      }
+      const batch = this.#queue.splice(0, take)
+      try {
+        const active = await this.#activeFor(bytes)
+        const buffers = batch.flatMap((p) => p.frames)
+        await writeAll(active.file, buffers, active.size)
+        await active.file.datasync()
+        active.size += bytes
+      } catch (err) {
+        this.#fail(err as Error, batch)
+        return
+      }
+      let lsn = this.#durable
+      this.#durable += count
+      this.#queuedBytes -= bytes
+      for (const p of batch) {
+        const positions = new Array<Position>(p.frames.length)
+        for (let i = 0; i < positions.length; i++) positions[i] = formatLsn(lsn++)
+        p.resolve(positions)
+      }
+      this.#events.emit('durable')
+    }
+  }
+
+  /** The segment to write `bytes` into, rotating when the current one is full. */
+  async #activeFor(bytes: number): Promise<Active> {
+    const current = this.#active
+    if (current && (current.size === 0 || current.size + bytes <= this.#options.segmentBytes)) return current
+    if (current) await current.file.close()
+    const firstLsn = this.#durable
+    const path = segmentPath(this.dir, firstLsn)
+    const file = await open(path, 'wx', 0o600)
+    // The new name must survive a crash too, or its records would vanish with it.
+    await fsyncDir(this.dir)
+    this.#segments.push({ firstLsn, path })
+    this.#active = { file, firstLsn, size: 0 }
+    return this.#active
+  }
+
+  #fail(err: Error, batch: Pending[]): void {
+    this.#failure = err
+    this.#logger?.error({ err, dir: this.dir }, 'write log: write or sync failed; refusing appends until reopened')
+    const error = new VecshiftError(E.LOG_UNAVAILABLE, ['file', err.message], { cause: err, retryAfter: 1 })
+    for (const p of [...batch, ...this.#queue.splice(0)]) p.reject(error)
+    this.#queuedBytes = 0
+  }
+
+  async *read(options: ReadOptions = {}): AsyncGenerator<LogEntry> {
+    const { signal } = options
+    let lsn = options.after === undefined ? this.#headLsn() : Number(options.after) + 1
+    if (lsn < this.#headLsn()) {
+      throw new VecshiftError(E.LOG_CORRUPT, [formatLsn(lsn), `retention already deleted it; the oldest record is ${formatLsn(this.#headLsn())}`])
+    }
+    let cursor: FrameCursor | undefined
+    let cursorSegment: SegmentRef | undefined
+    try {
+      for (;;) {
+        if (signal?.aborted || this.#closed) return
+        const limit = await this.#readableLimit()
+        if (lsn < limit) {
+          const segment = this.#segmentOf(lsn)
+          if (cursorSegment !== segment || !cursor) {
+            await cursor?.close()
+            cursor = await FrameCursor.open(segment.path)
+            cursorSegment = segment
+            const skipped = await cursor.skip(lsn - segment.firstLsn)
+            if (skipped !== lsn - segment.firstLsn) throw new VecshiftError(E.LOG_CORRUPT, [segment.path, `record ${formatLsn(lsn)} is missing`])
+          }
+          const step = await cursor.next()
+          if (step.kind === 'record') {
+            yield { position: formatLsn(lsn), record: step.record }
+            lsn++
+            continue
+          }
+          if (step.kind === 'corrupt') throw new VecshiftError(E.LOG_CORRUPT, [`${segment.path}@${step.offset}`, step.reason])
+          // The segment ended before `limit`: the next record is in the next segment, or
+          // (read-only, next to a writer) still being written.
+          const following = this.#segments[this.#segments.indexOf(segment) + 1]
+          if (following && lsn >= following.firstLsn) {
+            cursorSegment = undefined
+            continue
+          }
+        } else if (!options.follow) {
+          return
+        }
+        await this.#waitForMore(signal)
+        if (this.#options.readOnly) await this.#refreshSegments()
+      }
+    } finally {
+      await cursor?.close()
+    }
+  }
+
+  /** LSN one past the last record a reader may see: durable records for the writer's own
+   *  readers; for a read-only opener, whatever whole frames the files hold. */
+  async #readableLimit(): Promise<number> {
+    if (!this.#options.readOnly) return this.#durable
+    const last = this.#segments[this.#segments.length - 1]
+    if (!last) return 0
+    const scan = await scanSegment(last.path)
+    return last.firstLsn + scan.records
+  }
+
+  async #refreshSegments(): Promise<void> {
+    const now = await listSegments(this.dir)
+    this.#segments.splice(0, this.#segments.length, ...now)
+  }
+
+  async #waitForMore(signal: AbortSignal | undefined): Promise<void> {
+    const waits: Promise<unknown>[] = [new Promise((r) => setTimeout(r, FOLLOW_POLL_MS).unref())]
+    if (!this.#options.readOnly) waits.push(once(this.#events, 'durable'))
+    if (signal) waits.push(once(signal, 'abort'))
+    waits.push(once(this.#events, 'close'))
+    await Promise.race(waits).catch(() => undefined)
+  }
+
+  #segmentOf(lsn: number): SegmentRef {
+    let found = this.#segments[0] as SegmentRef
+    for (const s of this.#segments) {
+      if (s.firstLsn <= lsn) found = s
+      else break
+    }
+    return found
+  }
+
+  #headLsn(): number {
+    return this.#segments[0]?.firstLsn ?? 0
+  }
+
+  async head(): Promise<Position | undefined> {
+    if (this.#options.readOnly) await this.#refreshSegments()
+    const limit = await this.#readableLimit()
+    return limit > this.#headLsn() ? formatLsn(this.#headLsn()) : undefined
+  }
+
+  async tail(): Promise<Position | undefined> {
+    if (this.#options.readOnly) await this.#refreshSegments()
+    const limit = await this.#readableLimit()
+    return limit > this.#headLsn() ? formatLsn(limit - 1) : undefined
+  }
+
+  async commit(consumer: string, position: Position): Promise<void> {
+    if (this.#closed) throw new VecshiftError(E.LOG_CLOSED)
+    this.#checkpoints = { ...this.#checkpoints, [consumer]: position }
+    await writeJsonAtomic(join(this.dir, CHECKPOINTS), this.#checkpoints)
+  }
+
+  async checkpoint(consumer: string): Promise<Position | undefined> {
+    if (this.#options.readOnly) this.#checkpoints = (await readJson<Record<string, Position>>(join(this.dir, CHECKPOINTS))) ?? {}
+    return this.#checkpoints[consumer]
+  }
+
+  async retain(): Promise<{ removed: number }> {
+    const positions = Object.values(this.#checkpoints)
+    if (positions.length === 0 || this.#options.readOnly) return { removed: 0 }
+    // Every consumer has applied records up to and including `passed`.
+    const passed = Math.min(...positions.map(Number))
+    let removed = 0
+    // The active (last) segment is never removed: it is being appended to.
+    while (this.#segments.length > 1) {
+      const next = this.#segments[1] as SegmentRef
+      if (next.firstLsn - 1 > passed) break
+      const gone = this.#segments.shift() as SegmentRef
+      await unlink(gone.path)
+      removed++
+    }
+    if (removed > 0) await fsyncDir(this.dir)
+    return { removed }
+  }
+
+  async stats(): Promise<LogStats> {
+    if (this.#options.readOnly) await this.#refreshSegments()
+    let bytes = 0
+    for (const s of this.#segments) bytes += (await stat(s.path)).size
+    const limit = await this.#readableLimit()
+    return {
+      records: Math.max(0, limit - this.#headLsn()),
+      bytes,
+      head: await this.head(),
+      tail: await this.tail(),
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    // Appends already accepted are finished, not dropped: their callers may be about to
+    // acknowledge a client.
+    while (this.#flushing) await this.#flushing
+    this.#events.emit('close')
+    await this.#active?.file.close()
+    this.#lock?.release()
+  }
+}
+
+async function writeAll(file: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let offset = position
+  let pending = buffers
+  while (pending.length > 0) {
+    const { bytesWritten } = await file.writev(pending, offset)
+    offset += bytesWritten
+    let skip = bytesWritten
+    let i = 0
+    while (i < pending.length && skip >= (pending[i] as Buffer).length) skip -= (pending[i++] as Buffer).length
+    pending = pending.slice(i)
+    if (skip > 0 && pending.length > 0) pending[0] = (pending[0] as Buffer).subarray(skip)
+  }
+}
+
+export function openFileLog(options: FileLogOptions): Promise<FileWriteLog> {
+  return FileWriteLog.open(options)
+}
