@@ -3,9 +3,9 @@
 // Errors follow Pinecone's control plane: 422 UNPROCESSABLE_ENTITY when the body does not
 // deserialize (missing or unknown field), 400 INVALID_ARGUMENT when a value is wrong.
 import type { ApiVersion } from './api-version.js'
-import { controlError } from './errors.js'
+import { controlError } from '../pinecone/errors.js'
 import type { Deployment, IndexConfig } from './index-store.js'
-import { LIMITS } from './limits.js'
+import { LIMITS } from '../pinecone/limits.js'
 import type { Metric, VectorType } from './records.js'
 
 type Body = Record<string, unknown>

@@ -6,7 +6,7 @@ import type { Catalog, Collection } from './catalog.js'
 import {
   applyConfigure, badRequest, checkResourceName, readCreateWithSchema, readCreateWithSpec, type IndexRequest,
 } from './control-requests.js'
-import { controlError } from './errors.js'
+import { controlError } from '../pinecone/errors.js'
 import { bodyOf, sendJsonText, versionOf } from './http.js'
 import type { IndexConfig } from './index-store.js'
 import { collectionModel, indexModel } from './index-model.js'

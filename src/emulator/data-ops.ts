@@ -2,15 +2,16 @@
 // messages, the change or read, and the JSON text of the answer. HTTP wiring is in
 // data-routes.ts.
 import { atLeast, type ApiVersion } from './api-version.js'
-import { dataError, GrpcCode, invalidArgument } from './errors.js'
-import { compileFilter, type Predicate } from './filter.js'
+import { dataError, GrpcCode, invalidArgument } from '../pinecone/errors.js'
+import { compileFilter, type Predicate } from '../pinecone/filter.js'
 import { namespaceKey, type VectorIndex } from './index-store.js'
 import {
   checkId, checkIdList, checkMetadata, LIMITS, optBool, optInt, toDense, toSparse,
-} from './limits.js'
+} from '../pinecone/limits.js'
 import { lowerBound, upperBound, type Metadata, type Namespace, type SparseVector, type StoredRecord } from './records.js'
 import { matchJson, vectorMapJson } from './responses.js'
 import { search } from './search.js'
+import { parseDelete, parseUpdate, parseUpsert } from '../pinecone/write-requests.js'
 
 export interface DataContext {
   readonly index: VectorIndex
@@ -92,41 +93,12 @@ function sparseAllowed(ctx: DataContext): void {
 // upsert
 
 export function upsert(ctx: DataContext, body: Body): string {
-  const vectors = body.vectors
-  if (!Array.isArray(vectors)) throw invalidArgument('Upsert request must contain a `vectors` array')
-  if (vectors.length === 0) throw invalidArgument('Upsert request must contain at least one vector')
-  if (vectors.length > LIMITS.maxUpsertVectors) {
-    throw invalidArgument(`Upsert request contains ${vectors.length} vectors, which exceeds the limit of ${LIMITS.maxUpsertVectors} vectors per request`)
-  }
-  const key = checkNamespace(body.namespace)
-  const records = vectors.map((v) => toRecord(ctx, v))
-  ctx.index.put(key, records)
+  const parsed = parseUpsert(body, ctx.index.config)
+  const records: StoredRecord[] = parsed.vectors.map((v) => ({
+    id: v.id, values: v.values ?? null, norm: v.norm, sparse: v.sparseValues ?? null, metadata: v.metadata ?? null,
+  }))
+  ctx.index.put(parsed.namespace, records)
   return `{"upsertedCount":${records.length}}`
-}
-
-function toRecord(ctx: DataContext, raw: unknown): StoredRecord {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw invalidArgument('Each vector must be a JSON object')
-  const v = raw as Body
-  const id = checkId(v.id)
-  const { dimension, vectorType } = ctx.index.config
-  const hasValues = Array.isArray(v.values) ? v.values.length > 0 : v.values !== undefined && v.values !== null
-  const hasSparse = v.sparseValues !== undefined && v.sparseValues !== null
-  let values: Float32Array | null = null
-  let norm = 0
-  if (vectorType === 'sparse') {
-    if (hasValues) throw invalidArgument(`Vector ID ${id}: sparse indexes accept only sparseValues, not dense values`)
-    if (!hasSparse) throw invalidArgument(`Vector ID ${id}: sparseValues are required for a sparse index`)
-  } else {
-    if (!hasValues) throw invalidArgument(`Vector ID ${id}: values are required for a dense index`)
-    ;({ values, norm } = toDense(v.values, dimension!, id))
-  }
-  let sparse: SparseVector | null = null
-  if (hasSparse) {
-    sparseAllowed(ctx)
-    sparse = toSparse(v.sparseValues)
-  }
-  const metadata = v.metadata === undefined || v.metadata === null ? null : checkMetadata(v.metadata)
-  return { id, values, norm, sparse, metadata }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -260,52 +232,29 @@ export function list(ctx: DataContext, q: { prefix?: unknown; limit?: unknown; p
 // update, delete
 
 export function update(ctx: DataContext, body: Body): string {
-  const hasId = body.id !== undefined && body.id !== null
-  const hasFilter = body.filter !== undefined && body.filter !== null
-  const hasValues = body.values !== undefined && body.values !== null
-  const hasSparse = body.sparseValues !== undefined && body.sparseValues !== null
-  const hasSet = body.setMetadata !== undefined && body.setMetadata !== null
-  if (!hasId && !hasFilter) throw invalidArgument('Update request must specify either id or filter')
-  if (hasId && hasFilter) throw invalidArgument('Update request must specify either id or filter, not both')
-  const key = checkNamespace(body.namespace)
-  const setMetadata = hasSet ? checkMetadata(body.setMetadata, 'setMetadata') : null
-
-  if (hasFilter) {
-    if (hasValues || hasSparse) throw invalidArgument('Updating by filter can only set metadata; values and sparseValues need an id')
-    const predicate = compileFilter(body.filter)
-    const dryRun = optBool(body, 'dryRun')
-    if (!dryRun && setMetadata === null) throw invalidArgument('setMetadata is required when updating by filter')
+  const u = parseUpdate(body, ctx.index.config)
+  const key = u.namespace
+  if (u.filter !== undefined) {
+    const predicate = compileFilter(u.filter)
     const ns = ctx.index.namespace(key)
     const matched = ns === undefined ? [] : [...ns.records.values()].filter((r) => predicate(r.metadata))
-    if (!dryRun && matched.length > 0) {
+    if (!u.dryRun && matched.length > 0) {
       // Check every merged result before changing anything: the update is all or nothing.
-      const next = matched.map((r) => ({ ...r, metadata: mergeMetadata(r.metadata, setMetadata!) }))
+      const next = matched.map((r) => ({ ...r, metadata: mergeMetadata(r.metadata, u.setMetadata as Metadata) }))
       ctx.index.put(key, next)
     }
     return `{"matchedRecords":${matched.length}}`
   }
-
-  const id = checkId(body.id)
-  const { config } = ctx.index
-  let values: { values: Float32Array; norm: number } | null = null
-  if (hasValues) {
-    if (config.vectorType === 'sparse') throw invalidArgument(`Vector ID ${id}: sparse indexes accept only sparseValues, not dense values`)
-    values = toDense(body.values, config.dimension!, id)
-  }
-  let sparse: SparseVector | null = null
-  if (hasSparse) {
-    sparseAllowed(ctx)
-    sparse = toSparse(body.sparseValues)
-  }
+  const id = u.id as string
   const current = ctx.index.namespace(key)?.get(id)
   // Updating an id that does not exist changes nothing and is not an error.
   if (current === undefined) return '{}'
   ctx.index.put(key, [{
     id,
-    values: values?.values ?? current.values,
-    norm: values?.norm ?? current.norm,
-    sparse: sparse ?? current.sparse,
-    metadata: setMetadata === null ? current.metadata : mergeMetadata(current.metadata, setMetadata),
+    values: u.values ?? current.values,
+    norm: u.values ? (u.norm as number) : current.norm,
+    sparse: u.sparseValues ?? current.sparse,
+    metadata: u.setMetadata === undefined ? current.metadata : mergeMetadata(current.metadata, u.setMetadata),
   }])
   return '{}'
 }
@@ -315,16 +264,10 @@ function mergeMetadata(current: Metadata | null, set: Metadata): Metadata {
 }
 
 export function deleteVectors(ctx: DataContext, body: Body): string {
-  const hasIds = body.ids !== undefined && body.ids !== null
-  const hasFilter = body.filter !== undefined && body.filter !== null
-  const deleteAll = optBool(body, 'deleteAll')
-  const key = checkNamespace(body.namespace)
-  if (deleteAll && (hasIds || hasFilter)) throw invalidArgument('deleteAll cannot be combined with ids or filter')
-  if (hasIds && hasFilter) throw invalidArgument('Delete request must specify either ids or filter, not both')
-  if (deleteAll) ctx.index.clearNamespace(key)
-  else if (hasIds) ctx.index.remove(key, checkIdList(body.ids, LIMITS.maxDeleteIds, 'ids'))
-  else if (hasFilter) ctx.index.removeMatching(key, compileFilter(body.filter))
-  else throw invalidArgument('Delete request must specify ids, filter or deleteAll')
+  const d = parseDelete(body)
+  if (d.deleteAll) ctx.index.clearNamespace(d.namespace)
+  else if (d.ids) ctx.index.remove(d.namespace, d.ids as string[])
+  else ctx.index.removeMatching(d.namespace, compileFilter(d.filter))
   return '{}'
 }
 

@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Catalog } from './catalog.js'
 import * as ops from './data-ops.js'
-import { dataError, GrpcCode } from './errors.js'
+import { dataError, GrpcCode } from '../pinecone/errors.js'
 import { bodyOf, sendJsonText, versionOf } from './http.js'
 import * as nsOps from './namespace-ops.js'
 

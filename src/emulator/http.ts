@@ -2,7 +2,7 @@
 // version of a request, its JSON body, and sending Pinecone-shaped answers.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { parseApiVersion, type ApiVersion } from './api-version.js'
-import { controlCodeFor, controlError, grpcCodeFor, invalidArgument, isPineconeError, PineconeError } from './errors.js'
+import { controlCodeFor, controlError, grpcCodeFor, invalidArgument, isPineconeError, PineconeError } from '../pinecone/errors.js'
 
 /** Data-plane requests live under /data/{index}/...; everything else is control plane. */
 export const DATA_PREFIX = '/data/'

@@ -4,9 +4,9 @@
 // a decimal string from it.
 import { atLeast } from './api-version.js'
 import { type Body, type DataContext, decodeToken, paginationToken, podUnsupported, reportedNamespace } from './data-ops.js'
-import { dataError, GrpcCode, invalidArgument } from './errors.js'
+import { dataError, GrpcCode, invalidArgument } from '../pinecone/errors.js'
 import { DEFAULT_NS, namespaceKey } from './index-store.js'
-import { LIMITS, optInt } from './limits.js'
+import { LIMITS, optInt } from '../pinecone/limits.js'
 import type { Namespace } from './records.js'
 
 function notFound(name: string): Error {

@@ -3,15 +3,9 @@
 // snapshot an index by copying maps of references, and lets persistence serialize without
 // locking.
 
-export type Metric = 'cosine' | 'dotproduct' | 'euclidean'
-export type VectorType = 'dense' | 'sparse'
-export type MetadataValue = string | number | boolean | string[]
-export type Metadata = Record<string, MetadataValue>
+import type { Metadata, SparseVector } from '../pinecone/types.js'
 
-export interface SparseVector {
-  readonly indices: Uint32Array
-  readonly values: Float32Array
-}
+export type { Metadata, MetadataValue, Metric, SparseVector, VectorType } from '../pinecone/types.js'
 
 export interface StoredRecord {
   readonly id: string

@@ -14,7 +14,7 @@
 // "based on MongoDB's query operators" and these are MongoDB's semantics. The filter corpus in
 // test/fixtures/filters.json pins every one of these rules so other stores can be held to them.
 import { invalidArgument } from './errors.js'
-import type { Metadata, MetadataValue } from './records.js'
+import type { Metadata, MetadataValue } from './types.js'
 
 export type Predicate = (metadata: Metadata | null) => boolean
 

@@ -1,5 +1,7 @@
-// Errors in Pinecone's own shapes. The emulator stands in for Pinecone, so it must answer the
-// way Pinecone does (and never with vecshift's VECSHIFT_ERR_* codes): the data plane answers
+// Errors in Pinecone's own shapes. The emulator stands in for Pinecone, and the gateway
+// refuses malformed writes exactly as Pinecone would, so both answer the way Pinecone does
+// (never with vecshift's VECSHIFT_ERR_* codes, which are for the gateway's own failures):
+// the data plane answers
 // gRPC-style `{"code":<int>,"message","details":[]}` (rpcStatus), the control plane
 // `{"error":{"code":"<NAME>","message"},"status":<http>}` (ErrorResponse).
 

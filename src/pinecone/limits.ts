@@ -2,7 +2,7 @@
 // Pinecone's status and message (see WIRE-NOTES.md and the db_data specs). Each check throws a
 // data-plane 400; callers compose them per operation.
 import { invalidArgument } from './errors.js'
-import type { Metadata, SparseVector } from './records.js'
+import type { Metadata, SparseVector } from './types.js'
 
 export const LIMITS = Object.freeze({
   maxIdLength: 512,
@@ -69,6 +69,8 @@ export function toDense(values: unknown, dimension: number, id: string | undefin
     const v = values[i]
     if (typeof v !== 'number') throw invalidArgument(`Vector values must be numbers, got ${JSON.stringify(v)} at position ${i}`)
     const f = (out[i] = v)
+    // JSON cannot spell NaN, but 1e999 parses as Infinity and 1e39 overflows float32.
+    if (!Number.isFinite(f)) throw invalidArgument(`Vector values must be finite float32 numbers, got ${v} at position ${i}`)
     if (f >= LIMITS.minNonZeroMagnitude || f <= -LIMITS.minNonZeroMagnitude) nonZero = true
     sum += f * f
   }
@@ -109,6 +111,7 @@ export function toSparse(raw: unknown): SparseVector {
     if (typeof v !== 'number') throw invalidArgument(`Sparse vector values must be numbers, got ${JSON.stringify(v)}`)
     idx[i] = x
     val[i] = v
+    if (!Number.isFinite(val[i] as number)) throw invalidArgument(`Sparse vector values must be finite float32 numbers, got ${v}`)
   }
   return { indices: idx, values: val }
 }
