@@ -1,0 +1,512 @@
+// npm run bench:proxy [-- --quick]
+//
+// Query and upsert traffic (1536 dimensions, upserts of 100) sent directly to the emulator,
+// through nginx, and through the gateway, in one run: max requests/s (closed loop), p50 and
+// p99 latency at one fixed offered load (open loop), errors, CPU per request, and the
+// gateway's ratios to nginx. The three targets are interleaved within every round, in an
+// order that rotates, so drift on a noisy machine hits them alike; figures are medians over
+// rounds. See bench/README.md for the method.
+import { spawnSync, execFileSync } from 'node:child_process'
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { request } from 'undici'
+import { DIMENSION, QUERY_NAMESPACE, UPSERT_BATCH, UPSERT_NAMESPACE, queryBodies, seedBodies, upsertBodies } from './lib/bodies.js'
+import { Generator } from './lib/generator.js'
+import { interference, sampleCpu, waitForQuiet } from './lib/interference.js'
+import type { RunSpec, Workload } from './lib/loadgen-protocol.js'
+import { nginxBinary, startNginx } from './lib/nginx.js'
+import { freePort } from './lib/net.js'
+import { Processes, treeCpuMs, type Child } from './lib/procs.js'
+import { GOAL, TARGETS, markdownTable, workloadFigures, type RunRecord, type Target, type WorkloadFigures } from './lib/report.js'
+import { median, round } from './lib/stats.js'
+import { REPO, cliCommand, startEmulator, startGateway } from './lib/vecshift.js'
+
+const INDEX = 'bench'
+const API_KEY_ENV = 'VECSHIFT_BENCH_API_KEY'
+const API_KEY = 'bench-api-key'
+const API_VERSION = '2026-07'
+
+interface Plan {
+  rounds: number
+  /** Untimed traffic to every target before the first round (JIT, connection pools). */
+  initialWarmupMs: number
+  max: { warmupMs: number; durationMs: number }
+  /** Upserts get a longer window: at ~55 req/s, 6 s is ~330 samples, ~3 of them above p99. */
+  rate: { warmupMs: number; durationMs: Record<Workload, number> }
+  connections: Record<Workload, number>
+  /** Open-loop connection ceiling (only as many are opened as the load needs). */
+  rateConnections: number
+  /** Offered load = this fraction of the slowest target's median max throughput. */
+  rateFraction: number
+  seedVectors: number
+  /** A block (the three targets of one workload in one round) is measured again when other
+   *  processes used more than this many cores during any of its runs. */
+  quietThreshold: number
+  maxBlockRetries: number
+  /** Time that redone blocks may add to the whole run; past it, disturbed blocks are kept (flagged). */
+  retryBudgetMs: number
+  /** Longest wait for a quiet machine before one block, and over the whole benchmark. */
+  maxQuietWaitMs: number
+  quietWaitBudgetMs: number
+}
+
+const FULL: Plan = {
+  rounds: 5,
+  initialWarmupMs: 2_000,
+  max: { warmupMs: 750, durationMs: 2_500 },
+  rate: { warmupMs: 750, durationMs: { query: 5_000, upsert: 6_000 } },
+  connections: { query: 16, upsert: 8 },
+  rateConnections: 32,
+  rateFraction: 0.6,
+  seedVectors: 2_000,
+  quietThreshold: 0.1,
+  maxBlockRetries: 2,
+  retryBudgetMs: 60_000,
+  maxQuietWaitMs: 15_000,
+  quietWaitBudgetMs: 60_000,
+}
+
+const QUICK: Plan = {
+  ...FULL,
+  rounds: 2,
+  initialWarmupMs: 1_000,
+  max: { warmupMs: 400, durationMs: 1_500 },
+  rate: { warmupMs: 400, durationMs: { query: 2_000, upsert: 2_500 } },
+  maxBlockRetries: 1,
+  retryBudgetMs: 10_000,
+  maxQuietWaitMs: 5_000,
+  quietWaitBudgetMs: 10_000,
+}
+
+function parseCli() {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      rounds: { type: 'string' },
+      'no-build': { type: 'boolean', default: false },
+      'from-source': { type: 'boolean', default: false },
+      'nginx-buffering': { type: 'string', default: 'stream' },
+      'rate-fraction': { type: 'string' },
+      'query-rate': { type: 'string' },
+      'upsert-rate': { type: 'string' },
+      workloads: { type: 'string', default: 'query,upsert' },
+      'profile-gateway': { type: 'string' },
+      baseline: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  })
+  if (values.help) {
+    process.stdout.write(`usage: npm run bench:proxy -- [options]
+  --quick                  ~1 minute smoke run (2 short rounds); writes bench/results/proxy-quick.tmp
+  --rounds N               rounds (default ${FULL.rounds})
+  --no-build               measure the existing dist/ instead of running npm run build first
+  --from-source            run the emulator and gateway from src/ via tsx (no build)
+  --nginx-buffering M      stream (default, like the gateway) | buffer (nginx's store-and-forward)
+  --rate-fraction F        fixed load = F x the slowest target's max req/s (default ${FULL.rateFraction})
+  --query-rate R, --upsert-rate R   fixed load in req/s, instead of the fraction
+  --workloads LIST         query,upsert (default both)
+  --baseline               also measure a bare Node.js pass-through (bench/lib/passthrough.ts)
+  --profile-gateway DIR    run the gateway with --cpu-prof, profiles written to DIR
+  --out FILE               JSON output (default bench/results/proxy.json)
+`)
+    process.exit(0)
+  }
+  const plan: Plan = { ...(values.quick ? QUICK : FULL) }
+  if (values.rounds !== undefined) plan.rounds = Math.max(1, Math.floor(positive('--rounds', values.rounds)))
+  if (values['rate-fraction'] !== undefined) plan.rateFraction = positive('--rate-fraction', values['rate-fraction'])
+  const buffering = values['nginx-buffering']
+  if (buffering !== 'stream' && buffering !== 'buffer') throw new Error('--nginx-buffering is stream or buffer')
+  const workloads = (values.workloads ?? '').split(',').map((w) => w.trim()).filter(Boolean)
+  for (const w of workloads) if (w !== 'query' && w !== 'upsert') throw new Error(`unknown workload ${w}`)
+  return {
+    quick: values.quick ?? false,
+    plan,
+    build: !values['no-build'] && !values['from-source'],
+    fromSource: values['from-source'] ?? false,
+    buffering: buffering as 'stream' | 'buffer',
+    fixedRate: {
+      query: values['query-rate'] === undefined ? undefined : positive('--query-rate', values['query-rate']),
+      upsert: values['upsert-rate'] === undefined ? undefined : positive('--upsert-rate', values['upsert-rate']),
+    } as Record<Workload, number | undefined>,
+    workloads: workloads as Workload[],
+    baseline: values.baseline ?? false,
+    profileDir: values['profile-gateway'] === undefined ? undefined : resolve(values['profile-gateway']),
+    out: resolve(values.out ?? join(REPO, values.quick ? 'bench/results/proxy-quick.tmp' : 'bench/results/proxy.json')),
+  }
+}
+
+function positive(flag: string, raw: string): number {
+  const n = Number(raw)
+  if (!(n > 0)) throw new Error(`${flag} must be a positive number, got ${raw}`)
+  return n
+}
+
+function log(message: string): void {
+  process.stderr.write(`bench: ${message}\n`)
+}
+
+function run(command: string, args: string[], what: string): void {
+  const out = spawnSync(command, args, { cwd: REPO, stdio: ['ignore', 'inherit', 'inherit'] })
+  if (out.status !== 0) throw new Error(`${what} failed (${command} ${args.join(' ')} exited ${out.status ?? out.signal})`)
+}
+
+function gitRevision(): string {
+  try {
+    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: REPO, encoding: 'utf8' }).trim()
+    return dirty ? `${rev} (src/ modified)` : rev
+  } catch {
+    return 'unknown'
+  }
+}
+
+const HEADERS = {
+  'content-type': 'application/json',
+  'x-pinecone-api-version': API_VERSION,
+  'api-key': API_KEY,
+}
+
+async function post(url: string, body: Buffer | string): Promise<{ status: number; json: unknown }> {
+  const res = await request(url, { method: 'POST', headers: HEADERS, body })
+  const text = await res.body.text()
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    json = text
+  }
+  return { status: res.statusCode, json }
+}
+
+interface Endpoint {
+  readonly target: Target
+  readonly origin: string
+  readonly basePath: string
+  /** Processes whose CPU is the proxy's (none for direct). */
+  readonly proxy: Child | undefined
+}
+
+async function seed(emulatorIndexUrl: string, vectors: number): Promise<void> {
+  for (const body of seedBodies(vectors)) {
+    const { status, json } = await post(`${emulatorIndexUrl}/vectors/upsert`, body)
+    if (status !== 200) throw new Error(`seeding failed: ${status} ${JSON.stringify(json)}`)
+  }
+  const { status, json } = await post(`${emulatorIndexUrl}/describe_index_stats`, '{}')
+  const stats = json as { totalVectorCount?: number | string }
+  if (status !== 200 || Number(stats.totalVectorCount) < vectors) {
+    throw new Error(`after seeding, describe_index_stats says ${status} ${JSON.stringify(json)}`)
+  }
+}
+
+/** Every target must answer like Pinecone before it is timed: the same query gives the same
+ *  matches on all three, and an upsert of 100 is acknowledged as 100. */
+async function checkTargets(endpoints: Endpoint[]): Promise<void> {
+  const [query] = queryBodies(1)
+  const [upsert] = upsertBodies()
+  let reference: string | undefined
+  for (const e of endpoints) {
+    const q = await post(`${e.origin}${e.basePath}/query`, query as Buffer)
+    const matches = (q.json as { matches?: Array<{ id: string; score: number }> }).matches
+    if (q.status !== 200 || !Array.isArray(matches) || matches.length !== 10) {
+      throw new Error(`${e.target}: query answered ${q.status} ${JSON.stringify(q.json).slice(0, 300)}`)
+    }
+    const key = JSON.stringify(matches.map((m) => [m.id, m.score]))
+    reference ??= key
+    if (key !== reference) throw new Error(`${e.target}: query matches differ from the direct answer`)
+    const u = await post(`${e.origin}${e.basePath}/vectors/upsert`, upsert as Buffer)
+    if (u.status !== 200 || (u.json as { upsertedCount?: number }).upsertedCount !== UPSERT_BATCH) {
+      throw new Error(`${e.target}: upsert answered ${u.status} ${JSON.stringify(u.json).slice(0, 300)}`)
+    }
+  }
+}
+
+function interferenceNote(runs: RunRecord[], discarded: RunRecord[], threshold: number): string {
+  const redone = new Set(discarded.map((r) => `${r.phase}/${r.round}/${r.workload}`)).size
+  const disturbed = runs.filter((r) => r.interference.foreignCores + r.interference.stealCores > threshold).length
+  const worst = Math.max(0, ...runs.map((r) => r.interference.foreignCores + r.interference.stealCores))
+  return `Other processes on the machine: ${redone} block(s) re-measured; ${disturbed} of ${runs.length} kept runs saw more than ${threshold} cores of foreign CPU (worst ${worst.toFixed(2)}).`
+}
+
+async function startBaseline(procs: Processes, upstream: string): Promise<{ child: Child; url: string }> {
+  const script = join(REPO, 'bench/lib/passthrough.ts')
+  const child = procs.spawn('node-baseline', process.execPath, ['--import', 'tsx', script, upstream], { cwd: REPO })
+  const url = await child.waitFor('"gateway listening" line', 30_000, (line) => (JSON.parse(line) as { url?: string }).url)
+  return { child, url }
+}
+
+function rotate<T>(items: readonly T[], by: number): T[] {
+  const n = items.length
+  return items.map((_, i) => items[(i + by) % n] as T)
+}
+
+async function main(): Promise<void> {
+  const options = parseCli()
+  const { plan } = options
+  const started = Date.now()
+  const procs = new Processes()
+  const work = mkdtempSync(join(tmpdir(), 'vecshift-bench-'))
+  // Also on Ctrl-C, where Processes exits without returning here.
+  process.on('exit', () => rmSync(work, { recursive: true, force: true }))
+  try {
+    log('checking dependencies (scripts/bench-deps.sh)')
+    run('bash', [join(REPO, 'scripts/bench-deps.sh')], 'installing nginx')
+    if (options.build) {
+      log('building (npm run build)')
+      run('npm', ['run', '--silent', 'build'], 'npm run build')
+    }
+    const cli = cliCommand(options.fromSource)
+    const env = { ...process.env, [API_KEY_ENV]: API_KEY, VECSHIFT_SOURCE_API_KEY: API_KEY }
+
+    log(`starting the emulator (${cli.describe})`)
+    const emulator = await startEmulator(procs, cli, { index: INDEX, dimension: DIMENSION, apiKeyEnv: API_KEY_ENV, env })
+    const emulatorHostPort = new URL(emulator.url).host
+    log(`seeding ${plan.seedVectors} vectors into ${INDEX} (namespace ${QUERY_NAMESPACE})`)
+    await seed(`${emulator.url}${emulator.indexPath}`, plan.seedVectors)
+
+    const binary = nginxBinary()
+    const nginx = await startNginx(procs, binary, {
+      prefix: join(work, 'nginx'),
+      port: await freePort(),
+      upstream: emulatorHostPort,
+      basePath: emulator.indexPath,
+      buffering: options.buffering,
+    })
+    log(`${nginx.version} listening at ${nginx.url}`)
+
+    const gatewayArgv = options.profileDir === undefined
+      ? cli
+      : { ...cli, argv: ['--cpu-prof', '--cpu-prof-dir', options.profileDir, ...cli.argv] }
+    if (options.profileDir !== undefined) mkdirSync(options.profileDir, { recursive: true })
+    const gateway = await startGateway(procs, gatewayArgv, { dir: work, index: INDEX, emulatorUrl: emulator.url, indexPath: emulator.indexPath, env })
+    log(`gateway listening at ${gateway.url}`)
+
+    const baseline = options.baseline ? await startBaseline(procs, `${emulator.url}${emulator.indexPath}`) : undefined
+    if (baseline) log(`node-baseline (bench/lib/passthrough.ts) listening at ${baseline.url}`)
+
+    const generator = await Generator.start(procs)
+    log(`bodies: query ${generator.bodyBytes.query} B, upsert ${generator.bodyBytes.upsert} B`)
+
+    const endpoints: Partial<Record<Target, Endpoint>> = {
+      direct: { target: 'direct', origin: emulator.url, basePath: emulator.indexPath, proxy: undefined },
+      nginx: { target: 'nginx', origin: nginx.url, basePath: '', proxy: nginx.child },
+      gateway: { target: 'gateway', origin: gateway.url, basePath: '', proxy: gateway.child },
+      ...(baseline ? { 'node-baseline': { target: 'node-baseline' as const, origin: baseline.url, basePath: '', proxy: baseline.child } } : {}),
+    }
+    const measured: Target[] = [...TARGETS, ...(baseline ? ['node-baseline' as const] : [])]
+    const endpoint = (t: Target): Endpoint => {
+      const e = endpoints[t]
+      if (e === undefined) throw new Error(`no endpoint for ${t}`)
+      return e
+    }
+    await checkTargets(measured.map(endpoint))
+    log(`all ${measured.length} targets answer alike (same query matches, upsert acknowledged)`)
+
+    const runs: RunRecord[] = []
+    /** Blocks measured again because something else took CPU: kept for the record. */
+    const discarded: RunRecord[] = []
+    let quietWaitedMs = 0
+    let retriedMs = 0
+    const measure = async (phase: 'max' | 'rate', round: number, position: number, attempt: number, workload: Workload, target: Target, rate?: number): Promise<RunRecord> => {
+      const e = endpoint(target)
+      const spec: RunSpec = {
+        origin: e.origin,
+        basePath: e.basePath,
+        headers: HEADERS,
+        workload,
+        mode: phase,
+        connections: phase === 'max' ? plan.connections[workload] : plan.rateConnections,
+        ...(rate === undefined ? {} : { rate }),
+        warmupMs: phase === 'max' ? plan.max.warmupMs : plan.rate.warmupMs,
+        durationMs: phase === 'max' ? plan.max.durationMs : plan.rate.durationMs[workload],
+        timeoutMs: 30_000,
+      }
+      const machine0 = sampleCpu()
+      const cpu0 = { emulator: treeCpuMs(emulator.child.pid), proxy: e.proxy ? treeCpuMs(e.proxy.pid) : 0, generator: treeCpuMs(generator.child.pid) }
+      const result = await generator.run(spec)
+      const cpuMs = {
+        emulator: treeCpuMs(emulator.child.pid) - cpu0.emulator,
+        proxy: e.proxy ? treeCpuMs(e.proxy.pid) - cpu0.proxy : 0,
+        generator: treeCpuMs(generator.child.pid) - cpu0.generator,
+      }
+      const seen = interference(machine0, sampleCpu())
+      for (const child of [emulator.child, nginx.child, gateway.child, ...(baseline ? [baseline.child] : [])]) {
+        if (!child.running) throw new Error(`${child.name} died during the benchmark\n${child.tail()}`)
+      }
+      return { phase, round, position, workload, target, ...(rate === undefined ? {} : { rate }), result, cpuMs, interference: seen, attempt }
+    }
+    const describe = (r: RunRecord) => {
+      const x = r.result
+      const fails = Object.values(x.non2xx).concat(Object.values(x.errors)).reduce((a, b) => a + b, 0) + x.dropped
+      const lat = `p50 ${x.latency.p50.toFixed(2).padStart(6)} p99 ${x.latency.p99.toFixed(2).padStart(6)} ms`
+      const noise = r.interference.foreignCores + r.interference.stealCores
+      return `${r.phase.padEnd(4)} r${r.round}${r.attempt > 1 ? `#${r.attempt}` : '  '} ${r.workload.padEnd(6)} ${r.target.padEnd(13)} ${x.rps.toFixed(1).padStart(6)} req/s  ${lat}` +
+        `  cpu ms: emu ${r.cpuMs.emulator.toFixed(0)} proxy ${r.cpuMs.proxy.toFixed(0)} gen ${r.cpuMs.generator.toFixed(0)}` +
+        `  other ${noise.toFixed(2)} cores${noise > plan.quietThreshold ? ' DISTURBED' : ''}${fails ? `  FAILURES ${fails}` : ''}`
+    }
+    /** The three targets of one workload, back to back, in an order that rotates each round.
+     *  Redone as a whole when other processes took CPU during any of its runs, so the three
+     *  stay comparable with each other. */
+    const block = async (phase: 'max' | 'rate', round: number, workload: Workload, rate?: number): Promise<void> => {
+      let best: RunRecord[] | undefined
+      let bestNoise = Infinity
+      for (let attempt = 1; attempt <= plan.maxBlockRetries + 1; attempt++) {
+        const attemptStart = performance.now()
+        const budget = plan.quietWaitBudgetMs - quietWaitedMs
+        if (budget > 0) {
+          const { waitedMs, seen } = await waitForQuiet(plan.quietThreshold, Math.min(plan.maxQuietWaitMs, budget))
+          quietWaitedMs += waitedMs
+          if (waitedMs > 1_000) log(`waited ${(waitedMs / 1000).toFixed(1)} s for other processes to settle (now ${seen.foreignCores.toFixed(2)} cores)`)
+        }
+        const records: RunRecord[] = []
+        let position = 0
+        for (const target of rotate(measured, round - 1)) {
+          const record = await measure(phase, round, position++, attempt, workload, target, rate)
+          records.push(record)
+          log(describe(record))
+        }
+        const noise = Math.max(...records.map((r) => r.interference.foreignCores + r.interference.stealCores))
+        if (noise < bestNoise) {
+          if (best) discarded.push(...best)
+          best = records
+          bestNoise = noise
+        } else {
+          discarded.push(...records)
+        }
+        if (attempt > 1) retriedMs += performance.now() - attemptStart
+        if (noise <= plan.quietThreshold) break
+        if (retriedMs >= plan.retryBudgetMs) {
+          log('block disturbed, but the time for re-measuring is spent; keeping it (flagged in the JSON)')
+          break
+        }
+        if (attempt <= plan.maxBlockRetries) log(`block disturbed (other processes used up to ${noise.toFixed(2)} cores); measuring it again`)
+        else log('block still disturbed after retries; keeping its least disturbed attempt (flagged in the JSON)')
+      }
+      runs.push(...(best ?? []))
+    }
+
+    // Untimed: warms the JIT of every process and the connection pools along every path.
+    log('warming up every target')
+    for (const workload of options.workloads) {
+      for (const target of measured) {
+        await generator.run({
+          origin: endpoint(target).origin, basePath: endpoint(target).basePath, headers: HEADERS, workload, mode: 'max',
+          connections: plan.connections[workload], warmupMs: 0, durationMs: plan.initialWarmupMs, timeoutMs: 30_000,
+        })
+      }
+    }
+
+    log(`phase 1: max throughput, ${plan.rounds} rounds`)
+    for (let round = 1; round <= plan.rounds; round++) {
+      for (const workload of options.workloads) await block('max', round, workload)
+    }
+
+    const rates = {} as Record<Workload, number>
+    for (const workload of options.workloads) {
+      const slowest = Math.min(...measured.map((t) => median(runs.filter((r) => r.phase === 'max' && r.workload === workload && r.target === t).map((r) => r.result.rps))))
+      const fixed = options.fixedRate[workload]
+      rates[workload] = fixed ?? Math.max(1, Math.round(slowest * plan.rateFraction))
+      log(`${workload}: fixed offered load ${rates[workload]} req/s (${fixed === undefined ? `${plan.rateFraction} x the slowest target's ${slowest.toFixed(1)} req/s` : 'set by flag'})`)
+    }
+
+    log(`phase 2: latency at a fixed offered load, ${plan.rounds} rounds`)
+    for (let round = 1; round <= plan.rounds; round++) {
+      for (const workload of options.workloads) await block('rate', round, workload, rates[workload])
+    }
+
+    const figures: Partial<Record<Workload, WorkloadFigures>> = {}
+    for (const workload of options.workloads) figures[workload] = workloadFigures(runs.filter((r) => r.workload === workload), rates[workload], measured)
+
+    const date = new Date().toISOString()
+    const cpuList = cpus()
+    const machine = {
+      cpus: cpuList.length,
+      cpuModel: cpuList[0]?.model ?? 'unknown',
+      memoryGiB: round(totalmem() / 2 ** 30, 1),
+      kernel: release(),
+      node: process.version,
+      nginx: nginx.version,
+      loadAverageAtEnd: loadavg().map((v) => round(v, 2)),
+    }
+    const table = markdownTable(figures, {
+      rounds: plan.rounds,
+      nginxVersion: nginx.version,
+      nginxMode: options.buffering === 'stream' ? 'bodies streamed both ways, as the gateway does' : 'bodies buffered in memory',
+      nodeVersion: process.version,
+      cpus: machine.cpus,
+      date,
+      bodyBytes: generator.bodyBytes,
+      connections: plan.connections,
+      extraNotes: [interferenceNote(runs, discarded, plan.quietThreshold)],
+    })
+    const report = {
+      benchmark: 'proxy',
+      date,
+      quick: options.quick,
+      revision: gitRevision(),
+      elapsedSeconds: round((Date.now() - started) / 1000, 1),
+      machine,
+      goal: GOAL,
+      method: {
+        rounds: plan.rounds,
+        order: 'per round: query then upsert; within each, direct, nginx, gateway rotated by one position every round',
+        interference: `a block (the targets of 1 workload in 1 round) is redone, up to ${plan.maxBlockRetries} times, when other processes used more than ${plan.quietThreshold} cores during any of its runs; before each block the driver waits (up to ${plan.maxQuietWaitMs / 1000} s, ${plan.quietWaitBudgetMs / 1000} s in all) for a quiet machine; redone blocks may add at most ${plan.retryBudgetMs / 1000} s`,
+        maxThroughput: { loop: 'closed', connections: plan.connections, warmupMs: plan.max.warmupMs, durationMs: plan.max.durationMs },
+        fixedLoad: {
+          loop: 'open, constant inter-arrival time', rateFraction: plan.rateFraction, maxConnections: plan.rateConnections,
+          warmupMs: plan.rate.warmupMs, durationMs: plan.rate.durationMs,
+          samplesPerRun: Object.fromEntries(options.workloads.map((w) => [w, Math.round((rates[w] * plan.rate.durationMs[w]) / 1000)])),
+          latency: 'from handing the request to the client pool to the last response byte, 2xx only',
+        },
+        initialWarmupMs: plan.initialWarmupMs,
+        seedVectors: plan.seedVectors,
+        dimension: DIMENSION,
+        upsertBatch: UPSERT_BATCH,
+        namespaces: { query: QUERY_NAMESPACE, upsert: UPSERT_NAMESPACE },
+        bodyBytes: generator.bodyBytes,
+        headers: { 'content-type': 'application/json', 'x-pinecone-api-version': API_VERSION, 'api-key': '(set)' },
+        processes: {
+          emulator: `${cli.describe}: emulator --create-index ${INDEX}:${DIMENSION}:cosine`,
+          gateway: `${cli.describe}: gateway (passthrough, defaults; log level info, no per-request logging)${options.profileDir ? ' with --cpu-prof' : ''}`,
+          nginx: `${nginx.version}, worker_processes 1, upstream keepalive 64, ${options.buffering === 'stream' ? 'proxy_request_buffering off, proxy_buffering off' : 'proxy_request_buffering on, proxy_buffering on, client_body_buffer_size 4m'}`,
+          loadGenerator: 'bench/lib/loadgen.ts in its own Node process (undici Pool)',
+          ...(baseline ? { nodeBaseline: 'bench/lib/passthrough.ts: node:http + undici Pool(128), streaming, no framework' } : {}),
+        },
+      },
+      results: figures,
+      table,
+      interference: {
+        threshold: plan.quietThreshold,
+        blocksRedone: new Set(discarded.map((r) => `${r.phase}/${r.round}/${r.workload}`)).size,
+        stillDisturbedRuns: runs.filter((r) => r.interference.foreignCores + r.interference.stealCores > plan.quietThreshold).length,
+        quietWaitSeconds: round(quietWaitedMs / 1000, 1),
+        remeasureSeconds: round(retriedMs / 1000, 1),
+      },
+      runs: runs.map((r) => ({ ...r, result: { ...r.result, samples: undefined } })),
+      discardedRuns: discarded.map((r) => ({ ...r, result: { ...r.result, samples: undefined } })),
+    }
+    mkdirSync(dirname(options.out), { recursive: true })
+    writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`)
+
+    process.stdout.write(`\n${table}\n\n`)
+    log(`figures saved to ${options.out} (${report.elapsedSeconds} s)`)
+    for (const workload of options.workloads) {
+      const c = figures[workload]?.gatewayVsNginx
+      if (c === undefined) continue
+      log(`${workload}: gateway/nginx throughput ${c.throughputRatio.toFixed(2)}x (goal >= ${GOAL.minThroughputRatio}), ` +
+        `p99 ${c.p99DeltaMs >= 0 ? '+' : ''}${c.p99DeltaMs.toFixed(2)} ms (goal <= +${GOAL.maxP99DeltaMs}): ` +
+        `${c.meetsThroughputGoal && c.meetsP99Goal ? 'target met' : 'target MISSED'}`)
+    }
+  } finally {
+    await procs.stopAll()
+    rmSync(work, { recursive: true, force: true })
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error)?.stack ?? String(err)}\n`)
+  process.exitCode = 1
+})
