@@ -73,6 +73,8 @@ export const E = Object.freeze({
     'the write log directory %s is in use by process %s; only one writer may open it (stop that process, or remove %s if that process is gone)'),
   LOG_CORRUPT: def('LOG_CORRUPT', 500, Grpc.DATA_LOSS, false, 'the write log is corrupt at %s: %s'),
   LOG_CLOSED: def('LOG_CLOSED', 503, Grpc.UNAVAILABLE, true, 'the write log is closed'),
+  CAPTURE_UNSUPPORTED: def('CAPTURE_UNSUPPORTED', 400, Grpc.FAILED_PRECONDITION, false,
+    '%s cannot be captured in the write log, so it is refused while migration "%s" is in phase %s; run it after the cutover, or against the source directly if it must not reach the target'),
   ADMIN_UNAUTHORIZED: def('ADMIN_UNAUTHORIZED', 401, Grpc.UNAUTHENTICATED, false,
     'admin API requires "Authorization: Bearer <token>" matching VECSHIFT_ADMIN_TOKEN'),
   INTERNAL: def('INTERNAL', 500, Grpc.INTERNAL, false, 'internal error: %s'),

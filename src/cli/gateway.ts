@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import { Gateway } from '../proxy/server.js'
+import { openFileLog } from '../writelog/file/file-log.js'
 import { configFromFlags, loggerFor, onShutdownSignal, parsePort, type ConfigFlags } from './common.js'
 
 interface GatewayFlags extends ConfigFlags {
@@ -32,9 +33,22 @@ or set PINECONE_CONTROLLER_HOST=http://<gateway>.`)
         'admin.listen.port': flags.adminPort,
       })
       const logger = loggerFor(config, 'vecshift-gateway')
-      const gateway = new Gateway(config, logger)
-      await gateway.listen()
-      onShutdownSignal(logger, () => gateway.close())
+      const writeLog = config.migration.phase === 'capture'
+        ? await openFileLog({ ...config.writelog.file, logger: logger.child({ component: 'writelog' }) })
+        : undefined
+      const gateway = new Gateway(config, logger, writeLog ? { writeLog } : {})
+      try {
+        await gateway.listen()
+      } catch (err) {
+        await writeLog?.close()
+        throw err
+      }
+      // The log closes after the gateway has drained, so every write the gateway accepted is
+      // flushed before the process exits.
+      onShutdownSignal(logger, async () => {
+        await gateway.close()
+        await writeLog?.close()
+      })
     })
 }
 

@@ -70,7 +70,24 @@ const admin = z.strictObject({
 const migration = z.strictObject({
   /** Names this migration in metrics, logs and (later) the log topic and control record. */
   id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lower-case letters, digits and "-", at most 63 characters'),
-  phase: z.enum(['passthrough']).default('passthrough'),
+  /** passthrough: forward everything, log nothing. capture: log every write durably before
+   *  it is acknowledged (needs `writelog` and VECSHIFT_SOURCE_API_KEY). */
+  phase: z.enum(['passthrough', 'capture']).default('passthrough'),
+})
+
+const fileLog = z.strictObject({
+  /** Directory of segment files; one writer at a time (locked). */
+  dir: z.string().min(1).default('./vecshift-data/writelog'),
+  segmentBytes: z.number().int().min(4096).max(4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  /** Bytes waiting to be made durable; writes beyond it get 503 instead of queueing. */
+  maxQueueBytes: z.number().int().min(64 * 1024).max(4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  /** Bytes per fdatasync at most, bounding one sync's latency. */
+  maxBatchBytes: z.number().int().min(4096).max(1024 * 1024 * 1024).default(8 * 1024 * 1024),
+})
+
+const writelog = z.strictObject({
+  backend: z.enum(['file']).default('file'),
+  file: fileLog.default(fileLog.parse({})),
 })
 
 export const configSchema = z.strictObject({
@@ -79,6 +96,7 @@ export const configSchema = z.strictObject({
   target: store.optional(),
   gateway: gateway.default(gateway.parse({})),
   admin: admin.default(admin.parse({})),
+  writelog: writelog.default(writelog.parse({})),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).default({ level: 'info' }),

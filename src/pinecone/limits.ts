@@ -68,7 +68,8 @@ export function toDense(values: unknown, dimension: number, id: string | undefin
   for (let i = 0; i < n; i++) {
     const v = values[i]
     if (typeof v !== 'number') throw invalidArgument(`Vector values must be numbers, got ${JSON.stringify(v)} at position ${i}`)
-    const f = (out[i] = v)
+    out[i] = v
+    const f = out[i] as number
     // JSON cannot spell NaN, but 1e999 parses as Infinity and 1e39 overflows float32.
     if (!Number.isFinite(f)) throw invalidArgument(`Vector values must be finite float32 numbers, got ${v} at position ${i}`)
     if (f >= LIMITS.minNonZeroMagnitude || f <= -LIMITS.minNonZeroMagnitude) nonZero = true

@@ -3,6 +3,35 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 // Prometheus metrics of one gateway process. A registry per gateway (not prom-client's
 // global one) so tests can run several gateways in one process.
 
+/** Metrics of the capture path (write log appends and outcomes). */
+export class CaptureMetrics {
+  readonly appendSeconds: Histogram<'kind'>
+  readonly writes: Counter<'op' | 'outcome'>
+  readonly refused: Counter<'reason'>
+
+  constructor(registers: Registry[]) {
+    this.appendSeconds = new Histogram({
+      name: 'vecshift_writelog_append_seconds',
+      help: 'Time for a log append to become durable (intent or outcome).',
+      labelNames: ['kind'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers,
+    })
+    this.writes = new Counter({
+      name: 'vecshift_captured_writes_total',
+      help: 'Writes captured in the log, by operation and the outcome the source gave.',
+      labelNames: ['op', 'outcome'],
+      registers,
+    })
+    this.refused = new Counter({
+      name: 'vecshift_capture_refused_total',
+      help: 'Writes refused during capture without reaching the source, by reason.',
+      labelNames: ['reason'],
+      registers,
+    })
+  }
+}
+
 export class GatewayMetrics {
   readonly registry = new Registry()
   readonly requests: Counter<'op' | 'method' | 'status'>
@@ -10,6 +39,7 @@ export class GatewayMetrics {
   readonly upstreamErrors: Counter<'upstream' | 'code'>
   readonly inFlight: Gauge
   readonly rejected: Counter<'reason'>
+  readonly capture: CaptureMetrics
 
   constructor(labels: Record<string, string> = {}) {
     this.registry.setDefaultLabels(labels)
@@ -38,6 +68,7 @@ export class GatewayMetrics {
       help: 'Requests being handled by the gateway right now.',
       registers: [this.registry],
     })
+    this.capture = new CaptureMetrics([this.registry])
     this.rejected = new Counter({
       name: 'vecshift_gateway_rejected_total',
       help: 'Requests the gateway answered itself without forwarding, by reason.',

@@ -4,6 +4,8 @@
 // imports) are forwarded only while nothing is being captured.
 
 export type RouteKind = 'read' | 'write' | 'uncapturable-write'
+/** How a `write` route is captured. */
+export type CapturedOp = 'upsert' | 'update' | 'delete' | 'delete_namespace'
 
 export interface DataRoute {
   /** Stable operation name, used in metrics labels and logs. */
@@ -12,12 +14,14 @@ export interface DataRoute {
   /** find-my-way pattern, relative to the index host. */
   readonly url: string
   readonly kind: RouteKind
+  /** For kind `write`: how the capture path parses and logs it. */
+  readonly captured?: CapturedOp
 }
 
 export const DATA_ROUTES: readonly DataRoute[] = Object.freeze([
-  { op: 'upsert', method: 'POST', url: '/vectors/upsert', kind: 'write' },
-  { op: 'update', method: 'POST', url: '/vectors/update', kind: 'write' },
-  { op: 'delete', method: 'POST', url: '/vectors/delete', kind: 'write' },
+  { op: 'upsert', method: 'POST', url: '/vectors/upsert', kind: 'write', captured: 'upsert' },
+  { op: 'update', method: 'POST', url: '/vectors/update', kind: 'write', captured: 'update' },
+  { op: 'delete', method: 'POST', url: '/vectors/delete', kind: 'write', captured: 'delete' },
   { op: 'query', method: 'POST', url: '/query', kind: 'read' },
   { op: 'fetch', method: 'GET', url: '/vectors/fetch', kind: 'read' },
   { op: 'fetch_by_metadata', method: 'POST', url: '/vectors/fetch_by_metadata', kind: 'read' },
@@ -27,8 +31,9 @@ export const DATA_ROUTES: readonly DataRoute[] = Object.freeze([
   { op: 'describe_index_stats', method: 'GET', url: '/describe_index_stats', kind: 'read' },
   { op: 'list_namespaces', method: 'GET', url: '/namespaces', kind: 'read' },
   { op: 'describe_namespace', method: 'GET', url: '/namespaces/:namespace', kind: 'read' },
-  { op: 'create_namespace', method: 'POST', url: '/namespaces', kind: 'write' },
-  { op: 'delete_namespace', method: 'DELETE', url: '/namespaces/:namespace', kind: 'write' },
+  // Creating a namespace changes no records; the target gets its namespaces from the copy.
+  { op: 'create_namespace', method: 'POST', url: '/namespaces', kind: 'read' },
+  { op: 'delete_namespace', method: 'DELETE', url: '/namespaces/:namespace', kind: 'write', captured: 'delete_namespace' },
   { op: 'search_records', method: 'POST', url: '/records/namespaces/:namespace/search', kind: 'read' },
   { op: 'upsert_records', method: 'POST', url: '/records/namespaces/:namespace/upsert', kind: 'uncapturable-write' },
   { op: 'list_imports', method: 'GET', url: '/bulk/imports', kind: 'read' },

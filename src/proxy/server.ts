@@ -10,12 +10,22 @@ import { registerControlShim } from './control-shim.js'
 import { forwardHandler, type ForwardContext } from './forward.js'
 import { GatewayMetrics } from './metrics.js'
 import { ReadinessProbe } from './readiness.js'
+import { captureHandler, RecordFactory } from './capture.js'
+import { describeSourceIndex } from './index-shape.js'
+import type { IndexShape } from '../pinecone/write-requests.js'
+import type { WriteLog } from '../writelog/contract.js'
 import { sendError, toVecshiftError } from './reply-error.js'
 import { CONTROL_PREFIXES, DATA_ROUTES } from './routes.js'
 import { Upstream } from './upstream.js'
 
 // The gateway's composition root: builds the upstream pools, the data-plane and
 // control-plane routes, the admin server, and owns the lifecycle (listen, drain, close).
+
+export interface GatewayDeps {
+  /** The write log, required in phase `capture`. Opened and closed by the caller, which
+   *  owns it (it outlives the gateway on shutdown, to flush what was accepted). */
+  readonly writeLog?: WriteLog
+}
 
 export interface GatewayAddresses {
   readonly url: string
@@ -31,15 +41,22 @@ export class Gateway {
   readonly #source: Upstream
   readonly #sourceControl: Upstream
   readonly #readiness: ReadinessProbe
+  readonly #writeLog: WriteLog | undefined
+  readonly #records = new RecordFactory()
+  #shape: IndexShape | undefined
   readonly #startedAt = Date.now()
   #inFlight = 0
   #closing: Promise<void> | undefined
   #addresses: GatewayAddresses | undefined
 
-  constructor(config: Config, logger: Logger) {
+  constructor(config: Config, logger: Logger, deps: GatewayDeps = {}) {
     this.config = config
     this.#logger = logger
     const { gateway, source } = config
+    if (config.migration.phase === 'capture' && deps.writeLog === undefined) {
+      throw new VecshiftError(E.CONFIG_INVALID, ['migration.phase: "capture" needs a write log (writelog.*)'])
+    }
+    this.#writeLog = deps.writeLog
     this.metrics = new GatewayMetrics({ migration: config.migration.id })
     const upstreamOptions = { ...gateway.upstream, tlsVerify: source.tlsVerify }
     this.#source = new Upstream({ ...upstreamOptions, name: 'source', url: source.host })
@@ -67,6 +84,7 @@ export class Gateway {
       migration: this.config.migration.id,
       phase: this.config.migration.phase,
       source: { index: this.config.source.index, host: this.config.source.host },
+      writeLog: this.#writeLog ? { backend: this.#writeLog.backend, instance: this.#records.instance } : undefined,
       inFlight: this.#inFlight,
       closing: this.#closing !== undefined,
       uptimeMs: Date.now() - this.#startedAt,
@@ -125,8 +143,23 @@ export class Gateway {
       done()
     })
 
+    const capturing = this.config.migration.phase === 'capture'
+    const capture = capturing
+      ? {
+          ...data,
+          log: this.#writeLog as WriteLog,
+          shape: () => this.#shape as IndexShape,
+          records: this.#records,
+          logger: this.#logger,
+        }
+      : undefined
     for (const route of DATA_ROUTES) {
-      app.route({ method: route.method, url: route.url, config: { op: route.op }, handler: forwardHandler(data, route.op) })
+      let handler = forwardHandler(data, route.op)
+      if (capture && route.kind === 'write' && route.captured) handler = captureHandler(capture, route.captured)
+      if (capture && route.kind === 'uncapturable-write') {
+        handler = async () => { throw vxError(E.CAPTURE_UNSUPPORTED, `${route.method} ${route.url}`, this.config.migration.id, 'capture') }
+      }
+      app.route({ method: route.method, url: route.url, config: { op: route.op }, handler })
     }
     registerControlShim(app, { ...control, indexName: this.config.source.index, publicUrl: (req) => this.#publicUrl(req) })
 
@@ -162,6 +195,12 @@ export class Gateway {
 
   async listen(): Promise<GatewayAddresses> {
     const { gateway, admin } = this.config
+    if (this.config.migration.phase === 'capture') {
+      // Writes are validated against the index before anything is logged, so its shape is
+      // needed before the first request.
+      this.#shape = await describeSourceIndex(this.#sourceControl, this.config.source.index,
+        this.config.secrets.sourceApiKey as string, this.#logger)
+    }
     await this.app.listen({ host: gateway.listen.host, port: gateway.listen.port })
     let adminUrl: string | undefined
     if (this.admin) {

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream'
 import { loadConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/logger.js'
 import { Gateway } from '../../src/proxy/server.js'
+import type { WriteLog } from '../../src/writelog/contract.js'
 
 interface Teardown { teardown(fn: () => unknown): void }
 
@@ -14,6 +15,8 @@ export interface TestGatewayOptions {
   config?: Record<string, unknown>
   /** Environment for secrets and VECSHIFT__* overrides. */
   env?: Record<string, string>
+  /** The write log, for phase capture. */
+  writeLog?: WriteLog
 }
 
 export interface TestGateway {
@@ -47,7 +50,7 @@ export async function startTestGateway(t: Teardown, options: TestGatewayOptions)
     },
   })
   const logger = createLogger({ level: config.log.level, name: 'test-gateway', destination: sink })
-  const gateway = new Gateway(config, logger)
+  const gateway = new Gateway(config, logger, options.writeLog ? { writeLog: options.writeLog } : {})
   const { url, adminUrl } = await gateway.listen()
   t.teardown(() => gateway.close())
   return {

@@ -1,0 +1,197 @@
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
+import type { Readable } from 'node:stream'
+import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
+import type { Dispatcher } from 'undici'
+import { E, VecshiftError, vxError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import { invalidArgument, isPineconeError } from '../pinecone/errors.js'
+import { parseDelete, parseUpdate, parseUpsert, canonicalNamespace, type IndexShape, type ParsedWrite } from '../pinecone/write-requests.js'
+import type { WriteLog } from '../writelog/contract.js'
+import type { IntentRecord, OutcomeKind, RecordHeader } from '../writelog/record.js'
+import { countUpstreamError, type ForwardContext } from './forward.js'
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
+import type { CapturedOp } from './routes.js'
+
+// The capture path, for writes while a migration copies and replays:
+//   read the body -> parse and validate as Pinecone would (400 in Pinecone's shape; nothing
+//   logged, nothing forwarded) -> append the intent and wait until it is durable (if the log
+//   cannot, 503 + Retry-After and the write is NOT forwarded: fail closed) -> forward the
+//   client's original bytes to the source -> append the outcome (ok / failed / unknown) and
+//   wait until it is durable -> answer the client with the source's answer.
+// So a client never sees success for a write that is not in the log, and the log says, for
+// every write it holds, whether the source accepted it.
+
+
+export interface CaptureContext extends ForwardContext {
+  readonly log: WriteLog
+  readonly shape: () => IndexShape
+  readonly records: RecordFactory
+  readonly logger: Logger
+}
+
+/** Stamps records with this gateway process's identity and sequence. */
+export class RecordFactory {
+  readonly instance: string
+  #seq = 0
+
+  constructor(instance = `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`) {
+    this.instance = instance
+  }
+
+  nextSeq(): number {
+    return this.#seq++
+  }
+
+  header(req: FastifyRequest, namespace: string): RecordHeader {
+    const version = req.headers['x-pinecone-api-version']
+    const requestId = req.headers['x-request-id']
+    return {
+      instance: this.instance,
+      seq: this.nextSeq(),
+      ts: Date.now(),
+      apiVersion: typeof version === 'string' ? version : '',
+      requestId: typeof requestId === 'string' ? requestId : req.id,
+      namespace,
+    }
+  }
+}
+
+export function captureHandler(ctx: CaptureContext, op: CapturedOp): RouteHandlerMethod {
+  const forwardLatency = ctx.metrics.upstreamLatency.labels(ctx.upstream.name, op)
+  return async function capture(req: FastifyRequest, reply: FastifyReply) {
+    if (!ctx.auth.allows(req.headers)) throw vxError(E.UNAUTHORIZED)
+    const raw = await readBody(req.body as Readable | Buffer | undefined)
+
+    let parsed: ParsedWrite
+    try {
+      parsed = parse(op, raw, req, ctx.shape())
+    } catch (err) {
+      if (!isPineconeError(err)) throw err
+      ctx.metrics.capture.refused.labels('invalid').inc()
+      return reply.code(err.status).type('application/json').send(err.body)
+    }
+    // A dry run changes nothing; it is forwarded like a read.
+    const logged = !(parsed.op === 'update' && parsed.dryRun)
+
+    let intent: IntentRecord | undefined
+    if (logged) {
+      intent = toIntent(parsed, ctx.records.header(req, parsed.namespace))
+      await appendOrRefuse(ctx, intent, 'intent')
+    }
+
+    const headers = upstreamRequestHeaders(req.headers, ctx.auth.upstreamKey)
+    const end = forwardLatency.startTimer()
+    let res
+    try {
+      res = await ctx.upstream.request(req.method as Dispatcher.HttpMethod, req.url, headers, raw)
+    } catch (err) {
+      countUpstreamError(ctx, err)
+      // No answer: the source may or may not have applied it. The replayer repairs the ids
+      // from the source; the client gets the 503/504 and may retry.
+      if (intent) await recordOutcome(ctx, intent, 'unknown', 0)
+      throw err
+    }
+    end()
+    const body = await res.body.arrayBuffer()
+    if (intent) {
+      const outcome: OutcomeKind = res.statusCode < 300 ? 'ok' : res.statusCode < 500 ? 'failed' : 'unknown'
+      await recordOutcome(ctx, intent, outcome, res.statusCode)
+    }
+    reply.code(res.statusCode).headers(clientResponseHeaders(res.headers))
+    return reply.send(Buffer.from(body))
+  }
+}
+
+function parse(op: CapturedOp, raw: Buffer, req: FastifyRequest, shape: IndexShape): ParsedWrite {
+  if (op === 'delete_namespace') {
+    // Deleting a namespace deletes every record in it: logged as deleteAll there.
+    const ns = canonicalNamespace(decodeURIComponent((req.params as { namespace: string }).namespace))
+    return { op: 'delete', namespace: ns, deleteAll: true }
+  }
+  let body: unknown
+  try {
+    body = JSON.parse(raw.toString('utf8'))
+  } catch (err) {
+    throw invalidArgument(`Invalid JSON in request body: ${(err as Error).message}`)
+  }
+  switch (op) {
+    case 'upsert': return parseUpsert(body, shape)
+    case 'update': return parseUpdate(body, shape)
+    case 'delete': return parseDelete(body)
+  }
+}
+
+function toIntent(parsed: ParsedWrite, header: RecordHeader): IntentRecord {
+  switch (parsed.op) {
+    case 'upsert':
+      return {
+        ...header, op: 'upsert',
+        vectors: parsed.vectors.map((v) => ({
+          id: v.id,
+          ...(v.values ? { values: v.values } : {}),
+          ...(v.sparseValues ? { sparseValues: v.sparseValues } : {}),
+          ...(v.metadata ? { metadata: v.metadata } : {}),
+        })),
+      }
+    case 'update':
+      return {
+        ...header, op: 'update',
+        ...(parsed.id !== undefined ? { id: parsed.id } : {}),
+        ...(parsed.values ? { values: parsed.values } : {}),
+        ...(parsed.sparseValues ? { sparseValues: parsed.sparseValues } : {}),
+        ...(parsed.setMetadata ? { setMetadata: parsed.setMetadata } : {}),
+        ...(parsed.filter ? { filter: parsed.filter } : {}),
+      }
+    case 'delete':
+      return {
+        ...header, op: 'delete',
+        ...(parsed.ids ? { ids: parsed.ids } : {}),
+        ...(parsed.filter ? { filter: parsed.filter } : {}),
+        ...(parsed.deleteAll ? { deleteAll: true } : {}),
+      }
+  }
+}
+
+async function appendOrRefuse(ctx: CaptureContext, intent: IntentRecord, kind: 'intent'): Promise<void> {
+  const end = ctx.metrics.capture.appendSeconds.labels(kind).startTimer()
+  try {
+    await ctx.log.append([intent])
+  } catch (err) {
+    ctx.metrics.capture.refused.labels(err instanceof VecshiftError ? err.code : 'log_error').inc()
+    // Fail closed: a write the log cannot hold is not forwarded.
+    if (err instanceof VecshiftError && err.retriable) {
+      err.retryAfter ??= 1
+      throw err
+    }
+    throw new VecshiftError(E.LOG_UNAVAILABLE, [ctx.log.backend, (err as Error).message], { cause: err, retryAfter: 1 })
+  } finally {
+    end()
+  }
+}
+
+async function recordOutcome(ctx: CaptureContext, intent: IntentRecord, outcome: OutcomeKind, status: number): Promise<void> {
+  ctx.metrics.capture.writes.labels(intent.op, outcome).inc()
+  const end = ctx.metrics.capture.appendSeconds.labels('outcome').startTimer()
+  try {
+    await ctx.log.append([{
+      instance: intent.instance, seq: ctx.records.nextSeq(), ts: Date.now(), apiVersion: intent.apiVersion,
+      requestId: intent.requestId, namespace: intent.namespace, op: 'outcome', intentSeq: intent.seq, outcome, status,
+    }])
+  } catch (err) {
+    // The intent is durable; without its outcome the replayer treats it as unknown and
+    // repairs the touched ids from the source. The source already answered, so the client
+    // gets that answer rather than an error for a write that did happen.
+    ctx.logger.warn({ err, intentSeq: intent.seq, outcome }, 'could not log a write outcome; replay will repair from the source')
+  } finally {
+    end()
+  }
+}
+
+async function readBody(body: Readable | Buffer | undefined): Promise<Buffer> {
+  if (body === undefined) return Buffer.alloc(0)
+  if (Buffer.isBuffer(body)) return body
+  const chunks: Buffer[] = []
+  for await (const chunk of body) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks)
+}
