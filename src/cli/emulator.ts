@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander'
-import { startEmulator, type PrecreatedIndex } from '../emulator/server.js'
+import type { PrecreatedIndex } from '../emulator/server.js'
 import { createLogger } from '../logger.js'
 import { onShutdownSignal, parsePort } from './common.js'
 
@@ -38,6 +38,8 @@ Examples:
     .action(async (flags: EmulatorFlags) => {
       const logger = createLogger({ level: flags.logLevel, name: 'vecshift-emulator', destination: process.stderr })
       const apiKey = process.env[flags.apiKeyEnv] || undefined
+      // Loaded on use: `vecshift gateway` should not carry the emulator in its heap.
+      const { startEmulator } = await import('../emulator/server.js')
       const emulator = await startEmulator({
         host: flags.host,
         port: flags.port,

@@ -1,6 +1,4 @@
 import { InvalidArgumentError, type Command } from 'commander'
-import { Gateway } from '../proxy/server.js'
-import { openFileLog } from '../writelog/file/file-log.js'
 import { configFromFlags, loggerFor, onShutdownSignal, parsePort, type ConfigFlags } from './common.js'
 
 interface GatewayFlags extends ConfigFlags {
@@ -33,6 +31,8 @@ or set PINECONE_CONTROLLER_HOST=http://<gateway>.`)
         'admin.listen.port': flags.adminPort,
       })
       const logger = loggerFor(config, 'vecshift-gateway')
+      // Loaded on use, so that other subcommands (and --help) stay light.
+      const [{ Gateway }, { openFileLog }] = await Promise.all([import('../proxy/server.js'), import('../writelog/file/file-log.js')])
       const writeLog = config.migration.phase === 'capture'
         ? await openFileLog({ ...config.writelog.file, logger: logger.child({ component: 'writelog' }) })
         : undefined
