@@ -6,6 +6,7 @@ import { isVecshiftError } from '../errors.js'
 import { registerDemo } from './demo.js'
 import { registerEmulator } from './emulator.js'
 import { registerGateway } from './gateway.js'
+import { registerLog } from './log.js'
 import { registerPlanned } from './planned.js'
 import { VERSION } from './version.js'
 
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerGateway(program)
   registerPlanned(program)
   registerDemo(program)
+  registerLog(program)
   return program
 }
 

@@ -11,7 +11,6 @@ const PLANNED: ReadonlyArray<readonly [string, string]> = [
   ['rollback', 'replay the reverse log into the source and flip back'],
   ['status', 'show the migration phase, routing, copy progress and replay lag'],
   ['plan', 'inspect source and target and plan the migration'],
-  ['log', 'inspect the write log (inspect | tail | stats)'],
 ]
 
 export function registerPlanned(program: Command): void {
