@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readdirSync, statSync, truncateSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -85,16 +85,29 @@ t.test('file: garbage at the tail is detected as corrupt and cut', async (t) => 
   t.equal((await reopened.stats()).records, 1)
 })
 
-t.test('file: a corrupt record in the middle is not silently skipped', async (t) => {
+t.test('file: a damaged last record is cut on open; the records before it remain', async (t) => {
   const { dir, log } = await fresh(t)
   await log.append([upsert('a'), upsert('b'), upsert('c')])
   await log.close()
   const segment = join(dir, readdirSync(dir).find((n) => n.endsWith('.log')) as string)
-  // Truncating cuts the tail; a reopen then must not invent records.
   truncateSync(segment, statSync(segment).size - 3)
   const reopened = await openFileLog({ dir })
   t.teardown(() => reopened.close())
-  t.equal((await reopened.stats()).records, 2, 'the damaged last record is gone, the others remain')
+  t.equal((await reopened.stats()).records, 2)
+})
+
+t.test('file: a corrupt record inside the log (not at its tail) stops readers loudly', async (t) => {
+  const { dir, log } = await fresh(t, { segmentBytes: 1024 })
+  for (let i = 0; i < 30; i++) await log.append([upsert(`m${i}`)])
+  await log.close()
+  const first = join(dir, readdirSync(dir).filter((n) => n.endsWith('.log')).sort()[0] as string)
+  const bytes = readFileSync(first)
+  bytes[40] = (bytes[40] as number) ^ 0xff
+  writeFileSync(first, bytes)
+  const reopened = await openFileLog({ dir })
+  t.teardown(() => reopened.close())
+  t.equal(reopened.recovery, undefined, 'only the last segment is a tail; this one is not cut')
+  await t.rejects(async () => { for await (const _ of reopened.read()) { /* read on */ } }, { code: 'VECSHIFT_ERR_LOG_CORRUPT', message: /checksum mismatch/ })
 })
 
 t.test('file: a full queue pushes back with a retriable 503 instead of growing', async (t) => {
