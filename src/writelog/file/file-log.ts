@@ -155,7 +155,10 @@ export class FileWriteLog implements WriteLog {
 
   #kick(): void {
     if (this.#flushing) return
-    this.#flushing = this.#flush().finally(() => {
+    // Start on the next turn of the event loop, not now: the writers a sync just released
+    // resume in the same turn and append again, and they should share the next sync instead
+    // of the first of them taking a sync alone while the rest wait for another.
+    this.#flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flush()).finally(() => {
       this.#flushing = undefined
       // An append may have queued between the loop's last check and this callback.
       if (this.#queue.length > 0 && !this.#failure) this.#kick()
