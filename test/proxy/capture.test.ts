@@ -17,7 +17,7 @@ import type { TestContext } from '../helpers/tap.js'
 const KEY = 'capture-key'
 const HEADERS = { 'content-type': 'application/json', 'x-pinecone-api-version': '2025-04', 'api-key': KEY }
 
-async function setup(t: TestContext) {
+async function setup(t: TestContext, logOptions: { maxQueueBytes?: number } = {}) {
   const emu = await startTestEmulator(t, { apiKey: KEY })
   const created = await request(`${emu.url}/indexes`, {
     method: 'POST', headers: HEADERS,
@@ -25,7 +25,7 @@ async function setup(t: TestContext) {
   })
   t.equal(created.statusCode, 201)
   await created.body.dump()
-  const log = await openFileLog({ dir: mkdtempSync(join(tmpdir(), 'vecshift-capture-')) })
+  const log = await openFileLog({ dir: mkdtempSync(join(tmpdir(), 'vecshift-capture-')), ...logOptions })
   t.teardown(() => log.close())
   const gw = await startTestGateway(t, {
     index: 'cap', host: emu.indexHost('cap'), controllerHost: emu.url, writeLog: log,
@@ -163,4 +163,28 @@ t.test('writes the log cannot represent are refused during capture, not passed t
   t.equal(res.statusCode, 400)
   t.match(await res.body.json(), { code: 9, message: /cannot be captured/ })
   t.same(await upstreamOps(emu.url), before)
+})
+
+t.test('a full log queue pushes back with 503 instead of growing; refused writes never reach the source', async (t) => {
+  const { emu, log, gw } = await setup(t, { maxQueueBytes: 64 * 1024 })
+  const body = (i: number) => JSON.stringify({
+    vectors: Array.from({ length: 200 }, (_, j) => ({ id: `q${i}-${j}`, values: [1, 2, 3, j + 1], metadata: { pad: 'p'.repeat(40) } })),
+  })
+  const results = await Promise.all(Array.from({ length: 24 }, async (_, i) => {
+    const res = await request(`${gw.url}/vectors/upsert`, { method: 'POST', headers: HEADERS, body: body(i) })
+    const text = await res.body.text()
+    return { status: res.statusCode, code: res.headers['x-vecshift-error'], retryAfter: res.headers['retry-after'], text }
+  }))
+  const ok = results.filter((r) => r.status === 200)
+  const refused = results.filter((r) => r.status === 503)
+  t.equal(ok.length + refused.length, results.length, 'every write was either accepted or refused with 503')
+  t.ok(refused.length > 0, `${refused.length} writes pushed back`)
+  t.ok(ok.length > 0, `${ok.length} writes accepted`)
+  for (const r of refused) t.match(r, { code: 'VECSHIFT_ERR_LOG_BACKPRESSURE', retryAfter: '1' })
+  t.equal((await upstreamOps(emu.url)).upsert, ok.length, 'only accepted writes reached the source')
+  const intents = (await records(log)).filter((r) => r.op === 'upsert')
+  t.equal(intents.length, ok.length, 'and exactly they are logged')
+  const metrics = await (await request(`${gw.adminUrl}/metrics`)).body.text()
+  t.match(metrics, /vecshift_writelog_append_seconds_count\{[^}]*kind="intent"[^}]*\} [1-9]/, 'append latency is exported')
+  t.match(metrics, /vecshift_capture_refused_total\{[^}]*reason="VECSHIFT_ERR_LOG_BACKPRESSURE"[^}]*\} [1-9]/, 'refusals are counted')
 })
