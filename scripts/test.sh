@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests start as real peers. Empty lists are fine; later peers
 # (kcat for Kafka, PostgreSQL) are added here, never installed by hand.
-APT_PACKAGES=()
+APT_PACKAGES=(kcat)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
