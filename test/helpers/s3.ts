@@ -18,6 +18,8 @@ export interface TestS3 {
   readonly region: string
   /** A client for the test's own checks (path-style, dummy credentials). */
   readonly client: S3Client
+  /** Creates another bucket with a name no other test uses. */
+  newBucket(): Promise<string>
   /** Kills the server (SIGKILL): requests then fail with connection errors. */
   stop(): Promise<void>
   /** Starts it again on the same port and directory (objects survive). */
@@ -69,15 +71,19 @@ export async function startTestS3(t: Teardown): Promise<TestS3> {
   const endpoint = `http://127.0.0.1:${port}`
   const region = 'us-east-1'
   const client = new S3Client({ endpoint, region, forcePathStyle: true })
-  const bucket = `vx-${process.pid}-${++bucketCounter}-${Date.now().toString(36)}`
-  await client.send(new CreateBucketCommand({ Bucket: bucket }))
+  const newBucket = async () => {
+    const name = `vx-${process.pid}-${++bucketCounter}-${Date.now().toString(36)}`
+    await client.send(new CreateBucketCommand({ Bucket: name }))
+    return name
+  }
+  const bucket = await newBucket()
   t.teardown(async () => {
     client.destroy()
     await stop()
     rmSync(dir, { recursive: true, force: true })
   })
   return {
-    endpoint, bucket, region, client, stop,
+    endpoint, bucket, region, client, stop, newBucket,
     async start() {
       if (running) return
       ;({ child, port } = await launch(dir, port))
