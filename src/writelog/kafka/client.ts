@@ -77,7 +77,10 @@ export function createKafka(settings: ClientSettings): Kafka {
     // itself, with context, so kafkajs' own lines go to debug.
     logLevel: log ? logLevel.WARN : logLevel.NOTHING,
     logCreator: () => ({ namespace, log: { message, ...extra } }) => {
-      log?.debug({ kafkajs: namespace, ...extra }, message)
+      if (!log) return
+      // kafkajs does not log credentials today; drop anything that looks like one anyway.
+      for (const key of Object.keys(extra)) if (/pass|secret|token|sasl|credential/i.test(key)) delete extra[key]
+      log.debug({ kafkajs: namespace, ...extra }, message)
     },
   }
   const sasl = saslFromEnv()
