@@ -198,7 +198,7 @@ t.test('kafka: with the cluster gone, appends fail loudly and in bounded time; e
   await new Promise((r) => setTimeout(r, 300))
   stop = true
   await Promise.all(writers)
-  t.ok(resolved.length > 50, `${resolved.length} appends acknowledged under load`)
+  t.ok(resolved.length > 20, `${resolved.length} appends acknowledged under load`)
   const seen = new Set((await readAll(log)).map((e) => `${e.record.instance}/${e.record.seq}`))
   t.ok(resolved.every((r) => seen.has(`${r.instance}/${r.seq}`)), 'every acknowledged append is readable')
 

@@ -83,7 +83,7 @@ t.test('s3: concurrent appends are batched into bounded objects of concatenated 
 })
 
 t.test('s3: writers sharing a prefix are read in key order, another writer\'s fresh objects only once settled', async (t) => {
-  const { log: a, reopen } = await fresh(t, { settleMs: 600 })
+  const { log: a, reopen } = await fresh(t, { settleMs: 1500 })
   const b = await reopen()
   await a.append([upsert('gw-a', 'x', 1)])
   await new Promise((r) => setTimeout(r, 5))
@@ -92,7 +92,7 @@ t.test('s3: writers sharing a prefix are read in key order, another writer\'s fr
   await a.append([deleteAll('gw-a')])
   const early = await readAll(a)
   t.same(early.map((e) => e.record.instance), ['gw-a'], 'a stops before b\'s unsettled object (and so before its own later one)')
-  await new Promise((r) => setTimeout(r, 650))
+  await new Promise((r) => setTimeout(r, 1600))
   const settled = await readAll(a)
   t.same(settled.map((e) => `${e.record.instance}:${e.record.op}`), ['gw-a:upsert', 'gw-b:upsert', 'gw-a:delete'], 'settled: all, in key (time) order')
   // A closed writer's objects are final at once.
@@ -129,6 +129,16 @@ t.test('s3: retention deletes objects every checkpoint passed; a reader asked to
   t.equal(await log.head(), positions[8])
   await t.rejects(readAll(log, positions[3]), { code: 'VECSHIFT_ERR_LOG_CORRUPT' })
   t.same(await keys(srv, bucket, 'migrations/m1/checkpoints/'), ['migrations/m1/checkpoints/replayer.json', 'migrations/m1/checkpoints/verifier.json'])
+})
+
+t.test('s3: listings that span pages are read whole (continuation tokens)', async (t) => {
+  const { log } = await fresh(t, { lingerMs: 0, listPageSize: 3 })
+  const positions: string[] = []
+  for (let i = 0; i < 10; i++) positions.push(...await log.append([upsert('gw', `p${i}`, i)]))
+  t.same((await readAll(log)).map((e) => e.position), positions)
+  t.same((await readAll(log, positions[4])).map((e) => e.position), positions.slice(5))
+  t.equal((await log.stats()).records, 10)
+  t.equal(await log.tail(), positions[9])
 })
 
 t.test('s3: a corrupt object is reported, not skipped', async (t) => {

@@ -16,6 +16,8 @@ export interface S3Settings {
   readonly sse?: S3Encryption | undefined
   /** One attempt's time limit. */
   readonly requestTimeoutMs: number
+  /** Keys per ListObjectsV2 page (S3's default, 1000, when unset). */
+  readonly listPageSize?: number | undefined
 }
 
 export type S3Encryption = { readonly type: 'AES256' } | { readonly type: 'aws:kms'; readonly kmsKeyId?: string | undefined }
@@ -111,6 +113,7 @@ export class S3Store {
     do {
       const page = await this.#retrying(`listing ${prefix}`, () => this.client.send(new ListObjectsV2Command({
         Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, ...(startAfter && !token ? { StartAfter: startAfter } : {}),
+        ...(this.#settings.listPageSize ? { MaxKeys: this.#settings.listPageSize } : {}),
       }), { abortSignal: AbortSignal.timeout(this.#settings.requestTimeoutMs) }))
       for (const o of page.Contents ?? []) if (o.Key) yield { key: o.Key, size: o.Size ?? 0 }
       token = page.IsTruncated ? page.NextContinuationToken : undefined

@@ -37,6 +37,8 @@ export interface S3LogOptions {
   readonly settleMs?: number
   readonly followPollMs?: number
   readonly dedupeWindow?: number
+  /** Keys per listing page; tests use a small one to exercise pagination. */
+  readonly listPageSize?: number
   readonly logger?: Logger
 }
 
@@ -62,6 +64,7 @@ export class S3WriteLog implements WriteLog {
       bucket: options.bucket, region: options.region, endpoint: options.endpoint, forcePathStyle: options.forcePathStyle, sse: options.sse,
       // An attempt must end within a quarter of the settle window (appender.ts).
       requestTimeoutMs: Math.min(options.requestTimeoutMs ?? 5000, Math.max(100, Math.floor(settleMs / 4))),
+      listPageSize: options.listPageSize,
     }, retry)
     const appender = new S3Appender({
       store: this.#store, prefix: this.prefix, writerId: this.writerId, settleMs, appendTimeoutMs, retry, logger: options.logger,
