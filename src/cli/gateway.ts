@@ -32,9 +32,9 @@ or set PINECONE_CONTROLLER_HOST=http://<gateway>.`)
       })
       const logger = loggerFor(config, 'vecshift-gateway')
       // Loaded on use, so that other subcommands (and --help) stay light.
-      const [{ Gateway }, { openFileLog }] = await Promise.all([import('../proxy/server.js'), import('../writelog/file/file-log.js')])
+      const [{ Gateway }, { openWriteLog }] = await Promise.all([import('../proxy/server.js'), import('../writelog/open.js')])
       const writeLog = config.migration.phase === 'capture'
-        ? await openFileLog({ ...config.writelog.file, logger: logger.child({ component: 'writelog' }) })
+        ? await openWriteLog(config.writelog, logger)
         : undefined
       const gateway = new Gateway(config, logger, writeLog ? { writeLog } : {})
       try {

@@ -17,13 +17,17 @@ async function openLog(flags: LogFlags): Promise<WriteLog> {
   if (flags.config === undefined) {
     throw new VecshiftError(E.CLI_USAGE, ['give the log with --config <file> (its writelog section) or --dir <directory>'])
   }
-  const config = configFromFlags({ config: flags.config })
-  return openFileLog({ dir: config.writelog.file.dir, readOnly: true })
+  const { writelog } = configFromFlags({ config: flags.config })
+  const { openWriteLog, DEFAULT_FILE_LOG_DIR } = await import('../writelog/open.js')
+  // The file log is opened without its writer lock, so this works beside a running gateway.
+  // Kafka and S3 readers need no lock.
+  if (writelog.backend === 'file') return openFileLog({ dir: writelog.file?.dir ?? DEFAULT_FILE_LOG_DIR, readOnly: true })
+  return openWriteLog(writelog)
 }
 
 function withLogOptions(command: Command): Command {
   return command
-    .option('-c, --config <file>', 'config file; the log is its writelog section')
+    .option('-c, --config <file>', 'config file; the log is its writelog section (file, kafka or s3)')
     .option('--dir <directory>', 'a file-backend log directory, instead of --config')
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { writeLogConfigSchema } from '../writelog/config.js'
 
 // The shape of a vecshift configuration. Durations are milliseconds, sizes bytes. Every
 // object is strict: an unknown key is a typo until proven otherwise, and a typo in a
@@ -75,28 +76,14 @@ const migration = z.strictObject({
   phase: z.enum(['passthrough', 'capture']).default('passthrough'),
 })
 
-const fileLog = z.strictObject({
-  /** Directory of segment files; one writer at a time (locked). */
-  dir: z.string().min(1).default('./vecshift-data/writelog'),
-  segmentBytes: z.number().int().min(4096).max(4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
-  /** Bytes waiting to be made durable; writes beyond it get 503 instead of queueing. */
-  maxQueueBytes: z.number().int().min(64 * 1024).max(4 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
-  /** Bytes per fdatasync at most, bounding one sync's latency. */
-  maxBatchBytes: z.number().int().min(4096).max(1024 * 1024 * 1024).default(8 * 1024 * 1024),
-})
-
-const writelog = z.strictObject({
-  backend: z.enum(['file']).default('file'),
-  file: fileLog.default(fileLog.parse({})),
-})
-
 export const configSchema = z.strictObject({
   migration,
   source: store,
   target: store.optional(),
   gateway: gateway.default(gateway.parse({})),
   admin: admin.default(admin.parse({})),
-  writelog: writelog.default(writelog.parse({})),
+  /** Where captured writes go: file (embedded default), kafka or s3; see src/writelog/config.ts. */
+  writelog: writeLogConfigSchema.default({ backend: 'file' }),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   }).default({ level: 'info' }),

@@ -9,6 +9,9 @@ import type { WriteLog } from './contract.js'
 
 export type { WriteLogConfig }
 
+/** Where the file backend writes when the config names no directory. */
+export const DEFAULT_FILE_LOG_DIR = './vecshift-data/writelog'
+
 export async function openWriteLog(config: WriteLogConfig, logger?: Logger): Promise<WriteLog> {
   const parsed = writeLogConfigSchema.safeParse(config)
   if (!parsed.success) {
@@ -21,7 +24,7 @@ export async function openWriteLog(config: WriteLogConfig, logger?: Logger): Pro
   switch (c.backend) {
     case 'file': {
       const { openFileLog } = await import('./file/file-log.js')
-      return openFileLog({ dir: './vecshift-data/writelog', ...c.file, ...(log ? { logger: log } : {}) })
+      return openFileLog({ dir: DEFAULT_FILE_LOG_DIR, ...c.file, ...(log ? { logger: log } : {}) })
     }
     case 'kafka': {
       const { openKafkaLog } = await import('./kafka/kafka-log.js')
