@@ -60,10 +60,13 @@ t.test('log inspect prints decoded records as JSON lines with float32 values as 
 t.test('log tail prints the last records and follows new ones', async (t) => {
   const { dir, log } = await seededLog()
   t.teardown(() => log.close())
-  const child = spawn(process.execPath, [CLI, 'log', 'tail', '--dir', dir, '-n', '2', '--follow'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [CLI, 'log', 'tail', '--dir', dir, '-n', '2', '--follow'], { stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => child.kill('SIGKILL'))
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
   const lines: Array<{ position: string; op: string }> = []
-  const third = new Promise<void>((resolve) => {
+  const third = new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`log tail exited (${code}) after ${lines.length} lines: ${stderr}`)))
     createInterface({ input: child.stdout }).on('line', (line) => {
       lines.push(JSON.parse(line))
       if (lines.length === 2) void log.append([{ ...header('live'), op: 'fence', fenceId: 'f1' }])

@@ -1,4 +1,5 @@
 import { EventEmitter, once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { mkdir, open, stat, truncate, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { E, VecshiftError } from '../../errors.js'
@@ -54,6 +55,8 @@ interface Active {
 
 const CHECKPOINTS = 'checkpoints.json'
 const FOLLOW_POLL_MS = 200
+/** Polls a read-only reader waits for a half-written tail frame before calling it corrupt. */
+const TAIL_RETRIES = 25
 
 export class FileWriteLog implements WriteLog {
   readonly backend = 'file' as const
@@ -231,6 +234,7 @@ export class FileWriteLog implements WriteLog {
     }
     let cursor: FrameCursor | undefined
     let cursorSegment: SegmentRef | undefined
+    let tailRetries = 0
     try {
       for (;;) {
         if (signal?.aborted || this.#closed) return
@@ -250,7 +254,19 @@ export class FileWriteLog implements WriteLog {
             lsn++
             continue
           }
-          if (step.kind === 'corrupt') throw new VecshiftError(E.LOG_CORRUPT, [`${segment.path}@${step.offset}`, step.reason])
+          if (step.kind === 'corrupt') {
+            // Read-only, beside a live writer: the frame at the end of the last segment may be
+            // half-written as we read it. Give it a few polls before calling it corrupt.
+            const atTail = this.#options.readOnly && segment === this.#segments[this.#segments.length - 1]
+            if (!atTail || ++tailRetries > TAIL_RETRIES) {
+              throw new VecshiftError(E.LOG_CORRUPT, [`${segment.path}@${step.offset}`, step.reason])
+            }
+            await cursor.close()
+            cursor = undefined
+            await this.#waitForMore(signal)
+            continue
+          }
+          tailRetries = 0
           // The segment ended before `limit`: the next record is in the next segment, or
           // (read-only, next to a writer) still being written.
           const following = this.#segments[this.#segments.indexOf(segment) + 1]
@@ -285,11 +301,18 @@ export class FileWriteLog implements WriteLog {
   }
 
   async #waitForMore(signal: AbortSignal | undefined): Promise<void> {
-    const waits: Promise<unknown>[] = [new Promise((r) => setTimeout(r, FOLLOW_POLL_MS).unref())]
-    if (!this.#options.readOnly) waits.push(once(this.#events, 'durable'))
-    if (signal) waits.push(once(signal, 'abort'))
-    waits.push(once(this.#events, 'close'))
+    // Every wait is cancelled once one of them fires, so a reader that follows for hours
+    // does not pile up listeners. The timer is not unref'ed: a following reader is live work
+    // and keeps the process running until its signal aborts (a read-only `log tail -f` has
+    // no other handle, and used to exit).
+    const done = new AbortController()
+    const opts = { signal: done.signal }
+    const waits: Promise<unknown>[] = [sleep(FOLLOW_POLL_MS, undefined, opts), once(this.#events, 'close', opts)]
+    if (!this.#options.readOnly) waits.push(once(this.#events, 'durable', opts))
+    if (signal) waits.push(once(signal, 'abort', opts))
     await Promise.race(waits).catch(() => undefined)
+    done.abort()
+    await Promise.allSettled(waits)
   }
 
   #segmentOf(lsn: number): SegmentRef {
