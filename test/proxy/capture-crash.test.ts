@@ -5,7 +5,6 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Pinecone } from '@pinecone-database/pinecone'
 import t from 'tap'
-import { request } from 'undici'
 import { openFileLog } from '../../src/writelog/file/file-log.js'
 import type { LogRecord } from '../../src/writelog/record.js'
 import { startTestEmulator } from '../helpers/emulator.js'
@@ -39,14 +38,7 @@ async function startGateway(configPath: string): Promise<{ child: ChildProcess; 
 }
 
 t.test('SIGKILL at random moments under load loses no acknowledged write', async (t) => {
-  const emu = await startTestEmulator(t, { apiKey: KEY })
-  const created = await request(`${emu.url}/indexes`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-pinecone-api-version': '2025-04', 'api-key': KEY },
-    body: JSON.stringify({ name: 'crash', dimension: 8, metric: 'cosine', spec: { serverless: { cloud: 'aws', region: 'us-east-1' } } }),
-  })
-  t.equal(created.statusCode, 201)
-  await created.body.dump()
+  const emu = await startTestEmulator(t, { apiKey: KEY, indexes: [{ name: 'crash', dimension: 8, metric: 'cosine' }] })
 
   const dir = mkdtempSync(join(tmpdir(), 'vecshift-crash-'))
   const logDir = join(dir, 'log')

@@ -15,14 +15,7 @@ import type { TestContext } from '../helpers/tap.js'
 const KEY = 'fault-key'
 
 async function sourceIndex(t: TestContext) {
-  const emu = await startTestEmulator(t, { apiKey: KEY })
-  const created = await request(`${emu.url}/indexes`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-pinecone-api-version': '2025-04', 'api-key': KEY },
-    body: JSON.stringify({ name: 'f', dimension: 4, metric: 'cosine', spec: { serverless: { cloud: 'aws', region: 'us-east-1' } } }),
-  })
-  t.equal(created.statusCode, 201)
-  await created.body.dump()
+  const emu = await startTestEmulator(t, { apiKey: KEY, indexes: [{ name: 'f', dimension: 4, metric: 'cosine' }] })
   return emu
 }
 

@@ -18,13 +18,7 @@ const KEY = 'capture-key'
 const HEADERS = { 'content-type': 'application/json', 'x-pinecone-api-version': '2025-04', 'api-key': KEY }
 
 async function setup(t: TestContext, logOptions: { maxQueueBytes?: number } = {}) {
-  const emu = await startTestEmulator(t, { apiKey: KEY })
-  const created = await request(`${emu.url}/indexes`, {
-    method: 'POST', headers: HEADERS,
-    body: JSON.stringify({ name: 'cap', dimension: 4, metric: 'dotproduct', spec: { serverless: { cloud: 'aws', region: 'us-east-1' } } }),
-  })
-  t.equal(created.statusCode, 201)
-  await created.body.dump()
+  const emu = await startTestEmulator(t, { apiKey: KEY, indexes: [{ name: 'cap', dimension: 4, metric: 'dotproduct' }] })
   const log = await openFileLog({ dir: mkdtempSync(join(tmpdir(), 'vecshift-capture-')), ...logOptions })
   t.teardown(() => log.close())
   const gw = await startTestGateway(t, {

@@ -12,14 +12,7 @@ const KEY = 'upstream-secret-key-123'
 const V2025 = { 'content-type': 'application/json', 'x-pinecone-api-version': '2025-04', 'api-key': KEY }
 
 async function setup(t: TestContext, config: Record<string, unknown> = {}, env: Record<string, string> = {}) {
-  const emu = await startTestEmulator(t, { apiKey: KEY })
-  const created = await request(`${emu.url}/indexes`, {
-    method: 'POST',
-    headers: V2025,
-    body: JSON.stringify({ name: 'docs', dimension: 3, metric: 'dotproduct', spec: { serverless: { cloud: 'aws', region: 'us-east-1' } } }),
-  })
-  t.equal(created.statusCode, 201)
-  await created.body.dump()
+  const emu = await startTestEmulator(t, { apiKey: KEY, indexes: [{ name: 'docs', dimension: 3, metric: 'dotproduct' }] })
   const gw = await startTestGateway(t, { index: 'docs', host: emu.indexHost('docs'), controllerHost: emu.url, config, env })
   return { emu, gw }
 }

@@ -15,13 +15,7 @@ const KEY = 'k'
 const HEADERS = { 'content-type': 'application/json', 'x-pinecone-api-version': '2025-04', 'api-key': KEY }
 
 t.test('SIGTERM drains in-flight requests and exits 0', async (t) => {
-  const emu = await startTestEmulator(t, { apiKey: KEY })
-  const created = await request(`${emu.url}/indexes`, {
-    method: 'POST', headers: HEADERS,
-    body: JSON.stringify({ name: 'drain', dimension: 2, metric: 'cosine', spec: { serverless: { cloud: 'aws', region: 'us-east-1' } } }),
-  })
-  t.equal(created.statusCode, 201)
-  await created.body.dump()
+  const emu = await startTestEmulator(t, { apiKey: KEY, indexes: [{ name: 'drain', dimension: 2, metric: 'cosine' }] })
 
   const dir = mkdtempSync(join(tmpdir(), 'vecshift-shutdown-'))
   const configPath = join(dir, 'vecshift.yaml')

@@ -21,14 +21,7 @@ async function closedPort(): Promise<number> {
 }
 
 async function emulatorWithIndex(t: TestContext) {
-  const emu = await startTestEmulator(t, { apiKey: 'k' })
-  const res = await request(`${emu.url}/indexes`, {
-    method: 'POST',
-    headers: { ...JSON_HEADERS, 'x-pinecone-api-version': '2025-04' },
-    body: JSON.stringify({ name: 'idx', dimension: 4, metric: 'cosine', spec: { serverless: { cloud: 'aws', region: 'us-east-1' } } }),
-  })
-  t.equal(res.statusCode, 201, 'index created')
-  await res.body.dump()
+  const emu = await startTestEmulator(t, { apiKey: 'k', indexes: [{ name: 'idx', dimension: 4, metric: 'cosine' }] })
   return emu
 }
 
