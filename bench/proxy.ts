@@ -14,14 +14,14 @@ import { parseArgs } from 'node:util'
 import { request } from 'undici'
 import { DIMENSION, QUERY_NAMESPACE, UPSERT_BATCH, UPSERT_NAMESPACE, queryBodies, seedBodies, upsertBodies } from './lib/bodies.js'
 import { Generator } from './lib/generator.js'
-import { interference, sampleCpu, waitForQuiet } from './lib/interference.js'
+import { HostProbe, interference, sampleCpu, waitForQuiet, type Interference } from './lib/interference.js'
 import type { RunSpec, Workload } from './lib/loadgen-protocol.js'
 import { nginxBinary, startNginx } from './lib/nginx.js'
 import { freePort } from './lib/net.js'
 import { Processes, treeCpuMs, type Child } from './lib/procs.js'
 import { GOAL, TARGETS, markdownTable, workloadFigures, type RunRecord, type Target, type WorkloadFigures } from './lib/report.js'
 import { median, round } from './lib/stats.js'
-import { REPO, cliCommand, startEmulator, startGateway } from './lib/vecshift.js'
+import { REPO, cliCommand, describeSetup, startEmulator, startGateway, type GatewaySetup, type RunningGateway } from './lib/vecshift.js'
 
 const INDEX = 'bench'
 const API_KEY_ENV = 'VECSHIFT_BENCH_API_KEY'
@@ -44,6 +44,9 @@ interface Plan {
   /** A block (the three targets of one workload in one round) is measured again when other
    *  processes used more than this many cores during any of its runs. */
   quietThreshold: number
+  /** A run is disturbed, too, when the host ran slower than this factor of its best (the
+   *  memory-bound probe before or after it, or the emulator's CPU per query during it). */
+  maxHostSlowdown: number
   maxBlockRetries: number
   /** Time that redone blocks may add to the whole run; past it, disturbed blocks are kept (flagged). */
   retryBudgetMs: number
@@ -62,10 +65,11 @@ const FULL: Plan = {
   rateFraction: 0.6,
   seedVectors: 2_000,
   quietThreshold: 0.1,
+  maxHostSlowdown: 1.15,
   maxBlockRetries: 2,
-  retryBudgetMs: 60_000,
-  maxQuietWaitMs: 15_000,
-  quietWaitBudgetMs: 60_000,
+  retryBudgetMs: 120_000,
+  maxQuietWaitMs: 20_000,
+  quietWaitBudgetMs: 180_000,
 }
 
 const QUICK: Plan = {
@@ -94,6 +98,12 @@ function parseCli() {
       workloads: { type: 'string', default: 'query,upsert' },
       'profile-gateway': { type: 'string' },
       baseline: { type: 'boolean', default: false },
+      cli: { type: 'string' },
+      'gateway-node-flags': { type: 'string' },
+      'gateway-env': { type: 'string', multiple: true },
+      'gateway-variant': { type: 'string', multiple: true },
+      'gateway-output': { type: 'string' },
+      'skip-max': { type: 'boolean', default: false },
       out: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -111,6 +121,17 @@ function parseCli() {
   --workloads LIST         query,upsert (default both)
   --baseline               also measure a bare Node.js pass-through (bench/lib/passthrough.ts)
   --profile-gateway DIR    run the gateway with --cpu-prof, profiles written to DIR
+  --cli FILE               entry script of the emulator and gateway (e.g. another checkout's
+                           dist/cli/main.js), instead of this checkout's dist/; implies no build
+  --gateway-node-flags=F   Node.js flags for the gateway process (note the =, since F starts
+                           with a dash), e.g. --gateway-node-flags="--max-semi-space-size=4"
+  --gateway-env K=V        environment for the gateway process (repeatable): VECSHIFT__* config
+                           overrides (VECSHIFT__GATEWAY__UPSTREAM__CONNECTIONS=16), NODE_OPTIONS
+  --gateway-variant SPEC   one more gateway process, measured as target gateway-NAME in the same
+                           rounds (repeatable). SPEC: NAME[;node=FLAGS][;env=K=V]...[;cli=FILE]
+                           e.g. "ss4;node=--max-semi-space-size=4"
+  --gateway-output DIR     append each gateway's stdout/stderr to DIR/<target>.log (--trace-gc)
+  --skip-max               no max-throughput phase; needs --query-rate / --upsert-rate
   --out FILE               JSON output (default bench/results/proxy.json)
 `)
     process.exit(0)
@@ -122,21 +143,79 @@ function parseCli() {
   if (buffering !== 'stream' && buffering !== 'buffer') throw new Error('--nginx-buffering is stream or buffer')
   const workloads = (values.workloads ?? '').split(',').map((w) => w.trim()).filter(Boolean)
   for (const w of workloads) if (w !== 'query' && w !== 'upsert') throw new Error(`unknown workload ${w}`)
+  const fixedRate = {
+    query: values['query-rate'] === undefined ? undefined : positive('--query-rate', values['query-rate']),
+    upsert: values['upsert-rate'] === undefined ? undefined : positive('--upsert-rate', values['upsert-rate']),
+  } as Record<Workload, number | undefined>
+  const skipMax = values['skip-max'] ?? false
+  if (skipMax && workloads.some((w) => fixedRate[w as Workload] === undefined)) throw new Error('--skip-max needs --query-rate and --upsert-rate for the workloads measured')
+  const gateway = {
+    nodeFlags: splitFlags(values['gateway-node-flags'] ?? ''),
+    env: parseEnv(values['gateway-env'] ?? [], '--gateway-env'),
+  }
+  const variants = (values['gateway-variant'] ?? []).map(parseVariant)
+  const names = new Set<string>()
+  for (const v of variants) {
+    if (names.has(v.name)) throw new Error(`--gateway-variant ${v.name} given twice`)
+    names.add(v.name)
+  }
   return {
     quick: values.quick ?? false,
     plan,
-    build: !values['no-build'] && !values['from-source'],
+    build: !values['no-build'] && !values['from-source'] && values.cli === undefined,
     fromSource: values['from-source'] ?? false,
     buffering: buffering as 'stream' | 'buffer',
-    fixedRate: {
-      query: values['query-rate'] === undefined ? undefined : positive('--query-rate', values['query-rate']),
-      upsert: values['upsert-rate'] === undefined ? undefined : positive('--upsert-rate', values['upsert-rate']),
-    } as Record<Workload, number | undefined>,
+    fixedRate,
+    skipMax,
+    cli: values.cli === undefined ? undefined : resolve(values.cli),
+    gateway,
+    variants,
+    gatewayOutput: values['gateway-output'] === undefined ? undefined : resolve(values['gateway-output']),
     workloads: workloads as Workload[],
     baseline: values.baseline ?? false,
     profileDir: values['profile-gateway'] === undefined ? undefined : resolve(values['profile-gateway']),
     out: resolve(values.out ?? join(REPO, values.quick ? 'bench/results/proxy-quick.tmp' : 'bench/results/proxy.json')),
   }
+}
+
+function splitFlags(raw: string): string[] {
+  return raw.split(/\s+/).filter(Boolean)
+}
+
+function parseEnv(pairs: readonly string[], flag: string): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=')
+    if (eq <= 0) throw new Error(`${flag} takes NAME=VALUE, got ${pair}`)
+    env[pair.slice(0, eq)] = pair.slice(eq + 1)
+  }
+  return env
+}
+
+interface VariantSpec {
+  readonly name: string
+  readonly nodeFlags: string[]
+  readonly env: Record<string, string>
+  readonly cli: string | undefined
+}
+
+/** NAME[;node=FLAGS][;env=K=V]...[;cli=FILE] */
+function parseVariant(raw: string): VariantSpec {
+  const [name = '', ...parts] = raw.split(';')
+  if (!/^[a-z0-9][a-z0-9._-]*$/i.test(name)) throw new Error(`--gateway-variant: bad name in ${raw} (letters, digits, . _ -)`)
+  const nodeFlags: string[] = []
+  const envPairs: string[] = []
+  let cli: string | undefined
+  for (const part of parts) {
+    const eq = part.indexOf('=')
+    const key = part.slice(0, eq)
+    const value = part.slice(eq + 1)
+    if (key === 'node') nodeFlags.push(...splitFlags(value))
+    else if (key === 'env') envPairs.push(value)
+    else if (key === 'cli') cli = resolve(value)
+    else throw new Error(`--gateway-variant: unknown field ${part} in ${raw} (node=, env=, cli=)`)
+  }
+  return { name, nodeFlags, env: parseEnv(envPairs, '--gateway-variant env'), cli }
 }
 
 function positive(flag: string, raw: string): number {
@@ -224,11 +303,18 @@ async function checkTargets(endpoints: Endpoint[]): Promise<void> {
   }
 }
 
-function interferenceNote(runs: RunRecord[], discarded: RunRecord[], threshold: number): string {
+/** How disturbed a run was: 1 is the limit, for foreign CPU and for host slowdown alike. */
+function disturbance(i: Interference, plan: Plan): number {
+  return Math.max((i.foreignCores + i.stealCores) / plan.quietThreshold, ((i.hostSlowdown ?? 1) - 1) / (plan.maxHostSlowdown - 1))
+}
+
+function interferenceNote(runs: RunRecord[], discarded: RunRecord[], plan: Plan): string {
   const redone = new Set(discarded.map((r) => `${r.phase}/${r.round}/${r.workload}`)).size
-  const disturbed = runs.filter((r) => r.interference.foreignCores + r.interference.stealCores > threshold).length
+  const cpu = runs.filter((r) => r.interference.foreignCores + r.interference.stealCores > plan.quietThreshold).length
+  const slow = runs.filter((r) => (r.interference.hostSlowdown ?? 1) > plan.maxHostSlowdown).length
   const worst = Math.max(0, ...runs.map((r) => r.interference.foreignCores + r.interference.stealCores))
-  return `Other processes on the machine: ${redone} block(s) re-measured; ${disturbed} of ${runs.length} kept runs saw more than ${threshold} cores of foreign CPU (worst ${worst.toFixed(2)}).`
+  const worstSlow = Math.max(1, ...runs.map((r) => r.interference.hostSlowdown ?? 1))
+  return `Other processes on the machine: ${redone} block(s) re-measured; of ${runs.length} kept runs, ${cpu} saw more than ${plan.quietThreshold} cores of foreign CPU (worst ${worst.toFixed(2)}) and ${slow} a host more than ${plan.maxHostSlowdown}× slower than its best (worst ${worstSlow.toFixed(2)}×).`
 }
 
 async function startBaseline(procs: Processes, upstream: string): Promise<{ child: Child; url: string }> {
@@ -258,7 +344,7 @@ async function main(): Promise<void> {
       log('building (npm run build)')
       run('npm', ['run', '--silent', 'build'], 'npm run build')
     }
-    const cli = cliCommand(options.fromSource)
+    const cli = cliCommand(options.fromSource, options.cli)
     const env = { ...process.env, [API_KEY_ENV]: API_KEY, VECSHIFT_SOURCE_API_KEY: API_KEY }
 
     log(`starting the emulator (${cli.describe})`)
@@ -277,12 +363,28 @@ async function main(): Promise<void> {
     })
     log(`${nginx.version} listening at ${nginx.url}`)
 
-    const gatewayArgv = options.profileDir === undefined
-      ? cli
-      : { ...cli, argv: ['--cpu-prof', '--cpu-prof-dir', options.profileDir, ...cli.argv] }
+    const profileFlags = options.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDir]
     if (options.profileDir !== undefined) mkdirSync(options.profileDir, { recursive: true })
-    const gateway = await startGateway(procs, gatewayArgv, { dir: work, index: INDEX, emulatorUrl: emulator.url, indexPath: emulator.indexPath, env })
-    log(`gateway listening at ${gateway.url}`)
+    if (options.gatewayOutput !== undefined) mkdirSync(options.gatewayOutput, { recursive: true })
+    const setups: GatewaySetup[] = [
+      { name: 'gateway', cli, nodeFlags: [...profileFlags, ...options.gateway.nodeFlags], env: options.gateway.env },
+      ...options.variants.map((v) => ({
+        name: `gateway-${v.name}`,
+        cli: v.cli === undefined ? cli : cliCommand(false, v.cli),
+        nodeFlags: [...profileFlags, ...v.nodeFlags],
+        env: v.env,
+      })),
+    ]
+    const gateways: Array<{ setup: GatewaySetup; running: RunningGateway }> = []
+    for (const setup of setups) {
+      const running = await startGateway(procs, setup, {
+        dir: work, index: INDEX, emulatorUrl: emulator.url, indexPath: emulator.indexPath, env,
+        ...(options.gatewayOutput === undefined ? {} : { outputFile: join(options.gatewayOutput, `${setup.name}.log`) }),
+      })
+      gateways.push({ setup, running })
+      log(`${setup.name} listening at ${running.url} (${describeSetup(setup)})`)
+    }
+    const gateway = (gateways[0] as { running: RunningGateway }).running
 
     const baseline = options.baseline ? await startBaseline(procs, `${emulator.url}${emulator.indexPath}`) : undefined
     if (baseline) log(`node-baseline (bench/lib/passthrough.ts) listening at ${baseline.url}`)
@@ -296,7 +398,11 @@ async function main(): Promise<void> {
       gateway: { target: 'gateway', origin: gateway.url, basePath: '', proxy: gateway.child },
       ...(baseline ? { 'node-baseline': { target: 'node-baseline' as const, origin: baseline.url, basePath: '', proxy: baseline.child } } : {}),
     }
-    const measured: Target[] = [...TARGETS, ...(baseline ? ['node-baseline' as const] : [])]
+    for (const { setup, running } of gateways.slice(1)) {
+      const target = setup.name as Target
+      endpoints[target] = { target, origin: running.url, basePath: '', proxy: running.child }
+    }
+    const measured: Target[] = [...TARGETS, ...(baseline ? ['node-baseline' as const] : []), ...gateways.slice(1).map((g) => g.setup.name as Target)]
     const endpoint = (t: Target): Endpoint => {
       const e = endpoints[t]
       if (e === undefined) throw new Error(`no endpoint for ${t}`)
@@ -304,6 +410,12 @@ async function main(): Promise<void> {
     }
     await checkTargets(measured.map(endpoint))
     log(`all ${measured.length} targets answer alike (same query matches, upsert acknowledged)`)
+
+    const probe = new HostProbe()
+    for (let i = 0; i < 5; i++) probe.measure()
+    log(`host probe: ${probe.bestMs.toFixed(1)} ms at best`)
+    /** Lowest emulator CPU per query so far, by phase: a run far above it ran on a slow host. */
+    const emulatorBest: Record<string, number> = {}
 
     const runs: RunRecord[] = []
     /** Blocks measured again because something else took CPU: kept for the record. */
@@ -324,6 +436,7 @@ async function main(): Promise<void> {
         durationMs: phase === 'max' ? plan.max.durationMs : plan.rate.durationMs[workload],
         timeoutMs: 30_000,
       }
+      const before = probe.slowdown()
       const machine0 = sampleCpu()
       const cpu0 = { emulator: treeCpuMs(emulator.child.pid), proxy: e.proxy ? treeCpuMs(e.proxy.pid) : 0, generator: treeCpuMs(generator.child.pid) }
       const result = await generator.run(spec)
@@ -332,8 +445,16 @@ async function main(): Promise<void> {
         proxy: e.proxy ? treeCpuMs(e.proxy.pid) - cpu0.proxy : 0,
         generator: treeCpuMs(generator.child.pid) - cpu0.generator,
       }
-      const seen = interference(machine0, sampleCpu())
-      for (const child of [emulator.child, nginx.child, gateway.child, ...(baseline ? [baseline.child] : [])]) {
+      const cpuSeen = interference(machine0, sampleCpu())
+      const after = probe.slowdown()
+      let emulatorSlowdown = 1
+      if (workload === 'query' && result.total > 0) {
+        const perQuery = cpuMs.emulator / result.total
+        emulatorBest[phase] = Math.min(emulatorBest[phase] ?? Infinity, perQuery)
+        emulatorSlowdown = perQuery / (emulatorBest[phase] as number)
+      }
+      const seen: Interference = { ...cpuSeen, hostSlowdown: Math.round(Math.max(before, after, emulatorSlowdown) * 1000) / 1000 }
+      for (const child of [emulator.child, nginx.child, ...gateways.map((g) => g.running.child), ...(baseline ? [baseline.child] : [])]) {
         if (!child.running) throw new Error(`${child.name} died during the benchmark\n${child.tail()}`)
       }
       return { phase, round, position, workload, target, ...(rate === undefined ? {} : { rate }), result, cpuMs, interference: seen, attempt }
@@ -343,9 +464,10 @@ async function main(): Promise<void> {
       const fails = Object.values(x.non2xx).concat(Object.values(x.errors)).reduce((a, b) => a + b, 0) + x.dropped
       const lat = `p50 ${x.latency.p50.toFixed(2).padStart(6)} p99 ${x.latency.p99.toFixed(2).padStart(6)} ms`
       const noise = r.interference.foreignCores + r.interference.stealCores
+      const slow = r.interference.hostSlowdown ?? 1
       return `${r.phase.padEnd(4)} r${r.round}${r.attempt > 1 ? `#${r.attempt}` : '  '} ${r.workload.padEnd(6)} ${r.target.padEnd(13)} ${x.rps.toFixed(1).padStart(6)} req/s  ${lat}` +
         `  cpu ms: emu ${r.cpuMs.emulator.toFixed(0)} proxy ${r.cpuMs.proxy.toFixed(0)} gen ${r.cpuMs.generator.toFixed(0)}` +
-        `  other ${noise.toFixed(2)} cores${noise > plan.quietThreshold ? ' DISTURBED' : ''}${fails ? `  FAILURES ${fails}` : ''}`
+        `  other ${noise.toFixed(2)} cores, host ${slow.toFixed(2)}x${disturbance(r.interference, plan) > 1 ? ' DISTURBED' : ''}${fails ? `  FAILURES ${fails}` : ''}`
     }
     /** The three targets of one workload, back to back, in an order that rotates each round.
      *  Redone as a whole when other processes took CPU during any of its runs, so the three
@@ -357,9 +479,9 @@ async function main(): Promise<void> {
         const attemptStart = performance.now()
         const budget = plan.quietWaitBudgetMs - quietWaitedMs
         if (budget > 0) {
-          const { waitedMs, seen } = await waitForQuiet(plan.quietThreshold, Math.min(plan.maxQuietWaitMs, budget))
+          const { waitedMs, seen } = await waitForQuiet(plan.quietThreshold, Math.min(plan.maxQuietWaitMs, budget), probe, 1 + (plan.maxHostSlowdown - 1) / 2)
           quietWaitedMs += waitedMs
-          if (waitedMs > 1_000) log(`waited ${(waitedMs / 1000).toFixed(1)} s for other processes to settle (now ${seen.foreignCores.toFixed(2)} cores)`)
+          if (waitedMs > 1_000) log(`waited ${(waitedMs / 1000).toFixed(1)} s for other processes to settle (now ${seen.foreignCores.toFixed(2)} cores, host ${(seen.hostSlowdown ?? 1).toFixed(2)}x)`)
         }
         const records: RunRecord[] = []
         let position = 0
@@ -368,7 +490,7 @@ async function main(): Promise<void> {
           records.push(record)
           log(describe(record))
         }
-        const noise = Math.max(...records.map((r) => r.interference.foreignCores + r.interference.stealCores))
+        const noise = Math.max(...records.map((r) => disturbance(r.interference, plan)))
         if (noise < bestNoise) {
           if (best) discarded.push(...best)
           best = records
@@ -377,12 +499,12 @@ async function main(): Promise<void> {
           discarded.push(...records)
         }
         if (attempt > 1) retriedMs += performance.now() - attemptStart
-        if (noise <= plan.quietThreshold) break
+        if (noise <= 1) break
         if (retriedMs >= plan.retryBudgetMs) {
           log('block disturbed, but the time for re-measuring is spent; keeping it (flagged in the JSON)')
           break
         }
-        if (attempt <= plan.maxBlockRetries) log(`block disturbed (other processes used up to ${noise.toFixed(2)} cores); measuring it again`)
+        if (attempt <= plan.maxBlockRetries) log(`block disturbed (other processes or a slow host, ${noise.toFixed(1)}x the limit); measuring it again`)
         else log('block still disturbed after retries; keeping its least disturbed attempt (flagged in the JSON)')
       }
       runs.push(...(best ?? []))
@@ -399,9 +521,13 @@ async function main(): Promise<void> {
       }
     }
 
-    log(`phase 1: max throughput, ${plan.rounds} rounds`)
-    for (let round = 1; round <= plan.rounds; round++) {
-      for (const workload of options.workloads) await block('max', round, workload)
+    if (options.skipMax) {
+      log('phase 1 skipped (--skip-max)')
+    } else {
+      log(`phase 1: max throughput, ${plan.rounds} rounds`)
+      for (let round = 1; round <= plan.rounds; round++) {
+        for (const workload of options.workloads) await block('max', round, workload)
+      }
     }
 
     const rates = {} as Record<Workload, number>
@@ -440,7 +566,7 @@ async function main(): Promise<void> {
       date,
       bodyBytes: generator.bodyBytes,
       connections: plan.connections,
-      extraNotes: [interferenceNote(runs, discarded, plan.quietThreshold)],
+      extraNotes: [interferenceNote(runs, discarded, plan)],
     })
     const report = {
       benchmark: 'proxy',
@@ -453,8 +579,8 @@ async function main(): Promise<void> {
       method: {
         rounds: plan.rounds,
         order: 'per round: query then upsert; within each, direct, nginx, gateway rotated by one position every round',
-        interference: `a block (the targets of 1 workload in 1 round) is redone, up to ${plan.maxBlockRetries} times, when other processes used more than ${plan.quietThreshold} cores during any of its runs; before each block the driver waits (up to ${plan.maxQuietWaitMs / 1000} s, ${plan.quietWaitBudgetMs / 1000} s in all) for a quiet machine; redone blocks may add at most ${plan.retryBudgetMs / 1000} s`,
-        maxThroughput: { loop: 'closed', connections: plan.connections, warmupMs: plan.max.warmupMs, durationMs: plan.max.durationMs },
+        interference: `a block (the targets of 1 workload in 1 round) is redone, up to ${plan.maxBlockRetries} times, when other processes used more than ${plan.quietThreshold} cores during any of its runs, or the host ran more than ${plan.maxHostSlowdown}x slower than its best (memory-bound probe before and after each run; emulator CPU per query); before each block the driver waits (up to ${plan.maxQuietWaitMs / 1000} s, ${plan.quietWaitBudgetMs / 1000} s in all) for a quiet machine and a fast host; redone blocks may add at most ${plan.retryBudgetMs / 1000} s`,
+        maxThroughput: options.skipMax ? 'skipped (--skip-max)' : { loop: 'closed', connections: plan.connections, warmupMs: plan.max.warmupMs, durationMs: plan.max.durationMs },
         fixedLoad: {
           loop: 'open, constant inter-arrival time', rateFraction: plan.rateFraction, maxConnections: plan.rateConnections,
           warmupMs: plan.rate.warmupMs, durationMs: plan.rate.durationMs,
@@ -470,7 +596,8 @@ async function main(): Promise<void> {
         headers: { 'content-type': 'application/json', 'x-pinecone-api-version': API_VERSION, 'api-key': '(set)' },
         processes: {
           emulator: `${cli.describe}: emulator --create-index ${INDEX}:${DIMENSION}:cosine`,
-          gateway: `${cli.describe}: gateway (passthrough, defaults; log level info, no per-request logging)${options.profileDir ? ' with --cpu-prof' : ''}`,
+          gateway: `${describeSetup(setups[0] as GatewaySetup)}: gateway (passthrough, defaults; log level info, no per-request logging)${options.profileDir ? ' with --cpu-prof' : ''}`,
+          ...Object.fromEntries(setups.slice(1).map((s) => [s.name, describeSetup(s)])),
           nginx: `${nginx.version}, worker_processes 1, upstream keepalive 64, ${options.buffering === 'stream' ? 'proxy_request_buffering off, proxy_buffering off' : 'proxy_request_buffering on, proxy_buffering on, client_body_buffer_size 4m'}`,
           loadGenerator: 'bench/lib/loadgen.ts in its own Node process (undici Pool)',
           ...(baseline ? { nodeBaseline: 'bench/lib/passthrough.ts: node:http + undici Pool(128), streaming, no framework' } : {}),
@@ -480,6 +607,9 @@ async function main(): Promise<void> {
       table,
       interference: {
         threshold: plan.quietThreshold,
+        maxHostSlowdown: plan.maxHostSlowdown,
+        hostProbeBestMs: round(probe.bestMs, 1),
+        hostSlowRuns: runs.filter((r) => (r.interference.hostSlowdown ?? 1) > plan.maxHostSlowdown).length,
         blocksRedone: new Set(discarded.map((r) => `${r.phase}/${r.round}/${r.workload}`)).size,
         stillDisturbedRuns: runs.filter((r) => r.interference.foreignCores + r.interference.stealCores > plan.quietThreshold).length,
         quietWaitSeconds: round(quietWaitedMs / 1000, 1),
@@ -499,6 +629,10 @@ async function main(): Promise<void> {
       log(`${workload}: gateway/nginx throughput ${c.throughputRatio.toFixed(2)}x (goal >= ${GOAL.minThroughputRatio}), ` +
         `p99 ${c.p99DeltaMs >= 0 ? '+' : ''}${c.p99DeltaMs.toFixed(2)} ms (goal <= +${GOAL.maxP99DeltaMs}): ` +
         `${c.meetsThroughputGoal && c.meetsP99Goal ? 'target met' : 'target MISSED'}`)
+      for (const [variant, v] of Object.entries(figures[workload]?.variantsVsNginx ?? {})) {
+        log(`${workload}: ${variant}/nginx throughput ${v.throughputRatio.toFixed(2)}x, p99 ${v.p99DeltaMs >= 0 ? '+' : ''}${v.p99DeltaMs.toFixed(2)} ms ` +
+          `(pooled ${v.p99DeltaPooledMs >= 0 ? '+' : ''}${v.p99DeltaPooledMs.toFixed(2)} ms)`)
+      }
     }
   } finally {
     await procs.stopAll()

@@ -4,9 +4,10 @@ import type { Interference } from './interference.js'
 import type { RunResult, Workload } from './loadgen-protocol.js'
 import { median, percentileSorted, round } from './stats.js'
 
-/** The targets every run measures; `node-baseline` (a bare Node.js pass-through) is opt-in. */
+/** The targets every run measures; `node-baseline` (a bare Node.js pass-through) and
+ *  `gateway-NAME` (more gateway processes with other flags, see --gateway-variant) are opt-in. */
 export const TARGETS = ['direct', 'nginx', 'gateway'] as const
-export type Target = (typeof TARGETS)[number] | 'node-baseline'
+export type Target = (typeof TARGETS)[number] | 'node-baseline' | `gateway-${string}`
 
 /** The target's own goal (from the issue): throughput >= 0.8x nginx, p99 within 1 ms. */
 export const GOAL = { minThroughputRatio: 0.8, maxP99DeltaMs: 1 } as const
@@ -75,6 +76,8 @@ export interface WorkloadFigures {
   readonly gatewayVsNginx: Comparison
   /** Present with --baseline: the gateway against a bare Node.js pass-through. */
   readonly gatewayVsNodeBaseline?: Pick<Comparison, 'throughputRatio' | 'p50DeltaMs' | 'p99DeltaMs'> & { readonly proxyCpuRatio: number }
+  /** Present with --gateway-variant: every other gateway process against nginx, as gatewayVsNginx. */
+  readonly variantsVsNginx?: Record<string, Comparison>
 }
 
 function spread(values: number[]): Spread {
@@ -116,11 +119,11 @@ function targetFigures(runs: RunRecord[], target: Target): TargetFigures {
 }
 
 /** Per-round values of f(gateway run, other run), for rounds where both ran. */
-function paired(runs: RunRecord[], phase: 'max' | 'rate', other: Target, f: (gw: RunResult, o: RunResult) => number): number[] {
+function paired(runs: RunRecord[], phase: 'max' | 'rate', other: Target, f: (gw: RunResult, o: RunResult) => number, gateway: Target = 'gateway'): number[] {
   const out: number[] = []
   const rounds = [...new Set(runs.filter((r) => r.phase === phase).map((r) => r.round))].sort((a, b) => a - b)
   for (const n of rounds) {
-    const gw = runs.find((r) => r.phase === phase && r.round === n && r.target === 'gateway')
+    const gw = runs.find((r) => r.phase === phase && r.round === n && r.target === gateway)
     const o = runs.find((r) => r.phase === phase && r.round === n && r.target === other)
     if (gw && o) out.push(f(gw.result, o.result))
   }
@@ -129,23 +132,30 @@ function paired(runs: RunRecord[], phase: 'max' | 'rate', other: Target, f: (gw:
 
 export function workloadFigures(runs: RunRecord[], offeredRps: number, measured: readonly Target[]): WorkloadFigures {
   const targets = Object.fromEntries(measured.map((t) => [t, targetFigures(runs, t)])) as WorkloadFigures['targets']
-  const ratio = median(paired(runs, 'max', 'nginx', (gw, o) => gw.rps / o.rps))
-  const p99Delta = median(paired(runs, 'rate', 'nginx', (gw, o) => gw.latency.p99 - o.latency.p99))
-  const gatewayVsNginx: Comparison = {
-    throughputRatio: round(ratio, 3),
-    throughputRatioOfMedians: round(targets.gateway.maxRps.median / targets.nginx.maxRps.median, 3),
-    p99DeltaMs: round(p99Delta, 3),
-    p99DeltaOfMediansMs: round(targets.gateway.p99Ms.median - targets.nginx.p99Ms.median, 3),
-    p99DeltaPooledMs: round(targets.gateway.pooled.p99Ms - targets.nginx.pooled.p99Ms, 3),
-    p50DeltaMs: round(median(paired(runs, 'rate', 'nginx', (gw, o) => gw.latency.p50 - o.latency.p50)), 3),
-    vsDirect: {
-      throughputRatio: round(median(paired(runs, 'max', 'direct', (gw, o) => gw.rps / o.rps)), 3),
-      p50DeltaMs: round(median(paired(runs, 'rate', 'direct', (gw, o) => gw.latency.p50 - o.latency.p50)), 3),
-      p99DeltaMs: round(median(paired(runs, 'rate', 'direct', (gw, o) => gw.latency.p99 - o.latency.p99)), 3),
-    },
-    meetsThroughputGoal: ratio >= GOAL.minThroughputRatio,
-    meetsP99Goal: p99Delta <= GOAL.maxP99DeltaMs,
+  const compare = (gateway: Target): Comparison => {
+    const g = targets[gateway] as TargetFigures
+    const pair = (phase: 'max' | 'rate', other: Target, f: (gw: RunResult, o: RunResult) => number) => median(paired(runs, phase, other, f, gateway))
+    const ratio = pair('max', 'nginx', (gw, o) => gw.rps / o.rps)
+    const p99Delta = pair('rate', 'nginx', (gw, o) => gw.latency.p99 - o.latency.p99)
+    return {
+      throughputRatio: round(ratio, 3),
+      throughputRatioOfMedians: round(g.maxRps.median / targets.nginx.maxRps.median, 3),
+      p99DeltaMs: round(p99Delta, 3),
+      p99DeltaOfMediansMs: round(g.p99Ms.median - targets.nginx.p99Ms.median, 3),
+      p99DeltaPooledMs: round(g.pooled.p99Ms - targets.nginx.pooled.p99Ms, 3),
+      p50DeltaMs: round(pair('rate', 'nginx', (gw, o) => gw.latency.p50 - o.latency.p50), 3),
+      vsDirect: {
+        throughputRatio: round(pair('max', 'direct', (gw, o) => gw.rps / o.rps), 3),
+        p50DeltaMs: round(pair('rate', 'direct', (gw, o) => gw.latency.p50 - o.latency.p50), 3),
+        p99DeltaMs: round(pair('rate', 'direct', (gw, o) => gw.latency.p99 - o.latency.p99), 3),
+      },
+      // NaN (no max-throughput phase, --skip-max) is not a pass.
+      meetsThroughputGoal: ratio >= GOAL.minThroughputRatio,
+      meetsP99Goal: p99Delta <= GOAL.maxP99DeltaMs,
+    }
   }
+  const gatewayVsNginx = compare('gateway')
+  const variants = measured.filter((t) => t.startsWith('gateway-'))
   const baseline = targets['node-baseline']
   return {
     offeredRps,
@@ -159,6 +169,7 @@ export function workloadFigures(runs: RunRecord[], offeredRps: number, measured:
         proxyCpuRatio: round(targets.gateway.cpuUsPerRequest.fixedLoad.proxy / baseline.cpuUsPerRequest.fixedLoad.proxy, 2),
       },
     }),
+    ...(variants.length === 0 ? {} : { variantsVsNginx: Object.fromEntries(variants.map((v) => [v, compare(v)])) }),
   }
 }
 
@@ -204,6 +215,9 @@ export function markdownTable(figures: Partial<Record<Workload, WorkloadFigures>
     const c = w.gatewayVsNginx
     const verdict = `${c.meetsThroughputGoal ? 'meets' : 'misses'} ≥ ${GOAL.minThroughputRatio}×; p99 ${c.meetsP99Goal ? 'meets' : 'misses'} ≤ +${GOAL.maxP99DeltaMs} ms`
     lines.push(`| ${label} | **gateway vs nginx** | **${fmt(c.throughputRatio, 2)}×** | ${signed(c.p50DeltaMs, 2)} | **${signed(c.p99DeltaMs, 2)}** | ${verdict} | |`)
+    for (const [variant, v] of Object.entries(w.variantsVsNginx ?? {})) {
+      lines.push(`| ${label} | ${variant} vs nginx | ${fmt(v.throughputRatio, 2)}× | ${signed(v.p50DeltaMs, 2)} | ${signed(v.p99DeltaMs, 2)} | p99 ${v.meetsP99Goal ? 'meets' : 'misses'} ≤ +${GOAL.maxP99DeltaMs} ms | |`)
+    }
     const b = w.gatewayVsNodeBaseline
     if (b !== undefined) {
       lines.push(`| ${label} | gateway vs node-baseline | ${fmt(b.throughputRatio, 2)}× | ${signed(b.p50DeltaMs, 2)} | ${signed(b.p99DeltaMs, 2)} | | ${fmt(b.proxyCpuRatio, 2)}× |`)
@@ -212,7 +226,7 @@ export function markdownTable(figures: Partial<Record<Workload, WorkloadFigures>
   const notes = [
     '',
     `Medians of ${ctx.rounds} interleaved rounds; ${ctx.cpus} CPUs, Node ${ctx.nodeVersion}, ${ctx.nginxVersion} (1 worker process: the gateway is one Node.js process; upstream keep-alive; ${ctx.nginxMode}), ${ctx.date.slice(0, 10)}.`,
-    `Max req/s: closed loop, ${ctx.connections.query} connections (query) / ${ctx.connections.upsert} (upsert). p50/p99: open loop at the fixed rate in the first column, the same for all three targets, timed to the last response byte.`,
+    `Max req/s: closed loop, ${ctx.connections.query} connections (query) / ${ctx.connections.upsert} (upsert). p50/p99: open loop at the fixed rate in the first column, the same for every target, timed to the last response byte.`,
     `Query: 1536-d vector, topK 10, over 2,000 vectors (${Math.round(ctx.bodyBytes.query / 1024)} KiB body). Upsert: 100 × 1536-d (${(ctx.bodyBytes.upsert / 1e6).toFixed(2)} MB body).`,
     'Proxy CPU: CPU time of the proxy process(es), all threads, per request at the fixed load.',
     'Ratio row: medians of per-round gateway÷nginx throughput and gateway−nginx latency. Goal: ≥ 0.8× throughput, p99 within +1 ms.',

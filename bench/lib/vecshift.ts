@@ -1,7 +1,7 @@
 // The two vecshift processes the benchmark drives: the emulator (the upstream every target
 // ends at) and the gateway in front of it. Each runs in its own process so neither shares
 // an event loop with the other or with the load generator.
-import { writeFileSync } from 'node:fs'
+import { createWriteStream, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Child, Processes } from './procs.js'
@@ -14,10 +14,28 @@ export interface CliCommand {
   readonly describe: string
 }
 
-export function cliCommand(fromSource: boolean): CliCommand {
+export function cliCommand(fromSource: boolean, entry?: string): CliCommand {
+  if (entry !== undefined) return { argv: [entry], describe: entry }
   return fromSource
     ? { argv: ['--import', 'tsx', join(REPO, 'src/cli/main.ts')], describe: 'src/cli/main.ts via tsx' }
     : { argv: [join(REPO, 'dist/cli/main.js')], describe: 'dist/cli/main.js (npm run build)' }
+}
+
+/** How one gateway process is started: the benchmark's `gateway`, or a `gateway-NAME`
+ *  variant (--gateway-variant) measured as one more target in the same rounds. */
+export interface GatewaySetup {
+  /** Target name: "gateway" or "gateway-NAME". */
+  readonly name: string
+  readonly cli: CliCommand
+  /** Node.js flags before the entry script, e.g. --max-semi-space-size=4. */
+  readonly nodeFlags: readonly string[]
+  /** Added to the process environment: VECSHIFT__* config overrides, NODE_OPTIONS, ... */
+  readonly env: Readonly<Record<string, string>>
+}
+
+export function describeSetup(setup: GatewaySetup): string {
+  const env = Object.entries(setup.env).map(([k, v]) => `${k}=${v}`)
+  return [setup.cli.describe, ...(setup.nodeFlags.length ? [`node flags: ${setup.nodeFlags.join(' ')}`] : []), ...(env.length ? [`env: ${env.join(' ')}`] : [])].join('; ')
 }
 
 export interface RunningEmulator {
@@ -55,14 +73,16 @@ export interface RunningGateway {
   readonly configFile: string
 }
 
-export async function startGateway(procs: Processes, cli: CliCommand, options: {
+export async function startGateway(procs: Processes, setup: GatewaySetup, options: {
   dir: string
   index: string
   emulatorUrl: string
   indexPath: string
   env: NodeJS.ProcessEnv
+  /** Append the process's stdout and stderr to this file (e.g. for --trace-gc). */
+  outputFile?: string
 }): Promise<RunningGateway> {
-  const configFile = join(options.dir, 'gateway.yaml')
+  const configFile = join(options.dir, `${setup.name}.yaml`)
   // Defaults everywhere except what a benchmark needs: ports chosen by the OS, the info
   // line that carries the URL, and a short drain on exit.
   writeFileSync(configFile, [
@@ -73,7 +93,15 @@ export async function startGateway(procs: Processes, cli: CliCommand, options: {
     'log: { level: info }',
     '',
   ].join('\n'))
-  const child = procs.spawn('gateway', process.execPath, [...cli.argv, 'gateway', '--config', configFile], { cwd: REPO, env: options.env })
+  const child = procs.spawn(setup.name, process.execPath, [...setup.nodeFlags, ...setup.cli.argv, 'gateway', '--config', configFile], {
+    cwd: REPO,
+    env: { ...options.env, ...setup.env },
+  })
+  if (options.outputFile !== undefined) {
+    const out = createWriteStream(options.outputFile, { flags: 'a' })
+    child.proc.stdout?.pipe(out, { end: false })
+    child.proc.stderr?.pipe(out, { end: false })
+  }
   const addresses = await child.waitFor('"gateway listening" line', 30_000, (line) => {
     const parsed = JSON.parse(line) as { msg?: unknown; url?: unknown; adminUrl?: unknown }
     if (parsed.msg !== 'gateway listening' || typeof parsed.url !== 'string') return undefined
