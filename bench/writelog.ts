@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { parseArgs } from 'node:util'
 import { encodeRecord } from '../src/writelog/codec.js'
 import { openFileLog } from '../src/writelog/file/file-log.js'
 import type { UpsertRecord } from '../src/writelog/record.js'
@@ -23,12 +24,41 @@ import { Processes } from './lib/procs.js'
 import { median, round, summarize } from './lib/stats.js'
 import { cliCommand, REPO, startEmulator } from './lib/vecshift.js'
 
-const quick = process.argv.includes('--quick')
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    backends: { type: 'string', default: 'file,kafka,s3' },
+    part: { type: 'string', default: 'appends,gateway' },
+    concurrency: { type: 'string', default: '1,16,128' },
+    help: { type: 'boolean', default: false },
+  },
+})
+if (args.help) {
+  process.stdout.write(`npm run bench:writelog -- [options]
+
+  --quick            1 round of 1 s windows (a smoke run; writes bench/results/writelog-quick.tmp)
+  --backends LIST    file,kafka,s3 (default all three). kafka runs librdkafka's mock cluster
+                     (kcat), s3 runs s3rver: both in memory or on this disk, so their rows show
+                     the backend's own cost per append, not a real network's
+  --part LIST        appends,gateway (default both)
+  --concurrency LIST appending workers per run (default 1,16,128)
+`)
+  process.exit(0)
+}
+const quick = args.quick ?? false
+const BACKENDS = (args.backends ?? '').split(',').map((b) => b.trim()).filter(Boolean)
+for (const b of BACKENDS) if (b !== 'file' && b !== 'kafka' && b !== 's3') throw new Error(`--backends: unknown backend ${b} (file, kafka, s3)`)
+const PARTS = new Set((args.part ?? '').split(',').map((p) => p.trim()))
 const ROUNDS = quick ? 1 : 3
 const WINDOW_MS = quick ? 1000 : 3000
-const CONCURRENCY = [1, 16, 128]
+const CONCURRENCY = (args.concurrency ?? '').split(',').map((c) => {
+  const n = Number(c)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--concurrency: ${c} is not a positive integer`)
+  return n
+})
 const GOAL = { fileVsRaw: 0.7, p99Ms: 5, captureVsPassthrough: 0.8 }
 const API_KEY = 'bench-api-key'
+type Backend = 'file' | 'kafka' | 's3'
 
 function record(i: number): UpsertRecord {
   const values = new Float32Array(DIMENSION)
@@ -62,49 +92,118 @@ async function measureAppends(log: WriteLog, concurrency: number): Promise<Appen
   }))
   const seconds = (performance.now() - started) / 1000
   const s = summarize(latencies)
+  if (process.env.VECSHIFT_BENCH_DEBUG) process.stderr.write(`  run c=${concurrency}: ${(latencies.length / seconds).toFixed(0)}/s p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} max ${s.max.toFixed(1)}\n`)
   return { appendsPerSec: latencies.length / seconds, mbPerSec: bytes / seconds / 1024 / 1024, p50Ms: s.p50, p99Ms: s.p99 }
 }
 
-/** Sequential writes of `group` records' bytes, each followed by fdatasync. */
-async function measureRaw(dir: string, group: number): Promise<{ mbPerSec: number }> {
+/** Sequential writes of `group` records' bytes, each followed by fdatasync: the ceiling of
+ *  any log on this disk, in bandwidth and in latency (p50/p99 of one write + sync). */
+async function measureRaw(dir: string, group: number): Promise<{ mbPerSec: number; p50Ms: number; p99Ms: number }> {
   const chunk = Buffer.concat(Array.from({ length: group }, (_, i) => encodeRecord(record(i))))
-  const file = await open(join(dir, `raw-${group}-${Date.now()}`), 'w', 0o600)
+  const path = join(dir, `raw-${group}-${Date.now()}`)
+  const file = await open(path, 'w', 0o600)
+  const latencies: number[] = []
   let offset = 0
   const until = performance.now() + WINDOW_MS
   const started = performance.now()
   try {
     while (performance.now() < until) {
+      const t0 = performance.now()
       await file.write(chunk, 0, chunk.length, offset)
       await file.datasync()
+      latencies.push(performance.now() - t0)
       offset += chunk.length
     }
   } finally {
     await file.close()
   }
-  return { mbPerSec: offset / ((performance.now() - started) / 1000) / 1024 / 1024 }
+  const s = summarize(latencies)
+  return { mbPerSec: offset / ((performance.now() - started) / 1000) / 1024 / 1024, p50Ms: s.p50, p99Ms: s.p99 }
 }
 
-async function partAppends(dir: string) {
-  const rows: Array<{ concurrency: number; file: AppendFigures; rawMbPerSec: number; ratio: number }> = []
+/** Where a remote backend's peer listens: librdkafka's mock cluster, s3rver. */
+interface Peer {
+  kafka?: { brokers: string[] }
+  s3?: { endpoint: string; bucket: string; region: string }
+}
+
+/** Starts the peer of `backend`. The helpers (and kafkajs, the AWS SDK) are imported only
+ *  now, after the file rows: a gateway on the file log never loads them, and a heap that
+ *  holds them makes every major GC longer, which showed in the file log's p99. */
+async function startPeer(backend: 'kafka' | 's3', teardowns: Array<() => unknown>): Promise<Peer> {
+  const t = { teardown: (fn: () => unknown) => { teardowns.push(fn) } }
+  if (backend === 'kafka') {
+    const { startTestKafka } = await import('../test/helpers/kafka.js')
+    return { kafka: { brokers: (await startTestKafka(t)).brokers } }
+  }
+  const { startTestS3 } = await import('../test/helpers/s3.js')
+  const s3 = await startTestS3(t)
+  return { s3: { endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region } }
+}
+
+let runCounter = 0
+
+/** A fresh, empty log of `backend` for one measured run. */
+async function openFresh(backend: Backend, dir: string, peer: Peer): Promise<WriteLog> {
+  const n = ++runCounter
+  if (backend === 'file') {
+    // Files are deleted only at the end: freeing a few hundred MB keeps the filesystem's
+    // journal busy for a while, and the next run's syncs would wait for it.
+    return openFileLog({ dir: mkdtempSync(join(dir, 'log-')) })
+  }
+  const { openWriteLog } = await import('../src/writelog/open.js')
+  if (backend === 'kafka') {
+    const kafka = peer.kafka as NonNullable<Peer['kafka']>
+    return openWriteLog({ backend: 'kafka', kafka: { brokers: kafka.brokers, topic: `bench-${process.pid}-${n}` } })
+  }
+  const s3 = peer.s3 as NonNullable<Peer['s3']>
+  return openWriteLog({ backend: 's3', s3: { bucket: s3.bucket, prefix: `bench/${n}`, region: s3.region, endpoint: s3.endpoint, forcePathStyle: true } })
+}
+
+interface RawFigures { mbPerSec: number; p50Ms: number; p99Ms: number }
+interface AppendRow { backend: Backend; concurrency: number; figures: AppendFigures; raw: RawFigures; rawMbPerSec: number; ratio: number }
+
+async function runLog(backend: Backend, dir: string, peer: Peer, concurrency: number): Promise<AppendFigures> {
+  const log = await openFresh(backend, dir, peer)
+  try {
+    return await measureAppends(log, concurrency)
+  } finally {
+    await log.close()
+  }
+}
+
+const medianOf = <T>(runs: T[], k: keyof T) => median(runs.map((r) => r[k] as number))
+
+/** Raw write + fdatasync and the file log, alternating over rounds so drift hits both
+ *  alike; then Kafka and S3, whose rows are set beside the same raw figures. */
+async function partAppends(dir: string, teardowns: Array<() => unknown>): Promise<AppendRow[]> {
+  const rows: AppendRow[] = []
+  const raws = new Map<number, RawFigures>()
+  const row = (backend: Backend, c: number, runs: AppendFigures[]) => {
+    const figures = { appendsPerSec: medianOf(runs, 'appendsPerSec'), mbPerSec: medianOf(runs, 'mbPerSec'), p50Ms: medianOf(runs, 'p50Ms'), p99Ms: medianOf(runs, 'p99Ms') }
+    const raw = raws.get(c) as RawFigures
+    rows.push({ backend, concurrency: c, figures, raw, rawMbPerSec: raw.mbPerSec, ratio: figures.mbPerSec / raw.mbPerSec })
+    process.stderr.write(`appends ${backend} c=${c}: ${figures.appendsPerSec.toFixed(0)}/s, ${figures.mbPerSec.toFixed(1)} MB/s, p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms; raw write+fdatasync ${raw.mbPerSec.toFixed(1)} MB/s, p99 ${raw.p99Ms.toFixed(2)} ms\n`)
+  }
   for (const c of CONCURRENCY) {
+    const raw: RawFigures[] = []
     const file: AppendFigures[] = []
-    const raw: number[] = []
     for (let round = 0; round < ROUNDS; round++) {
-      // Raw first and the log second, then the other way round: drift hits both.
-      const logDir = mkdtempSync(join(dir, 'log-'))
-      const runLog = async () => {
-        const log = await openFileLog({ dir: logDir })
-        try { file.push(await measureAppends(log, c)) } finally { await log.close() }
-      }
-      if (round % 2 === 0) { raw.push((await measureRaw(dir, c)).mbPerSec); await runLog() }
-      else { await runLog(); raw.push((await measureRaw(dir, c)).mbPerSec) }
-      rmSync(logDir, { recursive: true, force: true })
+      const measureFile = BACKENDS.includes('file') ? async () => { file.push(await runLog('file', dir, {}, c)) } : async () => {}
+      if (round % 2 === 0) { raw.push(await measureRaw(dir, c)); await measureFile() }
+      else { await measureFile(); raw.push(await measureRaw(dir, c)) }
     }
-    const pick = (k: keyof AppendFigures) => median(file.map((f) => f[k]))
-    const figures = { appendsPerSec: pick('appendsPerSec'), mbPerSec: pick('mbPerSec'), p50Ms: pick('p50Ms'), p99Ms: pick('p99Ms') }
-    const rawMbPerSec = median(raw)
-    rows.push({ concurrency: c, file: figures, rawMbPerSec, ratio: figures.mbPerSec / rawMbPerSec })
-    process.stderr.write(`appends c=${c}: ${figures.appendsPerSec.toFixed(0)}/s, ${figures.mbPerSec.toFixed(1)} MB/s (raw ${rawMbPerSec.toFixed(1)}), p99 ${figures.p99Ms.toFixed(2)} ms\n`)
+    raws.set(c, { mbPerSec: medianOf(raw, 'mbPerSec'), p50Ms: medianOf(raw, 'p50Ms'), p99Ms: medianOf(raw, 'p99Ms') })
+    if (file.length > 0) row('file', c, file)
+  }
+  for (const backend of ['kafka', 's3'] as const) {
+    if (!BACKENDS.includes(backend)) continue
+    const peer = await startPeer(backend, teardowns)
+    for (const c of CONCURRENCY) {
+      const runs: AppendFigures[] = []
+      for (let round = 0; round < ROUNDS; round++) runs.push(await runLog(backend, dir, peer, c))
+      row(backend, c, runs)
+    }
   }
   return rows
 }
@@ -155,39 +254,57 @@ async function partGateway(procs: Processes, dir: string) {
 
 async function main(): Promise<void> {
   const procs = new Processes()
+  const teardowns: Array<() => unknown> = []
   // The log goes where a real deployment's would: the working disk, not a tmpfs.
   const dir = mkdtempSync(join(process.env.VECSHIFT_BENCH_DIR ?? tmpdir(), 'vecshift-bench-writelog-'))
   try {
-    const appends = await partAppends(dir)
-    const gateway = await partGateway(procs, dir)
-    const lines = [
-      '| backend | concurrency | appends/s | MB/s | p50 ms | p99 ms | raw fdatasync MB/s | log / raw |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-      ...appends.map((r) => `| file | ${r.concurrency} | ${r.file.appendsPerSec.toFixed(0)} | ${r.file.mbPerSec.toFixed(1)} | ${r.file.p50Ms.toFixed(2)} | ${r.file.p99Ms.toFixed(2)} | ${r.rawMbPerSec.toFixed(1)} | ${r.ratio.toFixed(2)}× |`),
-      '',
-      '| gateway upserts (100 × 1536-d) | req/s |',
-      '| --- | ---: |',
-      `| passthrough | ${gateway.passthroughRps.toFixed(1)} |`,
-      `| capture (file log) | ${gateway.captureRps.toFixed(1)} |`,
-      `| **capture / passthrough** | **${gateway.ratio.toFixed(2)}×** |`,
-    ]
-    const at128 = appends.find((r) => r.concurrency === 128)
+    const appends = PARTS.has('appends') ? await partAppends(dir, teardowns) : []
+    const gateway = PARTS.has('gateway') ? await partGateway(procs, dir) : undefined
+    const lines: string[] = []
+    if (appends.length > 0) {
+      lines.push(
+        '| backend | concurrency | appends/s | MB/s | p50 ms | p99 ms | raw write+fdatasync MB/s | raw p50 / p99 ms | log / raw MB/s |',
+        '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+        ...appends.map((r) => `| ${r.backend} | ${r.concurrency} | ${r.figures.appendsPerSec.toFixed(0)} | ${r.figures.mbPerSec.toFixed(1)} | ${r.figures.p50Ms.toFixed(2)} | ${r.figures.p99Ms.toFixed(2)} | ${r.raw.mbPerSec.toFixed(1)} | ${r.raw.p50Ms.toFixed(2)} / ${r.raw.p99Ms.toFixed(2)} | ${r.ratio.toFixed(2)}× |`),
+      )
+    }
+    if (gateway !== undefined) {
+      if (lines.length > 0) lines.push('')
+      lines.push(
+        '| gateway upserts (100 × 1536-d) | req/s |',
+        '| --- | ---: |',
+        `| passthrough | ${gateway.passthroughRps.toFixed(1)} |`,
+        `| capture (file log) | ${gateway.captureRps.toFixed(1)} |`,
+        `| **capture / passthrough** | **${gateway.ratio.toFixed(2)}×** |`,
+      )
+    }
+    const at128 = appends.find((r) => r.backend === 'file' && r.concurrency === 128)
     const goals = {
-      fileVsRawAt128: { goal: `>= ${GOAL.fileVsRaw}`, measured: round(at128?.ratio ?? NaN, 3), met: (at128?.ratio ?? 0) >= GOAL.fileVsRaw },
-      p99At128Ms: { goal: `<= ${GOAL.p99Ms}`, measured: round(at128?.file.p99Ms ?? NaN, 3), met: (at128?.file.p99Ms ?? Infinity) <= GOAL.p99Ms },
-      captureVsPassthrough: { goal: `>= ${GOAL.captureVsPassthrough}`, measured: round(gateway.ratio, 3), met: gateway.ratio >= GOAL.captureVsPassthrough },
+      ...(at128 === undefined ? {} : {
+        fileVsRawAt128: { goal: `>= ${GOAL.fileVsRaw}`, measured: round(at128.ratio, 3), met: at128.ratio >= GOAL.fileVsRaw },
+        p99At128Ms: { goal: `<= ${GOAL.p99Ms}`, measured: round(at128.figures.p99Ms, 3), met: at128.figures.p99Ms <= GOAL.p99Ms },
+      }),
+      ...(gateway === undefined ? {} : {
+        captureVsPassthrough: { goal: `>= ${GOAL.captureVsPassthrough}`, measured: round(gateway.ratio, 3), met: gateway.ratio >= GOAL.captureVsPassthrough },
+      }),
     }
     const table = lines.join('\n')
     process.stdout.write(`${table}\n\nGoals: ${JSON.stringify(goals)}\n`)
+    const complete = BACKENDS.length === 3 && PARTS.has('appends') && PARTS.has('gateway')
     const out = {
       benchmark: 'writelog', date: new Date().toISOString(), quick, rounds: ROUNDS, windowMs: WINDOW_MS,
       machine: { cpus: cpus().length, node: process.version, dir },
       record: { dimension: DIMENSION, vectorsPerRecord: 1, frameBytes: encodeRecord(record(0)).length },
+      peers: { kafka: 'librdkafka mock cluster (kcat -X test.mock.num.brokers=3), in memory', s3: 's3rver on this disk' },
       appends, gateway, goals, table,
     }
-    writeFileSync(join(REPO, 'bench/results', quick ? 'writelog-quick.tmp' : 'writelog.json'), `${JSON.stringify(out, null, 2)}\n`)
+    // Only a full run replaces the committed figures; partial and quick runs are scratch.
+    const name = quick || !complete ? 'writelog-partial.tmp' : 'writelog.json'
+    writeFileSync(join(REPO, 'bench/results', name), `${JSON.stringify(out, null, 2)}\n`)
+    process.stderr.write(`figures saved to bench/results/${name}\n`)
   } finally {
     await procs.stopAll()
+    for (const fn of teardowns.reverse()) await fn()
     rmSync(dir, { recursive: true, force: true })
   }
 }

@@ -58,21 +58,27 @@ export function dimensionMismatch(got: number, dim: number): Error {
  * Dense values as float32 with their L2 norm, checked in one pass: length equals the index
  * dimension, every element a number, at least one of magnitude >= 1e-8.
  */
+/** Dense values as float32. `values` is what JSON.parse made, or the Float32Array that
+ *  fast-json.ts makes of the same numbers (already float32 and finite: used as it is). */
 export function toDense(values: unknown, dimension: number, id: string | undefined): { values: Float32Array; norm: number } {
-  if (!Array.isArray(values)) throw invalidArgument('Vector values must be an array of numbers')
-  const n = values.length
+  const parsed = values instanceof Float32Array
+  if (!parsed && !Array.isArray(values)) throw invalidArgument('Vector values must be an array of numbers')
+  const n = (values as ArrayLike<unknown>).length
   if (n !== dimension) throw dimensionMismatch(n, dimension)
-  const out = new Float32Array(n)
+  const out = parsed ? values : new Float32Array(n)
+  const bad = parsed ? firstNonFinite(out) : copyJson(values as unknown[], out)
+  if (bad >= 0) {
+    const v = (values as ArrayLike<unknown>)[bad]
+    if (typeof v !== 'number') throw invalidArgument(`Vector values must be numbers, got ${JSON.stringify(v)} at position ${bad}`)
+    // JSON cannot spell NaN, but 1e999 parses as Infinity and 1e39 overflows float32.
+    throw invalidArgument(`Vector values must be finite float32 numbers, got ${v} at position ${bad}`)
+  }
   let sum = 0
   let nonZero = false
+  const min = LIMITS.minNonZeroMagnitude
   for (let i = 0; i < n; i++) {
-    const v = values[i]
-    if (typeof v !== 'number') throw invalidArgument(`Vector values must be numbers, got ${JSON.stringify(v)} at position ${i}`)
-    out[i] = v
     const f = out[i] as number
-    // JSON cannot spell NaN, but 1e999 parses as Infinity and 1e39 overflows float32.
-    if (!Number.isFinite(f)) throw invalidArgument(`Vector values must be finite float32 numbers, got ${v} at position ${i}`)
-    if (f >= LIMITS.minNonZeroMagnitude || f <= -LIMITS.minNonZeroMagnitude) nonZero = true
+    if (f >= min || f <= -min) nonZero = true
     sum += f * f
   }
   if (!nonZero) {
@@ -81,6 +87,22 @@ export function toDense(values: unknown, dimension: number, id: string | undefin
       : `Dense vectors must contain at least one non-zero value. Vector ID ${id} contains only zeros.`)
   }
   return { values: out, norm: Math.sqrt(sum) }
+}
+
+function firstNonFinite(values: Float32Array): number {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i] as number)) return i
+  return -1
+}
+
+/** Copies into float32; the index of the first value that is not a finite float32, or -1. */
+function copyJson(from: unknown[], to: Float32Array): number {
+  for (let i = 0; i < from.length; i++) {
+    const v = from[i]
+    if (typeof v !== 'number') return i
+    to[i] = v
+    if (!Number.isFinite(to[i] as number)) return i
+  }
+  return -1
 }
 
 export function toSparse(raw: unknown): SparseVector {

@@ -6,6 +6,7 @@ import type { Dispatcher } from 'undici'
 import { E, VecshiftError, vxError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { invalidArgument, isPineconeError } from '../pinecone/errors.js'
+import { NOT_HANDLED, parseWriteBody } from '../pinecone/fast-json.js'
 import { parseDelete, parseUpdate, parseUpsert, canonicalNamespace, type IndexShape, type ParsedWrite } from '../pinecone/write-requests.js'
 import type { WriteLog } from '../writelog/contract.js'
 import type { IntentRecord, OutcomeKind, RecordHeader } from '../writelog/record.js'
@@ -109,11 +110,16 @@ function parse(op: CapturedOp, raw: Buffer, req: FastifyRequest, shape: IndexSha
     const ns = canonicalNamespace(decodeURIComponent((req.params as { namespace: string }).namespace))
     return { op: 'delete', namespace: ns, deleteAll: true }
   }
-  let body: unknown
-  try {
-    body = JSON.parse(raw.toString('utf8'))
-  } catch (err) {
-    throw invalidArgument(`Invalid JSON in request body: ${(err as Error).message}`)
+  // Upserts and updates are mostly dense vectors: the fast parser reads them straight into
+  // typed arrays. It declines anything unusual, malformed bodies included, and JSON.parse
+  // then gives the answer and the error message.
+  let body: unknown = op === 'delete' ? NOT_HANDLED : parseWriteBody(raw)
+  if (body === NOT_HANDLED) {
+    try {
+      body = JSON.parse(raw.toString('utf8'))
+    } catch (err) {
+      throw invalidArgument(`Invalid JSON in request body: ${(err as Error).message}`)
+    }
   }
   switch (op) {
     case 'upsert': return parseUpsert(body, shape)

@@ -34,17 +34,59 @@ export class CodecError extends Error {
   override readonly name = 'CodecError'
 }
 
+// Frames are carved out of shared slabs instead of being allocated one by one: a fresh
+// ArrayBuffer for a 6 KB frame costs about as much as checksumming it, and each one is
+// external memory the garbage collector has to account for. A slab is freed once no frame
+// cut from it is reachable; a frame is never written to after encodeRecord returns it.
+const SLAB_BYTES = 1024 * 1024
+/** Frames estimated above this get a buffer of their own, so one big record cannot keep a
+ *  mostly empty slab alive. */
+const SLAB_MAX_FRAME = SLAB_BYTES / 8
+let slab = Buffer.allocUnsafeSlow(SLAB_BYTES)
+let slabUsed = 0
+
 class Writer {
   buf: Buffer
-  pos = 0
+  /** Where this frame starts in buf (non-zero inside a slab). */
+  readonly start: number
+  pos: number
+  /** End of the space this writer may use; past it, the frame moves to a buffer of its own. */
+  limit: number
+  inSlab: boolean
   constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(size)
+    if (size <= SLAB_MAX_FRAME) {
+      if (slabUsed + size > SLAB_BYTES) {
+        slab = Buffer.allocUnsafeSlow(SLAB_BYTES)
+        slabUsed = 0
+      }
+      this.buf = slab
+      this.start = slabUsed
+      this.inSlab = true
+    } else {
+      this.buf = Buffer.allocUnsafe(size)
+      this.start = 0
+      this.inSlab = false
+    }
+    this.pos = this.start
+    this.limit = this.start + size
   }
   ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n))
-    this.buf.copy(next, 0, 0, this.pos)
+    if (this.pos + n <= this.limit) return
+    const used = this.pos - this.start
+    const next = Buffer.allocUnsafe(Math.max((this.limit - this.start) * 2, used + n))
+    this.buf.copy(next, 0, this.start, this.pos)
     this.buf = next
+    ;(this as { start: number }).start = 0
+    this.pos = used
+    this.limit = next.length
+    this.inSlab = false
+  }
+  /** The finished frame. Frames follow each other in a slab without gaps, so the file log
+   *  can write a run of them as one buffer; decoding copies values out, so no alignment. */
+  finish(): Buffer {
+    const frame = this.buf.subarray(this.start, this.pos)
+    if (this.inSlab && this.buf === slab) slabUsed = this.pos
+    return frame
   }
   u8(v: number): void { this.ensure(1); this.buf[this.pos++] = v }
   u16(v: number): void { this.ensure(2); this.buf.writeUInt16LE(v, this.pos); this.pos += 2 }
@@ -187,7 +229,7 @@ export function encodeRecord(record: LogRecord): Buffer {
     ? 128 + record.vectors.reduce((n, v) => n + 64 + (v.values?.length ?? 0) * 4, 0)
     : 256
   const w = new Writer(estimate)
-  w.pos = FRAME_HEADER_BYTES
+  w.pos = w.start + FRAME_HEADER_BYTES
   w.u8(FORMAT_VERSION)
   w.u8(OP_CODES[record.op])
   w.u64(record.seq)
@@ -197,10 +239,11 @@ export function encodeRecord(record: LogRecord): Buffer {
   w.str16(record.requestId)
   w.str16(record.namespace)
   writeBody(w, record)
-  const length = w.pos - FRAME_HEADER_BYTES
-  w.buf.writeUInt32LE(length, 0)
-  w.buf.writeUInt32LE(crc32(w.buf.subarray(FRAME_HEADER_BYTES, w.pos)), 4)
-  return w.buf.subarray(0, w.pos)
+  const frame = w.finish()
+  const length = frame.length - FRAME_HEADER_BYTES
+  frame.writeUInt32LE(length, 0)
+  frame.writeUInt32LE(crc32(frame.subarray(FRAME_HEADER_BYTES)), 4)
+  return frame
 }
 
 /** Decodes a payload (the bytes after a frame header). Throws CodecError when malformed. */

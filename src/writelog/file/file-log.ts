@@ -19,10 +19,20 @@ import { FrameCursor, formatLsn, listSegments, scanSegment, segmentPath, type Se
 // bandwidth rather than its sync latency. If a write or sync fails, the log stops accepting
 // appends until it is reopened: after a failed fsync the page cache state is unknown, and
 // failing closed is the only honest answer.
+//
+// Write-behind: once enough bytes have queued (EAGER_WRITE_BYTES), they are handed to a
+// positional write at once, on libuv's thread pool, while the main thread goes on encoding
+// the appends that will share the same sync; the sync then only waits for those writes and
+// the last few bytes. Offsets are assigned in append order, so the file holds frames in
+// LSN order whatever order the writes finish in. A crash can leave a hole (a later write
+// landed, an earlier one did not): opening the log cuts the tail at the first bad frame,
+// and nothing after it was ever acknowledged, since a sync covers every write before it.
 
 export interface FileLogOptions {
   readonly dir: string
-  /** A segment is closed and a new one started once it reaches this size. */
+  /** A segment is closed and a new one started once it reaches this size. Default 256 MiB:
+   *  each rotation costs a directory sync and a fresh file's first allocation (a latency
+   *  spike for one batch), and at a disk's full rate 64 MiB segments rotated twice a second. */
   readonly segmentBytes?: number
   /** Encoded bytes waiting for a sync; appends beyond it are refused (503), not queued. */
   readonly maxQueueBytes?: number
@@ -50,8 +60,13 @@ interface Pending {
 interface Active {
   readonly file: FileHandle
   readonly firstLsn: number
+  /** Bytes given an offset in this segment: written, or being written. */
   size: number
 }
+
+/** Queued bytes that start a write at once instead of waiting for the next sync. Large
+ *  enough that a write costs little per byte, small enough to overlap encoding. */
+const EAGER_WRITE_BYTES = 256 * 1024
 
 const CHECKPOINTS = 'checkpoints.json'
 const FOLLOW_POLL_MS = 200
@@ -70,8 +85,15 @@ export class FileWriteLog implements WriteLog {
   #active: Active | undefined
   /** Records durable in the log: the next LSN to be assigned once the queue is written. */
   #durable: number
+  /** Appends not yet durable, in LSN order; the first #submitted of them have their bytes
+   *  written or being written. */
   #queue: Pending[] = []
+  #submitted = 0
+  #unsubmittedBytes = 0
   #queuedBytes = 0
+  /** Writes started since the last sync; the next sync waits for all of them. */
+  #writes: Array<Promise<void>> = []
+  #writeError: Error | undefined
   #flushing: Promise<void> | undefined
   #failure: Error | undefined
   #closed = false
@@ -83,7 +105,7 @@ export class FileWriteLog implements WriteLog {
   }) {
     this.dir = init.dir
     this.#options = {
-      segmentBytes: init.options.segmentBytes ?? 64 * 1024 * 1024,
+      segmentBytes: init.options.segmentBytes ?? 256 * 1024 * 1024,
       maxQueueBytes: init.options.maxQueueBytes ?? 64 * 1024 * 1024,
       maxBatchBytes: init.options.maxBatchBytes ?? 8 * 1024 * 1024,
       readOnly: init.options.readOnly ?? false,
@@ -152,8 +174,32 @@ export class FileWriteLog implements WriteLog {
     return new Promise<Position[]>((resolve, reject) => {
       this.#queue.push({ frames, bytes, resolve, reject })
       this.#queuedBytes += bytes
+      this.#unsubmittedBytes += bytes
+      if (this.#unsubmittedBytes >= EAGER_WRITE_BYTES) this.#writeBehind()
       this.#kick()
     })
+  }
+
+  /** Starts writing every queued, unwritten append into the active segment, when they fit
+   *  in it; otherwise the next flush writes them, rotating first. */
+  #writeBehind(): void {
+    const active = this.#active
+    if (!active || this.#failure || this.#unsubmittedBytes === 0) return
+    if (active.size > 0 && active.size + this.#unsubmittedBytes > this.#options.segmentBytes) return
+    const buffers: Buffer[] = []
+    for (let i = this.#submitted; i < this.#queue.length; i++) buffers.push(...(this.#queue[i] as Pending).frames)
+    const offset = active.size
+    active.size += this.#unsubmittedBytes
+    this.#submitted = this.#queue.length
+    this.#unsubmittedBytes = 0
+    this.#write(active.file, buffers, offset)
+  }
+
+  #write(file: FileHandle, buffers: Buffer[], offset: number): void {
+    // Failures are kept for the next sync to report (and fail the log), never left unhandled.
+    this.#writes.push(writeAll(file, coalesce(buffers), offset).catch((err: Error) => {
+      this.#writeError ??= err
+    }))
   }
 
   #kick(): void {
@@ -171,26 +217,31 @@ export class FileWriteLog implements WriteLog {
   /** Writes and syncs queued appends, one batch per sync, until the queue is empty. */
   async #flush(): Promise<void> {
     while (this.#queue.length > 0 && !this.#failure) {
+      // A batch is every append already being written, and more up to maxBatchBytes.
       let bytes = 0
       let count = 0
       let take = 0
-      while (take < this.#queue.length && (take === 0 || bytes + (this.#queue[take] as Pending).bytes <= this.#options.maxBatchBytes)) {
+      while (take < this.#queue.length && (take < this.#submitted || take === 0 || bytes + (this.#queue[take] as Pending).bytes <= this.#options.maxBatchBytes)) {
         const p = this.#queue[take] as Pending
         bytes += p.bytes
         count += p.frames.length
         take++
       }
-      const batch = this.#queue.splice(0, take)
+      const batch = this.#queue.slice(0, take)
       try {
-        const active = await this.#activeFor(bytes)
-        const buffers = batch.flatMap((p) => p.frames)
-        await writeAll(active.file, buffers, active.size)
+        if (take > this.#submitted) await this.#writeRest(take)
+        const active = this.#active as Active
+        const writes = this.#writes
+        this.#writes = []
+        await Promise.all(writes)
+        if (this.#writeError) throw this.#writeError
         await active.file.datasync()
-        active.size += bytes
       } catch (err) {
-        this.#fail(err as Error, batch)
+        this.#fail(err as Error)
         return
       }
+      this.#queue.splice(0, take)
+      this.#submitted -= take
       let lsn = this.#durable
       this.#durable += count
       this.#queuedBytes -= bytes
@@ -203,27 +254,53 @@ export class FileWriteLog implements WriteLog {
     }
   }
 
-  /** The segment to write `bytes` into, rotating when the current one is full. */
-  async #activeFor(bytes: number): Promise<Active> {
-    const current = this.#active
-    if (current && (current.size === 0 || current.size + bytes <= this.#options.segmentBytes)) return current
-    if (current) await current.file.close()
-    const firstLsn = this.#durable
-    const path = segmentPath(this.dir, firstLsn)
-    const file = await open(path, 'wx', 0o600)
-    // The new name must survive a crash too, or its records would vanish with it.
-    await fsyncDir(this.dir)
-    this.#segments.push({ firstLsn, path })
-    this.#active = { file, firstLsn, size: 0 }
-    return this.#active
+  /** Starts the writes of queue[#submitted, end), rotating to a new segment first when they
+   *  do not fit in the active one (after syncing it: its records belong to the batch too). */
+  async #writeRest(end: number): Promise<void> {
+    let bytes = 0
+    for (let i = this.#submitted; i < end; i++) bytes += (this.#queue[i] as Pending).bytes
+    let active = this.#active
+    if (!active || (active.size > 0 && active.size + bytes > this.#options.segmentBytes)) {
+      // Rotation costs the batch no extra round trips: the old segment's writes and sync,
+      // the new name's directory sync and the new segment's writes all run at once, and the
+      // batch is acknowledged only when every one of them is done.
+      const old = active
+      if (old) {
+        const writes = this.#writes
+        this.#writes = [Promise.all(writes).then(async () => {
+          if (this.#writeError) return
+          await old.file.datasync()
+          await old.file.close()
+        }).catch((err: Error) => { this.#writeError ??= err })]
+      }
+      // The new segment starts at the first record not yet written anywhere.
+      let firstLsn = this.#durable
+      for (let i = 0; i < this.#submitted; i++) firstLsn += (this.#queue[i] as Pending).frames.length
+      const path = segmentPath(this.dir, firstLsn)
+      const file = await open(path, 'wx', 0o600)
+      // The new name must survive a crash too, or its records would vanish with it.
+      this.#writes.push(fsyncDir(this.dir).catch((err: Error) => { this.#writeError ??= err }))
+      this.#segments.push({ firstLsn, path })
+      active = { file, firstLsn, size: 0 }
+      this.#active = active
+    }
+    const buffers: Buffer[] = []
+    for (let i = this.#submitted; i < end; i++) buffers.push(...(this.#queue[i] as Pending).frames)
+    const offset = active.size
+    active.size += bytes
+    this.#submitted = end
+    this.#unsubmittedBytes -= bytes
+    this.#write(active.file, buffers, offset)
   }
 
-  #fail(err: Error, batch: Pending[]): void {
+  #fail(err: Error): void {
     this.#failure = err
     this.#logger?.error({ err, dir: this.dir }, 'write log: write or sync failed; refusing appends until reopened')
     const error = new VecshiftError(E.LOG_UNAVAILABLE, ['file', err.message], { cause: err, retryAfter: 1 })
-    for (const p of [...batch, ...this.#queue.splice(0)]) p.reject(error)
+    for (const p of this.#queue.splice(0)) p.reject(error)
     this.#queuedBytes = 0
+    this.#submitted = 0
+    this.#unsubmittedBytes = 0
   }
 
   async *read(options: ReadOptions = {}): AsyncGenerator<LogEntry> {
@@ -406,6 +483,23 @@ async function writeAll(file: FileHandle, buffers: Buffer[], position: number): 
     pending = pending.slice(i)
     if (skip > 0 && pending.length > 0) pending[0] = (pending[0] as Buffer).subarray(skip)
   }
+}
+
+/** Frames cut one after another from the same slab (codec.ts) are one run of memory: one
+ *  buffer each, so a batch of small records is a handful of writes, not one per record. */
+function coalesce(buffers: Buffer[]): Buffer[] {
+  const out: Buffer[] = []
+  let run: Buffer | undefined
+  for (const b of buffers) {
+    if (run && run.buffer === b.buffer && run.byteOffset + run.length === b.byteOffset) {
+      run = Buffer.from(run.buffer, run.byteOffset, run.length + b.length)
+    } else {
+      if (run) out.push(run)
+      run = b
+    }
+  }
+  if (run) out.push(run)
+  return out
 }
 
 export function openFileLog(options: FileLogOptions): Promise<FileWriteLog> {
