@@ -34,16 +34,77 @@ export class CodecError extends Error {
   override readonly name = 'CodecError'
 }
 
-// Frames are carved out of shared slabs instead of being allocated one by one: a fresh
-// ArrayBuffer for a 6 KB frame costs about as much as checksumming it, and each one is
-// external memory the garbage collector has to account for. A slab is freed once no frame
-// cut from it is reachable; a frame is never written to after encodeRecord returns it.
+// Frames are carved out of slabs instead of being allocated one by one: a fresh ArrayBuffer
+// for a 6 KB frame costs about as much as checksumming it, and each one is external memory
+// that makes V8 run full collections (a few ms each, several a second at the disk's rate).
+// A frame is never written to after encodeRecord returns it.
 const SLAB_BYTES = 1024 * 1024
 /** Frames estimated above this get a buffer of their own, so one big record cannot keep a
  *  mostly empty slab alive. */
 const SLAB_MAX_FRAME = SLAB_BYTES / 8
-let slab = Buffer.allocUnsafeSlow(SLAB_BYTES)
-let slabUsed = 0
+
+/**
+ * Where frames are carved from. The default arena never reuses a slab (the garbage collector
+ * frees it once no frame cut from it is reachable): right for backends that hand frames to
+ * libraries. A writer that knows when its frames are done with (the file log, once they are
+ * written and synced) gives them back with release(), and their slabs are reused.
+ */
+export class FrameArena {
+  #slab: Buffer = Buffer.allocUnsafeSlow(SLAB_BYTES)
+  #used = 0
+  /** Frames not yet released, per slab (recycling arenas only). */
+  readonly #live = new Map<ArrayBufferLike, number>()
+  readonly #free: Buffer[] = []
+  readonly #recycle: boolean
+  /** Spare slabs kept for reuse; more are left to the garbage collector. */
+  readonly #maxFree: number
+
+  constructor(options: { recycle: boolean; maxFreeSlabs?: number }) {
+    this.#recycle = options.recycle
+    this.#maxFree = options.maxFreeSlabs ?? 16
+  }
+
+  /** Room for `size` bytes: the slab and the offset to write at, or undefined (too big). */
+  take(size: number): { buf: Buffer; start: number } | undefined {
+    if (size > SLAB_MAX_FRAME) return undefined
+    if (this.#used + size > SLAB_BYTES) {
+      const full = this.#slab
+      this.#slab = this.#free.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES)
+      this.#used = 0
+      if (this.#recycle && (this.#live.get(full.buffer) ?? 0) === 0) this.#retire(full)
+    }
+    return { buf: this.#slab, start: this.#used }
+  }
+
+  /** The frame [start, end) of `buf` is finished: the slab's space up to `end` is taken. */
+  commit(buf: Buffer, end: number): void {
+    if (buf !== this.#slab) return
+    this.#used = end
+    if (this.#recycle) this.#live.set(buf.buffer, (this.#live.get(buf.buffer) ?? 0) + 1)
+  }
+
+  /** A frame from this arena is no longer referenced anywhere (recycling arenas). Call it
+   *  once per frame: the slab is reused when every frame cut from it has been released. */
+  release(frame: Buffer): void {
+    if (!this.#recycle) return
+    const count = this.#live.get(frame.buffer)
+    if (count === undefined) return
+    if (count > 1) {
+      this.#live.set(frame.buffer, count - 1)
+      return
+    }
+    this.#live.delete(frame.buffer)
+    // The current slab stays current; a full one goes back to the free list.
+    if (frame.buffer !== this.#slab.buffer) this.#retire(Buffer.from(frame.buffer, 0, SLAB_BYTES))
+  }
+
+  #retire(slab: Buffer): void {
+    this.#live.delete(slab.buffer)
+    if (this.#free.length < this.#maxFree) this.#free.push(slab)
+  }
+}
+
+const SHARED_ARENA = new FrameArena({ recycle: false })
 
 class Writer {
   buf: Buffer
@@ -52,20 +113,16 @@ class Writer {
   pos: number
   /** End of the space this writer may use; past it, the frame moves to a buffer of its own. */
   limit: number
-  inSlab: boolean
-  constructor(size: number) {
-    if (size <= SLAB_MAX_FRAME) {
-      if (slabUsed + size > SLAB_BYTES) {
-        slab = Buffer.allocUnsafeSlow(SLAB_BYTES)
-        slabUsed = 0
-      }
-      this.buf = slab
-      this.start = slabUsed
-      this.inSlab = true
+  readonly arena: FrameArena
+  constructor(size: number, arena: FrameArena) {
+    this.arena = arena
+    const room = arena.take(size)
+    if (room) {
+      this.buf = room.buf
+      this.start = room.start
     } else {
       this.buf = Buffer.allocUnsafe(size)
       this.start = 0
-      this.inSlab = false
     }
     this.pos = this.start
     this.limit = this.start + size
@@ -79,14 +136,12 @@ class Writer {
     ;(this as { start: number }).start = 0
     this.pos = used
     this.limit = next.length
-    this.inSlab = false
   }
   /** The finished frame. Frames follow each other in a slab without gaps, so the file log
    *  can write a run of them as one buffer; decoding copies values out, so no alignment. */
   finish(): Buffer {
-    const frame = this.buf.subarray(this.start, this.pos)
-    if (this.inSlab && this.buf === slab) slabUsed = this.pos
-    return frame
+    this.arena.commit(this.buf, this.pos)
+    return this.buf.subarray(this.start, this.pos)
   }
   u8(v: number): void { this.ensure(1); this.buf[this.pos++] = v }
   u16(v: number): void { this.ensure(2); this.buf.writeUInt16LE(v, this.pos); this.pos += 2 }
@@ -223,12 +278,13 @@ function writeBody(w: Writer, record: LogRecord): void {
   }
 }
 
-/** Encodes one record as a complete frame (length, checksum, payload). */
-export function encodeRecord(record: LogRecord): Buffer {
+/** Encodes one record as a complete frame (length, checksum, payload), carved from `arena`
+ *  (by default one whose slabs are never reused). */
+export function encodeRecord(record: LogRecord, arena: FrameArena = SHARED_ARENA): Buffer {
   const estimate = record.op === 'upsert'
     ? 128 + record.vectors.reduce((n, v) => n + 64 + (v.values?.length ?? 0) * 4, 0)
     : 256
-  const w = new Writer(estimate)
+  const w = new Writer(estimate, arena)
   w.pos = w.start + FRAME_HEADER_BYTES
   w.u8(FORMAT_VERSION)
   w.u8(OP_CODES[record.op])

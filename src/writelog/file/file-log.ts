@@ -4,7 +4,7 @@ import { mkdir, open, stat, truncate, unlink, type FileHandle } from 'node:fs/pr
 import { join } from 'node:path'
 import { E, VecshiftError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
-import { encodeRecord } from '../codec.js'
+import { encodeRecord, FrameArena } from '../codec.js'
 import type { LogEntry, LogStats, Position, ReadOptions, WriteLog } from '../contract.js'
 import type { LogRecord } from '../record.js'
 import { fsyncDir, readJson, writeJsonAtomic } from './atomic-json.js'
@@ -94,6 +94,8 @@ export class FileWriteLog implements WriteLog {
   /** Writes started since the last sync; the next sync waits for all of them. */
   #writes: Array<Promise<void>> = []
   #writeError: Error | undefined
+  /** Frames are carved from slabs that are reused once their frames are durable. */
+  readonly #arena = new FrameArena({ recycle: true })
   #flushing: Promise<void> | undefined
   #failure: Error | undefined
   #closed = false
@@ -165,10 +167,11 @@ export class FileWriteLog implements WriteLog {
       return Promise.reject(new VecshiftError(E.LOG_UNAVAILABLE, ['file', this.#failure.message], { cause: this.#failure, retryAfter: 1 }))
     }
     if (records.length === 0) return Promise.resolve([])
-    const frames = records.map(encodeRecord)
+    const frames = records.map((r) => encodeRecord(r, this.#arena))
     let bytes = 0
     for (const f of frames) bytes += f.length
     if (this.#queuedBytes + bytes > this.#options.maxQueueBytes && this.#queuedBytes > 0) {
+      for (const frame of frames) this.#arena.release(frame)
       return Promise.reject(new VecshiftError(E.LOG_BACKPRESSURE, ['file', this.#queuedBytes], { retryAfter: 1 }))
     }
     return new Promise<Position[]>((resolve, reject) => {
@@ -248,6 +251,8 @@ export class FileWriteLog implements WriteLog {
       for (const p of batch) {
         const positions = new Array<Position>(p.frames.length)
         for (let i = 0; i < positions.length; i++) positions[i] = formatLsn(lsn++)
+        // Written and synced: nothing reads these bytes again, so their slab space is free.
+        for (const frame of p.frames) this.#arena.release(frame)
         p.resolve(positions)
       }
       this.#events.emit('durable')
