@@ -77,6 +77,12 @@ export const E = Object.freeze({
     '%s cannot be captured in the write log, so it is refused while migration "%s" is in phase %s; run it after the cutover, or against the source directly if it must not reach the target'),
   ADMIN_UNAUTHORIZED: def('ADMIN_UNAUTHORIZED', 401, Grpc.UNAUTHENTICATED, false,
     'admin API requires "Authorization: Bearer <token>" matching VECSHIFT_ADMIN_TOKEN'),
+  STORE_UNAVAILABLE: def('STORE_UNAVAILABLE', 503, Grpc.UNAVAILABLE, true,
+    'the %s did not answer usably (last: %s) after %s attempts in %s s; check that it is up and reachable, then run the command again'),
+  STORE_REFUSED: def('STORE_REFUSED', 502, Grpc.FAILED_PRECONDITION, false, 'the %s refused %s with %s: %s'),
+  STORE_AUTH: def('STORE_AUTH', 401, Grpc.UNAUTHENTICATED, false, 'the %s refused the API key (%s); check %s'),
+  STORE_NOT_FOUND: def('STORE_NOT_FOUND', 404, Grpc.NOT_FOUND, false, 'the %s does not exist at %s; check the index name and controllerHost, or create it'),
+  STORE_UNSUPPORTED: def('STORE_UNSUPPORTED', 400, Grpc.UNIMPLEMENTED, false, 'the %s does not support %s'),
   INTERNAL: def('INTERNAL', 500, Grpc.INTERNAL, false, 'internal error: %s'),
 })
 

@@ -11,7 +11,8 @@ const POW10: readonly number[] = Array.from({ length: 23 }, (_, i) => Number(`1e
 
 /** The shortest decimal string that parses (via a double, as JSON.parse does) back to `f`. */
 export function formatFloat32(f: number): string {
-  if (f === 0 || !Number.isFinite(f)) return f === 0 ? '0' : String(f)
+  // -0 keeps its sign, as Pinecone's own JSON ("-0.0") does: a copy must be bit for bit.
+  if (f === 0 || !Number.isFinite(f)) return f === 0 ? (Object.is(f, -0) ? '-0' : '0') : String(f)
   const a = f < 0 ? -f : f
   const e10 = Math.floor(Math.log10(a))
   // Outside this range some 10^k used below is not an exact double.

@@ -1,7 +1,7 @@
 import type { Admin } from 'kafkajs'
 import { E, VecshiftError } from '../../errors.js'
 import type { Position } from '../contract.js'
-import { withRetries, type RetryPolicy } from '../retry.js'
+import { withRetries, type RetryPolicy } from '../../retry.js'
 import { isRetriableKafkaError, type KafkaCluster } from './client.js'
 import { decodeCut, encodeCut } from './position.js'
 

@@ -1,5 +1,5 @@
 import { E, VecshiftError } from '../../errors.js'
-import { withRetries, type RetryPolicy } from '../retry.js'
+import { withRetries, type RetryPolicy } from '../../retry.js'
 import { isRetriableKafkaError, type KafkaCluster } from './client.js'
 import type { FetchedMessage } from './merge.js'
 

@@ -6,7 +6,7 @@ import type { LogEntry, LogStats, Position, ReadOptions, WriteLog } from '../con
 import { DEFAULT_DEDUPE_WINDOW } from '../dedupe.js'
 import { GroupCommit } from '../group-commit.js'
 import type { LogRecord } from '../record.js'
-import { withRetries, type RetryPolicy } from '../retry.js'
+import { withRetries, type RetryPolicy } from '../../retry.js'
 import { KafkaAppender } from './appender.js'
 import { KafkaCheckpoints } from './checkpoints.js'
 import { createKafka, isRetriableKafkaError, kafkaInternals } from './client.js'

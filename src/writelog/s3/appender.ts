@@ -2,7 +2,7 @@ import { E, VecshiftError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import type { Position } from '../contract.js'
 import type { Queued } from '../group-commit.js'
-import { backoffMs, type RetryPolicy } from '../retry.js'
+import { backoffMs, type RetryPolicy } from '../../retry.js'
 import { describe, isRetriableS3Error, type S3Store } from './client.js'
 import { logKey, objectName, position } from './keys.js'
 

@@ -2,7 +2,7 @@ import {
   DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, type PutObjectCommandInput,
 } from '@aws-sdk/client-s3'
 import { E, VecshiftError } from '../../errors.js'
-import { withRetries, type RetryPolicy } from '../retry.js'
+import { withRetries, type RetryPolicy } from '../../retry.js'
 
 // The S3 calls the write log makes, each with bounded retries on errors worth retrying.
 // Credentials come from the AWS SDK's default chain (environment, profile, instance role);

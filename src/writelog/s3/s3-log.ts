@@ -6,7 +6,7 @@ import type { LogEntry, LogStats, Position, ReadOptions, WriteLog } from '../con
 import { DEFAULT_DEDUPE_WINDOW } from '../dedupe.js'
 import { GroupCommit } from '../group-commit.js'
 import type { LogRecord } from '../record.js'
-import type { RetryPolicy } from '../retry.js'
+import type { RetryPolicy } from '../../retry.js'
 import { S3Appender } from './appender.js'
 import { commitCheckpoint, readCheckpoint, retain } from './checkpoints.js'
 import { S3Store, type S3Encryption } from './client.js'

@@ -1,4 +1,4 @@
-// Bounded retries for the remote write-log backends (kafka, s3). The caller says which
+// Bounded retries for remote peers (the kafka and s3 write logs, the stores). The caller says which
 // errors are worth retrying (an allowlist: connection failures, timeouts, throttling); any
 // other error, or running out of time, ends the loop with the last error so the append
 // rejects loudly instead of hanging.

@@ -1,0 +1,117 @@
+import type { Metadata, Metric, SparseVector, VectorType } from '../pinecone/types.js'
+
+// One contract for every vector store a migration reads from or writes to: Pinecone
+// (serverless and pod-based, over REST) and pgvector. The copier, the replayer and the
+// verifier speak only this, so a migration between any two stores is the same code.
+//
+// Conventions, everywhere:
+// - Namespaces are canonical: '' is the default namespace (Pinecone's "", missing and
+//   "__default__"); adapters translate to what their store wants.
+// - Dense and sparse values are float32 (Float32Array), as Pinecone stores them; ids of
+//   sparse values are uint32 (Uint32Array).
+// - Scores are Pinecone's, whatever the store: cosine similarity and dot product (higher is
+//   more similar), squared euclidean distance (lower is more similar), matches most similar
+//   first. pgvector's distances are converted to these.
+// - Every call retries what is worth retrying (429, 5xx, dropped connections) within a bound
+//   and then fails with a catalogue error; nothing is dropped silently.
+
+export interface StoreDescription {
+  /** The index (Pinecone) or table (pgvector) name. */
+  readonly name: string
+  /** null for sparse-only indexes. */
+  readonly dimension: number | null
+  readonly metric: Metric
+  readonly vectorType: VectorType
+  /** What kind of store answered; decides which copy strategies are possible. */
+  readonly kind: 'pinecone-serverless' | 'pinecone-pod' | 'pgvector'
+  /** Whether ids can be listed (Pinecone pod-based indexes cannot). */
+  readonly canList: boolean
+  /** Whether the store can take sparse values (Pinecone: dotproduct or sparse indexes). */
+  readonly supportsSparse: boolean
+}
+
+export interface NamespaceStats {
+  readonly namespace: string
+  readonly vectorCount: number
+}
+
+export interface StoredVector {
+  readonly id: string
+  readonly values?: Float32Array
+  readonly sparseValues?: SparseVector
+  readonly metadata?: Metadata
+}
+
+export interface ListOptions {
+  readonly prefix?: string
+  /** Ids per page; the store may cap it (Pinecone: 100). */
+  readonly limit?: number
+  /** An opaque token from the previous page's `next`. */
+  readonly cursor?: string
+}
+
+export interface ListPage {
+  /** Ids in bytewise (UTF-8 byte) order. */
+  readonly ids: readonly string[]
+  /** Absent on the last page. */
+  readonly next?: string
+}
+
+export interface QueryRequest {
+  readonly topK: number
+  readonly vector?: Float32Array
+  /** Query by the vector stored under this id. */
+  readonly id?: string
+  readonly sparseVector?: SparseVector
+  readonly filter?: Record<string, unknown>
+  readonly includeValues?: boolean
+  readonly includeMetadata?: boolean
+}
+
+export interface QueryMatch {
+  readonly id: string
+  /** Pinecone's score: cosine similarity, dot product, or squared euclidean distance (for
+   *  euclidean, lower is closer and matches come nearest first). */
+  readonly score: number
+  readonly values?: Float32Array
+  readonly sparseValues?: SparseVector
+  readonly metadata?: Metadata
+}
+
+export type UpdateRequest =
+  | { readonly id: string; readonly values?: Float32Array; readonly sparseValues?: SparseVector; readonly setMetadata?: Metadata }
+  | { readonly filter: Record<string, unknown>; readonly setMetadata: Metadata }
+
+export type DeleteRequest =
+  | { readonly ids: readonly string[] }
+  | { readonly filter: Record<string, unknown> }
+  | { readonly deleteAll: true }
+
+/** What a store has done since it was opened: for summaries and metrics. */
+export interface StoreCounters {
+  /** Requests sent, retries included. */
+  requests: number
+  /** Attempts that failed and were tried again (429, 5xx, dropped connections). */
+  retries: number
+}
+
+export interface VectorStore {
+  /** For messages: "pinecone index products at https://...", "pgvector table items". */
+  readonly label: string
+  readonly counters: StoreCounters
+  describe(): Promise<StoreDescription>
+  /** Vector counts per namespace (namespaces with records). */
+  stats(): Promise<NamespaceStats[]>
+  /** A page of ids. Refused (UNSUPPORTED) when describe() says canList is false. */
+  list(namespace: string, options?: ListOptions): Promise<ListPage>
+  /** The records that exist among `ids` (any number: the adapter batches). */
+  fetch(namespace: string, ids: readonly string[]): Promise<Map<string, StoredVector>>
+  query(namespace: string, request: QueryRequest): Promise<QueryMatch[]>
+  /** Inserts or replaces whole records (any number: the adapter batches within limits). */
+  upsert(namespace: string, vectors: readonly StoredVector[]): Promise<void>
+  /** By id: replaces values and merges setMetadata. By filter: merges setMetadata into every
+   *  match. Returns the number of records matched, when the store reports it. */
+  update(namespace: string, request: UpdateRequest): Promise<{ matched?: number }>
+  delete(namespace: string, request: DeleteRequest): Promise<void>
+  close(): Promise<void>
+}

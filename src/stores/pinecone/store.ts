@@ -1,0 +1,229 @@
+import { E, VecshiftError } from '../../errors.js'
+import type { Logger } from '../../logger.js'
+import type { Metric, VectorType } from '../../pinecone/types.js'
+import type { RetryPolicy } from '../../retry.js'
+import type {
+  DeleteRequest, ListOptions, ListPage, NamespaceStats, QueryMatch, QueryRequest, StoreCounters, StoreDescription,
+  StoredVector, UpdateRequest, VectorStore,
+} from '../contract.js'
+import { PineconeHttp, PineconeRefusal } from './http.js'
+import { canonicalNamespace, float32Body, fromWire, matchFromWire, sparseJson, upsertBody, vectorJson, wireNamespace } from './wire.js'
+
+// The Pinecone adapter: REST over undici, for serverless and pod-based indexes.
+//
+// REST rather than the official SDK, by measurement and by need: the SDK turns every float
+// into a JS number and back through its generated models (the copier moves millions), it
+// retries only 5xx (a copy must also ride out 429 with Retry-After), and it cannot say how
+// many requests were retried. Requests stay within Pinecone's limits (WIRE-NOTES.md): 1000
+// vectors and 2 MB per upsert, 1000 ids per fetch or delete, 100 ids per list page.
+
+export const LIMITS = Object.freeze({
+  upsertVectors: 1000,
+  /** Pinecone refuses requests over 2 MB; stay a little under. */
+  upsertBytes: 2_000_000,
+  fetchIds: 1000,
+  /** Ids travel in the fetch URL; long ids would make 1000 of them too long a URL. */
+  fetchUrlBytes: 8_000,
+  deleteIds: 1000,
+  listPage: 100,
+})
+
+export const DEFAULT_STORE_RETRY: RetryPolicy = Object.freeze({ baseMs: 100, maxMs: 5_000, deadlineMs: 120_000 })
+
+export interface PineconeStoreOptions {
+  /** For messages: "source", "target". */
+  readonly role: string
+  readonly index: string
+  /** Data-plane URL of the index. */
+  readonly host: string
+  readonly controllerHost: string
+  readonly apiKey: string
+  /** Name of the environment variable the key came from, for error messages. */
+  readonly apiKeyEnv?: string
+  readonly tlsVerify?: boolean
+  readonly retry?: RetryPolicy
+  readonly connections?: number
+  readonly logger?: Logger
+}
+
+interface IndexModel {
+  name?: string
+  dimension?: number | null
+  metric?: string
+  vector_type?: string
+  spec?: { pod?: unknown; serverless?: unknown }
+  status?: { ready?: boolean; state?: string }
+}
+
+export class PineconeStore implements VectorStore {
+  readonly label: string
+  readonly counters: StoreCounters = { requests: 0, retries: 0 }
+  readonly #options: PineconeStoreOptions
+  readonly #data: PineconeHttp
+  readonly #control: PineconeHttp
+  #description: StoreDescription | undefined
+
+  constructor(options: PineconeStoreOptions) {
+    this.#options = options
+    this.label = `${options.role} Pinecone index ${options.index}`
+    const common = {
+      apiKey: options.apiKey,
+      retry: options.retry ?? DEFAULT_STORE_RETRY,
+      counters: this.counters,
+      ...(options.tlsVerify === undefined ? {} : { tlsVerify: options.tlsVerify }),
+      ...(options.logger ? { logger: options.logger } : {}),
+    }
+    this.#data = new PineconeHttp({ ...common, label: this.label, url: options.host, connections: options.connections ?? 16 })
+    this.#control = new PineconeHttp({ ...common, label: `${this.label} (control plane)`, url: options.controllerHost, connections: 2 })
+  }
+
+  get control(): PineconeHttp {
+    return this.#control
+  }
+
+  async describe(): Promise<StoreDescription> {
+    if (this.#description) return this.#description
+    const model = (await this.#call('describe', () => this.#control.request('GET', `/indexes/${encodeURIComponent(this.#options.index)}`))).body as IndexModel
+    const pod = model.spec?.pod !== undefined && model.spec?.pod !== null
+    const vectorType: VectorType = model.vector_type === 'sparse' ? 'sparse' : 'dense'
+    const metric = (model.metric ?? 'cosine') as Metric
+    this.#description = {
+      name: this.#options.index,
+      dimension: vectorType === 'sparse' ? null : (model.dimension ?? null),
+      metric,
+      vectorType,
+      kind: pod ? 'pinecone-pod' : 'pinecone-serverless',
+      canList: !pod,
+      supportsSparse: vectorType === 'sparse' || metric === 'dotproduct',
+    }
+    return this.#description
+  }
+
+  async stats(): Promise<NamespaceStats[]> {
+    const body = (await this.#call('describe_index_stats', () => this.#data.request('POST', '/describe_index_stats', '{}'))).body as {
+      namespaces?: Record<string, { vectorCount?: number }>
+    }
+    return Object.entries(body.namespaces ?? {})
+      .map(([ns, s]) => ({ namespace: canonicalNamespace(ns), vectorCount: s.vectorCount ?? 0 }))
+      .sort((a, b) => (a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0))
+  }
+
+  async list(namespace: string, options: ListOptions = {}): Promise<ListPage> {
+    const d = await this.describe()
+    if (!d.canList) throw new VecshiftError(E.STORE_UNSUPPORTED, [this.label, 'listing ids (pod-based indexes cannot list; use the collection or ids-file copy strategy)'])
+    const q = new URLSearchParams({ namespace: wireNamespace(namespace), limit: String(Math.min(options.limit ?? LIMITS.listPage, LIMITS.listPage)) })
+    if (options.prefix) q.set('prefix', options.prefix)
+    if (options.cursor) q.set('paginationToken', options.cursor)
+    const body = (await this.#call('list', () => this.#data.request('GET', `/vectors/list?${q.toString()}`))).body as {
+      vectors?: Array<{ id: string }>
+      pagination?: { next?: string }
+    }
+    const ids = (body.vectors ?? []).map((v) => v.id)
+    const next = body.pagination?.next
+    return { ids, ...(next ? { next } : {}) }
+  }
+
+  async fetch(namespace: string, ids: readonly string[]): Promise<Map<string, StoredVector>> {
+    const out = new Map<string, StoredVector>()
+    const ns = `namespace=${encodeURIComponent(wireNamespace(namespace))}`
+    let batch: string[] = []
+    let urlBytes = 0
+    const flush = async () => {
+      if (batch.length === 0) return
+      const path = `/vectors/fetch?${batch.join('&')}&${ns}`
+      batch = []
+      urlBytes = 0
+      const body = (await this.#call('fetch', () => this.#data.request('GET', path))).body as { vectors?: Record<string, object> }
+      for (const [id, v] of Object.entries(body.vectors ?? {})) out.set(id, fromWire(id, v))
+    }
+    for (const id of ids) {
+      const part = `ids=${encodeURIComponent(id)}`
+      if (batch.length >= LIMITS.fetchIds || (batch.length > 0 && urlBytes + part.length + 1 > LIMITS.fetchUrlBytes)) await flush()
+      batch.push(part)
+      urlBytes += part.length + 1
+    }
+    await flush()
+    return out
+  }
+
+  async query(namespace: string, request: QueryRequest): Promise<QueryMatch[]> {
+    const parts = [`"topK":${request.topK}`, `"namespace":${JSON.stringify(wireNamespace(namespace))}`]
+    if (request.vector) parts.push(`"vector":${float32Body(request.vector)}`)
+    if (request.id !== undefined) parts.push(`"id":${JSON.stringify(request.id)}`)
+    if (request.sparseVector) parts.push(`"sparseVector":${sparseJson(request.sparseVector)}`)
+    if (request.filter) parts.push(`"filter":${JSON.stringify(request.filter)}`)
+    parts.push(`"includeValues":${request.includeValues === true}`, `"includeMetadata":${request.includeMetadata === true}`)
+    const body = (await this.#call('query', () => this.#data.request('POST', '/query', `{${parts.join(',')}}`))).body as { matches?: object[] }
+    return (body.matches ?? []).map((m) => matchFromWire(m))
+  }
+
+  async upsert(namespace: string, vectors: readonly StoredVector[]): Promise<void> {
+    let batch: string[] = []
+    let bytes = 0
+    const overhead = 64 + namespace.length * 6
+    const send = async () => {
+      if (batch.length === 0) return
+      const body = upsertBody(namespace, batch)
+      batch = []
+      bytes = 0
+      await this.#call('upsert', () => this.#data.request('POST', '/vectors/upsert', body))
+    }
+    for (const v of vectors) {
+      const json = vectorJson(v)
+      const size = Buffer.byteLength(json) + 1
+      if (batch.length >= LIMITS.upsertVectors || (batch.length > 0 && bytes + size + overhead > LIMITS.upsertBytes)) await send()
+      batch.push(json)
+      bytes += size
+    }
+    await send()
+  }
+
+  async update(namespace: string, request: UpdateRequest): Promise<{ matched?: number }> {
+    const parts = [`"namespace":${JSON.stringify(wireNamespace(namespace))}`]
+    if ('id' in request) {
+      parts.push(`"id":${JSON.stringify(request.id)}`)
+      if (request.values) parts.push(`"values":${float32Body(request.values)}`)
+      if (request.sparseValues) parts.push(`"sparseValues":${sparseJson(request.sparseValues)}`)
+      if (request.setMetadata) parts.push(`"setMetadata":${JSON.stringify(request.setMetadata)}`)
+    } else {
+      parts.push(`"filter":${JSON.stringify(request.filter)}`, `"setMetadata":${JSON.stringify(request.setMetadata)}`)
+    }
+    const body = (await this.#call('update', () => this.#data.request('POST', '/vectors/update', `{${parts.join(',')}}`))).body as { matchedRecords?: number }
+    return typeof body.matchedRecords === 'number' ? { matched: body.matchedRecords } : {}
+  }
+
+  async delete(namespace: string, request: DeleteRequest): Promise<void> {
+    const ns = `"namespace":${JSON.stringify(wireNamespace(namespace))}`
+    const send = (json: string) => this.#call('delete', () => this.#data.request('POST', '/vectors/delete', json), { notFoundIsDone: true })
+    if ('ids' in request) {
+      for (let i = 0; i < request.ids.length; i += LIMITS.deleteIds) {
+        await send(`{"ids":${JSON.stringify(request.ids.slice(i, i + LIMITS.deleteIds))},${ns}}`)
+      }
+    } else if ('filter' in request) {
+      await send(`{"filter":${JSON.stringify(request.filter)},${ns}}`)
+    } else {
+      await send(`{"deleteAll":true,${ns}}`)
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.#data.close(), this.#control.close()])
+  }
+
+  /** Runs one request, turning Pinecone's refusals into catalogue errors that say what to do. */
+  async #call<T>(op: string, fn: () => Promise<T>, options: { notFoundIsDone?: boolean } = {}): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      if (!(err instanceof PineconeRefusal)) throw err
+      if (err.status === 404 && options.notFoundIsDone) return { status: 404, body: {}, text: '' } as T
+      if (err.status === 401 || err.status === 403) {
+        throw new VecshiftError(E.STORE_AUTH, [this.label, err.status, this.#options.apiKeyEnv ?? 'the API key'], { cause: err })
+      }
+      if (err.status === 404 && op === 'describe') {
+        throw new VecshiftError(E.STORE_NOT_FOUND, [this.label, this.#options.controllerHost], { cause: err })
+      }
+      throw new VecshiftError(E.STORE_REFUSED, [this.label, op, err.status, err.detail], { cause: err })
+    }
+  }
+}

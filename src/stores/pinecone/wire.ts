@@ -1,0 +1,68 @@
+import { formatFloat32Array } from '../../pinecone/float32.js'
+import type { Metadata, SparseVector } from '../../pinecone/types.js'
+import type { QueryMatch, StoredVector } from '../contract.js'
+
+// Records to and from Pinecone's JSON. Floats go out in their shortest float32 form (what
+// Pinecone itself prints), so a copied vector is bit-for-bit the source's, and the bodies are
+// as small as they can be; they come back as Float32Array.
+
+/** The default namespace as the official SDK spells it on the wire. */
+export function wireNamespace(namespace: string): string {
+  return namespace === '' ? '__default__' : namespace
+}
+
+export function canonicalNamespace(wire: string | undefined): string {
+  return wire === undefined || wire === '__default__' ? '' : wire
+}
+
+function sparseJson(s: SparseVector): string {
+  return `{"indices":[${Array.from(s.indices).join(',')}],"values":${formatFloat32Array(s.values)}}`
+}
+
+/** One vector of an upsert body. */
+export function vectorJson(v: StoredVector): string {
+  let out = `{"id":${JSON.stringify(v.id)}`
+  if (v.values !== undefined && v.values.length > 0) out += `,"values":${formatFloat32Array(v.values)}`
+  if (v.sparseValues !== undefined) out += `,"sparseValues":${sparseJson(v.sparseValues)}`
+  if (v.metadata !== undefined && Object.keys(v.metadata).length > 0) out += `,"metadata":${JSON.stringify(v.metadata)}`
+  return `${out}}`
+}
+
+export function upsertBody(namespace: string, vectorJsons: readonly string[]): string {
+  return `{"vectors":[${vectorJsons.join(',')}],"namespace":${JSON.stringify(wireNamespace(namespace))}}`
+}
+
+export function float32Body(values: Float32Array): string {
+  return formatFloat32Array(values)
+}
+
+export { sparseJson }
+
+interface WireVector {
+  id?: unknown
+  values?: unknown
+  sparseValues?: { indices?: unknown; values?: unknown }
+  metadata?: unknown
+  score?: unknown
+}
+
+function toFloat32(x: unknown): Float32Array | undefined {
+  return Array.isArray(x) && x.length > 0 ? Float32Array.from(x as number[]) : undefined
+}
+
+function toSparse(x: WireVector['sparseValues']): SparseVector | undefined {
+  if (x === undefined || x === null || !Array.isArray(x.indices) || x.indices.length === 0) return undefined
+  return { indices: Uint32Array.from(x.indices as number[]), values: Float32Array.from(x.values as number[]) }
+}
+
+export function fromWire(id: string, w: WireVector): StoredVector {
+  const values = toFloat32(w.values)
+  const sparseValues = toSparse(w.sparseValues)
+  const metadata = w.metadata !== undefined && w.metadata !== null && Object.keys(w.metadata).length > 0 ? w.metadata as Metadata : undefined
+  return { id, ...(values ? { values } : {}), ...(sparseValues ? { sparseValues } : {}), ...(metadata ? { metadata } : {}) }
+}
+
+export function matchFromWire(w: WireVector): QueryMatch {
+  const v = fromWire(String(w.id), w)
+  return { ...v, score: Number(w.score) }
+}
