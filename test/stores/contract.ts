@@ -17,6 +17,8 @@ export interface ContractTarget {
   open(t: TestContext, shape: StoreShape): Promise<VectorStore>
   /** Whether the adapter under test keeps sparse values next to dense ones (dotproduct). */
   readonly sparse: boolean
+  /** The largest sparse index the store holds (Pinecone: 2^32 - 1; pgvector: 10^9 - 2). */
+  readonly sparseMaxIndex: number
 }
 
 interface Corpus {
@@ -92,7 +94,7 @@ export function runStoreContract(t: TestContext, target: ContractTarget): void {
       { id: 'all-types', values, metadata: { s: 'text é 日本', n: 42.5, neg: -7, b: false, list: ['x', 'y', 'z'], empty: [] } },
       { id: 'no-metadata', values: new Float32Array([1, 2, 3, 4, 5]) },
       { id: 'odd/id #1?&=+%', values: new Float32Array([5, 4, 3, 2, 1]), metadata: { k: 'v' } },
-      ...(target.sparse ? [{ id: 'with-sparse', values: new Float32Array([1, 0, 0, 0, 0]), sparseValues: { indices: new Uint32Array([3, 4294967295]), values: new Float32Array([0.25, -2]) } }] : []),
+      ...(target.sparse ? [{ id: 'with-sparse', values: new Float32Array([1, 0, 0, 0, 0]), sparseValues: { indices: new Uint32Array([3, target.sparseMaxIndex]), values: new Float32Array([0.25, -2]) } }] : []),
     ]
     await store.upsert('', records)
     await store.upsert('tenant-a', [{ id: 'all-types', values: new Float32Array([9, 9, 9, 9, 9]), metadata: { other: 'ns' } }])

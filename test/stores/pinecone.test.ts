@@ -39,6 +39,7 @@ function storeFor(t: TestContext, e: Emulator, index: string, extra: Partial<Con
 runStoreContract(t, {
   name: 'pinecone (emulator, serverless)',
   sparse: true,
+  sparseMaxIndex: 4294967295,
   async open(t, shape) {
     const e = await emu(t)
     return storeFor(t, e, await createIndex(e, shape))

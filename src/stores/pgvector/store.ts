@@ -1,0 +1,364 @@
+import pg from 'pg'
+import { E, VecshiftError } from '../../errors.js'
+import type { Logger } from '../../logger.js'
+import type { Metadata, Metric, VectorType } from '../../pinecone/types.js'
+import { withRetries, type RetryPolicy } from '../../retry.js'
+import type {
+  DeleteRequest, ListOptions, ListPage, NamespaceStats, QueryMatch, QueryRequest, StoreCounters, StoreDescription,
+  StoredVector, UpdateRequest, VectorStore,
+} from '../contract.js'
+import { FilterSql } from './filter-sql.js'
+import { parseSparse, parseVector, sparseText, vectorText } from './text.js'
+
+// The pgvector adapter: one table per index.
+//
+//   namespace text COLLATE "C", id text COLLATE "C"   primary key (namespace, id); "C" makes
+//                                                     the key's order bytewise, as Pinecone lists
+//   embedding vector(d)       dense values (NULL for sparse-only records)
+//   sparse    sparsevec       sparse values
+//   metadata  jsonb           flat metadata, NULL when none
+//
+// plus an HNSW index whose operator class follows the metric (cosine -> vector_cosine_ops,
+// dotproduct -> vector_ip_ops, euclidean -> vector_l2_ops). The table's comment records the
+// index shape ({"vecshift":1,"metric":...}) so describe() needs nothing else.
+//
+// Scores are converted to Pinecone's: cosine similarity = 1 - cosine distance (<=>), dot
+// product = -(negative inner product) (<#>), squared euclidean = (L2 distance (<->))^2.
+//
+// Every statement stands alone (no session state, no temp tables, no multi-statement
+// transactions): safe behind poolers, and on PGlite, whose connections share one session.
+
+const IDENT = /^[a-z_][a-z0-9_]{0,62}$/
+
+const OPS: Record<Metric, { opclass: string; op: string; score: (d: string) => string }> = {
+  cosine: { opclass: 'vector_cosine_ops', op: '<=>', score: (d) => `1 - (${d})` },
+  dotproduct: { opclass: 'vector_ip_ops', op: '<#>', score: (d) => `-(${d})` },
+  euclidean: { opclass: 'vector_l2_ops', op: '<->', score: (d) => `(${d}) * (${d})` },
+}
+
+export const PG_LIMITS = Object.freeze({ upsertRows: 500, fetchIds: 1000, deleteIds: 1000, listPage: 1000 })
+export const DEFAULT_PG_RETRY: RetryPolicy = Object.freeze({ baseMs: 100, maxMs: 5_000, deadlineMs: 120_000 })
+
+export interface PgvectorStoreOptions {
+  /** For messages: "source", "target". */
+  readonly role: string
+  readonly table: string
+  readonly schema?: string
+  /** node-postgres pool settings (host, port, database, user, password, ssl, max...). */
+  readonly pool: pg.PoolConfig
+  /** hnsw (default): ORDER BY the distance, which the planner answers from the HNSW index,
+   *  approximately, as the database would in production (its hnsw.ef_search setting
+   *  applies); exact: a full scan of the namespace (for verification and tests). */
+  readonly search?: 'hnsw' | 'exact'
+  readonly retry?: RetryPolicy
+  readonly logger?: Logger
+}
+
+export interface SchemaSpec {
+  readonly dimension: number | null
+  readonly metric: Metric
+  readonly vectorType?: VectorType
+}
+
+interface Shape { metric: Metric; dimension: number | null; vectorType: VectorType }
+
+/** Connection failures and server states worth trying again; anything else is a refusal. */
+function retriable(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? ''
+  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN'].includes(code) ||
+    code.startsWith('08') || // connection exceptions
+    ['40001', '40P01', '53300', '57P01', '57P02', '57P03'].includes(code) || // serialization, deadlock, too many connections, shutdown
+    /Connection terminated|timeout exceeded when trying to connect/i.test((err as Error).message ?? '')
+}
+
+export class PgvectorStore implements VectorStore {
+  readonly label: string
+  readonly counters: StoreCounters = { requests: 0, retries: 0 }
+  readonly #options: PgvectorStoreOptions
+  readonly #pool: pg.Pool
+  readonly #table: string
+  #shape: Shape | undefined
+
+  constructor(options: PgvectorStoreOptions) {
+    const schema = options.schema ?? 'public'
+    for (const [what, name] of [['table', options.table], ['schema', schema]] as const) {
+      if (!IDENT.test(name)) throw new VecshiftError(E.CONFIG_INVALID, [`pgvector ${what} "${name}": use lower-case letters, digits and _ (at most 63)`])
+    }
+    this.#options = options
+    this.#table = `"${schema}"."${options.table}"`
+    this.label = `${options.role} pgvector table ${schema}.${options.table}`
+    this.#pool = new pg.Pool(options.pool)
+    // An idle client's connection can drop; the pool must not crash the process for it.
+    this.#pool.on('error', (err) => options.logger?.warn({ err, store: this.label }, 'idle database connection failed'))
+  }
+
+  /** Creates the extension, table, HNSW index and shape comment if missing. Refuses (does
+   *  not alter) a table that exists with another shape. */
+  async createSchema(spec: SchemaSpec): Promise<void> {
+    const vectorType = spec.vectorType ?? 'dense'
+    if (vectorType === 'dense' && (spec.dimension === null || !(spec.dimension >= 1 && spec.dimension <= 16_000))) {
+      throw new VecshiftError(E.STORE_UNSUPPORTED, [this.label, `dimension ${spec.dimension} (pgvector's vector type holds 1 to 16000 dimensions)`])
+    }
+    const existing = await this.#readShape()
+    if (existing) {
+      if (existing.metric !== spec.metric || existing.dimension !== spec.dimension || existing.vectorType !== vectorType) {
+        throw new VecshiftError(E.STORE_REFUSED, [this.label, 'createSchema', 'an existing table',
+          `it holds ${existing.vectorType} ${existing.dimension ?? ''}-d ${existing.metric} vectors, not ${vectorType} ${spec.dimension ?? ''}-d ${spec.metric}; drop it or choose another table`])
+      }
+      return
+    }
+    const { opclass } = OPS[spec.metric]
+    const comment = JSON.stringify({ vecshift: 1, metric: spec.metric, dimension: spec.dimension, vectorType })
+    const dense = vectorType === 'dense' ? `vector(${spec.dimension})` : 'vector'
+    await this.#sql('createSchema', 'CREATE EXTENSION IF NOT EXISTS vector')
+    await this.#sql('createSchema', `CREATE TABLE IF NOT EXISTS ${this.#table} (
+      namespace text COLLATE "C" NOT NULL,
+      id text COLLATE "C" NOT NULL,
+      embedding ${dense},
+      sparse sparsevec,
+      metadata jsonb,
+      PRIMARY KEY (namespace, id))`)
+    // COMMENT takes no bind parameters; the text is our own JSON, quoted for SQL.
+    await this.#sql('createSchema', `COMMENT ON TABLE ${this.#table} IS '${comment.replace(/'/g, "''")}'`)
+    if (vectorType === 'dense') {
+      await this.#sql('createSchema', `CREATE INDEX IF NOT EXISTS "${this.#options.table}_embedding_hnsw" ON ${this.#table} USING hnsw (embedding ${opclass})`)
+    }
+    this.#shape = { metric: spec.metric, dimension: spec.dimension, vectorType }
+  }
+
+  async describe(): Promise<StoreDescription> {
+    const shape = await this.#requireShape()
+    return {
+      name: this.#options.table,
+      dimension: shape.dimension,
+      metric: shape.metric,
+      vectorType: shape.vectorType,
+      kind: 'pgvector',
+      canList: true,
+      supportsSparse: true,
+    }
+  }
+
+  async stats(): Promise<NamespaceStats[]> {
+    const r = await this.#sql<{ namespace: string; n: string }>('stats', `SELECT namespace, count(*) AS n FROM ${this.#table} GROUP BY namespace ORDER BY namespace`)
+    return r.rows.map((row) => ({ namespace: row.namespace, vectorCount: Number(row.n) }))
+  }
+
+  async list(namespace: string, options: ListOptions = {}): Promise<ListPage> {
+    const limit = Math.max(1, Math.min(options.limit ?? 100, PG_LIMITS.listPage))
+    const params: unknown[] = [namespace]
+    let where = 'namespace = $1'
+    if (options.prefix) {
+      params.push(options.prefix)
+      where += ` AND starts_with(id, $${params.length})`
+    }
+    if (options.cursor) {
+      params.push(decodeCursor(options.cursor))
+      where += ` AND id > $${params.length}`
+    }
+    params.push(limit + 1)
+    const r = await this.#sql<{ id: string }>('list', `SELECT id FROM ${this.#table} WHERE ${where} ORDER BY id LIMIT $${params.length}`, params)
+    const ids = r.rows.slice(0, limit).map((row) => row.id)
+    return r.rows.length > limit ? { ids, next: encodeCursor(ids[ids.length - 1] as string) } : { ids }
+  }
+
+  async fetch(namespace: string, ids: readonly string[]): Promise<Map<string, StoredVector>> {
+    const out = new Map<string, StoredVector>()
+    for (let i = 0; i < ids.length; i += PG_LIMITS.fetchIds) {
+      const r = await this.#sql<Row>('fetch',
+        `SELECT id, embedding::text AS embedding, sparse::text AS sparse, metadata FROM ${this.#table} WHERE namespace = $1 AND id = ANY($2::text[])`,
+        [namespace, ids.slice(i, i + PG_LIMITS.fetchIds)])
+      for (const row of r.rows) out.set(row.id, fromRow(row))
+    }
+    return out
+  }
+
+  async query(namespace: string, request: QueryRequest): Promise<QueryMatch[]> {
+    const shape = await this.#requireShape()
+    let vector = request.vector
+    let sparse = request.sparseVector
+    if (request.id !== undefined) {
+      const stored = (await this.fetch(namespace, [request.id])).get(request.id)
+      if (!stored) return []
+      vector = stored.values
+      sparse = stored.sparseValues
+    }
+    const params: unknown[] = [namespace]
+    const distances: string[] = []
+    if (vector) {
+      if (shape.dimension !== null && vector.length !== shape.dimension) {
+        throw new VecshiftError(E.STORE_REFUSED, [this.label, 'query', 400, `Vector dimension ${vector.length} does not match the dimension of the index ${shape.dimension}`])
+      }
+      params.push(vectorText(vector))
+      distances.push(`(embedding ${OPS[shape.metric].op} CAST($${params.length} AS vector))`)
+    }
+    if (sparse) {
+      params.push(sparseText(sparse, request.id ?? 'query'))
+      // Sparse scores are dot products in Pinecone, whatever the index metric.
+      distances.push(`COALESCE(sparse <#> CAST($${params.length} AS sparsevec), 0)`)
+    }
+    if (distances.length === 0) throw new VecshiftError(E.STORE_REFUSED, [this.label, 'query', 400, 'a query needs a vector, an id or a sparse vector'])
+    const distance = distances.join(' + ')
+    const score = vector ? OPS[shape.metric].score(distances[0] as string) + (sparse ? ` - (${distances[1]})` : '') : `-(${distance})`
+    let where = 'namespace = $1'
+    if (vector) where += ' AND embedding IS NOT NULL'
+    if (request.filter) where += ` AND ${new FilterSql("COALESCE(metadata, '{}'::jsonb)", params).translate(request.filter)}`
+    params.push(request.topK)
+    const columns = `id, ${score} AS score${request.includeValues ? ', embedding::text AS embedding, sparse::text AS sparse' : ''}${request.includeMetadata ? ', metadata' : ''}`
+    // exact: the MATERIALIZED CTE keeps the planner from answering from the HNSW index.
+    const sql = this.#options.search === 'exact'
+      ? `WITH c AS MATERIALIZED (SELECT * FROM ${this.#table} WHERE ${where}) SELECT ${columns} FROM c ORDER BY ${distance}, id LIMIT $${params.length}`
+      : `SELECT ${columns} FROM ${this.#table} WHERE ${where} ORDER BY ${distance} LIMIT $${params.length}`
+    const r = await this.#sql<Row & { score: number }>('query', sql, params)
+    return r.rows.map((row) => ({ ...fromRow(row), score: Number(row.score) }))
+  }
+
+  async upsert(namespace: string, vectors: readonly StoredVector[]): Promise<void> {
+    const shape = await this.#requireShape()
+    // One statement per batch; within it an id may appear once (ON CONFLICT cannot touch a
+    // row twice), and the last write of an id wins, as it would on Pinecone.
+    for (let i = 0; i < vectors.length; i += PG_LIMITS.upsertRows) {
+      const latest = new Map<string, StoredVector>()
+      for (const v of vectors.slice(i, i + PG_LIMITS.upsertRows)) latest.set(v.id, v)
+      const ids: string[] = []
+      const dense: Array<string | null> = []
+      const sparse: Array<string | null> = []
+      const metadata: Array<string | null> = []
+      for (const v of latest.values()) {
+        if (v.values && shape.dimension !== null && v.values.length !== shape.dimension) {
+          throw new VecshiftError(E.STORE_REFUSED, [this.label, 'upsert', 400, `Vector dimension ${v.values.length} does not match the dimension of the index ${shape.dimension}`])
+        }
+        ids.push(v.id)
+        dense.push(v.values && v.values.length > 0 ? vectorText(v.values) : null)
+        sparse.push(v.sparseValues && v.sparseValues.indices.length > 0 ? sparseText(v.sparseValues, v.id) : null)
+        metadata.push(v.metadata && Object.keys(v.metadata).length > 0 ? JSON.stringify(v.metadata) : null)
+      }
+      await this.#sql('upsert', `INSERT INTO ${this.#table} (namespace, id, embedding, sparse, metadata)
+        SELECT $1, u.id, CAST(u.e AS vector), CAST(u.s AS sparsevec), CAST(u.m AS jsonb)
+        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS u(id, e, s, m)
+        ON CONFLICT (namespace, id) DO UPDATE SET embedding = EXCLUDED.embedding, sparse = EXCLUDED.sparse, metadata = EXCLUDED.metadata`,
+      [namespace, ids, dense, sparse, metadata])
+    }
+  }
+
+  async update(namespace: string, request: UpdateRequest): Promise<{ matched?: number }> {
+    const params: unknown[] = [namespace]
+    const sets: string[] = []
+    const merge = (md: Metadata) => {
+      params.push(JSON.stringify(md))
+      sets.push(`metadata = COALESCE(metadata, '{}'::jsonb) || CAST($${params.length} AS jsonb)`)
+    }
+    let where: string
+    if ('id' in request) {
+      params.push(request.id)
+      where = `namespace = $1 AND id = $${params.length}`
+      if (request.values) {
+        params.push(vectorText(request.values))
+        sets.push(`embedding = CAST($${params.length} AS vector)`)
+      }
+      if (request.sparseValues) {
+        params.push(sparseText(request.sparseValues, request.id))
+        sets.push(`sparse = CAST($${params.length} AS sparsevec)`)
+      }
+      if (request.setMetadata) merge(request.setMetadata)
+    } else {
+      merge(request.setMetadata)
+      where = `namespace = $1 AND ${new FilterSql("COALESCE(metadata, '{}'::jsonb)", params).translate(request.filter)}`
+    }
+    if (sets.length === 0) return { matched: 0 }
+    const r = await this.#sql('update', `UPDATE ${this.#table} SET ${sets.join(', ')} WHERE ${where}`, params)
+    return { matched: r.rowCount ?? 0 }
+  }
+
+  async delete(namespace: string, request: DeleteRequest): Promise<void> {
+    if ('ids' in request) {
+      for (let i = 0; i < request.ids.length; i += PG_LIMITS.deleteIds) {
+        await this.#sql('delete', `DELETE FROM ${this.#table} WHERE namespace = $1 AND id = ANY($2::text[])`, [namespace, request.ids.slice(i, i + PG_LIMITS.deleteIds)])
+      }
+    } else if ('filter' in request) {
+      const params: unknown[] = [namespace]
+      const where = new FilterSql("COALESCE(metadata, '{}'::jsonb)", params).translate(request.filter)
+      await this.#sql('delete', `DELETE FROM ${this.#table} WHERE namespace = $1 AND ${where}`, params)
+    } else {
+      await this.#sql('delete', `DELETE FROM ${this.#table} WHERE namespace = $1`, [namespace])
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end()
+  }
+
+  async #readShape(): Promise<Shape | undefined> {
+    const [schema, table] = [this.#options.schema ?? 'public', this.#options.table]
+    const r = await this.#sql<{ comment: string | null }>('describe',
+      `SELECT obj_description(c.oid, 'pg_class') AS comment FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
+      [schema, table])
+    const row = r.rows[0]
+    if (!row) return undefined
+    let parsed: { vecshift?: number; metric?: Metric; dimension?: number | null; vectorType?: VectorType } = {}
+    try {
+      parsed = JSON.parse(row.comment ?? '{}') as typeof parsed
+    } catch { /* not ours */ }
+    if (parsed.vecshift !== 1 || parsed.metric === undefined) {
+      throw new VecshiftError(E.STORE_UNSUPPORTED, [this.label, 'a table vecshift did not create (its comment does not record the metric); let vecshift create the table, or set the comment'])
+    }
+    return { metric: parsed.metric, dimension: parsed.dimension ?? null, vectorType: parsed.vectorType ?? 'dense' }
+  }
+
+  async #requireShape(): Promise<Shape> {
+    if (this.#shape) return this.#shape
+    const shape = await this.#readShape()
+    if (!shape) throw new VecshiftError(E.STORE_NOT_FOUND, [this.label, `${this.#options.pool.host ?? 'localhost'}:${this.#options.pool.port ?? 5432}/${this.#options.pool.database ?? ''}`])
+    this.#shape = shape
+    return shape
+  }
+
+  async #sql<R extends pg.QueryResultRow = pg.QueryResultRow>(op: string, text: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+    const started = Date.now()
+    try {
+      return await withRetries(async () => {
+        this.counters.requests++
+        return this.#pool.query<R>(text, params)
+      }, {
+        policy: this.#options.retry ?? DEFAULT_PG_RETRY,
+        isRetriable: retriable,
+        onRetry: (err, attempt, delayMs) => {
+          this.counters.retries++
+          this.#options.logger?.warn({ err, store: this.label, op, attempt, delayMs }, 'database request failed; retrying')
+        },
+      })
+    } catch (err) {
+      if (err instanceof VecshiftError) throw err
+      const e = err as { code?: string; message?: string }
+      if (retriable(err)) {
+        throw new VecshiftError(E.STORE_UNAVAILABLE, [this.label, e.code ?? e.message, this.counters.retries + 1, Math.round((Date.now() - started) / 1000)], { cause: err })
+      }
+      if (e.code === '28P01' || e.code === '28000') throw new VecshiftError(E.STORE_AUTH, [this.label, e.code, 'the database user and password'], { cause: err })
+      if (e.code === '42P01') throw new VecshiftError(E.STORE_NOT_FOUND, [this.label, 'the database (create it with createSchema)'], { cause: err })
+      throw new VecshiftError(E.STORE_REFUSED, [this.label, op, e.code ?? 'an error', e.message ?? String(err)], { cause: err })
+    }
+  }
+}
+
+interface Row {
+  id: string
+  embedding?: string | null
+  sparse?: string | null
+  metadata?: Metadata | null
+}
+
+function fromRow(row: Row): StoredVector {
+  const values = row.embedding ? parseVector(row.embedding) : undefined
+  const sparseValues = row.sparse ? parseSparse(row.sparse) : undefined
+  const metadata = row.metadata && Object.keys(row.metadata).length > 0 ? row.metadata : undefined
+  return { id: row.id, ...(values ? { values } : {}), ...(sparseValues && sparseValues.indices.length > 0 ? { sparseValues } : {}), ...(metadata ? { metadata } : {}) }
+}
+
+/** Pagination tokens are opaque to clients: the last id, base64url. */
+function encodeCursor(lastId: string): string {
+  return Buffer.from(lastId, 'utf8').toString('base64url')
+}
+
+function decodeCursor(cursor: string): string {
+  return Buffer.from(cursor, 'base64url').toString('utf8')
+}
