@@ -83,6 +83,8 @@ export const E = Object.freeze({
   STORE_AUTH: def('STORE_AUTH', 401, Grpc.UNAUTHENTICATED, false, 'the %s refused the API key (%s); check %s'),
   STORE_NOT_FOUND: def('STORE_NOT_FOUND', 404, Grpc.NOT_FOUND, false, 'the %s does not exist at %s; check the index name and controllerHost, or create it'),
   STORE_UNSUPPORTED: def('STORE_UNSUPPORTED', 400, Grpc.UNIMPLEMENTED, false, 'the %s does not support %s'),
+  COPY_REFUSED: def('COPY_REFUSED', 400, Grpc.FAILED_PRECONDITION, false, 'the copy cannot start: %s'),
+  COPY_CHECKPOINT: def('COPY_CHECKPOINT', 400, Grpc.FAILED_PRECONDITION, false, '%s'),
   INTERNAL: def('INTERNAL', 500, Grpc.INTERNAL, false, 'internal error: %s'),
 })
 

@@ -3,6 +3,7 @@
 // subcommand lives in its own file and registers itself on the program.
 import { Command, CommanderError } from 'commander'
 import { isVecshiftError } from '../errors.js'
+import { registerCopy } from './copy.js'
 import { registerDemo } from './demo.js'
 import { registerEmulator } from './emulator.js'
 import { registerGateway } from './gateway.js'
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
   registerEmulator(program)
   registerGateway(program)
+  registerCopy(program)
   registerPlanned(program)
   registerDemo(program)
   registerLog(program)

@@ -117,6 +117,10 @@ function readSecrets(env: Env): Secrets {
   if (source !== undefined) secrets.sourceApiKey = source
   if (target !== undefined) secrets.targetApiKey = target
   if (admin !== undefined) secrets.adminToken = admin
+  const sourcePg = nonEmpty(SECRET_ENV.sourcePgPassword.env)
+  const targetPg = nonEmpty(SECRET_ENV.targetPgPassword.env)
+  if (sourcePg !== undefined) secrets.sourcePgPassword = sourcePg
+  if (targetPg !== undefined) secrets.targetPgPassword = targetPg
   return secrets
 }
 

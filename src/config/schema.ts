@@ -24,7 +24,49 @@ const pineconeStore = z.strictObject({
   tlsVerify: z.boolean().default(true),
 })
 
-const store = z.discriminatedUnion('type', [pineconeStore])
+const ident = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'lower-case letters, digits and _, at most 63 characters')
+
+const pgvectorStore = z.strictObject({
+  type: z.literal('pgvector'),
+  /** Table holding the index (created by vecshift with its shape recorded in a comment). */
+  table: ident,
+  schema: ident.default('public'),
+  host: host.default('127.0.0.1'),
+  port: port.default(5432),
+  database: z.string().min(1),
+  user: z.string().min(1),
+  /** TLS to the database; `verify-full` checks the certificate and host name. */
+  ssl: z.enum(['disable', 'require', 'verify-full']).default('disable'),
+  poolSize: z.number().int().min(1).max(256).default(8),
+  /** hnsw: queries use the HNSW index (approximate, as served); exact: full scans. */
+  search: z.enum(['hnsw', 'exact']).default('hnsw'),
+})
+
+const store = z.discriminatedUnion('type', [pineconeStore, pgvectorStore])
+
+const copy = z.strictObject({
+  /** auto picks list-fetch when the source can list ids, collection for a Pinecone pod-based
+   *  source going to Pinecone serverless, and otherwise asks for an ids file. */
+  strategy: z.enum(['auto', 'list-fetch', 'collection', 'ids-file']).default('auto'),
+  /** A file of ids, one per line ("namespace<TAB>id", or just "id" with --namespace). */
+  idsFile: z.string().min(1).optional(),
+  /** Batches of ids fetched and upserted at once. */
+  concurrency: z.number().int().min(1).max(256).default(4),
+  /** Ids per fetch / vectors per upsert. */
+  batchSize: z.number().int().min(1).max(1000).default(100),
+  /** Requests per second to each store, summed over workers; 0 = unlimited. */
+  maxRequestsPerSec: z.number().min(0).max(100_000).default(0),
+  /** Vectors per second copied; 0 = unlimited. */
+  maxVectorsPerSec: z.number().min(0).max(10_000_000).default(0),
+  /** Where the copy checkpoint lives (one JSON file per migration). */
+  checkpointDir: z.string().min(1).default('./vecshift-data/copy'),
+  /** Create the target (pgvector table, or Pinecone index from the collection) if missing. */
+  createTarget: z.boolean().default(false),
+  /** Set when the target holds embeddings of another model: vectors cannot be copied, only
+   *  ids and metadata, and must be re-embedded (see docs). */
+  targetEmbeddingModel: z.string().min(1).optional(),
+  sourceEmbeddingModel: z.string().min(1).optional(),
+})
 
 const upstream = z.strictObject({
   connections: z.number().int().min(1).max(4096).default(128),
@@ -80,6 +122,7 @@ export const configSchema = z.strictObject({
   migration,
   source: store,
   target: store.optional(),
+  copy: copy.default(copy.parse({})),
   gateway: gateway.default(gateway.parse({})),
   admin: admin.default(admin.parse({})),
   /** Where captured writes go: file (embedded default), kafka or s3; see src/writelog/config.ts. */
@@ -96,17 +139,25 @@ type Parsed = z.output<typeof configSchema>
 export interface Secrets {
   sourceApiKey?: string
   targetApiKey?: string
+  /** Database passwords of pgvector stores. */
+  sourcePgPassword?: string
+  targetPgPassword?: string
   /** Keys clients may present when gateway.auth.mode is `keys`. */
   gatewayApiKeys: readonly string[]
   adminToken?: string
 }
 
 export type Config = Readonly<Parsed> & { readonly secrets: Readonly<Secrets> }
+export type StoreConfig = Parsed['source']
+export type PineconeStoreConfig = Extract<StoreConfig, { type: 'pinecone' }>
+export type PgvectorStoreConfig = Extract<StoreConfig, { type: 'pgvector' }>
 
 /** Environment variables that hold secrets, and the config-file key each replaces. */
 export const SECRET_ENV = {
   sourceApiKey: { env: 'VECSHIFT_SOURCE_API_KEY', fileKey: 'source.apiKey' },
   targetApiKey: { env: 'VECSHIFT_TARGET_API_KEY', fileKey: 'target.apiKey' },
+  sourcePgPassword: { env: 'VECSHIFT_SOURCE_PG_PASSWORD', fileKey: 'source.password' },
+  targetPgPassword: { env: 'VECSHIFT_TARGET_PG_PASSWORD', fileKey: 'target.password' },
   gatewayApiKeys: { env: 'VECSHIFT_GATEWAY_API_KEYS', fileKey: 'gateway.auth.apiKeys' },
   adminToken: { env: 'VECSHIFT_ADMIN_TOKEN', fileKey: 'admin.token' },
 } as const

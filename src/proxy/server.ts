@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import type { Readable } from 'node:stream'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
-import type { Config } from '../config/schema.js'
+import type { Config, PineconeStoreConfig } from '../config/schema.js'
 import { E, VecshiftError, vxError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { buildAdmin } from './admin.js'
@@ -48,11 +48,19 @@ export class Gateway {
   #inFlight = 0
   #closing: Promise<void> | undefined
   #addresses: GatewayAddresses | undefined
+  readonly #sourceConfig: PineconeStoreConfig
 
   constructor(config: Config, logger: Logger, deps: GatewayDeps = {}) {
     this.config = config
     this.#logger = logger
-    const { gateway, source } = config
+    const { gateway } = config
+    if (config.source.type !== 'pinecone') {
+      // Serving Pinecone's API from a pgvector source means translating every call; the
+      // gateway forwards bytes to a Pinecone index and does not do that yet.
+      throw new VecshiftError(E.CONFIG_INVALID, [`source.type: the gateway needs a Pinecone source (got ${config.source.type}); pgvector can be a copy source or target`])
+    }
+    const source = config.source
+    this.#sourceConfig = source
     if (config.migration.phase === 'capture' && deps.writeLog === undefined) {
       throw new VecshiftError(E.CONFIG_INVALID, ['migration.phase: "capture" needs a write log (writelog.*)'])
     }
@@ -83,7 +91,7 @@ export class Gateway {
     return {
       migration: this.config.migration.id,
       phase: this.config.migration.phase,
-      source: { index: this.config.source.index, host: this.config.source.host },
+      source: { index: this.#sourceConfig.index, host: this.#sourceConfig.host },
       writeLog: this.#writeLog ? { backend: this.#writeLog.backend, instance: this.#records.instance } : undefined,
       inFlight: this.#inFlight,
       closing: this.#closing !== undefined,
@@ -161,7 +169,7 @@ export class Gateway {
       }
       app.route({ method: route.method, url: route.url, config: { op: route.op }, handler })
     }
-    registerControlShim(app, { ...control, indexName: this.config.source.index, publicUrl: (req) => this.#publicUrl(req) })
+    registerControlShim(app, { ...control, indexName: this.#sourceConfig.index, publicUrl: (req) => this.#publicUrl(req) })
 
     app.addHook('onResponse', (req, reply, done) => {
       const op = (req.routeOptions.config as { op?: string }).op ?? 'other'
@@ -198,7 +206,7 @@ export class Gateway {
     if (this.config.migration.phase === 'capture') {
       // Writes are validated against the index before anything is logged, so its shape is
       // needed before the first request.
-      this.#shape = await describeSourceIndex(this.#sourceControl, this.config.source.index,
+      this.#shape = await describeSourceIndex(this.#sourceControl, this.#sourceConfig.index,
         this.config.secrets.sourceApiKey as string, this.#logger)
     }
     await this.app.listen({ host: gateway.listen.host, port: gateway.listen.port })
@@ -208,7 +216,7 @@ export class Gateway {
       adminUrl = urlOf(this.admin)
     }
     this.#addresses = { url: urlOf(this.app), adminUrl }
-    this.#logger.info({ ...this.#addresses, source: this.config.source.host, phase: this.config.migration.phase }, 'gateway listening')
+    this.#logger.info({ ...this.#addresses, source: this.#sourceConfig.host, phase: this.config.migration.phase }, 'gateway listening')
     return this.#addresses
   }
 

@@ -1,0 +1,152 @@
+import type { Command } from 'commander'
+import { E, VecshiftError } from '../errors.js'
+import { configFromFlags, loggerFor, type ConfigFlags } from './common.js'
+
+// `vecshift copy`: the bulk copy from source to target. Up-front checks first (nothing is
+// written when they fail), then the copy with progress on stderr and a summary on stdout.
+// Ctrl-C / SIGTERM stop it cleanly: batches in flight finish, the checkpoint is saved, and
+// `--resume` continues from there. So does a SIGKILL, re-copying only the batches in flight.
+
+interface CopyFlags extends ConfigFlags {
+  namespace?: string
+  concurrency?: number
+  rate?: number
+  vectorsPerSec?: number
+  batchSize?: number
+  resume?: boolean
+  strategy?: string
+  idsFile?: string
+  createTarget?: boolean
+  json?: boolean
+  progress?: 'auto' | 'bar' | 'json' | 'none'
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value)
+  if (!(n >= 0) || !Number.isFinite(n)) throw new Error(`not a non-negative number: ${value}`)
+  return n
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`not a positive integer: ${value}`)
+  return n
+}
+
+export function registerCopy(program: Command): void {
+  program
+    .command('copy')
+    .description('bulk-copy the source index into the target (parallel, rate limited, resumable, with progress)')
+    .option('-c, --config <file>', 'configuration file (YAML or JSON); VECSHIFT__* variables override it')
+    .option('--namespace <ns>', 'copy only this namespace ("" or __default__ for the default one)')
+    .option('--concurrency <n>', 'batches copied at once (copy.concurrency)', positiveInt)
+    .option('--rate <n>', 'requests per second to each store, 0 = unlimited (copy.maxRequestsPerSec)', positiveNumber)
+    .option('--vectors-per-sec <n>', 'vectors copied per second, 0 = unlimited (copy.maxVectorsPerSec)', positiveNumber)
+    .option('--batch-size <n>', 'ids per fetch and vectors per upsert, at most 1000 (copy.batchSize)', positiveInt)
+    .option('--strategy <s>', 'auto | list-fetch | collection | ids-file (copy.strategy)')
+    .option('--ids-file <file>', 'ids to copy, one per line: "namespace<TAB>id" or "id" (copy.idsFile)')
+    .option('--create-target', 'create the target with the source\'s shape if it does not exist (copy.createTarget)')
+    .option('--resume', 'continue from the checkpoint of an interrupted copy')
+    .option('--progress <mode>', 'auto (a bar on a terminal, JSON lines otherwise) | bar | json | none', 'auto')
+    .option('--json', 'print the summary as one JSON object')
+    .option('--log-level <level>', 'override log.level')
+    .addHelpText('after', `
+Examples:
+  vecshift copy --config migration.yaml
+  vecshift copy --config migration.yaml --concurrency 8 --rate 50
+  vecshift copy --config migration.yaml --resume          # after an interruption
+  vecshift copy --config migration.yaml --strategy ids-file --ids-file ids.tsv
+
+The source and target come from the config's source: and target: sections; their secrets
+from VECSHIFT_SOURCE_API_KEY / VECSHIFT_TARGET_API_KEY (Pinecone) or
+VECSHIFT_SOURCE_PG_PASSWORD / VECSHIFT_TARGET_PG_PASSWORD (pgvector).
+Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupted.`)
+    .action(async (flags: CopyFlags) => {
+      const overrides: Record<string, unknown> = {}
+      if (flags.concurrency !== undefined) overrides['copy.concurrency'] = flags.concurrency
+      if (flags.rate !== undefined) overrides['copy.maxRequestsPerSec'] = flags.rate
+      if (flags.vectorsPerSec !== undefined) overrides['copy.maxVectorsPerSec'] = flags.vectorsPerSec
+      if (flags.batchSize !== undefined) overrides['copy.batchSize'] = flags.batchSize
+      if (flags.strategy !== undefined) overrides['copy.strategy'] = flags.strategy
+      if (flags.idsFile !== undefined) overrides['copy.idsFile'] = flags.idsFile
+      if (flags.createTarget) overrides['copy.createTarget'] = true
+      const config = configFromFlags(flags, overrides)
+      const logger = loggerFor(config, 'vecshift-copy')
+      const { openStore } = await import('../stores/open.js')
+      const { planCopy } = await import('../migrate/copy/plan.js')
+      const { runCopy } = await import('../migrate/copy/run.js')
+      const { CheckpointFile } = await import('../migrate/copy/checkpoint.js')
+      const { Progress } = await import('../migrate/copy/progress.js')
+      const { formatSummary } = await import('../migrate/copy/summary.js')
+
+      const namespace = flags.namespace === '__default__' ? '' : flags.namespace
+      const source = await openStore(config, 'source', logger)
+      const target = await openStore(config, 'target', logger)
+      const controller = new AbortController()
+      const stop = () => controller.abort()
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+      try {
+        const plan = await planCopy(source, target, {
+          strategy: config.copy.strategy,
+          createTarget: config.copy.createTarget,
+          ...(config.copy.idsFile === undefined ? {} : { idsFile: config.copy.idsFile }),
+          ...(namespace === undefined ? {} : { namespace }),
+          ...(config.copy.sourceEmbeddingModel === undefined ? {} : { sourceEmbeddingModel: config.copy.sourceEmbeddingModel }),
+          ...(config.copy.targetEmbeddingModel === undefined ? {} : { targetEmbeddingModel: config.copy.targetEmbeddingModel }),
+        })
+        for (const note of plan.notes) logger.warn({ note }, note)
+        if (plan.strategy === 'collection') {
+          throw new VecshiftError(E.COPY_REFUSED, ['strategy collection (Pinecone pod-based -> serverless through a collection) is not available in this version yet; give an ids file (--ids-file) instead'])
+        }
+        if (plan.target === undefined) {
+          // planCopy allows a missing target only when it may be created: a pgvector table.
+          const { PgvectorStore } = await import('../stores/pgvector/store.js')
+          if (!(target instanceof PgvectorStore)) throw new VecshiftError(E.COPY_REFUSED, ['the target does not exist'])
+          await target.createSchema({ dimension: plan.source.dimension, metric: plan.source.metric, vectorType: plan.source.vectorType })
+          logger.info({ target: target.label }, 'created the target table')
+        }
+
+        const checkpoint = new CheckpointFile(config.copy.checkpointDir, config.migration.id)
+        const existing = await checkpoint.load()
+        if (existing && !flags.resume) {
+          throw new VecshiftError(E.COPY_CHECKPOINT, [existing.finishedAt
+            ? `a copy for migration ${config.migration.id} already finished at ${existing.finishedAt} (${checkpoint.path}); delete that file to copy again`
+            : `an interrupted copy for migration ${config.migration.id} has a checkpoint at ${checkpoint.path}; run again with --resume to continue it, or delete the file to start over`])
+        }
+        if (existing && (existing.source !== source.label || existing.target !== target.label || existing.strategy !== plan.strategy)) {
+          throw new VecshiftError(E.COPY_CHECKPOINT, [`the checkpoint ${checkpoint.path} is of a copy from ${existing.source} to ${existing.target} (${existing.strategy}), not this one; delete it to start over`])
+        }
+        if (existing?.finishedAt) {
+          process.stdout.write(`vecshift: the copy already finished at ${existing.finishedAt}; nothing to do\n`)
+          return
+        }
+
+        const mode = flags.progress === 'auto' || flags.progress === undefined ? (process.stderr.isTTY ? 'bar' : 'json') : flags.progress
+        const progress = mode === 'none' ? undefined : new Progress({ isTTY: mode === 'bar', write: (s: string) => process.stderr.write(s) }, 'copy')
+        const summary = await runCopy(source, target, plan, {
+          migration: config.migration.id,
+          concurrency: config.copy.concurrency,
+          batchSize: config.copy.batchSize,
+          maxRequestsPerSec: config.copy.maxRequestsPerSec,
+          maxVectorsPerSec: config.copy.maxVectorsPerSec,
+          checkpoint,
+          signal: controller.signal,
+          logger,
+          ...(config.copy.idsFile === undefined ? {} : { idsFile: config.copy.idsFile }),
+          ...(namespace === undefined ? {} : { namespace }),
+          ...(existing ? { resumeFrom: existing } : {}),
+          ...(progress ? { progress } : {}),
+        })
+        process.stdout.write(flags.json ? `${JSON.stringify(summary)}\n` : formatSummary(summary))
+        if (summary.interrupted) {
+          process.stderr.write(`vecshift: interrupted; the checkpoint is saved (${summary.checkpoint}). Run the same command with --resume to continue.\n`)
+          process.exitCode = 130
+        }
+      } finally {
+        process.off('SIGINT', stop)
+        process.off('SIGTERM', stop)
+        await Promise.allSettled([source.close(), target.close()])
+      }
+    })
+}

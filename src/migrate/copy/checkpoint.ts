@@ -1,0 +1,73 @@
+import { mkdir } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { readJson, writeJsonAtomic } from '../../writelog/file/atomic-json.js'
+
+// The copy's checkpoint: per namespace, where the next unfinished batch starts (a list
+// cursor, or a line of the ids file) and how many records are done. It only ever moves past
+// batches that are finished, in order, so a copy killed at any moment and resumed re-copies
+// at most the batches that were in flight: at most `concurrency` of them.
+
+export interface NamespaceProgress {
+  /** list-fetch: the cursor of the first unfinished page (absent: from the start). */
+  cursor?: string
+  /** ids-file: lines of the file finished (all namespaces share the file's count). */
+  done: boolean
+  copied: number
+}
+
+export interface CopyCheckpoint {
+  version: 1
+  migration: string
+  strategy: string
+  source: string
+  target: string
+  startedAt: string
+  updatedAt: string
+  namespaces: Record<string, NamespaceProgress>
+  /** ids-file: lines finished, from the top. */
+  linesDone?: number
+  /** collection: what exists already. */
+  collection?: { name: string; created: boolean; indexCreated: boolean }
+  finishedAt?: string
+}
+
+export class CheckpointFile {
+  readonly path: string
+  #running: Promise<void> | undefined
+  #next: Promise<void> | undefined
+  #latest: CopyCheckpoint | undefined
+
+  constructor(dir: string, migration: string) {
+    this.path = join(dir, `${migration}.copy.json`)
+  }
+
+  async load(): Promise<CopyCheckpoint | undefined> {
+    return readJson<CopyCheckpoint>(this.path)
+  }
+
+  /**
+   * Makes `checkpoint` (as it is now) durable. Saves are group-committed: while one is being
+   * written, every caller that asks shares the one save that follows, with the latest state.
+   * A worker waits for this before it takes another batch, so the batches not covered by the
+   * file on disk are never more than the workers.
+   */
+  save(checkpoint: CopyCheckpoint): Promise<void> {
+    this.#latest = checkpoint
+    if (!this.#running) {
+      this.#running = this.#write().finally(() => { this.#running = undefined })
+      return this.#running
+    }
+    this.#next ??= this.#running.catch(() => undefined).then(() => {
+      this.#next = undefined
+      this.#running = this.#write().finally(() => { this.#running = undefined })
+      return this.#running
+    })
+    return this.#next
+  }
+
+  async #write(): Promise<void> {
+    const snapshot = JSON.parse(JSON.stringify({ ...this.#latest, updatedAt: new Date().toISOString() })) as CopyCheckpoint
+    await mkdir(dirname(this.path), { recursive: true, mode: 0o700 })
+    await writeJsonAtomic(this.path, snapshot)
+  }
+}
