@@ -1,0 +1,118 @@
+// `vecshift copy` as an operator runs it: a child process (dist/cli/main.js, built by
+// `npm test`) copying between two emulator indexes, killed with SIGKILL mid-copy, then run
+// again with --resume: the copy completes, nothing is missing, and only the batches that were
+// in flight are copied twice.
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { request } from 'undici'
+import { PineconeStore } from '../../src/stores/pinecone/store.js'
+import { startTestEmulator } from '../helpers/emulator.js'
+
+const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname
+const KEY = 'copy-cli-key'
+const emu = await startTestEmulator(t, { apiKey: KEY })
+
+async function createIndex(name: string): Promise<PineconeStore> {
+  const res = await request(`${emu.url}/indexes`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'api-key': KEY, 'x-pinecone-api-version': '2025-04' },
+    body: JSON.stringify({ name, dimension: 8, metric: 'cosine', spec: { serverless: { cloud: 'aws', region: 'us-east-1' } } }),
+  })
+  await res.body.dump()
+  const store = new PineconeStore({ role: 'test', index: name, host: emu.indexHost(name), controllerHost: emu.url, apiKey: KEY })
+  t.teardown(() => store.close())
+  return store
+}
+
+function runCopy(config: string, args: string[]) {
+  const child = spawn(process.execPath, [CLI, 'copy', '--config', config, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, VECSHIFT_SOURCE_API_KEY: KEY, VECSHIFT_TARGET_API_KEY: KEY },
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
+  return { child, exited, out: () => stdout, err: () => stderr }
+}
+
+t.test('copy CLI: SIGKILL mid-copy, then --resume completes it, re-copying only batches in flight', async (t) => {
+  const source = await createIndex('cli-source')
+  const target = await createIndex('cli-target')
+  const records = Array.from({ length: 1500 }, (_, i) => ({
+    id: `r${String(i).padStart(5, '0')}`, values: Float32Array.from({ length: 8 }, (_, d) => Math.cos(i + d)), metadata: { i },
+  }))
+  await source.upsert('', records.slice(0, 1000))
+  await source.upsert('ns2', records.slice(1000))
+  const dir = mkdtempSync(join(tmpdir(), 'vecshift-copy-cli-'))
+  const config = join(dir, 'vecshift.yaml')
+  writeFileSync(config, [
+    'migration: { id: cli-copy }',
+    `source: { type: pinecone, index: cli-source, host: "${emu.indexHost('cli-source')}", controllerHost: "${emu.url}" }`,
+    `target: { type: pinecone, index: cli-target, host: "${emu.indexHost('cli-target')}", controllerHost: "${emu.url}" }`,
+    `copy: { checkpointDir: "${join(dir, 'ckpt')}", concurrency: 3, batchSize: 20, maxRequestsPerSec: 40 }`,
+    'log: { level: warn }',
+  ].join('\n'))
+  const checkpointPath = join(dir, 'ckpt', 'cli-copy.copy.json')
+  const upsertsBefore = emu.stats().byIndex['cli-target']?.upsert ?? 0
+
+  const first = runCopy(config, [])
+  // Kill it once the checkpoint shows real progress, well before the end.
+  for (let i = 0; i < 300; i++) {
+    if (existsSync(checkpointPath)) {
+      const cp = JSON.parse(readFileSync(checkpointPath, 'utf8')) as { namespaces: Record<string, { copied: number }> }
+      if ((cp.namespaces['']?.copied ?? 0) >= 300) break
+    }
+    await sleep(50)
+  }
+  first.child.kill('SIGKILL')
+  const [, signal] = await first.exited
+  t.equal(signal, 'SIGKILL', 'the copy was killed')
+  const progressLines = first.err().split('\n').filter((l) => l.startsWith('{"progress"'))
+  t.ok(progressLines.length >= 1, 'JSON progress lines on stderr when not a terminal')
+  t.match(JSON.parse(progressLines[0] as string), { progress: 'copy', total: 1500 })
+  const atKill = (await target.stats()).reduce((n, s) => n + s.vectorCount, 0)
+  t.ok(atKill > 0 && atKill < 1500, `part copied at the kill (${atKill})`)
+
+  const refused = runCopy(config, [])
+  const [code] = await refused.exited
+  t.equal(code, 2, 'without --resume an existing checkpoint is refused')
+  t.match(refused.err(), /run again with --resume to continue it/)
+
+  const second = runCopy(config, ['--resume', '--json'])
+  const [code2] = await second.exited
+  t.equal(code2, 0, second.err())
+  const summary = JSON.parse(second.out()) as { copied: number; resumed: boolean; namespaces: unknown[] }
+  t.equal(summary.copied, 1500)
+  t.equal(summary.resumed, true)
+  t.same(summary.namespaces, [{ namespace: '', copied: 1000 }, { namespace: 'ns2', copied: 500 }])
+  t.same(await target.stats(), [{ namespace: '', vectorCount: 1000 }, { namespace: 'ns2', vectorCount: 500 }])
+  const got = await target.fetch('', records.slice(0, 1000).map((r) => r.id))
+  t.equal(got.size, 1000, 'no record missing')
+  // 75 batches of 20 in all; at most `concurrency` (3) of them were in flight at the kill.
+  const upserts = (emu.stats().byIndex['cli-target']?.upsert ?? 0) - upsertsBefore
+  t.ok(upserts <= 75 + 3, `${upserts} upsert requests for 75 batches`)
+
+  const third = runCopy(config, ['--resume'])
+  const [code3] = await third.exited
+  t.equal(code3, 0)
+  t.match(third.out(), /already finished/)
+})
+
+t.test('copy CLI: --help and a missing target section', async (t) => {
+  const help = runCopy('/nonexistent', ['--help'])
+  await help.exited
+  t.match(help.out(), /--resume[\s\S]*--concurrency[\s\S]*--rate[\s\S]*Exit codes/)
+  const dir = mkdtempSync(join(tmpdir(), 'vecshift-copy-cli-'))
+  const config = join(dir, 'c.yaml')
+  writeFileSync(config, `migration: { id: no-target }\nsource: { type: pinecone, index: cli-source, host: "${emu.indexHost('cli-source')}", controllerHost: "${emu.url}" }\n`)
+  const run = runCopy(config, [])
+  const [code] = await run.exited
+  t.equal(code, 2)
+  t.match(run.err(), /this command needs a target store; add a "target:" section/)
+})
