@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from 'commander'
 import { loadConfig } from '../config/load.js'
 import type { Config } from '../config/schema.js'
 import { createLogger, type Logger } from '../logger.js'
@@ -47,5 +48,18 @@ export function onShutdownSignal(logger: Logger, close: () => Promise<void>): vo
 export function parsePort(value: string): number {
   const n = Number(value)
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`not a port number: ${value}`)
+  return n
+}
+
+/** Option parsers: commander prints their message next to the option's name. */
+export function positiveInt(value: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer')
+  return n
+}
+
+export function nonNegativeNumber(value: string): number {
+  const n = Number(value)
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number, 0 or more')
   return n
 }

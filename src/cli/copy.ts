@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { E, VecshiftError } from '../errors.js'
-import { configFromFlags, loggerFor, type ConfigFlags } from './common.js'
+import { configFromFlags, loggerFor, nonNegativeNumber, positiveInt, type ConfigFlags } from './common.js'
 
 // `vecshift copy`: the bulk copy from source to target. Up-front checks first (nothing is
 // written when they fail), then the copy with progress on stderr and a summary on stdout.
@@ -21,18 +21,6 @@ interface CopyFlags extends ConfigFlags {
   progress?: 'auto' | 'bar' | 'json' | 'none'
 }
 
-function positiveNumber(value: string): number {
-  const n = Number(value)
-  if (!(n >= 0) || !Number.isFinite(n)) throw new Error(`not a non-negative number: ${value}`)
-  return n
-}
-
-function positiveInt(value: string): number {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 1) throw new Error(`not a positive integer: ${value}`)
-  return n
-}
-
 export function registerCopy(program: Command): void {
   program
     .command('copy')
@@ -40,8 +28,8 @@ export function registerCopy(program: Command): void {
     .option('-c, --config <file>', 'configuration file (YAML or JSON); VECSHIFT__* variables override it')
     .option('--namespace <ns>', 'copy only this namespace ("" or __default__ for the default one)')
     .option('--concurrency <n>', 'batches copied at once (copy.concurrency)', positiveInt)
-    .option('--rate <n>', 'requests per second to each store, 0 = unlimited (copy.maxRequestsPerSec)', positiveNumber)
-    .option('--vectors-per-sec <n>', 'vectors copied per second, 0 = unlimited (copy.maxVectorsPerSec)', positiveNumber)
+    .option('--rate <n>', 'requests per second to each store, 0 = unlimited (copy.maxRequestsPerSec)', nonNegativeNumber)
+    .option('--vectors-per-sec <n>', 'vectors copied per second, 0 = unlimited (copy.maxVectorsPerSec)', nonNegativeNumber)
     .option('--batch-size <n>', 'ids per fetch and vectors per upsert, at most 1000 (copy.batchSize)', positiveInt)
     .option('--strategy <s>', 'auto | list-fetch | collection | ids-file (copy.strategy)')
     .option('--ids-file <file>', 'ids to copy, one per line: "namespace<TAB>id" or "id" (copy.idsFile)')
@@ -99,10 +87,8 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
         if (plan.strategy === 'collection') {
           throw new VecshiftError(E.COPY_REFUSED, ['strategy collection (Pinecone pod-based -> serverless through a collection) is not available in this version yet; give an ids file (--ids-file) instead'])
         }
-        if (plan.target === undefined) {
-          // planCopy allows a missing target only when it may be created: a pgvector table.
-          const { PgvectorStore } = await import('../stores/pgvector/store.js')
-          if (!(target instanceof PgvectorStore)) throw new VecshiftError(E.COPY_REFUSED, ['the target does not exist'])
+        if (plan.target === undefined && target.createSchema) {
+          // planCopy allowed the missing target because this store can create it.
           await target.createSchema({ dimension: plan.source.dimension, metric: plan.source.metric, vectorType: plan.source.vectorType })
           logger.info({ target: target.label }, 'created the target table')
         }

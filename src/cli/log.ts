@@ -1,7 +1,7 @@
-import { Command, InvalidArgumentError } from 'commander'
+import { Command } from 'commander'
 import { E, VecshiftError } from '../errors.js'
 import type { LogEntry, WriteLog } from '../writelog/contract.js'
-import { configFromFlags } from './common.js'
+import { configFromFlags, positiveInt } from './common.js'
 
 // `vecshift log inspect|tail|stats`: look inside the write log. Opens it read-only, without
 // the writer's lock, so it works beside a running gateway.
@@ -31,11 +31,6 @@ function withLogOptions(command: Command): Command {
     .option('--dir <directory>', 'a file-backend log directory, instead of --config')
 }
 
-const positiveInt = (value: string): number => {
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer')
-  return n
-}
 
 export function registerLog(program: Command): void {
   const log = program

@@ -113,5 +113,8 @@ export interface VectorStore {
    *  match. Returns the number of records matched, when the store reports it. */
   update(namespace: string, request: UpdateRequest): Promise<{ matched?: number }>
   delete(namespace: string, request: DeleteRequest): Promise<void>
+  /** Present on stores that can create themselves with a given shape (pgvector): creates
+   *  what is missing, refuses an existing store of another shape. */
+  createSchema?(spec: { dimension: number | null; metric: Metric; vectorType?: VectorType }): Promise<void>
   close(): Promise<void>
 }

@@ -1,24 +1,13 @@
 import t from 'tap'
 import { request } from 'undici'
 import { startTestEmulator } from '../helpers/emulator.js'
+import { prng } from '../helpers/prng.js'
 
 // The emulator's query against a brute-force reference written here, on seeded random data,
 // for every metric and a few hundred random filters. The reference scores in float64 over the
 // float32 values the emulator stores, and filters with its own straightforward interpreter.
 
 const H = { 'content-type': 'application/json', 'x-pinecone-api-version': '2026-07' }
-
-/** mulberry32: small, seedable, good enough for test data. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 type Meta = Record<string, string | number | boolean | string[]>
 type Filter = Record<string, unknown>

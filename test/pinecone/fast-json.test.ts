@@ -3,18 +3,7 @@
 import t from 'tap'
 import { NOT_HANDLED, parseWriteBody } from '../../src/pinecone/fast-json.js'
 import { parseUpdate, parseUpsert } from '../../src/pinecone/write-requests.js'
-
-/** mulberry32, so a failure can be reproduced from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { prng } from '../helpers/prng.js'
 
 const parse = (text: string) => parseWriteBody(Buffer.from(text, 'utf8'))
 

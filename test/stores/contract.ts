@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import type { Metadata } from '../../src/pinecone/types.js'
 import type { QueryMatch, StoredVector, VectorStore } from '../../src/stores/contract.js'
 import type { TestContext } from '../helpers/tap.js'
+import { prng } from '../helpers/prng.js'
 
 export interface StoreShape {
   readonly dimension: number
@@ -26,17 +27,6 @@ interface Corpus {
   cases: Array<{ name: string; filter: Record<string, unknown>; ids: string[] }>
 }
 const corpus = JSON.parse(readFileSync(new URL('../fixtures/filters.json', import.meta.url), 'utf8')) as Corpus
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function randomVectors(n: number, dimension: number, seed: number, idOf = (i: number) => `v${String(i).padStart(5, '0')}`): StoredVector[] {
   const next = prng(seed)

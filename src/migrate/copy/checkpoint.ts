@@ -10,7 +10,7 @@ import { readJson, writeJsonAtomic } from '../../writelog/file/atomic-json.js'
 export interface NamespaceProgress {
   /** list-fetch: the cursor of the first unfinished page (absent: from the start). */
   cursor?: string
-  /** ids-file: lines of the file finished (all namespaces share the file's count). */
+  /** list-fetch: every page of the namespace is copied. (ids-file counts linesDone.) */
   done: boolean
   copied: number
 }

@@ -47,7 +47,7 @@ export async function planCopy(source: VectorStore, target: VectorStore, options
     if (!options.createTarget) {
       refuse(`${err.message}. Create it, or set copy.createTarget: true (or --create-target) to have vecshift create it with the source's shape`)
     }
-    if (target.label.includes('Pinecone') && !(s.kind === 'pinecone-pod' && options.strategy !== 'list-fetch' && options.strategy !== 'ids-file')) {
+    if (!target.createSchema && !(s.kind === 'pinecone-pod' && options.strategy !== 'list-fetch' && options.strategy !== 'ids-file')) {
       refuse(`${err.message}. vecshift creates a Pinecone target only from a collection of a pod-based source (strategy collection); create the serverless index first`)
     }
     notes.push(`the target does not exist yet; it will be created as ${s.vectorType} ${s.dimension ?? ''}-d ${s.metric}`)

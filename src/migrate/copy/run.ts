@@ -95,7 +95,7 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
 
   const produce = options.idsFile !== undefined
     ? idsFileBatches(options.idsFile, options.batchSize, options.namespace, checkpoint)
-    : listBatches(source, plan.namespaces.map((n) => n.namespace), options.batchSize, checkpoint, nsState)
+    : listBatches(source, plan.namespaces.map((n) => n.namespace), options.batchSize, nsState)
 
   // The pipeline: a bounded queue between the producer and the workers, and the in-order
   // completion that moves the checkpoint.
@@ -186,7 +186,7 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
 
 /** Pages of ids, namespace after namespace, from each namespace's checkpointed cursor. */
 async function* listBatches(
-  source: VectorStore, namespaces: readonly string[], batchSize: number, checkpoint: CopyCheckpoint, nsState: (ns: string) => NamespaceProgress,
+  source: VectorStore, namespaces: readonly string[], batchSize: number, nsState: (ns: string) => NamespaceProgress,
 ): AsyncGenerator<Batch> {
   let seq = 0
   for (const ns of namespaces) {
@@ -216,7 +216,6 @@ async function* listBatches(
       cursor = next
     }
   }
-  void checkpoint
 }
 
 /** Batches of lines of an ids file ("namespace<TAB>id" or "id"), from the checkpointed line. */

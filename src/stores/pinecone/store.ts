@@ -1,5 +1,6 @@
 import { E, VecshiftError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
+import { formatFloat32Array } from '../../pinecone/float32.js'
 import type { Metric, VectorType } from '../../pinecone/types.js'
 import type { RetryPolicy } from '../../retry.js'
 import type {
@@ -7,7 +8,7 @@ import type {
   StoredVector, UpdateRequest, VectorStore,
 } from '../contract.js'
 import { PineconeHttp, PineconeRefusal } from './http.js'
-import { canonicalNamespace, float32Body, fromWire, matchFromWire, sparseJson, upsertBody, vectorJson, wireNamespace } from './wire.js'
+import { canonicalNamespace, fromWire, matchFromWire, sparseJson, upsertBody, vectorJson, wireNamespace } from './wire.js'
 
 // The Pinecone adapter: REST over undici, for serverless and pod-based indexes.
 //
@@ -148,7 +149,7 @@ export class PineconeStore implements VectorStore {
 
   async query(namespace: string, request: QueryRequest): Promise<QueryMatch[]> {
     const parts = [`"topK":${request.topK}`, `"namespace":${JSON.stringify(wireNamespace(namespace))}`]
-    if (request.vector) parts.push(`"vector":${float32Body(request.vector)}`)
+    if (request.vector) parts.push(`"vector":${formatFloat32Array(request.vector)}`)
     if (request.id !== undefined) parts.push(`"id":${JSON.stringify(request.id)}`)
     if (request.sparseVector) parts.push(`"sparseVector":${sparseJson(request.sparseVector)}`)
     if (request.filter) parts.push(`"filter":${JSON.stringify(request.filter)}`)
@@ -182,7 +183,7 @@ export class PineconeStore implements VectorStore {
     const parts = [`"namespace":${JSON.stringify(wireNamespace(namespace))}`]
     if ('id' in request) {
       parts.push(`"id":${JSON.stringify(request.id)}`)
-      if (request.values) parts.push(`"values":${float32Body(request.values)}`)
+      if (request.values) parts.push(`"values":${formatFloat32Array(request.values)}`)
       if (request.sparseValues) parts.push(`"sparseValues":${sparseJson(request.sparseValues)}`)
       if (request.setMetadata) parts.push(`"setMetadata":${JSON.stringify(request.setMetadata)}`)
     } else {

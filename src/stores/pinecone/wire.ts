@@ -15,7 +15,7 @@ export function canonicalNamespace(wire: string | undefined): string {
   return wire === undefined || wire === '__default__' ? '' : wire
 }
 
-function sparseJson(s: SparseVector): string {
+export function sparseJson(s: SparseVector): string {
   return `{"indices":[${Array.from(s.indices).join(',')}],"values":${formatFloat32Array(s.values)}}`
 }
 
@@ -31,12 +31,6 @@ export function vectorJson(v: StoredVector): string {
 export function upsertBody(namespace: string, vectorJsons: readonly string[]): string {
   return `{"vectors":[${vectorJsons.join(',')}],"namespace":${JSON.stringify(wireNamespace(namespace))}}`
 }
-
-export function float32Body(values: Float32Array): string {
-  return formatFloat32Array(values)
-}
-
-export { sparseJson }
 
 interface WireVector {
   id?: unknown
