@@ -85,6 +85,7 @@ export const E = Object.freeze({
   STORE_UNSUPPORTED: def('STORE_UNSUPPORTED', 400, Grpc.UNIMPLEMENTED, false, 'the %s does not support %s'),
   COPY_REFUSED: def('COPY_REFUSED', 400, Grpc.FAILED_PRECONDITION, false, 'the copy cannot start: %s'),
   COPY_CHECKPOINT: def('COPY_CHECKPOINT', 400, Grpc.FAILED_PRECONDITION, false, '%s'),
+  COPY_COLLECTION: def('COPY_COLLECTION', 502, Grpc.FAILED_PRECONDITION, false, 'the collection copy stopped: %s'),
   INTERNAL: def('INTERNAL', 500, Grpc.INTERNAL, false, 'internal error: %s'),
 })
 

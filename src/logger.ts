@@ -16,7 +16,7 @@ export interface LoggerSettings {
   level?: string
   name?: string
   /** Destination stream; defaults to stdout (fd 1). Tests pass a collector. */
-  destination?: NodeJS.WritableStream
+  destination?: NodeJS.WritableStream | pino.DestinationStream
 }
 
 export function createLogger(settings: LoggerSettings = {}): Logger {

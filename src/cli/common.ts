@@ -1,3 +1,4 @@
+import { pino } from 'pino'
 import { InvalidArgumentError } from 'commander'
 import { loadConfig } from '../config/load.js'
 import type { Config } from '../config/schema.js'
@@ -18,8 +19,9 @@ export function configFromFlags(flags: ConfigFlags, overrides: Record<string, un
   })
 }
 
-export function loggerFor(config: Config, name: string): Logger {
-  return createLogger({ level: config.log.level, name })
+/** `stderr`: for commands whose stdout is their result (a summary, JSON), so the two never mix. */
+export function loggerFor(config: Config, name: string, options: { stderr?: boolean } = {}): Logger {
+  return createLogger({ level: config.log.level, name, ...(options.stderr ? { destination: pino.destination(2) } : {}) })
 }
 
 /** Runs `close` once on the first SIGTERM or SIGINT and exits 0 when it resolves; a

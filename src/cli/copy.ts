@@ -59,10 +59,11 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
       if (flags.idsFile !== undefined) overrides['copy.idsFile'] = flags.idsFile
       if (flags.createTarget) overrides['copy.createTarget'] = true
       const config = configFromFlags(flags, overrides)
-      const logger = loggerFor(config, 'vecshift-copy')
+      const logger = loggerFor(config, 'vecshift-copy', { stderr: true })
       const { openStore } = await import('../stores/open.js')
       const { planCopy } = await import('../migrate/copy/plan.js')
       const { runCopy } = await import('../migrate/copy/run.js')
+      const { runCollectionCopy } = await import('../migrate/copy/collection.js')
       const { CheckpointFile } = await import('../migrate/copy/checkpoint.js')
       const { Progress } = await import('../migrate/copy/progress.js')
       const { formatSummary } = await import('../migrate/copy/summary.js')
@@ -75,24 +76,6 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
       process.once('SIGINT', stop)
       process.once('SIGTERM', stop)
       try {
-        const plan = await planCopy(source, target, {
-          strategy: config.copy.strategy,
-          createTarget: config.copy.createTarget,
-          ...(config.copy.idsFile === undefined ? {} : { idsFile: config.copy.idsFile }),
-          ...(namespace === undefined ? {} : { namespace }),
-          ...(config.copy.sourceEmbeddingModel === undefined ? {} : { sourceEmbeddingModel: config.copy.sourceEmbeddingModel }),
-          ...(config.copy.targetEmbeddingModel === undefined ? {} : { targetEmbeddingModel: config.copy.targetEmbeddingModel }),
-        })
-        for (const note of plan.notes) logger.warn({ note }, note)
-        if (plan.strategy === 'collection') {
-          throw new VecshiftError(E.COPY_REFUSED, ['strategy collection (Pinecone pod-based -> serverless through a collection) is not available in this version yet; give an ids file (--ids-file) instead'])
-        }
-        if (plan.target === undefined && target.createSchema) {
-          // planCopy allowed the missing target because this store can create it.
-          await target.createSchema({ dimension: plan.source.dimension, metric: plan.source.metric, vectorType: plan.source.vectorType })
-          logger.info({ target: target.label }, 'created the target table')
-        }
-
         const checkpoint = new CheckpointFile(config.copy.checkpointDir, config.migration.id)
         const existing = await checkpoint.load()
         if (existing && !flags.resume) {
@@ -100,30 +83,64 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
             ? `a copy for migration ${config.migration.id} already finished at ${existing.finishedAt} (${checkpoint.path}); delete that file to copy again`
             : `an interrupted copy for migration ${config.migration.id} has a checkpoint at ${checkpoint.path}; run again with --resume to continue it, or delete the file to start over`])
         }
-        if (existing && (existing.source !== source.label || existing.target !== target.label || existing.strategy !== plan.strategy)) {
-          throw new VecshiftError(E.COPY_CHECKPOINT, [`the checkpoint ${checkpoint.path} is of a copy from ${existing.source} to ${existing.target} (${existing.strategy}), not this one; delete it to start over`])
-        }
         if (existing?.finishedAt) {
           process.stdout.write(`vecshift: the copy already finished at ${existing.finishedAt}; nothing to do\n`)
           return
         }
 
+        const plan = await planCopy(source, target, {
+          strategy: config.copy.strategy,
+          createTarget: config.copy.createTarget,
+          ...(config.copy.idsFile === undefined ? {} : { idsFile: config.copy.idsFile }),
+          ...(namespace === undefined ? {} : { namespace }),
+          ...(config.copy.sourceEmbeddingModel === undefined ? {} : { sourceEmbeddingModel: config.copy.sourceEmbeddingModel }),
+          ...(config.copy.targetEmbeddingModel === undefined ? {} : { targetEmbeddingModel: config.copy.targetEmbeddingModel }),
+          collection: {
+            ...(config.copy.collection.cloud === undefined ? {} : { cloud: config.copy.collection.cloud }),
+            ...(config.copy.collection.region === undefined ? {} : { region: config.copy.collection.region }),
+          },
+          targetCreatedByCopy: flags.resume === true && existing?.collection?.indexCreated === true,
+        })
+        for (const note of plan.notes) logger.warn({ note }, note)
+        if (plan.target === undefined && target.createSchema) {
+          // planCopy allowed the missing target because this store can create it.
+          await target.createSchema({ dimension: plan.source.dimension, metric: plan.source.metric, vectorType: plan.source.vectorType })
+          logger.info({ target: target.label }, 'created the target table')
+        }
+
+        if (existing && (existing.source !== source.label || existing.target !== target.label || existing.strategy !== plan.strategy)) {
+          throw new VecshiftError(E.COPY_CHECKPOINT, [`the checkpoint ${checkpoint.path} is of a copy from ${existing.source} to ${existing.target} (${existing.strategy}), not this one; delete it to start over`])
+        }
         const mode = flags.progress === 'auto' || flags.progress === undefined ? (process.stderr.isTTY ? 'bar' : 'json') : flags.progress
         const progress = mode === 'none' ? undefined : new Progress({ isTTY: mode === 'bar', write: (s: string) => process.stderr.write(s) }, 'copy')
-        const summary = await runCopy(source, target, plan, {
+        const common = {
           migration: config.migration.id,
-          concurrency: config.copy.concurrency,
-          batchSize: config.copy.batchSize,
-          maxRequestsPerSec: config.copy.maxRequestsPerSec,
-          maxVectorsPerSec: config.copy.maxVectorsPerSec,
           checkpoint,
           signal: controller.signal,
           logger,
-          ...(config.copy.idsFile === undefined ? {} : { idsFile: config.copy.idsFile }),
-          ...(namespace === undefined ? {} : { namespace }),
           ...(existing ? { resumeFrom: existing } : {}),
           ...(progress ? { progress } : {}),
-        })
+        }
+        const summary = plan.strategy === 'collection'
+          ? await runCollectionCopy(source, target, plan, {
+            ...common,
+            collection: {
+              ...config.copy.collection,
+              name: config.copy.collection.name ?? `vecshift-${config.migration.id}`.slice(0, 45),
+              // planCopy refused the strategy without them.
+              cloud: config.copy.collection.cloud as string,
+              region: config.copy.collection.region as string,
+            },
+          })
+          : await runCopy(source, target, plan, {
+            ...common,
+            concurrency: config.copy.concurrency,
+            batchSize: config.copy.batchSize,
+            maxRequestsPerSec: config.copy.maxRequestsPerSec,
+            maxVectorsPerSec: config.copy.maxVectorsPerSec,
+            ...(config.copy.idsFile === undefined ? {} : { idsFile: config.copy.idsFile }),
+            ...(namespace === undefined ? {} : { namespace }),
+          })
         process.stdout.write(flags.json ? `${JSON.stringify(summary)}\n` : formatSummary(summary))
         if (summary.interrupted) {
           process.stderr.write(`vecshift: interrupted; the checkpoint is saved (${summary.checkpoint}). Run the same command with --resume to continue.\n`)

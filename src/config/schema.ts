@@ -16,8 +16,9 @@ const pineconeStore = z.strictObject({
   type: z.literal('pinecone'),
   /** Index name, as the control plane knows it. */
   index: z.string().min(1).max(45),
-  /** Data-plane URL of the index (https://<index>-<project>.svc.<env>.pinecone.io). */
-  host: httpUrl,
+  /** Data-plane URL of the index (https://<index>-<project>.svc.<env>.pinecone.io). When
+   *  absent, vecshift asks the control plane (describe_index); the gateway needs it set. */
+  host: httpUrl.optional(),
   /** Control-plane URL; https://api.pinecone.io for Pinecone, the emulator's URL locally. */
   controllerHost: httpUrl.default('https://api.pinecone.io'),
   /** Verify upstream TLS certificates; turning this off is for rehearsals only. */
@@ -44,6 +45,18 @@ const pgvectorStore = z.strictObject({
 
 const store = z.discriminatedUnion('type', [pineconeStore, pgvectorStore])
 
+const collectionCopy = z.strictObject({
+  /** Name of the collection saved from the source; default vecshift-<migration.id>. */
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,44}$/, 'lower-case letters, digits and "-", at most 45 characters').optional(),
+  /** Where the serverless target is created: no default, a wrong region is costly to undo. */
+  cloud: z.enum(['aws', 'gcp', 'azure']).optional(),
+  region: z.string().min(1).optional(),
+  deletionProtection: z.boolean().default(false),
+  /** Waiting for the collection, then the new index, to be ready: hours for big indexes. */
+  readyTimeoutMs: ms(1_000, 7 * 24 * 3_600_000).default(12 * 3_600_000),
+  pollIntervalMs: ms(10, 600_000).default(5_000),
+})
+
 const copy = z.strictObject({
   /** auto picks list-fetch when the source can list ids, collection for a Pinecone pod-based
    *  source going to Pinecone serverless, and otherwise asks for an ids file. */
@@ -66,6 +79,8 @@ const copy = z.strictObject({
    *  ids and metadata, and must be re-embedded (see docs). */
   targetEmbeddingModel: z.string().min(1).optional(),
   sourceEmbeddingModel: z.string().min(1).optional(),
+  /** The collection strategy (Pinecone pod-based -> serverless). */
+  collection: collectionCopy.default(collectionCopy.parse({})),
 })
 
 const upstream = z.strictObject({

@@ -17,6 +17,8 @@ export interface ControlDeps {
   readonly hostFor: (name: string) => string
   /** How long an index restored from a collection reports Initializing. */
   readonly restoreDelayMs: number
+  /** How long a new collection reports Initializing (and cannot be restored from). */
+  readonly collectionDelayMs: number
 }
 
 type NameParams = { name: string }
@@ -37,7 +39,7 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlDeps): 
     const request = v === '2026-07'
       ? readCreateWithSchema(body, () => `index-${randomBytes(4).toString('hex')}`)
       : readCreateWithSpec(body)
-    const index = createIndex(catalog, request, deps.restoreDelayMs)
+    const index = createIndex(catalog, request, deps)
     return sendJsonText(reply, 201, JSON.stringify(indexModel(index, v, hostFor(index.config.name))))
   })
 
@@ -61,7 +63,7 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlDeps): 
   })
 
   app.get('/collections', control, async (_req, reply) => {
-    const collections = [...catalog.collections.values()].map(collectionModel)
+    const collections = [...catalog.collections.values()].map((c) => collectionModel(c, c.createdAt + deps.collectionDelayMs))
     return sendJsonText(reply, 200, JSON.stringify({ collections }))
   })
 
@@ -87,11 +89,13 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlDeps): 
       data: source.snapshot(),
     }
     catalog.addCollection(collection)
-    return sendJsonText(reply, 201, JSON.stringify(collectionModel(collection)))
+    return sendJsonText(reply, 201, JSON.stringify(collectionModel(collection, collection.createdAt + deps.collectionDelayMs)))
   })
 
-  app.get('/collections/:name', control, async (req, reply) =>
-    sendJsonText(reply, 200, JSON.stringify(collectionModel(catalog.collection((req.params as NameParams).name)))))
+  app.get('/collections/:name', control, async (req, reply) => {
+    const c = catalog.collection((req.params as NameParams).name)
+    return sendJsonText(reply, 200, JSON.stringify(collectionModel(c, c.createdAt + deps.collectionDelayMs)))
+  })
 
   app.delete('/collections/:name', control, async (req, reply) => {
     catalog.deleteCollection((req.params as NameParams).name)
@@ -104,12 +108,15 @@ function unprocessable(field: string): Error {
 }
 
 /** Create an index, restoring a collection's records when the request names one. */
-export function createIndex(catalog: Catalog, request: IndexRequest, restoreDelayMs: number) {
+export function createIndex(catalog: Catalog, request: IndexRequest, delays: { restoreDelayMs: number; collectionDelayMs: number }) {
   const now = Date.now()
   let collection: Collection | undefined
   if (request.sourceCollection !== null) {
     if (catalog.findIndex(request.name) !== undefined) throw controlError(409, 'ALREADY_EXISTS', 'Resource already exists.')
     collection = catalog.collection(request.sourceCollection)
+    if (now < collection.createdAt + delays.collectionDelayMs) {
+      throw badRequest(`Collection ${collection.name} is not ready yet; wait until its status is Ready.`)
+    }
     if (collection.vectorType !== request.vectorType) {
       throw badRequest(`Collection ${collection.name} holds ${collection.vectorType} vectors; the index must have vector_type ${collection.vectorType}.`)
     }
@@ -121,7 +128,7 @@ export function createIndex(catalog: Catalog, request: IndexRequest, restoreDela
     ...request,
     tags: request.tags === null ? null : { ...request.tags },
     createdAt: now,
-    readyAt: collection === undefined ? now : now + restoreDelayMs,
+    readyAt: collection === undefined ? now : now + delays.restoreDelayMs,
   }
   return catalog.addIndex(config, collection?.data)
 }

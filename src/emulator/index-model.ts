@@ -73,13 +73,14 @@ function modelWithSpec(index: VectorIndex, version: ApiVersion, host: string, no
   return out
 }
 
-export function collectionModel(c: Collection): Json {
+/** `readyAt`: until then the collection reports Initializing, as Pinecone's do while saving. */
+export function collectionModel(c: Collection, readyAt: number): Json {
   const count = collectionVectorCount(c)
   const out: Json = {
     name: c.name,
     // Roughly what Pinecone reports: the float32 values plus per-record overhead.
     size: count * ((c.dimension ?? 0) * 4 + 64),
-    status: 'Ready',
+    status: Date.now() < readyAt ? 'Initializing' : 'Ready',
     environment: c.environment,
   }
   if (c.dimension !== null) out.dimension = c.dimension

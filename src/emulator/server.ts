@@ -30,6 +30,8 @@ export interface EmulatorOptions {
   indexes?: readonly PrecreatedIndex[]
   /** How long an index restored from a collection reports Initializing; default 200 ms. */
   restoreDelayMs?: number
+  /** How long a new collection reports Initializing; default 0 (Ready at once). */
+  collectionDelayMs?: number
 }
 
 export interface PrecreatedIndex {
@@ -70,7 +72,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   for (const spec of opts.indexes ?? []) {
     if (catalog.findIndex(spec.name) !== undefined) continue
     try {
-      createIndex(catalog, precreatedRequest(spec), 0)
+      createIndex(catalog, precreatedRequest(spec), { restoreDelayMs: 0, collectionDelayMs: 0 })
     } catch (err) {
       throw new Error(`cannot create index ${spec.name}: ${(err as Error).message}`, { cause: err })
     }
@@ -100,7 +102,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   })
   app.setNotFoundHandler((req, reply) => sendError(reply, errorFor(req.url, 404, `Not Found: ${req.method} ${req.url.split('?')[0]}`)))
 
-  registerControlRoutes(app, { catalog, hostFor, restoreDelayMs: opts.restoreDelayMs ?? 200 })
+  registerControlRoutes(app, { catalog, hostFor, restoreDelayMs: opts.restoreDelayMs ?? 200, collectionDelayMs: opts.collectionDelayMs ?? 0 })
   registerDataRoutes(app, catalog)
   registerAdminRoutes(app, faults, stats)
 

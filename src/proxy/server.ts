@@ -60,6 +60,9 @@ export class Gateway {
       throw new VecshiftError(E.CONFIG_INVALID, [`source.type: the gateway needs a Pinecone source (got ${config.source.type}); pgvector can be a copy source or target`])
     }
     const source = config.source
+    if (source.host === undefined) {
+      throw new VecshiftError(E.CONFIG_INVALID, ['source.host: the gateway forwards to the source index\'s data-plane URL; set it (the `host` that describe_index or the Pinecone console shows)'])
+    }
     this.#sourceConfig = source
     if (config.migration.phase === 'capture' && deps.writeLog === undefined) {
       throw new VecshiftError(E.CONFIG_INVALID, ['migration.phase: "capture" needs a write log (writelog.*)'])

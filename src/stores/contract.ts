@@ -116,5 +116,38 @@ export interface VectorStore {
   /** Present on stores that can create themselves with a given shape (pgvector): creates
    *  what is missing, refuses an existing store of another shape. */
   createSchema?(spec: { dimension: number | null; metric: Metric; vectorType?: VectorType }): Promise<void>
+  /** Present on Pinecone indexes: the control-plane steps of the collection copy strategy. */
+  readonly collections?: CollectionControl
   close(): Promise<void>
+}
+
+/** A collection as the control plane describes it. */
+export interface CollectionState {
+  readonly status: 'Initializing' | 'Ready' | 'Terminating' | string
+  readonly vectorCount?: number
+  readonly dimension?: number
+  readonly environment?: string
+}
+
+/**
+ * Pinecone's own pod-to-serverless path (../reference/pinecone-pod-to-serverless.md): save a
+ * pod-based index as a collection, then create a serverless index from it. Each step answers
+ * whether it did the work or found it done, so an interrupted copy can be resumed.
+ */
+export interface CollectionControl {
+  /** Saves this (pod-based) index as collection `name`. */
+  createCollection(name: string): Promise<'created' | 'exists'>
+  /** undefined when there is no such collection. */
+  describeCollection(name: string): Promise<CollectionState | undefined>
+  /** Creates this store's index, serverless, from a collection. */
+  createFromCollection(spec: {
+    readonly collection: string
+    readonly dimension: number | null
+    readonly metric: Metric
+    readonly cloud: string
+    readonly region: string
+    readonly deletionProtection: boolean
+  }): Promise<'created' | 'exists'>
+  /** This index's readiness; undefined when it does not exist. */
+  readiness(): Promise<{ readonly ready: boolean; readonly state: string } | undefined>
 }

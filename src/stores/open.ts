@@ -19,7 +19,7 @@ export async function openStore(config: Config, role: Role, logger?: Logger): Pr
     if (apiKey === undefined) throw new VecshiftError(E.CONFIG_INVALID, [`${role}: ${SECRET_ENV[keyName].env} is not set; the ${role} Pinecone index needs its API key`])
     const { PineconeStore } = await import('./pinecone/store.js')
     return new PineconeStore({
-      role, index: section.index, host: section.host, controllerHost: section.controllerHost, apiKey,
+      role, index: section.index, ...(section.host === undefined ? {} : { host: section.host }), controllerHost: section.controllerHost, apiKey,
       apiKeyEnv: SECRET_ENV[keyName].env, tlsVerify: section.tlsVerify, ...(log ? { logger: log } : {}),
     })
   }

@@ -33,6 +33,24 @@ t.test('a bad config refuses to start, naming the key, exit 2', async (t) => {
   t.match(err?.stderr, /VECSHIFT_ERR_CONFIG_FILE/)
 })
 
+t.test('the gateway refuses a source without host or of another type, naming the key', async (t) => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const dir = mkdtempSync(join(tmpdir(), 'vecshift-gw-config-'))
+  const cases: Array<[string, RegExp]> = [
+    ['source: { type: pinecone, index: products }', /source\.host: the gateway forwards to the source index's data-plane URL/],
+    ['source: { type: pgvector, table: items, database: d, user: u }', /source\.type: the gateway needs a Pinecone source/],
+  ]
+  for (const [i, [source, message]] of cases.entries()) {
+    const file = join(dir, `c${i}.yaml`)
+    writeFileSync(file, `migration: { id: gw }\n${source}\ngateway: { listen: { port: 0 } }\nadmin: { enabled: false }\n`)
+    const err = await run(process.execPath, [...CLI, 'gateway', '--config', file]).then(() => undefined, (e: { code: number; stderr: string }) => e)
+    t.equal(err?.code, 2, source)
+    t.match(err?.stderr, message)
+  }
+})
+
 t.test('the compiled CLI (npm run build) runs', async (t) => {
   const main = new URL('../../dist/cli/main.js', import.meta.url).pathname
   const { stdout } = await run(process.execPath, [main, '--version'])

@@ -104,6 +104,54 @@ t.test('copy CLI: SIGKILL mid-copy, then --resume completes it, re-copying only 
   t.match(third.out(), /already finished/)
 })
 
+t.test('copy CLI: collection strategy killed while the new index restores, then --resume finishes it', async (t) => {
+  // Its own emulator: a collection takes 0.3 s to save and the index 2.5 s to restore.
+  const e = await startTestEmulator(t, { apiKey: KEY, collectionDelayMs: 300, restoreDelayMs: 2_500 })
+  const created = await request(`${e.url}/indexes`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'api-key': KEY, 'x-pinecone-api-version': '2025-04' },
+    body: JSON.stringify({ name: 'pod-src', dimension: 4, metric: 'cosine', spec: { pod: { environment: 'us-east-1-aws', pod_type: 'p1.x1', pods: 1 } } }),
+  })
+  await created.body.dump()
+  const source = new PineconeStore({ role: 'test', index: 'pod-src', host: e.indexHost('pod-src'), controllerHost: e.url, apiKey: KEY })
+  t.teardown(() => source.close())
+  const records = Array.from({ length: 300 }, (_, i) => ({ id: `p${i}`, values: Float32Array.from({ length: 4 }, (_, d) => Math.sin(i + d)), metadata: { i } }))
+  await source.upsert('', records.slice(0, 200))
+  await source.upsert('b', records.slice(200))
+  const dir = mkdtempSync(join(tmpdir(), 'vecshift-copy-cli-coll-'))
+  const config = join(dir, 'vecshift.yaml')
+  writeFileSync(config, [
+    'migration: { id: pod-move }',
+    `source: { type: pinecone, index: pod-src, host: "${e.indexHost('pod-src')}", controllerHost: "${e.url}" }`,
+    // No target host: the new index's host is learned from the control plane.
+    `target: { type: pinecone, index: sl-dst, controllerHost: "${e.url}" }`,
+    `copy: { checkpointDir: "${join(dir, 'ckpt')}", createTarget: true, collection: { cloud: aws, region: us-east-1, pollIntervalMs: 50 } }`,
+    'log: { level: warn }',
+  ].join('\n'))
+  const checkpointPath = join(dir, 'ckpt', 'pod-move.copy.json')
+  const first = runCopy(config, [])
+  for (let i = 0; i < 200; i++) {
+    if (existsSync(checkpointPath) && (JSON.parse(readFileSync(checkpointPath, 'utf8')) as { collection?: { indexCreated?: boolean } }).collection?.indexCreated) break
+    await sleep(25)
+  }
+  first.child.kill('SIGKILL')
+  const [, signal] = await first.exited
+  t.equal(signal, 'SIGKILL')
+  t.match(JSON.parse(readFileSync(checkpointPath, 'utf8')), { strategy: 'collection', collection: { name: 'vecshift-pod-move', created: true, indexCreated: true } })
+  t.match(first.err(), /"phase":"(saving collection|restoring index)"/, 'progress names the step it waits on')
+
+  const second = runCopy(config, ['--resume', '--json'])
+  const [code] = await second.exited
+  t.equal(code, 0, second.err())
+  t.match(JSON.parse(second.out()), { strategy: 'collection', resumed: true, copied: 300, namespaces: [{ namespace: '', copied: 200 }, { namespace: 'b', copied: 100 }] })
+  const target = new PineconeStore({ role: 'test', index: 'sl-dst', controllerHost: e.url, apiKey: KEY })
+  t.teardown(() => target.close())
+  t.match(await target.describe(), { kind: 'pinecone-serverless', dimension: 4 })
+  const got = await target.fetch('', records.slice(0, 200).map((r) => r.id))
+  t.equal(got.size, 200, 'no record missing')
+  t.same(Array.from(got.get('p7')?.values ?? []), Array.from(records[7]?.values ?? []))
+  t.equal(e.stats().byIndex['sl-dst']?.upsert ?? 0, 0, 'Pinecone restored the records; vecshift wrote none')
+})
+
 t.test('copy CLI: --help and a missing target section', async (t) => {
   const help = runCopy('/nonexistent', ['--help'])
   await help.exited

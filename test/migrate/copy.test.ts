@@ -8,7 +8,9 @@ import t from 'tap'
 import { request } from 'undici'
 import type { Emulator } from '../../src/emulator/server.js'
 import { CheckpointFile } from '../../src/migrate/copy/checkpoint.js'
+import { runCollectionCopy } from '../../src/migrate/copy/collection.js'
 import { planCopy, type CopyOptions } from '../../src/migrate/copy/plan.js'
+import { Progress } from '../../src/migrate/copy/progress.js'
 import { runCopy } from '../../src/migrate/copy/run.js'
 import type { StoredVector, VectorStore } from '../../src/stores/contract.js'
 import { PgvectorStore } from '../../src/stores/pgvector/store.js'
@@ -179,4 +181,60 @@ t.test('copy: mismatches, a missing target and a bad key are refused before anyt
   await t.rejects(planCopy(badKey, same, { strategy: 'auto', createTarget: false }), { code: 'VECSHIFT_ERR_STORE_AUTH', message: /check VECSHIFT_SOURCE_API_KEY/ })
   t.same(await other.stats(), [], 'nothing was written to any refused target')
   t.same(await same.stats(), [])
+})
+
+t.test('copy: a pod-like index -> a new serverless index through a collection (Pinecone\'s own path)', async (t) => {
+  // Collections and restored indexes take a while, as on Pinecone.
+  const e = await startTestEmulator(t, { apiKey: KEY, collectionDelayMs: 300, restoreDelayMs: 400 })
+  const source = await pineconeIndex(t, e, { dimension: 12, metric: 'dotproduct', pod: true })
+  const data = { '': dataset(140, 12, true), 'tenant-a': dataset(60, 12, true), 'tenant-b': dataset(5, 12, false) }
+  await seed(source, data)
+  // No host: the target does not exist yet, and Pinecone assigns its host on creation.
+  const target = new PineconeStore({ role: 'target', index: 'restored-sl', controllerHost: e.url, apiKey: KEY })
+  t.teardown(() => target.close())
+  const where = { cloud: 'aws', region: 'us-east-1' }
+
+  await t.rejects(planCopy(source, target, { strategy: 'auto', createTarget: false, collection: where }), {
+    code: 'VECSHIFT_ERR_COPY_REFUSED', message: /does not exist.*copy.createTarget: true/,
+  }, 'auto does not create a paid index unasked')
+  await t.rejects(planCopy(source, target, { strategy: 'collection', createTarget: false }), {
+    code: 'VECSHIFT_ERR_COPY_REFUSED', message: /set copy.collection.cloud and copy.collection.region/,
+  })
+  await t.rejects(planCopy(source, target, { strategy: 'collection', createTarget: false, collection: where, namespace: 'tenant-a' }), {
+    code: 'VECSHIFT_ERR_COPY_REFUSED', message: /--namespace cannot be used with strategy collection/,
+  })
+  const existing = await pineconeIndex(t, e, { dimension: 12, metric: 'dotproduct' })
+  await t.rejects(planCopy(source, existing, { strategy: 'collection', createTarget: false, collection: where }), {
+    code: 'VECSHIFT_ERR_COPY_REFUSED', message: /creates the target index from the collection, and the test Pinecone index copy-\d+ exists already/,
+  })
+
+  const plan = await planCopy(source, target, { strategy: 'auto', createTarget: true, collection: where })
+  t.equal(plan.strategy, 'collection')
+  t.equal(plan.total, 205)
+  t.match(plan.notes.join('\n'), /writes made after it is saved are not in it/)
+  const dir = mkdtempSync(join(tmpdir(), 'vecshift-copy-coll-'))
+  const lines: string[] = []
+  const progress = new Progress({ isTTY: false, write: (s: string) => lines.push(s) }, 'copy', { intervalMs: 20 })
+  const summary = await runCollectionCopy(source, target, plan, {
+    migration: 'coll', checkpoint: new CheckpointFile(dir, 'coll'), progress,
+    collection: { name: 'vecshift-coll', ...where, deletionProtection: false, readyTimeoutMs: 10_000, pollIntervalMs: 25 },
+  })
+  t.match(summary, { strategy: 'collection', interrupted: false, copied: 205 })
+  t.same(summary.namespaces, [{ namespace: '', copied: 140 }, { namespace: 'tenant-a', copied: 60 }, { namespace: 'tenant-b', copied: 5 }])
+  const phases = new Set(lines.map((l) => (JSON.parse(l) as { phase?: string }).phase).filter(Boolean))
+  t.ok(phases.has('saving collection') && phases.has('restoring index'), `progress names the steps (${[...phases].join(', ')})`)
+  t.match(JSON.parse(lines.at(-1) as string), { done: 205, total: 205, final: true })
+  t.match(await target.describe(), { kind: 'pinecone-serverless', dimension: 12, metric: 'dotproduct' })
+  t.same(await differences(source, target, data), [], 'every record equal on both sides')
+  const saved = await new CheckpointFile(dir, 'coll').load()
+  t.match(saved, { strategy: 'collection', collection: { name: 'vecshift-coll', created: true, indexCreated: true }, finishedAt: String })
+
+  // A second copy with the same collection name must not reuse an old snapshot silently.
+  const again = new PineconeStore({ role: 'target', index: 'restored-2', controllerHost: e.url, apiKey: KEY })
+  t.teardown(() => again.close())
+  const plan2 = await planCopy(source, again, { strategy: 'collection', createTarget: false, collection: where })
+  await t.rejects(runCollectionCopy(source, again, plan2, {
+    migration: 'coll2', checkpoint: new CheckpointFile(dir, 'coll2'),
+    collection: { name: 'vecshift-coll', ...where, deletionProtection: false, readyTimeoutMs: 10_000, pollIntervalMs: 25 },
+  }), { code: 'VECSHIFT_ERR_COPY_REFUSED', message: /collection named vecshift-coll exists already and may be an older snapshot/ })
 })

@@ -19,7 +19,15 @@ export interface CopyOptions {
   readonly createTarget: boolean
   readonly sourceEmbeddingModel?: string
   readonly targetEmbeddingModel?: string
+  /** Where the collection strategy creates the serverless target (copy.collection). */
+  readonly collection?: { readonly cloud?: string; readonly region?: string }
+  /** The checkpoint of the copy being resumed says it created the target from a collection,
+   *  so an existing target is its own work, not someone else's index. */
+  readonly targetCreatedByCopy?: boolean
 }
+
+/** The limits of Pinecone's collection migration path (pinecone-pod-to-serverless.md). */
+export const COLLECTION_LIMITS = Object.freeze({ records: 25_000_000, namespaces: 20_000 })
 
 export interface CopyPlan {
   readonly strategy: Strategy
@@ -44,7 +52,7 @@ export async function planCopy(source: VectorStore, target: VectorStore, options
     t = await target.describe()
   } catch (err) {
     if (!(err instanceof VecshiftError && err.code === E.STORE_NOT_FOUND.code)) throw err
-    if (!options.createTarget) {
+    if (!options.createTarget && options.strategy !== 'collection') {
       refuse(`${err.message}. Create it, or set copy.createTarget: true (or --create-target) to have vecshift create it with the source's shape`)
     }
     if (!target.createSchema && !(s.kind === 'pinecone-pod' && options.strategy !== 'list-fetch' && options.strategy !== 'ids-file')) {
@@ -77,22 +85,43 @@ export async function planCopy(source: VectorStore, target: VectorStore, options
     strategy = 'ids-file'
   } else if (s.canList) {
     strategy = 'list-fetch'
-  } else if (s.kind === 'pinecone-pod' && (t === undefined || t.kind === 'pinecone-serverless')) {
+  } else if (s.kind === 'pinecone-pod' && target.collections !== undefined && (t === undefined || options.targetCreatedByCopy === true)) {
     strategy = 'collection'
   } else {
-    refuse(`the ${source.label} is pod-based and cannot list its ids; give an ids file (copy.idsFile or --ids-file), or copy it to a Pinecone serverless index with the collection strategy first`)
+    refuse(`the ${source.label} is pod-based and cannot list its ids; give an ids file (copy.idsFile or --ids-file)${target.collections ? ', or let vecshift create the serverless target from a collection (the target must not exist yet)' : ''}`)
   }
   if (strategy === 'list-fetch' && !s.canList) refuse(`strategy list-fetch needs a source that can list ids; the ${source.label} cannot (use collection or ids-file)`)
   if (strategy === 'ids-file' && options.idsFile === undefined) refuse('strategy ids-file needs copy.idsFile or --ids-file')
-  if (strategy === 'collection' && (s.kind !== 'pinecone-pod' || (t !== undefined && t.kind !== 'pinecone-serverless'))) {
-    refuse('strategy collection copies a Pinecone pod-based index into a new Pinecone serverless index')
-  }
-
   let namespaces = await source.stats()
+  if (strategy === 'collection') checkCollectionPath(source, target, s, t, namespaces, options, notes)
   if (options.namespace !== undefined) {
     namespaces = namespaces.filter((n) => n.namespace === options.namespace)
     if (namespaces.length === 0) notes.push(`namespace "${options.namespace}" holds no records in the source`)
   }
   const total = namespaces.reduce((n, ns) => n + ns.vectorCount, 0)
   return { strategy, source: s, target: t, namespaces, total, notes }
+}
+
+/** Pinecone's pod-to-serverless path: what it needs and the limits of its migration tool. */
+function checkCollectionPath(
+  source: VectorStore, target: VectorStore, s: StoreDescription, t: StoreDescription | undefined,
+  namespaces: readonly NamespaceStats[], options: CopyOptions, notes: string[],
+): void {
+  if (s.kind !== 'pinecone-pod' || source.collections === undefined) {
+    refuse(`strategy collection saves a Pinecone pod-based index as a collection; the ${source.label} is ${s.kind}`)
+  }
+  if (target.collections === undefined) refuse(`strategy collection creates a Pinecone serverless index; the ${target.label} is not a Pinecone index`)
+  if (t !== undefined && options.targetCreatedByCopy !== true) {
+    refuse(`strategy collection creates the target index from the collection, and the ${target.label} exists already; delete it (or name another target index), or copy into it with an ids file (strategy ids-file)`)
+  }
+  if (t !== undefined && t.kind !== 'pinecone-serverless') refuse(`the ${target.label} is ${t.kind}; the collection strategy makes a serverless index`)
+  if (options.namespace !== undefined) refuse('a collection holds the whole index: --namespace cannot be used with strategy collection (use an ids file to copy one namespace)')
+  if (options.collection?.cloud === undefined || options.collection.region === undefined) {
+    refuse('strategy collection creates the serverless target; set copy.collection.cloud and copy.collection.region to where it should live (e.g. aws / us-east-1)')
+  }
+  const records = namespaces.reduce((n, ns) => n + ns.vectorCount, 0)
+  if (records >= COLLECTION_LIMITS.records || namespaces.length >= COLLECTION_LIMITS.namespaces) {
+    refuse(`Pinecone migrates pod-based indexes through a collection only below ${COLLECTION_LIMITS.records.toLocaleString('en-US')} records and ${COLLECTION_LIMITS.namespaces.toLocaleString('en-US')} namespaces; the source has ${records.toLocaleString('en-US')} records in ${namespaces.length.toLocaleString('en-US')} namespaces. Copy it with an ids file (strategy ids-file) into a serverless index you create`)
+  }
+  notes.push('the collection is a snapshot: writes made after it is saved are not in it; the gateway must be capturing writes before the copy starts, so the replayer can apply them')
 }

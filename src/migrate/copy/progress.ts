@@ -12,6 +12,8 @@ export interface ProgressState {
   readonly done: number
   readonly total: number
   readonly retries: number
+  /** What a long step is waiting for, when records do not move (e.g. "restoring index"). */
+  readonly phase?: string
 }
 
 const WINDOW_MS = 10_000
@@ -59,7 +61,7 @@ export class Progress {
   }
 
   #render(final: boolean): void {
-    const { done, total, retries } = this.#state
+    const { done, total, retries, phase } = this.#state
     const rate = this.rate()
     const remaining = Math.max(0, total - done)
     const etaSeconds = rate > 0 ? Math.round(remaining / rate) : null
@@ -71,12 +73,12 @@ export class Progress {
       const bar = `${'█'.repeat(filled)}${'░'.repeat(width - filled)}`
       const pct = `${(fraction * 100).toFixed(1)}%`.padStart(6)
       const eta = final ? `done in ${formatDuration(elapsed)}` : `ETA ${etaSeconds === null ? '--' : formatDuration(etaSeconds)}`
-      const line = `${this.#label} ${bar} ${pct} ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} ${Math.round(rate).toLocaleString('en-US')}/s ${eta}${retries ? ` retries ${retries}` : ''}`
+      const line = `${this.#label}${phase ? ` (${phase})` : ''} ${bar} ${pct} ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} ${Math.round(rate).toLocaleString('en-US')}/s ${eta}${retries ? ` retries ${retries}` : ''}`
       this.#sink.write(`\r\x1b[2K${line}${final ? '\n' : ''}`)
       return
     }
     this.#sink.write(`${JSON.stringify({
-      progress: this.#label, done, total, percent: total > 0 ? Math.round((done / total) * 1000) / 10 : null,
+      progress: this.#label, ...(phase ? { phase } : {}), done, total, percent: total > 0 ? Math.round((done / total) * 1000) / 10 : null,
       perSecond: Math.round(rate), etaSeconds: final ? 0 : etaSeconds, elapsedSeconds: elapsed, retries, ...(final ? { final: true } : {}),
     })}\n`)
   }

@@ -4,10 +4,11 @@ import { formatFloat32Array } from '../../pinecone/float32.js'
 import type { Metric, VectorType } from '../../pinecone/types.js'
 import type { RetryPolicy } from '../../retry.js'
 import type {
-  DeleteRequest, ListOptions, ListPage, NamespaceStats, QueryMatch, QueryRequest, StoreCounters, StoreDescription,
+  CollectionControl, CollectionState, DeleteRequest, ListOptions, ListPage, NamespaceStats, QueryMatch, QueryRequest, StoreCounters, StoreDescription,
   StoredVector, UpdateRequest, VectorStore,
 } from '../contract.js'
-import { PineconeHttp, PineconeRefusal } from './http.js'
+import { PineconeHttp, PineconeRefusal, type PineconeHttpOptions, type PineconeResponse } from './http.js'
+import { PineconeCollections } from './collections.js'
 import { canonicalNamespace, fromWire, matchFromWire, sparseJson, upsertBody, vectorJson, wireNamespace } from './wire.js'
 
 // The Pinecone adapter: REST over undici, for serverless and pod-based indexes.
@@ -35,8 +36,9 @@ export interface PineconeStoreOptions {
   /** For messages: "source", "target". */
   readonly role: string
   readonly index: string
-  /** Data-plane URL of the index. */
-  readonly host: string
+  /** Data-plane URL of the index; when absent it is learned from describe_index (Pinecone
+   *  assigns it when the index is created, so a target made by the copy has none yet). */
+  readonly host?: string
   readonly controllerHost: string
   readonly apiKey: string
   /** Name of the environment variable the key came from, for error messages. */
@@ -54,13 +56,16 @@ interface IndexModel {
   vector_type?: string
   spec?: { pod?: unknown; serverless?: unknown }
   status?: { ready?: boolean; state?: string }
+  host?: string
 }
 
 export class PineconeStore implements VectorStore {
   readonly label: string
   readonly counters: StoreCounters = { requests: 0, retries: 0 }
+  readonly collections: CollectionControl
   readonly #options: PineconeStoreOptions
-  readonly #data: PineconeHttp
+  readonly #common: Omit<PineconeHttpOptions, 'label' | 'url'>
+  #data: Promise<PineconeHttp> | undefined
   readonly #control: PineconeHttp
   #description: StoreDescription | undefined
 
@@ -74,17 +79,38 @@ export class PineconeStore implements VectorStore {
       ...(options.tlsVerify === undefined ? {} : { tlsVerify: options.tlsVerify }),
       ...(options.logger ? { logger: options.logger } : {}),
     }
-    this.#data = new PineconeHttp({ ...common, label: this.label, url: options.host, connections: options.connections ?? 16 })
+    this.#common = common
+    if (options.host !== undefined) this.#data = Promise.resolve(this.#dataPlaneAt(options.host))
     this.#control = new PineconeHttp({ ...common, label: `${this.label} (control plane)`, url: options.controllerHost, connections: 2 })
+    this.collections = new PineconeCollections(this, options.index)
   }
 
-  get control(): PineconeHttp {
-    return this.#control
+  #dataPlaneAt(host: string): PineconeHttp {
+    // describe_index answers a bare host name on Pinecone, a URL on the emulator.
+    const url = /^https?:\/\//.test(host) ? host : `https://${host}`
+    return new PineconeHttp({ ...this.#common, label: this.label, url, connections: this.#options.connections ?? 16 })
+  }
+
+  /** The data plane, found through describe_index when the config gave no host. */
+  #dataPlane(): Promise<PineconeHttp> {
+    this.#data ??= this.#model().then((model) => {
+      if (typeof model.host !== 'string' || model.host === '') {
+        throw new VecshiftError(E.STORE_UNAVAILABLE, [this.label, 'describe_index answered no host yet (the index is still being created)', 1, 0])
+      }
+      return this.#dataPlaneAt(model.host)
+    })
+    this.#data.catch(() => { this.#data = undefined })
+    return this.#data
+  }
+
+  /** describe_index as Pinecone answers it (not cached: readiness changes). */
+  async #model(): Promise<IndexModel> {
+    return (await this.#call('describe', () => this.#control.request('GET', `/indexes/${encodeURIComponent(this.#options.index)}`))).body as IndexModel
   }
 
   async describe(): Promise<StoreDescription> {
     if (this.#description) return this.#description
-    const model = (await this.#call('describe', () => this.#control.request('GET', `/indexes/${encodeURIComponent(this.#options.index)}`))).body as IndexModel
+    const model = await this.#model()
     const pod = model.spec?.pod !== undefined && model.spec?.pod !== null
     const vectorType: VectorType = model.vector_type === 'sparse' ? 'sparse' : 'dense'
     const metric = (model.metric ?? 'cosine') as Metric
@@ -101,7 +127,7 @@ export class PineconeStore implements VectorStore {
   }
 
   async stats(): Promise<NamespaceStats[]> {
-    const body = (await this.#call('describe_index_stats', () => this.#data.request('POST', '/describe_index_stats', '{}'))).body as {
+    const body = (await this.#call('describe_index_stats', async () => (await this.#dataPlane()).request('POST', '/describe_index_stats', '{}'))).body as {
       namespaces?: Record<string, { vectorCount?: number }>
     }
     return Object.entries(body.namespaces ?? {})
@@ -115,7 +141,7 @@ export class PineconeStore implements VectorStore {
     const q = new URLSearchParams({ namespace: wireNamespace(namespace), limit: String(Math.min(options.limit ?? LIMITS.listPage, LIMITS.listPage)) })
     if (options.prefix) q.set('prefix', options.prefix)
     if (options.cursor) q.set('paginationToken', options.cursor)
-    const body = (await this.#call('list', () => this.#data.request('GET', `/vectors/list?${q.toString()}`))).body as {
+    const body = (await this.#call('list', async () => (await this.#dataPlane()).request('GET', `/vectors/list?${q.toString()}`))).body as {
       vectors?: Array<{ id: string }>
       pagination?: { next?: string }
     }
@@ -134,7 +160,7 @@ export class PineconeStore implements VectorStore {
       const path = `/vectors/fetch?${batch.join('&')}&${ns}`
       batch = []
       urlBytes = 0
-      const body = (await this.#call('fetch', () => this.#data.request('GET', path))).body as { vectors?: Record<string, object> }
+      const body = (await this.#call('fetch', async () => (await this.#dataPlane()).request('GET', path))).body as { vectors?: Record<string, object> }
       for (const [id, v] of Object.entries(body.vectors ?? {})) out.set(id, fromWire(id, v))
     }
     for (const id of ids) {
@@ -154,7 +180,7 @@ export class PineconeStore implements VectorStore {
     if (request.sparseVector) parts.push(`"sparseVector":${sparseJson(request.sparseVector)}`)
     if (request.filter) parts.push(`"filter":${JSON.stringify(request.filter)}`)
     parts.push(`"includeValues":${request.includeValues === true}`, `"includeMetadata":${request.includeMetadata === true}`)
-    const body = (await this.#call('query', () => this.#data.request('POST', '/query', `{${parts.join(',')}}`))).body as { matches?: object[] }
+    const body = (await this.#call('query', async () => (await this.#dataPlane()).request('POST', '/query', `{${parts.join(',')}}`))).body as { matches?: object[] }
     return (body.matches ?? []).map((m) => matchFromWire(m))
   }
 
@@ -167,7 +193,7 @@ export class PineconeStore implements VectorStore {
       const body = upsertBody(namespace, batch)
       batch = []
       bytes = 0
-      await this.#call('upsert', () => this.#data.request('POST', '/vectors/upsert', body))
+      await this.#call('upsert', async () => (await this.#dataPlane()).request('POST', '/vectors/upsert', body))
     }
     for (const v of vectors) {
       const json = vectorJson(v)
@@ -189,13 +215,13 @@ export class PineconeStore implements VectorStore {
     } else {
       parts.push(`"filter":${JSON.stringify(request.filter)}`, `"setMetadata":${JSON.stringify(request.setMetadata)}`)
     }
-    const body = (await this.#call('update', () => this.#data.request('POST', '/vectors/update', `{${parts.join(',')}}`))).body as { matchedRecords?: number }
+    const body = (await this.#call('update', async () => (await this.#dataPlane()).request('POST', '/vectors/update', `{${parts.join(',')}}`))).body as { matchedRecords?: number }
     return typeof body.matchedRecords === 'number' ? { matched: body.matchedRecords } : {}
   }
 
   async delete(namespace: string, request: DeleteRequest): Promise<void> {
     const ns = `"namespace":${JSON.stringify(wireNamespace(namespace))}`
-    const send = (json: string) => this.#call('delete', () => this.#data.request('POST', '/vectors/delete', json), { notFoundIsDone: true })
+    const send = (json: string) => this.#call('delete', async () => (await this.#dataPlane()).request('POST', '/vectors/delete', json), { notFoundIsDone: true })
     if ('ids' in request) {
       for (let i = 0; i < request.ids.length; i += LIMITS.deleteIds) {
         await send(`{"ids":${JSON.stringify(request.ids.slice(i, i + LIMITS.deleteIds))},${ns}}`)
@@ -208,7 +234,18 @@ export class PineconeStore implements VectorStore {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.#data.close(), this.#control.close()])
+    const data = this.#data?.catch(() => undefined)
+    await Promise.allSettled([data?.then((d) => d?.close()), this.#control.close()])
+  }
+
+  /** Forgets what describe() learned (the index was created or replaced). */
+  forgetDescription(): void {
+    this.#description = undefined
+  }
+
+  /** For PineconeCollections: a control-plane call with this store's error mapping. */
+  controlCall(op: string, method: 'GET' | 'POST', path: string, body?: string): Promise<PineconeResponse> {
+    return this.#call(op, () => this.#control.request(method, path, body))
   }
 
   /** Runs one request, turning Pinecone's refusals into catalogue errors that say what to do. */
