@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { E, VecshiftError } from '../errors.js'
+import type { VectorStore } from '../stores/contract.js'
 import { configFromFlags, loggerFor, nonNegativeNumber, positiveInt, type ConfigFlags } from './common.js'
 
 // `vecshift copy`: the bulk copy from source to target. Up-front checks first (nothing is
@@ -84,7 +85,9 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
             : `an interrupted copy for migration ${config.migration.id} has a checkpoint at ${checkpoint.path}; run again with --resume to continue it, or delete the file to start over`])
         }
         if (existing?.finishedAt) {
-          process.stdout.write(`vecshift: the copy already finished at ${existing.finishedAt}; nothing to do\n`)
+          // A copy killed while building the index finished its records but not the index.
+          const indexMs = await buildSearchIndex(target)
+          process.stdout.write(`vecshift: the copy already finished at ${existing.finishedAt}; ${indexMs === undefined ? 'nothing to do' : `built the missing search index in ${Math.round(indexMs / 1000)} s`}\n`)
           return
         }
 
@@ -103,9 +106,10 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
         })
         for (const note of plan.notes) logger.warn({ note }, note)
         if (plan.target === undefined && target.createSchema) {
-          // planCopy allowed the missing target because this store can create it.
-          await target.createSchema({ dimension: plan.source.dimension, metric: plan.source.metric, vectorType: plan.source.vectorType })
-          logger.info({ target: target.label }, 'created the target table')
+          // planCopy allowed the missing target because this store can create it. Its search
+          // index is built after the load (buildSearchIndex below), which is much faster.
+          await target.createSchema({ dimension: plan.source.dimension, metric: plan.source.metric, vectorType: plan.source.vectorType, deferIndex: true })
+          logger.info({ target: target.label }, 'created the target table; its HNSW index is built when the copy is done')
         }
 
         if (existing && (existing.source !== source.label || existing.target !== target.label || existing.strategy !== plan.strategy)) {
@@ -141,7 +145,9 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
             ...(config.copy.idsFile === undefined ? {} : { idsFile: config.copy.idsFile }),
             ...(namespace === undefined ? {} : { namespace }),
           })
-        process.stdout.write(flags.json ? `${JSON.stringify(summary)}\n` : formatSummary(summary))
+        const indexMs = summary.interrupted ? undefined : await buildSearchIndex(target)
+        const report = indexMs === undefined ? summary : { ...summary, indexBuildMs: indexMs }
+        process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatSummary(report))
         if (summary.interrupted) {
           process.stderr.write(`vecshift: interrupted; the checkpoint is saved (${summary.checkpoint}). Run the same command with --resume to continue.\n`)
           process.exitCode = 130
@@ -152,4 +158,15 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
         await Promise.allSettled([source.close(), target.close()])
       }
     })
+}
+
+/** Builds the target's search index if it is missing (a table the copy created); answers
+ *  how long that took, or undefined when there was nothing to build. */
+async function buildSearchIndex(target: VectorStore): Promise<number | undefined> {
+  if (!target.buildIndexes) return undefined
+  const started = Date.now()
+  const built = await target.buildIndexes(() => {
+    process.stderr.write(`vecshift: building the HNSW index of the ${target.label} (once, after the load; this can take a while)\n`)
+  })
+  return built ? Date.now() - started : undefined
 }

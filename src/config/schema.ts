@@ -41,6 +41,9 @@ const pgvectorStore = z.strictObject({
   poolSize: z.number().int().min(1).max(256).default(8),
   /** hnsw: queries use the HNSW index (approximate, as served); exact: full scans. */
   search: z.enum(['hnsw', 'exact']).default('hnsw'),
+  /** maintenance_work_mem while vecshift builds the HNSW index after a copy (e.g. "2GB"):
+   *  a graph that fits in it builds many times faster. Unset: the server's setting. */
+  maintenanceWorkMem: z.string().regex(/^[0-9]{1,9}(kB|MB|GB)$/, 'a size such as 512MB or 2GB').optional(),
 })
 
 const store = z.discriminatedUnion('type', [pineconeStore, pgvectorStore])

@@ -115,7 +115,10 @@ export interface VectorStore {
   delete(namespace: string, request: DeleteRequest): Promise<void>
   /** Present on stores that can create themselves with a given shape (pgvector): creates
    *  what is missing, refuses an existing store of another shape. */
-  createSchema?(spec: { dimension: number | null; metric: Metric; vectorType?: VectorType }): Promise<void>
+  createSchema?(spec: { dimension: number | null; metric: Metric; vectorType?: VectorType; deferIndex?: boolean }): Promise<void>
+  /** Present on stores whose search index can be built after a bulk load (pgvector's HNSW):
+   *  creates it if missing (calling onStart first) and answers whether it did; idempotent. */
+  buildIndexes?(onStart?: () => void): Promise<boolean>
   /** Present on Pinecone indexes: the control-plane steps of the collection copy strategy. */
   readonly collections?: CollectionControl
   close(): Promise<void>

@@ -30,6 +30,7 @@ export async function openStore(config: Config, role: Role, logger?: Logger): Pr
     table: section.table,
     schema: section.schema,
     search: section.search,
+    ...(section.maintenanceWorkMem === undefined ? {} : { maintenanceWorkMem: section.maintenanceWorkMem }),
     pool: {
       host: section.host, port: section.port, database: section.database, user: section.user, max: section.poolSize,
       ...(password === undefined ? {} : { password }),

@@ -8,10 +8,12 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import pgClient from 'pg'
 import t from 'tap'
 import { request } from 'undici'
 import { PineconeStore } from '../../src/stores/pinecone/store.js'
 import { startTestEmulator } from '../helpers/emulator.js'
+import { startTestPostgres } from '../helpers/pglite.js'
 
 const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname
 const KEY = 'copy-cli-key'
@@ -150,6 +152,39 @@ t.test('copy CLI: collection strategy killed while the new index restores, then 
   t.equal(got.size, 200, 'no record missing')
   t.same(Array.from(got.get('p7')?.values ?? []), Array.from(records[7]?.values ?? []))
   t.equal(e.stats().byIndex['sl-dst']?.upsert ?? 0, 0, 'Pinecone restored the records; vecshift wrote none')
+})
+
+t.test('copy CLI: into a pgvector table it creates, loading first and building the HNSW index after', async (t) => {
+  const pg = await startTestPostgres(t)
+  const source = await createIndex('to-pg')
+  const records = Array.from({ length: 400 }, (_, i) => ({ id: `g${i}`, values: Float32Array.from({ length: 8 }, (_, d) => Math.cos(i * 3 + d)), metadata: { i, tag: `t${i % 4}` } }))
+  await source.upsert('', records)
+  const dir = mkdtempSync(join(tmpdir(), 'vecshift-copy-cli-pg-'))
+  const config = join(dir, 'vecshift.yaml')
+  writeFileSync(config, [
+    'migration: { id: to-pg }',
+    `source: { type: pinecone, index: to-pg, host: "${emu.indexHost('to-pg')}", controllerHost: "${emu.url}" }`,
+    // PGlite is one session: one connection (helpers/pglite.ts).
+    `target: { type: pgvector, table: items, host: 127.0.0.1, port: ${pg.port}, database: postgres, user: postgres, poolSize: 1, maintenanceWorkMem: 128MB }`,
+    `copy: { checkpointDir: "${join(dir, 'ckpt')}", createTarget: true, batchSize: 50 }`,
+    'log: { level: warn }',
+  ].join('\n'))
+  const run = runCopy(config, ['--json'])
+  const [code] = await run.exited
+  t.equal(code, 0, run.err())
+  const summary = JSON.parse(run.out()) as { copied: number; indexBuildMs?: number }
+  t.equal(summary.copied, 400)
+  t.type(summary.indexBuildMs, 'number', 'the summary says the index was built after the load')
+  t.match(run.err(), /building the HNSW index of the target pgvector table public.items/)
+  const client = new pgClient.Client(pg.poolConfig())
+  await client.connect()
+  t.teardown(() => client.end())
+  const defs = (await client.query(`SELECT indexdef FROM pg_indexes WHERE tablename = 'items' AND indexdef LIKE '%USING hnsw%'`)).rows
+  t.equal(defs.length, 1, 'the HNSW index exists')
+  t.equal((await client.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 400)
+  const again = runCopy(config, ['--resume'])
+  t.equal((await again.exited)[0], 0)
+  t.match(again.out(), /already finished.*nothing to do/)
 })
 
 t.test('copy CLI: --help and a missing target section', async (t) => {

@@ -59,6 +59,23 @@ t.test('pgvector: the HNSW index follows the metric, and hnsw-mode queries find 
   t.match(defs.map((r) => r.indexdef), [/USING hnsw \(embedding vector_cosine_ops\)/, /USING hnsw \(embedding vector_ip_ops\)/, /USING hnsw \(embedding vector_l2_ops\)/])
 })
 
+t.test('pgvector: a bulk load can defer the HNSW index and build it once, idempotently', async (t) => {
+  const store = storeFor(t, 'deferred', { maintenanceWorkMem: '128MB' })
+  await store.createSchema({ dimension: 4, metric: 'cosine', deferIndex: true })
+  const hnsw = async () => (await rawQuery(`SELECT indexdef FROM pg_indexes WHERE tablename = 'deferred' AND indexdef LIKE '%USING hnsw%'`)).length
+  t.equal(await hnsw(), 0, 'no HNSW index while loading')
+  await store.upsert('', Array.from({ length: 50 }, (_, i) => ({ id: `d${i}`, values: Float32Array.from({ length: 4 }, (_, d) => Math.sin(i + d)) })))
+  let started = 0
+  t.equal(await store.buildIndexes(() => { started++ }), true, 'built')
+  t.equal(started, 1, 'onStart called before the build')
+  t.equal(await hnsw(), 1, 'the index exists after the build')
+  t.equal(await storeFor(t, 'deferred').buildIndexes(() => { started++ }), false, 'a second call finds it and does nothing')
+  t.equal(started, 1)
+  // maintenance_work_mem was raised for the build's transaction only.
+  t.same(await rawQuery('SHOW maintenance_work_mem'), [{ maintenance_work_mem: '64MB' }])
+  t.equal((await store.query('', { vector: Float32Array.of(1, 0, 0, 0), topK: 3 })).length, 3)
+})
+
 t.test('pgvector: filter fields and values are bind parameters, never SQL', async (t) => {
   const store = storeFor(t, 'injection')
   await store.createSchema({ dimension: 2, metric: 'cosine' })

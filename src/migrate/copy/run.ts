@@ -48,6 +48,8 @@ export interface CopySummary {
   readonly perSecond: number
   readonly retries: { readonly source: number; readonly target: number }
   readonly checkpoint: string
+  /** Time spent building the target's search index after the load, when it was built. */
+  readonly indexBuildMs?: number
 }
 
 interface Batch {

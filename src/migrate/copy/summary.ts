@@ -9,6 +9,7 @@ export function formatSummary(s: CopySummary): string {
     ...s.namespaces.map((n) => `    ${(n.namespace === '' ? '(default)' : n.namespace).padEnd(24)} ${n.copied.toLocaleString('en-US')}`),
     `  missing    ${s.missing} (listed or given, gone from the source when fetched)`,
     `  retries    source ${s.retries.source}, target ${s.retries.target}`,
+    ...(s.indexBuildMs === undefined ? [] : [`  index      HNSW index built after the load in ${formatDuration(Math.round(s.indexBuildMs / 1000))}`]),
     `  checkpoint ${s.checkpoint}`,
   ]
   return `${lines.join('\n')}\n`

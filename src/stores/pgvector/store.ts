@@ -50,6 +50,8 @@ export interface PgvectorStoreOptions {
    *  approximately, as the database would in production (its hnsw.ef_search setting
    *  applies); exact: a full scan of the namespace (for verification and tests). */
   readonly search?: 'hnsw' | 'exact'
+  /** maintenance_work_mem for building the HNSW index (e.g. "1GB"); unset: the server's. */
+  readonly maintenanceWorkMem?: string
   readonly retry?: RetryPolicy
   readonly logger?: Logger
 }
@@ -58,6 +60,9 @@ export interface SchemaSpec {
   readonly dimension: number | null
   readonly metric: Metric
   readonly vectorType?: VectorType
+  /** Leave out the HNSW index until buildIndexes(): pgvector loads much faster into a table
+   *  without it, then builds the graph once (its README's advice for bulk loading). */
+  readonly deferIndex?: boolean
 }
 
 interface Shape { metric: Metric; dimension: number | null; vectorType: VectorType }
@@ -92,8 +97,8 @@ export class PgvectorStore implements VectorStore {
     this.#pool.on('error', (err) => options.logger?.warn({ err, store: this.label }, 'idle database connection failed'))
   }
 
-  /** Creates the extension, table, HNSW index and shape comment if missing. Refuses (does
-   *  not alter) a table that exists with another shape. */
+  /** Creates the extension, table, HNSW index (unless deferred) and shape comment if
+   *  missing. Refuses (does not alter) a table that exists with another shape. */
   async createSchema(spec: SchemaSpec): Promise<void> {
     const vectorType = spec.vectorType ?? 'dense'
     if (vectorType === 'dense' && (spec.dimension === null || !(spec.dimension >= 1 && spec.dimension <= 16_000))) {
@@ -120,10 +125,44 @@ export class PgvectorStore implements VectorStore {
       PRIMARY KEY (namespace, id))`)
     // COMMENT takes no bind parameters; the text is our own JSON, quoted for SQL.
     await this.#sql('createSchema', `COMMENT ON TABLE ${this.#table} IS '${comment.replace(/'/g, "''")}'`)
-    if (vectorType === 'dense') {
-      await this.#sql('createSchema', `CREATE INDEX IF NOT EXISTS "${this.#options.table}_embedding_hnsw" ON ${this.#table} USING hnsw (embedding ${opclass})`)
-    }
     this.#shape = { metric: spec.metric, dimension: spec.dimension, vectorType }
+    if (!spec.deferIndex) await this.buildIndexes()
+  }
+
+  /** Creates the HNSW index if it is missing; answers whether it did. Idempotent, and an
+   *  interrupted build leaves nothing (CREATE INDEX is transactional). maintenance_work_mem,
+   *  when configured, is raised for this statement only: a graph that fits in it builds many
+   *  times faster. */
+  async buildIndexes(onStart?: () => void): Promise<boolean> {
+    const shape = await this.#requireShape()
+    if (shape.vectorType !== 'dense') return false
+    const name = `${this.#options.table}_embedding_hnsw`
+    const exists = await this.#sql<{ r: string | null }>('buildIndexes', 'SELECT to_regclass($1)::text AS r', [`"${this.#options.schema ?? 'public'}"."${name}"`])
+    if (exists.rows[0]?.r) return false
+    onStart?.()
+    const { opclass } = OPS[shape.metric]
+    const create = `CREATE INDEX IF NOT EXISTS "${name}" ON ${this.#table} USING hnsw (embedding ${opclass})`
+    const memory = this.#options.maintenanceWorkMem
+    if (memory === undefined) {
+      await this.#sql('buildIndexes', create)
+      return true
+    }
+    await this.#withRetries('buildIndexes', async () => {
+      const client = await this.#pool.connect()
+      try {
+        await client.query('BEGIN')
+        // SET LOCAL takes no bind parameters; the value was validated by the config schema.
+        await client.query(`SET LOCAL maintenance_work_mem = '${memory}'`)
+        await client.query(create)
+        await client.query('COMMIT')
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined)
+        throw err
+      } finally {
+        client.release()
+      }
+    })
+    return true
   }
 
   async describe(): Promise<StoreDescription> {
@@ -313,12 +352,17 @@ export class PgvectorStore implements VectorStore {
     return shape
   }
 
-  async #sql<R extends pg.QueryResultRow = pg.QueryResultRow>(op: string, text: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+  #sql<R extends pg.QueryResultRow = pg.QueryResultRow>(op: string, text: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+    return this.#withRetries(op, () => this.#pool.query<R>(text, params))
+  }
+
+  /** Runs `fn` with the retry rules and turns what fails into catalogue errors. */
+  async #withRetries<T>(op: string, fn: () => Promise<T>): Promise<T> {
     const started = Date.now()
     try {
       return await withRetries(async () => {
         this.counters.requests++
-        return this.#pool.query<R>(text, params)
+        return fn()
       }, {
         policy: this.#options.retry ?? DEFAULT_PG_RETRY,
         isRetriable: retriable,
