@@ -38,15 +38,24 @@ function exactDecimal(mantissa: number, scale: number, negative: boolean): numbe
 }
 
 class Bail extends Error {}
+
+/** A fetch response's dense values, as the text of their JSON array (parseFetchResponse). */
+export class NumbersText {
+  constructor(readonly text: string) {}
+}
 const BAIL = new Bail()
 
 /** The kind of object a value sits in, as far as the `values` rule needs to know: the
- *  document's root object, an element of the root's `vectors` array, or anything else. */
-const enum In { Root, Vector, Other }
+ *  document's root object, a vector (an element of the root's `vectors` array in a write
+ *  body, a member of the root's `vectors` object in a fetch response), the `vectors` object
+ *  of a fetch response, or anything else. */
+const enum In { Root, Vector, VectorMap, Other }
 
 class Parser {
   pos = 0
-  constructor(readonly buf: Buffer) {}
+  /** fetch: the document is a fetch response ({"vectors":{"<id>":{...}}}), whose dense
+   *  values come back as NumbersText: a copy forwards the text and parses it only if read. */
+  constructor(readonly buf: Buffer, readonly fetch = false) {}
 
   ws(): void {
     const b = this.buf
@@ -66,9 +75,18 @@ class Parser {
     this.ws()
     const c = this.buf[this.pos]
     switch (c) {
-      case C.OpenObj: return this.object(depth, parent === undefined ? In.Root : In.Other)
+      case C.OpenObj: {
+        const kind = parent === undefined ? In.Root
+          : parent === In.VectorMap ? In.Vector
+            : this.fetch && parent === In.Root && key === 'vectors' ? In.VectorMap : In.Other
+        return this.object(depth, kind)
+      }
       case C.Open: {
         if (key === 'values' && (parent === In.Root || parent === In.Vector)) {
+          if (this.fetch && parent === In.Vector) {
+            const text = this.numbersText()
+            if (text !== undefined) return text
+          }
           const numbers = this.numberArray()
           if (numbers !== undefined) return numbers
         }
@@ -211,6 +229,38 @@ class Parser {
     return undefined
   }
 
+  /** A non-empty array of JSON numbers without whitespace, as its text (position after it);
+   *  undefined (position kept) for anything else. The grammar is checked, the values are
+   *  not computed: whoever reads them parses the text (dense-text.ts). */
+  numbersText(): NumbersText | undefined {
+    const b = this.buf
+    const start = this.pos
+    let p = start + 1
+    const digit = (c: number | undefined) => c !== undefined && c >= C.Zero && c <= C.Nine
+    for (;;) {
+      if (b[p] === C.Minus) p++
+      if (b[p] === C.Zero) p++
+      else if (digit(b[p])) while (digit(b[p])) p++
+      else return undefined
+      if (b[p] === C.Dot) {
+        p++
+        if (!digit(b[p])) return undefined
+        while (digit(b[p])) p++
+      }
+      if (b[p] === C.LowerE || b[p] === C.UpperE) {
+        p++
+        if (b[p] === C.Plus || b[p] === C.Minus) p++
+        if (!digit(b[p])) return undefined
+        while (digit(b[p])) p++
+      }
+      const c = b[p++]
+      if (c === C.Close) break
+      if (c !== C.Comma) return undefined
+    }
+    this.pos = p
+    return new NumbersText(b.toString('latin1', start, p))
+  }
+
   number(): number {
     const b = this.buf
     const start = this.pos
@@ -302,7 +352,18 @@ class Parser {
 
 /** JSON.parse(buf) with dense `values` as Float32Array, or NOT_HANDLED (use JSON.parse). */
 export function parseWriteBody(buf: Buffer): unknown {
-  const p = new Parser(buf)
+  return parseWith(new Parser(buf))
+}
+
+/** A fetch response (`{"vectors":{"<id>":{"values":[...]}}}`) as JSON.parse would return it,
+ *  but with each vector's dense `values` as NumbersText (or a Float32Array when the array
+ *  has whitespace or other content); or NOT_HANDLED (use JSON.parse). */
+export function parseFetchResponse(buf: Buffer): unknown {
+  return parseWith(new Parser(buf, true))
+}
+
+function parseWith(p: Parser): unknown {
+  const buf = p.buf
   try {
     const v = p.value(0, undefined, undefined)
     p.ws()

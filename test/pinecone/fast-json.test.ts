@@ -1,7 +1,7 @@
 // The capture path's parser must be indistinguishable from JSON.parse + toDense: same values
 // bit for bit, same structure, and every body it cannot vouch for handed back to JSON.parse.
 import t from 'tap'
-import { NOT_HANDLED, parseWriteBody } from '../../src/pinecone/fast-json.js'
+import { NOT_HANDLED, NumbersText, parseFetchResponse, parseWriteBody } from '../../src/pinecone/fast-json.js'
 import { parseUpdate, parseUpsert } from '../../src/pinecone/write-requests.js'
 import { prng } from '../helpers/prng.js'
 
@@ -198,4 +198,26 @@ t.test('parseUpsert and parseUpdate give the same result and the same errors on 
   const viaFast = parseUpdate(parse(update), shape)
   t.equal(difference(viaFast, parseUpdate(JSON.parse(update), shape)), undefined, 'update')
   t.ok(viaFast.values instanceof Float32Array && viaFast.values.length === 4)
+})
+
+t.test('fetch responses: dense values come back as their text, checked for number characters only', async (t) => {
+  const text = '{"vectors":{"a":{"id":"a","values":[0.5,-0.25,1e-7,0.10000000149011612],"metadata":{"values":[1,2],"x":"y"}},' +
+    '"b":{"id":"b","values":[ 1, 2 ],"sparseValues":{"indices":[3],"values":[0.5]}},"c":{"id":"c","values":[1,"x"]}},"namespace":"ns","usage":{"readUnits":1}}'
+  const parsed = parseFetchResponse(Buffer.from(text)) as { vectors: Record<string, { values: unknown; metadata?: { values: unknown }; sparseValues?: { values: unknown } }> }
+  const { a, b, c } = parsed.vectors
+  t.ok(a?.values instanceof NumbersText, 'dense values are kept as text')
+  t.equal((a?.values as NumbersText).text, '[0.5,-0.25,1e-7,0.10000000149011612]', 'exactly as the source wrote them')
+  t.same(a?.metadata?.values, [1, 2], 'a metadata key named "values" stays an array')
+  t.same(b?.sparseValues?.values, [0.5], 'sparse values stay an array')
+  t.ok(b?.values instanceof Float32Array, 'an array with whitespace is parsed as a write body\'s would be')
+  t.same(Array.from(b?.values as Float32Array), [1, 2])
+  t.same(c?.values, [1, 'x'], 'anything but numbers is an ordinary array')
+  const { vectors: _v, ...rest } = parsed as unknown as Record<string, unknown>
+  const reference = JSON.parse(text) as Record<string, unknown>
+  delete reference.vectors
+  t.same(rest, reference, 'everything else is what JSON.parse gives')
+  for (const bad of ['[1,]', '[01]', '[1.]', '[1e]', '[-]', '[1,,2]', '[.5]']) {
+    t.equal(parseFetchResponse(Buffer.from(`{"vectors":{"a":{"values":${bad}}}}`)), NOT_HANDLED, `${bad}: malformed, JSON.parse decides`)
+  }
+  t.same((parseFetchResponse(Buffer.from('{"vectors":{"a":{"values":[0,-0,1E+2,-1.5e-3]}}}')) as { vectors: { a: { values: NumbersText } } }).vectors.a.values.text, '[0,-0,1E+2,-1.5e-3]')
 })

@@ -8,7 +8,8 @@ import type {
   StoredVector, UpdateRequest, VectorStore,
 } from '../contract.js'
 import { FilterSql } from './filter-sql.js'
-import { parseSparse, parseVector, sparseText, vectorText } from './text.js'
+import { denseText, withDenseText } from '../dense-text.js'
+import { parseSparse, sparseText, vectorText } from './text.js'
 
 // The pgvector adapter: one table per index.
 //
@@ -264,11 +265,14 @@ export class PgvectorStore implements VectorStore {
       const sparse: Array<string | null> = []
       const metadata: Array<string | null> = []
       for (const v of latest.values()) {
-        if (v.values && shape.dimension !== null && v.values.length !== shape.dimension) {
+        // Values read as text from a store go as that text (dense-text.ts); a wrong dimension
+        // there is refused by the vector(d) column itself.
+        const text = denseText(v)
+        if (text === undefined && v.values && shape.dimension !== null && v.values.length !== shape.dimension) {
           throw new VecshiftError(E.STORE_REFUSED, [this.label, 'upsert', 400, `Vector dimension ${v.values.length} does not match the dimension of the index ${shape.dimension}`])
         }
         ids.push(v.id)
-        dense.push(v.values && v.values.length > 0 ? vectorText(v.values) : null)
+        dense.push(text ?? (v.values && v.values.length > 0 ? vectorText(v.values) : null))
         sparse.push(v.sparseValues && v.sparseValues.indices.length > 0 ? sparseText(v.sparseValues, v.id) : null)
         metadata.push(v.metadata && Object.keys(v.metadata).length > 0 ? JSON.stringify(v.metadata) : null)
       }
@@ -392,10 +396,11 @@ interface Row {
 }
 
 function fromRow(row: Row): StoredVector {
-  const values = row.embedding ? parseVector(row.embedding) : undefined
   const sparseValues = row.sparse ? parseSparse(row.sparse) : undefined
   const metadata = row.metadata && Object.keys(row.metadata).length > 0 ? row.metadata : undefined
-  return { id: row.id, ...(values ? { values } : {}), ...(sparseValues && sparseValues.indices.length > 0 ? { sparseValues } : {}), ...(metadata ? { metadata } : {}) }
+  const rest = { id: row.id, ...(sparseValues && sparseValues.indices.length > 0 ? { sparseValues } : {}), ...(metadata ? { metadata } : {}) }
+  // pgvector prints the shortest float4 form: kept as text until read (dense-text.ts).
+  return row.embedding ? withDenseText(rest, row.embedding) : rest
 }
 
 /** Pagination tokens are opaque to clients: the last id, base64url. */

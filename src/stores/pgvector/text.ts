@@ -13,10 +13,6 @@ export function vectorText(values: Float32Array): string {
   return formatFloat32Array(values)
 }
 
-export function parseVector(text: string): Float32Array {
-  return Float32Array.from(JSON.parse(text) as number[])
-}
-
 /** `{i:v,...}/dim`, 1-based and ascending as pgvector wants; Pinecone's indices are 0-based
  *  and in any order (they come back ascending). */
 export function sparseText(s: SparseVector, id: string): string {

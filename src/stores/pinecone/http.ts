@@ -61,7 +61,7 @@ export class PineconeHttp {
 
   /** Sends a request, retrying as described above. Resolves with any 2xx; a 4xx (not 429)
    *  rejects with PineconeRefusal; running out of retries rejects with STORE_UNAVAILABLE. */
-  async request(method: Dispatcher.HttpMethod, path: string, body?: string): Promise<PineconeResponse> {
+  async request(method: Dispatcher.HttpMethod, path: string, body?: string, parse?: (buf: Buffer) => unknown): Promise<PineconeResponse> {
     const { retry, counters, label } = this.#options
     const started = Date.now()
     for (let attempt = 0; ; attempt++) {
@@ -79,6 +79,10 @@ export class PineconeHttp {
           },
           ...(body === undefined ? {} : { body }),
         })
+        if (res.statusCode < 300 && parse !== undefined) {
+          // The caller's parser reads the bytes (no string of the whole body is made).
+          return { status: res.statusCode, text: '', body: parse(Buffer.from(await res.body.arrayBuffer())) }
+        }
         const text = await res.body.text()
         if (res.statusCode < 300) return { status: res.statusCode, text, body: parseJson(text) }
         const detail = errorDetail(text)

@@ -8,6 +8,7 @@ import type {
   StoredVector, UpdateRequest, VectorStore,
 } from '../contract.js'
 import { PineconeHttp, PineconeRefusal, type PineconeHttpOptions, type PineconeResponse } from './http.js'
+import { NOT_HANDLED, parseFetchResponse } from '../../pinecone/fast-json.js'
 import { PineconeCollections } from './collections.js'
 import { canonicalNamespace, fromWire, matchFromWire, sparseJson, upsertBody, vectorJson, wireNamespace } from './wire.js'
 
@@ -160,7 +161,7 @@ export class PineconeStore implements VectorStore {
       const path = `/vectors/fetch?${batch.join('&')}&${ns}`
       batch = []
       urlBytes = 0
-      const body = (await this.#call('fetch', async () => (await this.#dataPlane()).request('GET', path))).body as { vectors?: Record<string, object> }
+      const body = (await this.#call('fetch', async () => (await this.#dataPlane()).request('GET', path, undefined, parseFetchBody))).body as { vectors?: Record<string, object> }
       for (const [id, v] of Object.entries(body.vectors ?? {})) out.set(id, fromWire(id, v))
     }
     for (const id of ids) {
@@ -263,5 +264,18 @@ export class PineconeStore implements VectorStore {
       }
       throw new VecshiftError(E.STORE_REFUSED, [this.label, op, err.status, err.detail], { cause: err })
     }
+  }
+}
+
+/** A fetch response, its dense values read straight into Float32Arrays that keep their text
+ *  (a copy forwards it rather than formatting every float again). */
+function parseFetchBody(buf: Buffer): unknown {
+  const fast = parseFetchResponse(buf)
+  if (fast !== NOT_HANDLED) return fast
+  const text = buf.toString('utf8')
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return text
   }
 }

@@ -1,6 +1,8 @@
 import { formatFloat32Array } from '../../pinecone/float32.js'
 import type { Metadata, SparseVector } from '../../pinecone/types.js'
+import { NumbersText } from '../../pinecone/fast-json.js'
 import type { QueryMatch, StoredVector } from '../contract.js'
+import { denseText, withDenseText } from '../dense-text.js'
 
 // Records to and from Pinecone's JSON. Floats go out in their shortest float32 form (what
 // Pinecone itself prints), so a copied vector is bit-for-bit the source's, and the bodies are
@@ -22,7 +24,9 @@ export function sparseJson(s: SparseVector): string {
 /** One vector of an upsert body. */
 export function vectorJson(v: StoredVector): string {
   let out = `{"id":${JSON.stringify(v.id)}`
-  if (v.values !== undefined && v.values.length > 0) out += `,"values":${formatFloat32Array(v.values)}`
+  const text = denseText(v)
+  if (text !== undefined) out += `,"values":${text}`
+  else if (v.values !== undefined && v.values.length > 0) out += `,"values":${formatFloat32Array(v.values)}`
   if (v.sparseValues !== undefined) out += `,"sparseValues":${sparseJson(v.sparseValues)}`
   if (v.metadata !== undefined && Object.keys(v.metadata).length > 0) out += `,"metadata":${JSON.stringify(v.metadata)}`
   return `${out}}`
@@ -41,6 +45,8 @@ interface WireVector {
 }
 
 function toFloat32(x: unknown): Float32Array | undefined {
+  // parseFetchResponse reads values with whitespace or odd content as Float32Array.
+  if (x instanceof Float32Array) return x.length > 0 ? x : undefined
   return Array.isArray(x) && x.length > 0 ? Float32Array.from(x as number[]) : undefined
 }
 
@@ -50,10 +56,13 @@ function toSparse(x: WireVector['sparseValues']): SparseVector | undefined {
 }
 
 export function fromWire(id: string, w: WireVector): StoredVector {
-  const values = toFloat32(w.values)
   const sparseValues = toSparse(w.sparseValues)
   const metadata = w.metadata !== undefined && w.metadata !== null && Object.keys(w.metadata).length > 0 ? w.metadata as Metadata : undefined
-  return { id, ...(values ? { values } : {}), ...(sparseValues ? { sparseValues } : {}), ...(metadata ? { metadata } : {}) }
+  const rest = { id, ...(sparseValues ? { sparseValues } : {}), ...(metadata ? { metadata } : {}) }
+  // A fetch response's values, kept as text until read (dense-text.ts).
+  if (w.values instanceof NumbersText) return withDenseText(rest, w.values.text)
+  const values = toFloat32(w.values)
+  return values ? { ...rest, values } : rest
 }
 
 export function matchFromWire(w: WireVector): QueryMatch {
