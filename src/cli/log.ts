@@ -18,11 +18,8 @@ async function openLog(flags: LogFlags): Promise<WriteLog> {
     throw new VecshiftError(E.CLI_USAGE, ['give the log with --config <file> (its writelog section) or --dir <directory>'])
   }
   const { writelog } = configFromFlags({ config: flags.config })
-  const { openWriteLog, DEFAULT_FILE_LOG_DIR } = await import('../writelog/open.js')
-  // The file log is opened without its writer lock, so this works beside a running gateway.
-  // Kafka and S3 readers need no lock.
-  if (writelog.backend === 'file') return openFileLog({ dir: writelog.file?.dir ?? DEFAULT_FILE_LOG_DIR, readOnly: true })
-  return openWriteLog(writelog)
+  const { openWriteLogForReading } = await import('../writelog/open.js')
+  return openWriteLogForReading(writelog)
 }
 
 function withLogOptions(command: Command): Command {

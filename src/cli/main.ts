@@ -9,6 +9,7 @@ import { registerEmulator } from './emulator.js'
 import { registerGateway } from './gateway.js'
 import { registerLog } from './log.js'
 import { registerPlanned } from './planned.js'
+import { registerReplay } from './replay.js'
 import { VERSION } from './version.js'
 
 export function buildProgram(): Command {
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerEmulator(program)
   registerGateway(program)
   registerCopy(program)
+  registerReplay(program)
   registerPlanned(program)
   registerDemo(program)
   registerLog(program)

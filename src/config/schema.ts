@@ -123,6 +123,20 @@ const gateway = z.strictObject({
   readinessIntervalMs: ms(100, 600_000).default(2_000),
 })
 
+const replay = z.strictObject({
+  /** Where the replayer keeps its status and the set of ids written since capture began. */
+  dataDir: z.string().min(1).default('./vecshift-data/replay'),
+  /** Distinct ids applied per batch (coalesced writes count once). */
+  batchSize: z.number().int().min(1).max(10_000).default(500),
+  /** When the log is quiet, a partial batch waits this long for more before it is applied. */
+  lingerMs: ms(0, 60_000).default(50),
+  /** An intent whose outcome has not been logged this long after it (gateway crashed or
+   *  timed out) is repaired from the source. Longer than the gateway's upstream timeout. */
+  outcomeWaitMs: ms(1_000, 3_600_000).default(60_000),
+  /** Target requests in flight for the updates of one batch. */
+  concurrency: z.number().int().min(1).max(256).default(8),
+})
+
 const admin = z.strictObject({
   listen: listen.default({ host: '127.0.0.1', port: 9090 }),
   enabled: z.boolean().default(true),
@@ -141,6 +155,7 @@ export const configSchema = z.strictObject({
   source: store,
   target: store.optional(),
   copy: copy.default(copy.parse({})),
+  replay: replay.default(replay.parse({})),
   gateway: gateway.default(gateway.parse({})),
   admin: admin.default(admin.parse({})),
   /** Where captured writes go: file (embedded default), kafka or s3; see src/writelog/config.ts. */

@@ -39,6 +39,10 @@ function exactDecimal(mantissa: number, scale: number, negative: boolean): numbe
 
 class Bail extends Error {}
 
+const NUMBER = '-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+)?(?:[eE][+-]?[0-9]+)?'
+/** A non-empty JSON array of numbers, without whitespace. */
+const NUMBERS_ARRAY = new RegExp(`^\\[${NUMBER}(?:,${NUMBER})*\\]$`)
+
 /** A fetch response's dense values, as the text of their JSON array (parseFetchResponse). */
 export class NumbersText {
   constructor(readonly text: string) {}
@@ -235,30 +239,14 @@ class Parser {
   numbersText(): NumbersText | undefined {
     const b = this.buf
     const start = this.pos
-    let p = start + 1
-    const digit = (c: number | undefined) => c !== undefined && c >= C.Zero && c <= C.Nine
-    for (;;) {
-      if (b[p] === C.Minus) p++
-      if (b[p] === C.Zero) p++
-      else if (digit(b[p])) while (digit(b[p])) p++
-      else return undefined
-      if (b[p] === C.Dot) {
-        p++
-        if (!digit(b[p])) return undefined
-        while (digit(b[p])) p++
-      }
-      if (b[p] === C.LowerE || b[p] === C.UpperE) {
-        p++
-        if (b[p] === C.Plus || b[p] === C.Minus) p++
-        if (!digit(b[p])) return undefined
-        while (digit(b[p])) p++
-      }
-      const c = b[p++]
-      if (c === C.Close) break
-      if (c !== C.Comma) return undefined
-    }
-    this.pos = p
-    return new NumbersText(b.toString('latin1', start, p))
+    // An array of numbers holds no ']' but its own; the grammar check runs as a compiled
+    // regular expression, faster than a byte loop in JS over every vector a copy moves.
+    const end = b.indexOf(C.Close, start)
+    if (end < 0) return undefined
+    const text = b.toString('latin1', start, end + 1)
+    if (!NUMBERS_ARRAY.test(text)) return undefined
+    this.pos = end + 1
+    return new NumbersText(text)
   }
 
   number(): number {

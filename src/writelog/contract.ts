@@ -51,6 +51,10 @@ export interface WriteLog {
   /** Orders two positions of this log: negative, zero or positive. */
   compare(a: Position, b: Position): number
 
+  /** How many records lie after `from` (undefined: from the oldest retained) up to and
+   *  including `to`, for backends whose positions count records (file); lag in records. */
+  distance?(from: Position | undefined, to: Position): number
+
   /** Named consumer checkpoints (the replayer's "applied up to here"), stored durably. */
   commit(consumer: string, position: Position): Promise<void>
   checkpoint(consumer: string): Promise<Position | undefined>

@@ -41,3 +41,13 @@ export async function openWriteLog(config: WriteLogConfig, logger?: Logger): Pro
     }
   }
 }
+
+/** Opens the log to read it beside the process that writes it (the gateway): the file
+ *  backend without its writer lock; Kafka and S3 readers need none. */
+export async function openWriteLogForReading(config: WriteLogConfig, logger?: Logger): Promise<WriteLog> {
+  if (config.backend === 'file') {
+    const { openFileLog } = await import('./file/file-log.js')
+    return openFileLog({ dir: config.file?.dir ?? DEFAULT_FILE_LOG_DIR, readOnly: true, ...(logger ? { logger: logger.child({ component: 'writelog', backend: 'file' }) } : {}) })
+  }
+  return openWriteLog(config, logger)
+}

@@ -160,6 +160,11 @@ export class FileWriteLog implements WriteLog {
     return Number(a) - Number(b)
   }
 
+  distance(from: Position | undefined, to: Position): number {
+    // Positions are log sequence numbers: one per record.
+    return Math.max(0, Number(to) - (from === undefined ? this.#headLsn() - 1 : Number(from)))
+  }
+
   append(records: readonly LogRecord[]): Promise<Position[]> {
     if (this.#closed) return Promise.reject(new VecshiftError(E.LOG_CLOSED))
     if (this.#options.readOnly) return Promise.reject(new VecshiftError(E.LOG_UNAVAILABLE, ['file', 'opened read-only']))
@@ -424,6 +429,9 @@ export class FileWriteLog implements WriteLog {
 
   async commit(consumer: string, position: Position): Promise<void> {
     if (this.#closed) throw new VecshiftError(E.LOG_CLOSED)
+    // A reader in another process (the replayer beside the gateway) keeps the other
+    // consumers' checkpoints as the file has them now.
+    if (this.#options.readOnly) this.#checkpoints = (await readJson<Record<string, Position>>(join(this.dir, CHECKPOINTS))) ?? {}
     this.#checkpoints = { ...this.#checkpoints, [consumer]: position }
     await writeJsonAtomic(join(this.dir, CHECKPOINTS), this.#checkpoints)
   }

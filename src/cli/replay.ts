@@ -1,0 +1,108 @@
+import type { Command } from 'commander'
+import { configFromFlags, loggerFor, type ConfigFlags } from './common.js'
+
+// `vecshift replay`: applies the write log to the target (src/replay/replayer.ts). Beside a
+// running gateway: the log is opened for reading only. Progress (lag) goes to stderr as JSON
+// lines, the final status to stdout; the status is also kept in replay.dataDir for
+// `vecshift status`. Ctrl-C / SIGTERM stop it after the step in progress; the checkpoint
+// then covers everything applied, and the next run continues from it.
+
+interface ReplayFlags extends ConfigFlags {
+  follow?: boolean
+  from?: string
+  until?: string
+  namespace?: string
+  dryRun?: boolean
+  json?: boolean
+}
+
+export function registerReplay(program: Command): void {
+  program
+    .command('replay')
+    .description('apply the write log to the target, in order, idempotently; --follow keeps up with it')
+    .option('-c, --config <file>', 'configuration file (YAML or JSON); VECSHIFT__* variables override it')
+    .option('--follow', 'keep following the log (until Ctrl-C / SIGTERM) instead of stopping at its end')
+    .option('--from <position>', 'start after this log position instead of the saved checkpoint')
+    .option('--until <position>', 'stop once everything up to this position is applied')
+    .option('--namespace <ns>', 'apply only this namespace ("" or __default__ for the default); it keeps its own checkpoint')
+    .option('--dry-run', 'print what would be applied (JSON lines), apply nothing, move no checkpoint')
+    .option('--json', 'print the final status as one JSON object')
+    .option('--log-level <level>', 'override log.level')
+    .addHelpText('after', `
+Examples:
+  vecshift replay --config migration.yaml              # catch up to the end of the log
+  vecshift replay --config migration.yaml --follow     # and keep up (run beside the gateway)
+  vecshift replay --config migration.yaml --dry-run | head
+
+Writes whose outcome is failure are skipped; writes with no known outcome have their ids
+re-read from the source (VECSHIFT_SOURCE_API_KEY). The ids written since capture began are
+kept in replay.dataDir for the cutover's reconciliation.
+Exit codes: 0 done, 2 failed (the message says why; the checkpoint is intact), 130 interrupted.`)
+    .action(async (flags: ReplayFlags) => {
+      const config = configFromFlags(flags)
+      const logger = loggerFor(config, 'vecshift-replay', { stderr: true })
+      const [{ openStore }, { openWriteLogForReading }, { replay }, { DirtySet }, { ReplayStatusFile }] = await Promise.all([
+        import('../stores/open.js'), import('../writelog/open.js'), import('../replay/replayer.js'), import('../replay/dirty.js'), import('../replay/status.js'),
+      ])
+      const namespace = flags.namespace === '__default__' ? '' : flags.namespace
+      const consumer = namespace === undefined ? 'replay' : `replay@ns=${namespace}`
+      const log = await openWriteLogForReading(config.writelog, logger)
+      const target = await openStore(config, 'target', logger)
+      const source = flags.dryRun ? undefined : await openStore(config, 'source', logger)
+      const files = new ReplayStatusFile(config.replay.dataDir, config.migration.id, consumer)
+      const dirty = flags.dryRun ? undefined : await DirtySet.open(files.dirtyPath)
+      const controller = new AbortController()
+      const stop = () => controller.abort()
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+      let lastLine = 0
+      try {
+        const final = await replay({
+          log, target, consumer,
+          follow: flags.follow === true && !flags.dryRun,
+          dryRun: flags.dryRun === true,
+          batchSize: config.replay.batchSize,
+          lingerMs: config.replay.lingerMs,
+          outcomeWaitMs: config.replay.outcomeWaitMs,
+          concurrency: config.replay.concurrency,
+          logger,
+          signal: controller.signal,
+          ...(source ? { source } : {}),
+          ...(dirty ? { dirty } : {}),
+          ...(flags.from === undefined ? {} : { from: flags.from }),
+          ...(flags.until === undefined ? {} : { until: flags.until }),
+          ...(namespace === undefined ? {} : { namespace }),
+          print: (line) => process.stdout.write(`${line}\n`),
+          onStatus: async (status) => {
+            if (flags.dryRun) return
+            await files.save(status)
+            if (Date.now() - lastLine >= 5_000) {
+              lastLine = Date.now()
+              process.stderr.write(`${JSON.stringify({ progress: 'replay', checkpoint: status.checkpoint, tail: status.tail, lagRecords: status.lagRecords, lagSeconds: status.lagSeconds, awaitingOutcome: status.awaitingOutcome, applied: status.counts.applied, ...(status.retrying ? { retrying: status.retrying } : {}) })}\n`)
+            }
+          },
+        })
+        if (!flags.dryRun) await files.save(final)
+        if (flags.dryRun) return
+        process.stdout.write(flags.json ? `${JSON.stringify(final)}\n` : formatStatus(final))
+        if (controller.signal.aborted) process.exitCode = 130
+      } finally {
+        process.off('SIGINT', stop)
+        process.off('SIGTERM', stop)
+        await Promise.allSettled([dirty?.close(), log.close(), target.close(), source?.close()])
+      }
+    })
+}
+
+function formatStatus(s: import('../replay/replayer.js').ReplayStatus): string {
+  const c = s.counts
+  return [
+    `replay ${s.lagRecords === 0 && s.awaitingOutcome === 0 ? 'caught up' : 'stopped'} at ${s.checkpoint ?? '(start)'} of ${s.tail ?? '(empty log)'}`,
+    `  applied    ${c.applied} writes in ${c.batches} batches (${c.upserted} upserted, ${c.deleted} deleted, ${c.updated} updated, ${c.filterWrites} by filter)`,
+    `  skipped    ${c.skippedFailed} the source refused`,
+    `  repaired   ${c.repaired} without a known outcome, from the source${c.uncertainFilterWrites ? `; ${c.uncertainFilterWrites} by filter applied without one (verify those namespaces)` : ''}`,
+    `  lag        ${s.lagRecords ?? '?'} records, ${s.lagSeconds} s${s.awaitingOutcome ? `; ${s.awaitingOutcome} writes await their outcome (run again, or --follow)` : ''}`,
+    `  dirty ids  ${s.dirtyIds}`,
+    '',
+  ].join('\n')
+}

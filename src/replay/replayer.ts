@@ -1,0 +1,368 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { E, VecshiftError } from '../errors.js'
+import type { Logger } from '../logger.js'
+import { backoffMs } from '../retry.js'
+import type { StoredVector, VectorStore } from '../stores/contract.js'
+import type { LogEntry, Position, WriteLog } from '../writelog/contract.js'
+import { Batch } from './batch.js'
+import type { DirtySet } from './dirty.js'
+import { IntentTracker, type Intent, type Released } from './intents.js'
+
+// The replayer: reads the write log from its checkpoint and applies it to the target.
+//
+// Intents are released in log order once their outcome is known (intents.ts); released
+// writes about ids are coalesced into a batch (batch.ts); writes by filter and delete-all are
+// applied alone, after the batch before them, so their order against every other write is
+// kept. For each batch: its ids go durably into the dirty set, the batch is applied, and only
+// then the checkpoint moves past it. A crash anywhere re-applies at most that one batch, and
+// every change in it is idempotent.
+//
+// - outcome ok: applied;
+// - outcome failed: skipped (the source refused it; DESIGN.md invariant 2);
+// - outcome unknown or never logged: the ids it named are read again from the source and the
+//   target gets what the source holds (or loses them if the source has none). A write by
+//   filter cannot be re-read that way: it is applied (the source most likely applied it, as
+//   an unknown outcome is an answer lost after the request was sent), counted as uncertain
+//   and reported, so the operator can verify that namespace before the cutover.
+//
+// Target errors are retried (the store adapters back off within their own deadline, and a
+// following replayer keeps trying after that); a write is never skipped. Lag grows and shows.
+
+export interface ReplayOptions {
+  readonly log: WriteLog
+  readonly target: VectorStore
+  /** Where intents without an outcome are re-read; required unless dryRun. */
+  readonly source?: VectorStore
+  /** The log consumer whose checkpoint this replayer reads and moves. */
+  readonly consumer: string
+  /** Start after this position instead of the checkpoint. */
+  readonly from?: Position
+  /** Stop once everything up to this position is applied. */
+  readonly until?: Position
+  /** Apply only this namespace's writes. */
+  readonly namespace?: string
+  /** Keep following the log; otherwise stop at its current end. */
+  readonly follow: boolean
+  /** Print what would be applied; apply nothing, move no checkpoint. */
+  readonly dryRun: boolean
+  readonly batchSize: number
+  readonly lingerMs: number
+  readonly outcomeWaitMs: number
+  readonly concurrency: number
+  readonly dirty?: DirtySet
+  /** Called after every batch and at least every second while following. */
+  readonly onStatus?: (status: ReplayStatus) => void | Promise<void>
+  /** Called when a fence record has been applied (everything before it is in the target). */
+  readonly onFence?: (fenceId: string) => void
+  /** --dry-run output, one line per change. */
+  readonly print?: (line: string) => void
+  readonly logger?: Logger
+  readonly signal?: AbortSignal
+}
+
+export interface ReplayCounts {
+  /** Intents applied (ok), coalesced or not. */
+  applied: number
+  /** Intents whose outcome was failure, skipped. */
+  skippedFailed: number
+  /** Intents without a usable outcome whose ids were repaired from the source. */
+  repaired: number
+  /** Writes by filter applied without a known outcome (see above). */
+  uncertainFilterWrites: number
+  /** Intents left out by --namespace. */
+  otherNamespaces: number
+  batches: number
+  upserted: number
+  deleted: number
+  updated: number
+  filterWrites: number
+}
+
+export interface ReplayStatus {
+  readonly consumer: string
+  readonly checkpoint: Position | undefined
+  readonly tail: Position | undefined
+  /** Records between the checkpoint and the log's tail, when the log can count them. */
+  readonly lagRecords: number | undefined
+  /** Age of the oldest write not yet applied; 0 when caught up. */
+  readonly lagSeconds: number
+  /** Intents read but held back, waiting for their outcome (or behind one that is). */
+  readonly awaitingOutcome: number
+  readonly counts: Readonly<ReplayCounts>
+  readonly dirtyIds: number
+  readonly lastFence: string | undefined
+  /** The error the replayer is retrying, if any. */
+  readonly retrying: string | undefined
+  readonly updatedAt: string
+}
+
+export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
+  const { log, target, logger } = options
+  if (!options.dryRun && options.source === undefined) throw new VecshiftError(E.INTERNAL, ['replay without a source to repair from'])
+  const start = options.from ?? await log.checkpoint(options.consumer)
+  const tracker = new IntentTracker(options.outcomeWaitMs, start)
+  const counts: ReplayCounts = {
+    applied: 0, skippedFailed: 0, repaired: 0, uncertainFilterWrites: 0, otherNamespaces: 0, batches: 0, upserted: 0, deleted: 0, updated: 0, filterWrites: 0,
+  }
+  let batch = new Batch()
+  let committed = start
+  /** The checkpoint once the batch (and everything handled before it) is applied. */
+  let handledThrough = start
+  let lastFence: string | undefined
+  let retrying: string | undefined
+  let lastStatusAt = 0
+  let tail: Position | undefined
+
+  const status = async (force: boolean): Promise<ReplayStatus> => {
+    const now = Date.now()
+    if (force || now - lastStatusAt >= 1000) {
+      lastStatusAt = now
+      tail = await log.tail().catch(() => tail)
+    }
+    const oldest = tracker.oldestWaitingTs
+    const lagRecords = tail === undefined ? 0 : log.distance?.(committed, tail)
+    const s: ReplayStatus = {
+      consumer: options.consumer,
+      checkpoint: committed,
+      tail,
+      lagRecords,
+      lagSeconds: lagRecords === 0 ? 0 : Math.max(0, Math.round((now - (oldest ?? now)) / 100) / 10),
+      awaitingOutcome: tracker.waiting,
+      counts: { ...counts },
+      dirtyIds: options.dirty?.size ?? 0,
+      lastFence,
+      retrying,
+      updatedAt: new Date(now).toISOString(),
+    }
+    await options.onStatus?.(s)
+    return s
+  }
+
+  /** Runs a target/source step; a following replayer retries retriable failures forever. */
+  const persist = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const out = await fn()
+        if (retrying !== undefined) logger?.info({ what }, 'the target answers again; replay continues')
+        retrying = undefined
+        return out
+      } catch (err) {
+        const retriable = err instanceof VecshiftError && err.retriable
+        if (!options.follow || !retriable || options.signal?.aborted) throw err
+        retrying = (err as Error).message
+        const delay = Math.max(250, backoffMs(attempt, { baseMs: 1_000, maxMs: 30_000, deadlineMs: Infinity }))
+        logger?.warn({ err, what, delayMs: delay }, 'replay step failed; retrying (lag grows)')
+        await status(true)
+        await sleep(delay, undefined, options.signal ? { signal: options.signal } : {}).catch(() => undefined)
+        if (options.signal?.aborted) throw err
+      }
+    }
+  }
+
+  /** Applies the batch (its ids durably in the dirty set first), then moves the checkpoint. */
+  const flush = async (): Promise<void> => {
+    const checkpoint = handledThrough
+    if (batch.size > 0) {
+      if (options.dryRun) {
+        for (const { namespace, id, change } of batch.describe()) print({ op: change.kind === 'put' ? 'upsert' : change.kind, namespace, id, ...(change.kind === 'put' ? summary(change.vector) : change.kind === 'update' ? { values: change.values !== undefined, sparseValues: change.sparseValues !== undefined, setMetadata: change.setMetadata } : {}) })
+      } else {
+        if (options.dirty) {
+          for (const [ns, id] of batch.ids()) options.dirty.addId(ns, id)
+          await options.dirty.sync()
+        }
+        const done = await persist('apply a batch', () => batch.apply(target, options.concurrency))
+        counts.upserted += done.upserted
+        counts.deleted += done.deleted
+        counts.updated += done.updated
+        counts.batches++
+      }
+      batch = new Batch()
+    }
+    if (!options.dryRun && checkpoint !== undefined && checkpoint !== committed) {
+      await persist('save the checkpoint', () => log.commit(options.consumer, checkpoint))
+      committed = checkpoint
+      await status(false)
+    }
+  }
+
+  const print = (change: Record<string, unknown>) => options.print?.(JSON.stringify(change))
+
+  /** A write that names no ids (by filter, delete all): after the batch before it, alone. */
+  const applyAlone = async (intent: Intent, uncertain: boolean): Promise<void> => {
+    await flush()
+    const ns = intent.namespace
+    if (options.dryRun) {
+      print({ op: intent.op, namespace: ns, ...(intent.op === 'update' ? { filter: intent.filter, setMetadata: intent.setMetadata } : intent.op === 'delete' && intent.deleteAll ? { deleteAll: true } : { filter: (intent as { filter?: unknown }).filter }), ...(uncertain ? { uncertain: true } : {}) })
+      return
+    }
+    if (options.dirty) {
+      options.dirty.addWhole(intent.op === 'delete' && intent.deleteAll ? { namespace: ns, deleteAll: true } : { namespace: ns, filter: (intent as { filter: Record<string, unknown> }).filter })
+      await options.dirty.sync()
+    }
+    await persist(`apply ${intent.op} by ${intent.op === 'delete' && intent.deleteAll ? 'deleteAll' : 'filter'}`, async () => {
+      if (intent.op === 'update') await target.update(ns, { filter: intent.filter as Record<string, unknown>, setMetadata: intent.setMetadata ?? {} })
+      else if (intent.op === 'delete' && intent.deleteAll) await target.delete(ns, { deleteAll: true })
+      else if (intent.op === 'delete') await target.delete(ns, { filter: intent.filter as Record<string, unknown> })
+    })
+    counts.filterWrites++
+  }
+
+  /** An intent whose outcome is not known: its ids get what the source holds now. */
+  const repair = async (parts: readonly Intent[]): Promise<void> => {
+    const byNamespace = new Map<string, Set<string>>()
+    for (const p of parts) {
+      const ids = intentIds(p)
+      if (ids === undefined) continue
+      let set = byNamespace.get(p.namespace)
+      if (!set) byNamespace.set(p.namespace, (set = new Set()))
+      for (const id of ids) set.add(id)
+    }
+    await flush()
+    for (const [ns, set] of byNamespace) {
+      const ids = [...set]
+      if (options.dryRun) {
+        print({ op: 'repair-from-source', namespace: ns, ids })
+        continue
+      }
+      for (const id of ids) options.dirty?.addId(ns, id)
+      await options.dirty?.sync()
+      const source = options.source as VectorStore
+      const found = await persist('read the source to repair', () => source.fetch(ns, ids))
+      const gone = ids.filter((id) => !found.has(id))
+      await persist('repair the target from the source', async () => {
+        if (found.size > 0) await target.upsert(ns, [...found.values()])
+        if (gone.length > 0) await target.delete(ns, { ids: gone })
+      })
+    }
+    counts.repaired++
+  }
+
+  const handle = async (released: ReturnType<IntentTracker['release']>): Promise<void> => {
+    for (const item of released) {
+      if (item.kind === 'fence') {
+        await flush()
+        handledThrough = item.after
+        await flush()
+        lastFence = item.fence.fenceId
+        options.onFence?.(item.fence.fenceId)
+        continue
+      }
+      await handleIntent(item)
+      handledThrough = item.after
+      if (batch.size >= options.batchSize) await flush()
+    }
+    // Every release is handled: records read since (outcomes) are behind us too.
+    handledThrough = tracker.checkpoint
+  }
+
+  const handleIntent = async (item: Released): Promise<void> => {
+    const parts = options.namespace === undefined ? item.parts : item.parts.filter((p) => p.namespace === options.namespace)
+    if (parts.length === 0) {
+      counts.otherNamespaces++
+      return
+    }
+    if (item.outcome === 'failed') {
+      counts.skippedFailed++
+      return
+    }
+    const first = parts[0] as Intent
+    const byFilter = intentIds(first) === undefined
+    if (item.outcome === 'unknown') {
+      if (!byFilter) {
+        logger?.info({ instance: first.instance, seq: first.seq, timedOut: item.timedOut }, 'a logged write has no known outcome; repairing its ids from the source')
+        await repair(parts)
+        return
+      }
+      logger?.warn({ instance: first.instance, seq: first.seq, namespace: first.namespace, op: first.op }, 'a write by filter has no known outcome; applying it (verify this namespace before the cutover)')
+      counts.uncertainFilterWrites++
+    }
+    counts.applied++
+    if (byFilter) {
+      await applyAlone(first, item.outcome === 'unknown')
+      return
+    }
+    for (const p of parts) {
+      if (p.op === 'upsert') batch.upsert(p.namespace, p.vectors as readonly StoredVector[])
+      else if (p.op === 'delete') batch.delete(p.namespace, p.ids ?? [])
+      else {
+        batch.update(p.namespace, {
+          id: p.id as string,
+          ...(p.values ? { values: p.values } : {}),
+          ...(p.sparseValues ? { sparseValues: p.sparseValues } : {}),
+          ...(p.setMetadata ? { setMetadata: p.setMetadata } : {}),
+        })
+      }
+    }
+  }
+
+  // The read loop. While a partial batch or held intents wait, each read races a short timer:
+  // when the log stays quiet the reader is at its end, the batch is applied and missing
+  // outcomes are judged by the clock.
+  const reader = log.read({ ...(start === undefined ? {} : { after: start }), follow: options.follow || options.until !== undefined, ...(options.signal ? { signal: options.signal } : {}) })[Symbol.asyncIterator]()
+  let next: Promise<IteratorResult<LogEntry>> | undefined
+  let pastUntil = false
+  try {
+    for (;;) {
+      if (options.signal?.aborted) break
+      next ??= reader.next()
+      const waiting = batch.size > 0 || tracker.waiting > 0
+      const quietMs = batch.size > 0 ? options.lingerMs : 1000
+      const step = waiting || options.follow ? await Promise.race([next, sleep(quietMs).then(() => 'quiet' as const)]) : await next
+      if (step === 'quiet') {
+        await handle(tracker.release(Date.now(), true))
+        await flush()
+        await status(false)
+        if (pastUntil && tracker.waiting === 0) break
+        continue
+      }
+      next = undefined
+      if (step.done) {
+        // The end of the log (not following): whatever is decided is applied; intents whose
+        // outcome may still come stay for the next run.
+        await handle(tracker.release(Date.now(), true))
+        await flush()
+        break
+      }
+      const entry = step.value
+      if (options.until !== undefined && log.compare(entry.position, options.until) > 0) {
+        // Past --until: only outcomes of intents up to it are still of interest.
+        pastUntil = true
+        if (entry.record.op === 'outcome') tracker.offerOutcome(entry.record)
+        await handle(tracker.release(Date.now(), false))
+        if (tracker.waiting === 0) {
+          await flush()
+          break
+        }
+        continue
+      }
+      tracker.offer(entry)
+      await handle(tracker.release(Date.now(), false))
+      if (options.until !== undefined && log.compare(entry.position, options.until) === 0) {
+        pastUntil = true
+        if (tracker.waiting === 0) {
+          await flush()
+          break
+        }
+      }
+    }
+  } finally {
+    await reader.return?.()
+  }
+  if (options.signal?.aborted && batch.size > 0) await flush()
+  return status(true)
+}
+
+/** The ids a write names, or undefined for one by filter or delete-all. */
+function intentIds(intent: Intent): readonly string[] | undefined {
+  if (intent.op === 'upsert') return intent.vectors.map((v) => v.id)
+  if (intent.op === 'update') return intent.id === undefined ? undefined : [intent.id]
+  return intent.ids
+}
+
+function summary(v: StoredVector): Record<string, unknown> {
+  return {
+    ...(v.values ? { dimension: v.values.length } : {}),
+    ...(v.sparseValues ? { sparseEntries: v.sparseValues.indices.length } : {}),
+    ...(v.metadata ? { metadata: v.metadata } : {}),
+  }
+}
