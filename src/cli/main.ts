@@ -10,6 +10,7 @@ import { registerGateway } from './gateway.js'
 import { registerLog } from './log.js'
 import { registerPlanned } from './planned.js'
 import { registerReplay } from './replay.js'
+import { registerStatus } from './status.js'
 import { VERSION } from './version.js'
 
 export function buildProgram(): Command {
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerGateway(program)
   registerCopy(program)
   registerReplay(program)
+  registerStatus(program)
   registerPlanned(program)
   registerDemo(program)
   registerLog(program)

@@ -7,7 +7,6 @@ const PLANNED: ReadonlyArray<readonly [string, string]> = [
   ['verify', 'compare source and target: counts, sampled records, top-k agreement'],
   ['cutover', 'flip routing to the target in a short, bounded write pause'],
   ['rollback', 'replay the reverse log into the source and flip back'],
-  ['status', 'show the migration phase, routing, copy progress and replay lag'],
   ['plan', 'inspect source and target and plan the migration'],
 ]
 

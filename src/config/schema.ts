@@ -137,6 +137,17 @@ const replay = z.strictObject({
   concurrency: z.number().int().min(1).max(256).default(8),
 })
 
+const control = z.strictObject({
+  /** file: one JSON record on this host (the embedded default). Several gateway replicas on
+   *  several hosts need a shared store (postgres, planned). */
+  backend: z.enum(['file']).default('file'),
+  dir: z.string().min(1).default('./vecshift-data/control'),
+  /** A replica whose lease is this old is counted as gone. */
+  leaseMs: ms(500, 600_000).default(5_000),
+  /** How often processes look for a changed record. */
+  pollMs: ms(10, 60_000).default(200),
+})
+
 const admin = z.strictObject({
   listen: listen.default({ host: '127.0.0.1', port: 9090 }),
   enabled: z.boolean().default(true),
@@ -156,6 +167,7 @@ export const configSchema = z.strictObject({
   target: store.optional(),
   copy: copy.default(copy.parse({})),
   replay: replay.default(replay.parse({})),
+  control: control.default(control.parse({})),
   gateway: gateway.default(gateway.parse({})),
   admin: admin.default(admin.parse({})),
   /** Where captured writes go: file (embedded default), kafka or s3; see src/writelog/config.ts. */

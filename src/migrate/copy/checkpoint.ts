@@ -24,6 +24,8 @@ export interface CopyCheckpoint {
   startedAt: string
   updatedAt: string
   namespaces: Record<string, NamespaceProgress>
+  /** Records the copy expects in all (the source's count when it started), for status. */
+  total?: number
   /** ids-file: lines finished, from the top. */
   linesDone?: number
   /** collection: what exists already. */

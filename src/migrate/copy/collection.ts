@@ -72,6 +72,7 @@ export async function runCollectionCopy(source: VectorStore, target: VectorStore
     })
     const expected = collection.vectorCount ?? plan.total
     total = expected
+    checkpoint.total = expected
     logger?.info({ collection: name, records: expected }, 'the collection is ready')
 
     // 2. The serverless index from it.

@@ -73,6 +73,7 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
   let inFlightCopied = 0
   const copiedSoFar = () => Object.values(checkpoint.namespaces).reduce((n, p) => n + p.copied, 0)
   const total = options.idsFile !== undefined ? await countLines(options.idsFile) : plan.total
+  checkpoint.total = total
   options.progress?.start(() => ({ done: copiedSoFar() + inFlightCopied, total, retries: source.counters.retries + target.counters.retries }))
 
   const nsState = (ns: string): NamespaceProgress => (checkpoint.namespaces[ns] ??= { done: false, copied: 0 })

@@ -1,0 +1,40 @@
+import type { MigrationRecord } from './record.js'
+
+// One contract for the control store's backends: `file` (embedded default, one host) and
+// `postgres` (several gateway replicas). Changes are compare-and-set on the record's epoch.
+
+export interface ReplicaLease {
+  /** The gateway process (its write-log instance id). */
+  readonly replica: string
+  readonly host: string
+  readonly pid: number
+  /** The epoch of the record this replica is acting on. */
+  readonly epoch: number
+  /** Writes it holds at the cutover barrier, and writes still in flight. */
+  readonly heldWrites: number
+  readonly inFlightWrites: number
+  readonly renewedAt: string
+  readonly expiresAt: string
+}
+
+export interface ControlStore {
+  readonly backend: 'file' | 'postgres'
+  /** The record, created (phase from config) the first time a migration is seen. */
+  read(): Promise<MigrationRecord>
+  /**
+   * Applies `change` to the record as it is now and stores the result, unless the record's
+   * epoch is no longer `expectEpoch` (CONTROL_CONFLICT). `change` must return a record with
+   * epoch + 1 (record.ts transitioned() does).
+   */
+  update(expectEpoch: number, change: (r: MigrationRecord) => MigrationRecord): Promise<MigrationRecord>
+  /** Calls `onChange` whenever the record's epoch moves (polling and/or notifications).
+   *  Returns a function that stops watching. */
+  watch(onChange: (r: MigrationRecord) => void, intervalMs?: number): () => void
+  /** Records that a replica is alive and acting on an epoch, until leaseMs from now. */
+  heartbeat(lease: Omit<ReplicaLease, 'renewedAt' | 'expiresAt'>, leaseMs: number): Promise<ReplicaLease>
+  /** Every replica's last lease (expired ones included: the caller judges them). */
+  replicas(): Promise<ReplicaLease[]>
+  /** Forgets a replica (it shut down cleanly). */
+  leave(replica: string): Promise<void>
+  close(): Promise<void>
+}

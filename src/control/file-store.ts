@@ -1,0 +1,191 @@
+import { hostname } from 'node:os'
+import { link, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { E, VecshiftError } from '../errors.js'
+import { fsyncDir, readJson, writeJsonAtomic } from '../writelog/file/atomic-json.js'
+import type { ControlStore, ReplicaLease } from './contract.js'
+import { initialRecord, type MigrationRecord, type Phase } from './record.js'
+
+// The embedded control store: the record is one JSON file written atomically (temp file,
+// fsync, rename, fsync of the directory), so a crash leaves the old or the new version.
+// Changes take a short lock (a file created with link(2), which fails if it exists) around
+// read-compare-write, so two processes on this host (a gateway and `vecshift cutover`) cannot
+// both change the record from the same epoch. Replicas' leases are one small file each, so
+// heartbeats never contend with changes. Watching is polling: a small file, read a few times
+// a second, is cheaper and more dependable than inotify across platforms and mounts.
+
+const LOCK_WAIT_MS = 10_000
+
+export interface FileControlOptions {
+  readonly dir: string
+  readonly migration: string
+  /** The phase a new record starts in. */
+  readonly initialPhase?: Phase
+}
+
+export class FileControlStore implements ControlStore {
+  readonly backend = 'file' as const
+  readonly #path: string
+  readonly #lockPath: string
+  readonly #replicasDir: string
+  readonly #options: FileControlOptions
+  readonly #watchers = new Set<NodeJS.Timeout>()
+
+  private constructor(options: FileControlOptions) {
+    this.#options = options
+    this.#path = join(options.dir, `${options.migration}.control.json`)
+    this.#lockPath = `${this.#path}.lock`
+    this.#replicasDir = join(options.dir, `${options.migration}.replicas`)
+  }
+
+  static async open(options: FileControlOptions): Promise<FileControlStore> {
+    const store = new FileControlStore(options)
+    try {
+      await mkdir(store.#replicasDir, { recursive: true, mode: 0o700 })
+    } catch (err) {
+      throw new VecshiftError(E.CONTROL_UNAVAILABLE, [`file ${options.dir}`, (err as Error).message], { cause: err })
+    }
+    return store
+  }
+
+  get path(): string {
+    return this.#path
+  }
+
+  async read(): Promise<MigrationRecord> {
+    const existing = await this.#load()
+    if (existing) return existing
+    return this.#locked(async () => {
+      const again = await this.#load()
+      if (again) return again
+      const record = initialRecord(this.#options.migration, this.#options.initialPhase)
+      await writeJsonAtomic(this.#path, record)
+      return record
+    })
+  }
+
+  async update(expectEpoch: number, change: (r: MigrationRecord) => MigrationRecord): Promise<MigrationRecord> {
+    await this.read()
+    return this.#locked(async () => {
+      const current = (await this.#load()) as MigrationRecord
+      if (current.epoch !== expectEpoch) {
+        throw new VecshiftError(E.CONTROL_CONFLICT, [current.epoch, expectEpoch, `it is now in phase ${current.phase}`])
+      }
+      const next = change(current)
+      if (next.epoch !== current.epoch + 1) throw new VecshiftError(E.INTERNAL, [`a control change must move the epoch by one (${current.epoch} -> ${next.epoch})`])
+      await writeJsonAtomic(this.#path, next)
+      return next
+    })
+  }
+
+  watch(onChange: (r: MigrationRecord) => void, intervalMs = 200): () => void {
+    let epoch = -1
+    let busy = false
+    const timer = setInterval(() => {
+      if (busy) return
+      busy = true
+      this.#load().then((r) => {
+        if (r && r.epoch !== epoch) {
+          epoch = r.epoch
+          onChange(r)
+        }
+      }, () => undefined).finally(() => { busy = false })
+    }, intervalMs)
+    timer.unref()
+    this.#watchers.add(timer)
+    return () => {
+      clearInterval(timer)
+      this.#watchers.delete(timer)
+    }
+  }
+
+  async heartbeat(lease: Omit<ReplicaLease, 'renewedAt' | 'expiresAt'>, leaseMs: number): Promise<ReplicaLease> {
+    const now = Date.now()
+    const full: ReplicaLease = { ...lease, renewedAt: new Date(now).toISOString(), expiresAt: new Date(now + leaseMs).toISOString() }
+    try {
+      await writeJsonAtomic(join(this.#replicasDir, `${safeName(lease.replica)}.json`), full)
+    } catch (err) {
+      throw new VecshiftError(E.CONTROL_UNAVAILABLE, [`file ${this.#options.dir}`, (err as Error).message], { cause: err })
+    }
+    return full
+  }
+
+  async replicas(): Promise<ReplicaLease[]> {
+    const out: ReplicaLease[] = []
+    for (const name of await readdir(this.#replicasDir).catch(() => [] as string[])) {
+      if (!name.endsWith('.json')) continue
+      const lease = await readJson<ReplicaLease>(join(this.#replicasDir, name)).catch(() => undefined)
+      if (lease) out.push(lease)
+    }
+    return out.sort((a, b) => (a.replica < b.replica ? -1 : 1))
+  }
+
+  async leave(replica: string): Promise<void> {
+    await unlink(join(this.#replicasDir, `${safeName(replica)}.json`)).catch(() => undefined)
+  }
+
+  async close(): Promise<void> {
+    for (const t of this.#watchers) clearInterval(t)
+    this.#watchers.clear()
+  }
+
+  async #load(): Promise<MigrationRecord | undefined> {
+    try {
+      return await readJson<MigrationRecord>(this.#path)
+    } catch (err) {
+      throw new VecshiftError(E.CONTROL_UNAVAILABLE, [`file ${this.#path}`, (err as Error).message], { cause: err })
+    }
+  }
+
+  /** Runs `fn` holding the record's lock; a lock left by a dead process on this host is taken over. */
+  async #locked<T>(fn: () => Promise<T>): Promise<T> {
+    const me = JSON.stringify({ pid: process.pid, host: hostname() })
+    const tmp = `${this.#lockPath}.${process.pid}.${Math.random().toString(36).slice(2)}`
+    const handle = await open(tmp, 'wx', 0o600)
+    await handle.writeFile(me)
+    await handle.close()
+    const deadline = Date.now() + LOCK_WAIT_MS
+    try {
+      for (;;) {
+        try {
+          await link(tmp, this.#lockPath)
+          break
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+        }
+        const owner = await readFile(this.#lockPath, 'utf8').then((t) => JSON.parse(t) as { pid?: number; host?: string }, () => undefined)
+        if (owner && owner.host === hostname() && typeof owner.pid === 'number' && !alive(owner.pid)) {
+          await unlink(this.#lockPath).catch(() => undefined)
+          continue
+        }
+        if (Date.now() > deadline) {
+          throw new VecshiftError(E.CONTROL_UNAVAILABLE, [`file ${this.#path}`, `its lock ${this.#lockPath} has been held for over ${LOCK_WAIT_MS / 1000} s by ${owner ? `pid ${owner.pid} on ${owner.host}` : 'another process'}`])
+        }
+        await sleep(5 + Math.random() * 20)
+      }
+    } finally {
+      await unlink(tmp).catch(() => undefined)
+    }
+    try {
+      return await fn()
+    } finally {
+      await unlink(this.#lockPath).catch(() => undefined)
+      await fsyncDir(this.#options.dir).catch(() => undefined)
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function safeName(replica: string): string {
+  return replica.replace(/[^a-zA-Z0-9_.-]/g, '_')
+}

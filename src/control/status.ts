@@ -1,0 +1,88 @@
+import type { Config } from '../config/schema.js'
+import { CheckpointFile, type CopyCheckpoint } from '../migrate/copy/checkpoint.js'
+import type { ReplayStatus } from '../replay/replayer.js'
+import { ReplayStatusFile } from '../replay/status.js'
+import type { ControlStore, ReplicaLease } from './contract.js'
+import type { MigrationRecord } from './record.js'
+
+// Everything `vecshift status` (and later the admin API) shows, gathered from where each
+// piece keeps it: the control record, the copy's checkpoint, the replayer's status file and
+// the replicas' leases.
+
+/** A replayer that has said nothing for this long is reported as not running. */
+const REPLAY_STALE_MS = 30_000
+
+export interface MigrationStatus {
+  readonly record: MigrationRecord
+  readonly copy: {
+    readonly state: 'not started' | 'running or interrupted' | 'done'
+    readonly strategy?: string
+    readonly copied: number
+    readonly total?: number
+    readonly namespaces: Record<string, number>
+    readonly updatedAt?: string
+    readonly finishedAt?: string
+  }
+  readonly replay: (ReplayStatus & { readonly stale: boolean }) | undefined
+  readonly replicas: ReadonlyArray<ReplicaLease & { readonly expired: boolean }>
+}
+
+export async function gatherStatus(config: Config, control: ControlStore): Promise<MigrationStatus> {
+  const [record, copy, replay, leases] = await Promise.all([
+    control.read(),
+    new CheckpointFile(config.copy.checkpointDir, config.migration.id).load().catch(() => undefined),
+    new ReplayStatusFile(config.replay.dataDir, config.migration.id, 'replay').load().catch(() => undefined),
+    control.replicas(),
+  ])
+  const now = Date.now()
+  return {
+    record,
+    copy: copySummary(copy),
+    replay: replay ? { ...replay, stale: now - Date.parse(replay.updatedAt) > REPLAY_STALE_MS } : undefined,
+    replicas: leases.map((l) => ({ ...l, expired: Date.parse(l.expiresAt) < now })),
+  }
+}
+
+function copySummary(cp: CopyCheckpoint | undefined): MigrationStatus['copy'] {
+  if (!cp) return { state: 'not started', copied: 0, namespaces: {} }
+  const namespaces = Object.fromEntries(Object.entries(cp.namespaces).map(([ns, p]) => [ns, p.copied]))
+  return {
+    state: cp.finishedAt ? 'done' : 'running or interrupted',
+    strategy: cp.strategy,
+    copied: Object.values(namespaces).reduce((a, b) => a + b, 0),
+    ...(cp.total === undefined ? {} : { total: cp.total }),
+    namespaces,
+    updatedAt: cp.updatedAt,
+    ...(cp.finishedAt ? { finishedAt: cp.finishedAt } : {}),
+  }
+}
+
+/** For a terminal. */
+export function formatStatus(s: MigrationStatus): string {
+  const r = s.record
+  const routing = r.routing
+  const lines = [
+    `migration ${r.migration}: phase ${r.phase} (epoch ${r.epoch}, since ${r.updatedAt}${r.changedBy ? ` by ${r.changedBy}` : ''}${r.reason ? `: ${r.reason}` : ''})`,
+    `  routing    reads → ${routing.reads}${routing.canaryPercent ? ` (${routing.canaryPercent}% canary to the other side)` : ''}, writes → ${routing.writes}${routing.holdWrites ? ', writes held (cutover barrier)' : ''}`,
+  ]
+  const c = s.copy
+  lines.push(c.state === 'not started'
+    ? '  copy       not started'
+    : `  copy       ${c.state} (${c.strategy}): ${c.copied.toLocaleString('en-US')}${c.total === undefined ? '' : ` of ${c.total.toLocaleString('en-US')}`} records${c.finishedAt ? `, finished ${c.finishedAt}` : `, last progress ${c.updatedAt}`}`)
+  const p = s.replay
+  if (!p) {
+    lines.push('  replay     not started')
+  } else {
+    lines.push(`  replay     ${p.stale ? 'not running' : 'running'}; lag ${p.lagRecords ?? '?'} records, ${p.lagSeconds} s; applied up to ${p.checkpoint ?? '(start)'} of ${p.tail ?? '(empty)'}${p.awaitingOutcome ? `; ${p.awaitingOutcome} awaiting outcome` : ''}${p.retrying ? `; retrying: ${p.retrying}` : ''} (as of ${p.updatedAt})`)
+    lines.push(`             ${p.counts.applied} writes applied, ${p.counts.skippedFailed} refused by the source skipped, ${p.counts.repaired} repaired from the source; ${p.dirtyIds} ids written since capture began`)
+    if (p.counts.uncertainFilterWrites) lines.push(`             ${p.counts.uncertainFilterWrites} writes by filter applied without a known outcome: verify their namespaces before the cutover`)
+  }
+  lines.push(s.replicas.length === 0 ? '  replicas   none registered' : `  replicas   ${s.replicas.length}`)
+  for (const l of s.replicas) lines.push(`    ${l.replica} pid ${l.pid} on ${l.host}: epoch ${l.epoch}, ${l.inFlightWrites} writes in flight, ${l.heldWrites} held; lease ${l.expired ? 'EXPIRED' : 'valid'} until ${l.expiresAt}`)
+  const last = r.cutovers.at(-1)
+  if (last) {
+    lines.push(`  last ${last.kind}  ${last.outcome} (${last.startedAt})${last.reason ? `: ${last.reason}` : ''}${last.maxPauseMs === undefined ? '' : `; longest write pause ${last.maxPauseMs} ms`}`)
+    for (const step of last.steps) lines.push(`    ${step.ok ? '✓' : '✗'} ${step.name.padEnd(14)} ${String(step.ms).padStart(6)} ms${step.detail ? `  ${step.detail}` : ''}`)
+  }
+  return `${lines.join('\n')}\n`
+}
