@@ -218,6 +218,8 @@ async function startGateway(procs: Processes, dir: string, emulatorUrl: string, 
     'gateway: { listen: { host: 127.0.0.1, port: 0 }, shutdownTimeoutMs: 2000 }',
     'admin: { enabled: false }',
     `writelog: { backend: file, file: { dir: "${mkdtempSync(join(dir, 'gwlog-'))}" } }`,
+    // Each gateway its own control record: the phase is the config's, not a previous run's.
+    `control: { dir: "${mkdtempSync(join(dir, 'control-'))}" }`,
     'log: { level: info }',
   ].join('\n'))
   const child = procs.spawn(`gateway-${capture ? 'capture' : 'passthrough'}`, process.execPath,

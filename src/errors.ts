@@ -61,6 +61,7 @@ export const E = Object.freeze({
     'upstream %s did not answer within %s ms'),
   UPSTREAM_PROTOCOL: def('UPSTREAM_PROTOCOL', 502, Grpc.UNAVAILABLE, true,
     'upstream %s sent an invalid response (%s)'),
+  WRITES_HELD: def('WRITES_HELD', 503, Grpc.UNAVAILABLE, true, 'writes are held for a cutover (%s waiting) and this one could not wait longer: %s; retry shortly'),
   SHUTTING_DOWN: def('SHUTTING_DOWN', 503, Grpc.UNAVAILABLE, true, 'the gateway is shutting down; retry against another replica'),
   TOO_MANY_REQUESTS: def('TOO_MANY_REQUESTS', 429, Grpc.RESOURCE_EXHAUSTED, true,
     'the gateway is at its limit of %s concurrent requests (gateway.limits.maxConcurrentRequests)'),

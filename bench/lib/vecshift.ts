@@ -90,6 +90,8 @@ export async function startGateway(procs: Processes, setup: GatewaySetup, option
     `source: { type: pinecone, index: ${options.index}, host: "${options.emulatorUrl}${options.indexPath}", controllerHost: "${options.emulatorUrl}" }`,
     'gateway: { listen: { host: 127.0.0.1, port: 0 }, shutdownTimeoutMs: 2000 }',
     'admin: { listen: { host: 127.0.0.1, port: 0 } }',
+    // Its own control record: the phase is the config's (passthrough), not a previous run's.
+    `control: { dir: "${join(options.dir, `${setup.name}-control`)}" }`,
     'log: { level: info }',
     '',
   ].join('\n'))

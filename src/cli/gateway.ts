@@ -32,15 +32,22 @@ or set PINECONE_CONTROLLER_HOST=http://<gateway>.`)
       })
       const logger = loggerFor(config, 'vecshift-gateway')
       // Loaded on use, so that other subcommands (and --help) stay light.
-      const [{ Gateway }, { openWriteLog }] = await Promise.all([import('../proxy/server.js'), import('../writelog/open.js')])
-      const writeLog = config.migration.phase === 'capture'
+      const [{ Gateway }, { openWriteLog }, { openControlStore }, { CAPTURING }] = await Promise.all([
+        import('../proxy/server.js'), import('../writelog/open.js'), import('../control/open.js'), import('../proxy/routing.js'),
+      ])
+      // Routing comes from the control store; the write log is opened when the migration
+      // captures (or will, by this config), as later phases need it too.
+      const control = await openControlStore(config)
+      const record = await control.read()
+      const writeLog = config.migration.phase === 'capture' || CAPTURING.has(record.phase) || record.phase === 'cutover'
         ? await openWriteLog(config.writelog, logger)
         : undefined
-      const gateway = new Gateway(config, logger, writeLog ? { writeLog } : {})
+      const gateway = new Gateway(config, logger, { control, ...(writeLog ? { writeLog } : {}) })
       try {
         await gateway.listen()
       } catch (err) {
         await writeLog?.close()
+        await control.close()
         throw err
       }
       // The log closes after the gateway has drained, so every write the gateway accepted is
@@ -48,6 +55,7 @@ or set PINECONE_CONTROLLER_HOST=http://<gateway>.`)
       onShutdownSignal(logger, async () => {
         await gateway.close()
         await writeLog?.close()
+        await control.close()
       })
     })
 }

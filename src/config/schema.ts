@@ -121,6 +121,12 @@ const gateway = z.strictObject({
   shutdownTimeoutMs: ms(0, 600_000).default(30_000),
   /** Interval of the upstream probe behind /readyz. */
   readinessIntervalMs: ms(100, 600_000).default(2_000),
+  /** Writes held at a cutover barrier: at most this many at once, each at most this long;
+   *  past either, 503 + Retry-After. */
+  cutover: z.strictObject({
+    maxHeldWrites: z.number().int().min(1).max(1_000_000).default(10_000),
+    maxHoldMs: ms(100, 600_000).default(30_000),
+  }).default({ maxHeldWrites: 10_000, maxHoldMs: 30_000 }),
 })
 
 const replay = z.strictObject({

@@ -13,6 +13,9 @@ export interface ReplicaLease {
   /** Writes it holds at the cutover barrier, and writes still in flight. */
   readonly heldWrites: number
   readonly inFlightWrites: number
+  /** At a cutover barrier: the fence this replica appended to the write log once its writes
+   *  in flight were done (the epoch of the barrier, and the fence's log position). */
+  readonly fence?: { readonly epoch: number; readonly position: string | undefined }
   readonly renewedAt: string
   readonly expiresAt: string
 }

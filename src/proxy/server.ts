@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net'
 import type { Readable } from 'node:stream'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type RouteHandlerMethod } from 'fastify'
 import type { Config, PineconeStoreConfig } from '../config/schema.js'
 import { E, VecshiftError, vxError } from '../errors.js'
 import type { Logger } from '../logger.js'
@@ -17,14 +17,21 @@ import type { WriteLog } from '../writelog/contract.js'
 import { sendError, toVecshiftError } from './reply-error.js'
 import { CONTROL_PREFIXES, DATA_ROUTES } from './routes.js'
 import { Upstream } from './upstream.js'
+import { hostname } from 'node:os'
+import type { ControlStore } from '../control/contract.js'
+import { initialRecord, transitioned, type MigrationRecord } from '../control/record.js'
+import type { FenceRecord } from '../writelog/record.js'
+import { CAPTURING, RoutingState } from './routing.js'
 
 // The gateway's composition root: builds the upstream pools, the data-plane and
 // control-plane routes, the admin server, and owns the lifecycle (listen, drain, close).
 
 export interface GatewayDeps {
-  /** The write log, required in phase `capture`. Opened and closed by the caller, which
-   *  owns it (it outlives the gateway on shutdown, to flush what was accepted). */
+  /** The write log, required in the capturing phases. Opened and closed by the caller,
+   *  which owns it (it outlives the gateway on shutdown, to flush what was accepted). */
   readonly writeLog?: WriteLog
+  /** The control store the routing comes from; without one, the phase is the config's. */
+  readonly control?: ControlStore
 }
 
 export interface GatewayAddresses {
@@ -49,6 +56,12 @@ export class Gateway {
   #closing: Promise<void> | undefined
   #addresses: GatewayAddresses | undefined
   readonly #sourceConfig: PineconeStoreConfig
+  readonly #target: Upstream | undefined
+  readonly #control: ControlStore | undefined
+  readonly #routing: RoutingState
+  #fence: { epoch: number; position: string | undefined } | undefined
+  readonly #stops: Array<() => void> = []
+  #lastRenewal = Date.now()
 
   constructor(config: Config, logger: Logger, deps: GatewayDeps = {}) {
     this.config = config
@@ -68,10 +81,17 @@ export class Gateway {
       throw new VecshiftError(E.CONFIG_INVALID, ['migration.phase: "capture" needs a write log (writelog.*)'])
     }
     this.#writeLog = deps.writeLog
+    this.#control = deps.control
+    // Epoch 0: whatever the control store holds (epoch 1 and up) replaces it at listen().
+    this.#routing = new RoutingState({ ...initialRecord(config.migration.id, config.migration.phase), epoch: 0 }, gateway.cutover)
     this.metrics = new GatewayMetrics({ migration: config.migration.id })
     const upstreamOptions = { ...gateway.upstream, tlsVerify: source.tlsVerify }
     this.#source = new Upstream({ ...upstreamOptions, name: 'source', url: source.host })
     this.#sourceControl = new Upstream({ ...upstreamOptions, name: 'source-control', url: source.controllerHost })
+    // Reads and writes go to the target once routing says so (a Pinecone target with a host).
+    this.#target = config.target?.type === 'pinecone' && config.target.host !== undefined
+      ? new Upstream({ ...gateway.upstream, tlsVerify: config.target.tlsVerify, name: 'target', url: config.target.host })
+      : undefined
     this.#readiness = new ReadinessProbe(this.#source, config.secrets.sourceApiKey, gateway.readinessIntervalMs)
     this.app = this.#buildApp()
     this.admin = config.admin.enabled
@@ -93,7 +113,10 @@ export class Gateway {
   status(): Record<string, unknown> {
     return {
       migration: this.config.migration.id,
-      phase: this.config.migration.phase,
+      phase: this.#routing.record.phase,
+      epoch: this.#routing.record.epoch,
+      routing: this.#routing.record.routing,
+      writes: { inFlight: this.#routing.writesInFlight, held: this.#routing.writesHeld },
       source: { index: this.#sourceConfig.index, host: this.#sourceConfig.host },
       writeLog: this.#writeLog ? { backend: this.#writeLog.backend, instance: this.#records.instance } : undefined,
       inFlight: this.#inFlight,
@@ -154,21 +177,60 @@ export class Gateway {
       done()
     })
 
-    const capturing = this.config.migration.phase === 'capture'
-    const capture = capturing
+    const capture = this.#writeLog
       ? {
           ...data,
-          log: this.#writeLog as WriteLog,
+          log: this.#writeLog,
           shape: () => this.#shape as IndexShape,
           records: this.#records,
           logger: this.#logger,
         }
       : undefined
+    // The target's answers use the target's key when one is configured (it is another
+    // project's index); otherwise the client's, as for the source.
+    const targetAuth = new ClientAuth({
+      mode: this.config.secrets.targetApiKey === undefined ? this.config.gateway.auth.mode : 'keys',
+      acceptedKeys: this.config.secrets.gatewayApiKeys,
+      upstreamKey: this.config.secrets.targetApiKey,
+    })
+    const toTarget: ForwardContext | undefined = this.#target ? { upstream: this.#target, auth: new TargetAuth(auth, targetAuth), metrics: this.metrics } : undefined
+    const routing = this.#routing
+    const noTarget = () => vxError(E.CONFIG_INVALID, 'target: routing sends requests to the target, but the config names no Pinecone target with a host')
     for (const route of DATA_ROUTES) {
-      let handler = forwardHandler(data, route.op)
-      if (capture && route.kind === 'write' && route.captured) handler = captureHandler(capture, route.captured)
-      if (capture && route.kind === 'uncapturable-write') {
-        handler = async () => { throw vxError(E.CAPTURE_UNSUPPORTED, `${route.method} ${route.url}`, this.config.migration.id, 'capture') }
+      const sourceForward = forwardHandler(data, route.op)
+      const targetForward = toTarget ? forwardHandler(toTarget, route.op) : undefined
+      let handler: RouteHandlerMethod
+      if (route.kind === 'read') {
+        handler = function read(req, reply) {
+          const r = routing.record.routing
+          const other = r.canaryPercent > 0 && Math.random() * 100 < r.canaryPercent
+          const side = other ? (r.reads === 'source' ? 'target' : 'source') : r.reads
+          if (side === 'source') return sourceForward.call(this, req, reply)
+          if (!targetForward) throw noTarget()
+          return targetForward.call(this, req, reply)
+        }
+      } else {
+        const captured = capture && route.kind === 'write' && route.captured ? captureHandler(capture, route.captured) : undefined
+        const migrationId = this.config.migration.id
+        handler = async function write(req, reply) {
+          // Held here at a cutover barrier; then sent where the routing says at that moment.
+          await routing.admitWrite()
+          try {
+            const r = routing.record
+            if (r.routing.writes === 'target') {
+              if (!targetForward) throw noTarget()
+              return await targetForward.call(this, req, reply)
+            }
+            if (CAPTURING.has(r.phase)) {
+              if (route.kind === 'uncapturable-write') throw vxError(E.CAPTURE_UNSUPPORTED, `${route.method} ${route.url}`, migrationId, r.phase)
+              if (!captured) throw vxError(E.CONFIG_INVALID, `migration phase ${r.phase} captures writes, and this gateway has no write log (writelog.*); restart it with one`)
+              return await captured.call(this, req, reply)
+            }
+            return await sourceForward.call(this, req, reply)
+          } finally {
+            routing.finishWrite()
+          }
+        }
       }
       app.route({ method: route.method, url: route.url, config: { op: route.op }, handler })
     }
@@ -206,7 +268,20 @@ export class Gateway {
 
   async listen(): Promise<GatewayAddresses> {
     const { gateway, admin } = this.config
-    if (this.config.migration.phase === 'capture') {
+    if (this.#control) {
+      let record = await this.#control.read()
+      if (this.config.migration.phase === 'capture' && record.phase === 'passthrough') {
+        // The config is how an operator starts capturing; the record follows it once.
+        record = await this.#control.update(record.epoch, (r) => transitioned(r, 'capture', `gateway ${this.#records.instance}`, 'migration.phase: capture in the config'))
+      }
+      this.#routing.set(record)
+      this.#stops.push(this.#control.watch((r) => this.#onRecord(r), this.config.control.pollMs))
+    }
+    const phase = this.#routing.record.phase
+    if (CAPTURING.has(phase) && this.#writeLog === undefined) {
+      throw new VecshiftError(E.CONFIG_INVALID, [`migration phase ${phase} (control store ${this.config.control.dir}) captures writes: the gateway needs a write log (writelog.*)`])
+    }
+    if (this.#writeLog) {
       // Writes are validated against the index before anything is logged, so its shape is
       // needed before the first request.
       this.#shape = await describeSourceIndex(this.#sourceControl, this.#sourceConfig.index,
@@ -219,8 +294,68 @@ export class Gateway {
       adminUrl = urlOf(this.admin)
     }
     this.#addresses = { url: urlOf(this.app), adminUrl }
-    this.#logger.info({ ...this.#addresses, source: this.#sourceConfig.host, phase: this.config.migration.phase }, 'gateway listening')
+    if (this.#control) {
+      await this.#heartbeat()
+      const every = Math.max(50, Math.floor(this.config.control.leaseMs / 3))
+      const timer = setInterval(() => void this.#heartbeat(), every)
+      timer.unref()
+      this.#stops.push(() => clearInterval(timer))
+      this.#onRecord(this.#routing.record, true)
+    }
+    this.#logger.info({ ...this.#addresses, source: this.#sourceConfig.host, phase: this.#routing.record.phase, epoch: this.#routing.record.epoch }, 'gateway listening')
     return this.#addresses
+  }
+
+  /** A record from the control store (watch): applied if newer; a barrier is answered with
+   *  a fence once this replica's writes in flight are done. */
+  #onRecord(record: MigrationRecord, initial = false): void {
+    if (!initial && !this.#routing.set(record)) return
+    const r = this.#routing.record
+    this.#logger.info({ phase: r.phase, epoch: r.epoch, routing: r.routing }, 'routing')
+    if (!r.routing.holdWrites) return
+    // While writes are held, look for the next change often: the hold is the pause clients see.
+    const fast = this.#control?.watch((next) => this.#onRecord(next), 10)
+    const stopFast = () => fast?.()
+    this.#stops.push(stopFast)
+    const epoch = r.epoch
+    void this.#routing.drained().then(async () => {
+      if (this.#routing.record.epoch !== epoch) return
+      let position: string | undefined
+      if (this.#writeLog) {
+        const fence: FenceRecord = {
+          instance: this.#records.instance, seq: this.#records.nextSeq(), ts: Date.now(), apiVersion: '', requestId: `fence-${epoch}`,
+          namespace: '', op: 'fence', fenceId: `${this.config.migration.id}-epoch-${epoch}-${this.#records.instance}`,
+        }
+        ;[position] = await this.#writeLog.append([fence])
+      }
+      this.#fence = { epoch, position }
+      await this.#heartbeat()
+    }).catch((err: unknown) => this.#logger.error({ err, epoch }, 'could not append the cutover fence; the cutover will time out and abort'))
+    const poll = setInterval(() => {
+      if (!this.#routing.record.routing.holdWrites) {
+        clearInterval(poll)
+        stopFast()
+      }
+    }, 10)
+    poll.unref()
+  }
+
+  /** Renews this replica's lease; one that cannot be renewed for leaseMs stops writes. */
+  async #heartbeat(): Promise<void> {
+    if (!this.#control || this.#closing) return
+    try {
+      await this.#control.heartbeat({
+        replica: this.#records.instance, host: hostname(), pid: process.pid, epoch: this.#routing.record.epoch,
+        heldWrites: this.#routing.writesHeld, inFlightWrites: this.#routing.writesInFlight,
+        ...(this.#fence ? { fence: this.#fence } : {}),
+      }, this.config.control.leaseMs)
+      this.#lastRenewal = Date.now()
+      this.#routing.setLeaseLost(undefined)
+    } catch (err) {
+      const age = Date.now() - this.#lastRenewal
+      this.#logger.warn({ err, ageMs: age }, 'could not renew the gateway lease')
+      if (age > this.config.control.leaseMs) this.#routing.setLeaseLost(`not renewed for ${age} ms: ${(err as Error).message}`)
+    }
   }
 
   /** Stops accepting requests, lets in-flight ones finish (up to shutdownTimeoutMs, then
@@ -231,6 +366,7 @@ export class Gateway {
   }
 
   async #close(): Promise<void> {
+    for (const stop of this.#stops.splice(0)) stop()
     const deadline = this.config.gateway.shutdownTimeoutMs
     this.#logger.info({ inFlight: this.#inFlight, deadlineMs: deadline }, 'gateway draining')
     const timer = setTimeout(() => {
@@ -248,7 +384,7 @@ export class Gateway {
     } finally {
       clearTimeout(timer)
       clearInterval(sweeper)
-      await Promise.allSettled([this.#source.close(), this.#sourceControl.close()])
+      await Promise.allSettled([this.#source.close(), this.#sourceControl.close(), this.#target?.close(), this.#control?.leave(this.#records.instance)])
     }
     this.#logger.info('gateway closed')
   }
@@ -294,4 +430,19 @@ function bufferWithin(source: Readable, max: number, done: (err: Error | null, b
   })
   source.once('end', () => finish(null, Buffer.concat(chunks, seen)))
   source.once('error', (err) => finish(err))
+}
+
+/** For the target: the client is let in as for the source; the upstream key is the target's. */
+class TargetAuth extends ClientAuth {
+  constructor(private readonly client: ClientAuth, private readonly target: ClientAuth) {
+    super({ mode: client.mode, acceptedKeys: [], upstreamKey: undefined })
+  }
+
+  override allows(headers: Parameters<ClientAuth['allows']>[0]): boolean {
+    return this.client.allows(headers)
+  }
+
+  override get upstreamKey(): string | undefined {
+    return this.target.upstreamKey ?? this.client.upstreamKey
+  }
 }

@@ -44,7 +44,7 @@ t.test('the gateway refuses a source without host or of another type, naming the
   ]
   for (const [i, [source, message]] of cases.entries()) {
     const file = join(dir, `c${i}.yaml`)
-    writeFileSync(file, `migration: { id: gw }\n${source}\ngateway: { listen: { port: 0 } }\nadmin: { enabled: false }\n`)
+    writeFileSync(file, `migration: { id: gw }\n${source}\ngateway: { listen: { port: 0 } }\nadmin: { enabled: false }\ncontrol: { dir: "${join(dir, 'control')}" }\n`)
     const err = await run(process.execPath, [...CLI, 'gateway', '--config', file]).then(() => undefined, (e: { code: number; stderr: string }) => e)
     t.equal(err?.code, 2, source)
     t.match(err?.stderr, message)

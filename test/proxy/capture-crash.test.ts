@@ -49,6 +49,7 @@ t.test('SIGKILL at random moments under load loses no acknowledged write', async
     'gateway: { listen: { port: 0 } }',
     'admin: { enabled: false }',
     `writelog: { backend: file, file: { dir: "${logDir}", segmentBytes: 262144 } }`,
+    `control: { dir: "${join(dir, 'control')}" }`,
   ].join('\n'))
 
   // ledger.get(id) = values acknowledged for that id, in acknowledgement order. Each id has

@@ -24,6 +24,7 @@ t.test('SIGTERM drains in-flight requests and exits 0', async (t) => {
     `source: { type: pinecone, index: drain, host: "${emu.indexHost('drain')}", controllerHost: "${emu.url}" }`,
     'gateway: { listen: { port: 0 }, shutdownTimeoutMs: 10000 }',
     'admin: { listen: { port: 0 } }',
+    `control: { dir: "${join(dir, 'control')}" }`,
   ].join('\n'))
 
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'gateway', '--config', configPath], {
