@@ -87,6 +87,7 @@ export const E = Object.freeze({
   COPY_REFUSED: def('COPY_REFUSED', 400, Grpc.FAILED_PRECONDITION, false, 'the copy cannot start: %s'),
   COPY_CHECKPOINT: def('COPY_CHECKPOINT', 400, Grpc.FAILED_PRECONDITION, false, '%s'),
   COPY_COLLECTION: def('COPY_COLLECTION', 502, Grpc.FAILED_PRECONDITION, false, 'the collection copy stopped: %s'),
+  CUTOVER_REFUSED: def('CUTOVER_REFUSED', 409, Grpc.FAILED_PRECONDITION, false, 'the cutover cannot start: %s'),
   CONTROL_TRANSITION: def('CONTROL_TRANSITION', 409, Grpc.FAILED_PRECONDITION, false, 'the migration is in phase %s and cannot move to %s; from there it can move to: %s'),
   CONTROL_CONFLICT: def('CONTROL_CONFLICT', 409, Grpc.ABORTED, true, 'the migration record changed meanwhile (epoch %s, expected %s): %s; look at `vecshift status` and try again'),
   CONTROL_UNAVAILABLE: def('CONTROL_UNAVAILABLE', 503, Grpc.UNAVAILABLE, true, 'the control store (%s) is unavailable: %s'),

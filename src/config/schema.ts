@@ -143,6 +143,15 @@ const replay = z.strictObject({
   concurrency: z.number().int().min(1).max(256).default(8),
 })
 
+const cutover = z.strictObject({
+  /** The write pause budget, barrier to flip; past it the cutover aborts by itself. */
+  maxPauseMs: ms(10, 600_000).default(2_000),
+  /** Replay lag (records) above which a cutover does not start. */
+  maxLagRecords: z.number().int().min(0).max(100_000_000).default(1_000),
+  /** A replayer that has not reported for this long is not running. */
+  replayStaleMs: ms(100, 3_600_000).default(10_000),
+})
+
 const control = z.strictObject({
   /** file: one JSON record on this host (the embedded default). Several gateway replicas on
    *  several hosts need a shared store (postgres, planned). */
@@ -174,6 +183,7 @@ export const configSchema = z.strictObject({
   copy: copy.default(copy.parse({})),
   replay: replay.default(replay.parse({})),
   control: control.default(control.parse({})),
+  cutover: cutover.default(cutover.parse({})),
   gateway: gateway.default(gateway.parse({})),
   admin: admin.default(admin.parse({})),
   /** Where captured writes go: file (embedded default), kafka or s3; see src/writelog/config.ts. */

@@ -312,6 +312,8 @@ export class Gateway {
     if (!initial && !this.#routing.set(record)) return
     const r = this.#routing.record
     this.#logger.info({ phase: r.phase, epoch: r.epoch, routing: r.routing }, 'routing')
+    // Tell the others at once which epoch this replica acts on (a cutover waits for that).
+    if (!initial) void this.#heartbeat()
     if (!r.routing.holdWrites) return
     // While writes are held, look for the next change often: the hold is the pause clients see.
     const fast = this.#control?.watch((next) => this.#onRecord(next), 10)

@@ -115,7 +115,9 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
 
   const status = async (force: boolean): Promise<ReplayStatus> => {
     const now = Date.now()
-    if (force || now - lastStatusAt >= 1000) {
+    // The tail is looked up at most once a second, and whenever the checkpoint has passed it.
+    const behind = tail !== undefined && committed !== undefined && log.compare(committed, tail) > 0
+    if (force || behind || now - lastStatusAt >= 1000) {
       lastStatusAt = now
       tail = await log.tail().catch(() => tail)
     }
@@ -150,7 +152,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
         const retriable = err instanceof VecshiftError && err.retriable
         if (!options.follow || !retriable || options.signal?.aborted) throw err
         retrying = (err as Error).message
-        const delay = Math.max(250, backoffMs(attempt, { baseMs: 1_000, maxMs: 30_000, deadlineMs: Infinity }))
+        const delay = Math.max(250, backoffMs(attempt, { baseMs: 500, maxMs: 5_000, deadlineMs: Infinity }))
         logger?.warn({ err, what, delayMs: delay }, 'replay step failed; retrying (lag grows)')
         await status(true)
         await sleep(delay, undefined, options.signal ? { signal: options.signal } : {}).catch(() => undefined)
@@ -242,8 +244,8 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
       if (item.kind === 'fence') {
         await flush()
         handledThrough = item.after
-        await flush()
         lastFence = item.fence.fenceId
+        await flush()
         options.onFence?.(item.fence.fenceId)
         continue
       }

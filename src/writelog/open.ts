@@ -47,7 +47,8 @@ export async function openWriteLog(config: WriteLogConfig, logger?: Logger): Pro
 export async function openWriteLogForReading(config: WriteLogConfig, logger?: Logger): Promise<WriteLog> {
   if (config.backend === 'file') {
     const { openFileLog } = await import('./file/file-log.js')
-    return openFileLog({ dir: config.file?.dir ?? DEFAULT_FILE_LOG_DIR, readOnly: true, ...(logger ? { logger: logger.child({ component: 'writelog', backend: 'file' }) } : {}) })
+    // A replayer following the log: new records are seen within 20 ms (a readdir and a stat).
+    return openFileLog({ dir: config.file?.dir ?? DEFAULT_FILE_LOG_DIR, readOnly: true, followPollMs: 20, ...(logger ? { logger: logger.child({ component: 'writelog', backend: 'file' }) } : {}) })
   }
   return openWriteLog(config, logger)
 }

@@ -2,6 +2,7 @@ import { Writable } from 'node:stream'
 import { loadConfig } from '../../src/config/load.js'
 import { createLogger } from '../../src/logger.js'
 import { Gateway } from '../../src/proxy/server.js'
+import type { ControlStore } from '../../src/control/contract.js'
 import type { WriteLog } from '../../src/writelog/contract.js'
 
 interface Teardown { teardown(fn: () => unknown): void }
@@ -17,6 +18,8 @@ export interface TestGatewayOptions {
   env?: Record<string, string>
   /** The write log, for phase capture. */
   writeLog?: WriteLog
+  /** The control store the gateway takes its routing from. */
+  control?: ControlStore
 }
 
 export interface TestGateway {
@@ -50,7 +53,7 @@ export async function startTestGateway(t: Teardown, options: TestGatewayOptions)
     },
   })
   const logger = createLogger({ level: config.log.level, name: 'test-gateway', destination: sink })
-  const gateway = new Gateway(config, logger, options.writeLog ? { writeLog: options.writeLog } : {})
+  const gateway = new Gateway(config, logger, { ...(options.writeLog ? { writeLog: options.writeLog } : {}), ...(options.control ? { control: options.control } : {}) })
   const { url, adminUrl } = await gateway.listen()
   t.teardown(() => gateway.close())
   return {

@@ -40,6 +40,9 @@ export interface FileLogOptions {
   readonly maxBatchBytes?: number
   /** Open without the writer lock, never truncating: for `vecshift log` next to a writer. */
   readonly readOnly?: boolean
+  /** How often a reader following the log from another process looks for new records
+   *  (the writer's own readers are woken by each commit). Default 200 ms. */
+  readonly followPollMs?: number
   readonly logger?: Logger
 }
 
@@ -81,6 +84,8 @@ export class FileWriteLog implements WriteLog {
   readonly #logger: Logger | undefined
   readonly #lock: DirLock | undefined
   readonly #segments: SegmentRef[]
+  /** Read-only: how far the last segment has been counted (see #readableLimit). */
+  #tailScan: { path: string; offset: number; records: number } | undefined
   readonly #events = new EventEmitter()
   #active: Active | undefined
   /** Records durable in the log: the next LSN to be assigned once the queue is written. */
@@ -111,6 +116,7 @@ export class FileWriteLog implements WriteLog {
       maxQueueBytes: init.options.maxQueueBytes ?? 64 * 1024 * 1024,
       maxBatchBytes: init.options.maxBatchBytes ?? 8 * 1024 * 1024,
       readOnly: init.options.readOnly ?? false,
+      followPollMs: init.options.followPollMs ?? FOLLOW_POLL_MS,
     }
     this.#logger = init.options.logger
     this.#lock = init.lock
@@ -328,7 +334,9 @@ export class FileWriteLog implements WriteLog {
         const limit = await this.#readableLimit()
         if (lsn < limit) {
           const segment = this.#segmentOf(lsn)
-          if (cursorSegment !== segment || !cursor) {
+          // By path: a read-only reader's segment list is rebuilt on every poll, and reopening
+          // the cursor would skip through the whole segment again each time.
+          if (cursorSegment?.path !== segment.path || !cursor) {
             await cursor?.close()
             cursor = await FrameCursor.open(segment.path)
             cursorSegment = segment
@@ -378,7 +386,22 @@ export class FileWriteLog implements WriteLog {
     if (!this.#options.readOnly) return this.#durable
     const last = this.#segments[this.#segments.length - 1]
     if (!last) return 0
-    const scan = await scanSegment(last.path)
+    // Whole frames are counted from where the previous call stopped, not from the start of
+    // the segment: a follower calls this for every poll and must not rescan what it has seen.
+    let scan = this.#tailScan
+    if (scan?.path !== last.path) scan = { path: last.path, offset: 0, records: 0 }
+    const cursor = await FrameCursor.open(last.path, scan.offset)
+    try {
+      for (;;) {
+        const step = await cursor.next()
+        if (step.kind !== 'record') break
+        scan.records++
+        scan.offset = step.end
+      }
+    } finally {
+      await cursor.close()
+    }
+    this.#tailScan = scan
     return last.firstLsn + scan.records
   }
 
@@ -394,7 +417,7 @@ export class FileWriteLog implements WriteLog {
     // no other handle, and used to exit).
     const done = new AbortController()
     const opts = { signal: done.signal }
-    const waits: Promise<unknown>[] = [sleep(FOLLOW_POLL_MS, undefined, opts), once(this.#events, 'close', opts)]
+    const waits: Promise<unknown>[] = [sleep(this.#options.followPollMs, undefined, opts), once(this.#events, 'close', opts)]
     if (!this.#options.readOnly) waits.push(once(this.#events, 'durable', opts))
     if (signal) waits.push(once(signal, 'abort', opts))
     await Promise.race(waits).catch(() => undefined)

@@ -1,0 +1,207 @@
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { ControlStore, ReplicaLease } from '../../control/contract.js'
+import { HISTORY, transitioned, type CutoverAttempt, type CutoverStep, type MigrationRecord } from '../../control/record.js'
+import { E, VecshiftError } from '../../errors.js'
+import type { Logger } from '../../logger.js'
+import type { ReplayStatus } from '../../replay/replayer.js'
+import type { VectorStore } from '../../stores/contract.js'
+import type { WriteLog } from '../../writelog/contract.js'
+import type { CopyCheckpoint } from '../copy/checkpoint.js'
+import { reconcile } from './reconcile.js'
+
+// The cutover: named, timed steps, each within what is left of the write-pause budget.
+//   1. preconditions  copy done, replayer following with lag under a bound, nothing uncertain
+//   (pre-reconcile)   the dirty set is reconciled while traffic still flows (not paused)
+//   2. barrier        phase cutover: every live replica holds new writes, finishes the ones
+//                     in flight and appends a fence to the log
+//   3. drain          the replayer applies everything up to every replica's fence
+//   4. reconcile      ids written since the pre-reconcile are compared and repaired
+//   5. flip           phase target-primary: reads and writes go to the target; held writes
+//                     are released to it
+// Past the budget, or on any failure, the cutover aborts by itself: phase capture again, held
+// writes go to the source, and the reason is recorded. Each step's time is in the record.
+
+export interface CutoverOptions {
+  readonly control: ControlStore
+  readonly log: WriteLog
+  readonly source: VectorStore
+  readonly target: VectorStore
+  /** What the replayer last reported (re-read while waiting). */
+  readonly replayStatus: () => Promise<ReplayStatus | undefined>
+  readonly copy: CopyCheckpoint | undefined
+  readonly dirtyPath: string
+  /** The write pause budget: barrier to flip. */
+  readonly maxPauseMs: number
+  /** Replay lag (records) above which the cutover does not start. */
+  readonly maxLagRecords: number
+  /** A replayer silent for this long is not running. */
+  readonly replayStaleMs: number
+  readonly by: string
+  readonly dryRun: boolean
+  readonly logger?: Logger
+  /** Called as steps finish, for progress on the terminal. */
+  readonly onStep?: (step: CutoverStep) => void
+}
+
+export interface CutoverResult {
+  readonly outcome: 'done' | 'aborted' | 'refused' | 'dry-run'
+  readonly reason?: string
+  readonly steps: readonly CutoverStep[]
+  /** Barrier to flip, as the control store saw it. */
+  readonly pauseMs?: number
+  readonly record: MigrationRecord
+}
+
+class Abort extends Error {}
+
+export async function runCutover(options: CutoverOptions): Promise<CutoverResult> {
+  const { control, logger } = options
+  const steps: CutoverStep[] = []
+  const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const started = Date.now()
+    try {
+      const out = await fn()
+      const done: CutoverStep = { name, startedAt: new Date(started).toISOString(), ms: Date.now() - started, ok: true, ...(typeof out === 'string' ? { detail: out } : {}) }
+      steps.push(done)
+      options.onStep?.(done)
+      return out
+    } catch (err) {
+      const failed: CutoverStep = { name, startedAt: new Date(started).toISOString(), ms: Date.now() - started, ok: false, detail: (err as Error).message }
+      steps.push(failed)
+      options.onStep?.(failed)
+      throw err
+    }
+  }
+
+  // 1. Preconditions: refuse, with the reason, before anything changes.
+  let record = await control.read()
+  try {
+    await step('preconditions', async () => {
+      // Replicas report a new epoch within a poll of the control store; give them that.
+      let why = await refusal(options, record)
+      for (let i = 0; i < 100 && why?.includes('older epoch'); i++) {
+        await sleep(50)
+        record = await control.read()
+        why = await refusal(options, record)
+      }
+      if (why) throw new VecshiftError(E.CUTOVER_REFUSED, [why])
+      return `replicas and replayer ready; copy ${options.copy?.finishedAt ? 'done' : '?'}`
+    })
+  } catch (err) {
+    if (err instanceof VecshiftError && err.code === E.CUTOVER_REFUSED.code) return { outcome: 'refused', reason: err.message, steps, record }
+    throw err
+  }
+  if (options.dryRun) return { outcome: 'dry-run', steps, record }
+
+  // Reconcile everything written so far while traffic still flows, so that the pause only
+  // has to cover what is written from now on.
+  const before = await step('pre-reconcile', async () => {
+    const r = await reconcile(options.source, options.target, options.dirtyPath, 0)
+    return r
+  })
+
+  const attempt: CutoverAttempt = { id: randomUUID(), kind: 'cutover', startedAt: new Date().toISOString(), outcome: 'running', steps: [] }
+  const deadline = { at: 0 }
+  const remaining = () => deadline.at - Date.now()
+  /** Whatever `work` is doing, the budget ends it (store calls retry for longer than that). */
+  const bounded = async <T>(what: string, work: Promise<T>): Promise<T> => {
+    const stop = new AbortController()
+    work.catch(() => undefined)
+    try {
+      return await Promise.race([
+        work,
+        sleep(Math.max(0, remaining()), undefined, { signal: stop.signal }).then(() => { throw new Abort(`${what} did not finish within the ${options.maxPauseMs} ms write-pause budget`) }),
+      ])
+    } finally {
+      stop.abort()
+    }
+  }
+  const within = async <T>(what: string, fn: () => Promise<T | undefined>, pollMs = 5): Promise<T> => {
+    for (;;) {
+      const v = await fn()
+      if (v !== undefined) return v
+      if (remaining() <= 0) throw new Abort(`${what} did not finish within the ${options.maxPauseMs} ms write-pause budget`)
+      await sleep(pollMs)
+    }
+  }
+
+  // 2. Barrier.
+  record = await control.update(record.epoch, (r) => ({ ...transitioned(r, 'cutover', options.by, 'cutover: barrier'), cutovers: [...r.cutovers, attempt].slice(-HISTORY) }))
+  const barrierEpoch = record.epoch
+  const pauseStarted = Date.now()
+  deadline.at = pauseStarted + options.maxPauseMs
+  try {
+    const fences = await step('barrier', async () => {
+      const leases = await within('the barrier (every replica holding writes, none in flight)', async () => {
+        const live = (await control.replicas()).filter((l) => Date.parse(l.expiresAt) > Date.now())
+        return live.length > 0 && live.every((l) => l.fence?.epoch === barrierEpoch) ? live : undefined
+      })
+      return leases
+    })
+    // 3. Drain: the replayer has applied everything up to the last fence.
+    const last = lastFence(options.log, fences)
+    await step('drain', async () => {
+      if (last === undefined) return 'no fence (no replica logs writes)'
+      await within(`the replayer reaching the fence at ${last}`, async () => {
+        const s = await bounded('reading the replayer\'s status', options.replayStatus())
+        return s?.checkpoint !== undefined && options.log.compare(s.checkpoint, last) >= 0 ? true : undefined
+      })
+      return `applied through ${last}`
+    })
+    // 4. Reconcile what was written since the pre-reconcile.
+    await step('reconcile', async () => {
+      const r = await bounded('reconciliation', reconcile(options.source, options.target, options.dirtyPath, before.lines))
+      return `${r.checked} ids checked, ${r.repaired} repaired`
+    })
+    // 5. Flip.
+    record = await step('flip', async () => {
+      if (remaining() <= 0) throw new Abort(`the ${options.maxPauseMs} ms budget ran out before the flip`)
+      return control.update(barrierEpoch, (r) => finish(transitioned(r, 'target-primary', options.by, 'cutover: flipped'), attempt.id, 'done', steps, Date.now() - pauseStarted))
+    })
+    const pauseMs = Date.now() - pauseStarted
+    logger?.info({ pauseMs, epoch: record.epoch }, 'cutover done: the target is primary')
+    return { outcome: 'done', steps, pauseMs, record }
+  } catch (err) {
+    const reason = (err as Error).message
+    logger?.warn({ err, reason }, 'cutover aborted; the source stays primary')
+    // Abort: back to capture (writes released to the source), whatever the current epoch.
+    const current = await control.read()
+    record = current.phase === 'cutover'
+      ? await control.update(current.epoch, (r) => finish(transitioned(r, 'capture', options.by, `cutover aborted: ${reason}`), attempt.id, 'aborted', steps, Date.now() - pauseStarted, reason))
+      : current
+    return { outcome: 'aborted', reason, steps, pauseMs: Date.now() - pauseStarted, record }
+  }
+}
+
+async function refusal(o: CutoverOptions, record: MigrationRecord): Promise<string | undefined> {
+  if (record.phase !== 'capture') return `the migration is in phase ${record.phase}; a cutover starts from capture`
+  if (!o.copy?.finishedAt) return 'the copy has not finished (vecshift copy; vecshift status shows its progress)'
+  const replay = await o.replayStatus()
+  if (!replay) return 'no replayer has reported; run `vecshift replay --follow` beside the gateway'
+  if (Date.now() - Date.parse(replay.updatedAt) > o.replayStaleMs) return `the replayer last reported at ${replay.updatedAt}; run \`vecshift replay --follow\` beside the gateway`
+  if (replay.retrying !== undefined) return `the replayer is retrying a failed step (${replay.retrying}); the target must answer before the cutover`
+  if (replay.lagRecords === undefined || replay.lagRecords > o.maxLagRecords) return `replay lag is ${replay.lagRecords ?? 'unknown'} records (at most ${o.maxLagRecords}); let the replayer catch up`
+  if (replay.counts.uncertainFilterWrites > 0) return `${replay.counts.uncertainFilterWrites} writes by filter were applied without a known outcome; verify those namespaces, then clear them`
+  const live = (await o.control.replicas()).filter((l: ReplicaLease) => Date.parse(l.expiresAt) > Date.now())
+  if (live.length === 0) return 'no gateway replica holds a lease: start the gateway (it registers in the control store)'
+  const stale = live.filter((l) => l.epoch !== record.epoch)
+  if (stale.length > 0) return `replica ${stale.map((l) => l.replica).join(', ')} is acting on an older epoch; wait a moment and try again`
+  return undefined
+}
+
+function lastFence(log: WriteLog, leases: readonly ReplicaLease[]): string | undefined {
+  let last: string | undefined
+  for (const l of leases) {
+    const p = l.fence?.position
+    if (p !== undefined && (last === undefined || log.compare(p, last) > 0)) last = p
+  }
+  return last
+}
+
+function finish(r: MigrationRecord, id: string, outcome: 'done' | 'aborted', steps: readonly CutoverStep[], maxPauseMs: number, reason?: string): MigrationRecord {
+  return {
+    ...r,
+    cutovers: r.cutovers.map((a) => (a.id === id ? { ...a, outcome, steps: [...steps], maxPauseMs, ...(reason === undefined ? {} : { reason }) } : a)),
+  }
+}
