@@ -152,6 +152,12 @@ const cutover = z.strictObject({
   replayStaleMs: ms(100, 3_600_000).default(10_000),
 })
 
+const rollback = z.strictObject({
+  /** After the cutover, writes to the target are logged here (file backend) so that
+   *  `vecshift rollback` can replay them into the source. */
+  logDir: z.string().min(1).default('./vecshift-data/writelog-reverse'),
+})
+
 const control = z.strictObject({
   /** file: one JSON record on this host (the embedded default). Several gateway replicas on
    *  several hosts need a shared store (postgres, planned). */
@@ -184,6 +190,7 @@ export const configSchema = z.strictObject({
   replay: replay.default(replay.parse({})),
   control: control.default(control.parse({})),
   cutover: cutover.default(cutover.parse({})),
+  rollback: rollback.default(rollback.parse({})),
   gateway: gateway.default(gateway.parse({})),
   admin: admin.default(admin.parse({})),
   /** Where captured writes go: file (embedded default), kafka or s3; see src/writelog/config.ts. */

@@ -8,6 +8,8 @@ import type { MigrationRecord, Phase } from '../control/record.js'
 
 /** Phases in which writes to the source are captured in the write log. */
 export const CAPTURING: ReadonlySet<Phase> = new Set<Phase>(['capture', 'cutover', 'source-primary'])
+/** Phases in which writes to the target are captured in the reverse log (for a rollback). */
+export const REVERSE_CAPTURING: ReadonlySet<Phase> = new Set<Phase>(['target-primary', 'rollback'])
 
 export interface HoldLimits {
   /** Writes held at once; more get 503 + Retry-After (the client retries). */

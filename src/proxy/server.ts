@@ -21,7 +21,7 @@ import { hostname } from 'node:os'
 import type { ControlStore } from '../control/contract.js'
 import { initialRecord, transitioned, type MigrationRecord } from '../control/record.js'
 import type { FenceRecord } from '../writelog/record.js'
-import { CAPTURING, RoutingState } from './routing.js'
+import { CAPTURING, REVERSE_CAPTURING, RoutingState } from './routing.js'
 
 // The gateway's composition root: builds the upstream pools, the data-plane and
 // control-plane routes, the admin server, and owns the lifecycle (listen, drain, close).
@@ -32,6 +32,8 @@ export interface GatewayDeps {
   readonly writeLog?: WriteLog
   /** The control store the routing comes from; without one, the phase is the config's. */
   readonly control?: ControlStore
+  /** The reverse log: writes sent to the target after the cutover, for a rollback. */
+  readonly reverseLog?: WriteLog
 }
 
 export interface GatewayAddresses {
@@ -57,6 +59,9 @@ export class Gateway {
   #addresses: GatewayAddresses | undefined
   readonly #sourceConfig: PineconeStoreConfig
   readonly #target: Upstream | undefined
+  readonly #targetControl: Upstream | undefined
+  readonly #reverseLog: WriteLog | undefined
+  #targetShape: IndexShape | undefined
   readonly #control: ControlStore | undefined
   readonly #routing: RoutingState
   #fence: { epoch: number; position: string | undefined } | undefined
@@ -89,9 +94,10 @@ export class Gateway {
     this.#source = new Upstream({ ...upstreamOptions, name: 'source', url: source.host })
     this.#sourceControl = new Upstream({ ...upstreamOptions, name: 'source-control', url: source.controllerHost })
     // Reads and writes go to the target once routing says so (a Pinecone target with a host).
-    this.#target = config.target?.type === 'pinecone' && config.target.host !== undefined
-      ? new Upstream({ ...gateway.upstream, tlsVerify: config.target.tlsVerify, name: 'target', url: config.target.host })
-      : undefined
+    const target = config.target?.type === 'pinecone' && config.target.host !== undefined ? config.target : undefined
+    this.#target = target ? new Upstream({ ...gateway.upstream, tlsVerify: target.tlsVerify, name: 'target', url: target.host as string }) : undefined
+    this.#targetControl = target ? new Upstream({ ...gateway.upstream, tlsVerify: target.tlsVerify, name: 'target-control', url: target.controllerHost }) : undefined
+    this.#reverseLog = target ? deps.reverseLog : undefined
     this.#readiness = new ReadinessProbe(this.#source, config.secrets.sourceApiKey, gateway.readinessIntervalMs)
     this.app = this.#buildApp()
     this.admin = config.admin.enabled
@@ -194,11 +200,17 @@ export class Gateway {
       upstreamKey: this.config.secrets.targetApiKey,
     })
     const toTarget: ForwardContext | undefined = this.#target ? { upstream: this.#target, auth: new TargetAuth(auth, targetAuth), metrics: this.metrics } : undefined
+    // After the cutover, writes to the target are captured in the reverse log, the same way,
+    // so that a rollback can replay them into the source.
+    const reverse = toTarget && this.#reverseLog
+      ? { ...toTarget, log: this.#reverseLog, shape: () => this.#targetShape as IndexShape, records: this.#records, logger: this.#logger }
+      : undefined
     const routing = this.#routing
     const noTarget = () => vxError(E.CONFIG_INVALID, 'target: routing sends requests to the target, but the config names no Pinecone target with a host')
     for (const route of DATA_ROUTES) {
       const sourceForward = forwardHandler(data, route.op)
       const targetForward = toTarget ? forwardHandler(toTarget, route.op) : undefined
+      const targetCaptured = reverse && route.kind === 'write' && route.captured ? captureHandler(reverse, route.captured) : undefined
       let handler: RouteHandlerMethod
       if (route.kind === 'read') {
         handler = function read(req, reply) {
@@ -219,6 +231,10 @@ export class Gateway {
             const r = routing.record
             if (r.routing.writes === 'target') {
               if (!targetForward) throw noTarget()
+              if (REVERSE_CAPTURING.has(r.phase) && targetCaptured) return await targetCaptured.call(this, req, reply)
+              if (REVERSE_CAPTURING.has(r.phase) && route.kind === 'uncapturable-write' && reverse) {
+                throw vxError(E.CAPTURE_UNSUPPORTED, `${route.method} ${route.url}`, migrationId, r.phase)
+              }
               return await targetForward.call(this, req, reply)
             }
             if (CAPTURING.has(r.phase)) {
@@ -281,6 +297,10 @@ export class Gateway {
     if (CAPTURING.has(phase) && this.#writeLog === undefined) {
       throw new VecshiftError(E.CONFIG_INVALID, [`migration phase ${phase} (control store ${this.config.control.dir}) captures writes: the gateway needs a write log (writelog.*)`])
     }
+    if (this.#reverseLog && this.#targetControl) {
+      this.#targetShape = await describeSourceIndex(this.#targetControl, (this.config.target as PineconeStoreConfig).index,
+        (this.config.secrets.targetApiKey ?? this.config.secrets.sourceApiKey) as string, this.#logger)
+    }
     if (this.#writeLog) {
       // Writes are validated against the index before anything is logged, so its shape is
       // needed before the first request.
@@ -323,12 +343,15 @@ export class Gateway {
     void this.#routing.drained().then(async () => {
       if (this.#routing.record.epoch !== epoch) return
       let position: string | undefined
-      if (this.#writeLog) {
+      // The fence goes where the replayer that must drain reads: the write log at a
+      // cutover, the reverse log at a rollback.
+      const fenceLog = r.phase === 'rollback' ? this.#reverseLog : this.#writeLog
+      if (fenceLog) {
         const fence: FenceRecord = {
           instance: this.#records.instance, seq: this.#records.nextSeq(), ts: Date.now(), apiVersion: '', requestId: `fence-${epoch}`,
           namespace: '', op: 'fence', fenceId: `${this.config.migration.id}-epoch-${epoch}-${this.#records.instance}`,
         }
-        ;[position] = await this.#writeLog.append([fence])
+        ;[position] = await fenceLog.append([fence])
       }
       this.#fence = { epoch, position }
       await this.#heartbeat()
@@ -386,7 +409,7 @@ export class Gateway {
     } finally {
       clearTimeout(timer)
       clearInterval(sweeper)
-      await Promise.allSettled([this.#source.close(), this.#sourceControl.close(), this.#target?.close(), this.#control?.leave(this.#records.instance)])
+      await Promise.allSettled([this.#source.close(), this.#sourceControl.close(), this.#target?.close(), this.#targetControl?.close(), this.#control?.leave(this.#records.instance)])
     }
     this.#logger.info('gateway closed')
   }

@@ -14,7 +14,9 @@ export class ReplayStatusFile {
   constructor(readonly dir: string, migration: string, consumer: string) {
     const name = consumer === 'replay' ? migration : `${migration}.${consumer.replace(/[^a-zA-Z0-9_.=-]/g, '_')}`
     this.path = join(dir, `${name}.replay.json`)
-    this.dirtyPath = join(dir, `${migration}.dirty.jsonl`)
+    // The forward replayer's dirty set is the cutover's; a rollback's (consumer "rollback",
+    // over the reverse log) is its own.
+    this.dirtyPath = join(dir, consumer === 'replay' ? `${migration}.dirty.jsonl` : `${name}.dirty.jsonl`)
   }
 
   async save(status: ReplayStatus): Promise<void> {

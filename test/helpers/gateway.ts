@@ -20,6 +20,8 @@ export interface TestGatewayOptions {
   writeLog?: WriteLog
   /** The control store the gateway takes its routing from. */
   control?: ControlStore
+  /** The reverse log (writes to the target after a cutover). */
+  reverseLog?: WriteLog
 }
 
 export interface TestGateway {
@@ -53,7 +55,7 @@ export async function startTestGateway(t: Teardown, options: TestGatewayOptions)
     },
   })
   const logger = createLogger({ level: config.log.level, name: 'test-gateway', destination: sink })
-  const gateway = new Gateway(config, logger, { ...(options.writeLog ? { writeLog: options.writeLog } : {}), ...(options.control ? { control: options.control } : {}) })
+  const gateway = new Gateway(config, logger, { ...(options.writeLog ? { writeLog: options.writeLog } : {}), ...(options.control ? { control: options.control } : {}), ...(options.reverseLog ? { reverseLog: options.reverseLog } : {}) })
   const { url, adminUrl } = await gateway.listen()
   t.teardown(() => gateway.close())
   return {

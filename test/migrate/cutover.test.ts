@@ -3,7 +3,8 @@
 // cutover. A client ledger records every write the SDK saw succeed; afterwards the target
 // holds exactly the ledger's state and no client request failed. First a cutover that must
 // abort (the target stops answering, so the replayer cannot drain): no client error, the
-// source stays primary; then one that succeeds.
+// source stays primary; then one that succeeds; then a rollback after more writes, which
+// ends with the source holding every write too.
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -45,6 +46,8 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
 
   const log = await openFileLog({ dir: join(dir, 'log') })
   t.teardown(() => log.close())
+  const reverseLog = await openFileLog({ dir: join(dir, 'reverse') })
+  t.teardown(() => reverseLog.close())
   const control = await FileControlStore.open({ dir: join(dir, 'control'), migration: 'cut', initialPhase: 'capture' })
   t.teardown(() => control.close())
   const gw = await startTestGateway(t, {
@@ -56,6 +59,7 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
     },
     env: { VECSHIFT_SOURCE_API_KEY: KEY, VECSHIFT_TARGET_API_KEY: KEY },
     control,
+    reverseLog,
   })
 
   // The load: each worker owns its ids, so each id's writes are ordered; the ledger holds
@@ -153,34 +157,68 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
   t.match((await control.read()), { phase: 'target-primary', routing: { reads: 'target', writes: 'target' } })
   t.comment(`write pause (control side) ${done.pauseMs} ms; steps ${done.steps.map((s) => `${s.name} ${s.ms}`).join(', ')}`)
 
-  // Writes keep flowing to the target after the flip.
+  // Writes keep flowing to the target after the flip, captured in the reverse log; a
+  // replayer takes them back to the source, and a rollback flips back.
   const afterFlip = writes
+  const rollbackFiles = new ReplayStatusFile(join(dir, 'replay'), 'cut', 'rollback')
+  const rollbackDirty = await DirtySet.open(rollbackFiles.dirtyPath)
+  const reverseReader = await openFileLog({ dir: join(dir, 'reverse'), readOnly: true, followPollMs: 10 })
+  t.teardown(() => reverseReader.close())
+  const stopReverse = new AbortController()
+  const reversing = replay({
+    log: reverseReader, source: target, target: source, consumer: 'rollback', follow: true, dryRun: false, batchSize: 50, lingerMs: 5,
+    outcomeWaitMs: 30_000, concurrency: 4, dirty: rollbackDirty, signal: stopReverse.signal, onStatus: (s) => rollbackFiles.save(s),
+  })
+  reversing.catch((err: unknown) => t.comment(`reverse replay failed: ${(err as Error).stack}`))
   await sleep(600)
+  t.ok(writes > afterFlip, `writes went on after the flip (${writes - afterFlip})`)
+  const back = await runCutover({
+    direction: 'rollback', control, log: reverseReader, source: target, target: source, copy: undefined,
+    replayStatus: () => rollbackFiles.load(), dirtyPath: rollbackFiles.dirtyPath,
+    maxPauseMs: 5_000, maxLagRecords: 10_000, replayStaleMs: 10_000, by: 'test', dryRun: false,
+  })
+  t.equal(back.outcome, 'done', back.reason ?? '')
+  t.match(await control.read(), { phase: 'source-primary', routing: { reads: 'source', writes: 'source' } })
+  t.comment(`rollback write pause ${back.pauseMs} ms; steps ${back.steps.map((s) => `${s.name} ${s.ms}`).join(', ')}`)
+  const afterRollback = writes
+  await sleep(400)
   stop = true
   await Promise.all(workers)
-  stopReplay.abort()
-  await replaying
-  await dirty.close()
-  t.ok(writes > afterFlip, `writes went on after the flip (${writes - afterFlip})`)
+  t.ok(writes > afterRollback, `writes went on after the rollback (${writes - afterRollback})`)
   t.same(errors, [], `no client request failed (${writes} writes, ${reads} queries; longest write ${longestWriteMs} ms)`)
 
-  // The target holds exactly what the ledger says, and the old records copied.
-  const ids = [...ledger.keys()]
-  const got = await target.fetch('', ids)
+  // The source holds exactly what the ledger says: writes made before the cutover, on the
+  // target after it (replayed back), and after the rollback.
+  t.same(await differences(source, ledger), [], `source: every one of ${ledger.size} ids as the ledger says`)
+  // The forward replayer carries the writes made after the rollback to the target too.
+  for (let i = 0; i < 200; i++) {
+    const s = await files.load()
+    if (s && s.lagRecords === 0 && s.awaitingOutcome === 0) break
+    await sleep(50)
+  }
+  stopReplay.abort()
+  stopReverse.abort()
+  await Promise.all([replaying, reversing])
+  await Promise.all([dirty.close(), rollbackDirty.close()])
+  t.same(await differences(target, ledger), [], 'target: every id as the ledger says')
+  t.equal((await target.fetch('', Array.from({ length: 300 }, (_, i) => `old-${i}`))).size, 300, 'the copied records are there')
+})
+
+async function differences(store: PineconeStore, ledger: Map<string, { values: number[]; metadata: Record<string, unknown> } | null>): Promise<string[]> {
+  const got = await store.fetch('', [...ledger.keys()])
   const wrong: string[] = []
   for (const [id, want] of ledger) {
     const have = got.get(id)
     if (want === null) {
-      if (have) wrong.push(`${id}: deleted, but the target has it`)
+      if (have) wrong.push(`${id}: deleted, but ${store.label} has it`)
     } else if (!have) {
-      wrong.push(`${id}: missing on the target`)
+      wrong.push(`${id}: missing on ${store.label}`)
     } else if (JSON.stringify(Array.from(have.values ?? [])) !== JSON.stringify(want.values) || JSON.stringify(sorted(have.metadata)) !== JSON.stringify(sorted(want.metadata))) {
       wrong.push(`${id}: ${JSON.stringify(Array.from(have.values ?? []))} ${JSON.stringify(have.metadata)} != ${JSON.stringify(want)}`)
     }
   }
-  t.same(wrong, [], `every one of ${ledger.size} ids as the ledger says`)
-  t.equal((await target.fetch('', Array.from({ length: 300 }, (_, i) => `old-${i}`))).size, 300, 'the copied records are there')
-})
+  return wrong
+}
 
 function sorted(m: object | undefined): unknown {
   return m ? Object.fromEntries(Object.entries(m).sort(([a], [b]) => (a < b ? -1 : 1))) : {}

@@ -23,6 +23,10 @@ import { reconcile } from './reconcile.js'
 // writes go to the source, and the reason is recorded. Each step's time is in the record.
 
 export interface CutoverOptions {
+  /** cutover: source -> target. rollback: after a cutover, back to the source, replaying the
+   *  reverse log; `source` is then the store being left (the target) and `target` the one
+   *  returned to (the source). */
+  readonly direction?: 'cutover' | 'rollback'
   readonly control: ControlStore
   readonly log: WriteLog
   readonly source: VectorStore
@@ -55,8 +59,15 @@ export interface CutoverResult {
 
 class Abort extends Error {}
 
+const PHASES = {
+  cutover: { from: 'capture', hold: 'cutover', done: 'target-primary' },
+  rollback: { from: 'target-primary', hold: 'rollback', done: 'source-primary' },
+} as const
+
 export async function runCutover(options: CutoverOptions): Promise<CutoverResult> {
   const { control, logger } = options
+  const direction = options.direction ?? 'cutover'
+  const phases = PHASES[direction]
   const steps: CutoverStep[] = []
   const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const started = Date.now()
@@ -101,7 +112,7 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
     return r
   })
 
-  const attempt: CutoverAttempt = { id: randomUUID(), kind: 'cutover', startedAt: new Date().toISOString(), outcome: 'running', steps: [] }
+  const attempt: CutoverAttempt = { id: randomUUID(), kind: direction, startedAt: new Date().toISOString(), outcome: 'running', steps: [] }
   const deadline = { at: 0 }
   const remaining = () => deadline.at - Date.now()
   /** Whatever `work` is doing, the budget ends it (store calls retry for longer than that). */
@@ -127,7 +138,7 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
   }
 
   // 2. Barrier.
-  record = await control.update(record.epoch, (r) => ({ ...transitioned(r, 'cutover', options.by, 'cutover: barrier'), cutovers: [...r.cutovers, attempt].slice(-HISTORY) }))
+  record = await control.update(record.epoch, (r) => ({ ...transitioned(r, phases.hold, options.by, `${direction}: barrier`), cutovers: [...r.cutovers, attempt].slice(-HISTORY) }))
   const barrierEpoch = record.epoch
   const pauseStarted = Date.now()
   deadline.at = pauseStarted + options.maxPauseMs
@@ -157,29 +168,32 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
     // 5. Flip.
     record = await step('flip', async () => {
       if (remaining() <= 0) throw new Abort(`the ${options.maxPauseMs} ms budget ran out before the flip`)
-      return control.update(barrierEpoch, (r) => finish(transitioned(r, 'target-primary', options.by, 'cutover: flipped'), attempt.id, 'done', steps, Date.now() - pauseStarted))
+      return control.update(barrierEpoch, (r) => finish(transitioned(r, phases.done, options.by, `${direction}: flipped`), attempt.id, 'done', steps, Date.now() - pauseStarted))
     })
     const pauseMs = Date.now() - pauseStarted
-    logger?.info({ pauseMs, epoch: record.epoch }, 'cutover done: the target is primary')
+    logger?.info({ pauseMs, epoch: record.epoch, phase: record.phase }, `${direction} done`)
     return { outcome: 'done', steps, pauseMs, record }
   } catch (err) {
     const reason = (err as Error).message
-    logger?.warn({ err, reason }, 'cutover aborted; the source stays primary')
-    // Abort: back to capture (writes released to the source), whatever the current epoch.
+    logger?.warn({ err, reason }, `${direction} aborted; the primary stays where it was`)
+    // Abort: back to where it started (held writes released there), whatever the epoch.
     const current = await control.read()
-    record = current.phase === 'cutover'
-      ? await control.update(current.epoch, (r) => finish(transitioned(r, 'capture', options.by, `cutover aborted: ${reason}`), attempt.id, 'aborted', steps, Date.now() - pauseStarted, reason))
+    record = current.phase === phases.hold
+      ? await control.update(current.epoch, (r) => finish(transitioned(r, phases.from, options.by, `${direction} aborted: ${reason}`), attempt.id, 'aborted', steps, Date.now() - pauseStarted, reason))
       : current
     return { outcome: 'aborted', reason, steps, pauseMs: Date.now() - pauseStarted, record }
   }
 }
 
 async function refusal(o: CutoverOptions, record: MigrationRecord): Promise<string | undefined> {
-  if (record.phase !== 'capture') return `the migration is in phase ${record.phase}; a cutover starts from capture`
-  if (!o.copy?.finishedAt) return 'the copy has not finished (vecshift copy; vecshift status shows its progress)'
+  const direction = o.direction ?? 'cutover'
+  const from = PHASES[direction].from
+  const replayCommand = direction === 'cutover' ? 'vecshift replay --follow' : 'vecshift replay --reverse --follow'
+  if (record.phase !== from) return `the migration is in phase ${record.phase}; a ${direction} starts from ${from}`
+  if (direction === 'cutover' && !o.copy?.finishedAt) return 'the copy has not finished (vecshift copy; vecshift status shows its progress)'
   const replay = await o.replayStatus()
-  if (!replay) return 'no replayer has reported; run `vecshift replay --follow` beside the gateway'
-  if (Date.now() - Date.parse(replay.updatedAt) > o.replayStaleMs) return `the replayer last reported at ${replay.updatedAt}; run \`vecshift replay --follow\` beside the gateway`
+  if (!replay) return `no replayer has reported; run \`${replayCommand}\` beside the gateway`
+  if (Date.now() - Date.parse(replay.updatedAt) > o.replayStaleMs) return `the replayer last reported at ${replay.updatedAt}; run \`${replayCommand}\` beside the gateway`
   if (replay.retrying !== undefined) return `the replayer is retrying a failed step (${replay.retrying}); the target must answer before the cutover`
   if (replay.lagRecords === undefined || replay.lagRecords > o.maxLagRecords) return `replay lag is ${replay.lagRecords ?? 'unknown'} records (at most ${o.maxLagRecords}); let the replayer catch up`
   if (replay.counts.uncertainFilterWrites > 0) return `${replay.counts.uncertainFilterWrites} writes by filter were applied without a known outcome; verify those namespaces, then clear them`
