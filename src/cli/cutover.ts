@@ -1,6 +1,9 @@
 import type { Command } from 'commander'
 import { InvalidArgumentError } from 'commander'
+import type { Config } from '../config/schema.js'
+import type { ControlStore } from '../control/contract.js'
 import { E, VecshiftError } from '../errors.js'
+import type { Logger } from '../logger.js'
 import { configFromFlags, loggerFor, positiveInt, type ConfigFlags } from './common.js'
 
 // `vecshift cutover`: flips the migration to the target in a short, bounded write pause
@@ -57,36 +60,74 @@ Exit codes: 0 flipped (or routing changed), 2 refused (nothing changed), 3 abort
           process.stdout.write(flags.json ? `${JSON.stringify(next)}\n` : `reads now: ${next.routing.reads}${next.routing.canaryPercent ? ` with ${next.routing.canaryPercent}% to the other side` : ''} (epoch ${next.epoch})\n`)
           return
         }
-        const [{ openStore }, { openWriteLogForReading }, { runCutover }, { ReplayStatusFile }, { CheckpointFile }] = await Promise.all([
-          import('../stores/open.js'), import('../writelog/open.js'), import('../migrate/cutover/run.js'), import('../replay/status.js'), import('../migrate/copy/checkpoint.js'),
-        ])
-        const log = await openWriteLogForReading(config.writelog, logger)
-        const source = await openStore(config, 'source', logger)
-        const target = await openStore(config, 'target', logger)
-        const files = new ReplayStatusFile(config.replay.dataDir, config.migration.id, 'replay')
-        try {
-          const result = await runCutover({
-            control, log, source, target,
-            replayStatus: () => files.load(),
-            copy: await new CheckpointFile(config.copy.checkpointDir, config.migration.id).load(),
-            dirtyPath: files.dirtyPath,
-            maxPauseMs: config.cutover.maxPauseMs,
-            maxLagRecords: config.cutover.maxLagRecords,
-            replayStaleMs: config.cutover.replayStaleMs,
-            by: 'vecshift cutover',
-            dryRun: flags.dryRun === true,
-            logger,
-            onStep: (s) => { if (!flags.json) process.stderr.write(`${s.ok ? '✓' : '✗'} ${s.name.padEnd(14)} ${String(s.ms).padStart(6)} ms${s.detail ? `  ${s.detail}` : ''}\n`) },
-          })
-          if (flags.json) process.stdout.write(`${JSON.stringify(result)}\n`)
-          else if (result.outcome === 'done') process.stdout.write(`cutover done: the target is primary (write pause ${result.pauseMs} ms, epoch ${result.record.epoch})\n`)
-          else if (result.outcome === 'dry-run') process.stdout.write('dry run: every precondition holds; a cutover would start now\n')
-          else process.stdout.write(`cutover ${result.outcome}: ${result.reason}\n${result.outcome === 'aborted' ? 'The source is still primary; held writes went to it. Fix the cause and run the cutover again.\n' : ''}`)
-          if (result.outcome === 'refused') process.exitCode = 2
-          if (result.outcome === 'aborted') process.exitCode = 3
-        } finally {
-          await Promise.allSettled([log.close(), source.close(), target.close()])
-        }
+        await flip('cutover', config, control, logger, flags)
+      } finally {
+        await control.close()
+      }
+    })
+}
+
+/** The cutover, or the rollback, run and reported. */
+async function flip(direction: 'cutover' | 'rollback', config: Config, control: ControlStore, logger: Logger, flags: CutoverFlags): Promise<void> {
+  const [{ openStore }, { openWriteLogForReading }, { runCutover }, { ReplayStatusFile }, { CheckpointFile }] = await Promise.all([
+    import('../stores/open.js'), import('../writelog/open.js'), import('../migrate/cutover/run.js'), import('../replay/status.js'), import('../migrate/copy/checkpoint.js'),
+  ])
+  const rollback = direction === 'rollback'
+  // A rollback reads the reverse log and makes the source equal to the target.
+  const log = await openWriteLogForReading(rollback ? { backend: 'file', file: { dir: config.rollback.logDir } } : config.writelog, logger)
+  const source = await openStore(config, 'source', logger)
+  const target = await openStore(config, 'target', logger)
+  const files = new ReplayStatusFile(config.replay.dataDir, config.migration.id, rollback ? 'rollback' : 'replay')
+  try {
+    const result = await runCutover({
+      direction, control, log,
+      source: rollback ? target : source,
+      target: rollback ? source : target,
+      replayStatus: () => files.load(),
+      copy: await new CheckpointFile(config.copy.checkpointDir, config.migration.id).load(),
+      dirtyPath: files.dirtyPath,
+      maxPauseMs: config.cutover.maxPauseMs,
+      maxLagRecords: config.cutover.maxLagRecords,
+      replayStaleMs: config.cutover.replayStaleMs,
+      by: `vecshift ${direction}`,
+      dryRun: flags.dryRun === true,
+      logger,
+      onStep: (s) => { if (!flags.json) process.stderr.write(`${s.ok ? '✓' : '✗'} ${s.name.padEnd(14)} ${String(s.ms).padStart(6)} ms${s.detail ? `  ${s.detail}` : ''}\n`) },
+    })
+    const primary = rollback ? 'the source' : 'the target'
+    if (flags.json) process.stdout.write(`${JSON.stringify(result)}\n`)
+    else if (result.outcome === 'done') process.stdout.write(`${direction} done: ${primary} is primary (write pause ${result.pauseMs} ms, epoch ${result.record.epoch})\n`)
+    else if (result.outcome === 'dry-run') process.stdout.write(`dry run: every precondition holds; a ${direction} would start now\n`)
+    else process.stdout.write(`${direction} ${result.outcome}: ${result.reason}\n${result.outcome === 'aborted' ? `Nothing moved: ${rollback ? 'the target' : 'the source'} is still primary and held writes went to it. Fix the cause and run it again.\n` : ''}`)
+    if (result.outcome === 'refused') process.exitCode = 2
+    if (result.outcome === 'aborted') process.exitCode = 3
+  } finally {
+    await Promise.allSettled([log.close(), source.close(), target.close()])
+  }
+}
+
+export function registerRollback(program: Command): void {
+  program
+    .command('rollback')
+    .description('after a cutover: replay the reverse log into the source and flip back, in the same bounded write pause')
+    .option('-c, --config <file>', 'configuration file (YAML or JSON); VECSHIFT__* variables override it')
+    .option('--max-pause <ms>', 'write-pause budget, barrier to flip (cutover.maxPauseMs)', positiveInt)
+    .option('--dry-run', 'check the preconditions; change nothing')
+    .option('--json', 'print the result as one JSON object')
+    .option('--log-level <level>', 'override log.level')
+    .addHelpText('after', `
+Needs \`vecshift replay --reverse --follow\` running (it applies the writes made on the target
+since the cutover to the source). The steps are the cutover's, the other way: barrier
+(phase rollback), drain to the fences in the reverse log, reconcile, flip (phase
+source-primary). Past the budget it aborts: the target stays primary.
+Exit codes: 0 rolled back, 2 refused (nothing changed), 3 aborted (target still primary).`)
+    .action(async (flags: CutoverFlags) => {
+      const config = configFromFlags(flags, flags.maxPause === undefined ? {} : { 'cutover.maxPauseMs': flags.maxPause })
+      const logger = loggerFor(config, 'vecshift-rollback', { stderr: true })
+      const { openControlStore } = await import('../control/open.js')
+      const control = await openControlStore(config)
+      try {
+        await flip('rollback', config, control, logger, flags)
       } finally {
         await control.close()
       }

@@ -42,20 +42,28 @@ or set PINECONE_CONTROLLER_HOST=http://<gateway>.`)
       const writeLog = config.migration.phase === 'capture' || CAPTURING.has(record.phase) || record.phase === 'cutover'
         ? await openWriteLog(config.writelog, logger)
         : undefined
-      const gateway = new Gateway(config, logger, { control, ...(writeLog ? { writeLog } : {}) })
+      // With a Pinecone target, writes sent to it after the cutover go to the reverse log,
+      // which a rollback replays into the source.
+      const reverseLog = config.target?.type === 'pinecone' && config.target.host !== undefined
+        ? await openWriteLog({ backend: 'file', file: { dir: config.rollback.logDir } }, logger)
+        : undefined
+      const gateway = new Gateway(config, logger, { control, ...(writeLog ? { writeLog } : {}), ...(reverseLog ? { reverseLog } : {}) })
+      const closeAll = async () => {
+        await writeLog?.close()
+        await reverseLog?.close()
+        await control.close()
+      }
       try {
         await gateway.listen()
       } catch (err) {
-        await writeLog?.close()
-        await control.close()
+        await closeAll()
         throw err
       }
-      // The log closes after the gateway has drained, so every write the gateway accepted is
+      // The logs close after the gateway has drained, so every write the gateway accepted is
       // flushed before the process exits.
       onShutdownSignal(logger, async () => {
         await gateway.close()
-        await writeLog?.close()
-        await control.close()
+        await closeAll()
       })
     })
 }

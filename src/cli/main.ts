@@ -9,7 +9,7 @@ import { registerEmulator } from './emulator.js'
 import { registerGateway } from './gateway.js'
 import { registerLog } from './log.js'
 import { registerPlanned } from './planned.js'
-import { registerCutover } from './cutover.js'
+import { registerCutover, registerRollback } from './cutover.js'
 import { registerReplay } from './replay.js'
 import { registerStatus } from './status.js'
 import { VERSION } from './version.js'
@@ -25,6 +25,7 @@ export function buildProgram(): Command {
   registerReplay(program)
   registerStatus(program)
   registerCutover(program)
+  registerRollback(program)
   registerPlanned(program)
   registerDemo(program)
   registerLog(program)

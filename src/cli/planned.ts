@@ -5,7 +5,6 @@ import { E, VecshiftError } from '../errors.js'
 // `vecshift --help` shows the whole surface and scripts get a clear answer, not "unknown command".
 const PLANNED: ReadonlyArray<readonly [string, string]> = [
   ['verify', 'compare source and target: counts, sampled records, top-k agreement'],
-  ['rollback', 'replay the reverse log into the source and flip back'],
   ['plan', 'inspect source and target and plan the migration'],
 ]
 

@@ -14,6 +14,7 @@ interface ReplayFlags extends ConfigFlags {
   namespace?: string
   dryRun?: boolean
   json?: boolean
+  reverse?: boolean
 }
 
 export function registerReplay(program: Command): void {
@@ -26,6 +27,7 @@ export function registerReplay(program: Command): void {
     .option('--until <position>', 'stop once everything up to this position is applied')
     .option('--namespace <ns>', 'apply only this namespace ("" or __default__ for the default); it keeps its own checkpoint')
     .option('--dry-run', 'print what would be applied (JSON lines), apply nothing, move no checkpoint')
+    .option('--reverse', 'after a cutover: apply the reverse log (writes made on the target) to the source, for a rollback')
     .option('--json', 'print the final status as one JSON object')
     .option('--log-level <level>', 'override log.level')
     .addHelpText('after', `
@@ -45,10 +47,12 @@ Exit codes: 0 done, 2 failed (the message says why; the checkpoint is intact), 1
         import('../stores/open.js'), import('../writelog/open.js'), import('../replay/replayer.js'), import('../replay/dirty.js'), import('../replay/status.js'),
       ])
       const namespace = flags.namespace === '__default__' ? '' : flags.namespace
-      const consumer = namespace === undefined ? 'replay' : `replay@ns=${namespace}`
-      const log = await openWriteLogForReading(config.writelog, logger)
-      const target = await openStore(config, 'target', logger)
-      const source = flags.dryRun ? undefined : await openStore(config, 'source', logger)
+      const base = flags.reverse ? 'rollback' : 'replay'
+      const consumer = namespace === undefined ? base : `${base}@ns=${namespace}`
+      // Reverse: the reverse log, applied to the source, repaired from the target.
+      const log = await openWriteLogForReading(flags.reverse ? { backend: 'file', file: { dir: config.rollback.logDir } } : config.writelog, logger)
+      const target = await openStore(config, flags.reverse ? 'source' : 'target', logger)
+      const source = flags.dryRun ? undefined : await openStore(config, flags.reverse ? 'target' : 'source', logger)
       const files = new ReplayStatusFile(config.replay.dataDir, config.migration.id, consumer)
       const dirty = flags.dryRun ? undefined : await DirtySet.open(files.dirtyPath)
       const controller = new AbortController()

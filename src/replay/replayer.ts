@@ -105,6 +105,9 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
     applied: 0, skippedFailed: 0, repaired: 0, uncertainFilterWrites: 0, otherNamespaces: 0, batches: 0, upserted: 0, deleted: 0, updated: 0, filterWrites: 0,
   }
   let batch = new Batch()
+  /** When the batch took its first write, and how many writes it holds (coalesced or not). */
+  let batchStartedAt = 0
+  let batchWrites = 0
   let committed = start
   /** The checkpoint once the batch (and everything handled before it) is applied. */
   let handledThrough = start
@@ -180,6 +183,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
       }
       batch = new Batch()
     }
+    batchWrites = 0
     if (!options.dryRun && checkpoint !== undefined && checkpoint !== committed) {
       await persist('save the checkpoint', () => log.commit(options.consumer, checkpoint))
       committed = checkpoint
@@ -249,9 +253,16 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
         options.onFence?.(item.fence.fenceId)
         continue
       }
+      const before = batch.size
       await handleIntent(item)
       handledThrough = item.after
-      if (batch.size >= options.batchSize) await flush()
+      if (batch.size > 0) {
+        if (before === 0 && batchWrites === 0) batchStartedAt = Date.now()
+        batchWrites++
+      }
+      // A batch goes when it holds batchSize ids or writes, or is lingerMs old: writes that
+      // keep coming to a few ids must not wait for the log to go quiet.
+      if (batch.size >= options.batchSize || batchWrites >= options.batchSize || (batch.size > 0 && Date.now() - batchStartedAt >= options.lingerMs)) await flush()
     }
     // Every release is handled: records read since (outcomes) are behind us too.
     handledThrough = tracker.checkpoint

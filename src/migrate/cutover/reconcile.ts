@@ -17,14 +17,21 @@ export interface ReconcileResult {
   readonly lines: number
   /** Namespaces touched by writes by filter or delete-all (not enumerable by id). */
   readonly wholeNamespaces: readonly string[]
+  /** The ids this pass wrote. While writes still flow, a repair can land after a newer write
+   *  the replayer made, so the next pass (inside the pause) checks these again. */
+  readonly repairedIds: ReadonlyMap<string, readonly string[]>
 }
 
-export async function reconcile(source: VectorStore, target: VectorStore, dirtyPath: string, fromLine: number, batchSize = 500): Promise<ReconcileResult> {
+export async function reconcile(
+  source: VectorStore, target: VectorStore, dirtyPath: string, fromLine: number,
+  also: ReadonlyMap<string, readonly string[]> = new Map(), batchSize = 500,
+): Promise<ReconcileResult> {
   let line = 0
   let checked = 0
   let repaired = 0
   const whole = new Set<string>()
   const pending = new Map<string, Set<string>>()
+  const repairedIds = new Map<string, string[]>()
   let queued = 0
   const flush = async () => {
     for (const [ns, set] of pending) {
@@ -42,10 +49,20 @@ export async function reconcile(source: VectorStore, target: VectorStore, dirtyP
       if (deletes.length > 0) await target.delete(ns, { ids: deletes })
       checked += ids.length
       repaired += upserts.length + deletes.length
+      if (upserts.length + deletes.length > 0) repairedIds.set(ns, [...(repairedIds.get(ns) ?? []), ...upserts.map((v) => v.id), ...deletes])
     }
     pending.clear()
     queued = 0
   }
+  const add = async (namespace: string, id: string) => {
+    let set = pending.get(namespace)
+    if (!set) pending.set(namespace, (set = new Set()))
+    if (!set.has(id)) {
+      set.add(id)
+      if (++queued >= batchSize) await flush()
+    }
+  }
+  for (const [ns, ids] of also) for (const id of ids) await add(ns, id)
   for await (const entry of readDirty(dirtyPath) as AsyncIterable<DirtyEntry>) {
     line++
     if (line <= fromLine) continue
@@ -53,15 +70,10 @@ export async function reconcile(source: VectorStore, target: VectorStore, dirtyP
       whole.add(entry.namespace)
       continue
     }
-    let set = pending.get(entry.namespace)
-    if (!set) pending.set(entry.namespace, (set = new Set()))
-    if (!set.has(entry.id)) {
-      set.add(entry.id)
-      if (++queued >= batchSize) await flush()
-    }
+    await add(entry.namespace, entry.id)
   }
   await flush()
-  return { checked, repaired, lines: Math.max(line, fromLine), wholeNamespaces: [...whole].sort() }
+  return { checked, repaired, lines: Math.max(line, fromLine), wholeNamespaces: [...whole].sort(), repairedIds }
 }
 
 /** Equal as records: dense and sparse values bit for bit, metadata as a map. */

@@ -1,0 +1,138 @@
+// The whole migration as an operator runs it, every piece its own process: `vecshift
+// gateway` (capture), `vecshift copy`, `vecshift replay --follow`, `vecshift cutover`, then
+// `vecshift replay --reverse --follow` and `vecshift rollback`, with `vecshift status` in
+// between, while the official SDK writes through the gateway the whole time.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Pinecone } from '@pinecone-database/pinecone'
+import t from 'tap'
+import { PineconeStore } from '../../src/stores/pinecone/store.js'
+import { startTestEmulator } from '../helpers/emulator.js'
+import { prng } from '../helpers/prng.js'
+
+const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname
+const KEY = 'cutover-cli-key'
+const ENV = { ...process.env, VECSHIFT_SOURCE_API_KEY: KEY, VECSHIFT_TARGET_API_KEY: KEY }
+
+function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: ENV })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+  return once(child, 'exit').then(([code]) => ({ code: code as number | null, out, err }))
+}
+
+function daemon(t: { teardown(fn: () => unknown): void }, args: string[]): ChildProcess {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: ENV })
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  // Its complaints, if it stops early, for the failure message.
+  child.stderr?.on('data', (d: Buffer) => { if (child.exitCode !== null || /error|ERR/.test(d.toString())) process.stderr.write(`[${args[0]}] ${d.toString()}`) })
+  child.once('exit', (code) => { if (code !== 0 && code !== null) process.stderr.write(`[${args.join(' ')}] exited ${code}\n`) })
+  return child
+}
+
+t.test('gateway, copy, replay, cutover, reverse replay and rollback as separate processes under SDK load', async (t) => {
+  const emu = await startTestEmulator(t, {
+    apiKey: KEY,
+    indexes: [{ name: 'src', dimension: 4, metric: 'cosine' }, { name: 'dst', dimension: 4, metric: 'cosine' }],
+  })
+  const source = new PineconeStore({ role: 'test', index: 'src', host: emu.indexHost('src'), controllerHost: emu.url, apiKey: KEY })
+  t.teardown(() => source.close())
+  await source.upsert('', Array.from({ length: 200 }, (_, i) => ({ id: `old-${i}`, values: Float32Array.of(i, 1, 2, 3) })))
+  const dir = mkdtempSync(join(tmpdir(), 'vecshift-cutover-cli-'))
+  const config = join(dir, 'vecshift.yaml')
+  writeFileSync(config, [
+    'migration: { id: cli-move, phase: capture }',
+    `source: { type: pinecone, index: src, host: "${emu.indexHost('src')}", controllerHost: "${emu.url}" }`,
+    `target: { type: pinecone, index: dst, host: "${emu.indexHost('dst')}", controllerHost: "${emu.url}" }`,
+    'gateway: { listen: { port: 0 } }',
+    'admin: { enabled: false }',
+    `writelog: { backend: file, file: { dir: "${join(dir, 'log')}" } }`,
+    `rollback: { logDir: "${join(dir, 'reverse')}" }`,
+    `control: { dir: "${join(dir, 'control')}", leaseMs: 2000 }`,
+    `replay: { dataDir: "${join(dir, 'replay')}" }`,
+    `copy: { checkpointDir: "${join(dir, 'copy')}" }`,
+    'cutover: { maxPauseMs: 5000 }',
+    'log: { level: warn }',
+  ].join('\n'))
+
+  const gateway = daemon(t, ['gateway', '--config', config, '--log-level', 'info'])
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: gateway.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      const entry = JSON.parse(line) as { msg?: string; url?: string }
+      if (entry.msg === 'gateway listening') resolve(entry.url as string)
+    })
+    gateway.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)))
+  })
+
+  // One writer per id, so the ledger knows each id's last acknowledged state.
+  const index = new Pinecone({ apiKey: KEY, controllerHostUrl: url }).index({ host: url })
+  const ledger = new Map<string, number | null>()
+  const errors: string[] = []
+  let stop = false
+  let writes = 0
+  const rnd = prng(8)
+  const load = (async () => {
+    for (let n = 0; !stop; n++) {
+      const id = `live-${Math.floor(rnd() * 40)}`
+      try {
+        if (rnd() < 0.8) {
+          await index.upsert({ records: [{ id, values: [n, 1, 1, 1], metadata: { n } }] })
+          ledger.set(id, n)
+        } else {
+          await index.deleteMany({ ids: [id] })
+          ledger.set(id, null)
+        }
+        writes++
+      } catch (err) {
+        errors.push((err as Error).message)
+      }
+      await sleep(5)
+    }
+  })()
+
+  const copy = await run(['copy', '--config', config, '--json', '--progress', 'none'])
+  t.equal(copy.code, 0, copy.err)
+  daemon(t, ['replay', '--config', config, '--follow'])
+  await sleep(1500)
+
+  const cut = await run(['cutover', '--config', config, '--json'])
+  t.equal(cut.code, 0, `${cut.out}\n${cut.err}`)
+  t.match(JSON.parse(cut.out), { outcome: 'done', record: { phase: 'target-primary' } })
+  daemon(t, ['replay', '--config', config, '--follow', '--reverse'])
+  await sleep(1500)
+
+  const status = JSON.parse((await run(['status', '--config', config, '--json'])).out) as Record<string, unknown>
+  t.match(status, { record: { phase: 'target-primary', routing: { writes: 'target' } }, copy: { state: 'done' } })
+
+  const back = await run(['rollback', '--config', config, '--json'])
+  t.equal(back.code, 0, back.err)
+  t.match(JSON.parse(back.out), { outcome: 'done', record: { phase: 'source-primary' } })
+  await sleep(500)
+  stop = true
+  await load
+  t.same(errors, [], `no client request failed (${writes} writes)`)
+
+  const after = JSON.parse((await run(['status', '--config', config, '--json'])).out) as { record: { phase: string; cutovers: Array<{ kind: string; outcome: string }> } }
+  t.equal(after.record.phase, 'source-primary')
+  t.match(after.record.cutovers.map((c) => `${c.kind}:${c.outcome}`), ['cutover:done', 'rollback:done'])
+
+  const ids = [...ledger.keys()]
+  const got = await source.fetch('', ids)
+  const wrong = ids.filter((id) => {
+    const want = ledger.get(id)
+    const have = got.get(id)
+    return want === null ? have !== undefined : (have?.metadata as { n?: number } | undefined)?.n !== want
+  })
+  t.same(wrong.map((id) => `${id}: ledger ${ledger.get(id)}, source ${JSON.stringify(got.get(id)?.metadata ?? null)}`), [], `the source holds every one of ${ids.length} ids as the ledger says`)
+
+  gateway.kill('SIGTERM')
+  const [code] = await once(gateway, 'exit')
+  t.equal(code, 0, 'the gateway drains and exits on SIGTERM')
+})
