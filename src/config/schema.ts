@@ -165,8 +165,9 @@ const control = z.strictObject({
   dir: z.string().min(1).default('./vecshift-data/control'),
   /** A replica whose lease is this old is counted as gone. */
   leaseMs: ms(500, 600_000).default(5_000),
-  /** How often processes look for a changed record. */
-  pollMs: ms(10, 60_000).default(200),
+  /** How often processes look for a changed record: a cutover's barrier starts at a
+   *  gateway's next look, so this bounds part of the write pause. */
+  pollMs: ms(10, 60_000).default(50),
 })
 
 const admin = z.strictObject({

@@ -1,7 +1,6 @@
 import { createReadStream } from 'node:fs'
 import { mkdir, open, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { createInterface } from 'node:readline'
 
 // The ids written since capture began (the dirty set), which the cutover compares on both
 // sides and repairs from the source before it flips. One JSON line per id,
@@ -74,25 +73,56 @@ function key(namespace: string, id: string): string {
   return `${namespace}\u0000${id}`
 }
 
+/** Every entry of a dirty-set file (none if it does not exist) from byte `start`, each with
+ *  the byte offset just past its line; torn lines are skipped. */
+export async function* readDirtyFrom(path: string, start = 0): AsyncGenerator<{ entry: DirtyEntry; end: number }> {
+  let offset = start
+  for await (const line of lines(path, start)) {
+    offset += Buffer.byteLength(line) + 1
+    const entry = parse(line)
+    if (entry) yield { entry, end: offset }
+  }
+}
+
 /** Every entry of a dirty-set file (none if it does not exist); torn lines are skipped. */
 export async function* readDirty(path: string): AsyncGenerator<DirtyEntry> {
+  for await (const line of lines(path, 0)) {
+    const entry = parse(line)
+    if (entry) yield entry
+  }
+}
+
+function parse(line: string): DirtyEntry | undefined {
+  if (line === '') return undefined
+  let value: unknown
+  try {
+    value = JSON.parse(line)
+  } catch {
+    return undefined
+  }
+  if (Array.isArray(value) && value.length === 2) return { namespace: String(value[0]), id: String(value[1]) }
+  if (value !== null && typeof value === 'object') return value as DirtyEntry
+  return undefined
+}
+
+/** Complete lines only: a last line without its newline (being written now) is left for
+ *  the next reader, so byte offsets never run ahead of what was whole. */
+async function* lines(path: string, start: number): AsyncGenerator<string> {
   let stream: ReturnType<typeof createReadStream> | undefined
   try {
-    stream = createReadStream(path, 'utf8')
+    stream = createReadStream(path, { start })
     await new Promise<void>((resolve, reject) => stream?.once('open', () => resolve()).once('error', reject))
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
     throw err
   }
-  for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
-    if (line === '') continue
-    let value: unknown
-    try {
-      value = JSON.parse(line)
-    } catch {
-      continue
+  let rest: Buffer = Buffer.alloc(0)
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    let buf: Buffer = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk
+    for (let nl = buf.indexOf(0x0a); nl >= 0; nl = buf.indexOf(0x0a)) {
+      yield buf.toString('utf8', 0, nl)
+      buf = buf.subarray(nl + 1)
     }
-    if (Array.isArray(value) && value.length === 2) yield { namespace: String(value[0]), id: String(value[1]) }
-    else if (value !== null && typeof value === 'object') yield value as DirtyEntry
+    rest = buf
   }
 }

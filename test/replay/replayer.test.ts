@@ -237,3 +237,35 @@ t.test('replay: a batch that fails is applied again by the next run, and nothing
   t.same(await everything(target, [''], ids), await everything(source, [''], ids), 'the next run applies the failed batch again')
   t.notOk((await target.fetch('', ['doomed'])).has('doomed'))
 })
+
+t.test('the dirty set: entries read from a byte offset, a line still being written left for later', async (t) => {
+  const { readDirtyFrom } = await import('../../src/replay/dirty.js')
+  const { appendFileSync } = await import('node:fs')
+  const path = join(mkdtempSync(join(tmpdir(), 'vecshift-dirty-')), 'd.jsonl')
+  const set = await DirtySet.open(path)
+  set.addId('', 'a')
+  set.addId('ns', 'é\tb')
+  set.addWhole({ namespace: 'ns', deleteAll: true })
+  await set.sync()
+  await set.close()
+  const first = []
+  for await (const e of readDirtyFrom(path, 0)) first.push(e)
+  t.same(first.map((e) => e.entry), [{ namespace: '', id: 'a' }, { namespace: 'ns', id: 'é\tb' }, { namespace: 'ns', deleteAll: true }])
+  appendFileSync(path, '["", "c"]\n["", "d"')
+  const next = []
+  for await (const e of readDirtyFrom(path, first.at(-1)?.end ?? 0)) next.push(e)
+  t.same(next.map((e) => e.entry), [{ namespace: '', id: 'c' }], 'only whole lines after the offset')
+  appendFileSync(path, ']\n')
+  const last = []
+  for await (const e of readDirtyFrom(path, next.at(-1)?.end ?? 0)) last.push(e)
+  t.same(last.map((e) => e.entry), [{ namespace: '', id: 'd' }], 'the finished line is read from where the last pass stopped')
+  // A torn line left by a crash is ended on open, so the next one starts clean.
+  appendFileSync(path, '["", "tor')
+  const reopened = await DirtySet.open(path)
+  reopened.addId('', 'e')
+  await reopened.close()
+  const all = []
+  for await (const e of readDirty(path)) all.push(e)
+  t.same(all.at(-1), { namespace: '', id: 'e' })
+  t.equal(reopened.size, 5, 'ids already in the file are remembered')
+})

@@ -1,5 +1,5 @@
 import type { StoredVector, VectorStore } from '../../stores/contract.js'
-import { readDirty, type DirtyEntry } from '../../replay/dirty.js'
+import { readDirtyFrom, type DirtyEntry } from '../../replay/dirty.js'
 
 // Reconciliation: the ids written since capture began (the replayer's dirty set) are read
 // on both sides, and wherever the target differs from the source it is repaired from the
@@ -7,14 +7,15 @@ import { readDirty, type DirtyEntry } from '../../replay/dirty.js'
 // replayer already applied every logged write; this is the cutover's proof that it did, and
 // the repair for anything it could not know (a write whose outcome never came).
 //
-// Entries are read from `fromLine` on, so the cutover can reconcile everything while traffic
-// flows and then, inside the write pause, only what was written since.
+// Entries are read from byte `from` on, so the cutover can reconcile everything while traffic
+// flows and then, inside the write pause, only what was written since, without re-reading
+// the file from the top.
 
 export interface ReconcileResult {
   readonly checked: number
   readonly repaired: number
-  /** Lines of the dirty file read so far: where the next pass starts. */
-  readonly lines: number
+  /** Byte offset of the dirty file read so far: where the next pass starts. */
+  readonly offset: number
   /** Namespaces touched by writes by filter or delete-all (not enumerable by id). */
   readonly wholeNamespaces: readonly string[]
   /** The ids this pass wrote. While writes still flow, a repair can land after a newer write
@@ -23,10 +24,10 @@ export interface ReconcileResult {
 }
 
 export async function reconcile(
-  source: VectorStore, target: VectorStore, dirtyPath: string, fromLine: number,
+  source: VectorStore, target: VectorStore, dirtyPath: string, from: number,
   also: ReadonlyMap<string, readonly string[]> = new Map(), batchSize = 500,
 ): Promise<ReconcileResult> {
-  let line = 0
+  let offset = from
   let checked = 0
   let repaired = 0
   const whole = new Set<string>()
@@ -63,9 +64,8 @@ export async function reconcile(
     }
   }
   for (const [ns, ids] of also) for (const id of ids) await add(ns, id)
-  for await (const entry of readDirty(dirtyPath) as AsyncIterable<DirtyEntry>) {
-    line++
-    if (line <= fromLine) continue
+  for await (const { entry, end } of readDirtyFrom(dirtyPath, from) as AsyncIterable<{ entry: DirtyEntry; end: number }>) {
+    offset = end
     if (!('id' in entry)) {
       whole.add(entry.namespace)
       continue
@@ -73,7 +73,7 @@ export async function reconcile(
     await add(entry.namespace, entry.id)
   }
   await flush()
-  return { checked, repaired, lines: Math.max(line, fromLine), wholeNamespaces: [...whole].sort(), repairedIds }
+  return { checked, repaired, offset, wholeNamespaces: [...whole].sort(), repairedIds }
 }
 
 /** Equal as records: dense and sparse values bit for bit, metadata as a map. */

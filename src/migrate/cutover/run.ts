@@ -162,7 +162,7 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
     })
     // 4. Reconcile what was written since the pre-reconcile.
     await step('reconcile', async () => {
-      const r = await bounded('reconciliation', reconcile(options.source, options.target, options.dirtyPath, before.lines, before.repairedIds))
+      const r = await bounded('reconciliation', reconcile(options.source, options.target, options.dirtyPath, before.offset, before.repairedIds))
       return `${r.checked} ids checked, ${r.repaired} repaired`
     })
     // 5. Flip.
