@@ -30,7 +30,9 @@ export function registerCutover(program: Command): void {
     .option('--log-level <level>', 'override log.level')
     .addHelpText('after', `
 Steps: preconditions (copy done, replayer following with lag <= cutover.maxLagRecords, a
-gateway replica registered), pre-reconcile (while traffic flows), barrier (replicas hold
+gateway replica registered), pre-reconcile (while traffic flows), catch-up (up to
+cutover.catchUpTimeoutMs for the replayer to come within cutover.barrierLagRecords of the
+log's tail; refused otherwise), barrier (replicas hold
 writes and append a fence), drain (the replayer reaches every fence), reconcile (ids written
 since), flip (reads and writes to the target; held writes released to it). Past the pause
 budget or on any failure: abort, back to capture, held writes go to the source.
@@ -88,6 +90,8 @@ async function flip(direction: 'cutover' | 'rollback', config: Config, control: 
       dirtyPath: files.dirtyPath,
       maxPauseMs: config.cutover.maxPauseMs,
       maxLagRecords: config.cutover.maxLagRecords,
+      barrierLagRecords: config.cutover.barrierLagRecords,
+      catchUpTimeoutMs: config.cutover.catchUpTimeoutMs,
       replayStaleMs: config.cutover.replayStaleMs,
       by: `vecshift ${direction}`,
       dryRun: flags.dryRun === true,

@@ -148,6 +148,10 @@ const cutover = z.strictObject({
   maxPauseMs: ms(10, 600_000).default(2_000),
   /** Replay lag (records) above which a cutover does not start. */
   maxLagRecords: z.number().int().min(0).max(100_000_000).default(1_000),
+  /** Just before the barrier the cutover waits, at most catchUpTimeoutMs, until the replayer
+   *  is this close to the log's tail: the drain inside the pause applies only that much. */
+  barrierLagRecords: z.number().int().min(0).max(1_000_000).default(100),
+  catchUpTimeoutMs: ms(0, 3_600_000).default(30_000),
   /** A replayer that has not reported for this long is not running. */
   replayStaleMs: ms(100, 3_600_000).default(10_000),
 })

@@ -105,6 +105,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
     applied: 0, skippedFailed: 0, repaired: 0, uncertainFilterWrites: 0, otherNamespaces: 0, batches: 0, upserted: 0, deleted: 0, updated: 0, filterWrites: 0,
   }
   let batch = new Batch()
+  const backlogAgeMs = Math.max(BACKLOG_AGE_MS, 10 * options.lingerMs)
   /** When the batch took its first write, and how many writes it holds (coalesced or not). */
   let batchStartedAt = 0
   let batchWrites = 0
@@ -261,8 +262,13 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
         batchWrites++
       }
       // A batch goes when it holds batchSize ids or writes, or is lingerMs old: writes that
-      // keep coming to a few ids must not wait for the log to go quiet.
-      if (batch.size >= options.batchSize || batchWrites >= options.batchSize || (batch.size > 0 && Date.now() - batchStartedAt >= options.lingerMs)) await flush()
+      // keep coming to a few ids must not wait for the log to go quiet. The linger applies
+      // only near the log's tail: a replayer reading a backlog (its writes are older than
+      // backlogAgeMs) fills whole batches, or a busy process would apply ever smaller ones
+      // (each costs a dirty-set sync, target calls and a checkpoint) and fall further behind.
+      const now = Date.now()
+      const lingered = batch.size > 0 && now - batchStartedAt >= options.lingerMs && now - writtenAt(item) < backlogAgeMs
+      if (batch.size >= options.batchSize || batchWrites >= options.batchSize || lingered) await flush()
     }
     // Every release is handled: records read since (outcomes) are behind us too.
     handledThrough = tracker.checkpoint
@@ -363,6 +369,14 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
   }
   if (options.signal?.aborted && batch.size > 0) await flush()
   return status(true)
+}
+
+/** A write released this long after the gateway stamped it was read from a backlog: its
+ *  outcome came long ago (a write's own round trip to the source is far shorter). */
+const BACKLOG_AGE_MS = 250
+
+function writtenAt(item: Released): number {
+  return item.parts[0]?.ts ?? 0
 }
 
 /** The ids a write names, or undefined for one by filter or delete-all. */

@@ -135,7 +135,7 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
   let fault: string | undefined
   const aborted = await runCutover({
     ...cutoverOptions(600), copy: copyDone,
-    onStep: (s) => { if (s.name === 'pre-reconcile') fault = emu.faults.add({ op: '*', index: 'dst', status: 503 }) },
+    onStep: (s) => { if (s.name === 'catch-up') fault = emu.faults.add({ op: '*', index: 'dst', status: 503 }) },
   })
   if (fault) emu.faults.remove(fault)
   t.equal(aborted.outcome, 'aborted', aborted.reason ?? '')
@@ -153,7 +153,7 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
   const done = await runCutover({ ...cutoverOptions(5_000), copy: copyDone })
   if (done.outcome !== 'done') t.comment(JSON.stringify(await files.load()))
   t.equal(done.outcome, 'done', done.reason ?? '')
-  t.same(done.steps.map((s) => s.name), ['preconditions', 'pre-reconcile', 'barrier', 'drain', 'reconcile', 'flip'])
+  t.same(done.steps.map((s) => s.name), ['preconditions', 'pre-reconcile', 'catch-up', 'barrier', 'drain', 'reconcile', 'flip'])
   t.match((await control.read()), { phase: 'target-primary', routing: { reads: 'target', writes: 'target' } })
   t.comment(`write pause (control side) ${done.pauseMs} ms; steps ${done.steps.map((s) => `${s.name} ${s.ms}`).join(', ')}`)
 

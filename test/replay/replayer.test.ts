@@ -188,6 +188,35 @@ t.test('replay: an intent whose outcome may still come holds everything after it
   t.ok((await target.fetch('', ['a'])).has('a'), 'the source still has a, so the target keeps it')
 })
 
+// Regression: a replayer behind the log (here lingerMs 0, as a busy process would see every
+// batch as old) applied a batch per write, each with its syncs and target calls, and fell
+// ever further behind. A backlog must go in whole batches; fresh writes near the tail still
+// go after lingerMs.
+t.test('replay: a backlog is applied in whole batches, however old each batch looks', async (t) => {
+  const source = await index(t)
+  const target = await index(t)
+  const log = await openFileLog({ dir: mkdtempSync(join(tmpdir(), 'vecshift-replay-')) })
+  t.teardown(() => log.close())
+  const rnd = prng(21)
+  const w = new Writer(source, 'gw-backlog', Date.now() - 60_000)
+  const ids: string[] = []
+  for (let i = 0; i < 200; i++) {
+    ids.push(`b${i}`)
+    await w.write({ ...w.header(''), op: 'upsert', vectors: [vec(`b${i}`, rnd)] }, 'ok', true)
+  }
+  await log.append(w.records)
+  const old = await replay(options(log, source, target, { batchSize: 50, lingerMs: 0 }))
+  t.equal(old.counts.batches, 4, '200 old writes in batches of 50')
+  t.same(await everything(target, [''], ids), await everything(source, [''], ids))
+
+  // Writes stamped now are at the tail: the linger applies them without waiting for a full batch.
+  const fresh = new Writer(source, 'gw-fresh', Date.now())
+  for (let i = 0; i < 3; i++) await fresh.write({ ...fresh.header(''), op: 'upsert', vectors: [vec(`f${i}`, rnd)] }, 'ok', true)
+  await log.append(fresh.records)
+  const tail = await replay(options(log, source, target, { batchSize: 50, lingerMs: 0 }))
+  t.equal(tail.counts.batches, 3, 'each fresh write goes once the (zero) linger has passed')
+})
+
 t.test('replay --dry-run prints what it would apply and changes nothing', async (t) => {
   const source = await index(t)
   const target = await index(t)

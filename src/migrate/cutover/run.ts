@@ -13,6 +13,8 @@ import { reconcile } from './reconcile.js'
 // The cutover: named, timed steps, each within what is left of the write-pause budget.
 //   1. preconditions  copy done, replayer following with lag under a bound, nothing uncertain
 //   (pre-reconcile)   the dirty set is reconciled while traffic still flows (not paused)
+//   (catch-up)        wait, bounded, until the replayer is within a few records of the log's
+//                     tail, so that the drain inside the pause is short
 //   2. barrier        phase cutover: every live replica holds new writes, finishes the ones
 //                     in flight and appends a fence to the log
 //   3. drain          the replayer applies everything up to every replica's fence
@@ -39,6 +41,10 @@ export interface CutoverOptions {
   readonly maxPauseMs: number
   /** Replay lag (records) above which the cutover does not start. */
   readonly maxLagRecords: number
+  /** Before the barrier, wait until the replayer is at most this many records behind (the
+   *  drain in the pause applies them), for at most catchUpTimeoutMs; then refuse. */
+  readonly barrierLagRecords?: number
+  readonly catchUpTimeoutMs?: number
   /** A replayer silent for this long is not running. */
   readonly replayStaleMs: number
   readonly by: string
@@ -58,6 +64,11 @@ export interface CutoverResult {
 }
 
 class Abort extends Error {}
+
+const DEFAULT_BARRIER_LAG = 100
+const DEFAULT_CATCH_UP_MS = 30_000
+/** The replayer reports its status after each batch it applies. */
+const CATCH_UP_POLL_MS = 20
 
 const PHASES = {
   cutover: { from: 'capture', hold: 'cutover', done: 'target-primary' },
@@ -111,6 +122,29 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
     const r = await reconcile(options.source, options.target, options.dirtyPath, 0)
     return r
   })
+
+  // Catch up: the pause is bounded, the replayer's work before the fence should be small. A
+  // replayer that cannot get close while writes flow is applying slower than they arrive:
+  // that is a refusal to fix first, not a pause to gamble on.
+  const barrierLag = options.barrierLagRecords ?? DEFAULT_BARRIER_LAG
+  const catchUpMs = options.catchUpTimeoutMs ?? DEFAULT_CATCH_UP_MS
+  try {
+    await step('catch-up', async () => {
+      const until = Date.now() + catchUpMs
+      for (;;) {
+        const s = await options.replayStatus()
+        if (s && s.retrying === undefined && s.lagRecords !== undefined && s.lagRecords <= barrierLag) return `replay lag ${s.lagRecords} records`
+        if (Date.now() >= until) {
+          const lag = s?.retrying !== undefined ? `retrying (${s.retrying})` : `${s?.lagRecords ?? 'unknown'} records behind`
+          throw new VecshiftError(E.CUTOVER_REFUSED, [`the replayer did not come within ${barrierLag} records of the log's tail in ${catchUpMs} ms (${lag}); it applies writes slower than they arrive, or the target is failing: see \`vecshift status\`, then try again`])
+        }
+        await sleep(CATCH_UP_POLL_MS)
+      }
+    })
+  } catch (err) {
+    if (err instanceof VecshiftError && err.code === E.CUTOVER_REFUSED.code) return { outcome: 'refused', reason: err.message, steps, record: await control.read() }
+    throw err
+  }
 
   const attempt: CutoverAttempt = { id: randomUUID(), kind: direction, startedAt: new Date().toISOString(), outcome: 'running', steps: [] }
   const deadline = { at: 0 }

@@ -328,10 +328,15 @@ export class FileWriteLog implements WriteLog {
     let cursor: FrameCursor | undefined
     let cursorSegment: SegmentRef | undefined
     let tailRetries = 0
+    // Looked up again only once the reader has reached it: for a read-only reader every look
+    // opens and reads the last segment, and one look per record made a follower reading a
+    // backlog beside a busy writer slower than the writer (its reads queue behind the
+    // writer's syncs on libuv's thread pool).
+    let limit = 0
     try {
       for (;;) {
         if (signal?.aborted || this.#closed) return
-        const limit = await this.#readableLimit()
+        if (lsn >= limit) limit = await this.#readableLimit()
         if (lsn < limit) {
           const segment = this.#segmentOf(lsn)
           // By path: a read-only reader's segment list is rebuilt on every poll, and reopening
