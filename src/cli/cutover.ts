@@ -48,7 +48,7 @@ Exit codes: 0 flipped (or routing changed), 2 refused (nothing changed), 3 abort
       const config = configFromFlags(flags, overrides)
       const logger = loggerFor(config, 'vecshift-cutover', { stderr: true })
       const { openControlStore } = await import('../control/open.js')
-      const control = await openControlStore(config)
+      const control = await openControlStore(config, logger)
       try {
         if (flags.readsOnly || flags.canary !== undefined) {
           const record = await control.read()
@@ -129,7 +129,7 @@ Exit codes: 0 rolled back, 2 refused (nothing changed), 3 aborted (target still 
       const config = configFromFlags(flags, flags.maxPause === undefined ? {} : { 'cutover.maxPauseMs': flags.maxPause })
       const logger = loggerFor(config, 'vecshift-rollback', { stderr: true })
       const { openControlStore } = await import('../control/open.js')
-      const control = await openControlStore(config)
+      const control = await openControlStore(config, logger)
       try {
         await flip('rollback', config, control, logger, flags)
       } finally {

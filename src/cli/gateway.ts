@@ -37,7 +37,7 @@ or set PINECONE_CONTROLLER_HOST=http://<gateway>.`)
       ])
       // Routing comes from the control store; the write log is opened when the migration
       // captures (or will, by this config), as later phases need it too.
-      const control = await openControlStore(config)
+      const control = await openControlStore(config, logger)
       const record = await control.read()
       const writeLog = config.migration.phase === 'capture' || CAPTURING.has(record.phase) || record.phase === 'cutover'
         ? await openWriteLog(config.writelog, logger)

@@ -121,6 +121,8 @@ function readSecrets(env: Env): Secrets {
   const targetPg = nonEmpty(SECRET_ENV.targetPgPassword.env)
   if (sourcePg !== undefined) secrets.sourcePgPassword = sourcePg
   if (targetPg !== undefined) secrets.targetPgPassword = targetPg
+  const controlPg = nonEmpty(SECRET_ENV.controlPgPassword.env)
+  if (controlPg !== undefined) secrets.controlPgPassword = controlPg
   return secrets
 }
 
@@ -131,6 +133,12 @@ function isLoopback(host: string): boolean {
 function checkContradictions(config: Omit<Config, never>): void {
   const bad = (key: string, why: string): never => {
     throw new VecshiftError(E.CONFIG_INVALID, [`${key}: ${why}`])
+  }
+  if (config.control.backend === 'postgres' && config.control.postgres === undefined) {
+    bad('control.postgres', 'is required when control.backend is "postgres" (host, port, database, user; the password from VECSHIFT_CONTROL_PG_PASSWORD)')
+  }
+  if (config.control.backend === 'file' && config.control.postgres !== undefined) {
+    bad('control.postgres', 'is set, but control.backend is "file": set control.backend: postgres to use it')
   }
   if (config.gateway.auth.mode === 'keys') {
     if (config.secrets.gatewayApiKeys.length === 0) {

@@ -162,11 +162,25 @@ const rollback = z.strictObject({
   logDir: z.string().min(1).default('./vecshift-data/writelog-reverse'),
 })
 
+const controlPostgres = z.strictObject({
+  host: host.default('127.0.0.1'),
+  port: port.default(5432),
+  database: z.string().min(1),
+  user: z.string().min(1),
+  /** Where vecshift keeps its two tables (vecshift_control, vecshift_replicas). */
+  schema: ident.default('public'),
+  ssl: z.enum(['disable', 'require', 'verify-full']).default('disable'),
+  /** A lease renewal or a change that cannot reach the database within this fails (and a
+   *  replica that cannot renew its lease refuses writes). */
+  connectTimeoutMs: ms(100, 60_000).default(2_000),
+})
+
 const control = z.strictObject({
-  /** file: one JSON record on this host (the embedded default). Several gateway replicas on
-   *  several hosts need a shared store (postgres, planned). */
-  backend: z.enum(['file']).default('file'),
+  /** file: one JSON record on this host (the embedded default). postgres: one row in a
+   *  database every gateway replica reaches, changes announced with LISTEN/NOTIFY. */
+  backend: z.enum(['file', 'postgres']).default('file'),
   dir: z.string().min(1).default('./vecshift-data/control'),
+  postgres: controlPostgres.optional(),
   /** A replica whose lease is this old is counted as gone. */
   leaseMs: ms(500, 600_000).default(5_000),
   /** How often processes look for a changed record: a cutover's barrier starts at a
@@ -215,6 +229,8 @@ export interface Secrets {
   /** Database passwords of pgvector stores. */
   sourcePgPassword?: string
   targetPgPassword?: string
+  /** Database password of the postgres control store. */
+  controlPgPassword?: string
   /** Keys clients may present when gateway.auth.mode is `keys`. */
   gatewayApiKeys: readonly string[]
   adminToken?: string
@@ -231,6 +247,7 @@ export const SECRET_ENV = {
   targetApiKey: { env: 'VECSHIFT_TARGET_API_KEY', fileKey: 'target.apiKey' },
   sourcePgPassword: { env: 'VECSHIFT_SOURCE_PG_PASSWORD', fileKey: 'source.password' },
   targetPgPassword: { env: 'VECSHIFT_TARGET_PG_PASSWORD', fileKey: 'target.password' },
+  controlPgPassword: { env: 'VECSHIFT_CONTROL_PG_PASSWORD', fileKey: 'control.postgres.password' },
   gatewayApiKeys: { env: 'VECSHIFT_GATEWAY_API_KEYS', fileKey: 'gateway.auth.apiKeys' },
   adminToken: { env: 'VECSHIFT_ADMIN_TOKEN', fileKey: 'admin.token' },
 } as const
