@@ -12,7 +12,7 @@ import { KafkaCheckpoints } from './checkpoints.js'
 import { createKafka, isRetriableKafkaError, kafkaInternals } from './client.js'
 import { PartitionFetcher } from './fetcher.js'
 import { Planner, WRITER_ID_LENGTH, type PlannedMessage } from './messages.js'
-import { compareCuts } from './position.js'
+import { compareCuts, decodeCut } from './position.js'
 import { readKafka, type ReadSource } from './reader.js'
 
 // The Kafka write log: one topic per migration. messages.ts explains how records map to
@@ -139,6 +139,18 @@ export class KafkaWriteLog implements WriteLog {
 
   compare(a: Position, b: Position): number {
     return compareCuts(a, b)
+  }
+
+  /** Messages after `from` up to `to`, summed over partitions: the replayer's lag. The parts
+   *  of a write split over partitions and the markers of sequenced records are messages too,
+   *  so this bounds the records from above; from the start of the topic (undefined) it also
+   *  counts what retention has deleted. */
+  distance(from: Position | undefined, to: Position): number {
+    const b = decodeCut(to)
+    const a = from === undefined ? [] : decodeCut(from)
+    let n = 0
+    for (let i = 0; i < b.length; i++) n += Math.max(0, (b[i] as number) - (a[i] ?? 0))
+    return n
   }
 
   append(records: readonly LogRecord[]): Promise<Position[]> {
