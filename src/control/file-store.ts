@@ -1,6 +1,7 @@
 import { hostname } from 'node:os'
 import { link, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
+import { watch as fsWatch, type FSWatcher } from 'node:fs'
+import { basename, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { E, VecshiftError } from '../errors.js'
 import { fsyncDir, readJson, writeJsonAtomic } from '../writelog/file/atomic-json.js'
@@ -12,8 +13,9 @@ import { initialRecord, type MigrationRecord, type Phase } from './record.js'
 // Changes take a short lock (a file created with link(2), which fails if it exists) around
 // read-compare-write, so two processes on this host (a gateway and `vecshift cutover`) cannot
 // both change the record from the same epoch. Replicas' leases are one small file each, so
-// heartbeats never contend with changes. Watching is polling: a small file, read a few times
-// a second, is cheaper and more dependable than inotify across platforms and mounts.
+// heartbeats never contend with changes. Watching is polling (a small file, read a few times
+// a second, works on every platform and mount), sped up by fs.watch where the platform
+// reports the record's rename.
 
 const LOCK_WAIT_MS = 10_000
 
@@ -31,6 +33,7 @@ export class FileControlStore implements ControlStore {
   readonly #replicasDir: string
   readonly #options: FileControlOptions
   readonly #watchers = new Set<NodeJS.Timeout>()
+  readonly #notifiers = new Set<() => void>()
 
   private constructor(options: FileControlOptions) {
     this.#options = options
@@ -82,22 +85,53 @@ export class FileControlStore implements ControlStore {
   watch(onChange: (r: MigrationRecord) => void, intervalMs = 200): () => void {
     let epoch = -1
     let busy = false
-    const timer = setInterval(() => {
-      if (busy) return
+    let again = false
+    const look = () => {
+      if (busy) {
+        again = true
+        return
+      }
       busy = true
       this.#load().then((r) => {
         if (r && r.epoch !== epoch) {
           epoch = r.epoch
           onChange(r)
         }
-      }, () => undefined).finally(() => { busy = false })
-    }, intervalMs)
+      }, () => undefined).finally(() => {
+        busy = false
+        if (again) {
+          again = false
+          look()
+        }
+      })
+    }
+    const timer = setInterval(look, intervalMs)
     timer.unref()
     this.#watchers.add(timer)
-    return () => {
-      clearInterval(timer)
-      this.#watchers.delete(timer)
+    // Where the platform tells (inotify), a change is seen as soon as its rename lands: a
+    // cutover's barrier then starts at once rather than at each gateway's next poll. The
+    // polling stays, for mounts and platforms that do not tell.
+    const name = basename(this.#path)
+    let notifier: FSWatcher | undefined
+    try {
+      notifier = fsWatch(this.#options.dir, { persistent: false }, (_event, file) => {
+        if (file === null || file === name) look()
+      })
+      notifier.on('error', () => {
+        notifier?.close()
+        notifier = undefined
+      })
+    } catch {
+      notifier = undefined
     }
+    const stop = () => {
+      clearInterval(timer)
+      notifier?.close()
+      this.#watchers.delete(timer)
+      this.#notifiers.delete(stop)
+    }
+    this.#notifiers.add(stop)
+    return stop
   }
 
   async heartbeat(lease: Omit<ReplicaLease, 'renewedAt' | 'expiresAt'>, leaseMs: number): Promise<ReplicaLease> {
@@ -126,6 +160,7 @@ export class FileControlStore implements ControlStore {
   }
 
   async close(): Promise<void> {
+    for (const stop of [...this.#notifiers]) stop()
     for (const t of this.#watchers) clearInterval(t)
     this.#watchers.clear()
   }

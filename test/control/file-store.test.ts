@@ -109,3 +109,19 @@ t.test('watch sees changes; leases are written, listed and removed', async (t) =
   await store.leave('gw/1')
   t.same(await store.replicas(), [])
 })
+
+t.test('watch hears a change from another store at once (inotify), long before its next poll', async (t) => {
+  const d = dir()
+  const watched = await FileControlStore.open({ dir: d, migration: 'n' })
+  const changer = await FileControlStore.open({ dir: d, migration: 'n' })
+  t.teardown(() => Promise.all([watched.close(), changer.close()]))
+  const r = await watched.read()
+  const seen: number[] = []
+  const stop = watched.watch((x) => seen.push(x.epoch), 60_000)
+  t.teardown(stop)
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const started = Date.now()
+  await changer.update(r.epoch, (x) => transitioned(x, 'capture', 'test'))
+  for (let i = 0; i < 200 && !seen.includes(r.epoch + 1); i++) await new Promise((resolve) => setTimeout(resolve, 5))
+  t.ok(seen.includes(r.epoch + 1), `seen epoch ${r.epoch + 1} after ${Date.now() - started} ms with a 60 s poll`)
+})
