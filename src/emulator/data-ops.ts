@@ -1,17 +1,16 @@
 // The data-plane operations of one index: request validation with Pinecone's limits and
 // messages, the change or read, and the JSON text of the answer. HTTP wiring is in
 // data-routes.ts.
-import { atLeast, type ApiVersion } from './api-version.js'
+import type { ApiVersion } from '../pinecone/api-version.js'
 import { dataError, GrpcCode, invalidArgument } from '../pinecone/errors.js'
 import { compileFilter, type Predicate } from '../pinecone/filter.js'
-import { namespaceKey, type VectorIndex } from './index-store.js'
-import {
-  checkId, checkIdList, checkMetadata, LIMITS, optBool, optInt, toDense, toSparse,
-} from '../pinecone/limits.js'
+import type { VectorIndex } from './index-store.js'
+import { checkMetadata, LIMITS, optInt } from '../pinecone/limits.js'
 import { lowerBound, upperBound, type Metadata, type Namespace, type SparseVector, type StoredRecord } from './records.js'
 import { matchJson, vectorMapJson } from './responses.js'
 import { search } from './search.js'
-import { parseDelete, parseUpdate, parseUpsert } from '../pinecone/write-requests.js'
+import { parseDelete, parseUpdate, parseUpsert, canonicalNamespace } from '../pinecone/write-requests.js'
+import { echoNamespace, parseFetch, parseList, parseQuery, reportedNamespace, statsFilter } from '../pinecone/read-requests.js'
 
 export interface DataContext {
   readonly index: VectorIndex
@@ -22,26 +21,6 @@ export type Body = Record<string, unknown>
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-/** The namespace as sent, or the default's name in this API version when none was sent. */
-function echoNamespace(raw: unknown, version: ApiVersion): string {
-  if (typeof raw === 'string') return raw
-  return atLeast(version, '2025-10') ? '__default__' : ''
-}
-
-/** How a namespace key is reported in stats and namespace listings. */
-export function reportedNamespace(key: string, version: ApiVersion): string {
-  return key === '' && atLeast(version, '2025-10') ? '__default__' : key
-}
-
-function checkNamespace(raw: unknown): string {
-  if (raw === undefined || raw === null) return namespaceKey(undefined)
-  if (typeof raw !== 'string') throw invalidArgument('Invalid value for namespace: expected a string')
-  if (raw.length > LIMITS.maxNamespaceLength) {
-    throw invalidArgument(`Namespace name exceeds the maximum length of ${LIMITS.maxNamespaceLength} characters`)
-  }
-  return namespaceKey(raw)
-}
 
 function readUnitsForScan(ns: Namespace | undefined, dimension: number | null): number {
   // Serverless bills a query by the size of the namespace it scans (1 RU per GB, rounded up).
@@ -78,17 +57,6 @@ export function podUnsupported(op: string): Error {
   return dataError(404, GrpcCode.NOT_FOUND, `Not Found: ${op} is supported only for serverless indexes`)
 }
 
-function optFilter(raw: unknown): Predicate | null {
-  return raw === undefined || raw === null ? null : compileFilter(raw)
-}
-
-function sparseAllowed(ctx: DataContext): void {
-  const c = ctx.index.config
-  if (c.vectorType === 'dense' && c.metric !== 'dotproduct') {
-    throw invalidArgument(`Sparse values are supported only for indexes with the dotproduct metric; index ${c.name} uses ${c.metric}`)
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // upsert
 
@@ -106,49 +74,23 @@ export function upsert(ctx: DataContext, body: Body): string {
 
 export function query(ctx: DataContext, body: Body): string {
   const { config } = ctx.index
-  const topK = body.topK
-  if (topK === undefined || topK === null) throw invalidArgument('topK is required')
-  if (typeof topK !== 'number' || !Number.isInteger(topK) || topK < 1 || topK > LIMITS.maxTopK) {
-    throw invalidArgument(`topK must be an integer between 1 and ${LIMITS.maxTopK}, got ${JSON.stringify(topK)}`)
-  }
-  const includeValues = optBool(body, 'includeValues')
-  const includeMetadata = optBool(body, 'includeMetadata')
-  if (topK > LIMITS.maxTopKWithData && (includeValues || includeMetadata)) {
-    throw invalidArgument(`topK must be at most ${LIMITS.maxTopKWithData} when includeValues or includeMetadata is true`)
-  }
-  const key = checkNamespace(body.namespace)
-  const ns = ctx.index.namespace(key)
-  const hasVector = body.vector !== undefined && body.vector !== null
-  const hasSparse = body.sparseVector !== undefined && body.sparseVector !== null
-  const hasId = body.id !== undefined && body.id !== null
-  if (hasId && (hasVector || hasSparse)) throw invalidArgument('Cannot provide both id and a query vector (vector or sparseVector); provide exactly one')
-  if (!hasId && !hasVector && !hasSparse) throw invalidArgument('No query provided: provide one of vector, sparseVector or id')
-  const predicate = optFilter(body.filter)
-
-  let dense: Float32Array | null = null
-  let sparse: SparseVector | null = null
+  const q = parseQuery(body, config)
+  const ns = ctx.index.namespace(q.namespace)
+  const predicate = q.filter === undefined ? null : compileFilter(q.filter)
+  let dense: Float32Array | null = q.vector ?? null
+  let sparse: SparseVector | null = q.sparseVector ?? null
   let found = true
-  if (hasId) {
-    const r = ns?.get(checkId(body.id, 'Query ID'))
+  if (q.id !== undefined) {
+    const r = ns?.get(q.id)
     if (r === undefined) found = false
     else if (config.vectorType === 'sparse') sparse = r.sparse
     else dense = r.values
-  } else if (config.vectorType === 'sparse') {
-    if (hasVector) throw invalidArgument(`Index ${config.name} is a sparse index: query with sparseVector, not vector`)
-    sparse = toSparse(body.sparseVector)
-  } else {
-    if (!hasVector) throw invalidArgument(`Index ${config.name} is a dense index: a query needs a dense vector (sparseVector may be added on dotproduct indexes)`)
-    dense = toDense(body.vector, config.dimension!, undefined).values
-    if (hasSparse) {
-      sparseAllowed(ctx)
-      sparse = toSparse(body.sparseVector)
-    }
   }
-  const matches = !found || ns === undefined ? [] : search(ns, { metric: config.metric, dense, sparse, topK, predicate })
+  const matches = !found || ns === undefined ? [] : search(ns, { metric: config.metric, dense, sparse, topK: q.topK, predicate })
   let out = '{"matches":['
   for (let i = 0; i < matches.length; i++) {
     if (i > 0) out += ','
-    out += matchJson(matches[i]!, includeValues, includeMetadata)
+    out += matchJson(matches[i]!, q.includeValues, q.includeMetadata)
   }
   out += `],"namespace":${JSON.stringify(echoNamespace(body.namespace, ctx.version))}`
   return `${out},"usage":${usageJson(readUnitsForScan(ns, config.dimension))}}`
@@ -158,14 +100,10 @@ export function query(ctx: DataContext, body: Body): string {
 // fetch, fetch_by_metadata, list
 
 export function fetch(ctx: DataContext, q: { ids?: unknown; namespace?: unknown }): string {
-  if (q.ids === undefined) throw invalidArgument('ids is required: pass at least one ?ids=<id>')
-  const ids = checkIdList(typeof q.ids === 'string' ? [q.ids] : q.ids, LIMITS.maxFetchIds, 'ids')
-  const ns = ctx.index.namespace(checkNamespace(q.namespace))
+  const f = parseFetch(q)
+  const ns = ctx.index.namespace(f.namespace)
   const found: StoredRecord[] = []
-  const seen = new Set<string>()
-  for (const id of ids) {
-    if (seen.has(id)) continue
-    seen.add(id)
+  for (const id of f.ids) {
     const r = ns?.get(id)
     if (r !== undefined) found.push(r)
   }
@@ -178,7 +116,7 @@ export function fetchByMetadata(ctx: DataContext, body: Body): string {
   const predicate = compileFilter(body.filter)
   const limit = optInt(body.limit, 'limit', 1, LIMITS.maxFetchByMetadataLimit, 100)
   const after = decodeToken(body.paginationToken)
-  const ns = ctx.index.namespace(checkNamespace(body.namespace))
+  const ns = ctx.index.namespace(canonicalNamespace(body.namespace))
   const page: StoredRecord[] = []
   let more = false
   if (ns !== undefined) {
@@ -200,11 +138,9 @@ export function fetchByMetadata(ctx: DataContext, body: Body): string {
 
 export function list(ctx: DataContext, q: { prefix?: unknown; limit?: unknown; paginationToken?: unknown; namespace?: unknown }): string {
   if (ctx.index.isPod) throw podUnsupported('list')
-  if (q.prefix !== undefined && typeof q.prefix !== 'string') throw invalidArgument('Invalid value for prefix: expected a string')
-  const prefix = q.prefix ?? ''
-  const limit = optInt(q.limit, 'limit', 1, LIMITS.maxListLimit, LIMITS.maxListLimit)
-  const after = decodeToken(q.paginationToken)
-  const ns = ctx.index.namespace(checkNamespace(q.namespace))
+  const { prefix, limit, namespace, paginationToken: token } = parseList(q)
+  const after = decodeToken(token)
+  const ns = ctx.index.namespace(namespace)
   const page: string[] = []
   let more = false
   if (ns !== undefined) {
@@ -277,11 +213,9 @@ export function deleteVectors(ctx: DataContext, body: Body): string {
 export function describeIndexStats(ctx: DataContext, body: Body): string {
   const { index, version } = ctx
   const { config } = index
-  const rawFilter = body.filter
-  const filterGiven = rawFilter !== undefined && rawFilter !== null &&
-    !(typeof rawFilter === 'object' && !Array.isArray(rawFilter) && Object.keys(rawFilter).length === 0)
+  const rawFilter = statsFilter(body)
   let predicate: Predicate | null = null
-  if (filterGiven) {
+  if (rawFilter !== undefined) {
     if (!index.isPod) throw invalidArgument('Serverless and starter indexes do not support describing index stats with metadata filtering')
     predicate = compileFilter(rawFilter)
   }

@@ -1,7 +1,7 @@
 // Small HTTP helpers shared by the emulator's routes: which plane a URL belongs to, the API
 // version of a request, its JSON body, and sending Pinecone-shaped answers.
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { parseApiVersion, type ApiVersion } from './api-version.js'
+import { parseApiVersion, type ApiVersion } from '../pinecone/api-version.js'
 import { controlCodeFor, controlError, grpcCodeFor, invalidArgument, isPineconeError, PineconeError } from '../pinecone/errors.js'
 
 /** Data-plane requests live under /data/{index}/...; everything else is control plane. */
