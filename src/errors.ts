@@ -76,6 +76,8 @@ export const E = Object.freeze({
   LOG_CLOSED: def('LOG_CLOSED', 503, Grpc.UNAVAILABLE, true, 'the write log is closed'),
   CAPTURE_UNSUPPORTED: def('CAPTURE_UNSUPPORTED', 400, Grpc.FAILED_PRECONDITION, false,
     '%s cannot be captured in the write log, so it is refused while migration "%s" is in phase %s; run it after the cutover, or against the source directly if it must not reach the target'),
+  TARGET_UNSUPPORTED: def('TARGET_UNSUPPORTED', 501, Grpc.UNIMPLEMENTED, false,
+    '%s is not served while the pgvector target (%s) is primary: pgvector has no such operation; roll back to the source (vecshift rollback) if the application needs it'),
   ADMIN_UNAUTHORIZED: def('ADMIN_UNAUTHORIZED', 401, Grpc.UNAUTHENTICATED, false,
     'admin API requires "Authorization: Bearer <token>" matching VECSHIFT_ADMIN_TOKEN'),
   STORE_UNAVAILABLE: def('STORE_UNAVAILABLE', 503, Grpc.UNAVAILABLE, true,

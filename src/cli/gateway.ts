@@ -42,15 +42,20 @@ or set PINECONE_CONTROLLER_HOST=http://<gateway>.`)
       const writeLog = config.migration.phase === 'capture' || CAPTURING.has(record.phase) || record.phase === 'cutover'
         ? await openWriteLog(config.writelog, logger)
         : undefined
-      // With a Pinecone target, writes sent to it after the cutover go to the reverse log,
-      // which a rollback replays into the source.
-      const reverseLog = config.target?.type === 'pinecone' && config.target.host !== undefined
+      // Writes sent to the target after the cutover go to the reverse log, which a rollback
+      // replays into the source. A pgvector target is served through its adapter.
+      const pgTarget = config.target?.type === 'pgvector'
+      const reverseLog = (config.target?.type === 'pinecone' && config.target.host !== undefined) || pgTarget
         ? await openWriteLog({ backend: 'file', file: { dir: config.rollback.logDir } }, logger)
         : undefined
-      const gateway = new Gateway(config, logger, { control, ...(writeLog ? { writeLog } : {}), ...(reverseLog ? { reverseLog } : {}) })
+      const targetStore = pgTarget ? await (await import('../stores/open.js')).openStore(config, 'target', logger) : undefined
+      const gateway = new Gateway(config, logger, {
+        control, ...(writeLog ? { writeLog } : {}), ...(reverseLog ? { reverseLog } : {}), ...(targetStore ? { targetStore } : {}),
+      })
       const closeAll = async () => {
         await writeLog?.close()
         await reverseLog?.close()
+        await targetStore?.close()
         await control.close()
       }
       try {

@@ -10,7 +10,7 @@ import { lowerBound, upperBound, type Metadata, type Namespace, type SparseVecto
 import { matchJson, vectorMapJson } from './responses.js'
 import { search } from './search.js'
 import { parseDelete, parseUpdate, parseUpsert, canonicalNamespace } from '../pinecone/write-requests.js'
-import { echoNamespace, parseFetch, parseList, parseQuery, reportedNamespace, statsFilter } from '../pinecone/read-requests.js'
+import { decodeToken, echoNamespace, paginationToken, parseFetch, parseList, parseQuery, reportedNamespace, statsFilter } from '../pinecone/read-requests.js'
 
 export interface DataContext {
   readonly index: VectorIndex
@@ -30,26 +30,6 @@ function readUnitsForScan(ns: Namespace | undefined, dimension: number | null): 
 
 function usageJson(readUnits: number): string {
   return `{"readUnits":${readUnits}}`
-}
-
-/** An opaque token naming the last id (or name) of a page. */
-export function paginationToken(lastId: string): string {
-  return Buffer.from(JSON.stringify({ after: lastId })).toString('base64')
-}
-
-/** The id (or name) a pagination token names; null when there is none; 400 when malformed. */
-export function decodeToken(token: unknown): string | null {
-  if (token === undefined || token === null || token === '') return null
-  if (typeof token !== 'string') throw invalidArgument('Invalid pagination token')
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(token, 'base64').toString('utf8'))
-    if (parsed !== null && typeof parsed === 'object' && typeof (parsed as { after?: unknown }).after === 'string') {
-      return (parsed as { after: string }).after
-    }
-  } catch {
-    // fall through
-  }
-  throw invalidArgument('Invalid pagination token')
 }
 
 /** Serverless-only calls on a pod-based index: Pinecone's pod hosts have no such route. */

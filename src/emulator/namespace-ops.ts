@@ -3,8 +3,8 @@
 // create; the default namespace always exists. `record_count` is an integer before 2026-07 and
 // a decimal string from it.
 import { atLeast } from '../pinecone/api-version.js'
-import { type Body, type DataContext, decodeToken, paginationToken, podUnsupported } from './data-ops.js'
-import { reportedNamespace } from '../pinecone/read-requests.js'
+import { type Body, type DataContext, podUnsupported } from './data-ops.js'
+import { decodeToken, paginationToken, reportedNamespace } from '../pinecone/read-requests.js'
 import { dataError, GrpcCode, invalidArgument } from '../pinecone/errors.js'
 import { DEFAULT_NS, namespaceKey } from './index-store.js'
 import { LIMITS, optInt } from '../pinecone/limits.js'

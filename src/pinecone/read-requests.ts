@@ -106,6 +106,26 @@ export function parseList(q: { prefix?: unknown; limit?: unknown; paginationToke
   return { namespace: canonicalNamespace(q.namespace), prefix: (q.prefix as string | undefined) ?? '', limit, ...(token ? { paginationToken: token } : {}) }
 }
 
+/** An opaque token naming the last id (or name) of a page. */
+export function paginationToken(lastId: string): string {
+  return Buffer.from(JSON.stringify({ after: lastId })).toString('base64')
+}
+
+/** The id (or name) a pagination token names; null when there is none; 400 when malformed. */
+export function decodeToken(token: unknown): string | null {
+  if (token === undefined || token === null || token === '') return null
+  if (typeof token !== 'string') throw invalidArgument('Invalid pagination token')
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(token, 'base64').toString('utf8'))
+    if (parsed !== null && typeof parsed === 'object' && typeof (parsed as { after?: unknown }).after === 'string') {
+      return (parsed as { after: string }).after
+    }
+  } catch {
+    // fall through
+  }
+  throw invalidArgument('Invalid pagination token')
+}
+
 /** Whether a describe_index_stats body carries a filter (an empty object is none). */
 export function statsFilter(body: Body): unknown {
   const raw = body.filter

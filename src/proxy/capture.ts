@@ -3,13 +3,14 @@ import { hostname } from 'node:os'
 import type { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import type { Dispatcher } from 'undici'
-import { E, VecshiftError, vxError } from '../errors.js'
+import { E, VecshiftError, isVecshiftError, vxError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { invalidArgument, isPineconeError } from '../pinecone/errors.js'
 import { NOT_HANDLED, parseWriteBody } from '../pinecone/fast-json.js'
 import { parseDelete, parseUpdate, parseUpsert, canonicalNamespace, type IndexShape, type ParsedWrite } from '../pinecone/write-requests.js'
 import type { WriteLog } from '../writelog/contract.js'
 import type { IntentRecord, OutcomeKind, RecordHeader } from '../writelog/record.js'
+import { readBody } from './body.js'
 import { countUpstreamError, type ForwardContext } from './forward.js'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import type { CapturedOp } from './routes.js'
@@ -24,7 +25,12 @@ import type { CapturedOp } from './routes.js'
 // every write it holds, whether the source accepted it.
 
 
-export interface CaptureContext extends ForwardContext {
+export interface CaptureContext extends Omit<ForwardContext, 'upstream'> {
+  /** Where captured writes go as bytes (a Pinecone index) ... */
+  readonly upstream?: ForwardContext['upstream']
+  /** ... or through a store adapter (a pgvector target after the cutover): applies the
+   *  parsed write and answers Pinecone's JSON text; a refusal (4xx) throws. */
+  readonly apply?: (write: ParsedWrite) => Promise<string>
   readonly log: WriteLog
   readonly shape: () => IndexShape
   readonly records: RecordFactory
@@ -59,7 +65,7 @@ export class RecordFactory {
 }
 
 export function captureHandler(ctx: CaptureContext, op: CapturedOp): RouteHandlerMethod {
-  const forwardLatency = ctx.metrics.upstreamLatency.labels(ctx.upstream.name, op)
+  const forwardLatency = ctx.metrics.upstreamLatency.labels(ctx.upstream?.name ?? 'target-store', op)
   return async function capture(req: FastifyRequest, reply: FastifyReply) {
     if (!ctx.auth.allows(req.headers)) throw vxError(E.UNAUTHORIZED)
     const raw = await readBody(req.body as Readable | Buffer | undefined)
@@ -81,13 +87,15 @@ export function captureHandler(ctx: CaptureContext, op: CapturedOp): RouteHandle
       await appendOrRefuse(ctx, intent, 'intent')
     }
 
+    if (ctx.apply) return applyThroughStore(ctx, ctx.apply, parsed, intent, reply, forwardLatency.startTimer())
+    const upstream = ctx.upstream as ForwardContext['upstream']
     const headers = upstreamRequestHeaders(req.headers, ctx.auth.upstreamKey)
     const end = forwardLatency.startTimer()
     let res
     try {
-      res = await ctx.upstream.request(req.method as Dispatcher.HttpMethod, req.url, headers, raw)
+      res = await upstream.request(req.method as Dispatcher.HttpMethod, req.url, headers, raw)
     } catch (err) {
-      countUpstreamError(ctx, err)
+      countUpstreamError({ ...ctx, upstream }, err)
       // No answer: the source may or may not have applied it. The replayer repairs the ids
       // from the source; the client gets the 503/504 and may retry.
       if (intent) await recordOutcome(ctx, intent, 'unknown', 0)
@@ -102,6 +110,26 @@ export function captureHandler(ctx: CaptureContext, op: CapturedOp): RouteHandle
     reply.code(res.statusCode).headers(clientResponseHeaders(res.headers))
     return reply.send(Buffer.from(body))
   }
+}
+
+/** The store's answer decides the outcome as the source's status does: applied (ok), refused
+ *  by the store (4xx: failed, so a rollback's replay skips it), or no usable answer (unknown:
+ *  repaired from the store). */
+async function applyThroughStore(
+  ctx: CaptureContext, apply: (w: ParsedWrite) => Promise<string>, parsed: ParsedWrite, intent: IntentRecord | undefined,
+  reply: FastifyReply, end: () => void,
+): Promise<FastifyReply> {
+  let json: string
+  try {
+    json = await apply(parsed)
+  } catch (err) {
+    const refused = isVecshiftError(err) && err.statusCode < 500
+    if (intent) await recordOutcome(ctx, intent, refused ? 'failed' : 'unknown', refused ? (err as VecshiftError).statusCode : 0)
+    throw err
+  }
+  end()
+  if (intent) await recordOutcome(ctx, intent, 'ok', 200)
+  return reply.code(200).type('application/json').send(json)
 }
 
 function parse(op: CapturedOp, raw: Buffer, req: FastifyRequest, shape: IndexShape): ParsedWrite {
@@ -192,12 +220,4 @@ async function recordOutcome(ctx: CaptureContext, intent: IntentRecord, outcome:
   } finally {
     end()
   }
-}
-
-async function readBody(body: Readable | Buffer | undefined): Promise<Buffer> {
-  if (body === undefined) return Buffer.alloc(0)
-  if (Buffer.isBuffer(body)) return body
-  const chunks: Buffer[] = []
-  for await (const chunk of body) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks)
 }

@@ -12,7 +12,7 @@ import { GatewayMetrics } from './metrics.js'
 import { ReadinessProbe } from './readiness.js'
 import { captureHandler, RecordFactory } from './capture.js'
 import { describeSourceIndex } from './index-shape.js'
-import type { IndexShape } from '../pinecone/write-requests.js'
+import type { IndexShape, ParsedWrite } from '../pinecone/write-requests.js'
 import type { WriteLog } from '../writelog/contract.js'
 import { sendError, toVecshiftError } from './reply-error.js'
 import { CONTROL_PREFIXES, DATA_ROUTES } from './routes.js'
@@ -22,6 +22,8 @@ import type { ControlStore } from '../control/contract.js'
 import { initialRecord, transitioned, type MigrationRecord } from '../control/record.js'
 import type { FenceRecord } from '../writelog/record.js'
 import { CAPTURING, REVERSE_CAPTURING, RoutingState } from './routing.js'
+import { StorePlane } from './store-plane.js'
+import type { VectorStore } from '../stores/contract.js'
 
 // The gateway's composition root: builds the upstream pools, the data-plane and
 // control-plane routes, the admin server, and owns the lifecycle (listen, drain, close).
@@ -34,6 +36,9 @@ export interface GatewayDeps {
   readonly control?: ControlStore
   /** The reverse log: writes sent to the target after the cutover, for a rollback. */
   readonly reverseLog?: WriteLog
+  /** A pgvector target (opened and closed by the caller): once it is primary, the gateway
+   *  answers Pinecone's data plane from it through the adapter. */
+  readonly targetStore?: VectorStore
 }
 
 export interface GatewayAddresses {
@@ -62,6 +67,8 @@ export class Gateway {
   readonly #targetControl: Upstream | undefined
   readonly #reverseLog: WriteLog | undefined
   #targetShape: IndexShape | undefined
+  readonly #targetStore: VectorStore | undefined
+  readonly #plane: StorePlane | undefined
   readonly #control: ControlStore | undefined
   readonly #routing: RoutingState
   #fence: { epoch: number; position: string | undefined } | undefined
@@ -97,7 +104,9 @@ export class Gateway {
     const target = config.target?.type === 'pinecone' && config.target.host !== undefined ? config.target : undefined
     this.#target = target ? new Upstream({ ...gateway.upstream, tlsVerify: target.tlsVerify, name: 'target', url: target.host as string }) : undefined
     this.#targetControl = target ? new Upstream({ ...gateway.upstream, tlsVerify: target.tlsVerify, name: 'target-control', url: target.controllerHost }) : undefined
-    this.#reverseLog = target ? deps.reverseLog : undefined
+    this.#targetStore = config.target?.type === 'pgvector' ? deps.targetStore : undefined
+    this.#plane = this.#targetStore ? new StorePlane(this.#targetStore, () => this.#describeTargetStore()) : undefined
+    this.#reverseLog = target || this.#targetStore ? deps.reverseLog : undefined
     this.#readiness = new ReadinessProbe(this.#source, config.secrets.sourceApiKey, gateway.readinessIntervalMs)
     this.app = this.#buildApp()
     this.admin = config.admin.enabled
@@ -202,15 +211,37 @@ export class Gateway {
     const toTarget: ForwardContext | undefined = this.#target ? { upstream: this.#target, auth: new TargetAuth(auth, targetAuth), metrics: this.metrics } : undefined
     // After the cutover, writes to the target are captured in the reverse log, the same way,
     // so that a rollback can replay them into the source.
-    const reverse = toTarget && this.#reverseLog
-      ? { ...toTarget, log: this.#reverseLog, shape: () => this.#targetShape as IndexShape, records: this.#records, logger: this.#logger }
-      : undefined
+    const plane = this.#plane
+    const reverseCommon = { log: this.#reverseLog as WriteLog, shape: () => this.#targetShape as IndexShape, records: this.#records, logger: this.#logger }
+    const reverse = !this.#reverseLog
+      ? undefined
+      : toTarget
+        ? { ...toTarget, ...reverseCommon }
+        : plane
+          ? { auth, metrics: this.metrics, apply: (w: ParsedWrite) => plane.write(w), ...reverseCommon }
+          : undefined
+    // The capture path checks writes against the target's shape synchronously; a pgvector
+    // target's is known once described, which the first write to it waits for.
+    const withTargetShape = (inner: RouteHandlerMethod): RouteHandlerMethod => (plane
+      ? async function captured(req, reply) {
+        await plane.shapeReady()
+        return inner.call(this, req, reply)
+      }
+      : inner)
+    /** A pgvector target answers through the store plane: reads, writes, or a refusal. */
+    const fromStore = (route: (typeof DATA_ROUTES)[number]): RouteHandlerMethod | undefined => {
+      if (!plane) return undefined
+      if (route.kind === 'read') return plane.reader(route.op, auth)
+      if (route.kind === 'write' && route.captured) return plane.writer(route.captured, auth)
+      const label = this.#targetStore?.label ?? 'pgvector'
+      return async () => { throw vxError(E.TARGET_UNSUPPORTED, route.op, label) }
+    }
     const routing = this.#routing
-    const noTarget = () => vxError(E.CONFIG_INVALID, 'target: routing sends requests to the target, but the config names no Pinecone target with a host')
+    const noTarget = () => vxError(E.CONFIG_INVALID, 'target: routing sends requests to the target, but the config names no Pinecone target with a host nor a pgvector target')
     for (const route of DATA_ROUTES) {
       const sourceForward = forwardHandler(data, route.op)
-      const targetForward = toTarget ? forwardHandler(toTarget, route.op) : undefined
-      const targetCaptured = reverse && route.kind === 'write' && route.captured ? captureHandler(reverse, route.captured) : undefined
+      const targetForward = toTarget ? forwardHandler(toTarget, route.op) : fromStore(route)
+      const targetCaptured = reverse && route.kind === 'write' && route.captured ? withTargetShape(captureHandler(reverse, route.captured)) : undefined
       let handler: RouteHandlerMethod
       if (route.kind === 'read') {
         handler = function read(req, reply) {
@@ -278,6 +309,19 @@ export class Gateway {
     return app
   }
 
+  #describing: Promise<IndexShape> | undefined
+
+  /** The pgvector target's shape, asked of the store once (again after a failure). */
+  #describeTargetStore(): Promise<IndexShape> {
+    if (this.#targetShape) return Promise.resolve(this.#targetShape)
+    const store = this.#targetStore as VectorStore
+    this.#describing ??= store.describe().then((d) => {
+      this.#targetShape = { name: d.name, dimension: d.dimension, metric: d.metric, vectorType: d.vectorType }
+      return this.#targetShape
+    }).finally(() => { this.#describing = undefined })
+    return this.#describing
+  }
+
   #publicUrl(req: FastifyRequest): string {
     return this.config.gateway.publicUrl?.replace(/\/+$/, '') ?? `http://${req.headers.host ?? this.#addresses?.url ?? 'localhost'}`
   }
@@ -297,7 +341,14 @@ export class Gateway {
     if (CAPTURING.has(phase) && this.#writeLog === undefined) {
       throw new VecshiftError(E.CONFIG_INVALID, [`migration phase ${phase} (control store ${this.config.control.dir}) captures writes: the gateway needs a write log (writelog.*)`])
     }
-    if (this.#reverseLog && this.#targetControl) {
+    if (this.#targetStore) {
+      // Requests to the target are checked against its shape, as Pinecone would check them.
+      // Before the copy the table may not exist yet: it is described when routing reaches it.
+      await this.#describeTargetStore().catch((err: unknown) => {
+        if (!(err instanceof VecshiftError && err.code === E.STORE_NOT_FOUND.code)) throw err
+        this.#logger.info({ target: this.#targetStore?.label }, 'the pgvector target does not exist yet; it is described when routing reaches it')
+      })
+    } else if (this.#reverseLog && this.#targetControl) {
       this.#targetShape = await describeSourceIndex(this.#targetControl, (this.config.target as PineconeStoreConfig).index,
         (this.config.secrets.targetApiKey ?? this.config.secrets.sourceApiKey) as string, this.#logger)
     }

@@ -4,6 +4,7 @@ import { createLogger } from '../../src/logger.js'
 import { Gateway } from '../../src/proxy/server.js'
 import type { ControlStore } from '../../src/control/contract.js'
 import type { WriteLog } from '../../src/writelog/contract.js'
+import type { VectorStore } from '../../src/stores/contract.js'
 
 interface Teardown { teardown(fn: () => unknown): void }
 
@@ -22,6 +23,8 @@ export interface TestGatewayOptions {
   control?: ControlStore
   /** The reverse log (writes to the target after a cutover). */
   reverseLog?: WriteLog
+  /** A pgvector target, served through its adapter once it is primary. */
+  targetStore?: VectorStore
 }
 
 export interface TestGateway {
@@ -55,7 +58,7 @@ export async function startTestGateway(t: Teardown, options: TestGatewayOptions)
     },
   })
   const logger = createLogger({ level: config.log.level, name: 'test-gateway', destination: sink })
-  const gateway = new Gateway(config, logger, { ...(options.writeLog ? { writeLog: options.writeLog } : {}), ...(options.control ? { control: options.control } : {}), ...(options.reverseLog ? { reverseLog: options.reverseLog } : {}) })
+  const gateway = new Gateway(config, logger, { ...(options.writeLog ? { writeLog: options.writeLog } : {}), ...(options.control ? { control: options.control } : {}), ...(options.reverseLog ? { reverseLog: options.reverseLog } : {}), ...(options.targetStore ? { targetStore: options.targetStore } : {}) })
   const { url, adminUrl } = await gateway.listen()
   t.teardown(() => gateway.close())
   return {
