@@ -15,7 +15,7 @@ export interface AdminOptions {
   readonly metrics: GatewayMetrics
   readonly readiness: ReadinessProbe
   readonly token: string | undefined
-  readonly status: () => Record<string, unknown>
+  readonly status: () => Record<string, unknown> | Promise<Record<string, unknown>>
   readonly isClosing: () => boolean
 }
 

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { ReplayStatus } from '../replay/replayer.js'
 
 // Prometheus metrics of one gateway process. A registry per gateway (not prom-client's
 // global one) so tests can run several gateways in one process.
@@ -32,6 +33,35 @@ export class CaptureMetrics {
   }
 }
 
+/** What the replayers beside this gateway last reported (their status files), read at each
+ *  scrape: the replayer's lag is the migration's health, and the gateway's /metrics is
+ *  where an operator already looks. Consumers: "replay" (forward), "rollback" (reverse). */
+export type ReplayStatusSource = () => Promise<ReadonlyArray<ReplayStatus>>
+
+export class ReplayMetrics {
+  constructor(registers: Registry[], source: ReplayStatusSource) {
+    let last: Promise<ReadonlyArray<ReplayStatus>> | undefined
+    // One read of the status files per scrape, shared by the gauges below.
+    const statuses = () => (last ??= source().catch(() => []).finally(() => { setImmediate(() => { last = undefined }) }))
+    const gauge = (name: string, help: string, value: (s: ReplayStatus) => number | undefined) => new Gauge({
+      name, help, labelNames: ['consumer'], registers,
+      async collect() {
+        this.reset()
+        for (const s of await statuses()) {
+          const v = value(s)
+          if (v !== undefined) this.labels(s.consumer).set(v)
+        }
+      },
+    })
+    gauge('vecshift_replay_lag_records', 'Records between the replayer\'s checkpoint and the log\'s tail (Kafka: messages).', (s) => s.lagRecords)
+    gauge('vecshift_replay_lag_seconds', 'Age of the oldest logged write the replayer has not applied.', (s) => s.lagSeconds)
+    gauge('vecshift_replay_applied_records', 'Writes the replayer has applied since it started.', (s) => s.counts.applied)
+    gauge('vecshift_replay_awaiting_outcome', 'Intents read but held back, waiting for their outcome.', (s) => s.awaitingOutcome)
+    gauge('vecshift_replay_retrying', '1 while the replayer retries a failed step (the target not answering).', (s) => (s.retrying === undefined ? 0 : 1))
+    gauge('vecshift_replay_status_age_seconds', 'Seconds since the replayer last reported.', (s) => Math.max(0, (Date.now() - Date.parse(s.updatedAt)) / 1000))
+  }
+}
+
 export class GatewayMetrics {
   readonly registry = new Registry()
   readonly requests: Counter<'op' | 'method' | 'status'>
@@ -41,7 +71,7 @@ export class GatewayMetrics {
   readonly rejected: Counter<'reason'>
   readonly capture: CaptureMetrics
 
-  constructor(labels: Record<string, string> = {}) {
+  constructor(labels: Record<string, string> = {}, replay?: ReplayStatusSource) {
     this.registry.setDefaultLabels(labels)
     collectDefaultMetrics({ register: this.registry, prefix: 'vecshift_' })
     this.requests = new Counter({
@@ -69,6 +99,7 @@ export class GatewayMetrics {
       registers: [this.registry],
     })
     this.capture = new CaptureMetrics([this.registry])
+    if (replay) new ReplayMetrics([this.registry], replay)
     this.rejected = new Counter({
       name: 'vecshift_gateway_rejected_total',
       help: 'Requests the gateway answered itself without forwarding, by reason.',

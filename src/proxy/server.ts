@@ -23,6 +23,8 @@ import { initialRecord, transitioned, type MigrationRecord } from '../control/re
 import type { FenceRecord } from '../writelog/record.js'
 import { CAPTURING, REVERSE_CAPTURING, RoutingState } from './routing.js'
 import { StorePlane } from './store-plane.js'
+import { ReplayStatusFile } from '../replay/status.js'
+import type { ReplayStatus } from '../replay/replayer.js'
 import type { VectorStore } from '../stores/contract.js'
 
 // The gateway's composition root: builds the upstream pools, the data-plane and
@@ -68,6 +70,7 @@ export class Gateway {
   readonly #reverseLog: WriteLog | undefined
   #targetShape: IndexShape | undefined
   readonly #targetStore: VectorStore | undefined
+  readonly #replayStatuses: () => Promise<ReplayStatus[]>
   readonly #plane: StorePlane | undefined
   readonly #control: ControlStore | undefined
   readonly #routing: RoutingState
@@ -96,7 +99,11 @@ export class Gateway {
     this.#control = deps.control
     // Epoch 0: whatever the control store holds (epoch 1 and up) replaces it at listen().
     this.#routing = new RoutingState({ ...initialRecord(config.migration.id, config.migration.phase), epoch: 0 }, gateway.cutover)
-    this.metrics = new GatewayMetrics({ migration: config.migration.id })
+    // The replayers' status files, for /metrics and /admin/status (replay.dataDir, shared
+    // with the replayer when it runs on this host or the directory is on a shared volume).
+    const replayFiles = ['replay', 'rollback'].map((c) => new ReplayStatusFile(config.replay.dataDir, config.migration.id, c))
+    this.#replayStatuses = async () => (await Promise.all(replayFiles.map((f) => f.load().catch(() => undefined)))).filter((s): s is ReplayStatus => s !== undefined)
+    this.metrics = new GatewayMetrics({ migration: config.migration.id }, this.#replayStatuses)
     const upstreamOptions = { ...gateway.upstream, tlsVerify: source.tlsVerify }
     this.#source = new Upstream({ ...upstreamOptions, name: 'source', url: source.host })
     this.#sourceControl = new Upstream({ ...upstreamOptions, name: 'source-control', url: source.controllerHost })
@@ -115,7 +122,7 @@ export class Gateway {
           metrics: this.metrics,
           readiness: this.#readiness,
           token: config.secrets.adminToken,
-          status: () => this.status(),
+          status: async () => ({ ...this.status(), replay: await this.#replayStatuses() }),
           isClosing: () => this.#closing !== undefined,
         })
       : undefined

@@ -27,7 +27,7 @@ import { startTestPostgresServer } from '../helpers/postgres-server.js'
 import { prng } from '../helpers/prng.js'
 
 const KEY = 'replicas-key'
-const WORKERS = 6
+const WORKERS = 4
 const IDS_PER_WORKER = 20
 
 t.test('two gateway replicas on a postgres control store and one Kafka log: cutover under SDK load spread over both', async (t) => {
@@ -112,7 +112,9 @@ t.test('two gateway replicas on a postgres control store and one Kafka log: cuto
         errors.push(`${id} via ${g === 0 ? 'a' : 'b'}: ${(err as Error).message}`)
       }
       n++
-      await sleep(15)
+      // ~150 operations a second in all: this test is about correctness across replicas,
+      // and shares the machine with the rest of the suite (the replayer must keep up).
+      await sleep(25)
     }
   })
 

@@ -55,7 +55,7 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
     config: {
       migration: { id: 'cut', phase: 'capture' },
       target: { type: 'pinecone', index: 'dst', host: emu.indexHost('dst'), controllerHost: emu.url },
-      'control.dir': join(dir, 'control'), 'control.leaseMs': 2000, 'log.level': 'warn',
+      'control.dir': join(dir, 'control'), 'control.leaseMs': 2000, 'log.level': 'warn', 'replay.dataDir': join(dir, 'replay'),
     },
     env: { VECSHIFT_SOURCE_API_KEY: KEY, VECSHIFT_TARGET_API_KEY: KEY },
     control,
@@ -156,6 +156,13 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
   t.same(done.steps.map((s) => s.name), ['preconditions', 'pre-reconcile', 'catch-up', 'barrier', 'drain', 'reconcile', 'flip'])
   t.match((await control.read()), { phase: 'target-primary', routing: { reads: 'target', writes: 'target' } })
   t.comment(`write pause (control side) ${done.pauseMs} ms; steps ${done.steps.map((s) => `${s.name} ${s.ms}`).join(', ')}`)
+  // The replayer's lag, as the gateway's admin port shows it (metrics and status).
+  const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text()
+  t.match(metrics, /vecshift_replay_lag_records\{[^}]*consumer="replay"[^}]*\} \d+/, 'replay lag in records in /metrics')
+  t.match(metrics, /vecshift_replay_lag_seconds\{[^}]*consumer="replay"[^}]*\} [\d.]+/, 'and in seconds')
+  t.match(metrics, /vecshift_replay_retrying\{[^}]*consumer="replay"[^}]*\} 0/)
+  const adminStatus = await (await fetch(`${gw.adminUrl}/admin/status`)).json() as { replay: Array<{ consumer: string; lagRecords: number }> }
+  t.match(adminStatus.replay, [{ consumer: 'replay', lagRecords: Number }], 'and in /admin/status')
 
   // Writes keep flowing to the target after the flip, captured in the reverse log; a
   // replayer takes them back to the source, and a rollback flips back.
