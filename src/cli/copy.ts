@@ -70,6 +70,11 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
       const { formatSummary } = await import('../migrate/copy/summary.js')
 
       const namespace = flags.namespace === '__default__' ? '' : flags.namespace
+      // Progress goes to the control store too, so that `vecshift status` and the cutover
+      // see it from any host.
+      const [{ openControlStore }, { ProgressReporter }] = await Promise.all([import('../control/open.js'), import('../control/reporter.js')])
+      const control = await openControlStore(config, logger)
+      const reporter = new ProgressReporter(control, 'copy', 1_000, logger)
       const source = await openStore(config, 'source', logger)
       const target = await openStore(config, 'target', logger)
       const controller = new AbortController()
@@ -77,7 +82,7 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
       process.once('SIGINT', stop)
       process.once('SIGTERM', stop)
       try {
-        const checkpoint = new CheckpointFile(config.copy.checkpointDir, config.migration.id)
+        const checkpoint = new CheckpointFile(config.copy.checkpointDir, config.migration.id, (cp) => reporter.update(cp))
         const existing = await checkpoint.load()
         if (existing && !flags.resume) {
           throw new VecshiftError(E.COPY_CHECKPOINT, [existing.finishedAt
@@ -155,7 +160,8 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
       } finally {
         process.off('SIGINT', stop)
         process.off('SIGTERM', stop)
-        await Promise.allSettled([source.close(), target.close()])
+        await reporter.flush()
+        await Promise.allSettled([source.close(), target.close(), control.close()])
       }
     })
 }

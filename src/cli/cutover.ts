@@ -71,8 +71,8 @@ Exit codes: 0 flipped (or routing changed), 2 refused (nothing changed), 3 abort
 
 /** The cutover, or the rollback, run and reported. */
 async function flip(direction: 'cutover' | 'rollback', config: Config, control: ControlStore, logger: Logger, flags: CutoverFlags): Promise<void> {
-  const [{ openStore }, { openWriteLogForReading }, { runCutover }, { ReplayStatusFile }, { CheckpointFile }] = await Promise.all([
-    import('../stores/open.js'), import('../writelog/open.js'), import('../migrate/cutover/run.js'), import('../replay/status.js'), import('../migrate/copy/checkpoint.js'),
+  const [{ openStore }, { openWriteLogForReading }, { runCutover }, { ReplayStatusFile }, { copyCheckpointOf, replayStatusOf }] = await Promise.all([
+    import('../stores/open.js'), import('../writelog/open.js'), import('../migrate/cutover/run.js'), import('../replay/status.js'), import('../control/status.js'),
   ])
   const rollback = direction === 'rollback'
   // A rollback reads the reverse log and makes the source equal to the target.
@@ -85,8 +85,10 @@ async function flip(direction: 'cutover' | 'rollback', config: Config, control: 
       direction, control, log,
       source: rollback ? target : source,
       target: rollback ? source : target,
-      replayStatus: () => files.load(),
-      copy: await new CheckpointFile(config.copy.checkpointDir, config.migration.id).load(),
+      // From this host's files or the control store, whichever is newer: the replayer and
+      // the copy may run elsewhere.
+      replayStatus: () => replayStatusOf(config, control, rollback ? 'rollback' : 'replay'),
+      copy: await copyCheckpointOf(config, control),
       dirtyPath: files.dirtyPath,
       maxPauseMs: config.cutover.maxPauseMs,
       maxLagRecords: config.cutover.maxLagRecords,

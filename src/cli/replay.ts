@@ -55,6 +55,11 @@ Exit codes: 0 done, 2 failed (the message says why; the checkpoint is intact), 1
       const source = flags.dryRun ? undefined : await openStore(config, flags.reverse ? 'target' : 'source', logger)
       const files = new ReplayStatusFile(config.replay.dataDir, config.migration.id, consumer)
       const dirty = flags.dryRun ? undefined : await DirtySet.open(files.dirtyPath)
+      // The status goes to the control store too, for `vecshift status` and the cutover on
+      // any host (the file stays the one this host's commands read first).
+      const [{ openControlStore }, { ProgressReporter }] = await Promise.all([import('../control/open.js'), import('../control/reporter.js')])
+      const control = flags.dryRun ? undefined : await openControlStore(config, logger)
+      const reporter = control ? new ProgressReporter(control, consumer, 500, logger) : undefined
       const controller = new AbortController()
       const stop = () => controller.abort()
       process.once('SIGINT', stop)
@@ -80,6 +85,7 @@ Exit codes: 0 done, 2 failed (the message says why; the checkpoint is intact), 1
           onStatus: async (status) => {
             if (flags.dryRun) return
             await files.save(status)
+            reporter?.update(status)
             if (Date.now() - lastLine >= 5_000) {
               lastLine = Date.now()
               process.stderr.write(`${JSON.stringify({ progress: 'replay', checkpoint: status.checkpoint, tail: status.tail, lagRecords: status.lagRecords, lagSeconds: status.lagSeconds, awaitingOutcome: status.awaitingOutcome, applied: status.counts.applied, ...(status.retrying ? { retrying: status.retrying } : {}) })}\n`)
@@ -87,13 +93,15 @@ Exit codes: 0 done, 2 failed (the message says why; the checkpoint is intact), 1
           },
         })
         if (!flags.dryRun) await files.save(final)
+        reporter?.update(final)
         if (flags.dryRun) return
         process.stdout.write(flags.json ? `${JSON.stringify(final)}\n` : formatStatus(final))
         if (controller.signal.aborted) process.exitCode = 130
       } finally {
         process.off('SIGINT', stop)
         process.off('SIGTERM', stop)
-        await Promise.allSettled([dirty?.close(), log.close(), target.close(), source?.close()])
+        await reporter?.flush()
+        await Promise.allSettled([dirty?.close(), log.close(), target.close(), source?.close(), control?.close()])
       }
     })
 }

@@ -20,6 +20,12 @@ export interface ReplicaLease {
   readonly expiresAt: string
 }
 
+/** What a worker of the migration (the copy, a replayer) last said of its progress. */
+export interface ProgressReport {
+  readonly value: unknown
+  readonly updatedAt: string
+}
+
 export interface ControlStore {
   readonly backend: 'file' | 'postgres'
   /** The record, created (phase from config) the first time a migration is seen. */
@@ -39,5 +45,11 @@ export interface ControlStore {
   replicas(): Promise<ReplicaLease[]>
   /** Forgets a replica (it shut down cleanly). */
   leave(replica: string): Promise<void>
+  /** Stores a worker's progress under `name` ("copy", "replay", "rollback"): its checkpoint
+   *  and lag, for `vecshift status` and the cutover on any host. Kept beside the record, not
+   *  in it: progress changes many times a second and must never move the epoch (nor make a
+   *  routing change conflict). Last write wins. */
+  report(name: string, value: unknown): Promise<void>
+  reports(): Promise<Record<string, ProgressReport>>
   close(): Promise<void>
 }

@@ -5,7 +5,7 @@ import { basename, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { E, VecshiftError } from '../errors.js'
 import { fsyncDir, readJson, writeJsonAtomic } from '../writelog/file/atomic-json.js'
-import type { ControlStore, ReplicaLease } from './contract.js'
+import type { ControlStore, ProgressReport, ReplicaLease } from './contract.js'
 import { initialRecord, type MigrationRecord, type Phase } from './record.js'
 
 // The embedded control store: the record is one JSON file written atomically (temp file,
@@ -31,6 +31,7 @@ export class FileControlStore implements ControlStore {
   readonly #path: string
   readonly #lockPath: string
   readonly #replicasDir: string
+  readonly #reportsDir: string
   readonly #options: FileControlOptions
   readonly #watchers = new Set<NodeJS.Timeout>()
   readonly #notifiers = new Set<() => void>()
@@ -40,12 +41,14 @@ export class FileControlStore implements ControlStore {
     this.#path = join(options.dir, `${options.migration}.control.json`)
     this.#lockPath = `${this.#path}.lock`
     this.#replicasDir = join(options.dir, `${options.migration}.replicas`)
+    this.#reportsDir = join(options.dir, `${options.migration}.reports`)
   }
 
   static async open(options: FileControlOptions): Promise<FileControlStore> {
     const store = new FileControlStore(options)
     try {
       await mkdir(store.#replicasDir, { recursive: true, mode: 0o700 })
+      await mkdir(store.#reportsDir, { recursive: true, mode: 0o700 })
     } catch (err) {
       throw new VecshiftError(E.CONTROL_UNAVAILABLE, [`file ${options.dir}`, (err as Error).message], { cause: err })
     }
@@ -157,6 +160,25 @@ export class FileControlStore implements ControlStore {
 
   async leave(replica: string): Promise<void> {
     await unlink(join(this.#replicasDir, `${safeName(replica)}.json`)).catch(() => undefined)
+  }
+
+  async report(name: string, value: unknown): Promise<void> {
+    const report: ProgressReport = { value, updatedAt: new Date().toISOString() }
+    try {
+      await writeJsonAtomic(join(this.#reportsDir, `${safeName(name)}.json`), { name, ...report })
+    } catch (err) {
+      throw new VecshiftError(E.CONTROL_UNAVAILABLE, [`file ${this.#options.dir}`, (err as Error).message], { cause: err })
+    }
+  }
+
+  async reports(): Promise<Record<string, ProgressReport>> {
+    const out: Record<string, ProgressReport> = {}
+    for (const file of await readdir(this.#reportsDir).catch(() => [] as string[])) {
+      if (!file.endsWith('.json')) continue
+      const r = await readJson<ProgressReport & { name: string }>(join(this.#reportsDir, file)).catch(() => undefined)
+      if (r) out[r.name] = { value: r.value, updatedAt: r.updatedAt }
+    }
+    return out
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 import pg from 'pg'
 import { E, VecshiftError, isVecshiftError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import type { ControlStore, ReplicaLease } from './contract.js'
+import type { ControlStore, ProgressReport, ReplicaLease } from './contract.js'
 import { initialRecord, type MigrationRecord, type Phase } from './record.js'
 
 // The control store for several gateway replicas on several hosts: the record is one row in
@@ -45,6 +45,7 @@ export class PostgresControlStore implements ControlStore {
   readonly #pool: pg.Pool
   readonly #records: string
   readonly #leases: string
+  readonly #reports: string
   readonly #watchers = new Set<Watcher>()
   readonly #timers = new Set<NodeJS.Timeout>()
   #listener: pg.Client | undefined
@@ -64,6 +65,7 @@ export class PostgresControlStore implements ControlStore {
     const schema = `"${options.schema}"`
     this.#records = `${schema}.vecshift_control`
     this.#leases = `${schema}.vecshift_replicas`
+    this.#reports = `${schema}.vecshift_reports`
   }
 
   /** True while the LISTEN connection is up (watchers then hear changes at once). */
@@ -82,6 +84,9 @@ export class PostgresControlStore implements ControlStore {
         await c.query(`CREATE TABLE IF NOT EXISTS ${store.#leases} (
           migration text NOT NULL, replica text NOT NULL, lease jsonb NOT NULL, expires_at timestamptz NOT NULL,
           PRIMARY KEY (migration, replica))`)
+        await c.query(`CREATE TABLE IF NOT EXISTS ${store.#reports} (
+          migration text NOT NULL, name text NOT NULL, value jsonb NOT NULL, updated_at timestamptz NOT NULL,
+          PRIMARY KEY (migration, name))`)
       })
     } catch (err) {
       await store.#pool.end().catch(() => undefined)
@@ -150,6 +155,17 @@ export class PostgresControlStore implements ControlStore {
 
   async leave(replica: string): Promise<void> {
     await this.#query(`DELETE FROM ${this.#leases} WHERE migration = $1 AND replica = $2`, [this.#options.migration, replica])
+  }
+
+  async report(name: string, value: unknown): Promise<void> {
+    await this.#query(`INSERT INTO ${this.#reports} (migration, name, value, updated_at) VALUES ($1, $2, $3, $4)
+      ON CONFLICT (migration, name) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
+    [this.#options.migration, name, JSON.stringify(value), new Date().toISOString()])
+  }
+
+  async reports(): Promise<Record<string, ProgressReport>> {
+    const res = await this.#query<{ name: string; value: unknown; updated_at: Date }>(`SELECT name, value, updated_at FROM ${this.#reports} WHERE migration = $1`, [this.#options.migration])
+    return Object.fromEntries(res.rows.map((r) => [r.name, { value: r.value, updatedAt: r.updated_at.toISOString() }]))
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@ import type { Config } from '../config/schema.js'
 import { CheckpointFile, type CopyCheckpoint } from '../migrate/copy/checkpoint.js'
 import type { ReplayStatus } from '../replay/replayer.js'
 import { ReplayStatusFile } from '../replay/status.js'
-import type { ControlStore, ReplicaLease } from './contract.js'
+import type { ControlStore, ProgressReport, ReplicaLease } from './contract.js'
 import type { MigrationRecord } from './record.js'
 
 // Everything `vecshift status` (and later the admin API) shows, gathered from where each
@@ -27,11 +27,38 @@ export interface MigrationStatus {
   readonly replicas: ReadonlyArray<ReplicaLease & { readonly expired: boolean }>
 }
 
+/** The newer of what a file on this host says and what the worker reported to the control
+ *  store (the copy or the replayer may run on another host). */
+export function newer<T extends { updatedAt: string }>(a: T | undefined, b: unknown): T | undefined {
+  const r = b as T | undefined
+  if (r === undefined || typeof r !== 'object' || r === null || typeof r.updatedAt !== 'string') return a
+  if (a === undefined) return r
+  return Date.parse(r.updatedAt) > Date.parse(a.updatedAt) ? r : a
+}
+
+/** The replayer's status for a consumer ("replay", "rollback"), from wherever it is newest. */
+export async function replayStatusOf(config: Config, control: ControlStore, consumer: string): Promise<ReplayStatus | undefined> {
+  const [file, reports] = await Promise.all([
+    new ReplayStatusFile(config.replay.dataDir, config.migration.id, consumer).load().catch(() => undefined),
+    control.reports().catch(() => ({} as Record<string, ProgressReport>)),
+  ])
+  return newer(file, reports[consumer]?.value)
+}
+
+/** The copy's checkpoint, from wherever it is newest. */
+export async function copyCheckpointOf(config: Config, control: ControlStore): Promise<CopyCheckpoint | undefined> {
+  const [file, reports] = await Promise.all([
+    new CheckpointFile(config.copy.checkpointDir, config.migration.id).load().catch(() => undefined),
+    control.reports().catch(() => ({} as Record<string, ProgressReport>)),
+  ])
+  return newer(file, reports.copy?.value)
+}
+
 export async function gatherStatus(config: Config, control: ControlStore): Promise<MigrationStatus> {
   const [record, copy, replay, leases] = await Promise.all([
     control.read(),
-    new CheckpointFile(config.copy.checkpointDir, config.migration.id).load().catch(() => undefined),
-    new ReplayStatusFile(config.replay.dataDir, config.migration.id, 'replay').load().catch(() => undefined),
+    copyCheckpointOf(config, control),
+    replayStatusOf(config, control, 'replay'),
     control.replicas(),
   ])
   const now = Date.now()

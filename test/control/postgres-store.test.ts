@@ -127,6 +127,12 @@ t.test('postgres: leases are written, listed and removed; an unreachable databas
   t.match((await store.replicas())[0], { replica: 'gw-a', epoch: 2 }, 'a renewal replaces the lease')
   await store.leave('gw-b')
   t.same((await store.replicas()).map((l) => l.replica), ['gw-a'])
+  const epoch = (await store.read()).epoch
+  await store.report('replay', { lagRecords: 4 })
+  await store.report('replay', { lagRecords: 2 })
+  await store.report('copy', { finishedAt: 'x' })
+  t.match(await store.reports(), { replay: { value: { lagRecords: 2 }, updatedAt: String }, copy: { value: { finishedAt: 'x' } } }, 'progress reports: last write wins')
+  t.equal((await store.read()).epoch, epoch, 'reports do not move the epoch')
 
   await db.kill()
   const started = Date.now()

@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pinecone } from '@pinecone-database/pinecone'
 import t from 'tap'
+import { FileControlStore } from '../../src/control/file-store.js'
 import { PineconeStore } from '../../src/stores/pinecone/store.js'
 import { startTestEmulator } from '../helpers/emulator.js'
 import { prng } from '../helpers/prng.js'
@@ -110,6 +111,10 @@ t.test('gateway, copy, replay, cutover, reverse replay and rollback as separate 
 
   const status = JSON.parse((await run(['status', '--config', config, '--json'])).out) as Record<string, unknown>
   t.match(status, { record: { phase: 'target-primary', routing: { writes: 'target' } }, copy: { state: 'done' } })
+  // The copy and the replayer reported their progress to the control store as well, for
+  // commands on other hosts.
+  const reports = await (await FileControlStore.open({ dir: join(dir, 'control'), migration: 'cli-move' })).reports()
+  t.match(reports, { copy: { value: { finishedAt: String } }, replay: { value: { consumer: 'replay', checkpoint: String } } }, 'copy and replay progress in the control store')
 
   const back = await run(['rollback', '--config', config, '--json'])
   t.equal(back.code, 0, back.err)

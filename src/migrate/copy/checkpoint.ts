@@ -39,7 +39,8 @@ export class CheckpointFile {
   #next: Promise<void> | undefined
   #latest: CopyCheckpoint | undefined
 
-  constructor(dir: string, migration: string) {
+  /** `onSaved`: told each checkpoint once it is durable (to report progress elsewhere). */
+  constructor(dir: string, migration: string, private readonly onSaved?: (checkpoint: CopyCheckpoint) => void) {
     this.path = join(dir, `${migration}.copy.json`)
   }
 
@@ -71,5 +72,6 @@ export class CheckpointFile {
     const snapshot = JSON.parse(JSON.stringify({ ...this.#latest, updatedAt: new Date().toISOString() })) as CopyCheckpoint
     await mkdir(dirname(this.path), { recursive: true, mode: 0o700 })
     await writeJsonAtomic(this.path, snapshot)
+    this.onSaved?.(snapshot)
   }
 }
