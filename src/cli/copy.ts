@@ -73,8 +73,12 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
       // Progress goes to the control store too, so that `vecshift status` and the cutover
       // see it from any host.
       const [{ openControlStore }, { ProgressReporter }] = await Promise.all([import('../control/open.js'), import('../control/reporter.js')])
-      const control = await openControlStore(config, logger)
-      const reporter = new ProgressReporter(control, 'copy', 1_000, logger)
+      // Best effort, like the reports themselves: the copy's checkpoint file is what it resumes from.
+      const control = await openControlStore(config, logger).catch((err: unknown) => {
+        logger.warn({ err }, 'the control store is unavailable; the copy goes on without reporting its progress there')
+        return undefined
+      })
+      const reporter = control ? new ProgressReporter(control, 'copy', 1_000, logger) : undefined
       const source = await openStore(config, 'source', logger)
       const target = await openStore(config, 'target', logger)
       const controller = new AbortController()
@@ -82,7 +86,7 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
       process.once('SIGINT', stop)
       process.once('SIGTERM', stop)
       try {
-        const checkpoint = new CheckpointFile(config.copy.checkpointDir, config.migration.id, (cp) => reporter.update(cp))
+        const checkpoint = new CheckpointFile(config.copy.checkpointDir, config.migration.id, (cp) => reporter?.update(cp))
         const existing = await checkpoint.load()
         if (existing && !flags.resume) {
           throw new VecshiftError(E.COPY_CHECKPOINT, [existing.finishedAt
@@ -160,8 +164,8 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
       } finally {
         process.off('SIGINT', stop)
         process.off('SIGTERM', stop)
-        await reporter.flush()
-        await Promise.allSettled([source.close(), target.close(), control.close()])
+        await reporter?.flush()
+        await Promise.allSettled([source.close(), target.close(), control?.close()])
       }
     })
 }

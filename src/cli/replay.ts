@@ -58,7 +58,10 @@ Exit codes: 0 done, 2 failed (the message says why; the checkpoint is intact), 1
       // The status goes to the control store too, for `vecshift status` and the cutover on
       // any host (the file stays the one this host's commands read first).
       const [{ openControlStore }, { ProgressReporter }] = await Promise.all([import('../control/open.js'), import('../control/reporter.js')])
-      const control = flags.dryRun ? undefined : await openControlStore(config, logger)
+      const control = flags.dryRun ? undefined : await openControlStore(config, logger).catch((err: unknown) => {
+        logger.warn({ err }, 'the control store is unavailable; the replayer goes on without reporting its status there')
+        return undefined
+      })
       const reporter = control ? new ProgressReporter(control, consumer, 500, logger) : undefined
       const controller = new AbortController()
       const stop = () => controller.abort()
