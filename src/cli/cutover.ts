@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.js'
 import type { ControlStore } from '../control/contract.js'
 import { E, VecshiftError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import type { VerificationResult } from '../migrate/cutover/run.js'
 import { configFromFlags, loggerFor, positiveInt, type ConfigFlags } from './common.js'
 
 // `vecshift cutover`: flips the migration to the target in a short, bounded write pause
@@ -95,6 +96,9 @@ async function flip(direction: 'cutover' | 'rollback', config: Config, control: 
       barrierLagRecords: config.cutover.barrierLagRecords,
       catchUpTimeoutMs: config.cutover.catchUpTimeoutMs,
       replayStaleMs: config.cutover.replayStaleMs,
+      ...(config.cutover.requireVerify && !rollback
+        ? { verification: async () => (await control.reports()).verify?.value as VerificationResult | undefined, verifyMaxAgeMs: config.cutover.verifyMaxAgeMs }
+        : {}),
       by: `vecshift ${direction}`,
       dryRun: flags.dryRun === true,
       logger,

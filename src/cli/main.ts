@@ -12,6 +12,7 @@ import { registerPlanned } from './planned.js'
 import { registerCutover, registerRollback } from './cutover.js'
 import { registerReplay } from './replay.js'
 import { registerStatus } from './status.js'
+import { registerVerify } from './verify.js'
 import { VERSION } from './version.js'
 
 export function buildProgram(): Command {
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerCopy(program)
   registerReplay(program)
   registerStatus(program)
+  registerVerify(program)
   registerCutover(program)
   registerRollback(program)
   registerPlanned(program)

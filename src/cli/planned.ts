@@ -4,7 +4,6 @@ import { E, VecshiftError } from '../errors.js'
 // Subcommands that DESIGN.md names and later issues build. They exist now so that
 // `vecshift --help` shows the whole surface and scripts get a clear answer, not "unknown command".
 const PLANNED: ReadonlyArray<readonly [string, string]> = [
-  ['verify', 'compare source and target: counts, sampled records, top-k agreement'],
   ['plan', 'inspect source and target and plan the migration'],
 ]
 

@@ -143,6 +143,30 @@ const replay = z.strictObject({
   concurrency: z.number().int().min(1).max(256).default(8),
 })
 
+const verifyThresholds = z.strictObject({
+  /** Mean recall@k of the target's answers against the source's. */
+  minRecall: z.number().min(0).max(1).default(0.95),
+  /** Sampled source records absent on the target. */
+  maxMissing: z.number().int().min(0).default(0),
+  /** Sampled records whose values or metadata differ. */
+  maxMismatched: z.number().int().min(0).default(0),
+  /** Sampled target records the source does not have. */
+  maxExtra: z.number().int().min(0).default(0),
+  /** Per namespace, a count difference beyond the replay lag. */
+  maxCountDifference: z.number().int().min(0).default(0),
+})
+
+const verify = z.strictObject({
+  /** Records sampled (uniformly over every namespace) and compared on both sides. */
+  sample: z.number().int().min(1).max(1_000_000).default(1_000),
+  /** Queries built from sampled records (every other one with a filter from its metadata). */
+  queries: z.number().int().min(0).max(100_000).default(100),
+  topK: z.number().int().min(1).max(1_000).default(10),
+  /** Relative tolerance for dense and sparse values (a faithful copy is exact). */
+  tolerance: z.number().min(0).max(1).default(1e-6),
+  thresholds: verifyThresholds.default(verifyThresholds.parse({})),
+})
+
 const cutover = z.strictObject({
   /** The write pause budget, barrier to flip; past it the cutover aborts by itself. */
   maxPauseMs: ms(10, 600_000).default(2_000),
@@ -154,6 +178,9 @@ const cutover = z.strictObject({
   catchUpTimeoutMs: ms(0, 3_600_000).default(30_000),
   /** A replayer that has not reported for this long is not running. */
   replayStaleMs: ms(100, 3_600_000).default(10_000),
+  /** Refuse a cutover unless `vecshift verify` passed within verifyMaxAgeMs. */
+  requireVerify: z.boolean().default(false),
+  verifyMaxAgeMs: ms(1_000, 30 * 24 * 3_600_000).default(3_600_000),
 })
 
 const rollback = z.strictObject({
@@ -209,6 +236,7 @@ export const configSchema = z.strictObject({
   replay: replay.default(replay.parse({})),
   control: control.default(control.parse({})),
   cutover: cutover.default(cutover.parse({})),
+  verify: verify.default(verify.parse({})),
   rollback: rollback.default(rollback.parse({})),
   gateway: gateway.default(gateway.parse({})),
   admin: admin.default(admin.parse({})),

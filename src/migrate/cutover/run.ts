@@ -45,6 +45,10 @@ export interface CutoverOptions {
    *  drain in the pause applies them), for at most catchUpTimeoutMs; then refuse. */
   readonly barrierLagRecords?: number
   readonly catchUpTimeoutMs?: number
+  /** When set (cutover.requireVerify), the last `vecshift verify` must have passed within
+   *  verifyMaxAgeMs; a cutover direction of rollback ignores it. */
+  readonly verification?: () => Promise<VerificationResult | undefined>
+  readonly verifyMaxAgeMs?: number
   /** A replayer silent for this long is not running. */
   readonly replayStaleMs: number
   readonly by: string
@@ -52,6 +56,12 @@ export interface CutoverOptions {
   readonly logger?: Logger
   /** Called as steps finish, for progress on the terminal. */
   readonly onStep?: (step: CutoverStep) => void
+}
+
+export interface VerificationResult {
+  readonly passed: boolean
+  readonly finishedAt: string
+  readonly failures?: readonly string[]
 }
 
 export interface CutoverResult {
@@ -230,6 +240,13 @@ async function refusal(o: CutoverOptions, record: MigrationRecord): Promise<stri
   if (Date.now() - Date.parse(replay.updatedAt) > o.replayStaleMs) return `the replayer last reported at ${replay.updatedAt}; run \`${replayCommand}\` beside the gateway`
   if (replay.retrying !== undefined) return `the replayer is retrying a failed step (${replay.retrying}); the target must answer before the cutover`
   if (replay.lagRecords === undefined || replay.lagRecords > o.maxLagRecords) return `replay lag is ${replay.lagRecords ?? 'unknown'} records (at most ${o.maxLagRecords}); let the replayer catch up`
+  if (direction === 'cutover' && o.verification) {
+    const v = await o.verification()
+    const maxAge = o.verifyMaxAgeMs ?? 3_600_000
+    if (!v) return 'cutover.requireVerify is set and no verification has run: run `vecshift verify`'
+    if (!v.passed) return `the last verification (${v.finishedAt}) failed: ${(v.failures ?? []).join('; ') || 'see vecshift verify'}; fix the target and run \`vecshift verify\` again`
+    if (Date.now() - Date.parse(v.finishedAt) > maxAge) return `the last passing verification is from ${v.finishedAt}, older than cutover.verifyMaxAgeMs (${maxAge} ms): run \`vecshift verify\` again`
+  }
   if (replay.counts.uncertainFilterWrites > 0) return `${replay.counts.uncertainFilterWrites} writes by filter were applied without a known outcome; verify those namespaces, then clear them`
   const live = (await o.control.replicas()).filter((l: ReplicaLease) => Date.parse(l.expiresAt) > Date.now())
   if (live.length === 0) return 'no gateway replica holds a lease: start the gateway (it registers in the control store)'
