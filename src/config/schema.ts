@@ -127,6 +127,14 @@ const gateway = z.strictObject({
     maxHeldWrites: z.number().int().min(1).max(1_000_000).default(10_000),
     maxHoldMs: ms(100, 600_000).default(30_000),
   }).default({ maxHeldWrites: 10_000, maxHoldMs: 30_000 }),
+  /** Shadow reads: while the source serves reads, this share of queries is also sent to the
+   *  target after the client has its answer, and the answers compared (metrics, admin
+   *  status, vecshift status). At most maxConcurrent at once; past it a query is not
+   *  shadowed (counted as dropped), so a slow target never slows clients. */
+  shadow: z.strictObject({
+    percent: z.number().min(0).max(100).default(0),
+    maxConcurrent: z.number().int().min(1).max(10_000).default(8),
+  }).default({ percent: 0, maxConcurrent: 8 }),
 })
 
 const replay = z.strictObject({

@@ -25,6 +25,22 @@ export interface MigrationStatus {
   }
   readonly replay: (ReplayStatus & { readonly stale: boolean }) | undefined
   readonly replicas: ReadonlyArray<ReplicaLease & { readonly expired: boolean }>
+  /** Shadow-read comparisons, as each gateway replica last reported them. */
+  readonly shadow: ReadonlyArray<ShadowReport>
+  /** The last `vecshift verify`, if one ran. */
+  readonly verify?: { readonly passed: boolean; readonly finishedAt: string; readonly failures?: readonly string[] }
+}
+
+export interface ShadowReport {
+  readonly replica: string
+  readonly compared: number
+  readonly dropped: number
+  readonly failed: number
+  readonly disagreed: number
+  readonly meanOverlap?: number
+  readonly meanSourceMs?: number
+  readonly meanTargetMs?: number
+  readonly updatedAt: string
 }
 
 /** The newer of what a file on this host says and what the worker reported to the control
@@ -55,14 +71,19 @@ export async function copyCheckpointOf(config: Config, control: ControlStore): P
 }
 
 export async function gatherStatus(config: Config, control: ControlStore): Promise<MigrationStatus> {
-  const [record, copy, replay, leases] = await Promise.all([
+  const [record, copy, replay, leases, reports] = await Promise.all([
     control.read(),
     copyCheckpointOf(config, control),
     replayStatusOf(config, control, 'replay'),
     control.replicas(),
+    control.reports().catch(() => ({} as Record<string, ProgressReport>)),
   ])
   const now = Date.now()
+  const shadow = Object.entries(reports).filter(([name]) => name.startsWith('shadow:')).map(([, r]) => r.value as ShadowReport)
+  const verify = reports.verify?.value as MigrationStatus['verify'] | undefined
   return {
+    shadow,
+    ...(verify ? { verify } : {}),
     record,
     copy: copySummary(copy),
     replay: replay ? { ...replay, stale: now - Date.parse(replay.updatedAt) > REPLAY_STALE_MS } : undefined,
@@ -104,6 +125,10 @@ export function formatStatus(s: MigrationStatus): string {
     lines.push(`             ${p.counts.applied} writes applied, ${p.counts.skippedFailed} refused by the source skipped, ${p.counts.repaired} repaired from the source; ${p.dirtyIds} ids written since capture began`)
     if (p.counts.uncertainFilterWrites) lines.push(`             ${p.counts.uncertainFilterWrites} writes by filter applied without a known outcome: verify their namespaces before the cutover`)
   }
+  for (const sh of s.shadow) {
+    lines.push(`  shadow     ${sh.replica}: ${sh.compared} queries compared, mean overlap ${sh.meanOverlap ?? '-'} (${sh.disagreed} differed); source ${sh.meanSourceMs ?? '-'} ms, target ${sh.meanTargetMs ?? '-'} ms; ${sh.dropped} dropped, ${sh.failed} failed (as of ${sh.updatedAt})`)
+  }
+  if (s.verify) lines.push(`  verify     ${s.verify.passed ? 'passed' : 'FAILED'} at ${s.verify.finishedAt}${s.verify.passed ? '' : `: ${(s.verify.failures ?? []).join('; ')}`}`)
   lines.push(s.replicas.length === 0 ? '  replicas   none registered' : `  replicas   ${s.replicas.length}`)
   for (const l of s.replicas) lines.push(`    ${l.replica} pid ${l.pid} on ${l.host}: epoch ${l.epoch}, ${l.inFlightWrites} writes in flight, ${l.heldWrites} held; lease ${l.expired ? 'EXPIRED' : 'valid'} until ${l.expiresAt}`)
   const last = r.cutovers.at(-1)

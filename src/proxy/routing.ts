@@ -7,6 +7,10 @@ import type { MigrationRecord, Phase } from '../control/record.js'
 // where it started, and the barrier waits for those.
 
 /** Phases in which writes to the source are captured in the write log. */
+/** Phases in which the target follows the source (the replayer applies the log to it), so
+ *  comparing its answers with the source's means something. */
+export const SHADOWING: ReadonlySet<Phase> = new Set(['capture', 'cutover', 'source-primary'])
+
 export const CAPTURING: ReadonlySet<Phase> = new Set<Phase>(['capture', 'cutover', 'source-primary'])
 /** Phases in which writes to the target are captured in the reverse log (for a rollback). */
 export const REVERSE_CAPTURING: ReadonlySet<Phase> = new Set<Phase>(['target-primary', 'rollback'])

@@ -21,8 +21,11 @@ import { hostname } from 'node:os'
 import type { ControlStore } from '../control/contract.js'
 import { initialRecord, transitioned, type MigrationRecord } from '../control/record.js'
 import type { FenceRecord } from '../writelog/record.js'
-import { CAPTURING, REVERSE_CAPTURING, RoutingState } from './routing.js'
+import { CAPTURING, REVERSE_CAPTURING, RoutingState, SHADOWING } from './routing.js'
 import { StorePlane } from './store-plane.js'
+import { ShadowReads, type TargetQuery } from './shadow.js'
+import { upstreamRequestHeaders } from './headers.js'
+import { ProgressReporter } from '../control/reporter.js'
 import { ReplayStatusFile } from '../replay/status.js'
 import type { ReplayStatus } from '../replay/replayer.js'
 import type { VectorStore } from '../stores/contract.js'
@@ -71,6 +74,7 @@ export class Gateway {
   #targetShape: IndexShape | undefined
   readonly #targetStore: VectorStore | undefined
   readonly #replayStatuses: () => Promise<ReplayStatus[]>
+  readonly #shadow: ShadowReads | undefined
   readonly #plane: StorePlane | undefined
   readonly #control: ControlStore | undefined
   readonly #routing: RoutingState
@@ -114,6 +118,9 @@ export class Gateway {
     this.#targetStore = config.target?.type === 'pgvector' ? deps.targetStore : undefined
     this.#plane = this.#targetStore ? new StorePlane(this.#targetStore, () => this.#describeTargetStore()) : undefined
     this.#reverseLog = target || this.#targetStore ? deps.reverseLog : undefined
+    this.#shadow = gateway.shadow.percent > 0 && (target || this.#targetStore)
+      ? new ShadowReads(gateway.shadow, [this.metrics.registry], logger.child({ component: 'shadow' }))
+      : undefined
     this.#readiness = new ReadinessProbe(this.#source, config.secrets.sourceApiKey, gateway.readinessIntervalMs)
     this.app = this.#buildApp()
     this.admin = config.admin.enabled
@@ -139,6 +146,7 @@ export class Gateway {
       epoch: this.#routing.record.epoch,
       routing: this.#routing.record.routing,
       writes: { inFlight: this.#routing.writesInFlight, held: this.#routing.writesHeld },
+      ...(this.#shadow ? { shadow: this.#shadow.summary() } : {}),
       source: { index: this.#sourceConfig.index, host: this.#sourceConfig.host },
       writeLog: this.#writeLog ? { backend: this.#writeLog.backend, instance: this.#records.instance } : undefined,
       inFlight: this.#inFlight,
@@ -235,6 +243,14 @@ export class Gateway {
         return inner.call(this, req, reply)
       }
       : inner)
+    // How the target answers a shadowed query: forwarded as bytes, or through the store plane.
+    const targetUpstream = this.#target
+    const targetQuery: TargetQuery | undefined = toTarget && targetUpstream
+      ? async (req, body) => {
+        const res = await targetUpstream.request('POST', req.url, upstreamRequestHeaders(req.headers, toTarget.auth.upstreamKey), body)
+        return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) }
+      }
+      : plane ? (req, body) => plane.queryAnswer(req, body) : undefined
     /** A pgvector target answers through the store plane: reads, writes, or a refusal. */
     const fromStore = (route: (typeof DATA_ROUTES)[number]): RouteHandlerMethod | undefined => {
       if (!plane) return undefined
@@ -251,11 +267,17 @@ export class Gateway {
       const targetCaptured = reverse && route.kind === 'write' && route.captured ? withTargetShape(captureHandler(reverse, route.captured)) : undefined
       let handler: RouteHandlerMethod
       if (route.kind === 'read') {
+        const shadow = this.#shadow
+        const shadowed = shadow && route.op === 'query' && targetQuery ? shadow.handler(this.#source, auth, targetQuery) : undefined
         handler = function read(req, reply) {
           const r = routing.record.routing
           const other = r.canaryPercent > 0 && Math.random() * 100 < r.canaryPercent
           const side = other ? (r.reads === 'source' ? 'target' : 'source') : r.reads
-          if (side === 'source') return sourceForward.call(this, req, reply)
+          if (side === 'source') {
+            // While the target follows the source, some queries are compared on it too.
+            if (shadowed && !other && SHADOWING.has(routing.record.phase) && (shadow as ShadowReads).pick()) return shadowed.call(this, req, reply)
+            return sourceForward.call(this, req, reply)
+          }
           if (!targetForward) throw noTarget()
           return targetForward.call(this, req, reply)
         }
@@ -379,6 +401,14 @@ export class Gateway {
       timer.unref()
       this.#stops.push(() => clearInterval(timer))
       this.#onRecord(this.#routing.record, true)
+      // Shadow comparisons go to the control store too, for `vecshift status`.
+      const shadow = this.#shadow
+      if (shadow) {
+        const reporter = new ProgressReporter(this.#control, `shadow:${this.#records.instance}`, 2_000, this.#logger)
+        const tick = setInterval(() => reporter.update({ ...shadow.summary(), replica: this.#records.instance, updatedAt: new Date().toISOString() }), 2_000)
+        tick.unref()
+        this.#stops.push(() => clearInterval(tick))
+      }
     }
     this.#logger.info({ ...this.#addresses, source: this.#sourceConfig.host, phase: this.#routing.record.phase, epoch: this.#routing.record.epoch }, 'gateway listening')
     return this.#addresses

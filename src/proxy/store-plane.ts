@@ -43,6 +43,23 @@ export class StorePlane {
     }
   }
 
+  /** A query's answer as the target gives it (for shadow reads): status and body. */
+  async queryAnswer(req: FastifyRequest, body: Buffer): Promise<{ status: number; body: Buffer }> {
+    const version = parseApiVersion(req.headers['x-pinecone-api-version'])
+    try {
+      let parsed: unknown
+      try {
+        parsed = JSON.parse(body.toString('utf8'))
+      } catch (err) {
+        throw invalidArgument(`Invalid JSON in request body: ${(err as Error).message}`)
+      }
+      return { status: 200, body: Buffer.from(await this.#query(asBody(parsed), version, await this.shape())) }
+    } catch (err) {
+      if (isPineconeError(err)) return { status: err.status, body: Buffer.from(typeof err.body === 'string' ? err.body : JSON.stringify(err.body)) }
+      throw err
+    }
+  }
+
   /** Applies a parsed write; the JSON text of Pinecone's answer. */
   async write(w: ParsedWrite): Promise<string> {
     const ns = w.namespace
