@@ -8,11 +8,11 @@ import { registerDemo } from './demo.js'
 import { registerEmulator } from './emulator.js'
 import { registerGateway } from './gateway.js'
 import { registerLog } from './log.js'
-import { registerPlanned } from './planned.js'
 import { registerCutover, registerRollback } from './cutover.js'
 import { registerReplay } from './replay.js'
 import { registerStatus } from './status.js'
 import { registerVerify } from './verify.js'
+import { registerPlan } from './plan.js'
 import { VERSION } from './version.js'
 
 export function buildProgram(): Command {
@@ -28,7 +28,7 @@ export function buildProgram(): Command {
   registerVerify(program)
   registerCutover(program)
   registerRollback(program)
-  registerPlanned(program)
+  registerPlan(program)
   registerDemo(program)
   registerLog(program)
   return program

@@ -175,6 +175,20 @@ const verify = z.strictObject({
   thresholds: verifyThresholds.default(verifyThresholds.parse({})),
 })
 
+const plan = z.strictObject({
+  /** Records read from the source to measure record sizes and its read rate. */
+  sampleRecords: z.number().int().min(1).max(100_000).default(200),
+  /** Writes per second the application makes, for the write log's size. */
+  expectedWritesPerSec: z.number().min(0).max(1_000_000).default(0),
+  /** How long capture runs (copy, replay, verification, until the cutover). */
+  captureHours: z.number().min(0).max(24 * 365).default(24),
+  reembed: z.strictObject({
+    tokensPerRecord: z.number().min(0).max(1_000_000).default(256),
+    pricePerMillionTokens: z.number().min(0).max(1_000_000).default(0.02),
+    recordsPerSec: z.number().min(0.001).max(1_000_000).default(200),
+  }).default({ tokensPerRecord: 256, pricePerMillionTokens: 0.02, recordsPerSec: 200 }),
+})
+
 const cutover = z.strictObject({
   /** The write pause budget, barrier to flip; past it the cutover aborts by itself. */
   maxPauseMs: ms(10, 600_000).default(2_000),
@@ -245,6 +259,7 @@ export const configSchema = z.strictObject({
   control: control.default(control.parse({})),
   cutover: cutover.default(cutover.parse({})),
   verify: verify.default(verify.parse({})),
+  plan: plan.default(plan.parse({})),
   rollback: rollback.default(rollback.parse({})),
   gateway: gateway.default(gateway.parse({})),
   admin: admin.default(admin.parse({})),

@@ -89,6 +89,16 @@ function tagsOf(v: unknown): Record<string, string> | null {
 
 const POD_TYPE = /^(s1|p1|p2)\.(x1|x2|x4|x8)$/
 
+/** spec.pod.metadata_config: {"indexed": ["field", ...]} (selective metadata indexing). */
+function metadataConfig(v: unknown): string[] | undefined {
+  if (v === undefined || v === null) return undefined
+  const indexed = (v as { indexed?: unknown }).indexed
+  if (typeof v !== 'object' || !Array.isArray(indexed) || !indexed.every((f) => typeof f === 'string')) {
+    throw badRequest('Invalid metadata_config: expected {"indexed": [field names]}')
+  }
+  return indexed as string[]
+}
+
 function podTypeOf(v: unknown): string {
   if (typeof v !== 'string' || !POD_TYPE.test(v)) {
     throw badRequest(`Invalid pod_type: ${JSON.stringify(v)}. Use s1, p1 or p2 followed by .x1, .x2, .x4 or .x8.`)
@@ -130,7 +140,8 @@ export function readCreateWithSpec(body: Body): IndexRequest {
     const p = obj(spec.pod, 'spec.pod')
     const replicas = positiveInt(p.replicas, 'replicas', 1)
     const shards = positiveInt(p.shards, 'shards', 1)
-    deployment = { kind: 'pod', environment: str(need(p, 'environment'), 'environment'), podType: podTypeOf(need(p, 'pod_type')), replicas, shards }
+    const indexed = metadataConfig(p.metadata_config)
+    deployment = { kind: 'pod', environment: str(need(p, 'environment'), 'environment'), podType: podTypeOf(need(p, 'pod_type')), replicas, shards, ...(indexed ? { metadataIndexed: indexed } : {}) }
     source = p.source_collection
   } else {
     throw badRequest(`The emulator does not support spec.${kinds[0]}; use serverless or pod.`)

@@ -60,6 +60,7 @@ function modelWithSpec(index: VectorIndex, version: ApiVersion, host: string, no
       pod_type: d.podType,
       pods: d.replicas * d.shards,
     }
+    if (d.metadataIndexed !== undefined) pod.metadata_config = { indexed: [...d.metadataIndexed] }
     if (c.sourceCollection !== null) pod.source_collection = c.sourceCollection
     out.spec = { pod }
   } else {

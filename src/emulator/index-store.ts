@@ -7,7 +7,9 @@ import { Namespace, type Metric, type StoredRecord, type VectorType } from './re
 
 export type Deployment =
   | { readonly kind: 'serverless'; readonly cloud: string; readonly region: string }
-  | { readonly kind: 'pod'; readonly environment: string; podType: string; replicas: number; readonly shards: number }
+  | { readonly kind: 'pod'; readonly environment: string; podType: string; replicas: number; readonly shards: number
+      /** Selective metadata indexing (pod indexes only): the fields indexed for filtering. */
+      readonly metadataIndexed?: readonly string[] }
 
 export interface IndexConfig {
   readonly name: string

@@ -28,6 +28,8 @@ export interface StoreDescription {
   readonly canList: boolean
   /** Whether the store can take sparse values (Pinecone: dotproduct or sparse indexes). */
   readonly supportsSparse: boolean
+  /** Pinecone pod-based indexes with selective metadata indexing: the fields indexed. */
+  readonly metadataIndexed?: readonly string[]
 }
 
 export interface NamespaceStats {

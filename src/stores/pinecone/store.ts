@@ -115,6 +115,8 @@ export class PineconeStore implements VectorStore {
     if (this.#description) return this.#description
     const model = await this.#model()
     const pod = model.spec?.pod !== undefined && model.spec?.pod !== null
+    const rawIndexed = (model.spec?.pod as { metadata_config?: { indexed?: unknown } } | undefined)?.metadata_config?.indexed
+    const indexed = Array.isArray(rawIndexed) ? rawIndexed.filter((f): f is string => typeof f === 'string') : undefined
     const vectorType: VectorType = model.vector_type === 'sparse' ? 'sparse' : 'dense'
     const metric = (model.metric ?? 'cosine') as Metric
     this.#description = {
@@ -125,6 +127,7 @@ export class PineconeStore implements VectorStore {
       kind: pod ? 'pinecone-pod' : 'pinecone-serverless',
       canList: !pod,
       supportsSparse: vectorType === 'sparse' || metric === 'dotproduct',
+      ...(indexed ? { metadataIndexed: indexed } : {}),
     }
     return this.#description
   }

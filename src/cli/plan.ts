@@ -1,0 +1,52 @@
+import type { Command } from 'commander'
+import { configFromFlags, loggerFor, type ConfigFlags } from './common.js'
+
+// `vecshift plan`: what the migration will be, before anything moves. Reads only.
+
+interface PlanFlags extends ConfigFlags {
+  json?: boolean
+}
+
+export function registerPlan(program: Command): void {
+  program
+    .command('plan')
+    .description('inspect source and target and plan the migration (reads only)')
+    .requiredOption('-c, --config <file>', 'config file (YAML or JSON); environment VECSHIFT__* keys override it')
+    .option('--json', 'print the plan as one JSON object')
+    .option('--log-level <level>', 'override log.level')
+    .addHelpText('after', `
+Says: both sides' shape, namespaces and counts; metadata sizes and sparse use (from a sample
+of plan.sampleRecords records); whether vectors can be copied or must be re-embedded (a
+different dimension or embedding model, copy.sourceEmbeddingModel / targetEmbeddingModel),
+with the re-embedding's tokens, cost and time from plan.reembed; the copy strategy and an
+estimated copy time from the source's measured read rate; the write log's size for
+plan.expectedWritesPerSec over plan.captureHours; and the Pinecone limits that apply
+(pod-based indexes cannot list ids, the collection path's limits, selective metadata
+indexing and filtered describe_index_stats, which serverless does not have).
+
+Examples:
+  vecshift plan --config migration.yaml
+  vecshift plan --config migration.yaml --json | jq .decision`)
+    .action(async (flags: PlanFlags) => {
+      const config = configFromFlags(flags)
+      const logger = loggerFor(config, 'vecshift-plan', { stderr: true })
+      const [{ openStore }, { runPlan }, { formatPlan }] = await Promise.all([
+        import('../stores/open.js'), import('../migrate/plan/run.js'), import('../migrate/plan/report.js'),
+      ])
+      const source = await openStore(config, 'source', logger)
+      const target = await openStore(config, 'target', logger)
+      try {
+        const c = config.copy
+        const plan = await runPlan(source, target, {
+          strategy: c.strategy, createTarget: c.createTarget, concurrency: c.concurrency, batchSize: c.batchSize,
+          ...(c.idsFile === undefined ? {} : { idsFile: c.idsFile }),
+          ...(c.sourceEmbeddingModel === undefined ? {} : { sourceEmbeddingModel: c.sourceEmbeddingModel }),
+          ...(c.targetEmbeddingModel === undefined ? {} : { targetEmbeddingModel: c.targetEmbeddingModel }),
+          collection: { ...(c.collection.cloud === undefined ? {} : { cloud: c.collection.cloud }), ...(c.collection.region === undefined ? {} : { region: c.collection.region }) },
+        }, config.plan)
+        process.stdout.write(flags.json ? `${JSON.stringify(plan)}\n` : formatPlan(plan))
+      } finally {
+        await Promise.allSettled([source.close(), target.close()])
+      }
+    })
+}
