@@ -18,6 +18,7 @@ interface CopyFlags extends ConfigFlags {
   strategy?: string
   idsFile?: string
   createTarget?: boolean
+  reembed?: boolean
   json?: boolean
   progress?: 'auto' | 'bar' | 'json' | 'none'
 }
@@ -36,6 +37,7 @@ export function registerCopy(program: Command): void {
     .option('--ids-file <file>', 'ids to copy, one per line: "namespace<TAB>id" or "id" (copy.idsFile)')
     .option('--create-target', 'create the target with the source\'s shape if it does not exist (copy.createTarget)')
     .option('--resume', 'continue from the checkpoint of an interrupted copy')
+    .option('--reembed', 'do not copy vectors: embed each record\'s text (reembed.textField) with the reembed: endpoint and write those (a target of another model or dimension)')
     .option('--progress <mode>', 'auto (a bar on a terminal, JSON lines otherwise) | bar | json | none', 'auto')
     .option('--json', 'print the summary as one JSON object')
     .option('--log-level <level>', 'override log.level')
@@ -48,7 +50,8 @@ Examples:
 
 The source and target come from the config's source: and target: sections; their secrets
 from VECSHIFT_SOURCE_API_KEY / VECSHIFT_TARGET_API_KEY (Pinecone) or
-VECSHIFT_SOURCE_PG_PASSWORD / VECSHIFT_TARGET_PG_PASSWORD (pgvector).
+VECSHIFT_SOURCE_PG_PASSWORD / VECSHIFT_TARGET_PG_PASSWORD (pgvector); the embeddings key
+(--reembed) from VECSHIFT_EMBEDDINGS_API_KEY.
 Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupted.`)
     .action(async (flags: CopyFlags) => {
       const overrides: Record<string, unknown> = {}
@@ -80,7 +83,9 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
       })
       const reporter = control ? new ProgressReporter(control, 'copy', 1_000, logger) : undefined
       const source = await openStore(config, 'source', logger)
-      const target = await openStore(config, 'target', logger)
+      const target = flags.reembed
+        ? (await import('../migrate/reembed/open.js')).reembeddingTarget(config, await openStore(config, 'target', logger))
+        : await openStore(config, 'target', logger)
       const controller = new AbortController()
       const stop = () => controller.abort()
       process.once('SIGINT', stop)
@@ -112,6 +117,7 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
             ...(config.copy.collection.region === undefined ? {} : { region: config.copy.collection.region }),
           },
           targetCreatedByCopy: flags.resume === true && existing?.collection?.indexCreated === true,
+          ...(flags.reembed && config.reembed ? { reembed: { model: config.reembed.model, textField: config.reembed.textField } } : {}),
         })
         for (const note of plan.notes) logger.warn({ note }, note)
         if (plan.target === undefined && target.createSchema) {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { E, VecshiftError } from '../errors.js'
 import { configFromFlags, loggerFor, type ConfigFlags } from './common.js'
 
 // `vecshift replay`: applies the write log to the target (src/replay/replayer.ts). Beside a
@@ -15,6 +16,7 @@ interface ReplayFlags extends ConfigFlags {
   dryRun?: boolean
   json?: boolean
   reverse?: boolean
+  reembed?: boolean
 }
 
 export function registerReplay(program: Command): void {
@@ -28,6 +30,7 @@ export function registerReplay(program: Command): void {
     .option('--namespace <ns>', 'apply only this namespace ("" or __default__ for the default); it keeps its own checkpoint')
     .option('--dry-run', 'print what would be applied (JSON lines), apply nothing, move no checkpoint')
     .option('--reverse', 'after a cutover: apply the reverse log (writes made on the target) to the source, for a rollback')
+    .option('--reembed', 'the target holds another model\'s embeddings: re-embed logged writes from their text (reembed: section), as copy --reembed did')
     .option('--json', 'print the final status as one JSON object')
     .option('--log-level <level>', 'override log.level')
     .addHelpText('after', `
@@ -51,7 +54,9 @@ Exit codes: 0 done, 2 failed (the message says why; the checkpoint is intact), 1
       const consumer = namespace === undefined ? base : `${base}@ns=${namespace}`
       // Reverse: the reverse log, applied to the source, repaired from the target.
       const log = await openWriteLogForReading(flags.reverse ? { backend: 'file', file: { dir: config.rollback.logDir } } : config.writelog, logger)
-      const target = await openStore(config, flags.reverse ? 'source' : 'target', logger)
+      if (flags.reembed && flags.reverse) throw new VecshiftError(E.CLI_USAGE, ['--reembed applies to the forward replay (into a target of another model); a rollback into the source would need the source model\'s embeddings'])
+      const opened = await openStore(config, flags.reverse ? 'source' : 'target', logger)
+      const target = flags.reembed ? (await import('../migrate/reembed/open.js')).reembeddingTarget(config, opened) : opened
       const source = flags.dryRun ? undefined : await openStore(config, flags.reverse ? 'target' : 'source', logger)
       const files = new ReplayStatusFile(config.replay.dataDir, config.migration.id, consumer)
       const dirty = flags.dryRun ? undefined : await DirtySet.open(files.dirtyPath)

@@ -123,6 +123,8 @@ function readSecrets(env: Env): Secrets {
   if (targetPg !== undefined) secrets.targetPgPassword = targetPg
   const controlPg = nonEmpty(SECRET_ENV.controlPgPassword.env)
   if (controlPg !== undefined) secrets.controlPgPassword = controlPg
+  const embeddings = nonEmpty(SECRET_ENV.embeddingsApiKey.env)
+  if (embeddings !== undefined) secrets.embeddingsApiKey = embeddings
   return secrets
 }
 

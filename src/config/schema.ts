@@ -175,6 +175,20 @@ const verify = z.strictObject({
   thresholds: verifyThresholds.default(verifyThresholds.parse({})),
 })
 
+const reembed = z.strictObject({
+  /** Base URL of an OpenAI-compatible embeddings API (POST {url}/embeddings). */
+  url: httpUrl,
+  model: z.string().min(1),
+  /** The metadata field holding the text the embeddings are made from. */
+  textField: z.string().min(1),
+  batchSize: z.number().int().min(1).max(2048).default(64),
+  concurrency: z.number().int().min(1).max(256).default(2),
+  /** Requests per second to the endpoint; 0 = unlimited. */
+  maxRequestsPerSec: z.number().min(0).max(100_000).default(0),
+  /** Output size, for models that take one (OpenAI text-embedding-3-*). */
+  dimensions: z.number().int().min(1).max(65_536).optional(),
+})
+
 const plan = z.strictObject({
   /** Records read from the source to measure record sizes and its read rate. */
   sampleRecords: z.number().int().min(1).max(100_000).default(200),
@@ -260,6 +274,8 @@ export const configSchema = z.strictObject({
   cutover: cutover.default(cutover.parse({})),
   verify: verify.default(verify.parse({})),
   plan: plan.default(plan.parse({})),
+  /** With `vecshift copy --reembed` / `replay --reembed`: new vectors from the records' text. */
+  reembed: reembed.optional(),
   rollback: rollback.default(rollback.parse({})),
   gateway: gateway.default(gateway.parse({})),
   admin: admin.default(admin.parse({})),
@@ -282,6 +298,8 @@ export interface Secrets {
   targetPgPassword?: string
   /** Database password of the postgres control store. */
   controlPgPassword?: string
+  /** Key of the embeddings endpoint (reembed). */
+  embeddingsApiKey?: string
   /** Keys clients may present when gateway.auth.mode is `keys`. */
   gatewayApiKeys: readonly string[]
   adminToken?: string
@@ -299,6 +317,7 @@ export const SECRET_ENV = {
   sourcePgPassword: { env: 'VECSHIFT_SOURCE_PG_PASSWORD', fileKey: 'source.password' },
   targetPgPassword: { env: 'VECSHIFT_TARGET_PG_PASSWORD', fileKey: 'target.password' },
   controlPgPassword: { env: 'VECSHIFT_CONTROL_PG_PASSWORD', fileKey: 'control.postgres.password' },
+  embeddingsApiKey: { env: 'VECSHIFT_EMBEDDINGS_API_KEY', fileKey: 'reembed.apiKey' },
   gatewayApiKeys: { env: 'VECSHIFT_GATEWAY_API_KEYS', fileKey: 'gateway.auth.apiKeys' },
   adminToken: { env: 'VECSHIFT_ADMIN_TOKEN', fileKey: 'admin.token' },
 } as const

@@ -21,6 +21,9 @@ export interface CopyOptions {
   readonly targetEmbeddingModel?: string
   /** Where the collection strategy creates the serverless target (copy.collection). */
   readonly collection?: { readonly cloud?: string; readonly region?: string }
+  /** The target's vectors are made anew from each record's text (copy --reembed): the
+   *  model and dimension may differ, and that is the point. */
+  readonly reembed?: { readonly model: string; readonly textField: string }
   /** The checkpoint of the copy being resumed says it created the target from a collection,
    *  so an existing target is its own work, not someone else's index. */
   readonly targetCreatedByCopy?: boolean
@@ -61,16 +64,18 @@ export async function planCopy(source: VectorStore, target: VectorStore, options
     notes.push(`the target does not exist yet; it will be created as ${s.vectorType} ${s.dimension ?? ''}-d ${s.metric}`)
   }
 
-  if (options.sourceEmbeddingModel !== undefined && options.targetEmbeddingModel !== undefined &&
+  const reembed = options.reembed
+  if (reembed) notes.push(`vectors are not copied: they are re-embedded with ${reembed.model} from metadata.${reembed.textField}`)
+  if (!reembed && options.sourceEmbeddingModel !== undefined && options.targetEmbeddingModel !== undefined &&
       options.sourceEmbeddingModel !== options.targetEmbeddingModel) {
-    refuse(`the source holds ${options.sourceEmbeddingModel} embeddings and the target expects ${options.targetEmbeddingModel}: vectors of one model mean nothing to another, so they must be re-embedded from the source text, not copied (see docs/copy.md, "Copy or re-embed")`)
+    refuse(`the source holds ${options.sourceEmbeddingModel} embeddings and the target expects ${options.targetEmbeddingModel}: vectors of one model mean nothing to another, so they must be re-embedded from the source text, not copied (vecshift copy --reembed, with a reembed: section; see docs/copy.md, "Copy or re-embed")`)
   }
   if (t) {
     if (s.vectorType !== t.vectorType) refuse(`the source holds ${s.vectorType} vectors and the target ${t.vectorType} ones`)
-    if (s.dimension !== t.dimension) {
-      refuse(`the source has dimension ${s.dimension} and the target ${t.dimension}: a different dimension means a different embedding model, so the vectors must be re-embedded, not copied (see docs/copy.md, "Copy or re-embed")`)
+    if (s.dimension !== t.dimension && !reembed) {
+      refuse(`the source has dimension ${s.dimension} and the target ${t.dimension}: a different dimension means a different embedding model, so the vectors must be re-embedded, not copied (vecshift copy --reembed, with a reembed: section; see docs/copy.md, "Copy or re-embed")`)
     }
-    if (s.metric !== t.metric) {
+    if (s.metric !== t.metric && !reembed) {
       refuse(`the source uses the ${s.metric} metric and the target ${t.metric}: queries would rank differently after the move; create the target with ${s.metric}`)
     }
     if (s.supportsSparse && !t.supportsSparse) {
