@@ -11,6 +11,7 @@ interface VerifyFlags extends ConfigFlags {
   topK?: number
   filterFile?: string
   seed?: number
+  resume?: boolean
   json?: boolean
   progress?: 'auto' | 'bar' | 'json' | 'none'
 }
@@ -25,13 +26,15 @@ export function registerVerify(program: Command): void {
     .option('--top-k <k>', 'results compared per query (verify.topK)', count)
     .option('--filter-file <file>', 'JSON lines of extra queries: {"vector":[...],"filter":{...},"namespace":"..."}; a line without a vector filters a query built from a sampled record')
     .option('--seed <n>', 'seed of the sample, to repeat a verification exactly', count)
+    .option('--resume', 'continue an interrupted verification (Ctrl-C, SIGTERM) from its saved progress, on the same sample')
     .option('--json', 'print the report as one JSON object')
     .option('--progress <mode>', 'auto (bar on a terminal, JSON lines otherwise) | bar | json | none', 'auto')
     .option('--log-level <level>', 'override log.level')
     .addHelpText('after', `
 Thresholds (verify.thresholds): minRecall (default 0.95), maxMissing, maxMismatched, maxExtra,
 maxCountDifference (default 0; a count difference up to the replayer's lag is expected while
-writes flow). Exit codes: 0 passed, 1 a threshold failed (the report says which), 2 could not
+writes flow). Ctrl-C or SIGTERM stops it with its progress saved; --resume goes on from there.
+Exit codes: 0 passed, 1 a threshold failed (the report says which), 130 interrupted, 2 could not
 verify (a store, the config or a file; the message says why).
 
 Examples:
@@ -45,9 +48,9 @@ Examples:
       if (flags.topK !== undefined) overrides['verify.topK'] = flags.topK
       const config = configFromFlags(flags, overrides)
       const logger = loggerFor(config, 'vecshift-verify', { stderr: true })
-      const [{ openStore }, { runVerify }, { formatVerifyReport }, { Progress }, { openControlStore }, { replayStatusOf }] = await Promise.all([
+      const [{ openStore }, { runVerify, VerifyInterrupted }, { formatVerifyReport }, { Progress }, { openControlStore }, { replayStatusOf }, { VerifyCheckpointFile }] = await Promise.all([
         import('../stores/open.js'), import('../migrate/verify/run.js'), import('../migrate/verify/report.js'), import('../migrate/copy/progress.js'),
-        import('../control/open.js'), import('../control/status.js'),
+        import('../control/open.js'), import('../control/status.js'), import('../migrate/verify/checkpoint.js'),
       ])
       const source = await openStore(config, 'source', logger)
       const target = await openStore(config, 'target', logger)
@@ -63,8 +66,9 @@ Examples:
         const replay = control ? await replayStatusOf(config, control, 'replay') : undefined
         const mode = flags.progress === 'auto' || flags.progress === undefined ? (process.stderr.isTTY ? 'bar' : 'json') : flags.progress
         const progress = mode === 'none' ? undefined : new Progress({ isTTY: mode === 'bar', write: (s: string) => process.stderr.write(s) }, 'verify')
+        const checkpoint = new VerifyCheckpointFile(config.verify.checkpointDir, config.migration.id)
         const report = await runVerify({
-          source, target,
+          source, target, checkpoint, resume: flags.resume === true,
           sample: config.verify.sample, queries: config.verify.queries, topK: config.verify.topK, tolerance: config.verify.tolerance,
           thresholds: config.verify.thresholds,
           signal: controller.signal,
@@ -72,7 +76,13 @@ Examples:
           ...(flags.seed === undefined ? {} : { seed: flags.seed }),
           ...(replay?.lagRecords === undefined ? {} : { replayLag: replay.lagRecords }),
           ...(progress ? { progress } : {}),
+        }).catch((err: unknown) => {
+          if (!(err instanceof VerifyInterrupted)) throw err
+          process.stderr.write(`vecshift: ${err.message} (${checkpoint.path})\n`)
+          process.exitCode = 130
+          return undefined
         })
+        if (!report) return
         await control?.report('verify', { passed: report.passed, failures: report.failures, finishedAt: report.finishedAt, updatedAt: report.finishedAt, search: report.search.all, records: { compared: report.records.compared, missing: report.records.missing, mismatched: report.records.mismatched } })
           .catch((err: unknown) => logger.warn({ err }, 'could not record the verification in the control store'))
         process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatVerifyReport(report))

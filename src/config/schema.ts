@@ -173,6 +173,8 @@ const verify = z.strictObject({
   /** Relative tolerance for dense and sparse values (a faithful copy is exact). */
   tolerance: z.number().min(0).max(1).default(1e-6),
   thresholds: verifyThresholds.default(verifyThresholds.parse({})),
+  /** Where an interrupted verification keeps its progress (--resume). */
+  checkpointDir: z.string().min(1).default('./vecshift-data/verify'),
 })
 
 const reembed = z.strictObject({

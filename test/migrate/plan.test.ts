@@ -106,6 +106,18 @@ t.test('plan: Pinecone -> pgvector (a table that does not exist yet), and the CL
   t.match(p.notes.join('\n'), /does not exist yet; the copy will create it/)
   t.match(p.limits.join('\n'), /pgvector sparsevec column: indices must be below 1,000,000,000/)
 
+  // pgvector as the source, towards Pinecone (and a dimension that differs).
+  const pgSource = new PgvectorStore({ role: 'source', table: 'plan_src', pool: pg.poolConfig() })
+  t.teardown(() => pgSource.close())
+  await pgSource.createSchema({ dimension: 8, metric: 'dotproduct' })
+  await pgSource.upsert('', records(60, 8).map(({ sparseValues: _s, ...v }) => v))
+  const toPinecone = await runPlan(pgSource, await index(t, 8), copy, settings)
+  t.match(toPinecone.decision, { action: 'copy', strategy: 'list-fetch' })
+  t.match(toPinecone.source, { kind: 'pgvector' })
+  t.equal(toPinecone.sample.records, 60)
+  t.ok((toPinecone.estimates.sourceReadPerSec ?? 0) > 0)
+  t.match((await runPlan(pgSource, await index(t, 16), copy, settings)).decision, { action: 're-embed' })
+
   const dir = mkdtempSync(join(tmpdir(), 'vecshift-plan-'))
   const config = join(dir, 'vecshift.yaml')
   const name = source.label.match(/pl-\d+/)?.[0] as string

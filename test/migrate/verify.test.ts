@@ -107,6 +107,36 @@ t.test('verify finds each planted difference and says which', async (t) => {
   t.equal(lagging.passed, true, lagging.failures.join('; '))
 })
 
+t.test('verify: interrupted, then resumed on the same sample, gives the report of one uninterrupted run', async (t) => {
+  const source = await index(t)
+  const target = await index(t)
+  const data = dataset(6)
+  await fill(source, data)
+  await fill(target, data)
+  await target.delete('', { ids: ['d-003', 'd-050'] })
+  await target.update('books', { id: 'b-010', setMetadata: { kind: 'changed' } })
+  const whole = await runVerify(options(source, target, { seed: 11 }))
+  const { VerifyCheckpointFile } = await import('../../src/migrate/verify/checkpoint.js')
+  const file = new VerifyCheckpointFile(mkdtempSync(join(tmpdir(), 'vecshift-verify-cp-')), 'resume')
+  const stop = new AbortController()
+  let saves = 0
+  // Ctrl-C after the sample and the first chunk of records are saved.
+  const checkpoint = { load: () => file.load(), clear: () => file.clear(), save: async (s: Parameters<typeof file.save>[0]) => { await file.save(s); if (++saves === 2) stop.abort() } }
+  await t.rejects(runVerify(options(source, target, { seed: 11, checkpoint, signal: stop.signal })), { name: 'VerifyInterrupted', message: /run it again with --resume/ })
+  const saved = await file.load()
+  t.equal(saved?.records?.done, 200, `the first 200 sampled records were compared and saved (${JSON.stringify({ done: saved?.records?.done, n: saved?.sample?.ids.length, saves })})`)
+  t.equal(saved?.sample?.ids.length, 250)
+  await t.rejects(runVerify(options(source, target, { seed: 11, checkpoint: file, resume: true, sample: 100 })), { code: 'VECSHIFT_ERR_CLI_USAGE', message: /had other settings/ })
+  const resumed = await runVerify(options(source, target, { seed: 99, checkpoint: file, resume: true }))
+  t.equal(resumed.settings.seed, 11, 'the interrupted run\'s seed and sample')
+  t.same(resumed.records, whole.records, 'the same record comparison')
+  t.same(resumed.extra, whole.extra)
+  t.same(resumed.search, whole.search, 'the same search agreement')
+  t.same(resumed.failures, whole.failures)
+  t.equal(await file.load(), undefined, 'a finished verification leaves no checkpoint')
+  await t.rejects(runVerify(options(source, target, { checkpoint: file, resume: true })), { message: /no interrupted verification to continue/ })
+})
+
 t.test('verify: a degraded target (wrong vectors) lowers recall@k below the threshold', async (t) => {
   const source = await index(t)
   const target = await index(t)

@@ -2,9 +2,9 @@ import { readFile } from 'node:fs/promises'
 import { E, VecshiftError } from '../../errors.js'
 import type { StoredVector, VectorStore } from '../../stores/contract.js'
 import type { Progress } from '../copy/progress.js'
-import { compareRecords, type RecordComparison } from './records.js'
+import { compareRecords, type RecordComparison, type RecordDifference } from './records.js'
 import { sampleIds, seededRandom, type SampledId } from './sample.js'
-import { compareSearch, queriesFromRecords, type SearchAgreement, type VerifyQuery } from './search.js'
+import { agreementRows, queriesFromRecords, summarizeAgreement, type AgreementRow, type SearchAgreement, type VerifyQuery } from './search.js'
 
 // `vecshift verify`: is the target answering like the source? Counts per namespace, a uniform
 // sample of records compared field by field (and a sample of the target's ids looked up on
@@ -38,7 +38,41 @@ export interface VerifyOptions {
   readonly replayLag?: number
   readonly progress?: Progress
   readonly signal?: AbortSignal
+  /** Where the verification keeps its progress, so an interrupted one can go on (--resume). */
+  readonly checkpoint?: VerifyCheckpoint
+  readonly resume?: boolean
 }
+
+/** What a verification has done so far: the sample, and each stage's results up to a point. */
+export interface VerifyState {
+  readonly version: 1
+  readonly seed: number
+  readonly settings: { readonly sample: number; readonly queries: number; readonly topK: number; readonly tolerance: number; readonly filterFile?: string }
+  sample?: { from: 'source' | 'target'; ids: SampledId[]; listed: number }
+  records?: Tally
+  /** null: not looked for (a side cannot list). */
+  extraSample?: SampledId[] | null
+  extra?: Tally
+  rows?: AgreementRow[]
+}
+
+interface Tally { done: number; equal: number; missing: number; mismatched: number; differences: RecordDifference[] }
+
+export interface VerifyCheckpoint {
+  load(): Promise<VerifyState | undefined>
+  save(state: VerifyState): Promise<void>
+  clear(): Promise<void>
+}
+
+/** Thrown when the signal stops a verification; its state is saved for --resume. */
+export class VerifyInterrupted extends Error {
+  override readonly name = 'VerifyInterrupted'
+  constructor() { super('the verification was interrupted; its progress is saved: run it again with --resume') }
+}
+
+/** Ids compared, and queries run, between two saves of the checkpoint. */
+const CHUNK = 200
+const QUERY_CHUNK = 20
 
 export interface NamespaceCounts {
   readonly namespace: string
@@ -63,55 +97,88 @@ export interface VerifyReport {
 
 export async function runVerify(o: VerifyOptions): Promise<VerifyReport> {
   const startedAt = new Date().toISOString()
-  const seed = o.seed ?? Date.now() % 2 ** 31
+  const settings = { sample: o.sample, queries: o.queries, topK: o.topK, tolerance: o.tolerance, ...(o.filterFile ? { filterFile: o.filterFile } : {}) }
+  const saved = o.resume ? await o.checkpoint?.load() : undefined
+  if (o.resume && !saved) throw new VecshiftError(E.CLI_USAGE, ['--resume: there is no interrupted verification to continue; run without --resume'])
+  if (saved && JSON.stringify(saved.settings) !== JSON.stringify(settings)) {
+    throw new VecshiftError(E.CLI_USAGE, [`--resume: the interrupted verification had other settings (${JSON.stringify(saved.settings)}); run it with those, or without --resume to start over`])
+  }
+  const state: VerifyState = saved ?? { version: 1, seed: o.seed ?? Date.now() % 2 ** 31, settings }
+  const seed = state.seed
   const random = seededRandom(seed)
+  const save = async () => { await o.checkpoint?.save(state) }
+  const stopIfAsked = async () => {
+    if (!o.signal?.aborted) return
+    await save()
+    throw new VerifyInterrupted()
+  }
   const notes: string[] = []
   const work = { done: 0, total: 0, phase: 'counting' }
   o.progress?.start(() => ({ done: work.done, total: work.total, retries: o.source.counters.retries + o.target.counters.retries, phase: work.phase }))
   try {
-    // 1. Counts.
+    // 1. Counts (always fresh: they are cheap and the point is how things are now).
     const [sStats, tStats] = await Promise.all([o.source.stats(), o.target.stats()])
-    const names = [...new Set([...sStats.map((s) => s.namespace), ...tStats.map((s) => s.namespace)])].sort()
-    const count = (stats: typeof sStats, ns: string) => stats.find((s) => s.namespace === ns)?.vectorCount ?? 0
+    const names = [...new Set([...sStats.map((x) => x.namespace), ...tStats.map((x) => x.namespace)])].sort()
+    const count = (stats: typeof sStats, ns: string) => stats.find((x) => x.namespace === ns)?.vectorCount ?? 0
     const namespaces = names.map((ns) => ({ namespace: ns, source: count(sStats, ns), target: count(tStats, ns), difference: count(tStats, ns) - count(sStats, ns) }))
-    const total = (xs: typeof sStats) => xs.reduce((n, s) => n + s.vectorCount, 0)
+    const total = (xs: typeof sStats) => xs.reduce((n, x) => n + x.vectorCount, 0)
     work.total = Math.min(o.sample, total(sStats)) * 2 + o.queries
 
     // 2. A uniform sample of the source's ids (the target's when the source cannot list).
     const [sd, td] = await Promise.all([o.source.describe(), o.target.describe()])
-    const sampleFrom: 'source' | 'target' = sd.canList ? 'source' : 'target'
     if (!sd.canList) notes.push(`the source (${o.source.label}) cannot list its ids: records were sampled from the target, so ids missing on the target are not found; compare the counts`)
-    const from = sampleFrom === 'source' ? o.source : o.target
-    const fromNamespaces = (sampleFrom === 'source' ? sStats : tStats).filter((s) => s.vectorCount > 0).map((s) => s.namespace)
-    work.phase = 'sampling ids'
-    const sample = await sampleIds(from, fromNamespaces, o.sample, random, undefined, o.signal)
-    shuffle(sample.ids, random)
+    if (!state.sample) {
+      work.phase = 'sampling ids'
+      const from: 'source' | 'target' = sd.canList ? 'source' : 'target'
+      const store = from === 'source' ? o.source : o.target
+      const sampled = await sampleIds(store, (from === 'source' ? sStats : tStats).filter((x) => x.vectorCount > 0).map((x) => x.namespace), o.sample, random, undefined, o.signal)
+      shuffle(sampled.ids, random)
+      state.sample = { from, ids: sampled.ids, listed: sampled.listed }
+      await save()
+    }
+    const sample = state.sample
 
-    // 3. Those records on both sides.
+    // 3. Those records on both sides, a chunk at a time.
     work.phase = 'comparing records'
-    const records = sampleFrom === 'source'
-      ? await compareRecords(o.source, o.target, sample.ids, o.tolerance, 50, (n) => { work.done = n })
-      : await compareRecords(o.target, o.source, sample.ids, o.tolerance, 50, (n) => { work.done = n })
+    const [a, b] = sample.from === 'source' ? [o.source, o.target] : [o.target, o.source]
+    // Attached to the state before the first chunk, so each save carries the tally so far.
+    const records = (state.records ??= emptyTally())
+    await tally(records, sample.ids, a, b, o.tolerance, 50, save, stopIfAsked, (n) => { work.done = n })
 
     // 4. Records on the target the source does not have (when both can list).
+    if (state.extraSample === undefined) {
+      state.extraSample = sd.canList && td.canList
+        ? (await sampleIds(o.target, tStats.filter((x) => x.vectorCount > 0).map((x) => x.namespace), o.sample, random, undefined, o.signal)).ids
+        : null
+      await save()
+    }
     let extra = { checked: 0, extra: 0, ids: [] as SampledId[] }
-    if (sd.canList && td.canList) {
-      work.phase = 'looking for extra records'
-      const tSample = await sampleIds(o.target, tStats.filter((s) => s.vectorCount > 0).map((s) => s.namespace), o.sample, random, undefined, o.signal)
-      const back = await compareRecords(o.target, o.source, tSample.ids, o.tolerance, 20, (n) => { work.done = sample.ids.length + n })
-      extra = { checked: back.compared, extra: back.missing, ids: back.differences.filter((d) => d.what === 'missing').map((d) => ({ namespace: d.namespace, id: d.id })) }
-    } else {
+    if (state.extraSample === null) {
       notes.push('extra records on the target were not looked for (a side cannot list its ids)')
+    } else {
+      work.phase = 'looking for extra records'
+      const back = (state.extra ??= emptyTally())
+      await tally(back, state.extraSample, o.target, o.source, o.tolerance, 20, save, stopIfAsked, (n) => { work.done = sample.ids.length + n })
+      extra = { checked: back.equal + back.missing + back.mismatched, extra: back.missing, ids: back.differences.filter((d) => d.what === 'missing').map((d) => ({ namespace: d.namespace, id: d.id })) }
     }
 
-    // 5. Search agreement.
+    // 5. Search agreement: the queries are rebuilt from the sample, so a resumed run asks
+    // the same ones and goes on after those already answered.
     work.phase = 'comparing search'
     const base = work.total - o.queries
     const vectors = await fetchVectors(o.source, sample.ids.slice(0, Math.max(o.queries, 1) * 2))
     let queries: VerifyQuery[] = queriesFromRecords(vectors, o.queries, o.topK)
     if (o.filterFile) queries = [...queries, ...(await queriesFromFile(o.filterFile, vectors, o.topK))]
     if (queries.length === 0) notes.push('no queries were run (no sampled record has values)')
-    const search = await compareSearch(o.source, o.target, queries, (n) => { work.done = base + n })
+    const rows = state.rows ?? []
+    state.rows = rows
+    while (rows.length < queries.length) {
+      await stopIfAsked()
+      rows.push(...await agreementRows(o.source, o.target, queries.slice(rows.length, rows.length + QUERY_CHUNK)))
+      work.done = base + rows.length
+      await save()
+    }
+    const search = summarizeAgreement(rows)
 
     // 6. Thresholds.
     const t = o.thresholds
@@ -122,20 +189,46 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyReport> {
         failures.push(`namespace ${n.namespace || '(default)'}: ${n.source} records on the source, ${n.target} on the target (difference ${n.difference}${lag ? `, replay lag ${lag}` : ''}; at most ${t.maxCountDifference} allowed)`)
       }
     }
-    if (records.missing > t.maxMissing) failures.push(`${records.missing} of ${records.compared} sampled records are missing on the ${sampleFrom === 'source' ? 'target' : 'source'} (at most ${t.maxMissing})`)
-    if (records.mismatched > t.maxMismatched) failures.push(`${records.mismatched} of ${records.compared} sampled records differ (at most ${t.maxMismatched})`)
+    const compared = records.equal + records.missing + records.mismatched
+    if (records.missing > t.maxMissing) failures.push(`${records.missing} of ${compared} sampled records are missing on the ${sample.from === 'source' ? 'target' : 'source'} (at most ${t.maxMissing})`)
+    if (records.mismatched > t.maxMismatched) failures.push(`${records.mismatched} of ${compared} sampled records differ (at most ${t.maxMismatched})`)
     if (extra.extra > t.maxExtra) failures.push(`${extra.extra} of ${extra.checked} records sampled on the target are not on the source (at most ${t.maxExtra})`)
     if (search.all.queries > 0 && search.all.meanRecall < t.minRecall) failures.push(`mean recall@${o.topK} is ${search.all.meanRecall} (at least ${t.minRecall}): unfiltered ${search.unfiltered.meanRecall}, filtered ${search.filtered.meanRecall}`)
     work.done = work.total
+    await o.checkpoint?.clear()
     return {
       startedAt, finishedAt: new Date().toISOString(), passed: failures.length === 0, failures, notes,
       counts: { namespaces, source: total(sStats), target: total(tStats), ...(o.replayLag === undefined ? {} : { replayLag: o.replayLag }) },
-      records: { ...records, sampledFrom: sampleFrom, listed: sample.listed },
+      records: { compared, equal: records.equal, missing: records.missing, mismatched: records.mismatched, differences: records.differences, sampledFrom: sample.from, listed: sample.listed },
       extra, search,
       settings: { sample: o.sample, queries: o.queries, topK: o.topK, tolerance: o.tolerance, seed, thresholds: t },
     }
   } finally {
     o.progress?.stop({ done: work.done, total: work.total, retries: o.source.counters.retries + o.target.counters.retries })
+  }
+}
+
+function emptyTally(): Tally {
+  return { done: 0, equal: 0, missing: 0, mismatched: 0, differences: [] }
+}
+
+/** Compares `ids` from `t.done` on, a chunk at a time, adding to the tally (in place) and
+ *  saving after each chunk. */
+async function tally(
+  t: Tally, ids: readonly SampledId[], from: VectorStore, to: VectorStore, tolerance: number, keep: number,
+  save: () => Promise<void>, stopIfAsked: () => Promise<void>, onDone: (n: number) => void,
+): Promise<void> {
+  while (t.done < ids.length) {
+    await stopIfAsked()
+    const chunk = ids.slice(t.done, t.done + CHUNK)
+    const r: RecordComparison = await compareRecords(from, to, chunk, tolerance, keep)
+    t.equal += r.equal
+    t.missing += r.missing
+    t.mismatched += r.mismatched
+    t.differences.push(...r.differences.slice(0, Math.max(0, keep - t.differences.length)))
+    t.done += chunk.length
+    onDone(t.done)
+    await save()
   }
 }
 

@@ -56,18 +56,37 @@ function filterField(metadata: Record<string, unknown> | undefined): [string, un
   return undefined
 }
 
-export async function compareSearch(source: VectorStore, target: VectorStore, queries: readonly VerifyQuery[], onQuery?: (done: number) => void): Promise<SearchAgreement> {
-  const rows: Array<{ q: VerifyQuery; overlap: number; recall: number; perfect: boolean; drifts: number[] }> = []
+/** One query's agreement: small, so a verification's checkpoint can keep every one. */
+export interface AgreementRow {
+  readonly origin: string
+  readonly filter?: Record<string, unknown>
+  readonly overlap: number
+  readonly recall: number
+  readonly perfect: boolean
+  readonly drifts: number[]
+}
+
+/** Runs the queries on both sides; a row per query, in order. */
+export async function agreementRows(source: VectorStore, target: VectorStore, queries: readonly VerifyQuery[], onQuery?: (done: number) => void): Promise<AgreementRow[]> {
+  const rows: AgreementRow[] = []
   for (const q of queries) {
     const request = {
       topK: q.topK, includeValues: false, includeMetadata: false,
       ...(q.vector ? { vector: q.vector } : {}), ...(q.sparseVector ? { sparseVector: q.sparseVector } : {}), ...(q.filter ? { filter: q.filter } : {}),
     }
     const [a, b] = await Promise.all([source.query(q.namespace, request), target.query(q.namespace, request)])
-    rows.push({ q, ...agreement(a, b, q.topK) })
+    rows.push({ origin: q.origin, ...(q.filter ? { filter: q.filter } : {}), ...agreement(a, b, q.topK) })
     onQuery?.(rows.length)
   }
-  const figures = (subset: typeof rows): AgreementFigures => {
+  return rows
+}
+
+export async function compareSearch(source: VectorStore, target: VectorStore, queries: readonly VerifyQuery[], onQuery?: (done: number) => void): Promise<SearchAgreement> {
+  return summarizeAgreement(await agreementRows(source, target, queries, onQuery))
+}
+
+export function summarizeAgreement(rows: readonly AgreementRow[]): SearchAgreement {
+  const figures = (subset: readonly AgreementRow[]): AgreementFigures => {
     const drifts = subset.flatMap((r) => r.drifts)
     const mean = (xs: number[]) => (xs.length === 0 ? 1 : xs.reduce((s, x) => s + x, 0) / xs.length)
     return {
@@ -80,8 +99,8 @@ export async function compareSearch(source: VectorStore, target: VectorStore, qu
     }
   }
   const worst = [...rows].sort((x, y) => x.recall - y.recall).slice(0, 10).filter((r) => r.recall < 1)
-    .map((r) => ({ origin: r.q.origin, recall: round(r.recall), ...(r.q.filter ? { filter: r.q.filter } : {}) }))
-  return { all: figures(rows), unfiltered: figures(rows.filter((r) => !r.q.filter)), filtered: figures(rows.filter((r) => r.q.filter)), worst }
+    .map((r) => ({ origin: r.origin, recall: round(r.recall), ...(r.filter ? { filter: r.filter } : {}) }))
+  return { all: figures(rows), unfiltered: figures(rows.filter((r) => !r.filter)), filtered: figures(rows.filter((r) => r.filter)), worst }
 }
 
 function agreement(a: readonly QueryMatch[], b: readonly QueryMatch[], k: number): { overlap: number; recall: number; perfect: boolean; drifts: number[] } {
