@@ -24,6 +24,7 @@ import { startTestEmulator } from '../helpers/emulator.js'
 import { startTestGateway } from '../helpers/gateway.js'
 import { startTestKafka, uniqueTopic } from '../helpers/kafka.js'
 import { startTestPostgresServer } from '../helpers/postgres-server.js'
+import { differences, type Expected } from '../helpers/ledger.js'
 import { prng } from '../helpers/prng.js'
 
 const KEY = 'replicas-key'
@@ -73,7 +74,6 @@ t.test('two gateway replicas on a postgres control store and one Kafka log: cuto
   const control = await controlStore('operator')
   t.equal((await control.read()).phase, 'capture')
 
-  type Expected = { values: number[]; metadata: Record<string, unknown> } | null
   const ledger = new Map<string, Expected>()
   const errors: string[] = []
   const perGateway = [0, 0]
@@ -162,23 +162,3 @@ t.test('two gateway replicas on a postgres control store and one Kafka log: cuto
   t.same(await differences(target, ledger), [], `target: every one of ${ledger.size} ids as the ledger says`)
   t.equal((await target.fetch('', Array.from({ length: 200 }, (_, i) => `old-${i}`))).size, 200, 'the copied records are there')
 })
-
-async function differences(store: PineconeStore, ledger: Map<string, { values: number[]; metadata: Record<string, unknown> } | null>): Promise<string[]> {
-  const got = await store.fetch('', [...ledger.keys()])
-  const wrong: string[] = []
-  for (const [id, want] of ledger) {
-    const have = got.get(id)
-    if (want === null) {
-      if (have) wrong.push(`${id}: deleted, but ${store.label} has it`)
-    } else if (!have) {
-      wrong.push(`${id}: missing on ${store.label}`)
-    } else if (JSON.stringify(Array.from(have.values ?? [])) !== JSON.stringify(want.values) || JSON.stringify(sorted(have.metadata)) !== JSON.stringify(sorted(want.metadata))) {
-      wrong.push(`${id}: ${JSON.stringify(Array.from(have.values ?? []))} ${JSON.stringify(have.metadata)} != ${JSON.stringify(want)}`)
-    }
-  }
-  return wrong
-}
-
-function sorted(m: object | undefined): unknown {
-  return m ? Object.fromEntries(Object.entries(m).sort(([a], [b]) => (a < b ? -1 : 1))) : {}
-}

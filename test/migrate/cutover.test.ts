@@ -23,6 +23,7 @@ import { PineconeStore } from '../../src/stores/pinecone/store.js'
 import { openFileLog } from '../../src/writelog/file/file-log.js'
 import { startTestEmulator } from '../helpers/emulator.js'
 import { startTestGateway } from '../helpers/gateway.js'
+import { differences, type Expected } from '../helpers/ledger.js'
 import { prng } from '../helpers/prng.js'
 
 const KEY = 'cutover-key'
@@ -64,7 +65,6 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
 
   // The load: each worker owns its ids, so each id's writes are ordered; the ledger holds
   // what each id must end as, from acknowledged writes only.
-  type Expected = { values: number[]; metadata: Record<string, unknown> } | null
   const ledger = new Map<string, Expected>()
   const errors: string[] = []
   let longestWriteMs = 0
@@ -211,23 +211,3 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
   t.same(await differences(target, ledger), [], 'target: every id as the ledger says')
   t.equal((await target.fetch('', Array.from({ length: 300 }, (_, i) => `old-${i}`))).size, 300, 'the copied records are there')
 })
-
-async function differences(store: PineconeStore, ledger: Map<string, { values: number[]; metadata: Record<string, unknown> } | null>): Promise<string[]> {
-  const got = await store.fetch('', [...ledger.keys()])
-  const wrong: string[] = []
-  for (const [id, want] of ledger) {
-    const have = got.get(id)
-    if (want === null) {
-      if (have) wrong.push(`${id}: deleted, but ${store.label} has it`)
-    } else if (!have) {
-      wrong.push(`${id}: missing on ${store.label}`)
-    } else if (JSON.stringify(Array.from(have.values ?? [])) !== JSON.stringify(want.values) || JSON.stringify(sorted(have.metadata)) !== JSON.stringify(sorted(want.metadata))) {
-      wrong.push(`${id}: ${JSON.stringify(Array.from(have.values ?? []))} ${JSON.stringify(have.metadata)} != ${JSON.stringify(want)}`)
-    }
-  }
-  return wrong
-}
-
-function sorted(m: object | undefined): unknown {
-  return m ? Object.fromEntries(Object.entries(m).sort(([a], [b]) => (a < b ? -1 : 1))) : {}
-}

@@ -47,6 +47,16 @@ function refuse(why: string): never {
   throw new VecshiftError(E.COPY_REFUSED, [why])
 }
 
+/** The store's description, or undefined when it does not exist yet (any other failure throws). */
+export async function describeIfExists(store: VectorStore): Promise<StoreDescription | undefined> {
+  try {
+    return await store.describe()
+  } catch (err) {
+    if (err instanceof VecshiftError && err.code === E.STORE_NOT_FOUND.code) return undefined
+    throw err
+  }
+}
+
 export async function planCopy(source: VectorStore, target: VectorStore, options: CopyOptions): Promise<CopyPlan> {
   const notes: string[] = []
   const s = await source.describe()

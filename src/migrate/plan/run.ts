@@ -1,6 +1,6 @@
 import { VecshiftError, E } from '../../errors.js'
 import type { NamespaceStats, StoreDescription, StoredVector, VectorStore } from '../../stores/contract.js'
-import { COLLECTION_LIMITS, planCopy, type CopyOptions, type Strategy } from '../copy/plan.js'
+import { COLLECTION_LIMITS, describeIfExists, planCopy, type CopyOptions, type Strategy } from '../copy/plan.js'
 import { sampleIds, seededRandom } from '../verify/sample.js'
 
 // `vecshift plan`: looks at both sides before anything moves and says what the migration
@@ -57,12 +57,7 @@ export async function runPlan(source: VectorStore, target: VectorStore, copy: Co
   const notes: string[] = []
   const limits: string[] = []
   const s = await source.describe()
-  let t: StoreDescription | undefined
-  try {
-    t = await target.describe()
-  } catch (err) {
-    if (!(err instanceof VecshiftError && err.code === E.STORE_NOT_FOUND.code)) throw err
-  }
+  const t = await describeIfExists(target)
   const [sStats, tStats] = await Promise.all([source.stats(), t ? target.stats() : Promise.resolve([] as NamespaceStats[])])
   const records = sStats.reduce((n, x) => n + x.vectorCount, 0)
   const namespaces = sStats.map((n) => ({ ...n, ...(t ? { target: tStats.find((x) => x.namespace === n.namespace)?.vectorCount ?? 0 } : {}) }))
