@@ -1,6 +1,7 @@
 // The request bodies of the benchmark, built once from a fixed seed so every target and every
 // round sends the same bytes, and the load generator spends no CPU serialising JSON while it
 // measures.
+import { mulberry32 } from '../../src/prng.js'
 
 export const DIMENSION = 1536
 export const UPSERT_BATCH = 100
@@ -13,17 +14,8 @@ export const UPSERT_ID_SPACE = 1000
 /** Pinecone's (and the emulator's) request-size limit. */
 export const MAX_REQUEST_BYTES = 2 * 1024 * 1024
 
-/** mulberry32: small, fast and good enough to make vectors that are not all alike. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Vectors that are not all alike, the same in every run. */
+const prng = mulberry32
 
 /**
  * A vector as JSON text: values in [-1, 1) with six decimals. Real embeddings printed with

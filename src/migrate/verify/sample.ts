@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../prng.js'
 import type { VectorStore } from '../../stores/contract.js'
 
 // Uniform samples of a store's ids: one reservoir over every namespace's listing (Vitter's
@@ -42,14 +43,5 @@ export async function sampleIds(
   return { ids: reservoir, listed: seen }
 }
 
-/** A small seeded PRNG (mulberry32): a verification can be repeated with the same sample. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** A seeded PRNG: a verification can be repeated with the same sample. */
+export const seededRandom = mulberry32
