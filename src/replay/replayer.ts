@@ -126,7 +126,11 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
       tail = await log.tail().catch(() => tail)
     }
     const oldest = tracker.oldestWaitingTs
-    const lagRecords = tail === undefined ? 0 : log.distance?.(committed, tail)
+    // A log whose positions do not count records (S3) still says when the replayer is at
+    // its tail: 0 then, unknown otherwise (the cutover waits for the 0).
+    const lagRecords = tail === undefined ? 0
+      : log.distance ? log.distance(committed, tail)
+        : committed !== undefined && log.compare(committed, tail) >= 0 ? 0 : undefined
     const s: ReplayStatus = {
       consumer: options.consumer,
       checkpoint: committed,

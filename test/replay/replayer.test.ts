@@ -217,6 +217,31 @@ t.test('replay: a backlog is applied in whole batches, however old each batch lo
   t.equal(tail.counts.batches, 3, 'each fresh write goes once the (zero) linger has passed')
 })
 
+// Regression: on the S3 log (positions that do not count records) the replayer reported its
+// lag as unknown even when caught up, and a cutover could never start.
+t.test('replay on the S3 log: caught up reads as lag 0, behind as unknown', async (t) => {
+  const { startTestS3 } = await import('../helpers/s3.js')
+  const { openS3Log } = await import('../../src/writelog/s3/s3-log.js')
+  const s3 = await startTestS3(t)
+  const log = await openS3Log({ bucket: s3.bucket, prefix: 'replay-lag', region: s3.region, endpoint: s3.endpoint, forcePathStyle: true, lingerMs: 2, appendTimeoutMs: 3000 })
+  t.teardown(() => log.close())
+  const source = await index(t)
+  const target = await index(t)
+  const rnd = prng(31)
+  const w = new Writer(source, 'gw-s3')
+  for (let i = 0; i < 5; i++) await w.write({ ...w.header(''), op: 'upsert', vectors: [vec(`s${i}`, rnd)] }, 'ok', true)
+  await log.append(w.records)
+  const done = await replay(options(log, source, target))
+  t.equal(done.lagRecords, 0, 'at the tail: lag 0')
+  t.equal((await target.fetch('', ['s0', 's4'])).size, 2)
+  // A write logged after: the replayer, run only up to its old checkpoint, is behind.
+  const w2 = new Writer(source, 'gw-s3b')
+  await w2.write({ ...w2.header(''), op: 'upsert', vectors: [vec('s9', rnd)] }, 'ok', true)
+  await log.append(w2.records)
+  const behind = await replay(options(log, source, target, { until: done.checkpoint as string }))
+  t.equal(behind.lagRecords, undefined, 'behind the tail: unknown (S3 positions do not count records)')
+})
+
 t.test('replay --dry-run prints what it would apply and changes nothing', async (t) => {
   const source = await index(t)
   const target = await index(t)
