@@ -72,7 +72,7 @@ export function captureHandler(ctx: CaptureContext, op: CapturedOp): RouteHandle
 
     let parsed: ParsedWrite
     try {
-      parsed = parse(op, raw, req, ctx.shape())
+      parsed = parseWrite(op, raw, req, ctx.shape())
     } catch (err) {
       if (!isPineconeError(err)) throw err
       ctx.metrics.capture.refused.labels('invalid').inc()
@@ -132,7 +132,8 @@ async function applyThroughStore(
   return reply.code(200).type('application/json').send(json)
 }
 
-function parse(op: CapturedOp, raw: Buffer, req: FastifyRequest, shape: IndexShape): ParsedWrite {
+/** A write request as Pinecone would parse and check it (shared with the store plane). */
+export function parseWrite(op: CapturedOp, raw: Buffer, req: FastifyRequest, shape: IndexShape): ParsedWrite {
   if (op === 'delete_namespace') {
     // Deleting a namespace deletes every record in it: logged as deleteAll there.
     const ns = canonicalNamespace(decodeURIComponent((req.params as { namespace: string }).namespace))

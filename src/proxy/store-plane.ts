@@ -6,7 +6,9 @@ import { dataError, GrpcCode, invalidArgument, isPineconeError } from '../pineco
 import { formatAsFloat32, formatFloat32Array } from '../pinecone/float32.js'
 import { decodeToken, echoNamespace, paginationToken, parseFetch, parseList, parseQuery, reportedNamespace, statsFilter } from '../pinecone/read-requests.js'
 import type { SparseVector } from '../pinecone/types.js'
-import { asBody, canonicalNamespace, parseDelete, parseUpdate, parseUpsert, type IndexShape, type ParsedWrite } from '../pinecone/write-requests.js'
+import { asBody, canonicalNamespace, type IndexShape, type ParsedWrite } from '../pinecone/write-requests.js'
+import { parseWrite } from './capture.js'
+import type { CapturedOp } from './routes.js'
 import type { QueryMatch, StoredVector, VectorStore } from '../stores/contract.js'
 import type { ClientAuth } from './auth.js'
 import { readBody } from './body.js'
@@ -87,29 +89,13 @@ export class StorePlane {
     return '{}'
   }
 
-  /** Parses a write request as Pinecone would (for the routes that do not capture). */
-  parseWrite(op: 'upsert' | 'update' | 'delete' | 'delete_namespace', raw: Buffer, req: FastifyRequest, shape: IndexShape): ParsedWrite {
-    if (op === 'delete_namespace') {
-      return { op: 'delete', namespace: canonicalNamespace(decodeURIComponent((req.params as { namespace: string }).namespace)), deleteAll: true }
-    }
-    let body: unknown
-    try {
-      body = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8'))
-    } catch (err) {
-      throw invalidArgument(`Invalid JSON in request body: ${(err as Error).message}`)
-    }
-    if (op === 'upsert') return parseUpsert(body, shape)
-    if (op === 'update') return parseUpdate(body, shape)
-    return parseDelete(body)
-  }
-
   /** The handler of a write route when nothing captures it. */
-  writer(op: 'upsert' | 'update' | 'delete' | 'delete_namespace', auth: ClientAuth): RouteHandlerMethod {
+  writer(op: CapturedOp, auth: ClientAuth): RouteHandlerMethod {
     const plane = this
     return async function write(req: FastifyRequest, reply: FastifyReply) {
       if (!auth.allows(req.headers)) throw vxError(E.UNAUTHORIZED)
       const raw = await readBody(req.body as Readable | Buffer | undefined)
-      return answer(reply, async () => plane.write(plane.parseWrite(op, raw, req, await plane.shape())))
+      return answer(reply, async () => plane.write(parseWrite(op, raw, req, await plane.shape())))
     }
   }
 

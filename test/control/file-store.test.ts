@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { changeTimes } from '../helpers/control-changes.js'
 import { FileControlStore } from '../../src/control/file-store.js'
 import { TRANSITIONS, transitioned, type Phase } from '../../src/control/record.js'
 
@@ -53,16 +54,7 @@ t.test('concurrent changes from three processes: none is lost', async (t) => {
   t.teardown(() => store.close())
   const first = await store.read()
   const children = [0, 1].map(() => spawn(process.execPath, ['--import', 'tsx', CONTENDER, d, 'race', '25'], { stdio: 'inherit' }))
-  let mine = 0
-  while (mine < 25) {
-    const r = await store.read()
-    try {
-      await store.update(r.epoch, (x) => ({ ...x, epoch: x.epoch + 1 }))
-      mine++
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'VECSHIFT_ERR_CONTROL_CONFLICT') throw err
-    }
-  }
+  await changeTimes(store, 25)
   const codes = await Promise.all(children.map(async (c) => (await once(c, 'exit'))[0]))
   t.same(codes, [0, 0])
   t.equal((await store.read()).epoch, first.epoch + 75, '75 changes, 75 epochs: every compare-and-set was exclusive')

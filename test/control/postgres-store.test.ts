@@ -9,6 +9,7 @@ import { hostname } from 'node:os'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import t from 'tap'
+import { changeTimes } from '../helpers/control-changes.js'
 import { Pinecone } from '@pinecone-database/pinecone'
 import { loadConfig } from '../../src/config/load.js'
 import { openControlStore } from '../../src/control/open.js'
@@ -70,16 +71,7 @@ t.test('postgres: concurrent changes from three processes: none is lost', async 
   const first = await store.read()
   const where = JSON.stringify({ ...db.poolConfig(), schema: `ctl_${process.pid}_${schemas}` })
   const children = [0, 1].map(() => spawn(process.execPath, ['--import', 'tsx', CONTENDER, where, 'race', '25'], { stdio: 'inherit' }))
-  let mine = 0
-  while (mine < 25) {
-    const r = await store.read()
-    try {
-      await store.update(r.epoch, (x) => ({ ...x, epoch: x.epoch + 1 }))
-      mine++
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'VECSHIFT_ERR_CONTROL_CONFLICT') throw err
-    }
-  }
+  await changeTimes(store, 25)
   const codes = await Promise.all(children.map(async (c) => (await once(c, 'exit'))[0]))
   t.same(codes, [0, 0])
   t.equal((await store.read()).epoch, first.epoch + 75, '75 changes, 75 epochs: every compare-and-set was exclusive')

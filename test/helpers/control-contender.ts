@@ -5,6 +5,7 @@
 import type { ControlStore } from '../../src/control/contract.js'
 import { FileControlStore } from '../../src/control/file-store.js'
 import { PostgresControlStore } from '../../src/control/postgres-store.js'
+import { changeTimes } from './control-changes.js'
 
 const [where, migration, n] = process.argv.slice(2) as [string, string, string]
 let store: ControlStore
@@ -14,13 +15,5 @@ if (where.startsWith('{')) {
 } else {
   store = await FileControlStore.open({ dir: where, migration })
 }
-for (let done = 0; done < Number(n);) {
-  const r = await store.read()
-  try {
-    await store.update(r.epoch, (x) => ({ ...x, epoch: x.epoch + 1, changedBy: `pid ${process.pid}` }))
-    done++
-  } catch (err) {
-    if ((err as { code?: string }).code !== 'VECSHIFT_ERR_CONTROL_CONFLICT') throw err
-  }
-}
+await changeTimes(store, Number(n))
 await store.close()
