@@ -94,7 +94,9 @@ t.test('s3 log: server stopped mid-load -> 503; restarted -> writes resume; ever
   // closed; closing the gateway's log makes all of them final now.
   await gw.gateway.close()
   await log.close()
-  const reader = await openWriteLog(writelog)
+  // The reader may meet s3rver still settling after its SIGKILL (it answered InternalError
+  // to a listing once in CI): it gets a longer retry deadline than the gateway's 1.5 s.
+  const reader = await openWriteLog({ ...writelog, s3: { ...writelog.s3, appendTimeoutMs: 15_000 } } as WriteLogConfig)
   t.teardown(() => reader.close())
   const logged = await loggedIds(reader)
   const missing = result.acked.filter((id) => !logged.has(id))
