@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 # (kcat for Kafka, PostgreSQL) are added here, never installed by hand.
 # postgresql-15: the postgres control store's tests run a throw-away server of their own
 # (test/helpers/postgres-server.ts); the package's own cluster is never started.
-APT_PACKAGES=(kcat postgresql-15)
+# chromium: the status page is tested in headless Chromium (playwright-core drives it;
+# playwright's own browser download cannot work on a closed network).
+APT_PACKAGES=(kcat postgresql-15 chromium)
 
 bash scripts/apt-install.sh "${APT_PACKAGES[@]}"
 

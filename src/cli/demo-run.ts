@@ -1,98 +1,197 @@
-import { Pinecone, type Index } from '@pinecone-database/pinecone'
-import { request } from 'undici'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Pinecone } from '@pinecone-database/pinecone'
 import { loadConfig } from '../config/load.js'
-import { startEmulator } from '../emulator/server.js'
-import { createLogger } from '../logger.js'
+import type { Config } from '../config/schema.js'
+import { openControlStore } from '../control/open.js'
+import { CheckpointFile } from '../migrate/copy/checkpoint.js'
+import { runCollectionCopy } from '../migrate/copy/collection.js'
+import { planCopy } from '../migrate/copy/plan.js'
+import { Progress } from '../migrate/copy/progress.js'
+import { runCopy, type CopySummary } from '../migrate/copy/run.js'
+import { runCutover } from '../migrate/cutover/run.js'
+import { runVerify } from '../migrate/verify/run.js'
 import { Gateway } from '../proxy/server.js'
+import { DirtySet } from '../replay/dirty.js'
+import { replay } from '../replay/replayer.js'
+import { ReplayStatusFile } from '../replay/status.js'
+import { createLogger } from '../logger.js'
+import { openStore } from '../stores/open.js'
+import type { VectorStore } from '../stores/contract.js'
+import { openFileLog } from '../writelog/file/file-log.js'
+import { openWriteLog } from '../writelog/open.js'
+import type { WriteLog } from '../writelog/contract.js'
+import { startDemoPeers, type DemoPeers } from './demo-peers.js'
+import { ledgerDifferences, Traffic } from './demo-traffic.js'
 
-// `vecshift demo`: everything on embedded defaults, in one process. An emulator holds a
-// pod-like source index seeded with vectors in several namespaces; the gateway fronts it;
-// a traffic generator drives the official SDK through the gateway and checks every answer
-// against the index itself. This release's gateway runs in pass-through mode, so the demo
-// shows that an app pointed at vecshift sees exactly what it saw before; later phases
-// (capture, copy, replay, cutover) extend this same demo.
+// `vecshift demo`: a real migration end to end on embedded defaults, in one process, with
+// the same modules the CLI commands use. An emulator holds a pod-like source index seeded
+// with vectors in several namespaces; an app (the official SDK) writes and queries through
+// the gateway the whole time; the gateway captures its writes in the file log; the copy
+// moves the index (through a collection, Pinecone's own path, or into pgvector), the
+// replayer follows the log, the verification compares both sides, and the cutover flips
+// routing in a short write pause. At the end the new index is checked against the app's
+// own ledger of acknowledged writes.
 
 export interface DemoFlags {
   vectors: number
-  seconds: number
   dimension: number
+  target: 'pinecone' | 'pgvector'
+  afterSeconds: number
+  dir?: string
   keepRunning?: boolean
 }
 
 const NAMESPACES = ['', 'tenant-a', 'tenant-b']
 const API_KEY = 'demo-key'
+const MIGRATION = 'demo'
 
 export async function runDemo(flags: DemoFlags): Promise<void> {
+  const began = Date.now()
   const say = (line: string) => process.stdout.write(`${line}\n`)
+  const elapsed = () => `${((Date.now() - began) / 1000).toFixed(1)} s`.padStart(7)
+  const step = (name: string, line: string) => say(`${elapsed()}  ${name.padEnd(9)} ${line}`)
   const logger = createLogger({ level: 'warn', name: 'vecshift-demo' })
-  const emulator = await startEmulator({ apiKey: API_KEY, logger })
-  let gateway: Gateway | undefined
+  const dir = flags.dir ?? mkdtempSync(join(tmpdir(), 'vecshift-demo-'))
+  const peers = await startDemoPeers({ apiKey: API_KEY, logger, pgvector: flags.target === 'pgvector' })
+  const closers: Array<() => Promise<unknown>> = []
+  const cleanUp = async () => { for (const close of closers.splice(0).reverse()) await close().catch(() => undefined) }
   try {
-    await createPodIndex(emulator.url, 'demo-source', flags.dimension)
-    say(`emulator     ${emulator.url}  (pod-like index demo-source, dimension ${flags.dimension})`)
+    await peers.createPodIndex('demo-source', flags.dimension)
+    const sourceIndex = new Pinecone({ apiKey: API_KEY, controllerHostUrl: peers.emulatorUrl }).index({ host: peers.indexHost('demo-source') })
+    const seeded = await seed(sourceIndex, flags.vectors, flags.dimension)
+    step('seed', `${flags.vectors} vectors (dimension ${flags.dimension}) in ${NAMESPACES.length} namespaces of the pod-like index demo-source on the emulator ${peers.emulatorUrl}`)
 
-    const source = new Pinecone({ apiKey: API_KEY, controllerHostUrl: emulator.url }).index({ host: emulator.indexHost('demo-source') })
-    const seedStarted = Date.now()
-    await seed(source, flags.vectors, flags.dimension)
-    say(`seeded       ${flags.vectors} vectors in ${NAMESPACES.length} namespaces in ${Date.now() - seedStarted} ms`)
-
-    const config = loadConfig({
-      env: {},
-      overrides: {
-        migration: { id: 'demo' },
-        source: { type: 'pinecone', index: 'demo-source', host: emulator.indexHost('demo-source'), controllerHost: emulator.url },
-        'gateway.listen.port': 0,
-        'admin.listen.port': 0,
-        'log.level': 'warn',
-      },
-    })
-    gateway = new Gateway(config, logger)
+    // The admin token guards the status page's data; it is printed once, here, for you.
+    const adminToken = randomBytes(12).toString('hex')
+    const config = demoConfig(dir, peers, flags, adminToken)
+    const control = await openControlStore(config, logger)
+    closers.push(() => control.close())
+    const writeLog = await openWriteLog(config.writelog, logger)
+    closers.push(() => writeLog.close())
+    const reverseLog = await openWriteLog({ backend: 'file', file: { dir: config.rollback.logDir } }, logger)
+    closers.push(() => reverseLog.close())
+    const source = await openStore(config, 'source', logger)
+    closers.push(() => source.close())
+    const target = await openStore(config, 'target', logger)
+    closers.push(() => target.close())
+    const gateway = new Gateway(config, logger, { control, writeLog, reverseLog, ...(flags.target === 'pgvector' ? { targetStore: target } : {}) })
+    closers.push(() => gateway.close())
     const { url, adminUrl } = await gateway.listen()
-    say(`gateway      ${url}  (admin ${adminUrl})`)
+    step('gateway', `${url} in phase capture: every write is in the file log (${config.writelog.backend === 'file' ? config.writelog.file?.dir : ''}) before it is acknowledged`)
+    step('status', `${adminUrl}/status#token=${adminToken}`)
 
-    // The app's only change: its controller host.
+    // The app's only change: its controller host is the gateway.
     const app = new Pinecone({ apiKey: API_KEY, controllerHostUrl: url }).index({ name: 'demo-source' })
-    const result = await traffic(app, source, flags)
-    const p = (q: number) => percentile(result.latencies, q).toFixed(1)
+    const traffic = new Traffic(app, { workers: 6, idsPerWorker: 40, dimension: flags.dimension, namespaces: NAMESPACES, pauseMs: 20 })
+    traffic.start()
+    closers.push(() => traffic.stop())
+    step('traffic', 'the app (official SDK, 6 workers) upserts, updates, deletes and queries through the gateway from now to the end')
+    await sleep(500)
+
+    const copy = await copyIndex(config, source, target, seeded, dir)
+    step('copy', `${copy.copied} records (${copy.namespaces.map((n) => `${n.namespace || '(default)'} ${n.copied}`).join(', ')}) by ${copy.strategy} in ${(copy.durationMs / 1000).toFixed(1)} s, ${copy.retries.source + copy.retries.target} retries`)
+
+    // The replayer follows the log from the start of capture: writes made during the copy
+    // reach the target, in order, and again if the copy already had them (idempotent).
+    const files = new ReplayStatusFile(config.replay.dataDir, MIGRATION, 'replay')
+    const dirty = await DirtySet.open(files.dirtyPath)
+    const replayLog = await openFileLog({ dir: join(dir, 'writelog'), readOnly: true, followPollMs: 10 })
+    closers.push(() => replayLog.close())
+    const stopReplay = new AbortController()
+    const replaying = replay({
+      log: replayLog, source, target, consumer: 'replay', follow: true, dryRun: false, batchSize: config.replay.batchSize, lingerMs: 5,
+      outcomeWaitMs: config.replay.outcomeWaitMs, concurrency: config.replay.concurrency, dirty, signal: stopReplay.signal, logger,
+      onStatus: (s) => files.save(s),
+    })
+    closers.push(async () => { stopReplay.abort(); await replaying.catch(() => undefined) })
+    const caughtUp = await waitForReplay(files, 30_000)
+    step('replay', `following the log: ${caughtUp.counts.applied} captured writes applied, lag ${caughtUp.lagRecords ?? '?'} records`)
+
+    const verify = await runVerify({
+      source, target, sample: 500, queries: 100, topK: 10, tolerance: 1e-6, seed: 1, replayLag: caughtUp.lagRecords ?? 0,
+      // Writes keep arriving while both sides are read: a record written between the two
+      // reads differs by the replay lag. The cutover reconciles every written id anyway.
+      thresholds: { ...config.verify.thresholds, maxMismatched: 5, maxCountDifference: 50 },
+    })
+    const recall = verify.search.all.meanRecall
+    step('verify', `${verify.records.equal} of ${verify.records.compared} sampled records equal; recall@10 ${recall.toFixed(3)} over ${verify.search.all.queries} queries: ${verify.passed ? 'passed' : `FAILED (${verify.failures.join('; ')})`}`)
+    if (!verify.passed) throw new Error('the verification failed; the demo does not cut over (a real migration would stop here too)')
+
+    traffic.mark(true)
+    const cut = await runCutover({
+      control, log: replayLog, source, target, replayStatus: () => files.load(), dirtyPath: files.dirtyPath, copy: await new CheckpointFile(config.copy.checkpointDir, MIGRATION).load(),
+      maxPauseMs: config.cutover.maxPauseMs, maxLagRecords: config.cutover.maxLagRecords, barrierLagRecords: config.cutover.barrierLagRecords,
+      catchUpTimeoutMs: config.cutover.catchUpTimeoutMs, replayStaleMs: config.cutover.replayStaleMs, by: 'vecshift demo', dryRun: false, logger,
+    })
+    await sleep(300)
+    traffic.mark(false)
+    step('cutover', `${cut.outcome}${cut.reason ? ` (${cut.reason})` : ''}: ${cut.steps.map((s) => `${s.name} ${s.ms} ms`).join(', ')}`)
+    if (cut.outcome !== 'done') throw new Error(`the cutover ${cut.outcome}: ${cut.reason ?? ''}`)
+    step('serving', `reads and writes now go to ${target.label}; writes are kept in the reverse log for a rollback`)
+    await sleep(flags.afterSeconds * 1000)
+    await traffic.stop()
+
+    const wrong = await ledgerDifferences(target, traffic.ledger)
+    const touched = [...traffic.ledger.values()].reduce((n, m) => n + m.size, 0)
+    const record = await control.read()
+    const replayed = (await files.load())?.counts.applied ?? caughtUp.counts.applied
+    const [captured, reversed] = await Promise.all([countWrites(writeLog), countWrites(reverseLog)])
+    const f = traffic.figures
     say('')
-    say(`traffic      ${result.ops} SDK calls through the gateway in ${flags.seconds} s ` +
-      `(${result.queries} queries, ${result.upserts} upserts, ${result.fetches} fetches)`)
-    say(`latency      p50 ${p(0.5)} ms, p99 ${p(0.99)} ms`)
-    say(`answers      ${result.identical} of ${result.compared} compared answers identical to the index's own`)
-    say(`errors       ${result.errors} client errors`)
-    if (result.errors > 0 || result.identical !== result.compared) process.exitCode = 1
+    say('summary')
+    say(`  records copied           ${copy.copied}`)
+    say(`  writes captured          ${captured} before the cutover, ${reversed} after it (in the reverse log, for a rollback); ${f.writes} acknowledged to the app`)
+    say(`  writes replayed          ${replayed} into the new index`)
+    say(`  recall@10                ${recall.toFixed(3)}`)
+    say(`  longest write pause      ${Math.round(f.markedLongestMs)} ms seen by the app during the cutover (writes held ${cut.pauseMs} ms by the control store)`)
+    say(`  client errors            ${f.errors.length}${f.errors.length ? `: ${f.errors.slice(0, 3).join('; ')}` : ''}`)
+    say(`  new index vs app ledger  ${wrong.length === 0 ? `all ${touched} ids the app wrote are as it was told` : `${wrong.length} ids differ: ${wrong.slice(0, 3).join('; ')}`}`)
+    say(`  phase                    ${record.phase} (epoch ${record.epoch}); ${f.queries} queries answered`)
+    say(`  total time               ${((Date.now() - began) / 1000).toFixed(1)} s; files in ${dir}`)
+    if (f.errors.length > 0 || wrong.length > 0) process.exitCode = 1
 
     if (flags.keepRunning) {
-      say('\nrunning; point an app at the gateway, Ctrl-C to stop')
-      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()))
+      say(`\nstill running: the status page is ${adminUrl}/status#token=${adminToken}; Ctrl-C to stop`)
+      await new Promise<void>((resolve) => { process.once('SIGINT', () => resolve()); process.once('SIGTERM', () => resolve()) })
     }
   } finally {
-    await gateway?.close()
-    await emulator.close()
+    await cleanUp()
+    await peers.close()
   }
 }
 
-/** SDK v9 speaks API 2026-07, which cannot create pod-based indexes; the 2025-04 control
- *  plane can, as on Pinecone. */
-async function createPodIndex(controller: string, name: string, dimension: number): Promise<void> {
-  const res = await request(`${controller}/indexes`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-pinecone-api-version': '2025-04', 'api-key': API_KEY },
-    body: JSON.stringify({ name, dimension, metric: 'cosine', spec: { pod: { environment: 'us-east1-gcp', pod_type: 'p1.x1', pods: 1 } } }),
+function demoConfig(dir: string, peers: DemoPeers, flags: DemoFlags, adminToken: string): Config {
+  const target = flags.target === 'pgvector'
+    ? { type: 'pgvector', table: 'demo_target', host: '127.0.0.1', port: peers.pgPort, database: 'postgres', user: 'postgres', poolSize: 1 }
+    : { type: 'pinecone', index: 'demo-target', host: peers.indexHost('demo-target'), controllerHost: peers.emulatorUrl }
+  return loadConfig({
+    env: { VECSHIFT_SOURCE_API_KEY: API_KEY, VECSHIFT_TARGET_API_KEY: API_KEY, VECSHIFT_ADMIN_TOKEN: adminToken },
+    overrides: {
+      migration: { id: MIGRATION, phase: 'capture' },
+      source: { type: 'pinecone', index: 'demo-source', host: peers.indexHost('demo-source'), controllerHost: peers.emulatorUrl },
+      target,
+      writelog: { backend: 'file', file: { dir: join(dir, 'writelog') } },
+      'rollback.logDir': join(dir, 'writelog-reverse'),
+      'control.dir': join(dir, 'control'),
+      'replay.dataDir': join(dir, 'replay'),
+      'copy.checkpointDir': join(dir, 'copy'),
+      'copy.createTarget': true,
+      'copy.collection': { cloud: 'aws', region: 'us-east-1', pollIntervalMs: 50 },
+      'cutover.maxPauseMs': 5_000,
+      'gateway.listen.port': 0,
+      'admin.listen.port': 0,
+      'log.level': 'warn',
+    },
   })
-  const text = await res.body.text()
-  if (res.statusCode !== 201) throw new Error(`creating the demo index failed: ${res.statusCode} ${text}`)
 }
 
-function vector(dimension: number, seed: number): number[] {
-  let x = seed * 2654435761 % 4294967296
-  return Array.from({ length: dimension }, () => {
-    x = (x * 1664525 + 1013904223) % 4294967296
-    return x / 4294967296 - 0.5
-  })
-}
-
-async function seed(index: Index, count: number, dimension: number): Promise<void> {
+/** The seeded ids, namespace by namespace (the pgvector path copies by ids file). */
+async function seed(index: ReturnType<Pinecone['index']>, count: number, dimension: number): Promise<Map<string, string[]>> {
+  const ids = new Map<string, string[]>(NAMESPACES.map((ns) => [ns, []]))
   const batch = 200
   for (let start = 0; start < count; start += batch) {
     const ns = NAMESPACES[(start / batch) % NAMESPACES.length] as string
@@ -102,62 +201,53 @@ async function seed(index: Index, count: number, dimension: number): Promise<voi
       metadata: { category: ['books', 'music', 'film'][(start + i) % 3] as string, price: (start + i) % 100 },
     }))
     await index.namespace(ns).upsert({ records })
+    ids.get(ns)?.push(...records.map((r) => r.id))
   }
+  return ids
 }
 
-interface TrafficResult {
-  ops: number; queries: number; upserts: number; fetches: number
-  errors: number; compared: number; identical: number; latencies: number[]
+/** Pinecone target: the pod index is saved as a collection and the serverless index created
+ *  from it. pgvector target: a pod index cannot list its ids, so the demo gives the ids it
+ *  seeded as an ids file (writes made since are the replayer's). */
+async function copyIndex(config: Config, source: VectorStore, target: VectorStore, seeded: Map<string, string[]>, dir: string): Promise<CopySummary> {
+  const checkpoint = new CheckpointFile(config.copy.checkpointDir, MIGRATION)
+  const progress = new Progress({ isTTY: process.stderr.isTTY, write: (s: string) => process.stderr.write(s) }, 'copy', { intervalMs: process.stderr.isTTY ? 200 : 2_000 })
+  if (config.target?.type === 'pgvector') {
+    const idsFile = join(dir, 'ids.tsv')
+    writeFileSync(idsFile, [...seeded].flatMap(([ns, ids]) => ids.map((id) => `${ns}\t${id}`)).join('\n') + '\n')
+    const plan = await planCopy(source, target, { strategy: 'ids-file', idsFile, createTarget: true })
+    const described = plan.source
+    await (target as VectorStore & { createSchema(s: { dimension: number; metric: string }): Promise<void> }).createSchema({ dimension: described.dimension, metric: described.metric })
+    return runCopy(source, target, plan, { migration: MIGRATION, concurrency: 2, batchSize: 200, maxRequestsPerSec: 0, maxVectorsPerSec: 0, idsFile, checkpoint, progress })
+  }
+  const plan = await planCopy(source, target, { strategy: 'collection', createTarget: true, collection: config.copy.collection })
+  return runCollectionCopy(source, target, plan, {
+    migration: MIGRATION, checkpoint, progress,
+    collection: { name: 'vecshift-demo', cloud: 'aws', region: 'us-east-1', deletionProtection: false, readyTimeoutMs: 60_000, pollIntervalMs: 50 },
+  })
 }
 
-async function traffic(app: Index, source: Index, flags: DemoFlags): Promise<TrafficResult> {
-  const r: TrafficResult = { ops: 0, queries: 0, upserts: 0, fetches: 0, errors: 0, compared: 0, identical: 0, latencies: [] }
-  const until = Date.now() + flags.seconds * 1000
+/** Writes in a log (upserts, updates, deletes; not their outcomes nor fences). */
+async function countWrites(log: WriteLog): Promise<number> {
   let n = 0
-  const worker = async () => {
-    while (Date.now() < until) {
-      const i = n++
-      const ns = NAMESPACES[i % NAMESPACES.length] as string
-      const started = performance.now()
-      try {
-        if (i % 5 === 0) {
-          // Live writes go to their own namespace, so the comparisons below read a
-          // namespace no other worker is changing at the same moment.
-          const id = `live-${i}`
-          await app.namespace('live').upsert({ records: [{ id, values: vector(flags.dimension, 1_000_000 + i), metadata: { category: 'live', price: i % 100 } }] })
-          r.upserts++
-          const via = await app.namespace('live').fetch({ ids: [id] })
-          compare(r, via, await source.namespace('live').fetch({ ids: [id] }))
-          if (via.records[id] === undefined) r.errors++
-        } else if (i % 5 === 1) {
-          const ids = [`item-${i % flags.vectors}`, `item-${(i * 7) % flags.vectors}`]
-          const via = await app.namespace(ns).fetch({ ids })
-          r.fetches++
-          compare(r, via, await source.namespace(ns).fetch({ ids }))
-        } else {
-          const query = { vector: vector(flags.dimension, i), topK: 10, includeMetadata: true, filter: { price: { $lt: 50 } } }
-          const via = await app.namespace(ns).query(query)
-          r.queries++
-          compare(r, via, await source.namespace(ns).query(query))
-        }
-        r.latencies.push(performance.now() - started)
-      } catch {
-        r.errors++
-      }
-      r.ops++
-    }
+  for await (const { record } of log.read()) if (record.op !== 'outcome' && record.op !== 'fence') n++
+  return n
+}
+
+async function waitForReplay(files: ReplayStatusFile, timeoutMs: number) {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    const s = await files.load()
+    if (s && s.lagRecords !== undefined && s.lagRecords < 100 && s.retrying === undefined) return s
+    if (Date.now() > until) throw new Error(`the replayer did not catch up within ${timeoutMs} ms (${JSON.stringify(s)})`)
+    await sleep(100)
   }
-  await Promise.all(Array.from({ length: 8 }, worker))
-  return r
 }
 
-function compare(r: TrafficResult, via: unknown, direct: unknown): void {
-  r.compared++
-  if (JSON.stringify(via) === JSON.stringify(direct)) r.identical++
-}
-
-function percentile(values: number[], q: number): number {
-  if (values.length === 0) return 0
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number
+function vector(dimension: number, seed: number): number[] {
+  let x = seed * 2654435761 % 4294967296
+  return Array.from({ length: dimension }, () => {
+    x = (x * 1664525 + 1013904223) % 4294967296
+    return x / 4294967296 - 0.5
+  })
 }

@@ -20,6 +20,7 @@ export async function describeSourceIndex(
       }, null)
       const text = await res.body.text()
       if (res.statusCode === 200) return shapeOf(name, JSON.parse(text) as Record<string, unknown>)
+      if (res.statusCode === 404) throw new VecshiftError(E.STORE_NOT_FOUND, [`Pinecone index ${name}`, control.name])
       // 4xx will not get better by retrying: a wrong key or a wrong index name.
       if (res.statusCode < 500 && res.statusCode !== 429) {
         throw new VecshiftError(E.CONFIG_INVALID, [`source.index: describing index "${name}" answered ${res.statusCode} ${text.slice(0, 200)}`])

@@ -29,6 +29,8 @@ import { ProgressReporter } from '../control/reporter.js'
 import { ReplayStatusFile } from '../replay/status.js'
 import type { ReplayStatus } from '../replay/replayer.js'
 import type { VectorStore } from '../stores/contract.js'
+import { gatherStatus } from '../control/status.js'
+import { LagHistory } from './lag-history.js'
 
 // The gateway's composition root: builds the upstream pools, the data-plane and
 // control-plane routes, the admin server, and owns the lifecycle (listen, drain, close).
@@ -74,6 +76,7 @@ export class Gateway {
   #targetShape: IndexShape | undefined
   readonly #targetStore: VectorStore | undefined
   readonly #replayStatuses: () => Promise<ReplayStatus[]>
+  readonly #lagHistory: LagHistory
   readonly #shadow: ShadowReads | undefined
   readonly #plane: StorePlane | undefined
   readonly #control: ControlStore | undefined
@@ -108,6 +111,7 @@ export class Gateway {
     const replayFiles = ['replay', 'rollback'].map((c) => new ReplayStatusFile(config.replay.dataDir, config.migration.id, c))
     this.#replayStatuses = async () => (await Promise.all(replayFiles.map((f) => f.load().catch(() => undefined)))).filter((s): s is ReplayStatus => s !== undefined)
     this.metrics = new GatewayMetrics({ migration: config.migration.id }, this.#replayStatuses)
+    this.#lagHistory = new LagHistory(this.#replayStatuses)
     const upstreamOptions = { ...gateway.upstream, tlsVerify: source.tlsVerify }
     this.#source = new Upstream({ ...upstreamOptions, name: 'source', url: source.host })
     this.#sourceControl = new Upstream({ ...upstreamOptions, name: 'source-control', url: source.controllerHost })
@@ -130,6 +134,7 @@ export class Gateway {
           readiness: this.#readiness,
           token: config.secrets.adminToken,
           status: async () => ({ ...this.status(), replay: await this.#replayStatuses() }),
+          migration: () => this.#migrationStatus(),
           isClosing: () => this.#closing !== undefined,
         })
       : undefined
@@ -153,6 +158,16 @@ export class Gateway {
       closing: this.#closing !== undefined,
       uptimeMs: Date.now() - this.#startedAt,
     }
+  }
+
+  /** What the status page shows. The migration's own status (copy, replicas, cutovers) is
+   *  the control store's; without one, the page shows this gateway's phase alone. */
+  async #migrationStatus(): Promise<Record<string, unknown>> {
+    const [migration, replay] = await Promise.all([
+      this.#control ? gatherStatus(this.config, this.#control) : Promise.resolve(null),
+      this.#replayStatuses(),
+    ])
+    return { now: Date.now(), gateway: this.status(), migration, replay, lag: this.#lagHistory.samples() }
   }
 
   #buildApp(): FastifyInstance {
@@ -235,11 +250,13 @@ export class Gateway {
         : plane
           ? { auth, metrics: this.metrics, apply: (w: ParsedWrite) => plane.write(w), ...reverseCommon }
           : undefined
-    // The capture path checks writes against the target's shape synchronously; a pgvector
-    // target's is known once described, which the first write to it waits for.
-    const withTargetShape = (inner: RouteHandlerMethod): RouteHandlerMethod => (plane
+    // The capture path checks writes against the target's shape synchronously; a target's
+    // is known once described (a target created by the copy, later), which the first write
+    // to it waits for. Once known, the wait is a resolved promise.
+    const targetShapeReady = plane ? () => plane.shapeReady() : this.#target ? () => this.#describeTargetIndex() : undefined
+    const withTargetShape = (inner: RouteHandlerMethod): RouteHandlerMethod => (targetShapeReady
       ? async function captured(req, reply) {
-        await plane.shapeReady()
+        await targetShapeReady()
         return inner.call(this, req, reply)
       }
       : inner)
@@ -340,6 +357,17 @@ export class Gateway {
 
   #describing: Promise<IndexShape> | undefined
 
+  /** The Pinecone target's shape, asked of its control plane once (again after a failure). */
+  #describeTargetIndex(): Promise<IndexShape> {
+    if (this.#targetShape) return Promise.resolve(this.#targetShape)
+    this.#describing ??= describeSourceIndex(this.#targetControl as Upstream, (this.config.target as PineconeStoreConfig).index,
+      (this.config.secrets.targetApiKey ?? this.config.secrets.sourceApiKey) as string, this.#logger, 2).then((shape) => {
+      this.#targetShape = shape
+      return shape
+    }).finally(() => { this.#describing = undefined })
+    return this.#describing
+  }
+
   /** The pgvector target's shape, asked of the store once (again after a failure). */
   #describeTargetStore(): Promise<IndexShape> {
     if (this.#targetShape) return Promise.resolve(this.#targetShape)
@@ -378,8 +406,11 @@ export class Gateway {
         this.#logger.info({ target: this.#targetStore?.label }, 'the pgvector target does not exist yet; it is described when routing reaches it')
       })
     } else if (this.#reverseLog && this.#targetControl) {
-      this.#targetShape = await describeSourceIndex(this.#targetControl, (this.config.target as PineconeStoreConfig).index,
-        (this.config.secrets.targetApiKey ?? this.config.secrets.sourceApiKey) as string, this.#logger)
+      // A target the copy creates (from a collection) does not exist yet either.
+      await this.#describeTargetIndex().catch((err: unknown) => {
+        if (!(err instanceof VecshiftError && err.code === E.STORE_NOT_FOUND.code)) throw err
+        this.#logger.info({ target: (this.config.target as PineconeStoreConfig).index }, 'the target index does not exist yet; it is described when routing reaches it')
+      })
     }
     if (this.#writeLog) {
       // Writes are validated against the index before anything is logged, so its shape is
@@ -394,6 +425,10 @@ export class Gateway {
       adminUrl = urlOf(this.admin)
     }
     this.#addresses = { url: urlOf(this.app), adminUrl }
+    if (this.admin) {
+      this.#lagHistory.start(1_000)
+      this.#stops.push(() => this.#lagHistory.stop())
+    }
     if (this.#control) {
       await this.#heartbeat()
       const every = Math.max(50, Math.floor(this.config.control.leaseMs / 3))

@@ -5,8 +5,13 @@ import { dirname } from 'node:path'
 // leaves either the old or the new version: write a temp file, fsync it, rename it over the
 // old one, fsync the directory so the rename itself is durable.
 
+// Each write has a temp file of its own: two writes of one path at once (a heartbeat on a
+// timer and one on a routing change) must not rename each other's file away. The later
+// rename wins, and either version is whole.
+let writes = 0
+
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`
+  const tmp = `${path}.tmp-${process.pid}-${++writes}`
   const file = await open(tmp, 'w', 0o600)
   try {
     await file.writeFile(JSON.stringify(value))
