@@ -182,6 +182,9 @@ function demoConfig(dir: string, peers: DemoPeers, flags: DemoFlags, adminToken:
       'copy.createTarget': true,
       'copy.collection': { cloud: 'aws', region: 'us-east-1', pollIntervalMs: 50 },
       'cutover.maxPauseMs': 5_000,
+      // A quarter of the app's queries are also asked of the new index and the answers
+      // compared, as an operator would before trusting it (the status page shows them).
+      'gateway.shadow': { percent: 25, maxConcurrent: 4 },
       'gateway.listen.port': 0,
       'admin.listen.port': 0,
       'log.level': 'warn',

@@ -210,9 +210,13 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
       return `${r.checked} ids checked, ${r.repaired} repaired`
     })
     // 5. Flip.
+    const flipStarted = Date.now()
     record = await step('flip', async () => {
       if (remaining() <= 0) throw new Abort(`the ${options.maxPauseMs} ms budget ran out before the flip`)
-      return control.update(barrierEpoch, (r) => finish(transitioned(r, phases.done, options.by, `${direction}: flipped`), attempt.id, 'done', steps, Date.now() - pauseStarted))
+      // The record the flip writes is its own last step: the history shows the flip timed up
+      // to that write (the step list returned times it to the write's acknowledgement).
+      return control.update(barrierEpoch, (r) => finish(transitioned(r, phases.done, options.by, `${direction}: flipped`), attempt.id, 'done',
+        [...steps, { name: 'flip', startedAt: new Date(flipStarted).toISOString(), ms: Date.now() - flipStarted, ok: true }], Date.now() - pauseStarted))
     })
     const pauseMs = Date.now() - pauseStarted
     logger?.info({ pauseMs, epoch: record.epoch, phase: record.phase }, `${direction} done`)

@@ -10,12 +10,19 @@ export const STATUS_JS = String.raw`
 (function () {
   var REFRESH_MS = ${STATUS_REFRESH_MS};
   var $ = function (id) { return document.getElementById(id); };
-  var hash = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (hash) {
+  // A token in the fragment (never sent to the server) is kept for this tab, and leaves the
+  // address bar and the browser history at once.
+  function tokenFromHash() {
+    var hash = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+    if (!hash) return false;
     sessionStorage.setItem('vecshift-admin-token', decodeURIComponent(hash[1]));
-    // The token leaves the address bar (and the browser history) at once.
     history.replaceState(null, '', location.pathname);
+    return true;
   }
+  tokenFromHash();
+  window.addEventListener('hashchange', function () {
+    if (tokenFromHash() && !$('login').hidden) { $('login').hidden = true; refresh(); }
+  });
   function token() { return sessionStorage.getItem('vecshift-admin-token') || ''; }
 
   $('login').addEventListener('submit', function (e) {
