@@ -8,6 +8,7 @@ import { decodeToken, paginationToken, reportedNamespace } from '../pinecone/rea
 import { dataError, GrpcCode, invalidArgument } from '../pinecone/errors.js'
 import { DEFAULT_NS, namespaceKey } from './index-store.js'
 import { LIMITS, optInt } from '../pinecone/limits.js'
+import { checkNamespaceName } from '../pinecone/write-requests.js'
 import type { Namespace } from './records.js'
 
 function notFound(name: string): Error {
@@ -24,12 +25,7 @@ function describe(ctx: DataContext, key: string, ns: Namespace | undefined): Rec
   return out
 }
 
-function checkName(raw: unknown): string {
-  if (typeof raw !== 'string' || raw.length === 0 || raw.length > LIMITS.maxNamespaceLength || !/^[\x01-\x7F]+$/.test(raw)) {
-    throw invalidArgument(`Namespace name must be 1-${LIMITS.maxNamespaceLength} ASCII characters (excluding NUL)`)
-  }
-  return raw
-}
+const checkName = checkNamespaceName
 
 export function listNamespaces(ctx: DataContext, q: { limit?: unknown; paginationToken?: unknown; prefix?: unknown }): string {
   if (ctx.index.isPod) throw podUnsupported('listing namespaces')

@@ -27,28 +27,44 @@ function bad(message: string): Error {
   return invalidArgument(`Invalid filter: ${message}`)
 }
 
+/** Nesting of $and/$or beyond this is refused: compiling recurses, and a filter nested
+ *  thousands deep would otherwise overflow the stack (a 500 instead of a 400). Real
+ *  filters are a few levels deep. */
+export const MAX_FILTER_DEPTH = 64
+
+/** A short rendering of a refused operand for the error message: bounded in depth and
+ *  length, so a huge or deeply nested operand is neither echoed back nor a stack overflow. */
+function preview(value: unknown, depth = 0): string {
+  let out: string
+  if (Array.isArray(value)) out = depth >= 2 ? '[…]' : `[${value.slice(0, 5).map((v) => preview(v, depth + 1)).join(',')}${value.length > 5 ? ',…' : ''}]`
+  else if (isPlainObject(value)) out = depth >= 2 ? '{…}' : `{${Object.keys(value).slice(0, 5).map((k) => `${JSON.stringify(k.slice(0, 40))}:${preview(value[k], depth + 1)}`).join(',')}}`
+  else out = value === undefined ? 'undefined' : JSON.stringify(value)
+  return out.length > 120 ? `${out.slice(0, 120)}…` : out
+}
+
 /** Compile a filter; throws a Pinecone 400 for anything Pinecone would refuse. */
 export function compileFilter(filter: unknown): Predicate {
   if (!isPlainObject(filter)) throw bad('the filter must be a JSON object')
   if (Object.keys(filter).length === 0) throw bad('the filter must not be empty')
-  return compileObject(filter)
+  return compileObject(filter, 1)
 }
 
-function compileObject(obj: Record<string, unknown>): Predicate {
+function compileObject(obj: Record<string, unknown>, depth: number): Predicate {
+  if (depth > MAX_FILTER_DEPTH) throw bad(`the filter is nested more than ${MAX_FILTER_DEPTH} levels deep`)
   const parts: Predicate[] = []
   for (const [key, value] of Object.entries(obj)) {
-    if (key === '$and' || key === '$or') parts.push(compileLogical(key, value))
+    if (key === '$and' || key === '$or') parts.push(compileLogical(key, value, depth))
     else if (key.startsWith('$')) throw bad(`unknown operator ${key} at the top level of a condition`)
     else parts.push(compileField(key, value))
   }
   return all(parts)
 }
 
-function compileLogical(op: '$and' | '$or', value: unknown): Predicate {
+function compileLogical(op: '$and' | '$or', value: unknown, depth: number): Predicate {
   if (!Array.isArray(value) || value.length === 0) throw bad(`${op} must be a non-empty array of filters`)
   const parts = value.map((sub) => {
     if (!isPlainObject(sub) || Object.keys(sub).length === 0) throw bad(`each element of ${op} must be a non-empty object`)
-    return compileObject(sub)
+    return compileObject(sub, depth + 1)
   })
   if (op === '$and') return all(parts)
   return parts.length === 1 ? parts[0]! : (md) => {
@@ -60,7 +76,7 @@ function compileLogical(op: '$and' | '$or', value: unknown): Predicate {
 function compileField(field: string, cond: unknown): Predicate {
   if (isScalar(cond)) return eq(field, cond)
   if (!isPlainObject(cond)) {
-    throw bad(`the condition for field "${field}" must be a string, number, boolean or an object of operators, got ${JSON.stringify(cond)}`)
+    throw bad(`the condition for field "${field}" must be a string, number, boolean or an object of operators, got ${preview(cond)}`)
   }
   const ops = Object.entries(cond)
   if (ops.length === 0) throw bad(`the condition for field "${field}" must not be an empty object`)
@@ -84,7 +100,7 @@ function compileOperator(field: string, op: string, operand: unknown): Predicate
       return (md) => !p(md)
     }
     case '$exists': {
-      if (typeof operand !== 'boolean') throw bad(`$exists on field "${field}" takes true or false, got ${JSON.stringify(operand)}`)
+      if (typeof operand !== 'boolean') throw bad(`$exists on field "${field}" takes true or false, got ${preview(operand)}`)
       return operand ? (md) => md !== null && Object.hasOwn(md, field) : (md) => md === null || !Object.hasOwn(md, field)
     }
     default:
@@ -97,22 +113,22 @@ function isScalar(v: unknown): v is Scalar {
 }
 
 function scalarOperand(field: string, op: string, operand: unknown): Scalar {
-  if (!isScalar(operand)) throw bad(`${op} on field "${field}" takes a string, number or boolean, got ${JSON.stringify(operand)}`)
+  if (!isScalar(operand)) throw bad(`${op} on field "${field}" takes a string, number or boolean, got ${preview(operand)}`)
   return operand
 }
 
 function numberOperand(field: string, op: string, operand: unknown): number {
   if (typeof operand !== 'number' || !Number.isFinite(operand)) {
-    throw bad(`${op} on field "${field}" takes a number, got ${JSON.stringify(operand)}`)
+    throw bad(`${op} on field "${field}" takes a number, got ${preview(operand)}`)
   }
   return operand
 }
 
 function listOperand(field: string, op: string, operand: unknown): ReadonlySet<string | number> {
-  if (!Array.isArray(operand)) throw bad(`${op} on field "${field}" takes an array, got ${JSON.stringify(operand)}`)
+  if (!Array.isArray(operand)) throw bad(`${op} on field "${field}" takes an array, got ${preview(operand)}`)
   for (const x of operand) {
     if (typeof x !== 'string' && !(typeof x === 'number' && Number.isFinite(x))) {
-      throw bad(`${op} on field "${field}" takes an array of strings or numbers, got ${JSON.stringify(x)}`)
+      throw bad(`${op} on field "${field}" takes an array of strings or numbers, got ${preview(x)}`)
     }
   }
   return new Set(operand as Array<string | number>)

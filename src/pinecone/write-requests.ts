@@ -59,6 +59,14 @@ type Body = Record<string, unknown>
 
 const present = (v: unknown): boolean => v !== undefined && v !== null
 
+/** A namespace named in a path (describe, delete): Pinecone's rule for names. */
+export function checkNamespaceName(raw: unknown): string {
+  if (typeof raw !== 'string' || raw.length === 0 || raw.length > LIMITS.maxNamespaceLength || !/^[\x01-\x7F]+$/.test(raw)) {
+    throw invalidArgument(`Namespace name must be 1-${LIMITS.maxNamespaceLength} ASCII characters (excluding NUL)`)
+  }
+  return raw
+}
+
 export function canonicalNamespace(raw: unknown): string {
   if (raw === undefined || raw === null) return ''
   if (typeof raw !== 'string') throw invalidArgument('Invalid value for namespace: expected a string')

@@ -7,10 +7,11 @@ import { E, VecshiftError, isVecshiftError, vxError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { invalidArgument, isPineconeError } from '../pinecone/errors.js'
 import { NOT_HANDLED, parseWriteBody } from '../pinecone/fast-json.js'
-import { parseDelete, parseUpdate, parseUpsert, canonicalNamespace, type IndexShape, type ParsedWrite } from '../pinecone/write-requests.js'
+import { parseDelete, parseUpdate, parseUpsert, canonicalNamespace, checkNamespaceName, type IndexShape, type ParsedWrite } from '../pinecone/write-requests.js'
 import type { WriteLog } from '../writelog/contract.js'
 import type { IntentRecord, OutcomeKind, RecordHeader } from '../writelog/record.js'
 import { readBody } from './body.js'
+import { LIMITS, requestTooLarge } from '../pinecone/limits.js'
 import { countUpstreamError, type ForwardContext } from './forward.js'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import type { CapturedOp } from './routes.js'
@@ -135,10 +136,14 @@ async function applyThroughStore(
 /** A write request as Pinecone would parse and check it (shared with the store plane). */
 export function parseWrite(op: CapturedOp, raw: Buffer, req: FastifyRequest, shape: IndexShape): ParsedWrite {
   if (op === 'delete_namespace') {
-    // Deleting a namespace deletes every record in it: logged as deleteAll there.
-    const ns = canonicalNamespace(decodeURIComponent((req.params as { namespace: string }).namespace))
+    // Deleting a namespace deletes every record in it: logged as deleteAll there. The router
+    // has decoded the path parameter already; decoding it again would log another name.
+    const ns = canonicalNamespace(checkNamespaceName((req.params as { namespace: string }).namespace))
     return { op: 'delete', namespace: ns, deleteAll: true }
   }
+  // Pinecone refuses a data-plane request over 2 MB; the gateway's own body limit is set
+  // higher for other routes, so the write is refused here, before it is logged.
+  if (raw.length > LIMITS.maxRequestBytes) throw requestTooLarge(raw.length)
   // Upserts and updates are mostly dense vectors: the fast parser reads them straight into
   // typed arrays. It declines anything unusual, malformed bodies included, and JSON.parse
   // then gives the answer and the error message.

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream'
 import type { FastifyReply } from 'fastify'
 import { E, VecshiftError } from '../errors.js'
 
@@ -41,4 +42,21 @@ export function sendError(reply: FastifyReply, error: VecshiftError, shape: Erro
     })
   }
   return reply.send(error.toPinecone())
+}
+
+/** For a request Node's HTTP parser refused (malformed, headers too large, too slow): no
+ *  Fastify request exists, so the answer is written on the socket, in the data plane's
+ *  shape, and the connection closed (its stream position is unknown). */
+export function writeClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const [status, reason, grpc, message] = err.code === 'HPE_HEADER_OVERFLOW'
+    ? [431, 'Request Header Fields Too Large', 3, 'the request headers are too large']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', 4, 'the request was not received in time']
+      : [400, 'Bad Request', 3, `malformed HTTP request (${err.code ?? 'parse error'})`]
+  const body = JSON.stringify({ code: grpc, message, details: [] })
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }

@@ -14,7 +14,7 @@ import { captureHandler, RecordFactory } from './capture.js'
 import { describeSourceIndex } from './index-shape.js'
 import type { IndexShape, ParsedWrite } from '../pinecone/write-requests.js'
 import type { WriteLog } from '../writelog/contract.js'
-import { sendError, toVecshiftError } from './reply-error.js'
+import { sendError, toVecshiftError, writeClientError } from './reply-error.js'
 import { CONTROL_PREFIXES, DATA_ROUTES } from './routes.js'
 import { Upstream } from './upstream.js'
 import { hostname } from 'node:os'
@@ -178,9 +178,16 @@ export class Gateway {
       logController: new LogController({ disableRequestLogging: true }),
       bodyLimit: limits.maxBodyBytes,
       requestTimeout: limits.requestTimeoutMs,
-      http: { maxHeaderSize: limits.maxHeaderBytes },
+      // A request without Host is answered by Fastify (in Pinecone's shape), not dropped by Node.
+      http: { maxHeaderSize: limits.maxHeaderBytes, requireHostHeader: false },
+      // Namespaces are up to 512 characters, and they are path parameters.
+      routerOptions: { maxParamLength: 1024 },
       // Shutdown answers are sent by the onRequest hook below, in Pinecone's error shape.
       return503OnClosing: false,
+      // Every refusal in Pinecone's shape: Fastify's own (a bad URL encoding) and Node's
+      // (a request its parser refused, before Fastify saw it).
+      frameworkErrors: (err, req, reply) => { sendError(reply, toVecshiftError(err), shapeOf(req)) },
+      clientErrorHandler: (err, socket) => writeClientError(err, socket),
     })
 
     const auth = new ClientAuth({
