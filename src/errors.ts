@@ -45,6 +45,7 @@ export const E = Object.freeze({
   CLI_USAGE: def('CLI_USAGE', 400, Grpc.INVALID_ARGUMENT, false, '%s'),
 
   BAD_REQUEST: def('BAD_REQUEST', 400, Grpc.INVALID_ARGUMENT, false, '%s'),
+  REQUEST_TIMEOUT: def('REQUEST_TIMEOUT', 408, Grpc.DEADLINE_EXCEEDED, false, 'the request was not received in time: its body was still arriving after %s ms (gateway.limits.requestTimeoutMs)'),
   INVALID_JSON: def('INVALID_JSON', 400, Grpc.INVALID_ARGUMENT, false, 'request body is not valid JSON: %s'),
   BODY_TOO_LARGE: def('BODY_TOO_LARGE', 413, Grpc.RESOURCE_EXHAUSTED, false,
     'request body of %s bytes exceeds the gateway limit of %s bytes (gateway.limits.maxBodyBytes)'),
@@ -59,6 +60,8 @@ export const E = Object.freeze({
     'upstream %s is unavailable (%s); retry later'),
   UPSTREAM_TIMEOUT: def('UPSTREAM_TIMEOUT', 504, Grpc.DEADLINE_EXCEEDED, true,
     'upstream %s did not answer within %s ms'),
+  UPSTREAM_TLS: def('UPSTREAM_TLS', 502, Grpc.UNAVAILABLE, false,
+    'the upstream %s presented a TLS certificate that does not verify (%s); fix the certificate, or trust its CA with NODE_EXTRA_CA_CERTS (tlsVerify: false is for rehearsals only)'),
   UPSTREAM_PROTOCOL: def('UPSTREAM_PROTOCOL', 502, Grpc.UNAVAILABLE, true,
     'upstream %s sent an invalid response (%s)'),
   WRITES_HELD: def('WRITES_HELD', 503, Grpc.UNAVAILABLE, true, 'writes are held for a cutover (%s waiting) and this one could not wait longer: %s; retry shortly'),

@@ -96,7 +96,8 @@ const upstream = z.strictObject({
 })
 
 const limits = z.strictObject({
-  /** Larger bodies get 413 at the gateway. Pinecone's own limit (2 MB) is enforced upstream. */
+  /** Larger bodies get 413 at the gateway. Pinecone's own limit (2 MB) is enforced upstream, and
+   *  on captured writes before they are logged. */
   maxBodyBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
   maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
   /** Whole-request deadline on the client side of the gateway. */

@@ -179,7 +179,13 @@ export class Gateway {
       bodyLimit: limits.maxBodyBytes,
       requestTimeout: limits.requestTimeoutMs,
       // A request without Host is answered by Fastify (in Pinecone's shape), not dropped by Node.
-      http: { maxHeaderSize: limits.maxHeaderBytes, requireHostHeader: false },
+      // Node checks request deadlines every connectionsCheckingInterval (30 s by default):
+      // often enough here that a short requestTimeoutMs is kept to within half of itself.
+      http: {
+        maxHeaderSize: limits.maxHeaderBytes,
+        requireHostHeader: false,
+        connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(limits.requestTimeoutMs / 2))),
+      },
       // Namespaces are up to 512 characters, and they are path parameters.
       routerOptions: { maxParamLength: 1024 },
       // Shutdown answers are sent by the onRequest hook below, in Pinecone's error shape.
@@ -221,8 +227,22 @@ export class Gateway {
       }
       this.#inFlight++
       this.metrics.inFlight.inc()
+      // Node enforces requestTimeout only until a request is handed over, not while its body
+      // is still arriving: a client that stops mid-body would hold its slot for ever.
+      const deadline = req.raw.complete ? undefined : setTimeout(() => {
+        if (req.raw.complete || reply.sent) return
+        this.metrics.rejected.labels('request-timeout').inc()
+        reply.header('connection', 'close')
+        sendError(reply, vxError(E.REQUEST_TIMEOUT, limits.requestTimeoutMs), shapeOf(req))
+        // The rest of the body will not be read: the connection goes once the answer is out,
+        // and with it the upstream request that was reading the body.
+        const socket = req.raw.socket
+        socket.end()
+        setTimeout(() => socket.destroy(), 1_000).unref()
+      }, limits.requestTimeoutMs)
       // 'close' fires for finished and aborted responses alike, so the count cannot drift.
       reply.raw.once('close', () => {
+        clearTimeout(deadline)
         this.#inFlight--
         this.metrics.inFlight.dec()
       })
@@ -539,7 +559,14 @@ export class Gateway {
     } finally {
       clearTimeout(timer)
       clearInterval(sweeper)
-      await Promise.allSettled([this.#source.close(), this.#sourceControl.close(), this.#target?.close(), this.#targetControl?.close(), this.#control?.leave(this.#records.instance)])
+      // The pools close once their requests are done; one still sending a body its client
+      // abandoned would hold them open, so past the drain deadline they are destroyed.
+      const upstreams = [this.#source, this.#sourceControl, this.#target, this.#targetControl].filter((u): u is Upstream => u !== undefined)
+      const closing = Promise.allSettled(upstreams.map((u) => u.close()))
+      const late = setTimeout(() => { for (const u of upstreams) void u.destroy().catch(() => undefined) }, deadline)
+      late.unref()
+      await Promise.allSettled([closing, this.#control?.leave(this.#records.instance)])
+      clearTimeout(late)
     }
     this.#logger.info('gateway closed')
   }

@@ -8,6 +8,11 @@ const UNAVAILABLE = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE',
   'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED', 'UND_ERR_CONNECT_TIMEOUT',
 ])
+/** OpenSSL's verification failures, as Node reports them. */
+const TLS = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_REVOKED', 'ERR_TLS_CERT_ALTNAME_INVALID',
+])
 const TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT', 'ABORT_ERR'])
 
 export function errorCode(err: unknown): string | undefined {
@@ -23,6 +28,8 @@ export function mapUpstreamError(err: unknown, upstream: string, timeoutMs: numb
   if (TIMEOUT.has(code)) {
     return new VecshiftError(E.UPSTREAM_TIMEOUT, [upstream, timeoutMs], { cause: err, retryAfter: 1 })
   }
+  // Not retriable: a certificate does not start verifying by itself.
+  if (TLS.has(code)) return new VecshiftError(E.UPSTREAM_TLS, [upstream, code], { cause: err })
   if (UNAVAILABLE.has(code)) {
     return new VecshiftError(E.UPSTREAM_UNAVAILABLE, [upstream, code], { cause: err, retryAfter: 1 })
   }

@@ -69,7 +69,8 @@ t.test('the status page shows the phase and a non-empty lag chart during a demo 
   t.ok(phases.has('capture') || phases.has('cutover'), `the page showed the migration before the flip (${[...phases].join(', ')})`)
   t.ok(phases.has('target-primary'), 'and the new phase after the flip, without a reload')
   // Wait until the lag chart has several samples (one a second).
-  await page.waitForFunction(() => Number(document.getElementById('lag-line')?.dataset.samples ?? 0) >= 3, undefined, { timeout: 15_000 })
+  // (A string: it runs in the page, and this project's TypeScript has no DOM types.)
+  await page.waitForFunction("Number(document.getElementById('lag-line')?.dataset.samples ?? 0) >= 3", undefined, { timeout: 15_000 })
   const points = (await page.getAttribute('#lag-line', 'points')) ?? ''
   t.ok(points.trim().split(' ').length >= 3, `the lag chart has points (${points.slice(0, 60)}…)`)
   t.match(await page.textContent('#copy'), /done \(collection\): \d+ of \d+ records/, 'copy progress')
