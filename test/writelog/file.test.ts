@@ -91,6 +91,30 @@ t.test('file: a second writer on the same directory is refused, naming the holde
   await t.rejects(openFileLog({ dir }), { code: 'VECSHIFT_ERR_LOG_LOCKED', message: new RegExp(`in use by process ${process.pid}`) })
 })
 
+t.test('file: a lock left by a dead writer is taken over: same pid after a container restart, or another host gone quiet', async (t) => {
+  const { hostname } = await import('node:os')
+  const { utimesSync } = await import('node:fs')
+  // A container restarted after kill -9 runs as the same pid: the lock names this pid and
+  // host, but another process's token.
+  const dir1 = mkdtempSync(join(tmpdir(), 'vecshift-lock-'))
+  writeFileSync(join(dir1, 'LOCK'), JSON.stringify({ pid: process.pid, host: hostname(), token: 'an-earlier-incarnation' }), { mode: 0o600 })
+  const log1 = await openFileLog({ dir: dir1 })
+  t.ok(log1, 'same pid, another token: taken over')
+  await log1.close()
+  // A pod replaced after a crash has a new host name: another host's lock is taken over
+  // once nobody has touched it for 30 s, and refused while it is fresh.
+  const dir2 = mkdtempSync(join(tmpdir(), 'vecshift-lock-'))
+  const lock = join(dir2, 'LOCK')
+  writeFileSync(lock, JSON.stringify({ pid: 1, host: 'vecshift-gateway-7d9f-old', token: 'x' }), { mode: 0o600 })
+  await t.rejects(openFileLog({ dir: dir2 }), { code: 'VECSHIFT_ERR_LOG_LOCKED', message: /in use by process 1 on vecshift-gateway-7d9f-old/ }, 'a fresh lock from another host is refused')
+  const old = new Date(Date.now() - 31_000)
+  utimesSync(lock, old, old)
+  const log2 = await openFileLog({ dir: dir2 })
+  t.match(JSON.parse(readFileSync(lock, 'utf8')), { pid: process.pid, host: hostname() }, 'a stale one is taken over')
+  await log2.close()
+  t.throws(() => statSync(lock), 'and released on close')
+})
+
 t.test('file: a torn tail (half a record) is cut on open and reported, never read', async (t) => {
   const { dir, log } = await fresh(t)
   await log.append([upsert('a'), upsert('b')])
