@@ -178,9 +178,9 @@ export class Gateway {
       logController: new LogController({ disableRequestLogging: true }),
       bodyLimit: limits.maxBodyBytes,
       requestTimeout: limits.requestTimeoutMs,
-      // A request without Host is answered by Fastify (in Pinecone's shape), not dropped by Node.
-      // Node checks request deadlines every connectionsCheckingInterval (30 s by default):
-      // often enough here that a short requestTimeoutMs is kept to within half of itself.
+      // A request without Host is answered by Fastify (in Pinecone's shape), not dropped by
+      // Node. Node checks its header and request deadlines every connectionsCheckingInterval
+      // (30 s by default): often enough here that a short deadline is kept to within half.
       http: {
         maxHeaderSize: limits.maxHeaderBytes,
         requireHostHeader: false,
