@@ -41,6 +41,7 @@ export interface DemoFlags {
   dimension: number
   target: 'pinecone' | 'pgvector'
   afterSeconds: number
+  pauseSeconds: number
   dir?: string
   keepRunning?: boolean
 }
@@ -121,6 +122,10 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     step('verify', `${verify.records.equal} of ${verify.records.compared} sampled records equal; recall@10 ${recall.toFixed(3)} over ${verify.search.all.queries} queries: ${verify.passed ? 'passed' : `FAILED (${verify.failures.join('; ')})`}`)
     if (!verify.passed) throw new Error('the verification failed; the demo does not cut over (a real migration would stop here too)')
 
+    if (flags.pauseSeconds > 0) {
+      step('waiting', `${flags.pauseSeconds} s before the cutover (--pause-seconds): writes are captured and replayed meanwhile`)
+      await sleep(flags.pauseSeconds * 1000)
+    }
     traffic.mark(true)
     const cut = await runCutover({
       control, log: replayLog, source, target, replayStatus: () => files.load(), dirtyPath: files.dirtyPath, copy: await new CheckpointFile(config.copy.checkpointDir, MIGRATION).load(),

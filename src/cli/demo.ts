@@ -11,6 +11,7 @@ export function registerDemo(program: Command): void {
     .option('--vectors <n>', 'vectors to seed the pod-like source index with', intArg(1, 1_000_000), 3000)
     .option('--dimension <d>', 'vector dimension', intArg(2, 20000), 64)
     .addOption(new Option('--target <store>', 'where the index moves: a serverless Pinecone index (emulator) or pgvector (PGlite)').choices(['pinecone', 'pgvector']).default('pinecone'))
+    .option('--pause-seconds <s>', 'wait this long before the cutover (time to watch the status page while writes are captured)', intArg(0, 3600), 0)
     .option('--after-seconds <s>', 'how long the app keeps writing to the new index after the cutover', intArg(0, 3600), 2)
     .option('--dir <dir>', 'where the write log, control record and checkpoints go (default: a new temporary directory)')
     .option('--keep-running', 'leave everything up afterwards, with the status page (Ctrl-C to stop)')
