@@ -45,7 +45,8 @@ export const E = Object.freeze({
   CLI_USAGE: def('CLI_USAGE', 400, Grpc.INVALID_ARGUMENT, false, '%s'),
 
   BAD_REQUEST: def('BAD_REQUEST', 400, Grpc.INVALID_ARGUMENT, false, '%s'),
-  REQUEST_TIMEOUT: def('REQUEST_TIMEOUT', 408, Grpc.DEADLINE_EXCEEDED, false, 'the request was not received in time: its body was still arriving after %s ms (gateway.limits.requestTimeoutMs)'),
+  HEADERS_TOO_LARGE: def('HEADERS_TOO_LARGE', 431, Grpc.INVALID_ARGUMENT, false, 'the request headers are larger than %s bytes (gateway.limits.maxHeaderBytes)'),
+  REQUEST_TIMEOUT: def('REQUEST_TIMEOUT', 408, Grpc.DEADLINE_EXCEEDED, false, 'the request was not received in time (within %s ms, gateway.limits.requestTimeoutMs)'),
   INVALID_JSON: def('INVALID_JSON', 400, Grpc.INVALID_ARGUMENT, false, 'request body is not valid JSON: %s'),
   BODY_TOO_LARGE: def('BODY_TOO_LARGE', 413, Grpc.RESOURCE_EXHAUSTED, false,
     'request body of %s bytes exceeds the gateway limit of %s bytes (gateway.limits.maxBodyBytes)'),

@@ -20,6 +20,8 @@ import { replay } from '../replay/replayer.js'
 import { ReplayStatusFile } from '../replay/status.js'
 import { createLogger } from '../logger.js'
 import { openStore } from '../stores/open.js'
+import { PgvectorStore } from '../stores/pgvector/store.js'
+import { mulberry32 } from '../prng.js'
 import type { VectorStore } from '../stores/contract.js'
 import { openFileLog } from '../writelog/file/file-log.js'
 import { openWriteLog } from '../writelog/open.js'
@@ -57,11 +59,10 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
   const step = (name: string, line: string) => say(`${elapsed()}  ${name.padEnd(9)} ${line}`)
   const logger = createLogger({ level: 'warn', name: 'vecshift-demo' })
   const dir = flags.dir ?? mkdtempSync(join(tmpdir(), 'vecshift-demo-'))
-  const peers = await startDemoPeers({ apiKey: API_KEY, logger, pgvector: flags.target === 'pgvector' })
+  const peers = await startDemoPeers({ apiKey: API_KEY, logger, pgvector: flags.target === 'pgvector', source: { name: 'demo-source', dimension: flags.dimension } })
   const closers: Array<() => Promise<unknown>> = []
   const cleanUp = async () => { for (const close of closers.splice(0).reverse()) await close().catch(() => undefined) }
   try {
-    await peers.createPodIndex('demo-source', flags.dimension)
     const sourceIndex = new Pinecone({ apiKey: API_KEY, controllerHostUrl: peers.emulatorUrl }).index({ host: peers.indexHost('demo-source') })
     const seeded = await seed(sourceIndex, flags.vectors, flags.dimension)
     step('seed', `${flags.vectors} vectors (dimension ${flags.dimension}) in ${NAMESPACES.length} namespaces of the pod-like index demo-source on the emulator ${peers.emulatorUrl}`)
@@ -200,12 +201,13 @@ function demoConfig(dir: string, peers: DemoPeers, flags: DemoFlags, adminToken:
 /** The seeded ids, namespace by namespace (the pgvector path copies by ids file). */
 async function seed(index: ReturnType<Pinecone['index']>, count: number, dimension: number): Promise<Map<string, string[]>> {
   const ids = new Map<string, string[]>(NAMESPACES.map((ns) => [ns, []]))
+  const rnd = mulberry32(1)
   const batch = 200
   for (let start = 0; start < count; start += batch) {
     const ns = NAMESPACES[(start / batch) % NAMESPACES.length] as string
     const records = Array.from({ length: Math.min(batch, count - start) }, (_, i) => ({
       id: `item-${start + i}`,
-      values: vector(dimension, start + i),
+      values: Array.from({ length: dimension }, () => rnd() - 0.5),
       metadata: { category: ['books', 'music', 'film'][(start + i) % 3] as string, price: (start + i) % 100 },
     }))
     await index.namespace(ns).upsert({ records })
@@ -224,8 +226,8 @@ async function copyIndex(config: Config, source: VectorStore, target: VectorStor
     const idsFile = join(dir, 'ids.tsv')
     writeFileSync(idsFile, [...seeded].flatMap(([ns, ids]) => ids.map((id) => `${ns}\t${id}`)).join('\n') + '\n')
     const plan = await planCopy(source, target, { strategy: 'ids-file', idsFile, createTarget: true })
-    const described = plan.source
-    await (target as VectorStore & { createSchema(s: { dimension: number; metric: string }): Promise<void> }).createSchema({ dimension: described.dimension, metric: described.metric })
+    if (!(target instanceof PgvectorStore)) throw new Error('the pgvector target is not a pgvector store')
+    await target.createSchema({ dimension: plan.source.dimension, metric: plan.source.metric })
     return runCopy(source, target, plan, { migration: MIGRATION, concurrency: 2, batchSize: 200, maxRequestsPerSec: 0, maxVectorsPerSec: 0, idsFile, checkpoint, progress })
   }
   const plan = await planCopy(source, target, { strategy: 'collection', createTarget: true, collection: config.copy.collection })
@@ -250,12 +252,4 @@ async function waitForReplay(files: ReplayStatusFile, timeoutMs: number) {
     if (Date.now() > until) throw new Error(`the replayer did not catch up within ${timeoutMs} ms (${JSON.stringify(s)})`)
     await sleep(100)
   }
-}
-
-function vector(dimension: number, seed: number): number[] {
-  let x = seed * 2654435761 % 4294967296
-  return Array.from({ length: dimension }, () => {
-    x = (x * 1664525 + 1013904223) % 4294967296
-    return x / 4294967296 - 0.5
-  })
 }

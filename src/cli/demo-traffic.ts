@@ -97,7 +97,8 @@ export class Traffic {
   }
 }
 
-/** Ids whose record on `store` differs from the ledger, one line each. */
+/** Ids whose record on `store` differs from the ledger, one line each (the end-to-end
+ *  tests' ledgers are checked with it too, test/helpers/ledger.ts). */
 export async function ledgerDifferences(store: VectorStore, ledger: Traffic['ledger']): Promise<string[]> {
   const wrong: string[] = []
   for (const [ns, ids] of ledger) {
@@ -109,7 +110,7 @@ export async function ledgerDifferences(store: VectorStore, ledger: Traffic['led
       } else if (!have) {
         wrong.push(`${ns}/${id}: missing on ${store.label}`)
       } else if (JSON.stringify(Array.from(have.values ?? [])) !== JSON.stringify(want.values) || canonical(have.metadata) !== canonical(want.metadata)) {
-        wrong.push(`${ns}/${id}: differs on ${store.label}`)
+        wrong.push(`${ns}/${id}: ${JSON.stringify(Array.from(have.values ?? []))} ${JSON.stringify(have.metadata)} on ${store.label} != ${JSON.stringify(want)}`)
       }
     }
   }

@@ -1,6 +1,7 @@
+import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyReply } from 'fastify'
-import { E, VecshiftError } from '../errors.js'
+import { E, VecshiftError, vxError } from '../errors.js'
 
 // Answers in the two error shapes Pinecone uses, so the official SDKs read our messages:
 // data plane `{"code":<grpc>,"message","details":[]}`, control plane
@@ -47,16 +48,16 @@ export function sendError(reply: FastifyReply, error: VecshiftError, shape: Erro
 /** For a request Node's HTTP parser refused (malformed, headers too large, too slow): no
  *  Fastify request exists, so the answer is written on the socket, in the data plane's
  *  shape, and the connection closed (its stream position is unknown). */
-export function writeClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+export function writeClientError(err: NodeJS.ErrnoException, socket: Duplex, limits: { maxHeaderBytes: number; requestTimeoutMs: number }): void {
   if (!socket.writable) {
     socket.destroy()
     return
   }
-  const [status, reason, grpc, message] = err.code === 'HPE_HEADER_OVERFLOW'
-    ? [431, 'Request Header Fields Too Large', 3, 'the request headers are too large']
+  const error = err.code === 'HPE_HEADER_OVERFLOW'
+    ? vxError(E.HEADERS_TOO_LARGE, limits.maxHeaderBytes)
     : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? [408, 'Request Timeout', 4, 'the request was not received in time']
-      : [400, 'Bad Request', 3, `malformed HTTP request (${err.code ?? 'parse error'})`]
-  const body = JSON.stringify({ code: grpc, message, details: [] })
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+      ? vxError(E.REQUEST_TIMEOUT, limits.requestTimeoutMs)
+      : vxError(E.BAD_REQUEST, `malformed HTTP request (${err.code ?? 'parse error'})`)
+  const body = JSON.stringify(error.toPinecone())
+  socket.end(`HTTP/1.1 ${error.statusCode} ${STATUS_CODES[error.statusCode] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Vecshift-Error: ${error.code}\r\nConnection: close\r\n\r\n${body}`)
 }

@@ -120,7 +120,7 @@ export class Gateway {
     this.#target = target ? new Upstream({ ...gateway.upstream, tlsVerify: target.tlsVerify, name: 'target', url: target.host as string }) : undefined
     this.#targetControl = target ? new Upstream({ ...gateway.upstream, tlsVerify: target.tlsVerify, name: 'target-control', url: target.controllerHost }) : undefined
     this.#targetStore = config.target?.type === 'pgvector' ? deps.targetStore : undefined
-    this.#plane = this.#targetStore ? new StorePlane(this.#targetStore, () => this.#describeTargetStore()) : undefined
+    this.#plane = this.#targetStore ? new StorePlane(this.#targetStore, () => this.#describeTarget()) : undefined
     this.#reverseLog = target || this.#targetStore ? deps.reverseLog : undefined
     this.#shadow = gateway.shadow.percent > 0 && (target || this.#targetStore)
       ? new ShadowReads(gateway.shadow, [this.metrics.registry], logger.child({ component: 'shadow' }))
@@ -193,7 +193,7 @@ export class Gateway {
       // Every refusal in Pinecone's shape: Fastify's own (a bad URL encoding) and Node's
       // (a request its parser refused, before Fastify saw it).
       frameworkErrors: (err, req, reply) => { sendError(reply, toVecshiftError(err), shapeOf(req)) },
-      clientErrorHandler: (err, socket) => writeClientError(err, socket),
+      clientErrorHandler: (err, socket) => writeClientError(err, socket, limits),
     })
 
     const auth = new ClientAuth({
@@ -280,7 +280,7 @@ export class Gateway {
     // The capture path checks writes against the target's shape synchronously; a target's
     // is known once described (a target created by the copy, later), which the first write
     // to it waits for. Once known, the wait is a resolved promise.
-    const targetShapeReady = plane ? () => plane.shapeReady() : this.#target ? () => this.#describeTargetIndex() : undefined
+    const targetShapeReady = plane ? () => plane.shapeReady() : this.#target ? () => this.#describeTarget() : undefined
     const withTargetShape = (inner: RouteHandlerMethod): RouteHandlerMethod => (targetShapeReady
       ? async function captured(req, reply) {
         await targetShapeReady()
@@ -384,24 +384,19 @@ export class Gateway {
 
   #describing: Promise<IndexShape> | undefined
 
-  /** The Pinecone target's shape, asked of its control plane once (again after a failure). */
-  #describeTargetIndex(): Promise<IndexShape> {
+  /** The target's shape, asked once (again after a failure): of the pgvector store, or of
+   *  the Pinecone target's control plane. */
+  #describeTarget(): Promise<IndexShape> {
     if (this.#targetShape) return Promise.resolve(this.#targetShape)
-    this.#describing ??= describeSourceIndex(this.#targetControl as Upstream, (this.config.target as PineconeStoreConfig).index,
-      (this.config.secrets.targetApiKey ?? this.config.secrets.sourceApiKey) as string, this.#logger, 2).then((shape) => {
+    if (this.#describing) return this.#describing
+    const store = this.#targetStore
+    const asked = store
+      ? store.describe().then((d): IndexShape => ({ name: d.name, dimension: d.dimension, metric: d.metric, vectorType: d.vectorType }))
+      : describeSourceIndex(this.#targetControl as Upstream, (this.config.target as PineconeStoreConfig).index,
+        (this.config.secrets.targetApiKey ?? this.config.secrets.sourceApiKey) as string, this.#logger, 2)
+    this.#describing = asked.then((shape) => {
       this.#targetShape = shape
       return shape
-    }).finally(() => { this.#describing = undefined })
-    return this.#describing
-  }
-
-  /** The pgvector target's shape, asked of the store once (again after a failure). */
-  #describeTargetStore(): Promise<IndexShape> {
-    if (this.#targetShape) return Promise.resolve(this.#targetShape)
-    const store = this.#targetStore as VectorStore
-    this.#describing ??= store.describe().then((d) => {
-      this.#targetShape = { name: d.name, dimension: d.dimension, metric: d.metric, vectorType: d.vectorType }
-      return this.#targetShape
     }).finally(() => { this.#describing = undefined })
     return this.#describing
   }
@@ -425,18 +420,13 @@ export class Gateway {
     if (CAPTURING.has(phase) && this.#writeLog === undefined) {
       throw new VecshiftError(E.CONFIG_INVALID, [`migration phase ${phase} (control store ${this.config.control.dir}) captures writes: the gateway needs a write log (writelog.*)`])
     }
-    if (this.#targetStore) {
+    if (this.#targetStore || (this.#reverseLog && this.#targetControl)) {
       // Requests to the target are checked against its shape, as Pinecone would check them.
-      // Before the copy the table may not exist yet: it is described when routing reaches it.
-      await this.#describeTargetStore().catch((err: unknown) => {
+      // Before the copy the target may not exist yet (a pgvector table, or an index the copy
+      // creates from a collection): it is described when routing reaches it.
+      await this.#describeTarget().catch((err: unknown) => {
         if (!(err instanceof VecshiftError && err.code === E.STORE_NOT_FOUND.code)) throw err
-        this.#logger.info({ target: this.#targetStore?.label }, 'the pgvector target does not exist yet; it is described when routing reaches it')
-      })
-    } else if (this.#reverseLog && this.#targetControl) {
-      // A target the copy creates (from a collection) does not exist yet either.
-      await this.#describeTargetIndex().catch((err: unknown) => {
-        if (!(err instanceof VecshiftError && err.code === E.STORE_NOT_FOUND.code)) throw err
-        this.#logger.info({ target: (this.config.target as PineconeStoreConfig).index }, 'the target index does not exist yet; it is described when routing reaches it')
+        this.#logger.info({ target: this.#targetStore?.label ?? (this.config.target as PineconeStoreConfig).index }, 'the target does not exist yet; it is described when routing reaches it')
       })
     }
     if (this.#writeLog) {

@@ -5,10 +5,7 @@
 // PGlite is one database session: every connection to the socket server shares it. The
 // adapter uses no session state, but tests give their pools one connection anyway, so that
 // statements from two pool clients can never interleave inside the one session.
-import type { AddressInfo } from 'node:net'
-import { PGlite } from '@electric-sql/pglite'
-import { vector } from '@electric-sql/pglite-pgvector'
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
+import { startEmbeddedPostgres } from '../../src/stores/pgvector/embedded.js'
 import type { PoolConfig } from 'pg'
 
 interface Teardown {
@@ -23,17 +20,12 @@ export interface TestPostgres {
 }
 
 export async function startTestPostgres(t: Teardown): Promise<TestPostgres> {
-  const db = await PGlite.create({ extensions: { vector } })
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 16 })
-  await server.start()
-  const { port } = (server as unknown as { server: { address(): AddressInfo } }).server.address()
-  t.teardown(async () => {
-    await server.stop()
-    await db.close()
-  })
+  const pg = await startEmbeddedPostgres()
+  t.teardown(() => pg.close())
+  const { port } = pg
   return {
-    host: '127.0.0.1',
+    host: pg.host,
     port,
-    poolConfig: () => ({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1 }),
+    poolConfig: () => ({ host: pg.host, port, user: 'postgres', database: 'postgres', max: 1 }),
   }
 }
