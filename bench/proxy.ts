@@ -20,7 +20,7 @@ import { nginxBinary, startNginx } from './lib/nginx.js'
 import { freePort } from './lib/net.js'
 import { Processes, treeCpuMs, type Child } from './lib/procs.js'
 import { GOAL, TARGETS, markdownTable, workloadFigures, type RunRecord, type Target, type WorkloadFigures } from './lib/report.js'
-import { median, round } from './lib/stats.js'
+import { median, round, summarize } from './lib/stats.js'
 import { REPO, cliCommand, describeSetup, startEmulator, startGateway, type GatewaySetup, type RunningGateway } from './lib/vecshift.js'
 
 const INDEX = 'bench'
@@ -53,6 +53,8 @@ interface Plan {
   /** Longest wait for a quiet machine before one block, and over the whole benchmark. */
   maxQuietWaitMs: number
   quietWaitBudgetMs: number
+  /** Distinct keys whose first request (and a second one) is timed in phase 3. */
+  firstRequestKeys: number
 }
 
 const FULL: Plan = {
@@ -70,6 +72,7 @@ const FULL: Plan = {
   retryBudgetMs: 120_000,
   maxQuietWaitMs: 20_000,
   quietWaitBudgetMs: 180_000,
+  firstRequestKeys: 300,
 }
 
 const QUICK: Plan = {
@@ -241,6 +244,52 @@ function gitRevision(): string {
   } catch {
     return 'unknown'
   }
+}
+
+/**
+ * What confirming a key costs (auth mode passthrough): against an emulator that takes any
+ * key, a gateway of its own, and for each of `keys` new keys, one query (its first request:
+ * the key check and the query), the same query again (a cached verdict), and the same query
+ * straight to the emulator; one at a time, so each figure is a single request's latency.
+ */
+async function measureFirstRequests(procs: Processes, cli: ReturnType<typeof cliCommand>, work: string, env: NodeJS.ProcessEnv, keys: number) {
+  // An API key variable that is not set: this emulator accepts every key.
+  const emulator = await startEmulator(procs, cli, { index: INDEX, dimension: DIMENSION, apiKeyEnv: 'VECSHIFT_BENCH_UNSET_KEY', env: { ...env, VECSHIFT_BENCH_UNSET_KEY: '' } })
+  await seed(`${emulator.url}${emulator.indexPath}`, 200)
+  const setup: GatewaySetup = { name: 'gateway-keycheck', cli, nodeFlags: [], env: {} }
+  const gateway = await startGateway(procs, setup, { dir: work, index: INDEX, emulatorUrl: emulator.url, indexPath: emulator.indexPath, env })
+  const body = JSON.stringify({ namespace: QUERY_NAMESPACE, topK: 10, vector: Array.from({ length: DIMENSION }, (_, i) => Math.sin(i)) })
+  const timed = async (url: string, key: string): Promise<number> => {
+    const start = process.hrtime.bigint()
+    const res = await request(url, { method: 'POST', headers: { ...HEADERS, 'api-key': key }, body })
+    await res.body.arrayBuffer()
+    if (res.statusCode !== 200) throw new Error(`key-check phase: ${url} answered ${res.statusCode}`)
+    return Number(process.hrtime.bigint() - start) / 1e6
+  }
+  // Untimed: connections and JIT warm, with a key of its own.
+  for (let i = 0; i < 20; i++) await timed(`${gateway.url}/query`, `warm-${i}`)
+  const first: number[] = []
+  const cached: number[] = []
+  const direct: number[] = []
+  for (let i = 0; i < keys; i++) {
+    const key = `bench-key-${i}-${Date.now()}`
+    first.push(await timed(`${gateway.url}/query`, key))
+    cached.push(await timed(`${gateway.url}/query`, key))
+    direct.push(await timed(`${emulator.url}${emulator.indexPath}/query`, key))
+  }
+  const figures = (xs: number[]) => {
+    const s = summarize(xs)
+    return { p50: round(s.p50, 2), p99: round(s.p99, 2), mean: round(s.mean, 2) }
+  }
+  const out = {
+    keys,
+    method: 'sequential: per new key, its first query through a passthrough gateway, the same query again, and the query straight to the emulator (which takes any key)',
+    first: figures(first), cached: figures(cached), direct: figures(direct),
+    firstMinusCachedP50Ms: round(median(first) - median(cached), 2),
+  }
+  await gateway.child.stop()
+  await emulator.child.stop()
+  return out
 }
 
 const HEADERS = {
@@ -543,6 +592,11 @@ async function main(): Promise<void> {
       for (const workload of options.workloads) await block('rate', round, workload, rates[workload])
     }
 
+    log(`phase 3: a key's first request (auth mode passthrough confirms each new key with the source once), ${plan.firstRequestKeys} keys`)
+    const firstRequest = await measureFirstRequests(procs, cli, work, env, plan.firstRequestKeys)
+    log(`first request of a key: p50 ${firstRequest.first.p50} ms, p99 ${firstRequest.first.p99} ms; ` +
+      `the same key again: p50 ${firstRequest.cached.p50} ms, p99 ${firstRequest.cached.p99} ms; direct: p50 ${firstRequest.direct.p50} ms`)
+
     const figures: Partial<Record<Workload, WorkloadFigures>> = {}
     for (const workload of options.workloads) figures[workload] = workloadFigures(runs.filter((r) => r.workload === workload), rates[workload], measured)
 
@@ -604,6 +658,7 @@ async function main(): Promise<void> {
         },
       },
       results: figures,
+      firstRequest,
       table,
       interference: {
         threshold: plan.quietThreshold,

@@ -99,11 +99,30 @@ const limits = z.strictObject({
   /** Larger bodies get 413 at the gateway. Pinecone's own limit (2 MB) is enforced upstream, and
    *  on captured writes before they are logged. */
   maxBodyBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
-  maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(16 * 1024),
+  /** The request line and headers together. Pinecone allows 1,000 ids of up to 512
+   *  characters in one fetch's query string (half a megabyte), so the default is 1 MiB: the
+   *  gateway is never the one that refuses what the API allows. */
+  maxHeaderBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
   /** Whole-request deadline on the client side of the gateway. */
   requestTimeoutMs: ms(1, 3_600_000).default(60_000),
   /** Requests over this many in flight get 429 rather than queueing without bound. */
   maxConcurrentRequests: z.number().int().min(1).max(1_000_000).default(4096),
+})
+
+const auth = z.strictObject({
+  /** passthrough: forward the client's Api-Key upstream, once the source has confirmed it.
+   *  keys: accept only VECSHIFT_GATEWAY_API_KEYS and use VECSHIFT_SOURCE_API_KEY upstream. */
+  mode: z.enum(['passthrough', 'keys']).default('passthrough'),
+  /** passthrough: a key the source accepted is trusted this long before it is asked again
+   *  (a revoked key is refused by then, or at once when the source refuses one of its
+   *  forwarded requests). */
+  cacheTtlMs: ms(100, 3_600_000).default(60_000),
+  /** passthrough: a key the source refused is refused this long without asking again. */
+  refusedTtlMs: ms(100, 3_600_000).default(10_000),
+  /** passthrough: verdicts kept (by SHA-256 digest); the oldest go first. */
+  maxCachedKeys: z.number().int().min(16).max(10_000_000).default(10_000),
+  /** passthrough: keys being confirmed at once; past it, 503 AUTH_UNAVAILABLE. */
+  maxConcurrentChecks: z.number().int().min(1).max(100_000).default(64),
 })
 
 const gateway = z.strictObject({
@@ -111,11 +130,7 @@ const gateway = z.strictObject({
   /** URL clients use to reach this gateway; answered as `host` by the control-plane shim.
    *  When unset, it is derived from each request's Host header. */
   publicUrl: httpUrl.optional(),
-  auth: z.strictObject({
-    /** passthrough: forward the client's Api-Key upstream.
-     *  keys: accept only VECSHIFT_GATEWAY_API_KEYS and use VECSHIFT_SOURCE_API_KEY upstream. */
-    mode: z.enum(['passthrough', 'keys']).default('passthrough'),
-  }).default({ mode: 'passthrough' }),
+  auth: auth.default(auth.parse({})),
   upstream: upstream.default(upstream.parse({})),
   limits: limits.default(limits.parse({})),
   /** How long SIGTERM waits for in-flight requests before closing connections by force. */

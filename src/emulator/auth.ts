@@ -10,10 +10,13 @@ export function keyMatches(expected: string, given: string | string[] | undefine
   return a.length === b.length && timingSafeEqual(a, b)
 }
 
-/** An onRequest hook answering 401 unless `Api-Key` matches; a no-op without a key. */
-export function apiKeyHook(apiKey: string | undefined) {
+/** An onRequest hook answering 401 unless `Api-Key` matches the key in force (it can be
+ *  rotated, as in Pinecone's console: the old key is refused from then on); a no-op while
+ *  there is no key. */
+export function apiKeyHook(apiKey: () => string | undefined) {
   return async function checkApiKey(req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    if (apiKey === undefined || keyMatches(apiKey, req.headers['api-key'])) return
+    const expected = apiKey()
+    if (expected === undefined || keyMatches(expected, req.headers['api-key'])) return
     await reply.code(401).type('text/plain; charset=utf-8').send('Unauthorized')
   }
 }

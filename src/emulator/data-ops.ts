@@ -1,7 +1,7 @@
 // The data-plane operations of one index: request validation with Pinecone's limits and
 // messages, the change or read, and the JSON text of the answer. HTTP wiring is in
 // data-routes.ts.
-import type { ApiVersion } from '../pinecone/api-version.js'
+import { atLeast, type ApiVersion } from '../pinecone/api-version.js'
 import { dataError, GrpcCode, invalidArgument } from '../pinecone/errors.js'
 import { compileFilter, type Predicate } from '../pinecone/filter.js'
 import type { VectorIndex } from './index-store.js'
@@ -215,6 +215,13 @@ export function describeIndexStats(ctx: DataContext, body: Body): string {
   out.totalVectorCount = total
   out.metric = config.metric
   out.vectorType = config.vectorType
+  // 2025-10 added how full a dedicated (pod) index's memory and storage are, spelled in
+  // snake case until 2026-04 and in camel case from 2026-07; on-demand indexes report 0.
+  if (atLeast(version, '2025-10')) {
+    const fullness = index.isPod ? podFullness(total, config.dimension) : 0
+    if (version === '2026-07') Object.assign(out, { memoryFullness: fullness, storageFullness: fullness })
+    else Object.assign(out, { memory_fullness: fullness, storage_fullness: fullness })
+  }
   return JSON.stringify(out)
 }
 

@@ -8,7 +8,7 @@ import { decodeToken, paginationToken, reportedNamespace } from '../pinecone/rea
 import { dataError, GrpcCode, invalidArgument } from '../pinecone/errors.js'
 import { DEFAULT_NS, namespaceKey } from './index-store.js'
 import { LIMITS, optInt } from '../pinecone/limits.js'
-import { checkNamespaceName } from '../pinecone/write-requests.js'
+import { checkNamespaceName, parseCreateNamespace } from '../pinecone/write-requests.js'
 import type { Namespace } from './records.js'
 
 function notFound(name: string): Error {
@@ -51,12 +51,7 @@ export function listNamespaces(ctx: DataContext, q: { limit?: unknown; paginatio
 
 export function createNamespace(ctx: DataContext, body: Body): string {
   if (ctx.index.isPod) throw podUnsupported('creating namespaces')
-  const name = checkName(body.name)
-  if (name === '__default__') throw invalidArgument('__default__ is reserved: the default namespace always exists and cannot be created')
-  const schema = body.schema
-  if (schema !== undefined && schema !== null && (typeof schema !== 'object' || Array.isArray(schema))) {
-    throw invalidArgument('Invalid value for schema: expected an object')
-  }
+  const { namespace: name, schema } = parseCreateNamespace(body)
   const existing = ctx.index.namespace(name)
   if (existing !== undefined) throw dataError(409, GrpcCode.ALREADY_EXISTS, `Namespace ${name} already exists`)
   const ns = ctx.index.createNamespace(name, schema ?? undefined)

@@ -16,6 +16,9 @@ import { HARD_BODY_LIMIT, registerJsonBody } from './json-body.js'
 import { Persistence } from './persistence.js'
 import { RequestStats, type StatsSnapshot } from './request-stats.js'
 
+/** The request line and headers the emulator reads, as the gateway's default. */
+export const EMULATOR_MAX_HEADER_BYTES = 1024 * 1024
+
 export interface EmulatorOptions {
   /** Interface to listen on; default 127.0.0.1. */
   host?: string
@@ -52,6 +55,8 @@ export interface Emulator {
   readonly faults: FaultInjector
   /** Requests seen per operation (also at GET /_emulator/stats). */
   stats(): StatsSnapshot
+  /** Rotates the API key: requests with the old one get 401 from now on. */
+  setApiKey(key: string | undefined): void
   /** Idempotent; flushes persistence. */
   close(): Promise<void>
 }
@@ -88,12 +93,16 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     // Pinecone ids may be up to 512 characters and appear in query strings, many times over.
     routerOptions: { maxParamLength: 1024 },
     forceCloseConnections: true,
+    // A fetch of 1,000 ids of up to 512 characters is a query string of half a megabyte;
+    // Node's default (16 KiB) refuses 400 UUIDs.
+    http: { maxHeaderSize: EMULATOR_MAX_HEADER_BYTES },
   })
   let baseUrl = ''
   const hostFor = (name: string) => `${baseUrl}/data/${encodeURIComponent(name)}`
 
   registerJsonBody(app)
-  app.addHook('onRequest', apiKeyHook(opts.apiKey))
+  let apiKey = opts.apiKey
+  app.addHook('onRequest', apiKeyHook(() => apiKey))
   app.addHook('onRequest', (req, reply) => countAndInjectFaults(req, reply, stats, faults))
   app.setErrorHandler((err, req, reply) => {
     const e = toPineconeError(req.url, err)
@@ -119,6 +128,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     indexHost: hostFor,
     faults,
     stats: () => stats.snapshot(),
+    setApiKey(key) {
+      apiKey = key
+    },
     close() {
       closing ??= (async () => {
         await app.close()

@@ -16,7 +16,8 @@ export const LIMITS = Object.freeze({
   maxTopK: 10_000,
   /** topK above this may not ask for values or metadata. */
   maxTopKWithData: 1000,
-  maxSparseValues: 2048,
+  /** Non-zero entries of one sparse vector (Pinecone's documented limit). */
+  maxSparseValues: 1000,
   maxListLimit: 100,
   maxFetchByMetadataLimit: 10_000,
   maxNamespaceLength: 512,

@@ -51,16 +51,36 @@ export interface ParsedDelete {
   readonly ids?: readonly string[]
   readonly filter?: Record<string, unknown>
   readonly deleteAll: boolean
+  /** DELETE /namespaces/{ns}: every record and the namespace itself (a created namespace
+   *  outlives deleteAll; it does not outlive this). */
+  readonly deleteNamespace?: boolean
 }
 
-export type ParsedWrite = ParsedUpsert | ParsedUpdate | ParsedDelete
+/** POST /namespaces (API 2025-10+): `namespace` is the name to create (never ""). */
+export interface ParsedCreateNamespace {
+  readonly op: 'create_namespace'
+  readonly namespace: string
+  readonly schema?: Record<string, unknown>
+}
+
+export type ParsedWrite = ParsedUpsert | ParsedUpdate | ParsedDelete | ParsedCreateNamespace
 
 type Body = Record<string, unknown>
 
 const present = (v: unknown): boolean => v !== undefined && v !== null
 
-/** A namespace named in a path (describe, delete): Pinecone's rule for names. */
+/** A namespace named in a path (describe, delete): any namespace a write can create, which
+ *  is any string of up to 512 characters but NUL (a write's namespace is not restricted to
+ *  ASCII, so neither is its describe or delete). */
 export function checkNamespaceName(raw: unknown): string {
+  if (typeof raw !== 'string' || raw.length === 0 || raw.length > LIMITS.maxNamespaceLength || raw.includes('\u0000')) {
+    throw invalidArgument(`Namespace name must be 1-${LIMITS.maxNamespaceLength} characters (excluding NUL)`)
+  }
+  return raw
+}
+
+/** A namespace to create (POST /namespaces): ASCII only, as the API says. */
+function checkNewNamespaceName(raw: unknown): string {
   if (typeof raw !== 'string' || raw.length === 0 || raw.length > LIMITS.maxNamespaceLength || !/^[\x01-\x7F]+$/.test(raw)) {
     throw invalidArgument(`Namespace name must be 1-${LIMITS.maxNamespaceLength} ASCII characters (excluding NUL)`)
   }
@@ -74,6 +94,17 @@ export function canonicalNamespace(raw: unknown): string {
     throw invalidArgument(`Namespace name exceeds the maximum length of ${LIMITS.maxNamespaceLength} characters`)
   }
   return raw === '__default__' ? '' : raw
+}
+
+export function parseCreateNamespace(raw: unknown): ParsedCreateNamespace {
+  const body = asBody(raw)
+  const name = checkNewNamespaceName(body.name)
+  if (name === '__default__') throw invalidArgument('__default__ is reserved: the default namespace always exists and cannot be created')
+  const schema = body.schema
+  if (schema !== undefined && schema !== null && (typeof schema !== 'object' || Array.isArray(schema))) {
+    throw invalidArgument('Invalid value for schema: expected an object')
+  }
+  return { op: 'create_namespace', namespace: name, ...(schema ? { schema: schema as Record<string, unknown> } : {}) }
 }
 
 export function asBody(raw: unknown): Body {

@@ -7,12 +7,13 @@ import { E, VecshiftError, isVecshiftError, vxError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { invalidArgument, isPineconeError } from '../pinecone/errors.js'
 import { NOT_HANDLED, parseWriteBody } from '../pinecone/fast-json.js'
-import { parseDelete, parseUpdate, parseUpsert, canonicalNamespace, checkNamespaceName, type IndexShape, type ParsedWrite } from '../pinecone/write-requests.js'
+import { parseCreateNamespace, parseDelete, parseUpdate, parseUpsert, canonicalNamespace, checkNamespaceName, type IndexShape, type ParsedWrite } from '../pinecone/write-requests.js'
 import type { WriteLog } from '../writelog/contract.js'
 import type { IntentRecord, OutcomeKind, RecordHeader } from '../writelog/record.js'
 import { readBody } from './body.js'
 import { LIMITS, requestTooLarge } from '../pinecone/limits.js'
 import { countUpstreamError, type ForwardContext } from './forward.js'
+import { nothingSent } from './upstream-errors.js'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import type { CapturedOp } from './routes.js'
 
@@ -97,12 +98,15 @@ export function captureHandler(ctx: CaptureContext, op: CapturedOp): RouteHandle
       res = await upstream.request(req.method as Dispatcher.HttpMethod, req.url, headers, raw)
     } catch (err) {
       countUpstreamError({ ...ctx, upstream }, err)
-      // No answer: the source may or may not have applied it. The replayer repairs the ids
-      // from the source; the client gets the 503/504 and may retry.
-      if (intent) await recordOutcome(ctx, intent, 'unknown', 0)
+      // Nothing left the gateway (no connection, or the request refused before sending):
+      // the source cannot have it, and the log says so. Otherwise there was no answer and
+      // the source may or may not have applied it: the replayer repairs the ids from the
+      // source. Either way the client gets the 502/503/504 and may retry.
+      if (intent) await recordOutcome(ctx, intent, nothingSent(err) ? 'unsent' : 'unknown', 0)
       throw err
     }
     end()
+    if (res.statusCode === 401) ctx.auth.upstreamRefused(req.headers)
     const body = await res.body.arrayBuffer()
     if (intent) {
       const outcome: OutcomeKind = res.statusCode < 300 ? 'ok' : res.statusCode < 500 ? 'failed' : 'unknown'
@@ -136,10 +140,11 @@ async function applyThroughStore(
 /** A write request as Pinecone would parse and check it (shared with the store plane). */
 export function parseWrite(op: CapturedOp, raw: Buffer, req: FastifyRequest, shape: IndexShape): ParsedWrite {
   if (op === 'delete_namespace') {
-    // Deleting a namespace deletes every record in it: logged as deleteAll there. The router
+    // Deleting a namespace deletes every record in it and the namespace: logged as deleteAll
+    // there, marked as a namespace delete (a created namespace outlives deleteAll). The router
     // has decoded the path parameter already; decoding it again would log another name.
     const ns = canonicalNamespace(checkNamespaceName((req.params as { namespace: string }).namespace))
-    return { op: 'delete', namespace: ns, deleteAll: true }
+    return { op: 'delete', namespace: ns, deleteAll: true, deleteNamespace: true }
   }
   // Pinecone refuses a data-plane request over 2 MB; the gateway's own body limit is set
   // higher for other routes, so the write is refused here, before it is logged.
@@ -147,7 +152,7 @@ export function parseWrite(op: CapturedOp, raw: Buffer, req: FastifyRequest, sha
   // Upserts and updates are mostly dense vectors: the fast parser reads them straight into
   // typed arrays. It declines anything unusual, malformed bodies included, and JSON.parse
   // then gives the answer and the error message.
-  let body: unknown = op === 'delete' ? NOT_HANDLED : parseWriteBody(raw)
+  let body: unknown = op === 'delete' || op === 'create_namespace' ? NOT_HANDLED : parseWriteBody(raw)
   if (body === NOT_HANDLED) {
     try {
       body = JSON.parse(raw.toString('utf8'))
@@ -159,6 +164,7 @@ export function parseWrite(op: CapturedOp, raw: Buffer, req: FastifyRequest, sha
     case 'upsert': return parseUpsert(body, shape)
     case 'update': return parseUpdate(body, shape)
     case 'delete': return parseDelete(body)
+    case 'create_namespace': return parseCreateNamespace(body)
   }
 }
 
@@ -189,7 +195,10 @@ function toIntent(parsed: ParsedWrite, header: RecordHeader): IntentRecord {
         ...(parsed.ids ? { ids: parsed.ids } : {}),
         ...(parsed.filter ? { filter: parsed.filter } : {}),
         ...(parsed.deleteAll ? { deleteAll: true } : {}),
+        ...(parsed.deleteNamespace ? { deleteNamespace: true } : {}),
       }
+    case 'create_namespace':
+      return { ...header, op: 'create_namespace', ...(parsed.schema ? { schema: parsed.schema } : {}) }
   }
 }
 

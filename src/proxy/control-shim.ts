@@ -3,6 +3,7 @@ import { E, vxError } from '../errors.js'
 import { countUpstreamError, forwardHandler, type ForwardContext } from './forward.js'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { CONTROL_PREFIXES } from './routes.js'
+import { canonicalPath } from './fronted-index.js'
 
 // The control-plane shim. An app finds its index's data-plane host by describing the index
 // (GET /indexes/{name}); answering that with the gateway's own URL as `host` is what lets
@@ -14,6 +15,10 @@ export interface ControlShimOptions extends ForwardContext {
   readonly indexName: string
   /** The URL clients use to reach the gateway, for this request. */
   readonly publicUrl: (req: FastifyRequest) => string
+  /** Once the target is primary: the fronted index described from it (a Pinecone target's
+   *  own IndexModel, or one made from the pgvector table's shape), already renamed to
+   *  `indexName`. Undefined while the source is primary: the source is asked. */
+  readonly describeFromPrimary?: (req: FastifyRequest) => Promise<Record<string, unknown> | undefined>
 }
 
 interface IndexModel { name?: unknown; host?: unknown; private_host?: unknown }
@@ -30,17 +35,25 @@ export function registerControlShim(app: FastifyInstance, options: ControlShimOp
 
   async function describeAndRewrite(req: FastifyRequest, reply: FastifyReply, many: boolean) {
     if (!options.auth.allows(req.headers)) throw vxError(E.UNAUTHORIZED)
+    if (!many && options.describeFromPrimary) {
+      const doc = await options.describeFromPrimary(req)
+      if (doc !== undefined) {
+        rewrite(doc, req)
+        return reply.code(200).type('application/json').send(doc)
+      }
+    }
     const headers = upstreamRequestHeaders(req.headers, options.auth.upstreamKey)
     // The shim reads the body, so ask for it uncompressed.
     delete headers['accept-encoding']
     let res
     try {
-      res = await options.upstream.request('GET', req.url, headers, null)
+      res = await options.upstream.request('GET', many ? req.url : `/indexes/${encodeURIComponent(options.indexName)}`, headers, null)
     } catch (err) {
       countUpstreamError(options, err)
       throw err
     }
     const responseHeaders = clientResponseHeaders(res.headers)
+    if (res.statusCode === 401) options.auth.upstreamRefused(req.headers)
     if (res.statusCode !== 200) {
       reply.code(res.statusCode).headers(responseHeaders)
       return reply.send(res.body)
@@ -64,24 +77,22 @@ export function registerControlShim(app: FastifyInstance, options: ControlShimOp
   }
 
   const config = { op: 'control' }
+  const own = `/indexes/${options.indexName}`
   app.get('/indexes', { config }, (req, reply) => describeAndRewrite(req, reply, true))
-  app.get<{ Params: { name: string } }>('/indexes/:name', { config }, (req, reply) => {
-    if (req.params.name !== options.indexName) return forward.call(app, req, reply)
-    return describeAndRewrite(req, reply, false)
-  })
-  app.route<{ Params: { name: string } }>({
-    method: ['DELETE', 'PATCH'],
-    url: '/indexes/:name',
-    config,
-    handler(req, reply) {
-      if (req.params.name === options.indexName) {
-        throw vxError(E.CONTROL_PLANE_REFUSED, req.method, `/indexes/${req.params.name}`, options.indexName)
-      }
-      return forward.call(app, req, reply)
-    },
+  // Every request under /indexes is judged by its canonical path, so that no spelling of
+  // the fronted index (a trailing slash, percent-escapes, doubled slashes) reaches the
+  // control plane to change or delete it, and each one is described like the plain one.
+  app.all('/indexes/*', { config }, (req, reply) => {
+    if (canonicalPath(req.url) !== own) return forward.call(app, req, reply)
+    if (req.method === 'GET') return describeAndRewrite(req, reply, false)
+    if (req.method === 'DELETE' || req.method === 'PATCH') {
+      throw vxError(E.CONTROL_PLANE_REFUSED, req.method, own, options.indexName)
+    }
+    return forward.call(app, req, reply)
   })
   for (const prefix of CONTROL_PREFIXES) {
-    if (prefix !== '/indexes') app.all(prefix, { config }, forward)
+    if (prefix === '/indexes') continue
+    app.all(prefix, { config }, forward)
     app.all(`${prefix}/*`, { config }, forward)
   }
   app.post('/indexes', { config }, forward)

@@ -34,6 +34,7 @@ export function forwardHandler(ctx: ForwardContext, op: string): RouteHandlerMet
       throw err
     }
     end()
+    if (res.statusCode === 401) ctx.auth.upstreamRefused(req.headers)
     reply.code(res.statusCode).headers(clientResponseHeaders(res.headers))
     return reply.send(res.body)
   }

@@ -6,6 +6,10 @@ import type { UpstreamHeaders } from './upstream.js'
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
   'te', 'trailer', 'transfer-encoding', 'upgrade', 'host',
+  // `Expect: 100-continue` (curl sends it by itself for bodies over 1 MiB) is between the
+  // client and the gateway: Node answers 100 Continue before the body is read, and the
+  // gateway sends the upstream a whole body (undici refuses the header outright).
+  'expect',
 ])
 
 /** Request headers for the upstream. `apiKey` replaces the client's key when the gateway

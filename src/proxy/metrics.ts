@@ -70,8 +70,10 @@ export class GatewayMetrics {
   readonly inFlight: Gauge
   readonly rejected: Counter<'reason'>
   readonly capture: CaptureMetrics
+  /** Passthrough auth: keys confirmed with the upstream, by result. */
+  readonly keyChecks: Counter<'result'>
 
-  constructor(labels: Record<string, string> = {}, replay?: ReplayStatusSource) {
+  constructor(labels: Record<string, string> = {}, replay?: ReplayStatusSource, cachedKeys?: () => number) {
     this.registry.setDefaultLabels(labels)
     collectDefaultMetrics({ register: this.registry, prefix: 'vecshift_' })
     this.requests = new Counter({
@@ -100,6 +102,20 @@ export class GatewayMetrics {
     })
     this.capture = new CaptureMetrics([this.registry])
     if (replay) new ReplayMetrics([this.registry], replay)
+    this.keyChecks = new Counter({
+      name: 'vecshift_gateway_key_checks_total',
+      help: 'Auth mode passthrough: client keys confirmed with the upstream (one probe each), by result: confirmed, refused, unavailable.',
+      labelNames: ['result'],
+      registers: [this.registry],
+    })
+    if (cachedKeys) {
+      new Gauge({
+        name: 'vecshift_gateway_key_cache_entries',
+        help: 'Auth mode passthrough: key verdicts cached (bounded by gateway.auth.maxCachedKeys).',
+        registers: [this.registry],
+        collect() { this.set(cachedKeys()) },
+      })
+    }
     this.rejected = new Counter({
       name: 'vecshift_gateway_rejected_total',
       help: 'Requests the gateway answered itself without forwarding, by reason.',

@@ -32,8 +32,12 @@ export function sendError(reply: FastifyReply, error: VecshiftError, shape: Erro
   reply.code(error.statusCode)
   if (error.retryAfter !== undefined) reply.header('retry-after', String(error.retryAfter))
   reply.header('x-vecshift-error', error.code)
-  // An oversized body may still be arriving; closing is cheaper than reading it all.
-  if (error.statusCode === 413) reply.header('connection', 'close')
+  // An oversized body may still be arriving, or a large one refused before it was read (401,
+  // 429): closing is cheaper than reading it all, and a client that never sends the rest of
+  // what it declared would otherwise hold the connection. A small one is read and dropped by
+  // Node, so the connection stays usable (closing under a client still writing would give it
+  // EPIPE instead of the answer).
+  if (error.statusCode === 413 || largeUnreadBody(reply.request.raw)) reply.header('connection', 'close')
   if (error.code === E.UNAUTHORIZED.code) return reply.type('text/plain; charset=utf-8').send('Unauthorized')
   reply.type('application/json; charset=utf-8')
   if (shape === 'control') {
@@ -60,4 +64,15 @@ export function writeClientError(err: NodeJS.ErrnoException, socket: Duplex, lim
       : vxError(E.BAD_REQUEST, `malformed HTTP request (${err.code ?? 'parse error'})`)
   const body = JSON.stringify(error.toPinecone())
   socket.end(`HTTP/1.1 ${error.statusCode} ${STATUS_CODES[error.statusCode] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Vecshift-Error: ${error.code}\r\nConnection: close\r\n\r\n${body}`)
+}
+
+/** Bodies above this that are not read yet are not worth reading to keep a connection. */
+const DRAIN_MAX_BYTES = 64 * 1024
+
+function largeUnreadBody(req: { complete: boolean; headers: Record<string, string | string[] | undefined> }): boolean {
+  if (req.complete) return false
+  const declared = req.headers['content-length']
+  // Chunked (no length): read and dropped like a small one; one that never ends is cut at the
+  // gateway's request deadline.
+  return declared !== undefined && Number(declared) > DRAIN_MAX_BYTES
 }

@@ -5,7 +5,7 @@
 
 export type RouteKind = 'read' | 'write' | 'uncapturable-write'
 /** How a `write` route is captured. */
-export type CapturedOp = 'upsert' | 'update' | 'delete' | 'delete_namespace'
+export type CapturedOp = 'upsert' | 'update' | 'delete' | 'delete_namespace' | 'create_namespace'
 
 export interface DataRoute {
   /** Stable operation name, used in metrics labels and logs. */
@@ -31,8 +31,9 @@ export const DATA_ROUTES: readonly DataRoute[] = Object.freeze([
   { op: 'describe_index_stats', method: 'GET', url: '/describe_index_stats', kind: 'read' },
   { op: 'list_namespaces', method: 'GET', url: '/namespaces', kind: 'read' },
   { op: 'describe_namespace', method: 'GET', url: '/namespaces/:namespace', kind: 'read' },
-  // Creating a namespace changes no records; the target gets its namespaces from the copy.
-  { op: 'create_namespace', method: 'POST', url: '/namespaces', kind: 'read' },
+  // Creating a namespace (2025-10+) changes no records, but the namespace and its metadata
+  // schema must exist on the target too: logged and replayed like any write.
+  { op: 'create_namespace', method: 'POST', url: '/namespaces', kind: 'write', captured: 'create_namespace' },
   { op: 'delete_namespace', method: 'DELETE', url: '/namespaces/:namespace', kind: 'write', captured: 'delete_namespace' },
   { op: 'search_records', method: 'POST', url: '/records/namespaces/:namespace/search', kind: 'read' },
   { op: 'upsert_records', method: 'POST', url: '/records/namespaces/:namespace/upsert', kind: 'uncapturable-write' },
@@ -45,4 +46,6 @@ export const DATA_ROUTES: readonly DataRoute[] = Object.freeze([
 /** Control-plane path prefixes the gateway answers (the shim) or forwards. */
 export const CONTROL_PREFIXES: readonly string[] = Object.freeze([
   '/indexes', '/collections', '/backups', '/restore-jobs', '/backup-schedules',
+  // Inference is served by the controller host too (the SDK sends it there).
+  '/embed', '/rerank', '/models',
 ])

@@ -6,10 +6,11 @@ import { E, VecshiftError, vxError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { buildAdmin } from './admin.js'
 import { ClientAuth } from './auth.js'
+import { KeyCheck } from './key-check.js'
 import { registerControlShim } from './control-shim.js'
 import { forwardHandler, type ForwardContext } from './forward.js'
 import { GatewayMetrics } from './metrics.js'
-import { ReadinessProbe } from './readiness.js'
+import { ReadinessProbe, type Primary } from './readiness.js'
 import { captureHandler, RecordFactory } from './capture.js'
 import { describeSourceIndex } from './index-shape.js'
 import type { IndexShape, ParsedWrite } from '../pinecone/write-requests.js'
@@ -20,9 +21,12 @@ import { Upstream } from './upstream.js'
 import { hostname } from 'node:os'
 import type { ControlStore } from '../control/contract.js'
 import { initialRecord, transitioned, type MigrationRecord } from '../control/record.js'
-import type { FenceRecord } from '../writelog/record.js'
+import type { AbandonRecord, FenceRecord } from '../writelog/record.js'
 import { CAPTURING, REVERSE_CAPTURING, RoutingState, SHADOWING } from './routing.js'
 import { StorePlane } from './store-plane.js'
+import { unmodelledHandler } from './unmodelled.js'
+import { frontedIndexModel } from './fronted-index.js'
+import { parseApiVersion } from '../pinecone/api-version.js'
 import { ShadowReads, type TargetQuery } from './shadow.js'
 import { upstreamRequestHeaders } from './headers.js'
 import { ProgressReporter } from '../control/reporter.js'
@@ -81,6 +85,7 @@ export class Gateway {
   readonly #plane: StorePlane | undefined
   readonly #control: ControlStore | undefined
   readonly #routing: RoutingState
+  readonly #keyCheck: KeyCheck | undefined
   #fence: { epoch: number; position: string | undefined } | undefined
   readonly #stops: Array<() => void> = []
   #lastRenewal = Date.now()
@@ -110,7 +115,8 @@ export class Gateway {
     // with the replayer when it runs on this host or the directory is on a shared volume).
     const replayFiles = ['replay', 'rollback'].map((c) => new ReplayStatusFile(config.replay.dataDir, config.migration.id, c))
     this.#replayStatuses = async () => (await Promise.all(replayFiles.map((f) => f.load().catch(() => undefined)))).filter((s): s is ReplayStatus => s !== undefined)
-    this.metrics = new GatewayMetrics({ migration: config.migration.id }, this.#replayStatuses)
+    this.metrics = new GatewayMetrics({ migration: config.migration.id }, this.#replayStatuses,
+      gateway.auth.mode === 'passthrough' ? () => this.#keyCheck?.size ?? 0 : undefined)
     this.#lagHistory = new LagHistory(this.#replayStatuses)
     const upstreamOptions = { ...gateway.upstream, tlsVerify: source.tlsVerify }
     this.#source = new Upstream({ ...upstreamOptions, name: 'source', url: source.host })
@@ -125,7 +131,28 @@ export class Gateway {
     this.#shadow = gateway.shadow.percent > 0 && (target || this.#targetStore)
       ? new ShadowReads(gateway.shadow, [this.metrics.registry], logger.child({ component: 'shadow' }))
       : undefined
-    this.#readiness = new ReadinessProbe(this.#source, config.secrets.sourceApiKey, gateway.readinessIntervalMs)
+    // Passthrough auth: keys are confirmed with the index that takes them, the source or,
+    // once writes go to it, a Pinecone target reached with the clients' own keys.
+    this.#keyCheck = gateway.auth.mode === 'passthrough'
+      ? new KeyCheck({
+          ttlMs: gateway.auth.cacheTtlMs,
+          refusedTtlMs: gateway.auth.refusedTtlMs,
+          maxEntries: gateway.auth.maxCachedKeys,
+          maxConcurrent: gateway.auth.maxConcurrentChecks,
+          authority: () => (this.#target && config.secrets.targetApiKey === undefined && this.#routing.record.routing.writes === 'target'
+            ? this.#target : this.#source),
+          onProbe: (result) => this.metrics.keyChecks.labels(result).inc(),
+        })
+      : undefined
+    // Ready means the side taking writes now can be reached: the source, or the target after
+    // a cutover (its adapter's connection for pgvector).
+    this.#readiness = new ReadinessProbe((): Primary => {
+      if (this.#routing.record.routing.writes === 'target') {
+        if (this.#targetStore) return { kind: 'store', store: this.#targetStore }
+        if (this.#target) return { kind: 'upstream', upstream: this.#target, apiKey: config.secrets.targetApiKey ?? config.secrets.sourceApiKey }
+      }
+      return { kind: 'upstream', upstream: this.#source, apiKey: config.secrets.sourceApiKey }
+    }, gateway.readinessIntervalMs)
     this.app = this.#buildApp()
     this.admin = config.admin.enabled
       ? buildAdmin({
@@ -200,6 +227,7 @@ export class Gateway {
       mode: this.config.gateway.auth.mode,
       acceptedKeys: this.config.secrets.gatewayApiKeys,
       upstreamKey: this.config.secrets.sourceApiKey,
+      ...(this.#keyCheck ? { keyCheck: this.#keyCheck } : {}),
     })
     const data: ForwardContext = { upstream: this.#source, auth, metrics: this.metrics }
     const control: ForwardContext = { upstream: this.#sourceControl, auth, metrics: this.metrics }
@@ -230,7 +258,13 @@ export class Gateway {
       // Node enforces requestTimeout only until a request is handed over, not while its body
       // is still arriving: a client that stops mid-body would hold its slot for ever.
       const deadline = req.raw.complete ? undefined : setTimeout(() => {
-        if (req.raw.complete || reply.sent) return
+        if (req.raw.complete) return
+        // Answered already (refused before its body was read), and the body still has not
+        // all arrived: the connection goes, or a client that stopped would keep it.
+        if (reply.sent) {
+          req.raw.socket.destroy()
+          return
+        }
         this.metrics.rejected.labels('request-timeout').inc()
         reply.header('connection', 'close')
         sendError(reply, vxError(E.REQUEST_TIMEOUT, limits.requestTimeoutMs), shapeOf(req))
@@ -246,7 +280,17 @@ export class Gateway {
         this.#inFlight--
         this.metrics.inFlight.dec()
       })
-      done()
+      // The key is confirmed before the body is read: nothing is parsed, validated, logged
+      // or forwarded for a client whose key is not (DESIGN.md invariant 7).
+      if (UNAUTHENTICATED_PATHS.has(req.routeOptions.url as string)) return done()
+      let admitted: Promise<void> | undefined
+      try {
+        admitted = auth.admit(req.headers)
+      } catch (err) {
+        return done(err as Error)
+      }
+      if (admitted === undefined) return done()
+      admitted.then(() => done(), (err: Error) => done(err))
     })
 
     const capture = this.#writeLog
@@ -354,7 +398,10 @@ export class Gateway {
       }
       app.route({ method: route.method, url: route.url, config: { op: route.op }, handler })
     }
-    registerControlShim(app, { ...control, indexName: this.#sourceConfig.index, publicUrl: (req) => this.#publicUrl(req) })
+    registerControlShim(app, {
+      ...control, indexName: this.#sourceConfig.index, publicUrl: (req) => this.#publicUrl(req),
+      describeFromPrimary: (req) => this.#describeFromPrimary(req),
+    })
 
     app.addHook('onResponse', (req, reply, done) => {
       const op = (req.routeOptions.config as { op?: string }).op ?? 'other'
@@ -369,9 +416,11 @@ export class Gateway {
       return reply.code(ready ? 200 : 503).send({ ready, detail: this.#closing ? 'shutting down' : r.detail })
     })
 
-    app.setNotFoundHandler((req, reply) => {
-      sendError(reply, vxError(E.ROUTE_NOT_FOUND, req.method, req.url.split('?')[0]), shapeOf(req))
-    })
+    // Routes the gateway does not model are forwarded, or refused while writes are captured.
+    app.setNotFoundHandler(unmodelledHandler({
+      routing, migrationId: this.config.migration.id, indexName: this.#sourceConfig.index, source: data, target: toTarget,
+      storeLabel: plane ? (this.#targetStore?.label ?? 'pgvector') : undefined,
+    }))
     app.setErrorHandler((err, req, reply) => {
       const error = toVecshiftError(err)
       if (error.statusCode >= 500) {
@@ -399,6 +448,29 @@ export class Gateway {
       return shape
     }).finally(() => { this.#describing = undefined })
     return this.#describing
+  }
+
+  /** The fronted index as the primary describes it, once the target is primary (the old
+   *  index may be gone by then): a Pinecone target's IndexModel renamed, or one made from
+   *  the target's shape. Undefined while the source is primary. */
+  async #describeFromPrimary(req: FastifyRequest): Promise<Record<string, unknown> | undefined> {
+    if (this.#routing.record.routing.writes !== 'target') return undefined
+    const version = parseApiVersion(req.headers['x-pinecone-api-version'])
+    const targetControl = this.#targetControl
+    if (targetControl && this.config.target?.type === 'pinecone') {
+      const key = this.config.secrets.targetApiKey
+      const headers = upstreamRequestHeaders(req.headers, key)
+      delete headers['accept-encoding']
+      const res = await targetControl.request('GET', `/indexes/${encodeURIComponent(this.config.target.index)}`, headers, null)
+      if (res.statusCode === 200) {
+        const doc = await res.body.json() as Record<string, unknown>
+        doc.name = this.#sourceConfig.index
+        return doc
+      }
+      await res.body.dump()
+    }
+    const shape = await this.#describeTarget()
+    return frontedIndexModel(this.#sourceConfig.index, shape, version, this.#publicUrl(req))
   }
 
   #publicUrl(req: FastifyRequest): string {
@@ -452,6 +524,14 @@ export class Gateway {
       const timer = setInterval(() => void this.#heartbeat(), every)
       timer.unref()
       this.#stops.push(() => clearInterval(timer))
+      // Gateways that died with writes in flight are found and their orphaned intents
+      // settled at once (a restarted gateway finds its dead predecessor here).
+      if (this.#writeLog || this.#reverseLog) {
+        await this.#reapDead()
+        const reaper = setInterval(() => void this.#reapDead(), Math.max(250, Math.floor(this.config.control.leaseMs / 2)))
+        reaper.unref()
+        this.#stops.push(() => clearInterval(reaper))
+      }
       this.#onRecord(this.#routing.record, true)
       // Shadow comparisons go to the control store too, for `vecshift status`.
       const shadow = this.#shadow
@@ -504,6 +584,48 @@ export class Gateway {
     }, 10)
     poll.unref()
   }
+
+  /**
+   * Another gateway is dead when, on this host, its pid is not running, or, on another host,
+   * its lease expired without it leaving (a clean shutdown leaves) longer ago than an upstream
+   * request may take. Its intents that have no
+   * outcome yet will never get one: an `abandon` record in each log this gateway writes
+   * tells the replayer so, instead of it waiting replay.outcomeWaitMs for each (it repairs
+   * their ids from the source, as for any unknown outcome). The dead replica then leaves
+   * the control store, so it is reaped once; a failed append is tried again next round.
+   */
+  async #reapDead(): Promise<void> {
+    if (!this.#control || this.#closing || this.#reaping) return
+    this.#reaping = true
+    try {
+      const now = Date.now()
+      const me = hostname()
+      const logs = [this.#writeLog, this.#reverseLog].filter((l): l is WriteLog => l !== undefined)
+      for (const lease of await this.#control.replicas()) {
+        if (lease.replica === this.#records.instance) continue
+        // Across hosts only the lease can tell, and a replica cut off from the control store
+        // may still be alive with writes in flight: it is judged dead once any request it
+        // forwarded has timed out too (its own outcome, if it lives, is then `unknown` anyway).
+        const dead = lease.host === me
+          ? !processAlive(lease.pid)
+          : Date.parse(lease.expiresAt) + this.config.gateway.upstream.requestTimeoutMs < now
+        if (!dead) continue
+        const abandon: AbandonRecord = {
+          instance: this.#records.instance, seq: this.#records.nextSeq(), ts: Date.now(), apiVersion: '', requestId: `abandon-${lease.replica}`,
+          namespace: '', op: 'abandon', abandoned: lease.replica,
+        }
+        await Promise.all(logs.map((log) => log.append([abandon])))
+        await this.#control.leave(lease.replica)
+        this.#logger.warn({ replica: lease.replica, host: lease.host, pid: lease.pid, expiresAt: lease.expiresAt }, 'a gateway replica is gone; its writes without an outcome are marked unknown for the replayer')
+      }
+    } catch (err) {
+      this.#logger.warn({ err }, 'could not settle the writes of a gone gateway replica; trying again')
+    } finally {
+      this.#reaping = false
+    }
+  }
+
+  #reaping = false
 
   /** Renews this replica's lease; one that cannot be renewed for leaseMs stops writes. */
   async #heartbeat(): Promise<void> {
@@ -562,6 +684,9 @@ export class Gateway {
   }
 }
 
+/** Probes answered without a key (kubelets and load balancers hold none). */
+const UNAUTHENTICATED_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz'])
+
 function isControlPath(url: string): boolean {
   for (const prefix of CONTROL_PREFIXES) {
     if (url === prefix || url.startsWith(`${prefix}/`) || url.startsWith(`${prefix}?`)) return true
@@ -571,6 +696,15 @@ function isControlPath(url: string): boolean {
 
 function shapeOf(req: FastifyRequest): 'data' | 'control' {
   return isControlPath(req.url) ? 'control' : 'data'
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 function urlOf(app: FastifyInstance): string {

@@ -83,7 +83,13 @@ export class StorePlane {
       })
       return '{}'
     }
-    if (w.deleteAll) await this.store.delete(ns, { deleteAll: true })
+    if (w.op === 'create_namespace') {
+      if (!this.store.createNamespace) throw vxError(E.TARGET_UNSUPPORTED, 'create_namespace', this.store.label)
+      await this.store.createNamespace(ns, w.schema)
+      return this.#namespace(ns, parseApiVersion(undefined))
+    }
+    if (w.deleteNamespace && this.store.deleteNamespace) await this.store.deleteNamespace(ns)
+    else if (w.deleteAll) await this.store.delete(ns, { deleteAll: true })
     else if (w.ids) await this.store.delete(ns, { ids: w.ids })
     else await this.store.delete(ns, { filter: w.filter as Record<string, unknown> })
     return '{}'

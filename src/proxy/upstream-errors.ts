@@ -14,6 +14,19 @@ const TLS = new Set([
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_REVOKED', 'ERR_TLS_CERT_ALTNAME_INVALID',
 ])
 const TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT', 'ABORT_ERR'])
+/** Failures that happen before a byte of the request leaves: no connection could be made,
+ *  or undici refused the request itself. The upstream cannot have applied such a write. */
+const NOTHING_SENT = new Set([
+  'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_NOT_SUPPORTED', 'UND_ERR_INVALID_ARG', ...TLS,
+])
+
+/** True when `err` (as mapUpstreamError returns it, or raw) means nothing was sent. */
+export function nothingSent(err: unknown): boolean {
+  const cause = err instanceof VecshiftError ? err.cause : err
+  const code = errorCode(cause)
+  return code !== undefined && NOTHING_SENT.has(code)
+}
 
 export function errorCode(err: unknown): string | undefined {
   const e = err as { code?: unknown; cause?: { code?: unknown } } | null

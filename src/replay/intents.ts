@@ -1,5 +1,5 @@
 import type { LogEntry, Position } from '../writelog/contract.js'
-import type { DeleteRecord, FenceRecord, OutcomeKind, OutcomeRecord, UpdateRecord, UpsertRecord } from '../writelog/record.js'
+import type { AbandonRecord, IntentRecord, FenceRecord, OutcomeKind, OutcomeRecord } from '../writelog/record.js'
 
 // Matches each logged intent with its outcome and releases intents in log order once their
 // fate is known. The gateway logs an intent before it forwards a write and the outcome after
@@ -9,11 +9,13 @@ import type { DeleteRecord, FenceRecord, OutcomeKind, OutcomeRecord, UpdateRecor
 // - `unknown` when its outcome says so (the source did not answer usably), or when none came
 //   within `outcomeWaitMs` (the gateway died between the two): by log time once a record that
 //   much younger has been read, or by the clock once the reader is at the end of the log.
+// - `unknown` at once when a record says its gateway is dead (abandon: a gateway that took
+//   over found it gone), since no outcome can come any more.
 // An intent younger than that with no outcome yet holds back everything after it: the write
 // may still be on its way to the source. The checkpoint never passes an unreleased intent, so
 // after a restart the same intents are met again with their outcomes.
 
-export type Intent = UpsertRecord | UpdateRecord | DeleteRecord
+export type Intent = IntentRecord
 
 export interface Released {
   readonly kind: 'intent'
@@ -90,6 +92,10 @@ export class IntentTracker {
       }
       return
     }
+    if (r.op === 'abandon') {
+      this.#abandon(r)
+      return
+    }
     const key = `${r.instance}:${r.seq}`
     if (r.op === 'fence') {
       this.#push({ key, ts: r.ts, before, parts: [], fence: r, outcome: 'ok' })
@@ -111,6 +117,16 @@ export class IntentTracker {
     const pending = this.#byKey.get(`${r.instance}:${r.intentSeq}`)
     if (pending) pending.outcome = r.outcome
     if (r.ts > this.#newestTs) this.#newestTs = r.ts
+  }
+
+  /** Every intent of the dead instance still waiting for an outcome gets `unknown`; the
+   *  queue holds only what is not released yet, so this walks at most that. */
+  #abandon(r: AbandonRecord): void {
+    const prefix = `${r.abandoned}:`
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const p = this.#queue[i] as Pending
+      if (p.outcome === undefined && p.key.startsWith(prefix)) p.outcome = 'unknown'
+    }
   }
 
   #push(p: Pending): void {

@@ -212,10 +212,24 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
     }
     await persist(`apply ${intent.op} by ${intent.op === 'delete' && intent.deleteAll ? 'deleteAll' : 'filter'}`, async () => {
       if (intent.op === 'update') await target.update(ns, { filter: intent.filter as Record<string, unknown>, setMetadata: intent.setMetadata ?? {} })
+      else if (intent.op === 'delete' && intent.deleteNamespace && target.deleteNamespace) await target.deleteNamespace(ns)
       else if (intent.op === 'delete' && intent.deleteAll) await target.delete(ns, { deleteAll: true })
       else if (intent.op === 'delete') await target.delete(ns, { filter: intent.filter as Record<string, unknown> })
     })
     counts.filterWrites++
+  }
+
+  /** A namespace created on the source (API 2025-10+): created on the target too, in order
+   *  with the writes around it. */
+  const applyCreateNamespace = async (ns: string, schema: Record<string, unknown> | undefined): Promise<void> => {
+    await flush()
+    if (options.dryRun) {
+      print({ op: 'create_namespace', namespace: ns, ...(schema ? { schema } : {}) })
+      return
+    }
+    await persist('create a namespace', async () => {
+      if (target.createNamespace) await target.createNamespace(ns, schema)
+    })
   }
 
   /** An intent whose outcome is not known: its ids get what the source holds now. */
@@ -284,11 +298,19 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
       counts.otherNamespaces++
       return
     }
-    if (item.outcome === 'failed') {
+    // Refused by the source, or never sent to it: the source does not have it.
+    if (item.outcome === 'failed' || item.outcome === 'unsent') {
       counts.skippedFailed++
       return
     }
     const first = parts[0] as Intent
+    if (first.op === 'create_namespace') {
+      // Idempotent, and harmless if the source did not create it after all (an empty
+      // namespace): applied whether its outcome is ok or unknown.
+      counts.applied++
+      await applyCreateNamespace(first.namespace, first.schema)
+      return
+    }
     const byFilter = intentIds(first) === undefined
     if (item.outcome === 'unknown') {
       if (!byFilter) {
@@ -307,7 +329,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
     for (const p of parts) {
       if (p.op === 'upsert') batch.upsert(p.namespace, p.vectors as readonly StoredVector[])
       else if (p.op === 'delete') batch.delete(p.namespace, p.ids ?? [])
-      else {
+      else if (p.op === 'update') {
         batch.update(p.namespace, {
           id: p.id as string,
           ...(p.values ? { values: p.values } : {}),
@@ -387,7 +409,8 @@ function writtenAt(item: Released): number {
 function intentIds(intent: Intent): readonly string[] | undefined {
   if (intent.op === 'upsert') return intent.vectors.map((v) => v.id)
   if (intent.op === 'update') return intent.id === undefined ? undefined : [intent.id]
-  return intent.ids
+  if (intent.op === 'delete') return intent.ids
+  return undefined
 }
 
 function summary(v: StoredVector): Record<string, unknown> {

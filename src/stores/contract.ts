@@ -115,6 +115,15 @@ export interface VectorStore {
    *  match. Returns the number of records matched, when the store reports it. */
   update(namespace: string, request: UpdateRequest): Promise<{ matched?: number }>
   delete(namespace: string, request: DeleteRequest): Promise<void>
+  /** Creates a namespace (Pinecone API 2025-10+) with an optional metadata schema; one that
+   *  exists already is fine (replay applies it again after a crash). */
+  createNamespace?(namespace: string, schema?: Record<string, unknown>): Promise<void>
+  /** Deletes a namespace: its records and the namespace itself (a created namespace
+   *  outlives a deleteAll). One that is not there is fine. */
+  deleteNamespace?(namespace: string): Promise<void>
+  /** Present on stores that can be asked cheaply whether they are reachable and exist (a
+   *  readiness probe): one attempt, no retries. */
+  ping?(): Promise<void>
   /** Present on stores that can create themselves with a given shape (pgvector): creates
    *  what is missing, refuses an existing store of another shape. */
   createSchema?(spec: { dimension: number | null; metric: Metric; vectorType?: VectorType; deferIndex?: boolean }): Promise<void>

@@ -1,6 +1,6 @@
 import { crc32 } from 'node:zlib'
 import type {
-  DeleteRecord, FenceRecord, LogRecord, Metadata, OutcomeKind, OutcomeRecord, RecordHeader,
+  AbandonRecord, CreateNamespaceRecord, DeleteRecord, FenceRecord, LogRecord, Metadata, OutcomeKind, OutcomeRecord, RecordHeader,
   SparseValues, UpdateRecord, UpsertRecord, VectorRecord,
 } from './record.js'
 
@@ -25,10 +25,10 @@ if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
   throw new Error('vecshift write log requires a little-endian host')
 }
 
-const OP_CODES = { upsert: 1, update: 2, delete: 3, outcome: 4, fence: 5 } as const
-const OPS = ['', 'upsert', 'update', 'delete', 'outcome', 'fence'] as const
-const OUTCOME_CODES: Record<OutcomeKind, number> = { ok: 1, failed: 2, unknown: 3 }
-const OUTCOMES = ['', 'ok', 'failed', 'unknown'] as const
+const OP_CODES = { upsert: 1, update: 2, delete: 3, outcome: 4, fence: 5, create_namespace: 6, abandon: 7 } as const
+const OPS = ['', 'upsert', 'update', 'delete', 'outcome', 'fence', 'create_namespace', 'abandon'] as const
+const OUTCOME_CODES: Record<OutcomeKind, number> = { ok: 1, failed: 2, unknown: 3, unsent: 4 }
+const OUTCOMES = ['', 'ok', 'failed', 'unknown', 'unsent'] as const
 
 export class CodecError extends Error {
   override readonly name = 'CodecError'
@@ -261,7 +261,7 @@ function writeBody(w: Writer, record: LogRecord): void {
       if (record.filter) w.str32(JSON.stringify(record.filter))
       return
     case 'delete':
-      w.u8((record.ids ? 1 : 0) | (record.filter ? 2 : 0) | (record.deleteAll ? 4 : 0))
+      w.u8((record.ids ? 1 : 0) | (record.filter ? 2 : 0) | (record.deleteAll ? 4 : 0) | (record.deleteNamespace ? 8 : 0))
       if (record.ids) {
         w.u32(record.ids.length)
         for (const id of record.ids) w.str16(id)
@@ -275,6 +275,13 @@ function writeBody(w: Writer, record: LogRecord): void {
       return
     case 'fence':
       w.str16(record.fenceId)
+      return
+    case 'create_namespace':
+      w.u8(record.schema ? 1 : 0)
+      if (record.schema) w.str32(JSON.stringify(record.schema))
+      return
+    case 'abandon':
+      w.str16(record.abandoned)
   }
 }
 
@@ -343,6 +350,7 @@ export function decodePayload(buf: Buffer, start = 0, end = buf.length): LogReco
       }
       if (flags & 2) d.filter = r.json<Record<string, unknown>>()
       if (flags & 4) d.deleteAll = true
+      if (flags & 8) d.deleteNamespace = true
       record = d
       break
     }
@@ -355,6 +363,14 @@ export function decodePayload(buf: Buffer, start = 0, end = buf.length): LogReco
     }
     case 'fence':
       record = { ...header, op, fenceId: r.str16() } satisfies FenceRecord
+      break
+    case 'create_namespace': {
+      const flags = r.u8()
+      record = { ...header, op, ...(flags & 1 ? { schema: r.json<Record<string, unknown>>() } : {}) } satisfies CreateNamespaceRecord
+      break
+    }
+    case 'abandon':
+      record = { ...header, op, abandoned: r.str16() } satisfies AbandonRecord
       break
   }
   if (r.pos !== end) throw new CodecError(`${end - r.pos} unexpected bytes after the record`)

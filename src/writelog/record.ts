@@ -7,8 +7,10 @@
 // ones, and repairs from the source the ids of intents whose outcome is `unknown` or
 // missing (the gateway died between the two).
 
-export type Op = 'upsert' | 'update' | 'delete' | 'outcome' | 'fence'
-export type OutcomeKind = 'ok' | 'failed' | 'unknown'
+export type Op = 'upsert' | 'update' | 'delete' | 'create_namespace' | 'outcome' | 'fence' | 'abandon'
+/** ok: the source accepted it. failed: the source refused it (4xx). unknown: it was sent and
+ *  no usable answer came. unsent: the gateway failed before sending anything upstream. */
+export type OutcomeKind = 'ok' | 'failed' | 'unknown' | 'unsent'
 
 export type Metadata = Record<string, string | number | boolean | string[]>
 
@@ -61,6 +63,14 @@ export interface DeleteRecord extends RecordHeader {
   readonly ids?: readonly string[]
   readonly filter?: Record<string, unknown>
   readonly deleteAll?: boolean
+  /** With deleteAll: the namespace itself goes too (DELETE /namespaces/{ns}). */
+  readonly deleteNamespace?: boolean
+}
+
+/** Creating a namespace (API 2025-10+): `namespace` of the header, with its metadata schema. */
+export interface CreateNamespaceRecord extends RecordHeader {
+  readonly op: 'create_namespace'
+  readonly schema?: Record<string, unknown>
 }
 
 export interface OutcomeRecord extends RecordHeader {
@@ -78,11 +88,19 @@ export interface FenceRecord extends RecordHeader {
   readonly fenceId: string
 }
 
-export type IntentRecord = UpsertRecord | UpdateRecord | DeleteRecord
-export type LogRecord = IntentRecord | OutcomeRecord | FenceRecord
+/** Appended by a gateway that found another one dead (its lease expired, or its pid is
+ *  gone on this host): that instance's intents without an outcome will never get one, so
+ *  the replayer treats them as `unknown` at once instead of waiting outcomeWaitMs. */
+export interface AbandonRecord extends RecordHeader {
+  readonly op: 'abandon'
+  readonly abandoned: string
+}
+
+export type IntentRecord = UpsertRecord | UpdateRecord | DeleteRecord | CreateNamespaceRecord
+export type LogRecord = IntentRecord | OutcomeRecord | FenceRecord | AbandonRecord
 
 export function isIntent(record: LogRecord): record is IntentRecord {
-  return record.op === 'upsert' || record.op === 'update' || record.op === 'delete'
+  return record.op === 'upsert' || record.op === 'update' || record.op === 'delete' || record.op === 'create_namespace'
 }
 
 /** The ids an intent touches, when it names them (filter and deleteAll intents do not). */
@@ -91,5 +109,6 @@ export function touchedIds(record: IntentRecord): readonly string[] | undefined 
     case 'upsert': return record.vectors.map((v) => v.id)
     case 'update': return record.id === undefined ? undefined : [record.id]
     case 'delete': return record.ids
+    case 'create_namespace': return undefined
   }
 }

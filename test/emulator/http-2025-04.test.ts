@@ -8,6 +8,8 @@ import type { TestContext } from '../helpers/tap.js'
 
 const KEY = 'curl-key'
 const H = { 'api-key': KEY, 'content-type': 'application/json', 'x-pinecone-api-version': '2025-04' }
+/** Calls that API 2025-10 introduced (update by filter, fetch_by_metadata, create namespace). */
+const H10 = { ...H, 'x-pinecone-api-version': '2025-10' }
 
 async function call(url: string, method: string, body?: unknown, headers: Record<string, string> = H) {
   const res = await request(url, {
@@ -125,7 +127,11 @@ t.test('curl-style data plane round trip in 2025-04', async (t) => {
   t.same(page1.json.namespaces.map((n) => n.name), [''])
   const page2 = await call(`${host}/namespaces?limit=1&paginationToken=${encodeURIComponent(page1.json.pagination.next)}`, 'GET')
   t.same(page2.json, { namespaces: [{ name: 'example-namespace', record_count: 2 }] }, 'last page has no pagination')
-  const upd = await call(`${host}/vectors/update`, 'POST', { filter: { genre: 'drama' }, setMetadata: { seen: true }, namespace: 'example-namespace' })
+  const byFilter = { filter: { genre: 'drama' }, setMetadata: { seen: true }, namespace: 'example-namespace' }
+  const old = await call(`${host}/vectors/update`, 'POST', byFilter)
+  t.same([old.status, (old.json as { message: string }).message], [400, 'Invalid request: unknown field "filter" (update by metadata filter needs X-Pinecone-Api-Version 2025-10 or later)'],
+    'update by filter does not exist in 2025-04')
+  const upd = await call(`${host}/vectors/update`, 'POST', byFilter, H10)
   t.same(upd.json, { matchedRecords: 1 })
   const del = await call(`${host}/vectors/delete`, 'POST', { ids: ['vec1', 'nope'], namespace: 'example-namespace' })
   t.same([del.status, del.json], [200, {}], 'delete answers {} and ignores missing ids')
@@ -147,8 +153,8 @@ t.test('scores and order per metric', async (t) => {
 t.test('limits and error bodies', async (t) => {
   const emu = await setup(t, [serverless('lim', 2), { name: 'sp', vector_type: 'sparse', metric: 'dotproduct', spec: { serverless: { cloud: 'aws', region: 'us-east-1' } } }])
   const host = emu.indexHost('lim')
-  const bad = async (path: string, body: unknown, message: RegExp | string, method = 'POST', h = host) => {
-    const r = await call(`${h}${path}`, method, body)
+  const bad = async (path: string, body: unknown, message: RegExp | string, method = 'POST', h = host, headers: Record<string, string> = H) => {
+    const r = await call(`${h}${path}`, method, body, headers)
     t.equal(r.status, 400, `${typeof message === 'string' ? message : message.source}: status`)
     t.match(r.json, { code: 3, message, details: [] })
   }
@@ -190,12 +196,16 @@ t.test('limits and error bodies', async (t) => {
   await bad('/vectors/delete', { deleteAll: true, ids: ['a'] }, /deleteAll cannot be combined/)
   await bad('/vectors/delete', { ids: Array.from({ length: 1001 }, (_, i) => `${i}`) }, /exceeds the limit of 1000/)
   await bad('/vectors/update', { setMetadata: { a: 1 } }, /either id or filter/)
-  await bad('/vectors/update', { filter: { a: 1 }, values: [1, 1] }, /can only set metadata/)
+  await bad('/vectors/update', { filter: { a: 1 }, values: [1, 1] }, /can only set metadata/, 'POST', host, H10)
   await bad('/vectors/list?limit=101', undefined, /limit: 101 must be between 1 and 100/, 'GET')
   await bad('/vectors/list?paginationToken=garbage', undefined, 'Invalid pagination token', 'GET')
   await bad('/describe_index_stats', { filter: { genre: 'drama' } }, /Serverless and starter indexes do not support/)
-  await bad('/vectors/fetch_by_metadata', { namespace: 'x' }, 'filter is required')
-  await bad('/namespaces', { name: '__default__' }, /reserved/)
+  await bad('/vectors/fetch_by_metadata', { namespace: 'x' }, 'filter is required', 'POST', host, H10)
+  await bad('/namespaces', { name: '__default__' }, /reserved/, 'POST', host, H10)
+  for (const [path, body] of [['/vectors/fetch_by_metadata', { namespace: 'x', filter: { a: 1 } }], ['/namespaces', { name: 'n' }]] as const) {
+    const r = await call(`${host}${path}`, 'POST', body)
+    t.equal(r.status, 404, `${path} does not exist in 2025-04`)
+  }
 })
 
 t.test('pod-like indexes: no list, no namespaces API, stats filter allowed', async (t) => {

@@ -71,3 +71,11 @@ export async function startTestGateway(t: Teardown, options: TestGatewayOptions)
     logText: () => chunks.join(''),
   }
 }
+
+/** Sends one read with `key` through a gateway, so that the key is confirmed (auth mode
+ *  passthrough asks the source once per key) before a test counts what reaches the source. */
+export async function confirmKey(url: string, key: string): Promise<void> {
+  const res = await fetch(`${url}/describe_index_stats`, { method: 'POST', headers: { 'api-key': key, 'content-type': 'application/json' }, body: '{}' })
+  await res.arrayBuffer()
+  if (res.status !== 200) throw new Error(`confirming a key through the gateway answered ${res.status}`)
+}

@@ -227,6 +227,8 @@ interface Draft {
   headers?: Record<string, string>
   raw?: Buffer
   mayClose?: boolean
+  /** The Api-Key to send instead of the good one; null sends none. */
+  key?: string | null
 }
 
 const post = (kind: string, path: string, body: unknown, write = true): Draft =>
@@ -299,7 +301,9 @@ function deleteCase(r: Rand): Draft {
 /** DELETE /namespaces/{namespace} with a name Pinecone refuses (1-512 ASCII characters, no
  *  NUL) or a path segment that is not valid percent-encoding. */
 function deleteNamespaceCase(r: Rand): Draft {
-  const name = pick(r, ['', '%00', `a%00${goodId(r)}`, '%C3%A9', '%F0%9F%A6%84', 'n'.repeat(int(r, 513, 700)), '%E0%A4%A', '%', '%zz', `${goodId(r)}%`])
+  // Names a write cannot have: empty, NUL, over 512 characters, broken escapes. (Names that
+  // are not ASCII are valid: a write can create them, so they can be deleted.)
+  const name = pick(r, ['', '%00', `a%00${goodId(r)}`, 'n'.repeat(int(r, 513, 700)), '%E0%A4%A', '%', '%zz', `${goodId(r)}%`])
   return { kind: 'delete_namespace.name', write: true, method: 'DELETE', path: `/namespaces/${name}` }
 }
 
@@ -387,6 +391,8 @@ function rawCase(r: Rand, id: string): Draft {
     () => ['raw.content-length-and-chunked', head('POST /vectors/upsert HTTP/1.1', ['Transfer-Encoding: chunked'])],
     () => ['raw.content-length-text', Buffer.from(`POST /vectors/upsert HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nContent-Length: ${pick(r, ['abc', '-1', '1e3', '0x10', '99999999999999999999999'])}\r\n\r\n${body}`)],
     () => ['raw.header-too-large', head('POST /vectors/upsert HTTP/1.1', [`x-big: ${'h'.repeat(int(r, 17_000, 48_000))}`])],
+    // curl sends this for bodies over 1 MiB; the gateway answers 100 Continue itself.
+    () => ['raw.expect-continue', head('POST /vectors/upsert HTTP/1.1', ['Expect: 100-continue', 'Content-Type: application/json', 'Api-Key: KEY_PLACEHOLDER'])],
     () => ['raw.too-many-headers', head('POST /vectors/upsert HTTP/1.1', Array.from({ length: int(r, 2100, 3000) }, (_, i) => `x-h${i}: ${'v'.repeat(8)}`))],
     () => ['raw.api-version-too-large', head('POST /vectors/upsert HTTP/1.1', [`x-pinecone-api-version: ${'9'.repeat(int(r, 17_000, 30_000))}`])],
     // Declares more than gateway.limits.maxBodyBytes and sends a little of it.
@@ -400,6 +406,26 @@ function rawCase(r: Rand, id: string): Draft {
   return { kind, write: true, method: 'RAW', path: '', raw: bytes, ...(mayClose ? { mayClose } : {}) }
 }
 
+/** What a new user sends by accident (issue 14): no key or a wrong one (with a valid write,
+ *  or one whose shape would tell the index's dimension), routes the gateway does not model,
+ *  other spellings of the fronted index's control path, fetches of more than 1,000 UUIDs. */
+function edgeCase(r: Rand): Draft {
+  const vectors = goodVectors(r)
+  const wrongShape = { vectors: [{ id: goodId(r), values: Array.from({ length: DIM + int(r, 1, 5) }, () => r()) }] }
+  const uuids = (n: number) => Array.from({ length: n }, (_, i) => `${int(r, 0x10000000, 0xffffffff).toString(16)}-5b7d-4c9e-a0f1-${String(i).padStart(12, '0')}`)
+  return pick(r, [
+    () => ({ ...post('auth.missing-key', '/vectors/upsert', { vectors }), key: null }),
+    () => ({ ...post('auth.missing-key', '/query', { topK: 1, vector: dense(r) }, false), key: null }),
+    () => ({ ...post('auth.wrong-key', '/vectors/upsert', { vectors }), key: `wrong-${int(r, 0, 1_000_000)}` }),
+    () => ({ ...post('auth.wrong-key', '/vectors/upsert', wrongShape), key: `wrong-${int(r, 0, 1_000_000)}` }),
+    () => ({ ...post('auth.empty-key', '/vectors/delete', { deleteAll: true }), key: '' }),
+    () => post('route.unmodelled-write', pick(r, ['/namespaces/docs/documents/upsert', '/namespaces/docs/documents/delete', '/namespaces/docs/documents/update', '/namespace-aliases']), { documents: [{ _id: goodId(r) }] }),
+    () => ({ kind: 'route.unmodelled-write', write: true, method: pick(r, ['PATCH', 'DELETE', 'PUT']), path: `/namespace-aliases/${goodId(r)}`, body: '{}' }),
+    () => ({ kind: 'control.other-spelling', write: true, method: pick(r, ['DELETE', 'PATCH']), path: pick(r, ['/indexes/fuzz/', '/indexes/fuzz//', '/indexes/%66uzz', '/indexes/fu%7Az/', '//indexes/fuzz', '/indexes//fuzz']), body: '{"deletion_protection":"disabled"}' }),
+    () => ({ kind: 'fetch.over-1000-uuids', write: false, method: 'GET', path: `/vectors/fetch?${uuids(int(r, 1001, 1500)).map((id) => `ids=${id}`).join('&')}` }),
+  ])()
+}
+
 /** Valid vectors, but over Pinecone's 2 MB request limit (and under the gateway's 4 MB). */
 function tooLargeCase(r: Rand): Draft {
   const pad = 'p'.repeat(int(r, 2300, 2700))
@@ -408,7 +434,7 @@ function tooLargeCase(r: Rand): Draft {
 
 const CASES: ReadonlyArray<[number, (r: Rand, id: string) => Draft]> = [
   [20, upsertCase], [13, updateCase], [12, deleteCase], [3, deleteNamespaceCase],
-  [14, queryCase], [6, fetchCase], [5, listCase], [10, pathCase], [8, rawCase], [0.3, tooLargeCase],
+  [14, queryCase], [6, fetchCase], [5, listCase], [10, pathCase], [8, rawCase], [0.3, tooLargeCase], [8, edgeCase],
 ]
 const TOTAL = CASES.reduce((s, [w]) => s + w, 0)
 
@@ -431,10 +457,15 @@ export function malformedRequest(seed: number, index: number, apiKey: string): M
     }
   }
   const d = make(r, id)
-  if (d.raw) return { kind: d.kind, write: d.write, method: d.method, path: d.path, headers: {}, raw: d.raw, ...(d.mayClose ? { mayClose: true } : {}) }
+  if (d.raw) {
+    const raw = Buffer.from(d.raw.toString('latin1').replace('KEY_PLACEHOLDER', apiKey), 'latin1')
+    return { kind: d.kind, write: d.write, method: d.method, path: d.path, headers: {}, raw, ...(d.mayClose ? { mayClose: true } : {}) }
+  }
   // The header layer: content types and API versions Pinecone does not speak, junk headers,
   // and chunked bodies, over requests that are already malformed.
-  const headers: Record<string, string> = { 'api-key': apiKey, 'x-request-id': id }
+  const headers: Record<string, string> = { 'x-request-id': id }
+  const key = d.key === undefined ? apiKey : d.key
+  if (key !== null) headers['api-key'] = key
   if (chance(r, 0.7)) headers['content-type'] = 'application/json'
   else if (chance(r, 0.8)) headers['content-type'] = pick(r, CONTENT_TYPES)
   headers['x-pinecone-api-version'] = chance(r, 0.7) ? '2025-04' : pick(r, API_VERSIONS)

@@ -16,6 +16,7 @@ import { planCopy } from '../../src/migrate/copy/plan.js'
 import { runCopy } from '../../src/migrate/copy/run.js'
 import { runCutover } from '../../src/migrate/cutover/run.js'
 import { DirtySet } from '../../src/replay/dirty.js'
+import { until } from '../helpers/until.js'
 import { replay } from '../../src/replay/replayer.js'
 import { ReplayStatusFile } from '../../src/replay/status.js'
 import { PineconeStore } from '../../src/stores/pinecone/store.js'
@@ -131,7 +132,9 @@ t.test('two gateway replicas on a postgres control store and one Kafka log: cuto
     outcomeWaitMs: 30_000, concurrency: 4, dirty, signal: stopReplay.signal, onStatus: (s) => files.save(s),
   })
   replaying.catch((err: unknown) => t.comment(`replay failed: ${(err as Error).stack}`))
-  await sleep(800)
+  // The cutover refuses without a replayer's report; on a busy machine the first one can take
+  // longer than any fixed sleep.
+  await until(async () => (await files.load()) !== undefined, { timeoutMs: 30_000, what: 'the replayer\'s first status report' })
 
   const live = (await control.replicas()).filter((l) => Date.parse(l.expiresAt) > Date.now())
   t.equal(live.length, 2, 'both replicas hold a lease in the shared store')

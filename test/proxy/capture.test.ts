@@ -7,7 +7,7 @@ import { request } from 'undici'
 import { openFileLog, type FileWriteLog } from '../../src/writelog/file/file-log.js'
 import type { LogRecord } from '../../src/writelog/record.js'
 import { startTestEmulator } from '../helpers/emulator.js'
-import { startTestGateway } from '../helpers/gateway.js'
+import { confirmKey, startTestGateway } from '../helpers/gateway.js'
 import type { TestContext } from '../helpers/tap.js'
 
 // Phase capture: every write is in the log, with its outcome, before the client hears back;
@@ -25,6 +25,7 @@ async function setup(t: TestContext, logOptions: { maxQueueBytes?: number } = {}
     index: 'cap', host: emu.indexHost('cap'), controllerHost: emu.url, writeLog: log,
     config: { 'migration.phase': 'capture' }, env: { VECSHIFT_SOURCE_API_KEY: KEY },
   })
+  await confirmKey(gw.url, KEY)
   return { emu, log, gw }
 }
 

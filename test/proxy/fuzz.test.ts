@@ -214,11 +214,14 @@ t.test('malformed requests in phase capture: Pinecone-shaped 4xx, nothing logged
 
 /** The answer Pinecone gives: `{"code":<int>,"message":"...","details":[]}` on the data
  *  plane, or the plain-text `Unauthorized` of a 401. */
+/** Pinecone's data-plane error shape, its control-plane one (for /indexes/...), or its plain
+ *  401 `Unauthorized`. */
 function pineconeShaped(a: Answer): boolean {
   if (a.status === 401) return a.body === 'Unauthorized'
   if (!/^application\/json/.test(a.contentType ?? '')) return false
   try {
-    const b = JSON.parse(a.body ?? '') as { code?: unknown; message?: unknown; details?: unknown }
+    const b = JSON.parse(a.body ?? '') as { code?: unknown; message?: unknown; details?: unknown; error?: { code?: unknown; message?: unknown }; status?: unknown }
+    if (b.error !== undefined) return typeof b.error.code === 'string' && typeof b.error.message === 'string' && b.status === a.status
     return Number.isInteger(b.code) && typeof b.message === 'string' && Array.isArray(b.details)
   } catch {
     return false
@@ -270,7 +273,14 @@ function sendRaw(url: string, bytes: Buffer, halfClose: boolean): Promise<Answer
   })
 }
 
-function parseResponse(data: Buffer, socketError: string | undefined): Answer {
+function parseResponse(received: Buffer, socketError: string | undefined): Answer {
+  // Interim answers (100 Continue) come before the final one.
+  let data = received
+  while (/^HTTP\/1\.[01] 1\d\d /.test(data.toString('latin1', 0, 16))) {
+    const end = data.indexOf('\r\n\r\n')
+    if (end === -1) break
+    data = data.subarray(end + 4)
+  }
   const text = data.toString('latin1')
   const end = text.indexOf('\r\n\r\n')
   const m = /^HTTP\/1\.[01] (\d{3})/.exec(text)

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream'
 import t from 'tap'
 import { Client, request } from 'undici'
 import { startTestEmulator } from '../helpers/emulator.js'
-import { startTestGateway } from '../helpers/gateway.js'
+import { confirmKey, startTestGateway } from '../helpers/gateway.js'
 import type { TestContext } from '../helpers/tap.js'
 
 // The gateway's own answers over raw HTTP, in the 2025-04 style of Pinecone's docs:
@@ -15,6 +15,12 @@ async function setup(t: TestContext, config: Record<string, unknown> = {}, env: 
   const emu = await startTestEmulator(t, { apiKey: KEY, indexes: [{ name: 'docs', dimension: 3, metric: 'dotproduct' }] })
   const gw = await startTestGateway(t, { index: 'docs', host: emu.indexHost('docs'), controllerHost: emu.url, config, env })
   return { emu, gw }
+}
+
+async function setupConfirmed(t: TestContext, config: Record<string, unknown> = {}, env: Record<string, string> = {}) {
+  const s = await setup(t, config, env)
+  if (config['gateway.auth.mode'] !== 'keys') await confirmKey(s.gw.url, KEY)
+  return s
 }
 
 /** The value of one Prometheus sample whose labels include `labels`, in any order. */
@@ -63,7 +69,7 @@ t.test('2025-04 style calls give the same status and body directly and through t
 })
 
 t.test('a body over the gateway limit is refused with 413 before it reaches the upstream', async (t) => {
-  const { emu, gw } = await setup(t, { 'gateway.limits.maxBodyBytes': 64 * 1024 })
+  const { emu, gw } = await setupConfirmed(t, { 'gateway.limits.maxBodyBytes': 64 * 1024 })
   const before = await stats(emu.url)
   const big = JSON.stringify({ vectors: [{ id: 'a', values: [1, 2, 3], metadata: { blob: 'x'.repeat(100_000) } }] })
   const res = await request(`${gw.url}/vectors/upsert`, { method: 'POST', headers: V2025, body: big })
@@ -82,19 +88,26 @@ t.test('a body over the gateway limit is refused with 413 before it reaches the 
   await ok.body.dump()
 })
 
-t.test('unknown routes get 404 in Pinecone shape and are not forwarded', async (t) => {
+t.test('paths with dot segments are refused and not forwarded; other unknown paths are forwarded in passthrough', async (t) => {
   const { emu, gw } = await setup(t)
+  await confirmKey(gw.url, KEY)
   const before = await stats(emu.url)
   // A raw client, so the dot segments reach the gateway as sent instead of being resolved
   // by URL parsing on the client side.
   const raw = new Client(gw.url)
   t.teardown(() => raw.close())
-  for (const path of ['/vectors/nope', '/../../etc/passwd', '/vectors/upsert/../../indexes', '/vectors/%2e%2e/query', '/data/docs/query']) {
+  for (const path of ['/../../etc/passwd', '/vectors/upsert/../../indexes', '/vectors/%2e%2e/query', '/namespaces/a%2F..%2F..%2Fx/documents/upsert']) {
     const res = await raw.request({ path, method: 'POST', headers: V2025, body: '{}' })
-    t.equal(res.statusCode, 404, path)
-    t.match(await res.body.json(), { code: 12, message: /no route/, details: [] }, path)
+    t.equal(res.statusCode, 400, path)
+    t.match(await res.body.json(), { code: 3, message: /"\." or "\.\." segments/, details: [] }, path)
   }
-  t.same(await stats(emu.url), before)
+  t.same(await stats(emu.url), before, 'none reached the upstream')
+  for (const path of ['/vectors/nope', '/data/docs/query']) {
+    const res = await raw.request({ path, method: 'POST', headers: V2025, body: '{}' })
+    t.equal(res.statusCode, 404, `${path}: the upstream's answer`)
+    t.equal(res.headers['x-vecshift-error'], undefined, `${path}: not the gateway's own`)
+    await res.body.dump()
+  }
 })
 
 t.test('the control-plane shim refuses to configure or delete the index under migration', async (t) => {

@@ -213,4 +213,23 @@ export function runStoreContract(t: TestContext, target: ContractTarget): void {
     await store.delete('no-such-namespace', { ids: ['x'] })
     t.equal((await store.fetch('keep', ['a'])).size, 1, 'other namespaces untouched')
   })
+
+  t.test(`${name}: a created namespace exists before it holds a record; creating it again is fine; it outlives deleteAll, not a namespace delete`, async (t) => {
+    const store = await target.open(t, { dimension: 2, metric: 'cosine' })
+    t.ok(store.createNamespace, 'the adapter creates namespaces')
+    await store.createNamespace?.('made', { fields: { genre: { filterable: true } } })
+    await store.createNamespace?.('made')
+    t.same(await store.stats(), [{ namespace: 'made', vectorCount: 0 }])
+    await store.upsert('made', [{ id: 'a', values: new Float32Array([1, 0]) }])
+    t.same(await store.stats(), [{ namespace: 'made', vectorCount: 1 }])
+    await store.delete('made', { deleteAll: true })
+    t.same(await store.stats(), [{ namespace: 'made', vectorCount: 0 }], 'deleteAll empties it')
+    t.ok(store.deleteNamespace, 'the adapter deletes namespaces')
+    await store.deleteNamespace?.('made')
+    t.same(await store.stats(), [], 'a namespace delete removes it')
+    await store.deleteNamespace?.('made')
+    await store.upsert('implicit', [{ id: 'a', values: new Float32Array([1, 0]) }])
+    await store.deleteNamespace?.('implicit')
+    t.same(await store.stats(), [], 'one that exists only through its records goes too')
+  })
 }

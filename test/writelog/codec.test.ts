@@ -21,6 +21,10 @@ const records: LogRecord[] = [
   { ...header, seq: 7, op: 'outcome', intentSeq: 6, outcome: 'failed', status: 400 },
   { ...header, seq: 2 ** 40 + 3, op: 'outcome', intentSeq: 2 ** 40 + 2, outcome: 'unknown', status: 0 },
   { ...header, seq: 9, op: 'fence', fenceId: 'cutover-2026-11-22T02:00:00Z' },
+  { ...header, seq: 10, op: 'outcome', intentSeq: 9, outcome: 'unsent', status: 0 },
+  { ...header, seq: 11, op: 'create_namespace', namespace: 'tenant-9', schema: { fields: { genre: { filterable: true } } } },
+  { ...header, seq: 12, op: 'create_namespace', namespace: 'tenant-10' },
+  { ...header, seq: 13, op: 'abandon', abandoned: 'gw-dead-1234-abcd' },
 ]
 
 t.test('every kind of record survives a round trip exactly', async (t) => {

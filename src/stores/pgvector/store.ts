@@ -83,6 +83,10 @@ export class PgvectorStore implements VectorStore {
   readonly #options: PgvectorStoreOptions
   readonly #pool: pg.Pool
   readonly #table: string
+  /** Namespaces created explicitly (Pinecone's POST /namespaces), which exist before they
+   *  hold a record: one table per schema for every vecshift table, keyed by table name (a
+   *  name derived from each table's could pass Postgres's 63-character limit). */
+  readonly #namespacesTable: string
   #shape: Shape | undefined
 
   constructor(options: PgvectorStoreOptions) {
@@ -92,6 +96,7 @@ export class PgvectorStore implements VectorStore {
     }
     this.#options = options
     this.#table = `"${schema}"."${options.table}"`
+    this.#namespacesTable = `"${schema}"."vecshift_namespaces"`
     this.label = `${options.role} pgvector table ${schema}.${options.table}`
     this.#pool = new pg.Pool(options.pool)
     // An idle client's connection can drop; the pool must not crash the process for it.
@@ -181,7 +186,16 @@ export class PgvectorStore implements VectorStore {
 
   async stats(): Promise<NamespaceStats[]> {
     const r = await this.#sql<{ namespace: string; n: string }>('stats', `SELECT namespace, count(*) AS n FROM ${this.#table} GROUP BY namespace ORDER BY namespace`)
-    return r.rows.map((row) => ({ namespace: row.namespace, vectorCount: Number(row.n) }))
+    const out = r.rows.map((row) => ({ namespace: row.namespace, vectorCount: Number(row.n) }))
+    // Created namespaces with no record yet count too, as Pinecone lists them.
+    const created = await this.#sql<{ namespace: string }>('stats',
+      `SELECT namespace FROM ${this.#namespacesTable} WHERE tbl = $1`, [this.#options.table]).catch((err: unknown) => {
+      if ((err as { cause?: { code?: string } }).cause?.code === '42P01' || (err as { code?: string }).code === '42P01') return { rows: [] }
+      throw err
+    })
+    const seen = new Set(out.map((n) => n.namespace))
+    for (const { namespace } of created.rows) if (!seen.has(namespace)) out.push({ namespace, vectorCount: 0 })
+    return out.sort((a, b) => (a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0))
   }
 
   async list(namespace: string, options: ListOptions = {}): Promise<ListPage> {
@@ -326,6 +340,27 @@ export class PgvectorStore implements VectorStore {
     } else {
       await this.#sql('delete', `DELETE FROM ${this.#table} WHERE namespace = $1`, [namespace])
     }
+  }
+
+  async deleteNamespace(namespace: string): Promise<void> {
+    await this.#sql('deleteNamespace', `DELETE FROM ${this.#table} WHERE namespace = $1`, [namespace])
+    await this.#sql('deleteNamespace', `DELETE FROM ${this.#namespacesTable} WHERE tbl = $1 AND namespace = $2`, [this.#options.table, namespace])
+      .catch((err: unknown) => {
+        // No namespace was ever created explicitly: there is nothing more to delete.
+        if ((err as { cause?: { code?: string } }).cause?.code !== '42P01') throw err
+      })
+  }
+
+  async ping(): Promise<void> {
+    // The table itself, not just the server: a dropped table is not ready either.
+    await this.#pool.query(`SELECT 1 FROM ${this.#table} LIMIT 1`)
+  }
+
+  async createNamespace(namespace: string, schema?: Record<string, unknown>): Promise<void> {
+    await this.#sql('createNamespace', `CREATE TABLE IF NOT EXISTS ${this.#namespacesTable} (
+      tbl text COLLATE "C" NOT NULL, namespace text COLLATE "C" NOT NULL, schema jsonb, PRIMARY KEY (tbl, namespace))`)
+    await this.#sql('createNamespace', `INSERT INTO ${this.#namespacesTable} (tbl, namespace, schema) VALUES ($1, $2, $3)
+      ON CONFLICT (tbl, namespace) DO NOTHING`, [this.#options.table, namespace, schema === undefined ? null : JSON.stringify(schema)])
   }
 
   async close(): Promise<void> {

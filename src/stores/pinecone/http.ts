@@ -11,9 +11,10 @@ import type { StoreCounters } from '../contract.js'
 // until the policy's deadline; every other answer comes back at once. Pinecone's 4xx bodies
 // are kept, so a refusal reaches the operator in Pinecone's own words.
 
-/** The API version sent with every call: data-plane paths and bodies are the same from
- *  2025-04 on, and 2025-04's control-plane IndexModel names dimension, metric and spec. */
-export const API_VERSION = '2025-04'
+/** The API version sent with every call: 2025-10, the oldest that has every write the
+ *  replayer applies (an update by metadata filter, creating a namespace), and whose
+ *  control-plane IndexModel still names dimension, metric and spec (2026-07's does not). */
+export const API_VERSION = '2025-10'
 
 export interface PineconeHttpOptions {
   /** For messages: "source index products". */

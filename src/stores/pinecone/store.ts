@@ -239,6 +239,22 @@ export class PineconeStore implements VectorStore {
     }
   }
 
+  async deleteNamespace(namespace: string): Promise<void> {
+    // A namespace that is not there (never created, or deleted already) is what was asked for.
+    await this.#call('deleteNamespace', async () => (await this.#dataPlane()).request('DELETE', `/namespaces/${encodeURIComponent(wireNamespace(namespace))}`), { notFoundIsDone: true })
+  }
+
+  async createNamespace(namespace: string, schema?: Record<string, unknown>): Promise<void> {
+    const body = JSON.stringify({ name: namespace, ...(schema ? { schema } : {}) })
+    try {
+      await this.#call('createNamespace', async () => (await this.#dataPlane()).request('POST', '/namespaces', body))
+    } catch (err) {
+      // Already there (a replay after a crash applies it again): what was asked for holds.
+      if (err instanceof VecshiftError && (err.cause as { status?: number } | undefined)?.status === 409) return
+      throw err
+    }
+  }
+
   async close(): Promise<void> {
     const data = this.#data?.catch(() => undefined)
     await Promise.allSettled([data?.then((d) => d?.close()), this.#control.close()])

@@ -120,7 +120,12 @@ export class Planner {
         if (home.length === 1) return [{ kind: 'r', partition: home[0] as number, key: null, value: encodeRecord(record) }]
         return this.#sequenced(record, home.filter((p) => p !== SEQUENCER), false)
       }
+      case 'create_namespace':
+        return this.#sequenced(record, this.#allTargets())
       case 'fence':
+      case 'abandon':
+        // Ordered after every partition's records so far: an abandon settles intents
+        // wherever they were written.
         return this.#sequenced(record, this.#allTargets(), false)
     }
   }
@@ -149,7 +154,7 @@ export class Planner {
   }
 
   #remember(record: LogRecord, partitions: number[]): void {
-    if (record.op !== 'upsert' && record.op !== 'update' && record.op !== 'delete') return
+    if (record.op !== 'upsert' && record.op !== 'update' && record.op !== 'delete' && record.op !== 'create_namespace') return
     this.#intents.set(`${record.instance}\u0000${record.seq}`, partitions.sort((a, b) => a - b))
     if (this.#intents.size > MAX_REMEMBERED_INTENTS) this.#intents.delete(this.#intents.keys().next().value as string)
   }
