@@ -19,6 +19,7 @@ import { sendError, toVecshiftError, writeClientError } from './reply-error.js'
 import { CONTROL_PREFIXES, DATA_ROUTES } from './routes.js'
 import { Upstream } from './upstream.js'
 import { hostname } from 'node:os'
+import { processAlive } from '../process-alive.js'
 import type { ControlStore } from '../control/contract.js'
 import { initialRecord, transitioned, type MigrationRecord } from '../control/record.js'
 import type { AbandonRecord, FenceRecord } from '../writelog/record.js'
@@ -696,15 +697,6 @@ function isControlPath(url: string): boolean {
 
 function shapeOf(req: FastifyRequest): 'data' | 'control' {
   return isControlPath(req.url) ? 'control' : 'data'
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
 
 function urlOf(app: FastifyInstance): string {

@@ -1,11 +1,11 @@
 import { mkdtempSync } from 'node:fs'
 import { createServer as createHttpServer, type ServerResponse } from 'node:http'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
 import { openFileLog } from '../../src/writelog/file/file-log.js'
+import { closedPort } from '../helpers/closed-port.js'
 import { startTestEmulator } from '../helpers/emulator.js'
 import { startTestGateway } from '../helpers/gateway.js'
 import type { TestContext } from '../helpers/tap.js'
@@ -101,12 +101,7 @@ t.test('a revoked key is refused: at once after the source refuses one of its re
 t.test('a source that cannot confirm a key means 503, never "let in"', async (t) => {
   const emu = await startTestEmulator(t, { apiKey: KEY, indexes: [{ name: 'auth', dimension: 3, metric: 'cosine' }] })
   // A data-plane host where nothing listens: the key cannot be confirmed.
-  const closed = await new Promise<number>((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port
-      srv.close(() => resolve(port))
-    })
-  })
+  const closed = await closedPort()
   const gw = await startTestGateway(t, { index: 'auth', host: `http://127.0.0.1:${closed}`, controllerHost: emu.url })
   const r = await send(gw.url, '/query', KEY, { topK: 1, vector: [1, 2, 3] })
   t.same([r.status, r.vecshift], [503, 'VECSHIFT_ERR_UPSTREAM_UNAVAILABLE'], 'no answer: the upstream\'s own error')

@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -12,6 +11,7 @@ import { PgvectorStore } from '../../src/stores/pgvector/store.js'
 import { PineconeStore } from '../../src/stores/pinecone/store.js'
 import { openFileLog, type FileWriteLog } from '../../src/writelog/file/file-log.js'
 import type { LogRecord } from '../../src/writelog/record.js'
+import { closedPort } from '../helpers/closed-port.js'
 import { startTestEmulator } from '../helpers/emulator.js'
 import { confirmKey, startTestGateway } from '../helpers/gateway.js'
 import { startTestPostgres } from '../helpers/pglite.js'
@@ -162,12 +162,7 @@ t.test('Expect: 100-continue (curl, bodies over 1 MiB): a 1.99 MB upsert succeed
 
 t.test('a write the gateway could not send at all is logged "unsent", not "unknown"', async (t) => {
   const emu = await startTestEmulator(t, { apiKey: KEY, indexes: [{ name: 'rt', dimension: 3, metric: 'cosine' }] })
-  const closed = await new Promise<number>((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port
-      srv.close(() => resolve(port))
-    })
-  })
+  const closed = await closedPort()
   const log = await openFileLog({ dir: mkdtempSync(join(tmpdir(), 'vecshift-unsent-')) })
   t.teardown(() => log.close())
   // Auth mode keys: the gateway knows the client's key itself, so the write reaches the

@@ -3,6 +3,7 @@ import { hostname } from 'node:os'
 import { linkSync, openSync, readFileSync, unlinkSync, writeSync, closeSync, fsyncSync, statSync, utimesSync } from 'node:fs'
 import { join } from 'node:path'
 import { E, VecshiftError } from '../../errors.js'
+import { processAlive } from '../../process-alive.js'
 
 // One writer per log directory. The lock is a file created atomically (link(2) fails when
 // the name exists) holding the owner's pid, host and a token drawn once per process. The
@@ -82,7 +83,7 @@ function holding(path: string, me: Owner): DirLock {
 function stale(path: string, owner: Owner, me: Owner, staleMs: number): boolean {
   if (owner.host === me.host) {
     if (owner.pid === me.pid) return owner.token !== me.token
-    return !alive(owner.pid)
+    return !processAlive(owner.pid)
   }
   try {
     return Date.now() - statSync(path).mtimeMs > staleMs
@@ -98,15 +99,6 @@ function readOwner(path: string): Owner | undefined {
     return { pid: o.pid, host: o.host, ...(typeof o.token === 'string' ? { token: o.token } : {}) }
   } catch {
     return undefined
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 
