@@ -140,6 +140,21 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
           ...(existing ? { resumeFrom: existing } : {}),
           ...(progress ? { progress } : {}),
         }
+        // While writes are captured (and a replayer follows them), every batch is copied at a
+        // known position of the write log, so that a write made during the copy is never
+        // undone by it (src/migrate/copy/settle.ts). Ids it cannot settle go to the dirty
+        // set, which the cutover reconciles.
+        const captureRecord = control ? await control.read().catch(() => undefined) : undefined
+        const capturing = config.migration.phase === 'capture' || (captureRecord !== undefined && ['capture', 'cutover', 'source-primary'].includes(captureRecord.phase))
+        const settleLog = capturing && plan.strategy !== 'collection'
+          ? await (await import('../writelog/open.js')).openWriteLogForReading(config.writelog, logger)
+          : undefined
+        const dirty = settleLog
+          ? await (await import('../replay/dirty.js')).DirtySet.open(new (await import('../replay/status.js')).ReplayStatusFile(config.replay.dataDir, config.migration.id, 'replay').dirtyPath)
+          : undefined
+        const settle = settleLog
+          ? new (await import('../migrate/copy/settle.js')).Settler({ log: settleLog, consumer: 'replay', ...config.copy.settle, signal: controller.signal })
+          : undefined
         const summary = plan.strategy === 'collection'
           ? await runCollectionCopy(source, target, plan, {
             ...common,
@@ -159,7 +174,16 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
             maxVectorsPerSec: config.copy.maxVectorsPerSec,
             ...(config.copy.idsFile === undefined ? {} : { idsFile: config.copy.idsFile }),
             ...(namespace === undefined ? {} : { namespace }),
+            ...(settle ? { settle } : {}),
+            ...(dirty ? {
+              onUnsettled: async (ns: string, ids: readonly string[]) => {
+                for (const id of ids) dirty.addId(ns, id)
+                await dirty.sync()
+              },
+            } : {}),
           })
+        await settleLog?.close()
+        await dirty?.close()
         const indexMs = summary.interrupted ? undefined : await buildSearchIndex(target)
         const report = indexMs === undefined ? summary : { ...summary, indexBuildMs: indexMs }
         process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatSummary(report))

@@ -84,6 +84,16 @@ const copy = z.strictObject({
   sourceEmbeddingModel: z.string().min(1).optional(),
   /** The collection strategy (Pinecone pod-based -> serverless). */
   collection: collectionCopy.default(collectionCopy.parse({})),
+  /** While writes are captured, each batch is copied positioned in the write log, so that
+   *  no write made during the copy is undone by it (docs/copy.md). */
+  settle: z.strictObject({
+    /** How long a batch waits for the replayer (`vecshift replay --follow`) to reach the
+     *  log's tail before it is fetched; past it the batch is copied unpositioned. */
+    replayWaitMs: ms(0, 3_600_000).default(10_000),
+    /** Rounds a batch may take while writes keep touching it; what is still touched after
+     *  them goes to the cutover's reconciliation. */
+    maxRounds: z.number().int().min(1).max(100).default(8),
+  }).default({ replayWaitMs: 10_000, maxRounds: 8 }),
 })
 
 const upstream = z.strictObject({

@@ -2,11 +2,12 @@ import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { E, VecshiftError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
-import type { VectorStore } from '../../stores/contract.js'
+import type { StoredVector, VectorStore } from '../../stores/contract.js'
 import type { CheckpointFile, CopyCheckpoint, NamespaceProgress } from './checkpoint.js'
 import type { CopyPlan } from './plan.js'
 import type { Progress } from './progress.js'
 import { TokenBucket } from './rate.js'
+import type { Settler } from './settle.js'
 
 // The bulk copy for the list-fetch and ids-file strategies: batches of ids go through
 // fetch (source) -> upsert (target), `concurrency` batches at a time, within the rate
@@ -33,6 +34,13 @@ export interface CopyRunOptions {
   readonly progress?: Progress
   readonly logger?: Logger
   readonly signal?: AbortSignal
+  /** While writes are captured: copy each batch positioned in the write log (settle.ts), so
+   *  that no write made during the copy is overwritten by it. */
+  readonly settle?: Settler
+  /** Ids the copy could not settle (written continuously): for the cutover's reconciliation. */
+  readonly onUnsettled?: (namespace: string, ids: readonly string[]) => Promise<void>
+  /** A seam for tests that force interleavings: called between a fetch and its upsert. */
+  readonly afterFetch?: (namespace: string, ids: readonly string[]) => Promise<void>
 }
 
 export interface CopySummary {
@@ -50,6 +58,9 @@ export interface CopySummary {
   readonly checkpoint: string
   /** Time spent building the target's search index after the load, when it was built. */
   readonly indexBuildMs?: number
+  /** With a write log: batches copied again because a write touched them meanwhile, batches
+   *  copied without the replayer's position (it was not following), ids left unsettled. */
+  readonly settle?: { readonly extraRounds: number; readonly unpositionedBatches: number; readonly unsettled: number }
 }
 
 interface Batch {
@@ -78,20 +89,47 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
 
   const nsState = (ns: string): NamespaceProgress => (checkpoint.namespaces[ns] ??= { done: false, copied: 0 })
 
+  const settled = { extraRounds: 0, unpositionedBatches: 0, unsettled: 0 }
   /** Copies one batch; returns records copied per namespace. */
   const copyBatch = async (batch: Batch): Promise<Map<string, number>> => {
     const counts = new Map<string, number>()
     for (const [ns, ids] of batch.ids) {
-      await requests.take(1)
-      const found = await source.fetch(ns, ids)
-      missing += ids.length - found.size
-      if (found.size > 0) {
-        await vectors.take(found.size)
-        await requests.take(1)
-        await target.upsert(ns, [...found.values()])
+      const io = {
+        fetch: async (list: readonly string[]) => {
+          await requests.take(1)
+          const found = await source.fetch(ns, list)
+          await options.afterFetch?.(ns, list)
+          return found
+        },
+        upsert: async (records: readonly StoredVector[]) => {
+          await vectors.take(records.length)
+          await requests.take(1)
+          await target.upsert(ns, records)
+        },
+        deleteIds: async (list: readonly string[]) => {
+          await requests.take(1)
+          await target.delete(ns, { ids: list })
+        },
       }
-      counts.set(ns, found.size)
-      inFlightCopied += found.size
+      let copied: number
+      if (options.settle) {
+        const r = await options.settle.copy(ns, ids, io)
+        copied = r.copied
+        missing += r.missing
+        settled.extraRounds += r.rounds - 1
+        if (!r.positioned) settled.unpositionedBatches++
+        if (r.unsettled.length > 0) {
+          settled.unsettled += r.unsettled.length
+          await options.onUnsettled?.(ns, r.unsettled)
+        }
+      } else {
+        const found = await io.fetch(ids)
+        missing += ids.length - found.size
+        if (found.size > 0) await io.upsert([...found.values()])
+        copied = found.size
+      }
+      counts.set(ns, copied)
+      inFlightCopied += copied
     }
     return counts
   }
@@ -184,6 +222,7 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
     perSecond: durationMs > 0 ? Math.round((copied / durationMs) * 1000) : copied,
     retries: { source: source.counters.retries, target: target.counters.retries },
     checkpoint: options.checkpoint.path,
+    ...(options.settle ? { settle: settled } : {}),
   }
 }
 

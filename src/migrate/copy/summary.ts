@@ -9,6 +9,10 @@ export function formatSummary(s: CopySummary): string {
     ...s.namespaces.map((n) => `    ${(n.namespace === '' ? '(default)' : n.namespace).padEnd(24)} ${n.copied.toLocaleString('en-US')}`),
     `  missing    ${s.missing} (listed or given, gone from the source when fetched)`,
     `  retries    source ${s.retries.source}, target ${s.retries.target}`,
+    ...(s.settle === undefined ? [] : [
+      `  settle     ${s.settle.extraRounds} batch rounds again for writes made meanwhile; ${s.settle.unsettled} ids left to the cutover's reconciliation` +
+      (s.settle.unpositionedBatches > 0 ? `; ${s.settle.unpositionedBatches} batches copied without a replayer following the log (run \`vecshift replay --follow\` during the copy)` : ''),
+    ]),
     ...(s.indexBuildMs === undefined ? [] : [`  index      HNSW index built after the load in ${formatDuration(Math.round(s.indexBuildMs / 1000))}`]),
     `  checkpoint ${s.checkpoint}`,
   ]
