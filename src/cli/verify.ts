@@ -14,6 +14,8 @@ interface VerifyFlags extends ConfigFlags {
   resume?: boolean
   json?: boolean
   progress?: 'auto' | 'bar' | 'json' | 'none'
+  /** --full alone: true; --full a,b: the namespaces. */
+  full?: string | true
 }
 
 export function registerVerify(program: Command): void {
@@ -27,6 +29,7 @@ export function registerVerify(program: Command): void {
     .option('--filter-file <file>', 'JSON lines of extra queries: {"vector":[...],"filter":{...},"namespace":"..."}; a line without a vector filters a query built from a sampled record')
     .option('--seed <n>', 'seed of the sample, to repeat a verification exactly', count)
     .option('--resume', 'continue an interrupted verification (Ctrl-C, SIGTERM) from its saved progress, on the same sample')
+    .option('--full [namespaces]', 'also compare every id, on both sides, of these namespaces (comma-separated; none given: every namespace); memory stays one page per side', (v: string) => v)
     .option('--json', 'print the report as one JSON object')
     .option('--progress <mode>', 'auto (bar on a terminal, JSON lines otherwise) | bar | json | none', 'auto')
     .option('--log-level <level>', 'override log.level')
@@ -40,7 +43,9 @@ verify (a store, the config or a file; the message says why).
 Examples:
   vecshift verify --config migration.yaml
   vecshift verify --config migration.yaml --sample 10000 --queries 500 --top-k 20 --json > verify.json
-  vecshift verify --config migration.yaml --filter-file queries.jsonl`)
+  vecshift verify --config migration.yaml --filter-file queries.jsonl
+  vecshift verify --config migration.yaml --full                 # every id of every namespace
+  vecshift verify --config migration.yaml --full tenant-1,tenant-2`)
     .action(async (flags: VerifyFlags) => {
       const overrides: Record<string, unknown> = {}
       if (flags.sample !== undefined) overrides['verify.sample'] = flags.sample
@@ -74,6 +79,7 @@ Examples:
           signal: controller.signal,
           ...(flags.filterFile === undefined ? {} : { filterFile: flags.filterFile }),
           ...(flags.seed === undefined ? {} : { seed: flags.seed }),
+          ...(flags.full === undefined ? {} : { full: flags.full === true ? 'all' as const : String(flags.full).split(',').map((n) => n.trim()) }),
           ...(replay?.lagRecords === undefined ? {} : { replayLag: replay.lagRecords }),
           ...(progress ? { progress } : {}),
         }).catch((err: unknown) => {

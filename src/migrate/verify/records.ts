@@ -66,7 +66,7 @@ export async function compareRecords(
   return { compared: equal + missing + mismatched, equal, missing, mismatched, differences }
 }
 
-function difference(x: StoredVector, y: StoredVector, tolerance: number): Pick<RecordDifference, 'what' | 'detail'> | undefined {
+export function difference(x: StoredVector, y: StoredVector, tolerance: number): Pick<RecordDifference, 'what' | 'detail'> | undefined {
   const dense = floatsDiffer(x.values, y.values, tolerance)
   if (dense) return { what: 'values', detail: dense }
   const sx = x.sparseValues

@@ -18,6 +18,12 @@ export function formatVerifyReport(r: VerifyReport): string {
   lines.push(`  ${mark(rec.missing <= t.maxMissing && rec.mismatched <= t.maxMismatched)} records    ${rec.equal} of ${rec.compared} sampled (of ${rec.listed} listed on the ${rec.sampledFrom}) equal; ${rec.missing} missing, ${rec.mismatched} different`)
   for (const d of rec.differences.slice(0, 10)) lines.push(`      ${d.what.padEnd(8)} ${d.namespace || '(default)'}/${d.id}${d.detail ? `: ${d.detail}` : ''}`)
   if (rec.differences.length > 10) lines.push(`      ... ${rec.differences.length - 10} more in --json`)
+  if (r.full) {
+    const f = r.full
+    lines.push(`  ${mark(f.missing <= t.maxMissing && f.mismatched <= t.maxMismatched && f.extra <= t.maxExtra)} full       ${f.equal} of ${f.compared} records equal in ${f.namespaces.map((n) => n || '(default)').join(', ')}; ${f.missing} missing on the target, ${f.extra} on the target only, ${f.mismatched} different`)
+    for (const d of f.differences.slice(0, 10)) lines.push(`      ${(d.side ?? d.what).padEnd(8)} ${d.namespace || '(default)'}/${d.id}${d.detail ? `: ${d.detail}` : ''}`)
+    if (f.differences.length > 10) lines.push(`      ... ${f.differences.length - 10} more in --json`)
+  }
   lines.push(`  ${mark(r.extra.extra <= t.maxExtra)} extra      ${r.extra.extra} of ${r.extra.checked} sampled target records not on the source${r.extra.ids.length ? ` (${r.extra.ids.slice(0, 5).map((s) => `${s.namespace || '(default)'}/${s.id}`).join(', ')})` : ''}`)
   const s = r.search
   lines.push(`  ${mark(s.all.queries === 0 || s.all.meanRecall >= t.minRecall)} search     ${s.all.queries} queries, top ${r.settings.topK}: recall ${s.all.meanRecall}, overlap ${s.all.meanOverlap}, ${s.all.perfect} identical, score drift mean ${s.all.meanScoreDrift.toExponential(1)} max ${s.all.maxScoreDrift.toExponential(1)}`)

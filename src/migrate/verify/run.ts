@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { E, VecshiftError } from '../../errors.js'
 import type { StoredVector, VectorStore } from '../../stores/contract.js'
 import type { Progress } from '../copy/progress.js'
+import { compareInFull, detectableRate, type FullComparison } from './full.js'
 import { compareRecords, type RecordComparison, type RecordDifference } from './records.js'
 import { sampleIds, seededRandom, type SampledId } from './sample.js'
 import { agreementRows, queriesFromRecords, summarizeAgreement, type AgreementRow, type SearchAgreement, type VerifyQuery } from './search.js'
@@ -41,6 +42,8 @@ export interface VerifyOptions {
   /** Where the verification keeps its progress, so an interrupted one can go on (--resume). */
   readonly checkpoint?: VerifyCheckpoint
   readonly resume?: boolean
+  /** Also compare every id of these namespaces ('all': every namespace) on both sides. */
+  readonly full?: readonly string[] | 'all'
 }
 
 /** What a verification has done so far: the sample, and each stage's results up to a point. */
@@ -92,6 +95,10 @@ export interface VerifyReport {
   readonly records: RecordComparison & { readonly sampledFrom: 'source' | 'target'; readonly listed: number }
   readonly extra: { readonly checked: number; readonly extra: number; readonly ids: readonly SampledId[] }
   readonly search: SearchAgreement
+  /** With --full: every id of the chosen namespaces compared. */
+  readonly full?: FullComparison
+  /** The smallest fraction of differing records the sample finds with 95 % probability. */
+  readonly sampleDetects: number
   readonly settings: { readonly sample: number; readonly queries: number; readonly topK: number; readonly tolerance: number; readonly seed: number; readonly thresholds: VerifyThresholds }
 }
 
@@ -180,6 +187,14 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyReport> {
     }
     const search = summarizeAgreement(rows)
 
+    // 5b. Every id of the chosen namespaces (--full): not checkpointed, a resumed run does it again.
+    let full: FullComparison | undefined
+    if (o.full !== undefined) {
+      work.phase = 'comparing in full'
+      const chosen = o.full === 'all' ? names : o.full.map((n) => (n === '__default__' ? '' : n))
+      full = await compareInFull(o.source, o.target, chosen, o.tolerance, { ...(o.signal ? { signal: o.signal } : {}) })
+    }
+
     // 6. Thresholds.
     const t = o.thresholds
     const failures: string[] = []
@@ -193,6 +208,13 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyReport> {
     if (records.missing > t.maxMissing) failures.push(`${records.missing} of ${compared} sampled records are missing on the ${sample.from === 'source' ? 'target' : 'source'} (at most ${t.maxMissing})`)
     if (records.mismatched > t.maxMismatched) failures.push(`${records.mismatched} of ${compared} sampled records differ (at most ${t.maxMismatched})`)
     if (extra.extra > t.maxExtra) failures.push(`${extra.extra} of ${extra.checked} records sampled on the target are not on the source (at most ${t.maxExtra})`)
+    if (full) {
+      if (full.missing > t.maxMissing) failures.push(`full comparison: ${full.missing} of ${full.compared} records are missing on the target (at most ${t.maxMissing})`)
+      if (full.mismatched > t.maxMismatched) failures.push(`full comparison: ${full.mismatched} of ${full.compared} records differ (at most ${t.maxMismatched})`)
+      if (full.extra > t.maxExtra) failures.push(`full comparison: ${full.extra} records are on the target only (at most ${t.maxExtra})`)
+    }
+    const sampleDetects = detectableRate(compared)
+    if (!full) notes.push(`the sample of ${compared} records finds a difference that affects ${(sampleDetects * 100).toPrecision(2)} % of the records or more with 95 % probability; fewer can pass unseen (vecshift verify --full compares every id)`)
     if (search.all.queries > 0 && search.all.meanRecall < t.minRecall) failures.push(`mean recall@${o.topK} is ${search.all.meanRecall} (at least ${t.minRecall}): unfiltered ${search.unfiltered.meanRecall}, filtered ${search.filtered.meanRecall}`)
     work.done = work.total
     await o.checkpoint?.clear()
@@ -200,7 +222,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyReport> {
       startedAt, finishedAt: new Date().toISOString(), passed: failures.length === 0, failures, notes,
       counts: { namespaces, source: total(sStats), target: total(tStats), ...(o.replayLag === undefined ? {} : { replayLag: o.replayLag }) },
       records: { compared, equal: records.equal, missing: records.missing, mismatched: records.mismatched, differences: records.differences, sampledFrom: sample.from, listed: sample.listed },
-      extra, search,
+      extra, search, sampleDetects, ...(full ? { full } : {}),
       settings: { sample: o.sample, queries: o.queries, topK: o.topK, tolerance: o.tolerance, seed, thresholds: t },
     }
   } finally {
