@@ -90,6 +90,7 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
       const stop = () => controller.abort()
       process.once('SIGINT', stop)
       process.once('SIGTERM', stop)
+      const closers: Array<() => Promise<unknown>> = []
       try {
         const checkpoint = new CheckpointFile(config.copy.checkpointDir, config.migration.id, (cp) => reporter?.update(cp))
         const existing = await checkpoint.load()
@@ -149,9 +150,20 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
         const settleLog = capturing && plan.strategy !== 'collection'
           ? await (await import('../writelog/open.js')).openWriteLogForReading(config.writelog, logger)
           : undefined
-        const dirty = settleLog
-          ? await (await import('../replay/dirty.js')).DirtySet.open(new (await import('../replay/status.js')).ReplayStatusFile(config.replay.dataDir, config.migration.id, 'replay').dirtyPath)
-          : undefined
+        if (settleLog) closers.push(() => settleLog.close())
+        // Opened only when a batch could not be settled (rare): the replayer appends to the
+        // same file, whole lines at a time.
+        let dirty: import('../replay/dirty.js').DirtySet | undefined
+        const openDirty = async () => {
+          if (!dirty) {
+            const { DirtySet } = await import('../replay/dirty.js')
+            const { ReplayStatusFile } = await import('../replay/status.js')
+            const opened = await DirtySet.open(new ReplayStatusFile(config.replay.dataDir, config.migration.id, 'replay').dirtyPath)
+            closers.push(() => opened.close())
+            dirty = opened
+          }
+          return dirty
+        }
         const settle = settleLog
           ? new (await import('../migrate/copy/settle.js')).Settler({ log: settleLog, consumer: 'replay', ...config.copy.settle, signal: controller.signal })
           : undefined
@@ -174,16 +186,15 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
             maxVectorsPerSec: config.copy.maxVectorsPerSec,
             ...(config.copy.idsFile === undefined ? {} : { idsFile: config.copy.idsFile }),
             ...(namespace === undefined ? {} : { namespace }),
-            ...(settle ? { settle } : {}),
-            ...(dirty ? {
+            ...(settle ? {
+              settle,
               onUnsettled: async (ns: string, ids: readonly string[]) => {
-                for (const id of ids) dirty.addId(ns, id)
-                await dirty.sync()
+                const set = await openDirty()
+                for (const id of ids) set.addId(ns, id)
+                await set.sync()
               },
             } : {}),
           })
-        await settleLog?.close()
-        await dirty?.close()
         const indexMs = summary.interrupted ? undefined : await buildSearchIndex(target)
         const report = indexMs === undefined ? summary : { ...summary, indexBuildMs: indexMs }
         process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatSummary(report))
@@ -195,7 +206,7 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
         process.off('SIGINT', stop)
         process.off('SIGTERM', stop)
         await reporter?.flush()
-        await Promise.allSettled([source.close(), target.close(), control?.close()])
+        await Promise.allSettled([source.close(), target.close(), control?.close(), ...closers.map((close) => close())])
       }
     })
 }
