@@ -94,13 +94,16 @@ export class Settler {
         copied = found.size
         missing = gone.length
       }
+      // Unpositioned (no replayer following), another round proves nothing: the replayer
+      // will apply every logged write onto this batch later anyway.
+      if (!positioned) break
       const tail = await log.tail()
       const touched = await this.#touched(position, tail, namespace, new Set(pending), found)
       position = tail
       pending = touched
       if (pending.length > 0 && rounds >= maxRounds) break
     }
-    return { copied, missing, rounds, unsettled: pending, positioned }
+    return { copied, missing, rounds, unsettled: positioned ? pending : [], positioned }
   }
 
   /** Whether the replayer has applied everything up to `position` (waiting for it). */
