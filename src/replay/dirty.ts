@@ -126,3 +126,16 @@ async function* lines(path: string, start: number): AsyncGenerator<string> {
     rest = buf
   }
 }
+
+/** How many writes by filter, delete-all or namespace deletion the dirty set holds, and in
+ *  which namespaces (for the cutover's preconditions). */
+export async function wholeWrites(path: string): Promise<{ count: number; namespaces: string[] }> {
+  let count = 0
+  const namespaces = new Set<string>()
+  for await (const entry of readDirty(path)) {
+    if ('id' in entry) continue
+    count++
+    namespaces.add(entry.namespace)
+  }
+  return { count, namespaces: [...namespaces].sort() }
+}

@@ -106,6 +106,10 @@ export interface VectorStore {
   stats(): Promise<NamespaceStats[]>
   /** A page of ids. Refused (UNSUPPORTED) when describe() says canList is false. */
   list(namespace: string, options?: ListOptions): Promise<ListPage>
+  /** A page of the ids whose metadata matches `filter` (Pinecone's filter language), in the
+   *  store's order (pages follow on with `cursor`). Absent where the store cannot select by metadata without a vector
+   *  (Pinecone pod-based indexes): the cutover's reconciliation then lists instead. */
+  matching?(namespace: string, filter: Record<string, unknown>, options?: Omit<ListOptions, 'prefix'>): Promise<ListPage>
   /** The records that exist among `ids` (any number: the adapter batches). */
   fetch(namespace: string, ids: readonly string[]): Promise<Map<string, StoredVector>>
   query(namespace: string, request: QueryRequest): Promise<QueryMatch[]>

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
-import { same } from '../../src/migrate/cutover/reconcile.js'
+import { reconcile, same } from '../../src/migrate/cutover/reconcile.js'
+import { DirtySet } from '../../src/replay/dirty.js'
 import { CheckpointFile } from '../../src/migrate/copy/checkpoint.js'
 import { planCopy } from '../../src/migrate/copy/plan.js'
 import { runCopy } from '../../src/migrate/copy/run.js'
@@ -53,7 +54,19 @@ async function differences(source: VectorStore, target: VectorStore): Promise<st
   return out.sort()
 }
 
+interface Raced {
+  readonly source: VectorStore
+  readonly target: VectorStore
+  /** The replayer's dirty set. */
+  readonly dirtyPath: string
+}
+
 async function race(t: TestContext, options: { target: 'pinecone' | 'pgvector'; positioned: boolean }): Promise<string[]> {
+  const r = await raceCopy(t, options)
+  return differences(r.source, r.target)
+}
+
+async function raceCopy(t: TestContext, options: { target: 'pinecone' | 'pgvector'; positioned: boolean }): Promise<Raced> {
   const emu = await startTestEmulator(t, { apiKey: KEY, indexes: [{ name: 'src', dimension: 4, metric: 'cosine' }, { name: 'dst', dimension: 4, metric: 'cosine' }] })
   const pine = (name: string) => new PineconeStore({ role: name, index: name, host: emu.indexHost(name), controllerHost: emu.url, apiKey: KEY })
   const source = pine('src')
@@ -85,13 +98,16 @@ async function race(t: TestContext, options: { target: 'pinecone' | 'pgvector'; 
   t.teardown(() => Promise.all([replayLog.close(), settleLog.close()]))
   let status: ReplayStatus | undefined
   const stopReplay = new AbortController()
+  const dirtyPath = join(dir, 'replay', 'dirty.jsonl')
+  const dirty = await DirtySet.open(dirtyPath)
   const replaying = replay({
-    log: replayLog, source, target, consumer: 'replay', follow: true, dryRun: false, batchSize: 100, lingerMs: 5,
+    log: replayLog, source, target, consumer: 'replay', dirty, follow: true, dryRun: false, batchSize: 100, lingerMs: 5,
     outcomeWaitMs: 60_000, concurrency: 4, signal: stopReplay.signal, onStatus: (s) => { status = s },
   })
   t.teardown(async () => {
     stopReplay.abort()
     await replaying.catch(() => undefined)
+    await dirty.close()
   })
   await until(() => status !== undefined, { timeoutMs: 10_000, what: 'the replayer running' })
 
@@ -124,7 +140,7 @@ async function race(t: TestContext, options: { target: 'pinecone' | 'pgvector'; 
   const tail = await log.tail()
   await until(() => status !== undefined && status.lagRecords === 0 && status.awaitingOutcome === 0 && status.checkpoint === tail,
     { timeoutMs: 20_000, onTimeout: () => JSON.stringify(status), what: 'the replayer caught up' })
-  return differences(source, target)
+  return { source, target, dirtyPath }
 }
 
 for (const target of ['pinecone', 'pgvector'] as const) {
@@ -138,3 +154,23 @@ t.test('control: copied without its position in the log, the same race resurrect
   t.ok(diffs.some((d) => d.includes('resurrected')), `a deleted record came back (${diffs.length} differences)`)
   t.ok(diffs.some((d) => d.includes('differs')), 'an update by filter was undone')
 })
+
+// When the copy could not be positioned (no replayer followed it, or a collection copy), the
+// cutover's pre-reconcile repairs what writes by filter touched: by their filters on both
+// sides where the copy was positioned elsewhere, by a whole-namespace comparison where not.
+for (const target of ['pinecone', 'pgvector'] as const) {
+  for (const mode of ['by filter', 'in full'] as const) {
+    t.test(`${target} target, unpositioned copy: the pre-reconcile repairs what the race broke (${mode})`, async (t) => {
+      const r = await raceCopy(t, { target, positioned: false })
+      const broken = await differences(r.source, r.target)
+      t.ok(broken.length > 0, `the race broke ${broken.length} records`)
+      const result = await reconcile(r.source, r.target, r.dirtyPath, { wholeWrites: 'reconcile', unpositioned: mode === 'in full' ? 'all' : new Set() })
+      t.equal(result.filterWrites, 2, 'both writes by filter read from the dirty set')
+      t.same(result.wholeNamespaces, [''])
+      t.same(result.comparedInFull, mode === 'in full' ? [''] : [])
+      if (mode === 'by filter') t.ok(result.matched > 0, `${result.matched} records matched the filters`)
+      t.equal(result.repaired, broken.length, `${result.repaired} repaired`)
+      t.same(await differences(r.source, r.target), [], 'every id on the target equals the source (compared in full)')
+    })
+  }
+}

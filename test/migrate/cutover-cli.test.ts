@@ -2,41 +2,23 @@
 // gateway` (capture), `vecshift copy`, `vecshift replay --follow`, `vecshift cutover`, then
 // `vecshift replay --reverse --follow` and `vecshift rollback`, with `vecshift status` in
 // between, while the official SDK writes through the gateway the whole time.
-import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pinecone } from '@pinecone-database/pinecone'
 import t from 'tap'
 import { FileControlStore } from '../../src/control/file-store.js'
 import { PineconeStore } from '../../src/stores/pinecone/store.js'
+import { cliDaemon, gatewayUrl, runCli } from '../helpers/cli.js'
 import { startTestEmulator } from '../helpers/emulator.js'
 import { prng } from '../helpers/prng.js'
 
-const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname
 const KEY = 'cutover-cli-key'
 const ENV = { ...process.env, VECSHIFT_SOURCE_API_KEY: KEY, VECSHIFT_TARGET_API_KEY: KEY }
-
-function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: ENV })
-  let out = ''
-  let err = ''
-  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { err += d.toString() })
-  return once(child, 'exit').then(([code]) => ({ code: code as number | null, out, err }))
-}
-
-function daemon(t: { teardown(fn: () => unknown): void }, args: string[]): ChildProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: ENV })
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
-  // Its complaints, if it stops early, for the failure message.
-  child.stderr?.on('data', (d: Buffer) => { if (child.exitCode !== null || /error|ERR/.test(d.toString())) process.stderr.write(`[${args[0]}] ${d.toString()}`) })
-  child.once('exit', (code) => { if (code !== 0 && code !== null) process.stderr.write(`[${args.join(' ')}] exited ${code}\n`) })
-  return child
-}
+const run = (args: string[]) => runCli(args, ENV)
+const daemon = (t: { teardown(fn: () => unknown): void }, args: string[]) => cliDaemon(t, args, ENV)
 
 t.test('gateway, copy, replay, cutover, reverse replay and rollback as separate processes under SDK load', async (t) => {
   const emu = await startTestEmulator(t, {
@@ -64,13 +46,7 @@ t.test('gateway, copy, replay, cutover, reverse replay and rollback as separate 
   ].join('\n'))
 
   const gateway = daemon(t, ['gateway', '--config', config, '--log-level', 'info'])
-  const url = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: gateway.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-      const entry = JSON.parse(line) as { msg?: string; url?: string }
-      if (entry.msg === 'gateway listening') resolve(entry.url as string)
-    })
-    gateway.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)))
-  })
+  const url = await gatewayUrl(gateway)
 
   // One writer per id, so the ledger knows each id's last acknowledged state.
   const index = new Pinecone({ apiKey: KEY, controllerHostUrl: url }).index({ host: url })

@@ -31,6 +31,10 @@ export interface CopyCheckpoint {
   /** collection: what exists already. */
   collection?: { name: string; created: boolean; indexCreated: boolean }
   finishedAt?: string
+  /** Present when the copy ran with the write log (settle.ts): the namespaces where a batch
+   *  was copied without the replayer's position. The cutover compares those in full where
+   *  writes by filter touched them; a copy without this field positioned nothing. */
+  settle?: { unpositioned: string[] }
 }
 
 export class CheckpointFile {

@@ -90,9 +90,14 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
   const nsState = (ns: string): NamespaceProgress => (checkpoint.namespaces[ns] ??= { done: false, copied: 0 })
 
   const settled = { extraRounds: 0, unpositionedBatches: 0, unsettled: 0 }
-  /** Copies one batch; returns records copied per namespace. */
-  const copyBatch = async (batch: Batch): Promise<Map<string, number>> => {
+  // A resumed copy that ran without the log before cannot say what it positioned.
+  if (options.settle && options.resumeFrom === undefined) checkpoint.settle = { unpositioned: [] }
+  else if (!options.settle) delete checkpoint.settle
+  /** Copies one batch: returns records copied per namespace once its first round is done,
+   *  and a promise that resolves once it is settled in the write log (at once without one). */
+  const copyBatch = async (batch: Batch): Promise<{ counts: Map<string, number>; settledAll: Promise<unknown> }> => {
     const counts = new Map<string, number>()
+    const settling: Array<Promise<unknown>> = []
     for (const [ns, ids] of batch.ids) {
       const io = {
         fetch: async (list: readonly string[]) => {
@@ -116,12 +121,20 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
         const r = await options.settle.copy(ns, ids, io)
         copied = r.copied
         missing += r.missing
-        settled.extraRounds += r.rounds - 1
-        if (!r.positioned) settled.unpositionedBatches++
-        if (r.unsettled.length > 0) {
-          settled.unsettled += r.unsettled.length
-          await options.onUnsettled?.(ns, r.unsettled)
-        }
+        settling.push(r.settled.then(async (done) => {
+          settled.extraRounds += done.rounds - 1
+          if (!done.positioned) {
+            settled.unpositionedBatches++
+            // Saved with the checkpoint that moves past this batch; a batch lost to a crash
+            // before that is copied again on resume.
+            const marks = (checkpoint.settle ??= { unpositioned: [] }).unpositioned
+            if (!marks.includes(ns)) marks.push(ns)
+          }
+          if (done.unsettled.length > 0) {
+            settled.unsettled += done.unsettled.length
+            await options.onUnsettled?.(ns, done.unsettled)
+          }
+        }))
       } else {
         const found = await io.fetch(ids)
         missing += ids.length - found.size
@@ -131,7 +144,7 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
       counts.set(ns, copied)
       inFlightCopied += copied
     }
-    return counts
+    return { counts, settledAll: Promise.all(settling) }
   }
 
   const produce = options.idsFile !== undefined
@@ -183,6 +196,13 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
     if (advanced) await options.checkpoint.save(checkpoint)
   }
 
+  // Batches copied but not yet settled in the write log (settle.ts): the workers go on with
+  // the next batches meanwhile, up to this many, so the copy's rate does not hang on the
+  // replayer's latency; each completes (moves the checkpoint) once settled. A replayer
+  // slower than that paces the copy (each batch waits at most copy.settle.replayWaitMs,
+  // then goes unpositioned, for the cutover to compare in full).
+  const maxSettling = options.concurrency * 8
+  const settlingBatches = new Set<Promise<void>>()
   const workers = Array.from({ length: options.concurrency }, async () => {
     for (;;) {
       while (queue.length === 0 && !producerDone && !stopping()) await wait()
@@ -190,9 +210,16 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
       const batch = queue.shift() as Batch
       wake()
       try {
-        const counts = await copyBatch(batch)
-        finished.set(batch.seq, { batch, counts })
-        await commit()
+        const { counts, settledAll } = await copyBatch(batch)
+        const done: Promise<void> = settledAll.then(async () => {
+          finished.set(batch.seq, { batch, counts })
+          await commit()
+        }).catch((err: unknown) => { failure ??= err }).finally(() => {
+          settlingBatches.delete(done)
+          wake()
+        })
+        settlingBatches.add(done)
+        while (settlingBatches.size >= maxSettling && !stopping()) await wait()
       } catch (err) {
         failure ??= err
         wake()
@@ -201,6 +228,7 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
     }
   })
   await Promise.all([producer, ...workers])
+  await Promise.all([...settlingBatches])
 
   const interrupted = failure === undefined && options.signal?.aborted === true
   if (failure === undefined && !interrupted) {

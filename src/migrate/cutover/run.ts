@@ -8,7 +8,8 @@ import type { ReplayStatus } from '../../replay/replayer.js'
 import type { VectorStore } from '../../stores/contract.js'
 import type { WriteLog } from '../../writelog/contract.js'
 import type { CopyCheckpoint } from '../copy/checkpoint.js'
-import { reconcile } from './reconcile.js'
+import { wholeWrites } from '../../replay/dirty.js'
+import { reconcile, unreconcilable, type ReconcileResult } from './reconcile.js'
 
 // The cutover: named, timed steps, each within what is left of the write-pause budget.
 //   1. preconditions  copy done, replayer following with lag under a bound, nothing uncertain
@@ -54,6 +55,8 @@ export interface CutoverOptions {
   readonly by: string
   readonly dryRun: boolean
   readonly logger?: Logger
+  /** Told the ids checked so far while the pre-reconcile runs (it can be long). */
+  readonly onReconcileProgress?: (checked: number) => void
   /** Called as steps finish, for progress on the terminal. */
   readonly onStep?: (step: CutoverStep) => void
 }
@@ -90,11 +93,11 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
   const direction = options.direction ?? 'cutover'
   const phases = PHASES[direction]
   const steps: CutoverStep[] = []
-  const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+  const step = async <T>(name: string, fn: () => Promise<T>, describe?: (out: T) => string): Promise<T> => {
     const started = Date.now()
     try {
       const out = await fn()
-      const done: CutoverStep = { name, startedAt: new Date(started).toISOString(), ms: Date.now() - started, ok: true, ...(typeof out === 'string' ? { detail: out } : {}) }
+      const done: CutoverStep = { name, startedAt: new Date(started).toISOString(), ms: Date.now() - started, ok: true, ...(describe ? { detail: describe(out) } : typeof out === 'string' ? { detail: out } : {}) }
       steps.push(done)
       options.onStep?.(done)
       return out
@@ -127,11 +130,36 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
   if (options.dryRun) return { outcome: 'dry-run', steps, record }
 
   // Reconcile everything written so far while traffic still flows, so that the pause only
-  // has to cover what is written from now on.
-  const before = await step('pre-reconcile', async () => {
-    const r = await reconcile(options.source, options.target, options.dirtyPath, 0)
-    return r
-  })
+  // has to cover what is written from now on. First the replayer applies every write logged
+  // before now (the copy finished before now): a write by filter applied later than that was
+  // logged after the copy and lands on top of it, so the pause need not look at it again.
+  let before: ReconcileResult
+  try {
+    before = await step('pre-reconcile', async () => {
+      const from = await options.log.tail()
+      if (from !== undefined) {
+        const until = Date.now() + (options.catchUpTimeoutMs ?? DEFAULT_CATCH_UP_MS)
+        for (;;) {
+          const s = await options.replayStatus()
+          if (s?.checkpoint !== undefined && options.log.compare(s.checkpoint, from) >= 0) break
+          if (Date.now() >= until) throw new VecshiftError(E.CUTOVER_REFUSED, [`the replayer did not apply the writes logged before the cutover began (through ${from}) in ${options.catchUpTimeoutMs ?? DEFAULT_CATCH_UP_MS} ms; see \`vecshift status\`, then try again`])
+          await sleep(CATCH_UP_POLL_MS)
+        }
+      }
+      const r = await reconcile(options.source, options.target, options.dirtyPath, {
+        wholeWrites: 'reconcile',
+        // A copy that ran with the write log says which namespaces it could not position;
+        // one that did not (collection strategy, or capture began after it) positioned none.
+        // A rollback has no copy: the reverse log is all there is.
+        unpositioned: direction === 'rollback' ? new Set() : options.copy?.settle ? new Set(options.copy.settle.unpositioned) : 'all',
+        ...(options.onReconcileProgress ? { onProgress: options.onReconcileProgress } : {}),
+      })
+      return r
+    }, (r) => reconcileDetail(r))
+  } catch (err) {
+    if (err instanceof VecshiftError && err.code === E.CUTOVER_REFUSED.code) return { outcome: 'refused', reason: err.message, steps, record: await control.read() }
+    throw err
+  }
 
   // Catch up: the pause is bounded, the replayer's work before the fence should be small. A
   // replayer that cannot get close while writes flow is applying slower than they arrive:
@@ -206,8 +234,12 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
     })
     // 4. Reconcile what was written since the pre-reconcile.
     await step('reconcile', async () => {
-      const r = await bounded('reconciliation', reconcile(options.source, options.target, options.dirtyPath, before.offset, before.repairedIds))
-      return `${r.checked} ids checked, ${r.repaired} repaired`
+      // Writes by filter read here were logged after the pre-reconcile began, so after the
+      // copy: the replayer applied them on top of it (counted, not matched again). The ids
+      // the pre-reconcile repaired are checked again: a repair can have landed after a newer
+      // write while traffic flowed.
+      const r = await bounded('reconciliation', reconcile(options.source, options.target, options.dirtyPath, { from: before.offset, also: before.repairedIds, wholeWrites: 'count' }))
+      return `${r.checked} ids checked, ${r.repaired} repaired${r.filterWrites > 0 ? `; ${r.filterWrites} writes by filter since the pre-reconcile, applied after the copy` : ''}`
     })
     // 5. Flip.
     const flipStarted = Date.now()
@@ -251,12 +283,29 @@ async function refusal(o: CutoverOptions, record: MigrationRecord): Promise<stri
     if (!v.passed) return `the last verification (${v.finishedAt}) failed: ${(v.failures ?? []).join('; ') || 'see vecshift verify'}; fix the target and run \`vecshift verify\` again`
     if (Date.now() - Date.parse(v.finishedAt) > maxAge) return `the last passing verification is from ${v.finishedAt}, older than cutover.verifyMaxAgeMs (${maxAge} ms): run \`vecshift verify\` again`
   }
+  // Writes by filter since capture began are reconciled before the pause (pre-reconcile):
+  // refuse when that cannot be done, or when the dirty set read here is not the replayer's.
+  const whole = await wholeWrites(o.dirtyPath)
+  if (replay.counts.filterWrites > whole.count) return `the replayer applied ${replay.counts.filterWrites} writes by filter or delete-all, but the dirty set the ${direction} reads (${o.dirtyPath}) holds ${whole.count}: those writes have not been reconciled; run the ${direction} with the replayer's replay.dataDir and migration.id`
+  if (whole.count > 0) {
+    const why = await unreconcilable(o.source, o.target)
+    if (why) return `${whole.count} writes by filter or delete-all since capture began (namespaces ${whole.namespaces.map((n) => JSON.stringify(n)).join(', ')}) have not been reconciled and cannot be: ${why}; copy those namespaces again from a file of the source's ids (copy.idsFile, docs/copy.md) while the replayer follows`
+  }
   if (replay.counts.uncertainFilterWrites > 0) return `${replay.counts.uncertainFilterWrites} writes by filter were applied without a known outcome; verify those namespaces, then clear them`
   const live = (await o.control.replicas()).filter((l: ReplicaLease) => Date.parse(l.expiresAt) > Date.now())
   if (live.length === 0) return 'no gateway replica holds a lease: start the gateway (it registers in the control store)'
   const stale = live.filter((l) => l.epoch !== record.epoch)
   if (stale.length > 0) return `replica ${stale.map((l) => l.replica).join(', ')} is acting on an older epoch; wait a moment and try again`
   return undefined
+}
+
+function reconcileDetail(r: ReconcileResult): string {
+  let out = `${r.checked} ids checked, ${r.repaired} repaired`
+  if (r.filterWrites > 0) {
+    out += `; ${r.filterWrites} writes by filter or delete-all in ${r.wholeNamespaces.length} namespace(s) reconciled (${r.matched} records matched their filters`
+    out += r.comparedInFull.length > 0 ? `; compared in full: ${r.comparedInFull.map((n) => JSON.stringify(n)).join(', ')})` : ')'
+  }
+  return out
 }
 
 function lastFence(log: WriteLog, leases: readonly ReplicaLease[]): string | undefined {

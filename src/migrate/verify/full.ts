@@ -1,5 +1,6 @@
 import { E, VecshiftError } from '../../errors.js'
 import type { VectorStore } from '../../stores/contract.js'
+import { bytewise, idCursor } from '../../stores/ids.js'
 import { difference, type RecordDifference } from './records.js'
 
 // `vecshift verify --full`: every id of the chosen namespaces, on both sides. A sample sees a
@@ -42,8 +43,8 @@ export async function compareInFull(
   const differences: Array<RecordDifference & { side?: 'target-only' }> = []
   const note = (d: RecordDifference & { side?: 'target-only' }) => { if (differences.length < keep) differences.push(d) }
   for (const namespace of namespaces) {
-    const a = pages(source, namespace)
-    const b = pages(target, namespace)
+    const a = idCursor(source, namespace, undefined, PAGE)
+    const b = idCursor(target, namespace, undefined, PAGE)
     let x = await a.next()
     let y = await b.next()
     // Ids both sides list, compared in pages; ids one side lists alone are counted at once.
@@ -94,31 +95,6 @@ export async function compareInFull(
     await flush()
   }
   return { namespaces, compared, equal, missing, extra, mismatched, differences }
-}
-
-/** Ids of one namespace, one at a time, read a page at a time. */
-function pages(store: VectorStore, namespace: string): { next(): Promise<string | undefined> } {
-  let page: readonly string[] = []
-  let at = 0
-  let cursor: string | undefined
-  let done = false
-  return {
-    async next() {
-      while (at >= page.length) {
-        if (done) return undefined
-        const p = await store.list(namespace, { limit: PAGE, ...(cursor === undefined ? {} : { cursor }) })
-        page = p.ids
-        at = 0
-        cursor = p.next
-        if (p.next === undefined) done = true
-      }
-      return page[at++]
-    },
-  }
-}
-
-function bytewise(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
 }
 
 /** The smallest fraction of differing records that a uniform sample of `n` finds with

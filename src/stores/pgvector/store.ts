@@ -216,6 +216,20 @@ export class PgvectorStore implements VectorStore {
     return r.rows.length > limit ? { ids, next: encodeCursor(ids[ids.length - 1] as string) } : { ids }
   }
 
+  async matching(namespace: string, filter: Record<string, unknown>, options: Omit<ListOptions, 'prefix'> = {}): Promise<ListPage> {
+    const limit = Math.max(1, Math.min(options.limit ?? 100, PG_LIMITS.listPage))
+    const params: unknown[] = [namespace]
+    let where = `namespace = $1 AND ${new FilterSql("COALESCE(metadata, '{}'::jsonb)", params).translate(filter)}`
+    if (options.cursor) {
+      params.push(decodeCursor(options.cursor))
+      where += ` AND id > $${params.length}`
+    }
+    params.push(limit + 1)
+    const r = await this.#sql<{ id: string }>('matching', `SELECT id FROM ${this.#table} WHERE ${where} ORDER BY id LIMIT $${params.length}`, params)
+    const ids = r.rows.slice(0, limit).map((row) => row.id)
+    return r.rows.length > limit ? { ids, next: encodeCursor(ids[ids.length - 1] as string) } : { ids }
+  }
+
   async fetch(namespace: string, ids: readonly string[]): Promise<Map<string, StoredVector>> {
     const out = new Map<string, StoredVector>()
     for (let i = 0; i < ids.length; i += PG_LIMITS.fetchIds) {

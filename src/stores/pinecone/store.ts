@@ -31,6 +31,8 @@ export const LIMITS = Object.freeze({
   fetchUrlBytes: 8_000,
   deleteIds: 1000,
   listPage: 100,
+  /** fetch_by_metadata answers with whole records (up to 10,000 a page). */
+  matchPage: 200,
 })
 
 export const DEFAULT_STORE_RETRY: RetryPolicy = Object.freeze({ baseMs: 100, maxMs: 5_000, deadlineMs: 120_000 })
@@ -152,6 +154,22 @@ export class PineconeStore implements VectorStore {
       pagination?: { next?: string }
     }
     const ids = (body.vectors ?? []).map((v) => v.id)
+    const next = body.pagination?.next
+    return { ids, ...(next ? { next } : {}) }
+  }
+
+  async matching(namespace: string, filter: Record<string, unknown>, options: Omit<ListOptions, 'prefix'> = {}): Promise<ListPage> {
+    const d = await this.describe()
+    // fetch_by_metadata (API 2025-10) is a serverless operation, like list.
+    if (!d.canList) throw new VecshiftError(E.STORE_UNSUPPORTED, [this.label, 'selecting records by metadata without a vector (pod-based indexes cannot)'])
+    // The answer carries whole records: a modest page keeps each response small.
+    const limit = Math.max(1, Math.min(options.limit ?? LIMITS.matchPage, LIMITS.matchPage))
+    const json = JSON.stringify({ namespace: wireNamespace(namespace), filter, limit, ...(options.cursor ? { paginationToken: options.cursor } : {}) })
+    const body = (await this.#call('fetch_by_metadata', async () => (await this.#dataPlane()).request('POST', '/vectors/fetch_by_metadata', json))).body as {
+      vectors?: Record<string, unknown>
+      pagination?: { next?: string }
+    }
+    const ids = Object.keys(body.vectors ?? {})
     const next = body.pagination?.next
     return { ids, ...(next ? { next } : {}) }
   }
