@@ -16,9 +16,16 @@
 // same records source -> target (fetch then upsert), alternated over rounds: the measurement
 // behind the adapter's choice of REST.
 //
+// Part "settle": the cost of copying while writes are captured (docs/copy.md, "Copying while
+// writes continue"): the same copy four ways side by side, each round on a fresh target —
+// without a write log; the same while a steady stream of writes (by id and by filter) goes
+// straight to the source (what the busy machine alone costs); capturing, with a replayer
+// following and no writes; and with that stream through a capturing gateway, which the copy
+// must settle (extra rounds for the batches the writes touch).
+//
 // Figures are medians where there are rounds; the machine is 2 cores and shared, so ratios
 // in one run matter more than absolute rates.
-import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -26,6 +33,7 @@ import { Pinecone } from '@pinecone-database/pinecone'
 import pg from 'pg'
 import { Pool } from 'undici'
 import { formatFloat32Array } from '../src/pinecone/float32.js'
+import { ReplayStatusFile } from '../src/replay/status.js'
 import { PgvectorStore } from '../src/stores/pgvector/store.js'
 import { PineconeStore } from '../src/stores/pinecone/store.js'
 import { prng } from '../test/helpers/prng.js'
@@ -41,7 +49,9 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '4' },
     'batch-size': { type: 'string', default: '200' },
     'pg-batch-size': { type: 'string', default: '500' },
-    part: { type: 'string', default: 'emulator,pgvector,clients' },
+    part: { type: 'string', default: 'emulator,pgvector,clients,settle' },
+    'settle-vectors': { type: 'string', default: '20000' },
+    'settle-writes': { type: 'string', default: '200' },
     rounds: { type: 'string', default: '3' },
     quick: { type: 'boolean', default: false },
     profile: { type: 'string' },
@@ -58,8 +68,10 @@ if (args.help) {
   --concurrency C     batches in flight, copy and raw alike (default 4)
   --batch-size B      vectors per request to the emulator (default 200)
   --pg-batch-size B   rows per insert into pgvector (default 500)
-  --part LIST         emulator,pgvector,clients (default all)
-  --rounds R          rounds of the clients part (default 3)
+  --part LIST         emulator,pgvector,clients,settle (default all)
+  --rounds R          rounds of the clients and settle parts (default 3)
+  --settle-vectors N  records copied in each run of the settle part (default 20000)
+  --settle-writes W   writes per second through the gateway during its last variant (default 200)
   --quick             10,000 / 2,000 vectors, 1 round (writes bench/results/copy-partial.tmp)
   --profile DIR       run each vecshift copy with --cpu-prof, profiles written to DIR
 `)
@@ -79,8 +91,10 @@ const CONCURRENCY = positive('concurrency', args.concurrency)
 const BATCH = positive('batch-size', args['batch-size'])
 const PG_BATCH = positive('pg-batch-size', args['pg-batch-size'])
 const ROUNDS = quick ? 1 : positive('rounds', args.rounds)
+const SETTLE_N = quick ? 5_000 : positive('settle-vectors', args['settle-vectors'])
+const SETTLE_W = positive('settle-writes', args['settle-writes'])
 const PARTS = new Set((args.part ?? '').split(',').map((p) => p.trim()).filter(Boolean))
-for (const p of PARTS) if (!['emulator', 'pgvector', 'clients'].includes(p)) throw new Error(`--part: unknown part ${p}`)
+for (const p of PARTS) if (!['emulator', 'pgvector', 'clients', 'settle'].includes(p)) throw new Error(`--part: unknown part ${p}`)
 const GOAL = { copyVsRaw: 0.8, memoryGrowth: 1.25 } as const
 
 const API_KEY_ENV = 'VECSHIFT_BENCH_API_KEY'
@@ -184,6 +198,8 @@ interface CopyRun {
   readonly rssPeakMb: number
   /** CPU time of the copy process, start-up and index build included. */
   readonly cpuMs: number
+  /** With a write log: extra rounds, unpositioned batches, unsettled ids. */
+  readonly settle?: SettleSummary
 }
 
 /** `vecshift copy` as an operator runs it, its memory sampled every 200 ms. */
@@ -207,7 +223,7 @@ async function runCopyCli(procs: Processes, configYaml: string, dir: string, nam
   const code = await child.exited
   clearInterval(timer)
   if (code !== 0) throw new Error(`vecshift copy (${name}) exited ${code}\n${child.tail()}`)
-  const summary = JSON.parse(out.trim().split('\n').at(-1) as string) as { copied: number; perSecond: number; durationMs: number; indexBuildMs?: number }
+  const summary = JSON.parse(out.trim().split('\n').at(-1) as string) as { copied: number; perSecond: number; durationMs: number; indexBuildMs?: number; settle?: SettleSummary }
   // Quarters of the copy itself: the samples before the index build (if any) and after start-up.
   const copyEnd = (samples.at(-1)?.at ?? 0) - (summary.indexBuildMs ?? 0)
   const copyStart = copyEnd - summary.durationMs
@@ -221,6 +237,111 @@ async function runCopyCli(procs: Processes, configYaml: string, dir: string, nam
     rssQuartersMb: quarters.map((q) => round(q, 1)),
     rssPeakMb: round(Math.max(...during.map((s) => s.mb)), 1),
     cpuMs: round(cpuMs, 0),
+    ...(summary.settle ? { settle: summary.settle } : {}),
+  }
+}
+
+// --- settle: copying while writes are captured -----------------------------------------
+
+interface SettleSummary { extraRounds: number; unpositionedBatches: number; unsettled: number }
+
+/** One copy of `ssrc` into a fresh target index: without a write log (variant 0); the same
+ *  with writes sent straight to the source (1); capturing with a replayer following (2); and
+ *  with the writes through a capturing gateway as well (3). */
+async function settleRun(procs: Processes, source: RunningEmulator, target: RunningEmulator, dir: string, name: string, variant: number): Promise<CopyRun & { settle?: SettleSummary }> {
+  await createIndex(target, name)
+  const runDir = join(dir, name)
+  mkdirSync(runDir, { recursive: true })
+  const env = { ...process.env, VECSHIFT_SOURCE_API_KEY: API_KEY, VECSHIFT_TARGET_API_KEY: API_KEY }
+  const config = [
+    `migration: { id: ${name}${variant >= 2 ? ', phase: capture' : ''} }`,
+    `source: { type: pinecone, index: ssrc, host: "${source.url}/data/ssrc", controllerHost: "${source.url}" }`,
+    `target: { type: pinecone, index: ${name}, host: "${target.url}/data/${name}", controllerHost: "${target.url}" }`,
+    'gateway: { listen: { port: 0 } }',
+    'admin: { enabled: false }',
+    `writelog: { backend: file, file: { dir: "${join(runDir, 'log')}" } }`,
+    `control: { dir: "${join(runDir, 'control')}" }`,
+    `replay: { dataDir: "${join(runDir, 'replay')}" }`,
+    `copy: { checkpointDir: "${join(runDir, 'ckpt')}", concurrency: ${CONCURRENCY}, batchSize: ${BATCH} }`,
+    'log: { level: warn }',
+  ].join('\n')
+  const cli = cliCommand(false)
+  const started: Child[] = []
+  let stopWrites = () => {}
+  let writing: Promise<void> = Promise.resolve()
+  let pool: Pool | undefined
+  try {
+    const sendTo = (origin: string, prefix: string) => {
+      pool = new Pool(origin, { connections: 4 })
+      return async (path: string, body: string) => {
+        const res = await (pool as Pool).request({ method: 'POST', path: `${prefix}${path}`, headers: { 'api-key': API_KEY, 'content-type': 'application/json', 'x-pinecone-api-version': '2025-10' }, body })
+        await res.body.dump()
+        if (res.statusCode !== 200) throw new Error(`${path}: ${res.statusCode}`)
+      }
+    }
+    let send: ((path: string, body: string) => Promise<void>) | undefined
+    if (variant === 1) send = sendTo(source.url, '/data/ssrc')
+    if (variant >= 2) {
+      const file = join(dir, `${name}-daemons.yaml`)
+      writeFileSync(file, config.replace('level: warn', 'level: info'))
+      const gateway = procs.spawn(`gateway-${name}`, process.execPath, [...cli.argv, 'gateway', '--config', file], { cwd: REPO, env })
+      started.push(gateway)
+      const url = await gateway.waitFor('"gateway listening" line', 30_000, (line) => {
+        const entry = JSON.parse(line) as { msg?: string; url?: string }
+        return entry.msg === 'gateway listening' ? entry.url : undefined
+      })
+      const replayer = procs.spawn(`replay-${name}`, process.execPath, [...cli.argv, 'replay', '--config', file, '--follow'], { cwd: REPO, env })
+      started.push(replayer)
+      send = sendTo(url, '')
+      // The replayer is following once its first write (this one) is applied.
+      await send('/vectors/upsert', `{"vectors":[${recordJson(0)}]}`)
+      const replayStatus = new ReplayStatusFile(join(runDir, 'replay'), name, 'replay').path
+      for (let i = 0; ; i++) {
+        try {
+          if ((JSON.parse(readFileSync(replayStatus, 'utf8')) as { lagRecords?: number }).lagRecords === 0) break
+        } catch { /* not written yet */ }
+        if (i > 600) throw new Error(`the replayer did not report\n${replayer.tail()}`)
+        await new Promise((r) => setTimeout(r, 50))
+      }
+    }
+    if (send && (variant === 1 || variant === 3)) {
+      const post = send
+      {
+        // A steady stream on ids the copy is moving, paced, not a burst: 80 % upserts, 10 %
+        // deletes by id, 5 % updates and 5 % deletes by filter (a replayer applies each write
+        // by filter alone, so their share decides whether it keeps up).
+        const rnd = prng(7)
+        let stop = false
+        stopWrites = () => { stop = true }
+        writing = (async () => {
+          const every = 1000 / SETTLE_W
+          let next = performance.now()
+          const inFlight = new Set<Promise<void>>()
+          while (!stop) {
+            const i = Math.floor(rnd() * SETTLE_N)
+            const pick = rnd()
+            const p = pick < 0.8 ? post('/vectors/upsert', `{"vectors":[${recordJson(i)}]}`)
+              : pick < 0.85 ? post('/vectors/update', `{"filter":{"i":{"$eq":${i}}},"setMetadata":{"touched":true}}`)
+                : pick < 0.9 ? post('/vectors/delete', `{"filter":{"i":{"$in":[${i},${(i + 1) % SETTLE_N}]}}}`)
+                  : post('/vectors/delete', `{"ids":["${idOf(i)}"]}`)
+            const tracked: Promise<void> = p.catch((err: Error) => { log(`settle write failed: ${err.message}`) }).finally(() => { inFlight.delete(tracked) })
+            inFlight.add(tracked)
+            next += every
+            const wait = next - performance.now()
+            if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+          }
+          await Promise.all(inFlight)
+        })()
+      }
+    }
+    const copy = await runCopyCli(procs, config, runDir, name)
+    return copy
+  } finally {
+    stopWrites()
+    await writing
+    await pool?.close()
+    for (const child of started) await child.stop()
+    await deleteIndex(target, name)
   }
 }
 
@@ -419,9 +540,36 @@ async function main(): Promise<void> {
       )
     }
 
+    if (PARTS.has('settle')) {
+      log(`settle: copying ${SETTLE_N} records four ways, ${ROUNDS} round(s)`)
+      await createIndex(source, 'ssrc')
+      await ingest(source, 'ssrc', 0, SETTLE_N, BATCH)
+      const variants = ['no write log', `no write log, ${SETTLE_W} writes/s to the source`, 'capture, idle', `capture, ${SETTLE_W} writes/s through the gateway`] as const
+      const runs: Record<string, Array<CopyRun & { settle?: SettleSummary }>> = Object.fromEntries(variants.map((v) => [v, []]))
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const [v, variant] of variants.entries()) {
+          runs[variant]?.push(await settleRun(procs, source, target, dir, `s${r}${v}`, v))
+        }
+      }
+      const rate = (v: string) => median((runs[v] ?? []).map((x) => x.perSecond))
+      const base = rate('no write log')
+      const extra = (v: string) => median((runs[v] ?? []).map((x) => x.settle?.extraRounds ?? 0))
+      const unpositioned = (v: string) => median((runs[v] ?? []).map((x) => x.settle?.unpositionedBatches ?? 0))
+      results.settle = {
+        vectors: SETTLE_N, writesPerSecond: SETTLE_W, rounds: ROUNDS,
+        runs: Object.fromEntries(variants.map((v) => [v, (runs[v] ?? []).map((x) => ({ perSecond: round(x.perSecond, 0), cpuMs: x.cpuMs, settle: x.settle }))])),
+        ratio: Object.fromEntries(variants.map((v) => [v, round(rate(v) / base, 3)])),
+      }
+      // Also on its own: the settle part is often run alone (--part settle), at several rates.
+      writeFileSync(join(REPO, 'bench/results', `copy-settle-${SETTLE_W}.json`), `${JSON.stringify({ benchmark: 'copy/settle', date: new Date().toISOString(), quick, machine: { cpus: cpus().length, node: process.version }, dimension: DIM, concurrency: CONCURRENCY, batchSize: BATCH, ...(results.settle as object) }, null, 2)}\n`)
+      for (const v of variants) {
+        lines.push(`| copy ${SETTLE_N.toLocaleString('en-US')} records, ${v} (median of ${ROUNDS}) | ${Math.round(rate(v)).toLocaleString('en-US')} | ${(rate(v) / base).toFixed(2)}× | ${v === 'no write log' ? 'the floor: fetch + upsert only' : v.startsWith('no write log') ? 'the same writes, straight to the source: what the busy machine alone costs' : `batches settled in the write log; extra rounds ${extra(v)}, unpositioned batches ${unpositioned(v)}`} |`)
+      }
+    }
+
     const tableText = lines.join('\n')
     process.stdout.write(`${tableText}\n\nGoals: ${JSON.stringify(goals)}\n`)
-    const complete = PARTS.size === 3 && !quick
+    const complete = PARTS.size === 4 && !quick
     const out = {
       benchmark: 'copy', date: new Date().toISOString(), quick,
       machine: { cpus: cpus().length, memoryGb: round(totalmem() / 2 ** 30, 1), node: process.version },

@@ -284,8 +284,14 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
       // only near the log's tail: a replayer reading a backlog (its writes are older than
       // backlogAgeMs) fills whole batches, or a busy process would apply ever smaller ones
       // (each costs a dirty-set sync, target calls and a checkpoint) and fall further behind.
+      // A batch is never older than backlogAgeMs, backlog or not: a replayer a little behind a
+      // steady stream reads every write "old" and would otherwise wait for batchSize writes
+      // (seconds at a modest rate) before applying any, and stay that far behind; the copy's
+      // settle and the cutover wait on that latency. Reading a real backlog fills whole
+      // batches well within it.
       const now = Date.now()
-      const lingered = batch.size > 0 && now - batchStartedAt >= options.lingerMs && now - writtenAt(item) < backlogAgeMs
+      const age = now - batchStartedAt
+      const lingered = batch.size > 0 && ((age >= options.lingerMs && now - writtenAt(item) < backlogAgeMs) || age >= backlogAgeMs)
       if (batch.size >= options.batchSize || batchWrites >= options.batchSize || lingered) await flush()
     }
     // Every release is handled: records read since (outcomes) are behind us too.

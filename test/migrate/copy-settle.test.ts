@@ -61,13 +61,22 @@ interface Raced {
   readonly dirtyPath: string
 }
 
-async function race(t: TestContext, options: { target: 'pinecone' | 'pgvector'; positioned: boolean }): Promise<string[]> {
+interface RaceOptions {
+  readonly target: 'pinecone' | 'pgvector'
+  readonly positioned: boolean
+  readonly copy?: { concurrency: number; batchSize: number; maxRequestsPerSec: number; maxVectorsPerSec: number }
+  /** Milliseconds added to every target update and delete: a slow replayer. */
+  readonly replayLatencyMs?: number
+}
+
+async function race(t: TestContext, options: RaceOptions): Promise<string[]> {
   const r = await raceCopy(t, options)
   return differences(r.source, r.target)
 }
 
-async function raceCopy(t: TestContext, options: { target: 'pinecone' | 'pgvector'; positioned: boolean }): Promise<Raced> {
+async function raceCopy(t: TestContext, options: RaceOptions): Promise<Raced> {
   const emu = await startTestEmulator(t, { apiKey: KEY, indexes: [{ name: 'src', dimension: 4, metric: 'cosine' }, { name: 'dst', dimension: 4, metric: 'cosine' }] })
+  if (options.replayLatencyMs) for (const op of ['update', 'delete'] as const) emu.faults.add({ op, index: 'dst', latencyMs: options.replayLatencyMs, times: Infinity })
   const pine = (name: string) => new PineconeStore({ role: name, index: name, host: emu.indexHost(name), controllerHost: emu.url, apiKey: KEY })
   const source = pine('src')
   t.teardown(() => source.close())
@@ -119,7 +128,7 @@ async function raceCopy(t: TestContext, options: { target: 'pinecone' | 'pgvecto
   let raced = false
   const plan = await planCopy(source, target, { strategy: 'list-fetch', createTarget: false })
   const summary = await runCopy(source, target, plan, {
-    migration: 'settle', concurrency: 2, batchSize: 50, maxRequestsPerSec: 0, maxVectorsPerSec: 0,
+    migration: 'settle', ...(options.copy ?? { concurrency: 2, batchSize: 50, maxRequestsPerSec: 0, maxVectorsPerSec: 0 }),
     checkpoint: new CheckpointFile(join(dir, 'copy'), 'settle'),
     ...(options.positioned ? { settle: new Settler({ log: settleLog, consumer: 'replay', replayWaitMs: 10_000, maxRounds: 8, pollMs: 5 }) } : {}),
     // The race, forced once: between the first batch's fetch and its upsert, writes by filter
@@ -148,6 +157,19 @@ for (const target of ['pinecone', 'pgvector'] as const) {
     t.same(await race(t, { target, positioned: true }), [], 'every id on the target equals the source (compared in full)')
   })
 }
+
+// The same forced race at other copy settings, and with a replayer slower than the copy.
+for (const [name, copy] of [
+  ['one worker, batches of 7, at most 2,000 vectors/s', { concurrency: 1, batchSize: 7, maxRequestsPerSec: 0, maxVectorsPerSec: 2_000 }],
+  ['8 workers, batches of 200, at most 40 requests/s', { concurrency: 8, batchSize: 200, maxRequestsPerSec: 40, maxVectorsPerSec: 0 }],
+] as const) {
+  t.test(`pinecone target, ${name}: the race is not undone`, async (t) => {
+    t.same(await race(t, { target: 'pinecone', positioned: true, copy }), [], 'every id on the target equals the source (compared in full)')
+  })
+}
+t.test('pinecone target, a slow replayer (300 ms per target update or delete): the race is not undone', async (t) => {
+  t.same(await race(t, { target: 'pinecone', positioned: true, replayLatencyMs: 300 }), [], 'every id on the target equals the source (compared in full)')
+})
 
 t.test('control: copied without its position in the log, the same race resurrects records and leaves stale metadata', async (t) => {
   const diffs = await race(t, { target: 'pinecone', positioned: false })

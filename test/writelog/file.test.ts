@@ -86,6 +86,55 @@ t.test('file: concurrent big and small appends, written behind across segment ro
   await check(await reopen(), 'reopened')
 })
 
+t.test('file: reads from any position deep in a large segment, by the writer and by a read-only opener, return exactly the records after it', async (t) => {
+  const { dir, log } = await fresh(t)
+  const N = 5_000
+  for (let i = 0; i < N; i += 250) await log.append(Array.from({ length: 250 }, (_, k) => upsert(`deep-${i + k}`)))
+  t.equal(readdirSync(dir).filter((f) => /^\d+\.log$/.test(f)).length, 1, 'one segment')
+  const reader = await openFileLog({ dir, readOnly: true })
+  t.teardown(() => reader.close())
+  const all: Array<{ position: string; id: string }> = []
+  for await (const { position, record } of log.read()) all.push({ position, id: (record as UpsertRecord).vectors[0]?.id as string })
+  t.equal(all.length, N)
+  // Windows read the way the copy reads them (a few records after a position), in an order
+  // that jumps back and forth, before and after the readers have learnt where frames start.
+  const starts = [0, 62, 63, 64, 65, 127, 128, 1_000, 4_998, 2_047, 2_048, 3_333, 1, 640, 4_900, 64, 0]
+  for (const store of [log, reader]) {
+    for (const from of starts) {
+      const got: string[] = []
+      for await (const { position, record } of store.read({ after: all[from]?.position as string })) {
+        got.push(`${position}:${(record as UpsertRecord).vectors[0]?.id}`)
+        if (got.length === 3) break
+      }
+      t.same(got, all.slice(from + 1, from + 4).map((r) => `${r.position}:${r.id}`), `${store === log ? 'writer' : 'read-only'}: after record ${from}`)
+    }
+  }
+})
+
+t.test('file: a read-only opener asked for its tail by many callers at once counts each record once', async (t) => {
+  const { dir, log } = await fresh(t)
+  await log.append([upsert('first')])
+  const reader = await openFileLog({ dir, readOnly: true })
+  t.teardown(() => reader.close())
+  let last: string | undefined
+  let appended = 1
+  for (let round = 0; round < 20; round++) {
+    const positions = await log.append(Array.from({ length: 1 + (round % 4) }, (_, k) => upsert(`tail-${round}-${k}`)))
+    appended += positions.length
+    last = positions.at(-1)
+    // The copy's workers ask at once, and a reader reads meanwhile (a tail counted too far
+    // would make it wait for records that do not exist: the timeout ends it, the count fails).
+    const reading = (async () => {
+      let n = 0
+      for await (const _ of reader.read({ signal: AbortSignal.timeout(5_000) })) n++
+      return n
+    })()
+    const tails = await Promise.all(Array.from({ length: 8 }, () => reader.tail()))
+    t.same(new Set(tails), new Set([last]), `round ${round}: every caller sees the last record`)
+    t.equal(await reading, appended, `round ${round}: the reader read each record once`)
+  }
+})
+
 t.test('file: a second writer on the same directory is refused, naming the holder', async (t) => {
   const { dir } = await fresh(t)
   await t.rejects(openFileLog({ dir }), { code: 'VECSHIFT_ERR_LOG_LOCKED', message: new RegExp(`in use by process ${process.pid}`) })

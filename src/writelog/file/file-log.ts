@@ -76,6 +76,9 @@ const FOLLOW_POLL_MS = 200
 /** Polls a read-only reader waits for a half-written tail frame before calling it corrupt. */
 const TAIL_RETRIES = 25
 
+/** Readers note where every OFFSET_EVERY-th record's frame starts (see #offsets). */
+const OFFSET_EVERY = 64
+
 export class FileWriteLog implements WriteLog {
   readonly backend = 'file' as const
   readonly dir: string
@@ -86,6 +89,11 @@ export class FileWriteLog implements WriteLog {
   readonly #segments: SegmentRef[]
   /** Read-only: how far the last segment has been counted (see #readableLimit). */
   #tailScan: { path: string; offset: number; records: number } | undefined
+  /** Where frames start, learnt by readers: per segment path, [lsn, byte offset] every
+   *  OFFSET_EVERY records, ascending. A read from a position opens its segment near it
+   *  instead of stepping over every frame from the segment's start (the copy reads short
+   *  windows of the log, batch after batch, deep into a large segment). */
+  readonly #offsets = new Map<string, Array<[number, number]>>()
   readonly #events = new EventEmitter()
   #active: Active | undefined
   /** Records durable in the log: the next LSN to be assigned once the queue is written. */
@@ -343,11 +351,13 @@ export class FileWriteLog implements WriteLog {
           // the cursor would skip through the whole segment again each time.
           if (cursorSegment?.path !== segment.path || !cursor) {
             await cursor?.close()
-            cursor = await FrameCursor.open(segment.path)
+            const [fromLsn, fromOffset] = this.#nearestOffset(segment, lsn)
+            cursor = await FrameCursor.open(segment.path, fromOffset)
             cursorSegment = segment
-            const skipped = await cursor.skip(lsn - segment.firstLsn)
-            if (skipped !== lsn - segment.firstLsn) throw new VecshiftError(E.LOG_CORRUPT, [segment.path, `record ${formatLsn(lsn)} is missing`])
+            const skipped = await cursor.skip(lsn - fromLsn)
+            if (skipped !== lsn - fromLsn) throw new VecshiftError(E.LOG_CORRUPT, [segment.path, `record ${formatLsn(lsn)} is missing`])
           }
+          if (lsn % OFFSET_EVERY === 0) this.#learnOffset(segment.path, lsn, cursor.offset)
           const step = await cursor.next()
           if (step.kind === 'record') {
             yield { position: formatLsn(lsn), record: step.record }
@@ -387,8 +397,19 @@ export class FileWriteLog implements WriteLog {
 
   /** LSN one past the last record a reader may see: durable records for the writer's own
    *  readers; for a read-only opener, whatever whole frames the files hold. */
-  async #readableLimit(): Promise<number> {
-    if (!this.#options.readOnly) return this.#durable
+  #readableLimit(): Promise<number> {
+    if (!this.#options.readOnly) return Promise.resolve(this.#durable)
+    // One scan at a time: concurrent callers (the copy's workers asking for the tail while a
+    // reader follows) would each count the same new frames into the shared scan state, and
+    // the tail would run ahead of the log.
+    const run = (this.#scanning ?? Promise.resolve(0)).catch(() => 0).then(() => this.#scanTail())
+    this.#scanning = run
+    return run
+  }
+
+  #scanning: Promise<number> | undefined
+
+  async #scanTail(): Promise<number> {
     const last = this.#segments[this.#segments.length - 1]
     if (!last) return 0
     // Whole frames are counted from where the previous call stopped, not from the start of
@@ -428,6 +449,44 @@ export class FileWriteLog implements WriteLog {
     await Promise.race(waits).catch(() => undefined)
     done.abort()
     await Promise.allSettled(waits)
+  }
+
+  /** The known frame start closest before `lsn` in its segment (the segment's start if none). */
+  #nearestOffset(segment: SegmentRef, lsn: number): [number, number] {
+    const known = this.#offsets.get(segment.path)
+    let best: [number, number] = [segment.firstLsn, 0]
+    if (!known) return best
+    let lo = 0
+    let hi = known.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1
+      const entry = known[mid] as [number, number]
+      if (entry[0] <= lsn) {
+        if (entry[0] >= segment.firstLsn) best = entry
+        lo = mid + 1
+      } else {
+        hi = mid - 1
+      }
+    }
+    return best
+  }
+
+  #learnOffset(path: string, lsn: number, offset: number): void {
+    let known = this.#offsets.get(path)
+    if (!known) {
+      // Segments deleted by retention take their offsets with them.
+      if (this.#offsets.size > this.#segments.length) {
+        const live = new Set(this.#segments.map((s) => s.path))
+        for (const p of this.#offsets.keys()) if (!live.has(p)) this.#offsets.delete(p)
+      }
+      this.#offsets.set(path, (known = []))
+    }
+    const last = known[known.length - 1]
+    if (last === undefined || last[0] < lsn) known.push([lsn, offset])
+    else if (!known.some((k) => k[0] === lsn)) {
+      known.push([lsn, offset])
+      known.sort((a, b) => a[0] - b[0])
+    }
   }
 
   #segmentOf(lsn: number): SegmentRef {
