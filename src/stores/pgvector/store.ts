@@ -199,33 +199,30 @@ export class PgvectorStore implements VectorStore {
   }
 
   async list(namespace: string, options: ListOptions = {}): Promise<ListPage> {
-    const limit = Math.max(1, Math.min(options.limit ?? 100, PG_LIMITS.listPage))
     const params: unknown[] = [namespace]
     let where = 'namespace = $1'
     if (options.prefix) {
       params.push(options.prefix)
       where += ` AND starts_with(id, $${params.length})`
     }
-    if (options.cursor) {
-      params.push(decodeCursor(options.cursor))
-      where += ` AND id > $${params.length}`
-    }
-    params.push(limit + 1)
-    const r = await this.#sql<{ id: string }>('list', `SELECT id FROM ${this.#table} WHERE ${where} ORDER BY id LIMIT $${params.length}`, params)
-    const ids = r.rows.slice(0, limit).map((row) => row.id)
-    return r.rows.length > limit ? { ids, next: encodeCursor(ids[ids.length - 1] as string) } : { ids }
+    return this.#idPage('list', where, params, options)
   }
 
   async matching(namespace: string, filter: Record<string, unknown>, options: Omit<ListOptions, 'prefix'> = {}): Promise<ListPage> {
-    const limit = Math.max(1, Math.min(options.limit ?? 100, PG_LIMITS.listPage))
     const params: unknown[] = [namespace]
-    let where = `namespace = $1 AND ${new FilterSql("COALESCE(metadata, '{}'::jsonb)", params).translate(filter)}`
+    const where = `namespace = $1 AND ${new FilterSql("COALESCE(metadata, '{}'::jsonb)", params).translate(filter)}`
+    return this.#idPage('matching', where, params, options)
+  }
+
+  /** A page of ids under `where`, in id order ("C" collation: bytewise), from a cursor. */
+  async #idPage(what: string, where: string, params: unknown[], options: Omit<ListOptions, 'prefix'>): Promise<ListPage> {
+    const limit = Math.max(1, Math.min(options.limit ?? 100, PG_LIMITS.listPage))
     if (options.cursor) {
       params.push(decodeCursor(options.cursor))
       where += ` AND id > $${params.length}`
     }
     params.push(limit + 1)
-    const r = await this.#sql<{ id: string }>('matching', `SELECT id FROM ${this.#table} WHERE ${where} ORDER BY id LIMIT $${params.length}`, params)
+    const r = await this.#sql<{ id: string }>(what, `SELECT id FROM ${this.#table} WHERE ${where} ORDER BY id LIMIT $${params.length}`, params)
     const ids = r.rows.slice(0, limit).map((row) => row.id)
     return r.rows.length > limit ? { ids, next: encodeCursor(ids[ids.length - 1] as string) } : { ids }
   }
