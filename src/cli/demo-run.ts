@@ -115,9 +115,10 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
 
     const verify = await runVerify({
       source, target, sample: 500, queries: 100, topK: 10, tolerance: 1e-6, seed: 1, replayLag: caughtUp.lagRecords ?? 0,
-      // Writes keep arriving while both sides are read: a record written between the two
-      // reads differs by the replay lag. The cutover reconciles every written id anyway.
-      thresholds: { ...config.verify.thresholds, maxMismatched: 5, maxCountDifference: 50 },
+      // Writes keep arriving while both sides are read: a record written, or deleted, between
+      // the two reads differs, is missing or is on one side only, by the replay lag. The
+      // cutover reconciles every written id anyway.
+      thresholds: { ...config.verify.thresholds, maxMismatched: 5, maxMissing: 5, maxExtra: 5, maxCountDifference: 50 },
     })
     const recall = verify.search.all.meanRecall
     step('verify', `${verify.records.equal} of ${verify.records.compared} sampled records equal; recall@10 ${recall.toFixed(3)} over ${verify.search.all.queries} queries: ${verify.passed ? 'passed' : `FAILED (${verify.failures.join('; ')})`}`)

@@ -120,7 +120,7 @@ function formatStatus(s: import('../replay/replayer.js').ReplayStatus): string {
     `replay ${s.lagRecords === 0 && s.awaitingOutcome === 0 ? 'caught up' : 'stopped'} at ${s.checkpoint ?? '(start)'} of ${s.tail ?? '(empty log)'}`,
     `  applied    ${c.applied} writes in ${c.batches} batches (${c.upserted} upserted, ${c.deleted} deleted, ${c.updated} updated, ${c.filterWrites} by filter)`,
     `  skipped    ${c.skippedFailed} the source refused`,
-    `  repaired   ${c.repaired} without a known outcome, from the source${c.uncertainFilterWrites ? `; ${c.uncertainFilterWrites} by filter applied without one (verify those namespaces)` : ''}`,
+    `  repaired   ${c.repaired} without a known outcome, from the source${c.uncertainFilterWrites ? `; ${c.uncertainFilterWrites} by filter applied without one (the cutover compares those namespaces in full)` : ''}`,
     `  lag        ${s.lagRecords ?? '?'} records, ${s.lagSeconds} s${s.awaitingOutcome ? `; ${s.awaitingOutcome} writes await their outcome (run again, or --follow)` : ''}`,
     `  dirty ids  ${s.dirtyIds}`,
     '',

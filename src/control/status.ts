@@ -123,7 +123,7 @@ export function formatStatus(s: MigrationStatus): string {
   } else {
     lines.push(`  replay     ${p.stale ? 'not running' : 'running'}; lag ${p.lagRecords ?? '?'} records, ${p.lagSeconds} s; applied up to ${p.checkpoint ?? '(start)'} of ${p.tail ?? '(empty)'}${p.awaitingOutcome ? `; ${p.awaitingOutcome} awaiting outcome` : ''}${p.retrying ? `; retrying: ${p.retrying}` : ''} (as of ${p.updatedAt})`)
     lines.push(`             ${p.counts.applied} writes applied, ${p.counts.skippedFailed} refused by the source skipped, ${p.counts.repaired} repaired from the source; ${p.dirtyIds} ids written since capture began`)
-    if (p.counts.uncertainFilterWrites) lines.push(`             ${p.counts.uncertainFilterWrites} writes by filter applied without a known outcome: verify their namespaces before the cutover`)
+    if (p.counts.uncertainFilterWrites) lines.push(`             ${p.counts.uncertainFilterWrites} writes by filter applied without a known outcome: the cutover compares their namespaces in full before its pause`)
   }
   for (const sh of s.shadow) {
     lines.push(`  shadow     ${sh.replica}: ${sh.compared} queries compared, mean overlap ${sh.meanOverlap ?? '-'} (${sh.disagreed} differed); source ${sh.meanSourceMs ?? '-'} ms, target ${sh.meanTargetMs ?? '-'} ms; ${sh.dropped} dropped, ${sh.failed} failed (as of ${sh.updatedAt})`)

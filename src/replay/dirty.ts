@@ -6,13 +6,14 @@ import { dirname } from 'node:path'
 // sides and repairs from the source before it flips. One JSON line per id,
 // `["namespace","id"]`, or per write that named no ids, `{"namespace":…,"filter":…}` /
 // `{"namespace":…,"deleteAll":true}` (reconciliation must treat the whole namespace as
-// touched). Lines are made durable before the batch that wrote those ids is applied, so a
+// touched); `"uncertain":true` marks one applied without a known outcome (the source may not
+// have done it), whose namespace the cutover compares in full. Lines are made durable before the batch that wrote those ids is applied, so a
 // crash can lose no entry. JSON keeps any character an id may hold.
 
 export type DirtyEntry =
   | { readonly namespace: string; readonly id: string }
-  | { readonly namespace: string; readonly filter: Record<string, unknown> }
-  | { readonly namespace: string; readonly deleteAll: true }
+  | { readonly namespace: string; readonly filter: Record<string, unknown>; readonly uncertain?: true }
+  | { readonly namespace: string; readonly deleteAll: true; readonly uncertain?: true }
 
 export class DirtySet {
   readonly #seen = new Set<string>()

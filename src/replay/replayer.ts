@@ -207,7 +207,8 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
       return
     }
     if (options.dirty) {
-      options.dirty.addWhole(intent.op === 'delete' && intent.deleteAll ? { namespace: ns, deleteAll: true } : { namespace: ns, filter: (intent as { filter: Record<string, unknown> }).filter })
+      const mark = uncertain ? { uncertain: true as const } : {}
+      options.dirty.addWhole(intent.op === 'delete' && intent.deleteAll ? { namespace: ns, deleteAll: true, ...mark } : { namespace: ns, filter: (intent as { filter: Record<string, unknown> }).filter, ...mark })
       await options.dirty.sync()
     }
     await persist(`apply ${intent.op} by ${intent.op === 'delete' && intent.deleteAll ? 'deleteAll' : 'filter'}`, async () => {
@@ -324,7 +325,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
         await repair(parts)
         return
       }
-      logger?.warn({ instance: first.instance, seq: first.seq, namespace: first.namespace, op: first.op }, 'a write by filter has no known outcome; applying it (verify this namespace before the cutover)')
+      logger?.warn({ instance: first.instance, seq: first.seq, namespace: first.namespace, op: first.op }, 'a write by filter has no known outcome; applying it (the cutover compares this namespace in full)')
       counts.uncertainFilterWrites++
     }
     counts.applied++

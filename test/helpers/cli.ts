@@ -14,9 +14,11 @@ export interface CliResult {
   readonly err: string
 }
 
-/** Runs one command to its end. */
-export function runCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+/** Runs one command to its end; with `t`, a test that ends first (a timeout) kills it, so
+ *  no command outlives its test. */
+export function runCli(args: readonly string[], env: NodeJS.ProcessEnv, t?: Teardown): Promise<CliResult> {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
+  t?.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   let out = ''
   let err = ''
   child.stdout.on('data', (d: Buffer) => { out += d.toString() })

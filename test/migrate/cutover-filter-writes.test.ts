@@ -118,6 +118,23 @@ t.test('the cutover reconciles writes by filter since capture began, or refuses 
     t.equal(ok.repaired, 0)
   })
 
+  await t.test('a write by filter applied without a known outcome: its namespace compared in full, not by its filter', async (t) => {
+    const source = await index(t, emu, false)
+    const target = await index(t, emu, false)
+    await source.upsert('', records(150))
+    // The replayer applied a delete by filter {g: 1} to the target that the source never
+    // did (its gateway died before logging an outcome): the target lacks those records.
+    await target.upsert('', records(150).filter((r) => r.metadata?.g !== 1))
+    const dir = mkdtempSync(join(tmpdir(), 'vecshift-cutover-filter-'))
+    const dirty = await DirtySet.open(join(dir, 'dirty.jsonl'))
+    dirty.addWhole({ namespace: '', filter: { g: { $eq: 1 } }, uncertain: true })
+    await dirty.close()
+    const r = await reconcile(source, target, join(dir, 'dirty.jsonl'), { wholeWrites: 'reconcile', unpositioned: new Set() })
+    t.same(r.comparedInFull, [''], 'compared in full although the copy was positioned')
+    t.equal(r.repaired, records(150).filter((v) => v.metadata?.g === 1).length, 'the records the target lost are back')
+    t.equal((await target.fetch('', records(150).map((v) => v.id))).size, 150)
+  })
+
   await t.test('positioned namespaces: the records each filter matches now, on both sides', async (t) => {
     const source = await index(t, emu, false)
     const target = await index(t, emu, false)

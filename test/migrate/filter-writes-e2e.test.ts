@@ -201,7 +201,7 @@ for (const variant of [
       await until(() => !copying || started('gone'), { timeoutMs: 120_000, what: 'the copy reaching namespace gone' })
       load.fire('deleteNamespace')
     })()
-    const copy = await runCli(['copy', '--config', config, '--json', '--progress', 'none'], ENV)
+    const copy = await runCli(['copy', '--config', config, '--json', '--progress', 'none'], ENV, t)
     copying = false
     await trigger
     t.equal(copy.code, 0, copy.err)
@@ -222,7 +222,7 @@ for (const variant of [
     }
 
     // The cutover, while the writes go on.
-    const cut = await runCli(['cutover', '--config', config, '--json'], ENV)
+    const cut = await runCli(['cutover', '--config', config, '--json'], ENV, t)
     t.equal(cut.code, 0, `${cut.out}\n${cut.err}`)
     const cutover = JSON.parse(cut.out) as { outcome: string; steps: Array<{ name: string; detail?: string }> }
     t.equal(cutover.outcome, 'done', cut.out)
@@ -244,7 +244,7 @@ for (const variant of [
     // The rollback, while writes of every kind go on (to the target, carried back).
     const again = startLoad(url, variant.target === 'pinecone' ? 3 : 4)
     await until(() => (again.done['delete by filter'] ?? 0) + (again.done['update by filter'] ?? 0) >= 5, { timeoutMs: 30_000, what: 'writes by filter on the target' })
-    const back = await runCli(['rollback', '--config', config, '--json'], ENV)
+    const back = await runCli(['rollback', '--config', config, '--json'], ENV, t)
     t.equal(back.code, 0, `${back.out}\n${back.err}`)
     t.match(JSON.parse(back.out), { outcome: 'done', record: { phase: 'source-primary' } })
     await until(() => (again.done['update by filter'] ?? 0) >= 8, { timeoutMs: 30_000, what: 'writes after the rollback' })

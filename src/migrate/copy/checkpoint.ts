@@ -5,7 +5,9 @@ import { readJson, writeJsonAtomic } from '../../writelog/file/atomic-json.js'
 // The copy's checkpoint: per namespace, where the next unfinished batch starts (a list
 // cursor, or a line of the ids file) and how many records are done. It only ever moves past
 // batches that are finished, in order, so a copy killed at any moment and resumed re-copies
-// at most the batches that were in flight: at most `concurrency` of them.
+// at most the batches that were in flight: at most `concurrency` of them, or, while writes
+// are captured, also the copied batches still settling in the write log (settle.ts; at most
+// 8 × `concurrency`).
 
 export interface NamespaceProgress {
   /** list-fetch: the cursor of the first unfinished page (absent: from the start). */

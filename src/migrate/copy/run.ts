@@ -201,7 +201,9 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
   // replayer's latency; each completes (moves the checkpoint) once settled. A replayer
   // slower than that paces the copy (each batch waits at most copy.settle.replayWaitMs,
   // then goes unpositioned, for the cutover to compare in full).
-  const maxSettling = options.concurrency * 8
+  // Without a write log a batch is settled once copied, and a worker waits for its
+  // checkpoint save before the next batch (so a crash re-copies at most `concurrency`).
+  const maxSettling = options.settle ? options.concurrency * 8 : 1
   const settlingBatches = new Set<Promise<void>>()
   const workers = Array.from({ length: options.concurrency }, async () => {
     for (;;) {

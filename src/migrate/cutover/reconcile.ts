@@ -16,8 +16,9 @@ import { readDirtyFrom, type DirtyEntry } from '../../replay/dirty.js'
 //   the write, which the write's filter matched; on the source the filter matches what it
 //   should still select. The copy positions its batches in the write log (settle.ts), so
 //   this finds nothing when the copy worked: it is the proof, not the mechanism.
-// - delete-all, a namespace deletion, or any such write in a namespace whose copy was not
-//   positioned in the log (no replayer followed it, or a collection copy): the whole
+// - delete-all, a namespace deletion, a write applied without a known outcome (the gateway
+//   died before logging it; the source may not have done it), or any such write in a
+//   namespace whose copy was not positioned in the log (no replayer followed it, or a collection copy): the whole
 //   namespace, every id either side lists. An unpositioned copy can have had an older write
 //   by filter replayed onto a newer record; no filter finds those, a listing does.
 // This runs before the write pause, while traffic flows: it can be long for a large
@@ -121,6 +122,9 @@ export async function reconcile(source: VectorStore, target: VectorStore, dirtyP
     if (!t) touched.set(entry.namespace, (t = { filters: new Map(), whole: false }))
     if ('filter' in entry && entry.filter !== undefined) t.filters.set(JSON.stringify(entry.filter), entry.filter)
     else t.whole = true
+    // Applied without a known outcome: the source may not have done it, so its filter says
+    // nothing of what differs.
+    if (entry.uncertain) t.whole = true
   }
   await flush()
 

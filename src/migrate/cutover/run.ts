@@ -12,7 +12,8 @@ import { wholeWrites } from '../../replay/dirty.js'
 import { reconcile, unreconcilable, type ReconcileResult } from './reconcile.js'
 
 // The cutover: named, timed steps, each within what is left of the write-pause budget.
-//   1. preconditions  copy done, replayer following with lag under a bound, nothing uncertain
+//   1. preconditions  copy done, replayer following with lag under a bound, writes by filter
+//                     reconcilable
 //   (pre-reconcile)   the dirty set is reconciled while traffic still flows (not paused)
 //   (catch-up)        wait, bounded, until the replayer is within a few records of the log's
 //                     tail, so that the drain inside the pause is short
@@ -291,7 +292,6 @@ async function refusal(o: CutoverOptions, record: MigrationRecord): Promise<stri
     const why = await unreconcilable(o.source, o.target)
     if (why) return `${whole.count} writes by filter or delete-all since capture began (namespaces ${whole.namespaces.map((n) => JSON.stringify(n)).join(', ')}) have not been reconciled and cannot be: ${why}; copy those namespaces again from a file of the source's ids (copy.idsFile, docs/copy.md) while the replayer follows`
   }
-  if (replay.counts.uncertainFilterWrites > 0) return `${replay.counts.uncertainFilterWrites} writes by filter were applied without a known outcome; verify those namespaces, then clear them`
   const live = (await o.control.replicas()).filter((l: ReplicaLease) => Date.parse(l.expiresAt) > Date.now())
   if (live.length === 0) return 'no gateway replica holds a lease: start the gateway (it registers in the control store)'
   const stale = live.filter((l) => l.epoch !== record.epoch)
