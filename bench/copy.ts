@@ -561,7 +561,7 @@ async function main(): Promise<void> {
         ratio: Object.fromEntries(variants.map((v) => [v, round(rate(v) / base, 3)])),
       }
       // Also on its own: the settle part is often run alone (--part settle), at several rates.
-      writeFileSync(join(REPO, 'bench/results', `copy-settle-${SETTLE_W}.json`), `${JSON.stringify({ benchmark: 'copy/settle', date: new Date().toISOString(), quick, machine: { cpus: cpus().length, node: process.version }, dimension: DIM, concurrency: CONCURRENCY, batchSize: BATCH, ...(results.settle as object) }, null, 2)}\n`)
+      if (!quick) writeFileSync(join(REPO, 'bench/results', `copy-settle-${SETTLE_W}.json`), `${JSON.stringify({ benchmark: 'copy/settle', date: new Date().toISOString(), quick, machine: { cpus: cpus().length, node: process.version }, dimension: DIM, concurrency: CONCURRENCY, batchSize: BATCH, ...(results.settle as object) }, null, 2)}\n`)
       for (const v of variants) {
         lines.push(`| copy ${SETTLE_N.toLocaleString('en-US')} records, ${v} (median of ${ROUNDS}) | ${Math.round(rate(v)).toLocaleString('en-US')} | ${(rate(v) / base).toFixed(2)}× | ${v === 'no write log' ? 'the floor: fetch + upsert only' : v.startsWith('no write log') ? 'the same writes, straight to the source: what the busy machine alone costs' : `batches settled in the write log; extra rounds ${extra(v)}, unpositioned batches ${unpositioned(v)}`} |`)
       }

@@ -285,14 +285,13 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
       // only near the log's tail: a replayer reading a backlog (its writes are older than
       // backlogAgeMs) fills whole batches, or a busy process would apply ever smaller ones
       // (each costs a dirty-set sync, target calls and a checkpoint) and fall further behind.
-      // A batch is never older than backlogAgeMs, backlog or not: a replayer a little behind a
-      // steady stream reads every write "old" and would otherwise wait for batchSize writes
-      // (seconds at a modest rate) before applying any, and stay that far behind; the copy's
-      // settle and the cutover wait on that latency. Reading a real backlog fills whole
-      // batches well within it.
+      // A batch is never older than MAX_BATCH_AGE_MS, backlog or not: a replayer a little
+      // behind a steady stream reads every write "old" and would otherwise wait for batchSize
+      // writes (many seconds at a modest rate) before applying any; the copy's settle and the
+      // cutover wait on that latency. Reading a real backlog fills whole batches well within it.
       const now = Date.now()
       const age = now - batchStartedAt
-      const lingered = batch.size > 0 && ((age >= options.lingerMs && now - writtenAt(item) < backlogAgeMs) || age >= backlogAgeMs)
+      const lingered = batch.size > 0 && ((age >= options.lingerMs && now - writtenAt(item) < backlogAgeMs) || age >= MAX_BATCH_AGE_MS)
       if (batch.size >= options.batchSize || batchWrites >= options.batchSize || lingered) await flush()
     }
     // Every release is handled: records read since (outcomes) are behind us too.
@@ -407,6 +406,8 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
 /** A write released this long after the gateway stamped it was read from a backlog: its
  *  outcome came long ago (a write's own round trip to the source is far shorter). */
 const BACKLOG_AGE_MS = 250
+/** The longest a batch waits to be applied, however far behind the replayer reads. */
+const MAX_BATCH_AGE_MS = 2_000
 
 function writtenAt(item: Released): number {
   return item.parts[0]?.ts ?? 0
