@@ -102,6 +102,16 @@ async function flip(direction: 'cutover' | 'rollback', config: Config, control: 
       by: `vecshift ${direction}`,
       dryRun: flags.dryRun === true,
       logger,
+      // The pre-reconcile can compare whole namespaces (docs/copy.md): say how far it is, at
+      // most every 5 s, as a JSON line when --json keeps stdout for the result.
+      onReconcileProgress: (() => {
+        let last = Date.now()
+        return (checked: number) => {
+          if (Date.now() - last < 5_000) return
+          last = Date.now()
+          process.stderr.write(flags.json ? `${JSON.stringify({ progress: 'pre-reconcile', checked })}\n` : `… pre-reconcile  ${checked} ids checked so far\n`)
+        }
+      })(),
       onStep: (s) => { if (!flags.json) process.stderr.write(`${s.ok ? '✓' : '✗'} ${s.name.padEnd(14)} ${String(s.ms).padStart(6)} ms${s.detail ? `  ${s.detail}` : ''}\n`) },
     })
     const primary = rollback ? 'the source' : 'the target'
