@@ -83,7 +83,9 @@ t.test('a migration with known secrets: no secret in any log, answer, status or 
     `control: { dir: "${join(dir, 'control')}", leaseMs: 2000 }`,
     `replay: { dataDir: "${join(dir, 'replay')}" }`,
     `copy: { checkpointDir: "${join(dir, 'copy')}" }`,
-    `verify: { checkpointDir: "${join(dir, 'verify')}", sample: 50, queries: 10, thresholds: { maxMismatched: 10, maxCountDifference: 30 } }`,
+    // The app rewrites the same 30 ids throughout, so a query filtered on a sampled record's
+    // metadata can miss on either side between the two reads; this test is about secrets.
+    `verify: { checkpointDir: "${join(dir, 'verify')}", sample: 50, queries: 10, thresholds: { maxMismatched: 10, maxCountDifference: 30, minRecall: 0.5 } }`,
     'cutover: { maxPauseMs: 5000 }',
     'log: { level: debug }',
   ].join('\n'))
