@@ -149,8 +149,12 @@ export class PgvectorStore implements VectorStore {
     const { opclass } = OPS[shape.metric]
     const create = `CREATE INDEX IF NOT EXISTS "${name}" ON ${this.#table} USING hnsw (embedding ${opclass})`
     const memory = this.#options.maintenanceWorkMem
+    // Statistics for the planner once the table is loaded and indexed: without them it
+    // guesses (an empty table's) and may scan where the index answers, or the reverse.
+    const analyze = () => this.#sql('buildIndexes', `ANALYZE ${this.#table}`)
     if (memory === undefined) {
       await this.#sql('buildIndexes', create)
+      await analyze()
       return true
     }
     await this.#withRetries('buildIndexes', async () => {
@@ -168,6 +172,7 @@ export class PgvectorStore implements VectorStore {
         client.release()
       }
     })
+    await analyze()
     return true
   }
 
@@ -271,11 +276,47 @@ export class PgvectorStore implements VectorStore {
     params.push(request.topK)
     const columns = `id, ${score} AS score${request.includeValues ? ', embedding::text AS embedding, sparse::text AS sparse' : ''}${request.includeMetadata ? ', metadata' : ''}`
     // exact: the MATERIALIZED CTE keeps the planner from answering from the HNSW index.
-    const sql = this.#options.search === 'exact'
-      ? `WITH c AS MATERIALIZED (SELECT * FROM ${this.#table} WHERE ${where}) SELECT ${columns} FROM c ORDER BY ${distance}, id LIMIT $${params.length}`
-      : `SELECT ${columns} FROM ${this.#table} WHERE ${where} ORDER BY ${distance} LIMIT $${params.length}`
-    const r = await this.#sql<Row & { score: number }>('query', sql, params)
-    return r.rows.map((row) => ({ ...fromRow(row), score: Number(row.score) }))
+    const exact = `WITH c AS MATERIALIZED (SELECT * FROM ${this.#table} WHERE ${where}) SELECT ${columns} FROM c ORDER BY ${distance}, id LIMIT $${params.length}`
+    const toMatches = (rows: Array<Row & { score: number }>) => rows.map((row) => ({ ...fromRow(row), score: Number(row.score) }))
+    if (this.#options.search === 'exact') return toMatches((await this.#sql<Row & { score: number }>('query', exact, params)).rows)
+    const approximate = `SELECT ${columns} FROM ${this.#table} WHERE ${where} ORDER BY ${distance} LIMIT $${params.length}`
+    const rows = await this.#hnswQuery<Row & { score: number }>(approximate, params, request.topK)
+    if (rows.length < request.topK) {
+      // The index ran out of candidates (a selective namespace or filter, past
+      // hnsw.max_scan_tuples): when more rows match than it returned, answer exactly.
+      // (The distance is selected only so that every bind parameter has a use and a type.)
+      const matching = await this.#sql<{ n: string }>('query', `SELECT count(*) AS n FROM (SELECT ${distance} AS d FROM ${this.#table} WHERE ${where} LIMIT $${params.length}) m`, params)
+      if (Number(matching.rows[0]?.n ?? 0) > rows.length) return toMatches((await this.#sql<Row & { score: number }>('query', exact, params)).rows)
+    }
+    return toMatches(rows)
+  }
+
+  /**
+   * A query answered from the HNSW index, in a transaction whose settings make it return
+   * the full topK in score order (docs/copy.md, "pgvector"): an iterative index scan
+   * (pgvector 0.8) that goes on past the first ef_search candidates until the namespace and
+   * filter conditions have let topK rows through, strictly ordered; ef_search at least topK
+   * (at most 1000, pgvector's bound); and enough tuples scanned for the largest topK.
+   */
+  async #hnswQuery<R extends pg.QueryResultRow>(text: string, params: unknown[], topK: number): Promise<R[]> {
+    const efSearch = Math.min(1000, Math.max(40, topK))
+    const maxScanTuples = Math.max(20_000, topK * 20)
+    return this.#withRetries('query', async () => {
+      const client = await this.#pool.connect()
+      try {
+        await client.query('BEGIN')
+        // SET LOCAL takes no bind parameters; both values are integers computed here.
+        await client.query(`SET LOCAL hnsw.iterative_scan = strict_order; SET LOCAL hnsw.ef_search = ${efSearch}; SET LOCAL hnsw.max_scan_tuples = ${maxScanTuples}`)
+        const r = await client.query<R>(text, params)
+        await client.query('COMMIT')
+        return r.rows
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined)
+        throw err
+      } finally {
+        client.release()
+      }
+    })
   }
 
   async upsert(namespace: string, vectors: readonly StoredVector[]): Promise<void> {
