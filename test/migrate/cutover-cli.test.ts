@@ -12,6 +12,7 @@ import t from 'tap'
 import { FileControlStore } from '../../src/control/file-store.js'
 import { PineconeStore } from '../../src/stores/pinecone/store.js'
 import { cliDaemon, gatewayUrl, runCli } from '../helpers/cli.js'
+import { migrationYaml } from '../helpers/config.js'
 import { startTestEmulator } from '../helpers/emulator.js'
 import { prng } from '../helpers/prng.js'
 
@@ -30,20 +31,10 @@ t.test('gateway, copy, replay, cutover, reverse replay and rollback as separate 
   await source.upsert('', Array.from({ length: 200 }, (_, i) => ({ id: `old-${i}`, values: Float32Array.of(i, 1, 2, 3) })))
   const dir = mkdtempSync(join(tmpdir(), 'vecshift-cutover-cli-'))
   const config = join(dir, 'vecshift.yaml')
-  writeFileSync(config, [
-    'migration: { id: cli-move, phase: capture }',
-    `source: { type: pinecone, index: src, host: "${emu.indexHost('src')}", controllerHost: "${emu.url}" }`,
-    `target: { type: pinecone, index: dst, host: "${emu.indexHost('dst')}", controllerHost: "${emu.url}" }`,
-    'gateway: { listen: { port: 0 } }',
-    'admin: { enabled: false }',
-    `writelog: { backend: file, file: { dir: "${join(dir, 'log')}" } }`,
-    `rollback: { logDir: "${join(dir, 'reverse')}" }`,
-    `control: { dir: "${join(dir, 'control')}", leaseMs: 2000 }`,
-    `replay: { dataDir: "${join(dir, 'replay')}" }`,
-    `copy: { checkpointDir: "${join(dir, 'copy')}" }`,
-    'cutover: { maxPauseMs: 5000 }',
-    'log: { level: warn }',
-  ].join('\n'))
+  writeFileSync(config, migrationYaml(dir, { id: 'cli-move', phase: 'capture', source: { emu, index: 'src' }, target: { emu, index: 'dst' } }, {
+    control: `{ dir: "${join(dir, 'control')}", leaseMs: 2000 }`,
+    cutover: '{ maxPauseMs: 5000 }',
+  }))
 
   const gateway = daemon(t, ['gateway', '--config', config, '--log-level', 'info'])
   const url = await gatewayUrl(gateway)

@@ -11,7 +11,6 @@
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Pinecone } from '@pinecone-database/pinecone'
 import t from 'tap'
 import { CheckpointFile } from '../../src/migrate/copy/checkpoint.js'
@@ -22,6 +21,7 @@ import { PgvectorStore } from '../../src/stores/pgvector/store.js'
 import { PineconeStore } from '../../src/stores/pinecone/store.js'
 import { openFileLog } from '../../src/writelog/file/file-log.js'
 import { cliDaemon, gatewayUrl, runCli } from '../helpers/cli.js'
+import { migrationYaml } from '../helpers/config.js'
 import { startTestEmulator } from '../helpers/emulator.js'
 import { startTestPostgres } from '../helpers/pglite.js'
 import { prng } from '../helpers/prng.js'
@@ -87,9 +87,13 @@ function startLoad(url: string, seed: number): Load {
       } catch (err) {
         errors.push(`${(err as Error).name}: ${(err as Error).message}`)
       }
-      // Some tens of writes per second from each client (a replayer applies each write by
-      // filter alone, so it is the slower side; faster writes only make the copy wait).
-      await sleep(30)
+      // Each write is followed by a read, as an app's traffic is: the clients write at the
+      // pace the gateway answers both, some tens of writes per second.
+      try {
+        await ns.query({ topK: 3, vector: Array.from({ length: DIM }, () => r() - 0.5) })
+      } catch (err) {
+        errors.push(`query: ${(err as Error).name}: ${(err as Error).message}`)
+      }
     }
   }
   const writers = [writer(0), writer(1)]
@@ -152,10 +156,10 @@ for (const variant of [
     }
     const dir = mkdtempSync(join(tmpdir(), 'vecshift-filter-e2e-'))
     let target: VectorStore
-    let targetYaml: string
+    /** The pgvector target's section; the Pinecone one is the helper's default. */
+    let targetYaml: string | undefined
     if (variant.target === 'pinecone') {
       target = new PineconeStore({ role: 'target', index: 'dst', host: emu.indexHost('dst'), controllerHost: emu.url, apiKey: KEY })
-      targetYaml = `target: { type: pinecone, index: dst, host: "${emu.indexHost('dst')}", controllerHost: "${emu.url}" }`
     } else {
       const pg = await startTestPostgres(t)
       const table = new PgvectorStore({ role: 'target', table: 'moved', pool: pg.poolConfig(), search: 'exact' })
@@ -163,25 +167,18 @@ for (const variant of [
       await table.createSchema({ dimension: DIM, metric: 'dotproduct' })
       target = table
       // Each process holds one connection (helpers/pglite.ts).
-      targetYaml = `target: { type: pgvector, table: moved, host: 127.0.0.1, port: ${pg.port}, database: postgres, user: postgres, poolSize: 1 }`
+      targetYaml = `{ type: pgvector, table: moved, host: 127.0.0.1, port: ${pg.port}, database: postgres, user: postgres, poolSize: 1 }`
     }
     t.teardown(() => target.close())
     const config = join(dir, 'vecshift.yaml')
-    writeFileSync(config, [
-      'migration: { id: e2e, phase: capture }',
-      `source: { type: pinecone, index: src, host: "${emu.indexHost('src')}", controllerHost: "${emu.url}" }`,
-      targetYaml,
-      'gateway: { listen: { port: 0 } }',
-      'admin: { enabled: false }',
-      `writelog: { backend: file, file: { dir: "${join(dir, 'log')}" } }`,
-      `rollback: { logDir: "${join(dir, 'reverse')}" }`,
-      `control: { dir: "${join(dir, 'control')}", leaseMs: 2000 }`,
-      `replay: { dataDir: "${join(dir, 'replay')}", lingerMs: 5 }`,
+    writeFileSync(config, migrationYaml(dir, { id: 'e2e', phase: 'capture', source: { emu, index: 'src' }, target: { emu, index: 'dst' } }, {
+      ...(targetYaml === undefined ? {} : { target: targetYaml }),
+      control: `{ dir: "${join(dir, 'control')}", leaseMs: 2000 }`,
+      replay: `{ dataDir: "${join(dir, 'replay')}", lingerMs: 5 }`,
       // Slow on purpose: the writes land between the copy's fetches and upserts.
-      `copy: { checkpointDir: "${join(dir, 'copy')}", batchSize: 50, concurrency: 2, maxVectorsPerSec: 400, createTarget: true, settle: { replayWaitMs: ${variant.replayer === 'during the copy' ? 10_000 : 200} } }`,
-      'cutover: { maxPauseMs: 5000 }',
-      'log: { level: warn }',
-    ].join('\n'))
+      copy: `{ checkpointDir: "${join(dir, 'copy')}", batchSize: 50, concurrency: 2, maxVectorsPerSec: 400, createTarget: true, settle: { replayWaitMs: ${variant.replayer === 'during the copy' ? 10_000 : 200} } }`,
+      cutover: '{ maxPauseMs: 5000 }',
+    }))
 
     const gateway = cliDaemon(t, ['gateway', '--config', config, '--log-level', 'info'], ENV)
     const url = await gatewayUrl(gateway)

@@ -8,6 +8,7 @@ import type { ReplayStatus } from '../../src/replay/replayer.js'
 import { ReplayStatusFile } from '../../src/replay/status.js'
 import { openFileLog } from '../../src/writelog/file/file-log.js'
 import type { LogRecord } from '../../src/writelog/record.js'
+import { migrationYaml } from '../helpers/config.js'
 import { startTestEmulator } from '../helpers/emulator.js'
 import { startGatewayProcess } from '../helpers/gateway-process.js'
 import { until } from '../helpers/until.js'
@@ -41,18 +42,12 @@ t.test('a gateway restarted after SIGKILL settles the dead one\'s writes in flig
   const logDir = join(dir, 'log')
   mkdirSync(logDir, { recursive: true })
   const configPath = join(dir, 'vecshift.yaml')
-  writeFileSync(configPath, [
-    'migration: { id: orphans, phase: capture }',
-    `source: { type: pinecone, index: src, host: "${emu.indexHost('src')}", controllerHost: "${emu.url}" }`,
-    `target: { type: pinecone, index: dst, host: "${emu.indexHost('dst')}", controllerHost: "${emu.url}" }`,
-    'gateway: { listen: { port: 0 } }',
-    'admin: { enabled: false }',
-    `writelog: { backend: file, file: { dir: "${logDir}" } }`,
-    `control: { dir: "${join(dir, 'control')}" }`,
+  writeFileSync(configPath, migrationYaml(dir, { id: 'orphans', phase: 'capture', source: { emu, index: 'src' }, target: { emu, index: 'dst' } }, {
     // replay.outcomeWaitMs keeps its default (60 s): the test shows the replayer does not need it.
-    `replay: { dataDir: "${join(dir, 'replay')}", lingerMs: 10 }`,
-    `rollback: { logDir: "${join(dir, 'reverse')}" }`,
-  ].join('\n'))
+    replay: `{ dataDir: "${join(dir, 'replay')}", lingerMs: 10 }`,
+    // The gateway's "listening" line and its log are read at info.
+    log: '{ level: info }',
+  }))
   const env = { VECSHIFT_SOURCE_API_KEY: KEY, VECSHIFT_TARGET_API_KEY: KEY }
 
   const first = await startGatewayProcess(t, { configPath, env })

@@ -138,14 +138,11 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
   try {
     before = await step('pre-reconcile', async () => {
       const from = await options.log.tail()
+      const waitMs = options.catchUpTimeoutMs ?? DEFAULT_CATCH_UP_MS
       if (from !== undefined) {
-        const until = Date.now() + (options.catchUpTimeoutMs ?? DEFAULT_CATCH_UP_MS)
-        for (;;) {
-          const s = await options.replayStatus()
-          if (s?.checkpoint !== undefined && options.log.compare(s.checkpoint, from) >= 0) break
-          if (Date.now() >= until) throw new VecshiftError(E.CUTOVER_REFUSED, [`the replayer did not apply the writes logged before the cutover began (through ${from}) in ${options.catchUpTimeoutMs ?? DEFAULT_CATCH_UP_MS} ms; see \`vecshift status\`, then try again`])
-          await sleep(CATCH_UP_POLL_MS)
-        }
+        await replayerReaches(options, waitMs,
+          (s) => (s?.checkpoint !== undefined && options.log.compare(s.checkpoint, from) >= 0 ? 'applied' : undefined),
+          () => `the replayer did not apply the writes logged before the cutover began (through ${from}) in ${waitMs} ms; see \`vecshift status\`, then try again`)
       }
       const r = await reconcile(options.source, options.target, options.dirtyPath, {
         wholeWrites: 'reconcile',
@@ -168,18 +165,12 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
   const barrierLag = options.barrierLagRecords ?? DEFAULT_BARRIER_LAG
   const catchUpMs = options.catchUpTimeoutMs ?? DEFAULT_CATCH_UP_MS
   try {
-    await step('catch-up', async () => {
-      const until = Date.now() + catchUpMs
-      for (;;) {
-        const s = await options.replayStatus()
-        if (s && s.retrying === undefined && s.lagRecords !== undefined && s.lagRecords <= barrierLag) return `replay lag ${s.lagRecords} records`
-        if (Date.now() >= until) {
-          const lag = s?.retrying !== undefined ? `retrying (${s.retrying})` : `${s?.lagRecords ?? 'unknown'} records behind`
-          throw new VecshiftError(E.CUTOVER_REFUSED, [`the replayer did not come within ${barrierLag} records of the log's tail in ${catchUpMs} ms (${lag}); it applies writes slower than they arrive, or the target is failing: see \`vecshift status\`, then try again`])
-        }
-        await sleep(CATCH_UP_POLL_MS)
-      }
-    })
+    await step('catch-up', () => replayerReaches(options, catchUpMs,
+      (s) => (s && s.retrying === undefined && s.lagRecords !== undefined && s.lagRecords <= barrierLag ? `replay lag ${s.lagRecords} records` : undefined),
+      (s) => {
+        const lag = s?.retrying !== undefined ? `retrying (${s.retrying})` : `${s?.lagRecords ?? 'unknown'} records behind`
+        return `the replayer did not come within ${barrierLag} records of the log's tail in ${catchUpMs} ms (${lag}); it applies writes slower than they arrive, or the target is failing: see \`vecshift status\`, then try again`
+      }))
   } catch (err) {
     if (err instanceof VecshiftError && err.code === E.CUTOVER_REFUSED.code) return { outcome: 'refused', reason: err.message, steps, record: await control.read() }
     throw err
@@ -297,6 +288,22 @@ async function refusal(o: CutoverOptions, record: MigrationRecord): Promise<stri
   const stale = live.filter((l) => l.epoch !== record.epoch)
   if (stale.length > 0) return `replica ${stale.map((l) => l.replica).join(', ')} is acting on an older epoch; wait a moment and try again`
   return undefined
+}
+
+/** Polls the replayer's status until `reached` says so (its answer is the step's detail);
+ *  after `timeoutMs`, refuses the cutover with `refusal` of the last status seen. */
+async function replayerReaches(
+  o: CutoverOptions, timeoutMs: number,
+  reached: (s: ReplayStatus | undefined) => string | undefined, refusal: (s: ReplayStatus | undefined) => string,
+): Promise<string> {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    const s = await o.replayStatus()
+    const done = reached(s)
+    if (done !== undefined) return done
+    if (Date.now() >= until) throw new VecshiftError(E.CUTOVER_REFUSED, [refusal(s)])
+    await sleep(CATCH_UP_POLL_MS)
+  }
 }
 
 function reconcileDetail(r: ReconcileResult): string {
