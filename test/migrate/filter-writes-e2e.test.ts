@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { Pinecone } from '@pinecone-database/pinecone'
 import t from 'tap'
 import { CheckpointFile } from '../../src/migrate/copy/checkpoint.js'
+import { TokenBucket } from '../../src/migrate/copy/rate.js'
 import { compareInFull } from '../../src/migrate/verify/full.js'
 import { ReplayStatusFile } from '../../src/replay/status.js'
 import type { VectorStore } from '../../src/stores/contract.js'
@@ -33,6 +34,8 @@ const ENV = { ...process.env, VECSHIFT_SOURCE_API_KEY: KEY, VECSHIFT_TARGET_API_
 const DIM = 4
 const PER_NAMESPACE = 800
 const NAMESPACES = ['', 'a', 'b']
+/** Each client's writes per second (the copy is paced at 400 vectors/s). */
+const WRITES_PER_SEC = 40
 
 interface Load {
   /** Acknowledged writes by kind. */
@@ -53,6 +56,7 @@ function startLoad(url: string, seed: number): Load {
   const fired = { deleteAll: false, deleteNamespace: false }
   const count = (kind: string) => { done[kind] = (done[kind] ?? 0) + 1 }
   const writer = async (w: number) => {
+    const pace = new TokenBucket(WRITES_PER_SEC)
     const r = prng(seed * 10 + w)
     const int = (n: number) => Math.floor(r() * n)
     for (let n = 0; !stopping; n++) {
@@ -87,13 +91,16 @@ function startLoad(url: string, seed: number): Load {
       } catch (err) {
         errors.push(`${(err as Error).name}: ${(err as Error).message}`)
       }
-      // Each write is followed by a read, as an app's traffic is: the clients write at the
-      // pace the gateway answers both, some tens of writes per second.
+      // Each write is followed by a read, as an app's traffic is.
       try {
         await ns.query({ topK: 3, vector: Array.from({ length: DIM }, () => r() - 0.5) })
       } catch (err) {
         errors.push(`query: ${(err as Error).name}: ${(err as Error).message}`)
       }
+      // A steady rate, not as fast as the gateway answers: a replayer applies each write by
+      // filter alone, and on a loaded 2-core machine an unpaced client outruns it, which the
+      // cutover rightly refuses ("applies writes slower than they arrive").
+      await pace.take(1)
     }
   }
   const writers = [writer(0), writer(1)]
