@@ -124,8 +124,9 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
         if (plan.target === undefined && target.createSchema) {
           // planCopy allowed the missing target because this store can create it. Its search
           // index is built after the load (buildSearchIndex below), which is much faster.
-          await target.createSchema({ dimension: plan.source.dimension, metric: plan.source.metric, vectorType: plan.source.vectorType, deferIndex: true })
-          logger.info({ target: target.label }, 'created the target table; its HNSW index is built when the copy is done')
+          // The source's namespaces choose the index layout (one graph, or one per namespace).
+          await target.createSchema({ dimension: plan.source.dimension, metric: plan.source.metric, vectorType: plan.source.vectorType, deferIndex: true, namespaces: await source.stats() })
+          logger.info({ target: target.label }, 'created the target table; its HNSW indexes are built when the copy is done')
         }
 
         if (existing && (existing.source !== source.label || existing.target !== target.label || existing.strategy !== plan.strategy)) {

@@ -13,6 +13,7 @@ import { registerReplay } from './replay.js'
 import { registerStatus } from './status.js'
 import { registerVerify } from './verify.js'
 import { registerPlan } from './plan.js'
+import { registerIndex } from './index-build.js'
 import { VERSION } from './version.js'
 
 export function buildProgram(): Command {
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerCutover(program)
   registerRollback(program)
   registerPlan(program)
+  registerIndex(program)
   registerDemo(program)
   registerLog(program)
   return program

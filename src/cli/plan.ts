@@ -22,7 +22,9 @@ with the re-embedding's tokens, cost and time from plan.reembed; the copy strate
 estimated copy time from the source's measured read rate; the write log's size for
 plan.expectedWritesPerSec over plan.captureHours; and the Pinecone limits that apply
 (pod-based indexes cannot list ids, the collection path's limits, selective metadata
-indexing and filtered describe_index_stats, which serverless does not have).
+indexing and filtered describe_index_stats, which serverless does not have). For a pgvector
+target: the layout of its HNSW indexes (target.indexLayout: one graph, or one per namespace
+of target.minIndexedRows records or more) and why.
 
 Examples:
   vecshift plan --config migration.yaml
@@ -43,7 +45,9 @@ Examples:
           ...(c.sourceEmbeddingModel === undefined ? {} : { sourceEmbeddingModel: c.sourceEmbeddingModel }),
           ...(c.targetEmbeddingModel === undefined ? {} : { targetEmbeddingModel: c.targetEmbeddingModel }),
           collection: { ...(c.collection.cloud === undefined ? {} : { cloud: c.collection.cloud }), ...(c.collection.region === undefined ? {} : { region: c.collection.region }) },
-        }, config.plan)
+        }, config.plan, config.target?.type === 'pgvector'
+          ? { indexLayout: config.target.indexLayout, minIndexedRows: config.target.minIndexedRows, maxPartialIndexes: config.target.maxPartialIndexes }
+          : undefined)
         process.stdout.write(flags.json ? `${JSON.stringify(plan)}\n` : formatPlan(plan))
       } finally {
         await Promise.allSettled([source.close(), target.close()])

@@ -44,6 +44,18 @@ const pgvectorStore = z.strictObject({
   /** maintenance_work_mem while vecshift builds the HNSW index after a copy (e.g. "2GB"):
    *  a graph that fits in it builds many times faster. Unset: the server's setting. */
   maintenanceWorkMem: z.string().regex(/^[0-9]{1,9}(kB|MB|GB)$/, 'a size such as 512MB or 2GB').optional(),
+  /** How the HNSW indexes of a table the copy creates are laid out (docs/copy.md, "pgvector"):
+   *  one graph, one per large namespace, or auto (chosen from the source's namespaces, as
+   *  `vecshift plan` reports). An existing table keeps the layout recorded in its comment. */
+  /** hnsw.ef_search for queries with a smaller topK (a larger topK raises it to topK, up to
+   *  1000): more candidates, higher recall, slower queries. */
+  efSearch: z.number().int().min(1).max(1000).default(100),
+  indexLayout: z.enum(['auto', 'single', 'per-namespace']).default('auto'),
+  /** per-namespace: a namespace gets a graph of its own from this many rows (smaller ones are
+   *  searched exactly). */
+  minIndexedRows: z.number().int().min(1).default(10_000),
+  /** auto: more namespaces to index than this, and one graph is chosen. */
+  maxPartialIndexes: z.number().int().min(1).max(10_000).default(200),
 })
 
 const store = z.discriminatedUnion('type', [pineconeStore, pgvectorStore])

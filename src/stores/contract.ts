@@ -113,6 +113,10 @@ export interface VectorStore {
   /** The records that exist among `ids` (any number: the adapter batches). */
   fetch(namespace: string, ids: readonly string[]): Promise<Map<string, StoredVector>>
   query(namespace: string, request: QueryRequest): Promise<QueryMatch[]>
+  /** Present on stores whose query() answers from an approximate index that vecshift can
+   *  bypass (pgvector): the same query by exhaustive search, the truth `verify` measures the
+   *  served answers against (recall@k, and that none comes back short). */
+  exactQuery?(namespace: string, request: QueryRequest): Promise<QueryMatch[]>
   /** Inserts or replaces whole records (any number: the adapter batches within limits). */
   upsert(namespace: string, vectors: readonly StoredVector[]): Promise<void>
   /** By id: replaces values and merges setMetadata. By filter: merges setMetadata into every
@@ -130,10 +134,14 @@ export interface VectorStore {
   ping?(): Promise<void>
   /** Present on stores that can create themselves with a given shape (pgvector): creates
    *  what is missing, refuses an existing store of another shape. */
-  createSchema?(spec: { dimension: number | null; metric: Metric; vectorType?: VectorType; deferIndex?: boolean }): Promise<void>
+  createSchema?(spec: { dimension: number | null; metric: Metric; vectorType?: VectorType; deferIndex?: boolean; namespaces?: readonly NamespaceStats[] }): Promise<void>
   /** Present on stores whose search index can be built after a bulk load (pgvector's HNSW):
-   *  creates it if missing (calling onStart first) and answers whether it did; idempotent. */
+   *  creates what is missing (calling onStart first), refreshes the planner's statistics, and
+   *  answers whether it built anything; idempotent. */
   buildIndexes?(onStart?: () => void): Promise<boolean>
+  /** Present on stores whose search indexes have a layout (pgvector, layout.ts): which, and
+   *  the namespaces that have a graph of their own. */
+  searchLayout?(): Promise<{ layout: 'single' | 'per-namespace'; minIndexedRows: number; indexed: string[] }>
   /** Present on Pinecone indexes: the control-plane steps of the collection copy strategy. */
   readonly collections?: CollectionControl
   close(): Promise<void>

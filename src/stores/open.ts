@@ -2,6 +2,7 @@ import type { Config, StoreConfig } from '../config/schema.js'
 import { SECRET_ENV } from '../config/schema.js'
 import { E, VecshiftError } from '../errors.js'
 import type { Logger } from '../logger.js'
+import type { LayoutChoice } from './pgvector/layout.js'
 import type { VectorStore } from './contract.js'
 
 // Opens the store a config section names, with its secret from the environment. Each
@@ -31,6 +32,10 @@ export async function openStore(config: Config, role: Role, logger?: Logger): Pr
     schema: section.schema,
     search: section.search,
     ...(section.maintenanceWorkMem === undefined ? {} : { maintenanceWorkMem: section.maintenanceWorkMem }),
+    layout: section.indexLayout,
+    efSearch: section.efSearch,
+    layoutSettings: { minIndexedRows: section.minIndexedRows, maxPartialIndexes: section.maxPartialIndexes },
+    ...(log ? { onLayout: (choice: LayoutChoice) => log.info({ layout: choice.layout, reason: choice.reason, indexed: choice.indexed.length }, `search index layout: ${choice.layout}`) } : {}),
     pool: {
       host: section.host, port: section.port, database: section.database, user: section.user, max: section.poolSize,
       ...(password === undefined ? {} : { password }),

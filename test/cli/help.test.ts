@@ -6,7 +6,7 @@ const run = promisify(execFile)
 // The compiled CLI, as users run it (`npm test` builds first); tsx would cost a second of
 // start-up per command.
 const CLI = [new URL('../../dist/cli/main.js', import.meta.url).pathname]
-const COMMANDS = ['emulator', 'gateway', 'copy', 'replay', 'verify', 'cutover', 'rollback', 'status', 'plan', 'log', 'log stats', 'log inspect', 'log tail', 'demo']
+const COMMANDS = ['emulator', 'gateway', 'copy', 'replay', 'verify', 'cutover', 'rollback', 'status', 'plan', 'index', 'log', 'log stats', 'log inspect', 'log tail', 'demo']
 
 t.test('vecshift --help lists every subcommand of DESIGN.md', async (t) => {
   const { stdout } = await run(process.execPath, [...CLI, '--help'])

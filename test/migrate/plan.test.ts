@@ -134,3 +134,48 @@ t.test('plan: Pinecone -> pgvector (a table that does not exist yet), and the CL
   const json = JSON.parse((await promisify(execFile)(process.execPath, [CLI, 'plan', '--config', config, '--json'], { env: { ...process.env, VECSHIFT_SOURCE_API_KEY: KEY } })).stdout) as { records: number }
   t.equal(json.records, 50)
 })
+
+t.test('the pgvector index layout: chosen from the source\'s namespaces by plan and copy alike; `vecshift index` gives grown namespaces a graph', async (t) => {
+  const { chooseLayout } = await import('../../src/stores/pgvector/layout.js')
+  const ns = (counts: number[]) => counts.map((vectorCount, i) => ({ namespace: `n${i}`, vectorCount }))
+  const settings = { minIndexedRows: 1_000, maxPartialIndexes: 3 }
+  t.match(chooseLayout(ns([50_000]), settings), { layout: 'single', reason: /one namespace/ })
+  t.match(chooseLayout(ns([5_000, 0, 0]), settings), { layout: 'single' }, 'empty namespaces do not count')
+  t.match(chooseLayout(ns([5_000, 2_000, 10]), settings), { layout: 'per-namespace', indexed: ['n0', 'n1'], reason: /3 namespaces .*2 get a graph of their own, the 1 below 1,000 records are searched exactly/ })
+  t.match(chooseLayout(ns([10, 20, 30]), settings), { layout: 'per-namespace', indexed: [], reason: /none reaches 1,000 records, so each is searched exactly/ })
+  t.match(chooseLayout(ns([2_000, 2_000, 2_000, 2_000]), settings), { layout: 'single', reason: /4 namespaces hold 1,000 records or more, more than 3 partial indexes/ })
+
+  const pg = await startTestPostgres(t)
+  const source = await index(t, 8)
+  await source.upsert('big', records(600, 8))
+  await source.upsert('mid', records(300, 8))
+  for (let i = 0; i < 5; i++) await source.upsert(`small-${i}`, records(40, 8))
+  const name = source.label.match(/pl-\d+/)?.[0] as string
+  const dir = mkdtempSync(join(tmpdir(), 'vecshift-layout-'))
+  const config = join(dir, 'vecshift.yaml')
+  writeFileSync(config, [
+    'migration: { id: layout }',
+    `source: { type: pinecone, index: ${name}, host: "${emu.indexHost(name)}", controllerHost: "${emu.url}" }`,
+    `target: { type: pgvector, table: layout_t, host: ${pg.host}, port: ${pg.port}, database: postgres, user: postgres, poolSize: 1, minIndexedRows: 250 }`,
+    `copy: { createTarget: true, checkpointDir: "${join(dir, 'copy')}" }`,
+    `replay: { dataDir: "${join(dir, 'replay')}" }`,
+    `control: { dir: "${join(dir, 'control')}" }`,
+  ].join('\n'))
+  const env = { ...process.env, VECSHIFT_SOURCE_API_KEY: KEY }
+  const cli = async (...args: string[]) => (await promisify(execFile)(process.execPath, [CLI, ...args, '--config', config], { env })).stdout
+  const plan = JSON.parse(await cli('plan', '--json')) as { searchLayout?: { layout: string; indexed: number; exists: boolean; reason: string } }
+  t.match(plan.searchLayout, { layout: 'per-namespace', indexed: 2, exists: false, reason: /7 namespaces/ }, 'plan: a graph for each of the two namespaces past 250 records')
+  t.match(await cli('plan'), /search {4}an HNSW graph per namespace of 250 records or more \(2 to build\), smaller ones searched exactly/)
+
+  await cli('copy', '--json', '--progress', 'none')
+  const target = new PgvectorStore({ role: 'target', table: 'layout_t', pool: pg.poolConfig() })
+  t.teardown(() => target.close())
+  t.same(await target.searchLayout(), { layout: 'per-namespace', minIndexedRows: 250, indexed: ['big', 'mid'] }, 'the copy created the layout plan chose, and built its graphs')
+  t.match(JSON.parse(await cli('plan', '--json')).searchLayout, { layout: 'per-namespace', indexed: 2, exists: true }, 'plan reports an existing table\'s layout')
+
+  // A small namespace grows past the threshold after the copy (writes after the cutover).
+  await target.upsert('small-3', records(300, 8).map((v) => ({ ...v, id: `grown-${v.id}` })))
+  const built = JSON.parse(await cli('index', '--json')) as { built: boolean; layout: { indexed: string[] } }
+  t.match(built, { built: true, layout: { indexed: ['big', 'mid', 'small-3'] } }, 'vecshift index builds the grown namespace\'s graph')
+  t.match(await cli('index'), /every index was there and ran ANALYZE in [\d.]+ s; layout: one HNSW graph per namespace of 250 records or more: 3 namespace\(s\) have one/)
+})

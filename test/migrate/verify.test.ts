@@ -167,6 +167,38 @@ t.test('verify: Pinecone (emulator) against pgvector', async (t) => {
   t.ok(r.search.all.maxScoreDrift < 1e-5, `score drift ${r.search.all.maxScoreDrift}`)
 })
 
+t.test('verify on a pgvector target: recall@k of its served answers against its own exact search; a short answer fails', async (t) => {
+  const pg = await startTestPostgres(t)
+  const source = await index(t)
+  const target = new PgvectorStore({ role: 'target', table: 'verify_hnsw', pool: pg.poolConfig(), layout: 'single' })
+  t.teardown(() => target.close())
+  await target.createSchema({ dimension: DIM, metric: 'cosine', deferIndex: true })
+  const data = dataset(6)
+  await fill(source, data)
+  await fill(target, data)
+  await target.buildIndexes()
+  const r = await runVerify(options(source, target))
+  t.equal(r.passed, true, r.failures.join('; '))
+  t.ok(r.search.index, 'the index figures are reported')
+  t.equal(r.search.index?.queries, r.search.all.queries, 'for every query')
+  t.equal(r.search.index?.short, 0, 'no answer came back short')
+  t.ok((r.search.index?.meanRecall ?? 0) >= 0.95, `served recall@10 ${r.search.index?.meanRecall} against exact`)
+
+  // An adapter that loses the last result of an answer (the failure issue 16 found: fewer
+  // results than asked for, with nothing else wrong).
+  const short: VectorStore = {
+    label: target.label, counters: target.counters,
+    describe: () => target.describe(), stats: () => target.stats(), list: (...a) => target.list(...a), fetch: (...a) => target.fetch(...a),
+    upsert: (...a) => target.upsert(...a), update: (...a) => target.update(...a), delete: (...a) => target.delete(...a), close: async () => {},
+    exactQuery: (...a) => target.exactQuery(...a),
+    query: async (...a) => (await target.query(...a)).slice(0, -1),
+  }
+  const bad = await runVerify(options(source, short))
+  t.equal(bad.passed, false)
+  t.equal(bad.search.index?.short, bad.search.index?.queries, 'every short answer is counted')
+  t.match(bad.failures, [/queries came back short from the target's index \(fewer results than exact search finds; e\.g\. record .+: 9 of 10\)/])
+})
+
 t.test('vecshift verify: exit 0 and 1, JSON, a filter file, the result in the control store; a cutover requiring it refuses without a pass', async (t) => {
   const source = await index(t)
   const target = await index(t)

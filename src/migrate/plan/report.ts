@@ -23,6 +23,10 @@ export function formatPlan(p: PlanReport): string {
   const e = p.estimates
   if (e.copySeconds !== undefined) lines.push(`copy      about ${formatDuration(e.copySeconds)} at the source's measured ${e.sourceReadPerSec} records/s`)
   lines.push(`write log ${formatBytes(e.logBytes)} for the expected writes over the capture window`)
+  if (p.searchLayout) {
+    const l = p.searchLayout
+    lines.push(`search    ${l.layout === 'single' ? 'one HNSW graph over the table' : `an HNSW graph per namespace of ${l.minIndexedRows.toLocaleString('en-US')} records or more (${l.indexed} ${l.exists ? 'built' : 'to build'}), smaller ones searched exactly`} — ${l.reason}`)
+  }
   if (e.reembed) lines.push(`re-embed  ${e.reembed.tokens.toLocaleString('en-US')} tokens, about $${e.reembed.cost.toLocaleString('en-US')}, about ${formatDuration(e.reembed.seconds)}`)
   if (p.limits.length > 0) {
     lines.push('')

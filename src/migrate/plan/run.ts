@@ -1,6 +1,7 @@
 import { VecshiftError, E } from '../../errors.js'
 import type { NamespaceStats, StoreDescription, StoredVector, VectorStore } from '../../stores/contract.js'
 import { COLLECTION_LIMITS, describeIfExists, planCopy, type CopyOptions, type Strategy } from '../copy/plan.js'
+import { chooseLayout, type IndexLayout, type LayoutChoice, type LayoutSettings } from '../../stores/pgvector/layout.js'
 import { sampleIds, seededRandom } from '../verify/sample.js'
 
 // `vecshift plan`: looks at both sides before anything moves and says what the migration
@@ -49,11 +50,18 @@ export interface PlanReport {
     readonly logBytes: number
     readonly reembed?: { readonly tokens: number; readonly cost: number; readonly seconds: number }
   }
+  /** A pgvector target: how its HNSW indexes are (or will be) laid out, and why. */
+  readonly searchLayout?: { readonly layout: IndexLayout; readonly reason: string; readonly indexed: number; readonly minIndexedRows: number; readonly exists: boolean }
   readonly limits: readonly string[]
   readonly notes: readonly string[]
 }
 
-export async function runPlan(source: VectorStore, target: VectorStore, copy: CopyOptions & { concurrency: number; batchSize: number }, settings: PlanSettings): Promise<PlanReport> {
+/** The pgvector target's layout settings (target.indexLayout and its thresholds). */
+export interface PlanLayoutSettings extends LayoutSettings {
+  readonly indexLayout: 'auto' | IndexLayout
+}
+
+export async function runPlan(source: VectorStore, target: VectorStore, copy: CopyOptions & { concurrency: number; batchSize: number }, settings: PlanSettings, layout?: PlanLayoutSettings): Promise<PlanReport> {
   const notes: string[] = []
   const limits: string[] = []
   const s = await source.describe()
@@ -133,11 +141,22 @@ export async function runPlan(source: VectorStore, target: VectorStore, copy: Co
   }
   if (t === undefined) notes.push(`the target (${target.label}) does not exist yet${copy.createTarget ? '; the copy will create it' : ': create it, or set copy.createTarget'}`)
 
+  // pgvector: one HNSW graph, or one per large namespace (layout.ts), chosen as the copy will.
+  let searchLayout: PlanReport['searchLayout']
+  if (t && target.searchLayout) {
+    const l = await target.searchLayout()
+    searchLayout = { layout: l.layout, reason: 'recorded in the existing table', indexed: l.indexed.length, minIndexedRows: l.minIndexedRows, exists: true }
+  } else if (t === undefined && target.createSchema && layout) {
+    const choice: LayoutChoice = layout.indexLayout === 'auto' ? chooseLayout(sStats, layout) : { layout: layout.indexLayout, reason: 'as configured (target.indexLayout)', indexed: layout.indexLayout === 'per-namespace' ? sStats.filter((n) => n.vectorCount >= layout.minIndexedRows).map((n) => n.namespace) : [] }
+    searchLayout = { layout: choice.layout, reason: choice.reason, indexed: choice.indexed.length, minIndexedRows: layout.minIndexedRows, exists: false }
+  }
+
   return {
     source: { ...s, label: source.label },
     target: t ? { ...t, label: target.label } : { label: target.label, exists: false },
     namespaces, records, decision, sample,
     estimates: { ...(sourceReadPerSec === undefined ? {} : { sourceReadPerSec }), ...(copySeconds === undefined ? {} : { copySeconds }), logBytes, ...(reembed ? { reembed } : {}) },
+    ...(searchLayout ? { searchLayout } : {}),
     limits, notes,
   }
 }

@@ -35,6 +35,8 @@ export class ReembeddingStore implements VectorStore {
   close() { return this.inner.close() }
   get createSchema() { return this.inner.createSchema?.bind(this.inner) }
   get buildIndexes() { return this.inner.buildIndexes?.bind(this.inner) }
+  get exactQuery() { return this.inner.exactQuery?.bind(this.inner) }
+  get searchLayout() { return this.inner.searchLayout?.bind(this.inner) }
 
   async upsert(namespace: string, vectors: readonly StoredVector[]): Promise<void> {
     if (vectors.length === 0) return

@@ -29,6 +29,11 @@ export function formatVerifyReport(r: VerifyReport): string {
   lines.push(`  ${mark(s.all.queries === 0 || s.all.meanRecall >= t.minRecall)} search     ${s.all.queries} queries, top ${r.settings.topK}: recall ${s.all.meanRecall}, overlap ${s.all.meanOverlap}, ${s.all.perfect} identical, score drift mean ${s.all.meanScoreDrift.toExponential(1)} max ${s.all.maxScoreDrift.toExponential(1)}`)
   lines.push(`      without filters: ${s.unfiltered.queries} queries, recall ${s.unfiltered.meanRecall}; with filters: ${s.filtered.queries} queries, recall ${s.filtered.meanRecall}`)
   for (const w of s.worst.slice(0, 5)) lines.push(`      recall ${w.recall} for ${w.origin}${w.filter ? ` filter ${JSON.stringify(w.filter)}` : ''}`)
+  if (s.index) {
+    const x = s.index
+    lines.push(`  ${mark(x.short === 0 && x.meanRecall >= t.minRecall)} index      the target's served answers against its own exact search: recall ${x.meanRecall} over ${x.queries} queries, ${x.short} short`)
+    for (const w of x.worst.slice(0, 5)) lines.push(`      recall ${w.recall}, ${w.got} of ${w.expected} results for ${w.origin}${w.filter ? ` filter ${JSON.stringify(w.filter)}` : ''}`)
+  }
   if (r.failures.length > 0) {
     lines.push('')
     lines.push('  Failed:')

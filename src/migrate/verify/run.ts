@@ -215,6 +215,11 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyReport> {
     }
     const sampleDetects = detectableRate(compared)
     if (!full) notes.push(`the sample of ${compared} records finds a difference that affects ${(sampleDetects * 100).toPrecision(2)} % of the records or more with 95 % probability; fewer can pass unseen (vecshift verify --full compares every id)`)
+    if (search.index && search.index.short > 0) {
+      const w = search.index.worst.find((x) => x.got < x.expected)
+      failures.push(`${search.index.short} of ${search.index.queries} queries came back short from the target's index (fewer results than exact search finds${w ? `; e.g. ${w.origin}: ${w.got} of ${w.expected}` : ''}): rebuild its indexes (vecshift index) and see docs/copy.md, "pgvector"`)
+    }
+    if (search.index && search.index.meanRecall < t.minRecall) failures.push(`the target's index answers with mean recall@${o.topK} ${search.index.meanRecall} against its own exact search (at least ${t.minRecall})`)
     if (search.all.queries > 0 && search.all.meanRecall < t.minRecall) failures.push(`mean recall@${o.topK} is ${search.all.meanRecall} (at least ${t.minRecall}): unfiltered ${search.unfiltered.meanRecall}, filtered ${search.filtered.meanRecall}`)
     work.done = work.total
     await o.checkpoint?.clear()

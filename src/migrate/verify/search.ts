@@ -34,6 +34,19 @@ export interface SearchAgreement {
   readonly filtered: AgreementFigures
   /** The queries that agreed least (at most 10). */
   readonly worst: ReadonlyArray<{ readonly origin: string; readonly recall: number; readonly filter?: Record<string, unknown> }>
+  /** A target that can also search exhaustively (pgvector): its served answers against its
+   *  own exact ones. */
+  readonly index?: IndexFigures
+}
+
+/** The target's served (approximate) answers against exact search on the target itself:
+ *  the index's own recall@k, apart from any difference in the data. */
+export interface IndexFigures {
+  readonly queries: number
+  readonly meanRecall: number
+  /** Answers with fewer results than exact search found (min(topK, rows matching)). */
+  readonly short: number
+  readonly worst: ReadonlyArray<{ readonly origin: string; readonly recall: number; readonly got: number; readonly expected: number; readonly filter?: Record<string, unknown> }>
 }
 
 /** Queries from sampled records: every other one filtered on one of its scalar metadata fields. */
@@ -64,6 +77,8 @@ export interface AgreementRow {
   readonly recall: number
   readonly perfect: boolean
   readonly drifts: number[]
+  /** Served against exact on the target: recall, results returned, results exact search found. */
+  readonly index?: { readonly recall: number; readonly got: number; readonly expected: number }
 }
 
 /** Runs the queries on both sides; a row per query, in order. */
@@ -74,8 +89,11 @@ export async function agreementRows(source: VectorStore, target: VectorStore, qu
       topK: q.topK, includeValues: false, includeMetadata: false,
       ...(q.vector ? { vector: q.vector } : {}), ...(q.sparseVector ? { sparseVector: q.sparseVector } : {}), ...(q.filter ? { filter: q.filter } : {}),
     }
-    const [a, b] = await Promise.all([source.query(q.namespace, request), target.query(q.namespace, request)])
-    rows.push({ origin: q.origin, ...(q.filter ? { filter: q.filter } : {}), ...agreement(a, b, q.topK) })
+    const [a, b, exact] = await Promise.all([
+      source.query(q.namespace, request), target.query(q.namespace, request), target.exactQuery?.(q.namespace, request),
+    ])
+    const index = exact === undefined ? undefined : { recall: agreement(exact, b, q.topK).recall, got: b.length, expected: exact.length }
+    rows.push({ origin: q.origin, ...(q.filter ? { filter: q.filter } : {}), ...agreement(a, b, q.topK), ...(index ? { index } : {}) })
     onQuery?.(rows.length)
   }
   return rows
@@ -100,7 +118,16 @@ export function summarizeAgreement(rows: readonly AgreementRow[]): SearchAgreeme
   }
   const worst = [...rows].sort((x, y) => x.recall - y.recall).slice(0, 10).filter((r) => r.recall < 1)
     .map((r) => ({ origin: r.origin, recall: round(r.recall), ...(r.filter ? { filter: r.filter } : {}) }))
-  return { all: figures(rows), unfiltered: figures(rows.filter((r) => !r.filter)), filtered: figures(rows.filter((r) => r.filter)), worst }
+  const indexed = rows.filter((r) => r.index !== undefined)
+  const index: IndexFigures | undefined = indexed.length === 0 ? undefined : {
+    queries: indexed.length,
+    meanRecall: round(indexed.reduce((s, r) => s + (r.index?.recall ?? 0), 0) / indexed.length),
+    short: indexed.filter((r) => (r.index?.got ?? 0) < (r.index?.expected ?? 0)).length,
+    worst: [...indexed].sort((x, y) => (x.index?.recall ?? 0) - (y.index?.recall ?? 0) || (x.index?.got ?? 0) - (x.index?.expected ?? 0) - ((y.index?.got ?? 0) - (y.index?.expected ?? 0)))
+      .filter((r) => (r.index?.recall ?? 1) < 1 || (r.index?.got ?? 0) < (r.index?.expected ?? 0)).slice(0, 10)
+      .map((r) => ({ origin: r.origin, recall: round(r.index?.recall ?? 0), got: r.index?.got ?? 0, expected: r.index?.expected ?? 0, ...(r.filter ? { filter: r.filter } : {}) })),
+  }
+  return { all: figures(rows), unfiltered: figures(rows.filter((r) => !r.filter)), filtered: figures(rows.filter((r) => r.filter)), worst, ...(index ? { index } : {}) }
 }
 
 function agreement(a: readonly QueryMatch[], b: readonly QueryMatch[], k: number): { overlap: number; recall: number; perfect: boolean; drifts: number[] } {

@@ -9,6 +9,7 @@ import type {
 } from '../contract.js'
 import { FilterSql } from './filter-sql.js'
 import { denseText, withDenseText } from '../dense-text.js'
+import { chooseLayout, LAYOUT_DEFAULTS, type IndexLayout, type LayoutChoice, type LayoutSettings } from './layout.js'
 import { parseSparse, sparseText, vectorText } from './text.js'
 
 // The pgvector adapter: one table per index.
@@ -19,15 +20,17 @@ import { parseSparse, sparseText, vectorText } from './text.js'
 //   sparse    sparsevec       sparse values
 //   metadata  jsonb           flat metadata, NULL when none
 //
-// plus an HNSW index whose operator class follows the metric (cosine -> vector_cosine_ops,
-// dotproduct -> vector_ip_ops, euclidean -> vector_l2_ops). The table's comment records the
-// index shape ({"vecshift":1,"metric":...}) so describe() needs nothing else.
+// plus HNSW indexes whose operator class follows the metric (cosine -> vector_cosine_ops,
+// dotproduct -> vector_ip_ops, euclidean -> vector_l2_ops): one over the table, or one per
+// large namespace (layout.ts). The table's comment records the shape and the layout
+// ({"vecshift":1,"metric":...,"layout":...}) so describe() needs nothing else.
 //
 // Scores are converted to Pinecone's: cosine similarity = 1 - cosine distance (<=>), dot
 // product = -(negative inner product) (<#>), squared euclidean = (L2 distance (<->))^2.
 //
-// Every statement stands alone (no session state, no temp tables, no multi-statement
-// transactions): safe behind poolers, and on PGlite, whose connections share one session.
+// No session state outlives a request (no SET, no temp tables): safe behind transaction
+// poolers, and on PGlite, whose connections share one session. The settings a query or an
+// index build needs are SET LOCAL inside its own transaction.
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/
 
@@ -38,6 +41,7 @@ const OPS: Record<Metric, { opclass: string; op: string; score: (d: string) => s
 }
 
 export const PG_LIMITS = Object.freeze({ upsertRows: 500, fetchIds: 1000, deleteIds: 1000, listPage: 1000 })
+export const DEFAULT_EF_SEARCH = 100
 export const DEFAULT_PG_RETRY: RetryPolicy = Object.freeze({ baseMs: 100, maxMs: 5_000, deadlineMs: 120_000 })
 
 export interface PgvectorStoreOptions {
@@ -53,6 +57,17 @@ export interface PgvectorStoreOptions {
   readonly search?: 'hnsw' | 'exact'
   /** maintenance_work_mem for building the HNSW index (e.g. "1GB"); unset: the server's. */
   readonly maintenanceWorkMem?: string
+  /** The layout of a table this store creates (layout.ts); auto (default) chooses it from
+   *  the namespaces createSchema is given, single when it is given none. */
+  readonly layout?: 'auto' | IndexLayout
+  readonly layoutSettings?: Partial<LayoutSettings>
+  /** hnsw.ef_search for a query asking for fewer results (a larger topK raises it to topK,
+   *  up to pgvector's 1000): the candidates the graph search keeps, recall against latency.
+   *  Default 100 (pgvector's own default, 40, gave recall@10 0.8 on the tests' table);
+   *  `npm run bench:pgvector-serve` measures both. */
+  readonly efSearch?: number
+  /** Called with the layout createSchema chose and why. */
+  readonly onLayout?: (choice: LayoutChoice) => void
   readonly retry?: RetryPolicy
   readonly logger?: Logger
 }
@@ -64,9 +79,13 @@ export interface SchemaSpec {
   /** Leave out the HNSW index until buildIndexes(): pgvector loads much faster into a table
    *  without it, then builds the graph once (its README's advice for bulk loading). */
   readonly deferIndex?: boolean
+  /** The namespaces the table will hold (the source's), from which an auto layout is
+   *  chosen (layout.ts). The layout is recorded in the table's comment, so every later
+   *  process builds and serves the same. */
+  readonly namespaces?: readonly NamespaceStats[]
 }
 
-interface Shape { metric: Metric; dimension: number | null; vectorType: VectorType }
+interface Shape { metric: Metric; dimension: number | null; vectorType: VectorType; layout: IndexLayout; minIndexedRows: number }
 
 /** Connection failures and server states worth trying again; anything else is a refusal. */
 function retriable(err: unknown): boolean {
@@ -119,7 +138,14 @@ export class PgvectorStore implements VectorStore {
       return
     }
     const { opclass } = OPS[spec.metric]
-    const comment = JSON.stringify({ vecshift: 1, metric: spec.metric, dimension: spec.dimension, vectorType })
+    const settings = { ...LAYOUT_DEFAULTS, ...this.#options.layoutSettings }
+    const choice: LayoutChoice = this.#options.layout === undefined || this.#options.layout === 'auto'
+      ? (spec.namespaces ? chooseLayout(spec.namespaces, settings) : { layout: 'single', reason: 'no namespaces were known when the table was made', indexed: [] })
+      : { layout: this.#options.layout, reason: 'as configured (target.indexLayout)', indexed: [] }
+    const { layout } = choice
+    const { minIndexedRows } = settings
+    this.#options.onLayout?.(choice)
+    const comment = JSON.stringify({ vecshift: 1, metric: spec.metric, dimension: spec.dimension, vectorType, layout, minIndexedRows })
     const dense = vectorType === 'dense' ? `vector(${spec.dimension})` : 'vector'
     await this.#sql('createSchema', 'CREATE EXTENSION IF NOT EXISTS vector')
     await this.#sql('createSchema', `CREATE TABLE IF NOT EXISTS ${this.#table} (
@@ -131,49 +157,82 @@ export class PgvectorStore implements VectorStore {
       PRIMARY KEY (namespace, id))`)
     // COMMENT takes no bind parameters; the text is our own JSON, quoted for SQL.
     await this.#sql('createSchema', `COMMENT ON TABLE ${this.#table} IS '${comment.replace(/'/g, "''")}'`)
-    this.#shape = { metric: spec.metric, dimension: spec.dimension, vectorType }
+    this.#shape = { metric: spec.metric, dimension: spec.dimension, vectorType, layout, minIndexedRows }
     if (!spec.deferIndex) await this.buildIndexes()
   }
 
-  /** Creates the HNSW index if it is missing; answers whether it did. Idempotent, and an
+  /** Creates the search indexes the layout calls for that are missing (layout.ts): the one
+   *  HNSW index, or one partial HNSW index per namespace of at least minIndexedRows rows;
+   *  then ANALYZE, every time, built or not. Answers whether it built any. Idempotent, and an
    *  interrupted build leaves nothing (CREATE INDEX is transactional). maintenance_work_mem,
-   *  when configured, is raised for this statement only: a graph that fits in it builds many
-   *  times faster. */
+   *  when configured, is raised for each build only: a graph that fits in it builds many
+   *  times faster. Run again after namespaces grow (`vecshift index`). */
   async buildIndexes(onStart?: () => void): Promise<boolean> {
     const shape = await this.#requireShape()
-    if (shape.vectorType !== 'dense') return false
-    const name = `${this.#options.table}_embedding_hnsw`
-    const exists = await this.#sql<{ r: string | null }>('buildIndexes', 'SELECT to_regclass($1)::text AS r', [`"${this.#options.schema ?? 'public'}"."${name}"`])
-    if (exists.rows[0]?.r) return false
-    onStart?.()
-    const { opclass } = OPS[shape.metric]
-    const create = `CREATE INDEX IF NOT EXISTS "${name}" ON ${this.#table} USING hnsw (embedding ${opclass})`
-    const memory = this.#options.maintenanceWorkMem
-    // Statistics for the planner once the table is loaded and indexed: without them it
-    // guesses (an empty table's) and may scan where the index answers, or the reverse.
-    const analyze = () => this.#sql('buildIndexes', `ANALYZE ${this.#table}`)
-    if (memory === undefined) {
-      await this.#sql('buildIndexes', create)
-      await analyze()
-      return true
+    let built = false
+    if (shape.vectorType === 'dense') {
+      const { opclass } = OPS[shape.metric]
+      const wanted: Array<{ name: string; where: string }> = []
+      if (shape.layout === 'single') {
+        wanted.push({ name: `${this.#options.table}_embedding_hnsw`, where: '' })
+      } else {
+        const counts = await this.#sql<{ namespace: string; n: string; name: string; q: string }>('buildIndexes',
+          `SELECT namespace, count(*) AS n, left($1, 40) || '_hnsw_' || left(md5($1 || '/' || namespace), 16) AS name, quote_literal(namespace) AS q
+           FROM ${this.#table} GROUP BY namespace HAVING count(*) >= $2 ORDER BY namespace`, [this.#options.table, shape.minIndexedRows])
+        for (const row of counts.rows) wanted.push({ name: row.name, where: ` WHERE namespace = ${row.q}` })
+      }
+      for (const { name, where } of wanted) {
+        const qualified = `"${this.#options.schema ?? 'public'}"."${name}"`
+        const exists = await this.#sql<{ valid: boolean }>('buildIndexes',
+          'SELECT i.indisvalid AS valid FROM pg_index i WHERE i.indexrelid = to_regclass($1)', [qualified])
+        if (exists.rows[0]?.valid === true) continue
+        if (!built) onStart?.()
+        built = true
+        await this.#createIndex(qualified, `CREATE INDEX CONCURRENTLY IF NOT EXISTS "${name}" ON ${this.#table} USING hnsw (embedding ${opclass})${where}`)
+      }
     }
+    // Statistics for the planner once the table is loaded and indexed: without them it
+    // guesses (an empty table's) and may scan where the index answers, or the reverse. After
+    // a copy into a table whose indexes exist, too: the rows are new to it either way.
+    await this.#sql('buildIndexes', `ANALYZE ${this.#table}`)
+    return built
+  }
+
+  /** CONCURRENTLY: the replayer (during a copy) or the gateway (after the flip) goes on
+   *  writing the table while a graph is built, for minutes on a large table; a plain CREATE
+   *  INDEX would hold every write for that long. It cannot run in a transaction, so a
+   *  configured maintenance_work_mem is SET on the build's own connection and RESET after. */
+  async #createIndex(qualified: string, create: string): Promise<void> {
+    const memory = this.#options.maintenanceWorkMem
     await this.#withRetries('buildIndexes', async () => {
       const client = await this.#pool.connect()
       try {
-        await client.query('BEGIN')
-        // SET LOCAL takes no bind parameters; the value was validated by the config schema.
-        await client.query(`SET LOCAL maintenance_work_mem = '${memory}'`)
+        // A concurrent build killed or failed half way (this attempt's previous try, or a
+        // process that died) leaves an invalid index that serves nothing: drop, build again.
+        const left = await client.query<{ valid: boolean }>('SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass($1)', [qualified])
+        if (left.rows[0]?.valid === true) return
+        if (left.rows[0]) await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${qualified}`)
+        // SET takes no bind parameters; the value was validated by the config schema.
+        if (memory !== undefined) await client.query(`SET maintenance_work_mem = '${memory}'`)
         await client.query(create)
-        await client.query('COMMIT')
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined)
-        throw err
       } finally {
+        if (memory !== undefined) await client.query('RESET maintenance_work_mem').catch(() => undefined)
         client.release()
       }
     })
-    await analyze()
-    return true
+  }
+
+  /** The table's index layout and the namespaces that have a graph of their own. */
+  async searchLayout(): Promise<{ layout: IndexLayout; minIndexedRows: number; indexed: string[] }> {
+    const shape = await this.#requireShape()
+    if (shape.layout === 'single') return { layout: 'single', minIndexedRows: shape.minIndexedRows, indexed: [] }
+    // An index's predicate, as Postgres prints it: ((namespace)::text = 'ns5'::text) or similar.
+    const r = await this.#sql<{ namespace: string }>('searchLayout',
+      `SELECT DISTINCT t.namespace FROM ${this.#table} t
+       WHERE EXISTS (SELECT 1 FROM pg_indexes i WHERE i.schemaname = $1 AND i.tablename = $2
+         AND i.indexname = left($2, 40) || '_hnsw_' || left(md5($2 || '/' || t.namespace), 16)) ORDER BY 1`,
+      [this.#options.schema ?? 'public', this.#options.table])
+    return { layout: 'per-namespace', minIndexedRows: shape.minIndexedRows, indexed: r.rows.map((x) => x.namespace) }
   }
 
   async describe(): Promise<StoreDescription> {
@@ -243,7 +302,15 @@ export class PgvectorStore implements VectorStore {
     return out
   }
 
-  async query(namespace: string, request: QueryRequest): Promise<QueryMatch[]> {
+  query(namespace: string, request: QueryRequest): Promise<QueryMatch[]> {
+    return this.#query(namespace, request, this.#options.search === 'exact')
+  }
+
+  exactQuery(namespace: string, request: QueryRequest): Promise<QueryMatch[]> {
+    return this.#query(namespace, request, true)
+  }
+
+  async #query(namespace: string, request: QueryRequest, exhaustive: boolean): Promise<QueryMatch[]> {
     const shape = await this.#requireShape()
     let vector = request.vector
     let sparse = request.sparseVector
@@ -278,7 +345,7 @@ export class PgvectorStore implements VectorStore {
     // exact: the MATERIALIZED CTE keeps the planner from answering from the HNSW index.
     const exact = `WITH c AS MATERIALIZED (SELECT * FROM ${this.#table} WHERE ${where}) SELECT ${columns} FROM c ORDER BY ${distance}, id LIMIT $${params.length}`
     const toMatches = (rows: Array<Row & { score: number }>) => rows.map((row) => ({ ...fromRow(row), score: Number(row.score) }))
-    if (this.#options.search === 'exact') return toMatches((await this.#sql<Row & { score: number }>('query', exact, params)).rows)
+    if (exhaustive) return toMatches((await this.#sql<Row & { score: number }>('query', exact, params)).rows)
     const approximate = `SELECT ${columns} FROM ${this.#table} WHERE ${where} ORDER BY ${distance} LIMIT $${params.length}`
     const rows = await this.#hnswQuery<Row & { score: number }>(approximate, params, request.topK)
     if (rows.length < request.topK) {
@@ -299,14 +366,14 @@ export class PgvectorStore implements VectorStore {
    * (at most 1000, pgvector's bound); and enough tuples scanned for the largest topK.
    */
   async #hnswQuery<R extends pg.QueryResultRow>(text: string, params: unknown[], topK: number): Promise<R[]> {
-    const efSearch = Math.min(1000, Math.max(40, topK))
+    const efSearch = Math.min(1000, Math.max(this.#options.efSearch ?? DEFAULT_EF_SEARCH, topK))
     const maxScanTuples = Math.max(20_000, topK * 20)
     return this.#withRetries('query', async () => {
       const client = await this.#pool.connect()
       try {
-        await client.query('BEGIN')
-        // SET LOCAL takes no bind parameters; both values are integers computed here.
-        await client.query(`SET LOCAL hnsw.iterative_scan = strict_order; SET LOCAL hnsw.ef_search = ${efSearch}; SET LOCAL hnsw.max_scan_tuples = ${maxScanTuples}`)
+        // One round trip for the transaction and its settings (a simple-protocol batch);
+        // SET LOCAL takes no bind parameters, and both values are integers computed here.
+        await client.query(`BEGIN; SET LOCAL hnsw.iterative_scan = strict_order; SET LOCAL hnsw.ef_search = ${efSearch}; SET LOCAL hnsw.max_scan_tuples = ${maxScanTuples}`)
         const r = await client.query<R>(text, params)
         await client.query('COMMIT')
         return r.rows
@@ -426,14 +493,18 @@ export class PgvectorStore implements VectorStore {
       [schema, table])
     const row = r.rows[0]
     if (!row) return undefined
-    let parsed: { vecshift?: number; metric?: Metric; dimension?: number | null; vectorType?: VectorType } = {}
+    let parsed: { vecshift?: number; metric?: Metric; dimension?: number | null; vectorType?: VectorType; layout?: IndexLayout; minIndexedRows?: number } = {}
     try {
       parsed = JSON.parse(row.comment ?? '{}') as typeof parsed
     } catch { /* not ours */ }
     if (parsed.vecshift !== 1 || parsed.metric === undefined) {
       throw new VecshiftError(E.STORE_UNSUPPORTED, [this.label, 'a table vecshift did not create (its comment does not record the metric); let vecshift create the table, or set the comment'])
     }
-    return { metric: parsed.metric, dimension: parsed.dimension ?? null, vectorType: parsed.vectorType ?? 'dense' }
+    // Tables made before layouts existed have one graph.
+    return {
+      metric: parsed.metric, dimension: parsed.dimension ?? null, vectorType: parsed.vectorType ?? 'dense',
+      layout: parsed.layout === 'per-namespace' ? 'per-namespace' : 'single', minIndexedRows: parsed.minIndexedRows ?? LAYOUT_DEFAULTS.minIndexedRows,
+    }
   }
 
   async #requireShape(): Promise<Shape> {
