@@ -50,6 +50,9 @@ const pgvectorStore = z.strictObject({
   /** hnsw.ef_search for queries with a smaller topK (a larger topK raises it to topK, up to
    *  1000): more candidates, higher recall, slower queries. */
   efSearch: z.number().int().min(1).max(1000).default(100),
+  /** A filtered query matching at most this many rows is answered exactly (below it exact
+   *  search is about as fast as the graph and never misses a neighbour). */
+  exactFilterRows: z.number().int().min(0).default(2_000),
   indexLayout: z.enum(['auto', 'single', 'per-namespace']).default('auto'),
   /** per-namespace: a namespace gets a graph of its own from this many rows (smaller ones are
    *  searched exactly). */

@@ -34,6 +34,7 @@ export async function openStore(config: Config, role: Role, logger?: Logger): Pr
     ...(section.maintenanceWorkMem === undefined ? {} : { maintenanceWorkMem: section.maintenanceWorkMem }),
     layout: section.indexLayout,
     efSearch: section.efSearch,
+    exactFilterRows: section.exactFilterRows,
     layoutSettings: { minIndexedRows: section.minIndexedRows, maxPartialIndexes: section.maxPartialIndexes },
     ...(log ? { onLayout: (choice: LayoutChoice) => log.info({ layout: choice.layout, reason: choice.reason, indexed: choice.indexed.length }, `search index layout: ${choice.layout}`) } : {}),
     pool: {

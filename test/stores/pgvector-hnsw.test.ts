@@ -144,3 +144,26 @@ t.test('per-namespace layout: a namespace that grows later is searched exactly u
   t.same((await store.searchLayout()).indexed, ['a', 'b'], 'both namespaces have a graph now')
   t.equal((await store.query('b', q)).length, 25, 'and queries still return the full topK')
 })
+
+t.test('a concurrent build that failed half way leaves an invalid index: the next build drops it and builds it again', async (t) => {
+  const db = await startTestPostgres(t)
+  const store = new PgvectorStore({ role: 'target', table: 'halfway', pool: db.poolConfig(), layout: 'per-namespace', layoutSettings: { minIndexedRows: 500 } })
+  const sql = new pg.Pool(db.poolConfig())
+  t.teardown(async () => { await store.close(); await sql.end() })
+  await store.createSchema({ dimension: 16, metric: 'cosine', deferIndex: true })
+  const r = prng(9)
+  await store.upsert('a', Array.from({ length: 3_000 }, (_, i) => ({ id: `v${i}`, values: Float32Array.from({ length: 16 }, () => r() - 0.5) })))
+  // An index under the name buildIndexes uses, whose concurrent build fails after its
+  // catalogue entry exists (a unique index over duplicate values), as a build stopped by a
+  // server restart or an operator's cancel does: Postgres leaves it invalid.
+  const name = (await sql.query<{ n: string }>(`SELECT left('halfway', 40) || '_hnsw_' || left(md5('halfway/a'), 16) AS n`)).rows[0]?.n as string
+  await sql.query(`CREATE UNIQUE INDEX CONCURRENTLY "${name}" ON halfway (namespace) WHERE namespace = 'a'`).then(
+    () => t.fail('the build should have failed'), (err: Error) => t.match(err.message, /could not create unique index/, 'the build failed half way'))
+  const left = await sql.query<{ valid: boolean }>('SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass($1)', [name])
+  t.same(left.rows, [{ valid: false }], 'an invalid index is left behind')
+  t.same((await store.searchLayout()).indexed, [], 'it does not count as a graph')
+  t.ok(await store.buildIndexes(), 'the next build builds it')
+  const after = await sql.query<{ valid: boolean }>('SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass($1)', [name])
+  t.same(after.rows, [{ valid: true }], 'valid now')
+  t.same((await store.searchLayout()).indexed, ['a'])
+})

@@ -1,4 +1,5 @@
 import { compileFilter } from '../../pinecone/filter.js'
+import { encodeText } from './escape.js'
 
 // Pinecone's metadata filter language as a SQL condition over a jsonb column, with the same
 // semantics as the emulator's predicate (src/pinecone/filter.ts; the corpus in
@@ -6,7 +7,8 @@ import { compileFilter } from '../../pinecone/filter.js'
 // element does, $ne/$nin also match records without the field, numbers never equal strings.
 //
 // Nothing from the filter is spliced into the SQL: field names and values are bind
-// parameters, appended to `params`; the SQL text is built only from fixed fragments.
+// parameters, appended to `params`; the SQL text is built only from fixed fragments. Field
+// names and strings are encoded as the adapter stores them (escape.ts).
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 
@@ -60,7 +62,7 @@ export class FilterSql {
       case '$in': return this.#in(field, operand as Array<string | number>)
       case '$nin': return `(NOT ${this.#in(field, operand as Array<string | number>)})`
       case '$exists': {
-        const has = `COALESCE(${this.column} ? ${this.#param(field, 'text')}, false)`
+        const has = `COALESCE(${this.column} ? ${this.#param(encodeText(field), 'text')}, false)`
         return operand === true ? has : `(NOT ${has})`
       }
       default:
@@ -70,7 +72,7 @@ export class FilterSql {
   }
 
   #value(field: string): string {
-    return `(${this.column} -> ${this.#param(field, 'text')})`
+    return `(${this.column} -> ${this.#param(encodeText(field), 'text')})`
   }
 
   /** Never NULL: a missing field is simply not equal. */
@@ -78,13 +80,13 @@ export class FilterSql {
     const value = this.#value(field)
     // jsonb `?` with a string matches a string value or a string element of an array, which
     // is exactly $eq on a field that may hold a list of strings.
-    if (typeof want === 'string') return `COALESCE(${value} ? ${this.#param(want, 'text')}, false)`
+    if (typeof want === 'string') return `COALESCE(${value} ? ${this.#param(encodeText(want), 'text')}, false)`
     if (typeof want === 'number') return `COALESCE(${value} = to_jsonb(${this.#param(String(want), 'numeric')}), false)`
     return `COALESCE(${value} = to_jsonb(${this.#param(want, 'boolean')}), false)`
   }
 
   #in(field: string, list: Array<string | number>): string {
-    const strings = list.filter((x): x is string => typeof x === 'string')
+    const strings = list.filter((x): x is string => typeof x === 'string').map(encodeText)
     const numbers = list.filter((x): x is number => typeof x === 'number').map((n) => String(n))
     const parts: string[] = []
     if (strings.length > 0) parts.push(`COALESCE(${this.#value(field)} ?| ${this.#param(strings, 'text[]')}, false)`)
