@@ -2,6 +2,7 @@ import { Command } from 'commander'
 import { E, VecshiftError } from '../errors.js'
 import type { LogEntry, WriteLog } from '../writelog/contract.js'
 import { configFromFlags, positiveInt } from './common.js'
+import { dict } from '../dict.js'
 
 // `vecshift log inspect|tail|stats`: look inside the write log. Opens it read-only, without
 // the writer's lock, so it works beside a running gateway.
@@ -115,7 +116,7 @@ export async function summarize(log: WriteLog): Promise<LogSummary> {
   const stats = await log.stats()
   const summary: LogSummary = {
     backend: log.backend, records: 0, bytes: stats.bytes, first: undefined, last: undefined,
-    byOp: {}, byNamespace: {}, outcomes: {}, withoutOutcome: 0,
+    byOp: {}, byNamespace: dict(), outcomes: {}, withoutOutcome: 0,
   }
   const open = new Set<string>()
   for await (const { position, record } of log.read()) {

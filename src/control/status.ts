@@ -123,6 +123,7 @@ export function formatStatus(s: MigrationStatus): string {
   } else {
     lines.push(`  replay     ${p.stale ? 'not running' : 'running'}; lag ${p.lagRecords ?? '?'} records, ${p.lagSeconds} s; applied up to ${p.checkpoint ?? '(start)'} of ${p.tail ?? '(empty)'}${p.awaitingOutcome ? `; ${p.awaitingOutcome} awaiting outcome` : ''}${p.retrying ? `; retrying: ${p.retrying}` : ''} (as of ${p.updatedAt})`)
     lines.push(`             ${p.counts.applied} writes applied, ${p.counts.skippedFailed} refused by the source skipped, ${p.counts.repaired} repaired from the source; ${p.dirtyIds} ids written since capture began`)
+    if (p.failed) lines.push(`  ✗ STOPPED  the target refused a logged write for good: ${p.failed.what}${p.failed.namespace !== undefined ? `, namespace ${JSON.stringify(p.failed.namespace)}` : ''}${p.failed.id !== undefined ? `, id ${JSON.stringify(p.failed.id)}` : ''} (after ${p.failed.after ?? 'the start'}, at ${p.failed.at}): ${p.failed.error}; the cutover refuses until replay gets past it (docs/replay-and-cutover.md, "A write the target refuses")`)
     if (p.counts.uncertainFilterWrites) lines.push(`             ${p.counts.uncertainFilterWrites} writes by filter applied without a known outcome: the cutover compares their namespaces in full before its pause`)
   }
   for (const sh of s.shadow) {

@@ -11,6 +11,7 @@ import { matchJson, vectorMapJson } from './responses.js'
 import { search } from './search.js'
 import { parseDelete, parseUpdate, parseUpsert, canonicalNamespace } from '../pinecone/write-requests.js'
 import { decodeToken, echoNamespace, paginationToken, parseFetch, parseList, parseQuery, reportedNamespace, statsFilter } from '../pinecone/read-requests.js'
+import { dict } from '../dict.js'
 
 export interface DataContext {
   readonly index: VectorIndex
@@ -199,7 +200,7 @@ export function describeIndexStats(ctx: DataContext, body: Body): string {
     if (!index.isPod) throw invalidArgument('Serverless and starter indexes do not support describing index stats with metadata filtering')
     predicate = compileFilter(rawFilter)
   }
-  const namespaces: Record<string, { vectorCount: number }> = {}
+  const namespaces = dict<{ vectorCount: number }>()
   for (const [key, ns] of [...index.namespaces].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     let count = ns.size
     if (predicate !== null) {

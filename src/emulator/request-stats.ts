@@ -1,6 +1,7 @@
 // Per-operation request counts, so a test can assert that a request did (or did not) reach the
 // emulator: e.g. that the gateway refused a bad write without forwarding it.
 import type { Op } from './faults.js'
+import { dict } from '../dict.js'
 
 export interface StatsSnapshot {
   /** Requests per operation that passed authentication (including those a fault answered). */
@@ -12,14 +13,15 @@ export interface StatsSnapshot {
 }
 
 export class RequestStats {
-  private ops: Record<string, number> = {}
-  private byIndex: Record<string, Record<string, number>> = {}
-  private faulted: Record<string, number> = {}
+  // Index names come from request paths (dict.ts).
+  private ops = dict<number>()
+  private byIndex = dict<Record<string, number>>()
+  private faulted = dict<number>()
 
   count(op: Op, index: string | undefined): void {
     this.ops[op] = (this.ops[op] ?? 0) + 1
     if (index !== undefined) {
-      const per = (this.byIndex[index] ??= {})
+      const per = (this.byIndex[index] ??= dict())
       per[op] = (per[op] ?? 0) + 1
     }
   }
@@ -33,8 +35,8 @@ export class RequestStats {
   }
 
   reset(): void {
-    this.ops = {}
-    this.byIndex = {}
-    this.faulted = {}
+    this.ops = dict()
+    this.byIndex = dict()
+    this.faulted = dict()
   }
 }

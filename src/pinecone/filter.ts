@@ -135,7 +135,8 @@ function listOperand(field: string, op: string, operand: unknown): ReadonlySet<s
 }
 
 function valueOf(md: Metadata | null, field: string): MetadataValue | undefined {
-  return md === null ? undefined : md[field]
+  // Own fields only: a filter on "constructor" or "toString" must not see Object.prototype's.
+  return md === null || !Object.hasOwn(md, field) ? undefined : md[field]
 }
 
 function eq(field: string, want: Scalar): Predicate {

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import type { UpstreamHeaders } from './upstream.js'
+import { dict } from '../dict.js'
 
 // Hop-by-hop headers (RFC 9110 section 7.6.1) belong to one connection and are never
 // forwarded; `host` is rewritten by the client pool for the upstream origin.
@@ -15,7 +16,7 @@ const HOP_BY_HOP = new Set([
 /** Request headers for the upstream. `apiKey` replaces the client's key when the gateway
  *  holds its own (auth mode `keys`); undefined leaves the client's key untouched. */
 export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, apiKey: string | undefined): UpstreamHeaders {
-  const out: UpstreamHeaders = {}
+  const out = dict() as UpstreamHeaders
   for (const name in incoming) {
     if (HOP_BY_HOP.has(name)) continue
     const value = incoming[name]
@@ -28,7 +29,7 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, apiKey: st
 /** Response headers for the client: everything but the hop-by-hop ones, so status,
  *  content-type, content-encoding, retry-after and Pinecone's own x-pinecone-* survive. */
 export function clientResponseHeaders(upstream: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {}
+  const out = dict() as OutgoingHttpHeaders
   for (const name in upstream) {
     if (HOP_BY_HOP.has(name)) continue
     const value = upstream[name]

@@ -12,6 +12,7 @@ import type { CapturedOp } from './routes.js'
 import type { QueryMatch, StoredVector, VectorStore } from '../stores/contract.js'
 import type { ClientAuth } from './auth.js'
 import { readBody } from './body.js'
+import { dict } from '../dict.js'
 
 // The Pinecone data plane answered from a store adapter instead of forwarded as bytes: what
 // the gateway serves once a pgvector target is primary, so the application keeps speaking
@@ -149,7 +150,7 @@ export class StorePlane {
     // As a serverless index answers: pgvector counts are per namespace, not per filter.
     if (statsFilter(body) !== undefined) throw invalidArgument('Serverless and starter indexes do not support describing index stats with metadata filtering')
     const stats = await this.store.stats()
-    const namespaces: Record<string, { vectorCount: number }> = {}
+    const namespaces = dict<{ vectorCount: number }>()
     let total = 0
     for (const s of [...stats].sort((a, b) => (a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0))) {
       namespaces[reportedNamespace(s.namespace, version)] = { vectorCount: s.vectorCount }

@@ -1,5 +1,6 @@
 import type { Metadata, SparseVector } from '../pinecone/types.js'
 import type { StoredVector, VectorStore } from '../stores/contract.js'
+import { VecshiftError } from '../errors.js'
 
 // A batch of logged writes, coalesced per (namespace, id) into the one change that leaves the
 // id as the writes in log order would: several writes to one id become one request. Every
@@ -99,6 +100,40 @@ export class Batch {
    *  splits them within the store's limits) and the updates, `concurrency` at a time.
    *  Answers how many requests of each kind carried how many ids. */
   async apply(target: VectorStore, concurrency: number): Promise<{ upserted: number; deleted: number; updated: number }> {
+    try {
+      return await this.#apply(target, concurrency)
+    } catch (err) {
+      if (!refusal(err)) throw err
+      // Refused: the changes one at a time, in order, to name the one refused (each change
+      // is the id's final state, so sending them again is what a restart would do). A
+      // refusal that does not come back this way leaves the batch applied.
+      await this.#oneByOne(target)
+      return this.#counts()
+    }
+  }
+
+  async #oneByOne(target: VectorStore): Promise<void> {
+    for (const [namespace, ids] of this.#namespaces) {
+      for (const [id, change] of ids) {
+        try {
+          if (change.kind === 'put') await target.upsert(namespace, [change.vector])
+          else if (change.kind === 'delete') await target.delete(namespace, { ids: [id] })
+          else await target.update(namespace, { id, ...pick(change.values, 'values'), ...pick(change.sparseValues, 'sparseValues'), ...pick(change.setMetadata, 'setMetadata') })
+        } catch (err) {
+          if (refusal(err)) throw new RecordRefused(namespace, id, err)
+          throw err
+        }
+      }
+    }
+  }
+
+  #counts(): { upserted: number; deleted: number; updated: number } {
+    const n = { upserted: 0, deleted: 0, updated: 0 }
+    for (const { change } of this.describe()) n[change.kind === 'put' ? 'upserted' : change.kind === 'delete' ? 'deleted' : 'updated']++
+    return n
+  }
+
+  async #apply(target: VectorStore, concurrency: number): Promise<{ upserted: number; deleted: number; updated: number }> {
     let upserted = 0
     let deleted = 0
     let updated = 0
@@ -128,6 +163,19 @@ export class Batch {
     }
     return { upserted, deleted, updated }
   }
+}
+
+/** The target refused this record of a batch for good (Batch.apply). */
+export class RecordRefused extends Error {
+  override readonly name = 'RecordRefused'
+  constructor(readonly namespace: string, readonly id: string, override readonly cause: unknown) {
+    super((cause as Error).message)
+  }
+}
+
+/** Whether a failure is the store saying no for good (not an outage worth retrying). */
+function refusal(err: unknown): boolean {
+  return !(err instanceof VecshiftError && err.retriable)
 }
 
 function mergeMetadata(a: Metadata | undefined, b: Metadata | undefined): Metadata | undefined {

@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js'
 import { backoffMs } from '../retry.js'
 import type { StoredVector, VectorStore } from '../stores/contract.js'
 import type { LogEntry, Position, WriteLog } from '../writelog/contract.js'
-import { Batch } from './batch.js'
+import { Batch, RecordRefused } from './batch.js'
 import type { DirtySet } from './dirty.js'
 import { IntentTracker, type Intent, type Released } from './intents.js'
 
@@ -93,7 +93,23 @@ export interface ReplayStatus {
   readonly lastFence: string | undefined
   /** The error the replayer is retrying, if any. */
   readonly retrying: string | undefined
+  /** A write the target refused for good: replay stopped before it (E.REPLAY_REFUSED). */
+  readonly failed?: ReplayFailure
   readonly updatedAt: string
+}
+
+/** What the target refused, where in the log, and its words. */
+export interface ReplayFailure {
+  /** The step: "apply a batch", "apply delete by filter", ... */
+  readonly what: string
+  readonly namespace?: string
+  /** The record the target refused, when the batch was narrowed down to it. */
+  readonly id?: string
+  /** The write lies after this checkpoint, at or before `through`. */
+  readonly after: Position | undefined
+  readonly through: Position | undefined
+  readonly error: string
+  readonly at: string
 }
 
 export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
@@ -114,6 +130,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
   let handledThrough = start
   let lastFence: string | undefined
   let retrying: string | undefined
+  let failed: ReplayFailure | undefined
   let lastStatusAt = 0
   let tail: Position | undefined
 
@@ -142,14 +159,21 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
       dirtyIds: options.dirty?.size ?? 0,
       lastFence,
       retrying,
+      ...(failed ? { failed } : {}),
       updatedAt: new Date(now).toISOString(),
     }
     await options.onStatus?.(s)
     return s
   }
 
-  /** Runs a target/source step; a following replayer retries retriable failures forever. */
-  const persist = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+  /**
+   * Runs a target/source step; a following replayer retries retriable failures forever.
+   * `written`: the step writes logged writes to the target, and says which (the namespace,
+   * and for a batch the record the target refuses when its changes are sent one by one): a
+   * refusal no retry can change stops replay with that named (E.REPLAY_REFUSED), recorded
+   * in the status for `vecshift status` and the cutover, never skipped.
+   */
+  const persist = async <T>(what: string, fn: () => Promise<T>, written?: (err: unknown) => Promise<{ namespace?: string; id?: string }>): Promise<T> => {
     for (let attempt = 0; ; attempt++) {
       try {
         const out = await fn()
@@ -158,6 +182,17 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
         return out
       } catch (err) {
         const retriable = err instanceof VecshiftError && err.retriable
+        if (written && !retriable && !options.signal?.aborted && !options.dryRun) {
+          const where: { namespace?: string; id?: string } = await written(err).catch(() => ({}))
+          failed = {
+            what, ...where, after: committed, through: handledThrough,
+            error: (err as Error).message, at: new Date().toISOString(),
+          }
+          const record = [where.namespace !== undefined ? `namespace ${JSON.stringify(where.namespace)}` : undefined, where.id !== undefined ? `id ${JSON.stringify(where.id)}` : undefined].filter(Boolean).join(', ')
+          logger?.error({ err, failed }, 'the target refused a logged write for good; replay stops before it')
+          await status(true).catch(() => undefined)
+          throw new VecshiftError(E.REPLAY_REFUSED, [target.label, `${what}${record ? `: ${record}` : ''}`, committed ?? '(the start)', handledThrough ?? '(the start)', (err as Error).message], { cause: err })
+        }
         if (!options.follow || !retriable || options.signal?.aborted) throw err
         retrying = (err as Error).message
         const delay = Math.max(250, backoffMs(attempt, { baseMs: 500, maxMs: 5_000, deadlineMs: Infinity }))
@@ -180,7 +215,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
           for (const [ns, id] of batch.ids()) options.dirty.addId(ns, id)
           await options.dirty.sync()
         }
-        const done = await persist('apply a batch', () => batch.apply(target, options.concurrency))
+        const done = await persist('apply a batch', () => batch.apply(target, options.concurrency), async (err) => (err instanceof RecordRefused ? { namespace: err.namespace, id: err.id } : {}))
         counts.upserted += done.upserted
         counts.deleted += done.deleted
         counts.updated += done.updated
@@ -216,7 +251,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
       else if (intent.op === 'delete' && intent.deleteNamespace && target.deleteNamespace) await target.deleteNamespace(ns)
       else if (intent.op === 'delete' && intent.deleteAll) await target.delete(ns, { deleteAll: true })
       else if (intent.op === 'delete') await target.delete(ns, { filter: intent.filter as Record<string, unknown> })
-    })
+    }, async () => ({ namespace: ns }))
     counts.filterWrites++
   }
 
@@ -230,7 +265,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
     }
     await persist('create a namespace', async () => {
       if (target.createNamespace) await target.createNamespace(ns, schema)
-    })
+    }, async () => ({ namespace: ns }))
   }
 
   /** An intent whose outcome is not known: its ids get what the source holds now. */
@@ -258,7 +293,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
       await persist('repair the target from the source', async () => {
         if (found.size > 0) await target.upsert(ns, [...found.values()])
         if (gone.length > 0) await target.delete(ns, { ids: gone })
-      })
+      }, async () => ({ namespace: ns }))
     }
     counts.repaired++
   }

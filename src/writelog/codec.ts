@@ -154,6 +154,7 @@ class Writer {
   }
   f64(v: number): void { this.ensure(8); this.buf.writeDoubleLE(v, this.pos); this.pos += 8 }
   str16(s: string): void {
+    if (!wellFormed(s)) return this.#utf16(s, 0xffff, (n) => this.u16(n))
     const n = Buffer.byteLength(s)
     if (n > 0xffff) throw new CodecError(`string of ${n} bytes is too long for the log (max 65535)`)
     this.u16(n)
@@ -161,10 +162,23 @@ class Writer {
     this.pos += this.buf.write(s, this.pos)
   }
   str32(s: string): void {
+    if (!wellFormed(s)) return this.#utf16(s, 0xffff_ffff, (n) => this.u32(n))
     const n = Buffer.byteLength(s)
     this.u32(n)
     this.ensure(n)
     this.pos += this.buf.write(s, this.pos)
+  }
+  /** A string with a lone surrogate (which JSON and the source accept, and UTF-8 cannot
+   *  hold: it would come back as U+FFFD) goes as 0xFF then its UTF-16LE code units. No UTF-8
+   *  text starts with the byte 0xFF, so readers tell the two apart, and strings logged
+   *  before this form existed read as they always did (docs/writelog-format.md). */
+  #utf16(s: string, max: number, length: (n: number) => void): void {
+    const n = 1 + s.length * 2
+    if (n > max) throw new CodecError(`string of ${n} bytes is too long for the log (max ${max})`)
+    length(n)
+    this.ensure(n)
+    this.buf[this.pos] = UTF16_MARK
+    this.pos += 1 + this.buf.write(s, this.pos + 1, 'utf16le')
   }
   bytes(view: ArrayBufferView): void {
     const src = new Uint8Array(view.buffer, view.byteOffset, view.byteLength)
@@ -172,6 +186,14 @@ class Writer {
     this.buf.set(src, this.pos)
     this.pos += src.length
   }
+}
+
+/** Marks a string stored as UTF-16LE code units (Writer.#utf16). */
+const UTF16_MARK = 0xff
+
+/** No lone surrogate: the string survives UTF-8 (String.prototype.isWellFormed, ES2024). */
+function wellFormed(s: string): boolean {
+  return (s as unknown as { isWellFormed(): boolean }).isWellFormed()
 }
 
 class Reader {
@@ -192,7 +214,14 @@ class Reader {
     return v
   }
   f64(): number { this.need(8); const v = this.buf.readDoubleLE(this.pos); this.pos += 8; return v }
-  str(n: number): string { this.need(n); const s = this.buf.toString('utf8', this.pos, this.pos + n); this.pos += n; return s }
+  str(n: number): string {
+    this.need(n)
+    const s = n > 0 && this.buf[this.pos] === UTF16_MARK
+      ? this.buf.toString('utf16le', this.pos + 1, this.pos + n)
+      : this.buf.toString('utf8', this.pos, this.pos + n)
+    this.pos += n
+    return s
+  }
   str16(): string { return this.str(this.u16()) }
   str32(): string { return this.str(this.u32()) }
   json<T>(): T { return JSON.parse(this.str32()) as T }

@@ -38,7 +38,7 @@ function difference(a: unknown, b: unknown, path = '$'): string | undefined {
   if (Array.isArray(a) !== Array.isArray(b)) return `${path}: array on one side only`
   const ka = Object.keys(a)
   const kb = Object.keys(b)
-  if (ka.join('\u0000') !== kb.join('\u0000')) return `${path}: keys ${ka.join(',')} / ${kb.join(',')}`
+  if (JSON.stringify(ka) !== JSON.stringify(kb)) return `${path}: keys ${ka.join(',')} / ${kb.join(',')}`
   for (const k of ka) {
     const d = difference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}.${k}`)
     if (d) return d
@@ -94,7 +94,10 @@ t.test('numbers: every spelling gives the float32 of the double JSON.parse gives
 function randomDocument(next: () => number): string {
   const ws = () => [' ', '', '', '\n', '\t', '\r\n  '][Math.floor(next() * 6)] as string
   const str = () => {
-    const pieces = ['a', 'id-1', 'é', '日本', '😀', '\\n', '\\"', '\\\\', '\\u00e9', '\\ud83d\\ude00', '\\/', ' ', '$', 'values', 'vectors']
+    // Issue 17's cases too: lone surrogates (escaped: raw ones cannot be UTF-8), NUL, a BOM,
+    // keys Object.prototype also has.
+    const pieces = ['a', 'id-1', 'é', '日本', '😀', '\\n', '\\"', '\\\\', '\\u00e9', '\\ud83d\\ude00', '\\/', ' ', '$', 'values', 'vectors',
+      '\\ud800', '\\udfff', '\\ude00\\ud83d', '\\u0000', '\\ufeff', '\\ufdd0', 'constructor', 'toString', 'hasOwnProperty', 'valueOf']
     let s = ''
     for (let i = Math.floor(next() * 4); i > 0; i--) s += pieces[Math.floor(next() * pieces.length)]
     return `"${s}"`
@@ -162,6 +165,17 @@ t.test('malformed or unusual bodies are handed to JSON.parse, never guessed', as
     t.throws(() => JSON.parse(text), `JSON.parse refuses ${JSON.stringify(text)}`)
     t.equal(parse(text), NOT_HANDLED, `declined: ${JSON.stringify(text)}`)
   }
+  // Duplicate keys: the last wins, as in JSON.parse.
+  for (const text of ['{"a":1,"a":2}', '{"metadata":{"k":"x","k":"y"},"id":"v","id":"w"}', '{"vectors":[{"id":"a","values":[1],"values":[2]}]}']) {
+    const got = parse(text)
+    t.ok(got === NOT_HANDLED || difference(got, expected(text)) === undefined, `duplicate keys as JSON.parse: ${text}`)
+  }
+  // __proto__ however spelled, at any depth: declined, so JSON.parse makes it an own key.
+  for (const text of ['{"metadata":{"__proto__":1}}', '{"metadata":{"\\u005f_proto__":{"x":1}}}', '{"vectors":[{"id":"a","values":[1],"metadata":{"__\\u0070roto__":"p"}}]}']) {
+    t.equal(parse(text), NOT_HANDLED, `declined: ${text}`)
+    t.ok(Object.hasOwn(JSON.parse(text) as object, Object.keys(JSON.parse(text) as object)[0] as string), 'JSON.parse keeps it as an own key')
+  }
+  t.same(Object.keys(parse('{"constructor":1,"toString":"x"}') as object), ['constructor', 'toString'], 'keys Object.prototype has are ordinary keys')
   // Valid, but for JSON.parse to build: an own __proto__ key, and nesting past 64 levels.
   t.equal(parse('{"__proto__":{"x":1}}'), NOT_HANDLED)
   t.equal(parse(`${'['.repeat(100)}${']'.repeat(100)}`), NOT_HANDLED)

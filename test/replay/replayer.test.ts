@@ -281,15 +281,35 @@ t.test('replay: a batch that fails is applied again by the next run, and nothing
   await w.write({ ...w.header(''), op: 'delete', ids: ['doomed'] }, 'ok', true)
   w.outcome(first.seq, 'ok')
   await log.append(w.records)
-  const fault = emu.faults.add({ op: 'delete', status: 400, times: 1, body: { code: 3, message: 'injected', details: [] } })
+  // Refused twice: the batch, then the same delete sent alone (the replayer narrows a
+  // refused batch down to its record); a third try succeeds.
+  const fault = emu.faults.add({ op: 'delete', status: 400, times: 2, body: { code: 3, message: 'injected', details: [] } })
   t.teardown(() => emu.faults.remove(fault))
-  await t.rejects(replay(options(log, source, target, { batchSize: 5 })), { code: 'VECSHIFT_ERR_STORE_REFUSED' }, 'the target refuses the second batch')
+  await t.rejects(replay(options(log, source, target, { batchSize: 5 })), { code: 'VECSHIFT_ERR_REPLAY_REFUSED', message: /apply a batch: namespace "", id "doomed"/ }, 'the target refuses the second batch, and the replayer names the record')
   const ids = ['v0', 'v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v8', 'doomed']
   t.ok((await target.fetch('', ['doomed'])).has('doomed'), 'the failed delete did not happen')
   const again = await replay(options(log, source, target, { batchSize: 5 }))
   t.equal(again.lagRecords, 0)
   t.same(await everything(target, [''], ids), await everything(source, [''], ids), 'the next run applies the failed batch again')
   t.notOk((await target.fetch('', ['doomed'])).has('doomed'))
+})
+
+t.test('replay: a refusal that does not come back when the batch is sent one record at a time leaves the batch applied', async (t) => {
+  const source = await index(t)
+  const target = await index(t)
+  const log = await openFileLog({ dir: mkdtempSync(join(tmpdir(), 'vecshift-replay-')) })
+  t.teardown(() => log.close())
+  const rnd = prng(6)
+  const w = new Writer(source)
+  for (let i = 0; i < 4; i++) await w.write({ ...w.header('ns'), op: 'upsert', vectors: [vec(`v${i}`, rnd)] }, 'ok', true)
+  await log.append(w.records)
+  const fault = emu.faults.add({ op: 'upsert', status: 400, times: 1, body: { code: 3, message: 'injected once', details: [] } })
+  t.teardown(() => emu.faults.remove(fault))
+  const done = await replay(options(log, source, target, { batchSize: 10 }))
+  t.equal(done.lagRecords, 0, 'replay went on')
+  t.equal(done.failed, undefined, 'nothing recorded as refused')
+  const ids = ['v0', 'v1', 'v2', 'v3']
+  t.same(await everything(target, ['ns'], ids), await everything(source, ['ns'], ids), 'every record applied')
 })
 
 t.test('the dirty set: entries read from a byte offset, a line still being written left for later', async (t) => {

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { encodeRecord, FrameArena, FRAME_HEADER_BYTES, readFrame } from '../../src/writelog/codec.js'
+import type { Metadata } from '../../src/pinecone/types.js'
 import type { LogRecord } from '../../src/writelog/record.js'
 
 const header = { instance: 'gw-1a2b', ts: 1795000000123.5, apiVersion: '2026-07', requestId: 'req-42', namespace: 'tenant-é' }
@@ -108,4 +109,24 @@ t.test('a recycling arena reuses released slabs and never overwrites a frame sti
   // A frame from another arena is not this arena's to recycle.
   arena.release(encodeRecord(big(1)))
   t.equal((readFrame(held.get(0) as Buffer, 0) as { kind: string }).kind, 'record')
+})
+
+t.test('strings the source accepts and UTF-8 cannot hold come back exactly (lone surrogates, NUL, __proto__)', async (t) => {
+  const odd = ['c370-\ud800', '\udfff', '\ude00\ud83d', '\uD800\u0041', 'a\u0000b', '__proto__', 'constructor', '\uFEFFbom', '😀\ud83d']
+  for (const s of odd) {
+    const record: LogRecord = {
+      ...header, seq: 1, op: 'upsert', namespace: s,
+      vectors: [{ id: 'v', values: new Float32Array([0.5]), metadata: JSON.parse(`{${JSON.stringify(s)}: ${JSON.stringify(s)}, "k": [${JSON.stringify(s)}]}`) as Metadata }],
+    }
+    const result = readFrame(encodeRecord(record), 0)
+    t.equal(result.kind, 'record')
+    if (result.kind !== 'record' || result.record.op !== 'upsert') continue
+    t.equal(result.record.namespace, s, `namespace ${JSON.stringify(s)} is logged unchanged`)
+    t.same(Object.entries(result.record.vectors[0]?.metadata ?? {}), Object.entries(record.op === 'upsert' ? record.vectors[0]?.metadata ?? {} : {}), `metadata keyed ${JSON.stringify(s)} unchanged, as an own key`)
+    const del = readFrame(encodeRecord({ ...header, seq: 2, op: 'delete', namespace: s, ids: [s] }), 0)
+    t.match(del, { kind: 'record', record: { namespace: s, ids: [s] } }, `ids ${JSON.stringify(s)} unchanged`)
+  }
+  // A well-formed string is still UTF-8 in the frame (the format older readers know).
+  const plain = encodeRecord({ ...header, seq: 3, op: 'delete', namespace: 'tenant-é', ids: ['a'] })
+  t.ok(Buffer.from(plain).includes(Buffer.from('tenant-é', 'utf8')), 'well-formed strings keep their UTF-8 form')
 })

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { readJson, writeJsonAtomic } from '../../writelog/file/atomic-json.js'
+import { dict } from '../../dict.js'
 
 // The copy's checkpoint: per namespace, where the next unfinished batch starts (a list
 // cursor, or a line of the ids file) and how many records are done. It only ever moves past
@@ -51,7 +52,9 @@ export class CheckpointFile {
   }
 
   async load(): Promise<CopyCheckpoint | undefined> {
-    return readJson<CopyCheckpoint>(this.path)
+    const cp = await readJson<CopyCheckpoint>(this.path)
+    // Namespaces are the source's: "__proto__" is one like any other (dict.ts).
+    return cp === undefined ? undefined : { ...cp, namespaces: dict(Object.entries(cp.namespaces ?? {})) }
   }
 
   /**

@@ -6,6 +6,7 @@ import type { CheckpointFile, CopyCheckpoint } from './checkpoint.js'
 import type { CopyPlan } from './plan.js'
 import type { Progress } from './progress.js'
 import type { CopySummary } from './run.js'
+import { dict } from '../../dict.js'
 
 // The collection strategy: Pinecone's own pod-to-serverless path
 // (../reference/pinecone-pod-to-serverless.md), driven and watched by vecshift.
@@ -43,7 +44,7 @@ export async function runCollectionCopy(source: VectorStore, target: VectorStore
   const now = new Date().toISOString()
   const checkpoint: CopyCheckpoint = options.resumeFrom ?? {
     version: 1, migration: options.migration, strategy: 'collection', source: source.label, target: target.label,
-    startedAt: now, updatedAt: now, namespaces: {},
+    startedAt: now, updatedAt: now, namespaces: dict(),
   }
   const step = (checkpoint.collection ??= { name: options.collection.name, created: false, indexCreated: false })
   const name = step.name

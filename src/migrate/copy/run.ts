@@ -8,6 +8,7 @@ import type { CopyPlan } from './plan.js'
 import type { Progress } from './progress.js'
 import { TokenBucket } from './rate.js'
 import type { Settler } from './settle.js'
+import { dict } from '../../dict.js'
 
 // The bulk copy for the list-fetch and ids-file strategies: batches of ids go through
 // fetch (source) -> upsert (target), `concurrency` batches at a time, within the rate
@@ -76,7 +77,7 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
   const now = new Date().toISOString()
   const checkpoint: CopyCheckpoint = options.resumeFrom ?? {
     version: 1, migration: options.migration, strategy: plan.strategy, source: source.label, target: target.label,
-    startedAt: now, updatedAt: now, namespaces: {},
+    startedAt: now, updatedAt: now, namespaces: dict(),
   }
   const requests = new TokenBucket(options.maxRequestsPerSec)
   const vectors = new TokenBucket(options.maxVectorsPerSec)

@@ -265,6 +265,10 @@ async function refusal(o: CutoverOptions, record: MigrationRecord): Promise<stri
   if (direction === 'cutover' && !o.copy?.finishedAt) return 'the copy has not finished (vecshift copy; vecshift status shows its progress)'
   const replay = await o.replayStatus()
   if (!replay) return `no replayer has reported; run \`${replayCommand}\` beside the gateway`
+  if (replay.failed) {
+    const f = replay.failed
+    return `the target refused a logged write for good (${f.what}${f.namespace !== undefined ? `, namespace ${JSON.stringify(f.namespace)}` : ''}${f.id !== undefined ? `, id ${JSON.stringify(f.id)}` : ''}, after ${f.after ?? 'the start'}: ${f.error}); replay stopped before it, so the target would diverge: make the target accept it and run \`${replayCommand}\` again (docs/replay-and-cutover.md, "A write the target refuses")`
+  }
   if (Date.now() - Date.parse(replay.updatedAt) > o.replayStaleMs) return `the replayer last reported at ${replay.updatedAt}; run \`${replayCommand}\` beside the gateway`
   if (replay.retrying !== undefined) return `the replayer is retrying a failed step (${replay.retrying}); the target must answer before the cutover`
   if (replay.lagRecords === undefined || replay.lagRecords > o.maxLagRecords) return `replay lag is ${replay.lagRecords ?? 'unknown'} records (at most ${o.maxLagRecords}); let the replayer catch up`

@@ -2,6 +2,7 @@ import { E, VecshiftError } from '../../errors.js'
 import type { Metadata } from '../../pinecone/types.js'
 import type { StoredVector, UpdateRequest, VectorStore } from '../../stores/contract.js'
 import type { EmbeddingsClient } from './client.js'
+import { own } from '../../dict.js'
 
 // Re-embedding (the migration article's other path): when the target holds another model's
 // embeddings, the source's vectors mean nothing there, so every record written to the target
@@ -51,7 +52,7 @@ export class ReembeddingStore implements VectorStore {
 
   async update(namespace: string, request: UpdateRequest): Promise<{ matched?: number }> {
     if (!('id' in request)) return this.inner.update(namespace, request)
-    const text = request.setMetadata?.[this.textField]
+    const text = own(request.setMetadata, this.textField)
     if (text === undefined) {
       if (request.setMetadata === undefined) return {}
       return this.inner.update(namespace, { id: request.id, setMetadata: request.setMetadata })
@@ -62,7 +63,7 @@ export class ReembeddingStore implements VectorStore {
   }
 
   #text(metadata: Metadata | undefined, id: string): string {
-    const t = metadata?.[this.textField]
+    const t = own(metadata, this.textField)
     if (typeof t === 'string' && t.length > 0) return t
     throw new VecshiftError(E.COPY_REFUSED, [`record ${id} has no text in metadata.${this.textField} (${t === undefined ? 'missing' : `a ${Array.isArray(t) ? 'list' : typeof t}`}), so it cannot be re-embedded; set reembed.textField to the field the embeddings are made from`])
   }

@@ -10,7 +10,7 @@ import type {
 import { PineconeHttp, PineconeRefusal, type PineconeHttpOptions, type PineconeResponse } from './http.js'
 import { NOT_HANDLED, parseFetchResponse } from '../../pinecone/fast-json.js'
 import { PineconeCollections } from './collections.js'
-import { canonicalNamespace, fromWire, matchFromWire, sparseJson, upsertBody, vectorJson, wireNamespace } from './wire.js'
+import { canonicalNamespace, urlNamespace, fromWire, matchFromWire, sparseJson, upsertBody, vectorJson, wireNamespace } from './wire.js'
 
 // The Pinecone adapter: REST over undici, for serverless and pod-based indexes.
 //
@@ -146,10 +146,11 @@ export class PineconeStore implements VectorStore {
   async list(namespace: string, options: ListOptions = {}): Promise<ListPage> {
     const d = await this.describe()
     if (!d.canList) throw new VecshiftError(E.STORE_UNSUPPORTED, [this.label, 'listing ids (pod-based indexes cannot list; use the collection or ids-file copy strategy)'])
-    const q = new URLSearchParams({ namespace: wireNamespace(namespace), limit: String(Math.min(options.limit ?? LIMITS.listPage, LIMITS.listPage)) })
+    const q = new URLSearchParams({ limit: String(Math.min(options.limit ?? LIMITS.listPage, LIMITS.listPage)) })
     if (options.prefix) q.set('prefix', options.prefix)
     if (options.cursor) q.set('paginationToken', options.cursor)
-    const body = (await this.#call('list', async () => (await this.#dataPlane()).request('GET', `/vectors/list?${q.toString()}`))).body as {
+    const path = `/vectors/list?namespace=${urlNamespace(namespace, this.label, 'list')}&${q.toString()}`
+    const body = (await this.#call('list', async () => (await this.#dataPlane()).request('GET', path))).body as {
       vectors?: Array<{ id: string }>
       pagination?: { next?: string }
     }
@@ -176,7 +177,7 @@ export class PineconeStore implements VectorStore {
 
   async fetch(namespace: string, ids: readonly string[]): Promise<Map<string, StoredVector>> {
     const out = new Map<string, StoredVector>()
-    const ns = `namespace=${encodeURIComponent(wireNamespace(namespace))}`
+    const ns = `namespace=${urlNamespace(namespace, this.label, 'fetch')}`
     let batch: string[] = []
     let urlBytes = 0
     const flush = async () => {
@@ -259,7 +260,7 @@ export class PineconeStore implements VectorStore {
 
   async deleteNamespace(namespace: string): Promise<void> {
     // A namespace that is not there (never created, or deleted already) is what was asked for.
-    await this.#call('deleteNamespace', async () => (await this.#dataPlane()).request('DELETE', `/namespaces/${encodeURIComponent(wireNamespace(namespace))}`), { notFoundIsDone: true })
+    await this.#call('deleteNamespace', async () => (await this.#dataPlane()).request('DELETE', `/namespaces/${urlNamespace(namespace, this.label, 'delete_namespace')}`), { notFoundIsDone: true })
   }
 
   async createNamespace(namespace: string, schema?: Record<string, unknown>): Promise<void> {

@@ -3,6 +3,7 @@ import type { Metadata, SparseVector } from '../../pinecone/types.js'
 import { NumbersText } from '../../pinecone/fast-json.js'
 import type { QueryMatch, StoredVector } from '../contract.js'
 import { denseText, withDenseText } from '../dense-text.js'
+import { E, VecshiftError } from '../../errors.js'
 
 // Records to and from Pinecone's JSON. Floats go out in their shortest float32 form (what
 // Pinecone itself prints), so a copied vector is bit-for-bit the source's, and the bodies are
@@ -11,6 +12,18 @@ import { denseText, withDenseText } from '../dense-text.js'
 /** The default namespace as the official SDK spells it on the wire. */
 export function wireNamespace(namespace: string): string {
   return namespace === '' ? '__default__' : namespace
+}
+
+/** A namespace as a URL carries it (a query parameter or a path segment), percent-encoded
+ *  UTF-8. A namespace with a lone surrogate, which JSON bodies carry and Pinecone accepts,
+ *  has no UTF-8 form: URLSearchParams would silently send U+FFFD, the name of another
+ *  namespace, and encodeURIComponent throws. Refused instead, saying which call needs it. */
+export function urlNamespace(namespace: string, label: string, call: string): string {
+  const wire = wireNamespace(namespace)
+  if (!(wire as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+    throw new VecshiftError(E.STORE_UNSUPPORTED, [label, `${call} in namespace ${JSON.stringify(namespace)}: the name holds a lone surrogate, which a URL cannot carry, and Pinecone takes the namespace of ${call} in the URL. Writes, queries and deletes by filter in it still work (they send JSON); to list, fetch or copy its records, rename the namespace on the source`])
+  }
+  return encodeURIComponent(wire)
 }
 
 export function canonicalNamespace(wire: string | undefined): string {
