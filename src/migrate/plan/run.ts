@@ -2,6 +2,7 @@ import { VecshiftError, E } from '../../errors.js'
 import type { NamespaceStats, StoreDescription, StoredVector, VectorStore } from '../../stores/contract.js'
 import { COLLECTION_LIMITS, describeIfExists, planCopy, type CopyOptions, type Strategy } from '../copy/plan.js'
 import { chooseLayout, type IndexLayout, type LayoutChoice, type LayoutSettings } from '../../stores/pgvector/layout.js'
+import { metadataEscaped, storable } from '../../stores/pgvector/escape.js'
 import { sampleIds, seededRandom } from '../verify/sample.js'
 
 // `vecshift plan`: looks at both sides before anything moves and says what the migration
@@ -52,6 +53,9 @@ export interface PlanReport {
   }
   /** A pgvector target: how its HNSW indexes are (or will be) laid out, and why. */
   readonly searchLayout?: { readonly layout: IndexLayout; readonly reason: string; readonly indexed: number; readonly minIndexedRows: number; readonly exists: boolean }
+  /** Strings the sample and the namespace list hold that not every store or URL can carry
+   *  as they are: NUL and lone surrogates (docs/copy.md, "pgvector"). */
+  readonly unusualStrings?: { readonly namespaces: readonly string[]; readonly sampledRecords: number }
   readonly limits: readonly string[]
   readonly notes: readonly string[]
 }
@@ -84,14 +88,18 @@ export async function runPlan(source: VectorStore, target: VectorStore, copy: Co
 
   // A sample: sizes, sparse use, and the source's read rate.
   let sample: PlanReport['sample'] = { records: 0, metadataBytes: undefined, withSparse: 0, withMetadata: 0 }
+  const sampled: StoredVector[] = []
   let sourceReadPerSec: number | undefined
   if (s.canList && records > 0) {
-    const ids = (await sampleIds(source, sStats.filter((n) => n.vectorCount > 0).map((n) => n.namespace), settings.sampleRecords, seededRandom(1))).ids
+    // A Pinecone namespace with a lone surrogate cannot be listed (no URL carries it): it is
+    // reported below instead of failing the plan.
+    const listable = (ns: string) => s.kind === 'pgvector' || (ns as unknown as { isWellFormed(): boolean }).isWellFormed()
+    const ids = (await sampleIds(source, sStats.filter((n) => n.vectorCount > 0 && listable(n.namespace)).map((n) => n.namespace), settings.sampleRecords, seededRandom(1))).ids
     const byNs = new Map<string, string[]>()
     for (const x of ids) byNs.set(x.namespace, [...(byNs.get(x.namespace) ?? []), x.id])
     const batches: Array<[string, string[]]> = []
     for (const [ns, list] of byNs) for (let i = 0; i < list.length; i += copy.batchSize) batches.push([ns, list.slice(i, i + copy.batchSize)])
-    const got: StoredVector[] = []
+    const got = sampled
     const started = performance.now()
     for (let i = 0; i < batches.length; i += copy.concurrency) {
       const round = await Promise.all(batches.slice(i, i + copy.concurrency).map(([ns, list]) => source.fetch(ns, list)))
@@ -108,6 +116,20 @@ export async function runPlan(source: VectorStore, target: VectorStore, copy: Co
     }
   } else if (!s.canList) {
     sample = { ...sample, note: 'the source is pod-based and cannot list its ids: no records were sampled (sizes and the read rate are not measured)' }
+  }
+
+  // Strings some stores or URLs cannot carry as they are (issue 17).
+  const oddNamespaces = sStats.map((n) => n.namespace).filter((ns) => !storable(ns))
+  const oddRecords = sampled.filter((v) => metadataEscaped(v.metadata)).length
+  const toPgvector = t?.kind === 'pgvector' || (t === undefined && target.createSchema !== undefined)
+  if (oddNamespaces.length > 0 || oddRecords > 0) {
+    if (toPgvector) {
+      notes.push(`${oddRecords} of ${sample.records} sampled records and ${oddNamespaces.length} namespace(s) hold NUL, lone surrogates or a leading U+FDD0 in metadata or names, which Postgres cannot hold as they are: pgvector stores them escaped (U+FDD0 and the JSON escape) and vecshift decodes them when serving; other readers of the table see the escaped form (docs/copy.md)`)
+    }
+    const unaddressable = oddNamespaces.filter((ns) => !(ns as unknown as { isWellFormed(): boolean }).isWellFormed())
+    if (s.kind !== 'pgvector' && unaddressable.length > 0) {
+      limits.push(`namespace(s) ${unaddressable.map((ns) => JSON.stringify(ns)).join(', ')} hold a lone surrogate, which a URL cannot carry: Pinecone's list and fetch cannot address them, so the copy cannot read them; rename them on the source before the copy`)
+    }
   }
 
   // Estimates.
@@ -157,6 +179,7 @@ export async function runPlan(source: VectorStore, target: VectorStore, copy: Co
     namespaces, records, decision, sample,
     estimates: { ...(sourceReadPerSec === undefined ? {} : { sourceReadPerSec }), ...(copySeconds === undefined ? {} : { copySeconds }), logBytes, ...(reembed ? { reembed } : {}) },
     ...(searchLayout ? { searchLayout } : {}),
+    ...(oddNamespaces.length > 0 || oddRecords > 0 ? { unusualStrings: { namespaces: oddNamespaces, sampledRecords: oddRecords } } : {}),
     limits, notes,
   }
 }

@@ -17,7 +17,7 @@ import type { Metadata } from '../../pinecone/types.js'
 const MARK = '\uFDD0'
 
 /** Whether Postgres holds `s` unchanged: no NUL, no lone surrogate, no leading U+FDD0. */
-function storable(s: string): boolean {
+export function storable(s: string): boolean {
   return !s.includes('\u0000') && (s as unknown as { isWellFormed(): boolean }).isWellFormed() && !s.startsWith(MARK)
 }
 
@@ -70,4 +70,9 @@ export function encodeJson(v: unknown): unknown {
     return out
   }
   return v
+}
+
+/** Whether any key or string of `md` is stored escaped (for `vecshift plan`). */
+export function metadataEscaped(md: Metadata | undefined): boolean {
+  return md !== undefined && encodeMetadata(md) !== md
 }
