@@ -89,6 +89,14 @@ for (const kind of ['pinecone', 'pgvector'] as const) {
     t.notOk(targetStats.has('c370-\ufffd'), 'no record landed under a replaced name')
     t.same([...targetStats.keys()].sort(), [...sourceStats.keys()].sort(), 'the same namespaces on both sides')
 
+    // verify --full: every namespace a URL can carry compared id by id, the others by count.
+    const verified = await runCli(['verify', '--config', config, '--full', '--json', '--progress', 'none'], ENV, t)
+    t.equal(verified.code, 0, verified.out + verified.err)
+    const report = JSON.parse(verified.out) as { passed: boolean; notes: string[]; full?: { compared: number; equal: number } }
+    t.match(report.notes.join('\n'), /"c370-\\ud800", "\\ud800A", "\\ude00\\ud83d", "\\udfff" hold a lone surrogate, which a URL cannot carry/, 'verify says which namespaces it compared by count only')
+    t.equal(report.full?.compared, report.full?.equal, 'every record compared in full is equal')
+    t.equal(report.full?.compared, 5 * STRINGS.length, 'the five namespaces a URL can carry, every record')
+
     const logStats = await runCli(['log', 'stats', '--config', config, '--json'], ENV, t)
     t.equal(logStats.code, 0, logStats.err)
     const byNamespace = (JSON.parse(logStats.out) as { byNamespace: Record<string, number> }).byNamespace

@@ -142,3 +142,26 @@ t.test('no spelling of the fronted index\'s path deletes or reconfigures it', as
   t.not(other.statusCode, 403, 'another index is not the gateway\'s business')
   await other.body.dump()
 })
+
+t.test('after the flip to pgvector, hard strings written through the gateway are served back exactly (issue 17)', async (t) => {
+  const { gw, control } = await setup(t, { pgvector: true })
+  await flip(control)
+  await until(() => gw.gateway.status().phase === 'target-primary', { timeoutMs: 5_000, what: 'the gateway to follow the flip' })
+  // JSON text, sent as it is: NUL, lone surrogates, U+FDD0, prototype names.
+  const cases = ['"a\\u0000b"', '"c370-\\ud800"', '"\\ufdd0x"', '"__proto__"', '"constructor"']
+  for (const ns of cases) {
+    const metadata = `{${ns}:${ns},"list":[${ns},"x"],"nul":"s\\u0000t","lone":"\\udfff"}`
+    const up = await request(`${gw.url}/vectors/upsert`, { method: 'POST', headers: V('2025-10'), body: `{"namespace":${ns},"vectors":[{"id":"v","values":[1,2,3],"metadata":${metadata}}]}` })
+    t.equal(up.statusCode, 200, await up.body.text())
+    const q = await request(`${gw.url}/query`, { method: 'POST', headers: V('2025-10'), body: `{"namespace":${ns},"vector":[1,2,3],"topK":5,"includeMetadata":true,"filter":{${ns}:{"$eq":${ns}}}}` })
+    const body = await q.body.json() as { matches: Array<{ id: string; metadata: Record<string, unknown> }>; namespace: string }
+    t.equal(q.statusCode, 200)
+    const sorted = (o: Record<string, unknown>) => JSON.stringify(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    t.equal(body.matches.length, 1, `${ns}: the filter on that key and value matches`)
+    t.equal(sorted(body.matches[0]?.metadata ?? {}), sorted(JSON.parse(metadata) as Record<string, unknown>), `${ns}: metadata served exactly as written`)
+    t.equal(body.namespace, JSON.parse(ns) as string, `${ns}: the answer names the namespace exactly`)
+  }
+  const stats = await request(`${gw.url}/describe_index_stats`, { method: 'POST', headers: V('2025-10'), body: '{}' })
+  const names = Object.keys((await stats.body.json() as { namespaces: Record<string, unknown> }).namespaces).sort()
+  t.same(names, cases.map((c) => JSON.parse(c) as string).sort(), 'describe_index_stats names every namespace exactly')
+})

@@ -131,14 +131,24 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyReport> {
     const total = (xs: typeof sStats) => xs.reduce((n, x) => n + x.vectorCount, 0)
     work.total = Math.min(o.sample, total(sStats)) * 2 + o.queries
 
-    // 2. A uniform sample of the source's ids (the target's when the source cannot list).
+    // Pinecone takes the namespace of list and fetch in the URL, which cannot carry a lone
+    // surrogate: unless both sides are pgvector, such namespaces are compared by their
+    // counts only, and the report says so.
     const [sd, td] = await Promise.all([o.source.describe(), o.target.describe()])
+    const bothPgvector = sd.kind === 'pgvector' && td.kind === 'pgvector'
+    const unlisted = bothPgvector ? [] : names.filter((n) => !urlSafe(n))
+    if (unlisted.length > 0) {
+      notes.push(`namespace(s) ${unlisted.map((n) => JSON.stringify(n)).join(', ')} hold a lone surrogate, which a URL cannot carry: Pinecone cannot list or fetch them, so their records were not sampled${o.full === 'all' ? ' nor compared in full' : ''}; their counts were compared`)
+    }
+    const listable = (stats: typeof sStats) => stats.filter((x) => x.vectorCount > 0 && !unlisted.includes(x.namespace)).map((x) => x.namespace)
+
+    // 2. A uniform sample of the source's ids (the target's when the source cannot list).
     if (!sd.canList) notes.push(`the source (${o.source.label}) cannot list its ids: records were sampled from the target, so ids missing on the target are not found; compare the counts`)
     if (!state.sample) {
       work.phase = 'sampling ids'
       const from: 'source' | 'target' = sd.canList ? 'source' : 'target'
       const store = from === 'source' ? o.source : o.target
-      const sampled = await sampleIds(store, (from === 'source' ? sStats : tStats).filter((x) => x.vectorCount > 0).map((x) => x.namespace), o.sample, random, undefined, o.signal)
+      const sampled = await sampleIds(store, listable(from === 'source' ? sStats : tStats), o.sample, random, undefined, o.signal)
       shuffle(sampled.ids, random)
       state.sample = { from, ids: sampled.ids, listed: sampled.listed }
       await save()
@@ -155,7 +165,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyReport> {
     // 4. Records on the target the source does not have (when both can list).
     if (state.extraSample === undefined) {
       state.extraSample = sd.canList && td.canList
-        ? (await sampleIds(o.target, tStats.filter((x) => x.vectorCount > 0).map((x) => x.namespace), o.sample, random, undefined, o.signal)).ids
+        ? (await sampleIds(o.target, listable(tStats), o.sample, random, undefined, o.signal)).ids
         : null
       await save()
     }
@@ -191,7 +201,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyReport> {
     let full: FullComparison | undefined
     if (o.full !== undefined) {
       work.phase = 'comparing in full'
-      const chosen = o.full === 'all' ? names : o.full.map((n) => (n === '__default__' ? '' : n))
+      const chosen = o.full === 'all' ? names.filter((n) => !unlisted.includes(n)) : o.full.map((n) => (n === '__default__' ? '' : n))
       full = await compareInFull(o.source, o.target, chosen, o.tolerance, { ...(o.signal ? { signal: o.signal } : {}) })
     }
 
@@ -233,6 +243,11 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyReport> {
   } finally {
     o.progress?.stop({ done: work.done, total: work.total, retries: o.source.counters.retries + o.target.counters.retries })
   }
+}
+
+/** Whether a namespace fits in a URL (Pinecone's list and fetch take it there). */
+function urlSafe(namespace: string): boolean {
+  return (namespace as unknown as { isWellFormed(): boolean }).isWellFormed()
 }
 
 function emptyTally(): Tally {
