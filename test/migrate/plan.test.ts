@@ -194,4 +194,7 @@ t.test('plan reports strings not every store or URL carries as they are (issue 1
   t.match(p.notes.join('\n'), /pgvector stores them escaped/)
   t.match(p.limits.join('\n'), /namespace\(s\) "c370-\\ud800" hold a lone surrogate, which a URL cannot carry/, 'the namespace the copy cannot read is named')
   t.equal(p.sample.records, 3, 'the rest was sampled')
+  t.match(p.decision, { action: 'refused', reason: /namespace\(s\) "c370-\\ud800" .* hold a lone surrogate, which a URL cannot carry.*--namespace/ }, 'the copy refuses up front, as plan says, rather than half way through')
+  const one = await runPlan(source, target, { ...copy, createTarget: true, namespace: 'a\u0000b' }, settings)
+  t.match(one.decision, { action: 'copy' }, 'one namespace at a time, the others can be copied')
 })

@@ -113,6 +113,15 @@ export async function planCopy(source: VectorStore, target: VectorStore, options
     namespaces = namespaces.filter((n) => n.namespace === options.namespace)
     if (namespaces.length === 0) notes.push(`namespace "${options.namespace}" holds no records in the source`)
   }
+  // Pinecone takes the namespace of list and fetch in the URL, which cannot carry a lone
+  // surrogate (JSON bodies can, so such a namespace can exist): refused before anything is
+  // copied, naming them, rather than half way through.
+  const unaddressable = strategy === 'list-fetch' && s.kind !== 'pgvector'
+    ? namespaces.filter((n) => n.vectorCount > 0 && !(n.namespace as unknown as { isWellFormed(): boolean }).isWellFormed()).map((n) => n.namespace)
+    : []
+  if (unaddressable.length > 0) {
+    refuse(`namespace(s) ${unaddressable.map((n) => JSON.stringify(n)).join(', ')} of the ${source.label} hold a lone surrogate, which a URL cannot carry, and Pinecone lists and fetches a namespace by URL: they cannot be read. Rename them on the source (the writes the gateway captures carry them to the target as they are), or copy the other namespaces one by one with --namespace`)
+  }
   const total = namespaces.reduce((n, ns) => n + ns.vectorCount, 0)
   return { strategy, source: s, target: t, namespaces, total, notes }
 }
