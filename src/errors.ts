@@ -94,7 +94,7 @@ export const E = Object.freeze({
   STORE_NOT_FOUND: def('STORE_NOT_FOUND', 404, Grpc.NOT_FOUND, false, 'the %s does not exist at %s; check the index name and controllerHost, or create it'),
   STORE_UNSUPPORTED: def('STORE_UNSUPPORTED', 400, Grpc.UNIMPLEMENTED, false, 'the %s does not support %s'),
   REPLAY_REFUSED: def('REPLAY_REFUSED', 502, Grpc.FAILED_PRECONDITION, false,
-    'the %s refused a logged write for good (%s; log records after %s through %s): %s. Replay stops before it: nothing after it is applied and nothing is skipped, `vecshift status` shows it and the cutover refuses while it stands. Make the target accept it (docs/replay-and-cutover.md, "A write the target refuses"), then run replay again'),
+    'the %s refused a logged write for good (%s; log records after %s through %s): %s. Replay stops at it: the checkpoint stays before its batch, so nothing is skipped (other writes of that batch may be applied already; applying them again is harmless); `vecshift status` shows it and the cutover refuses while it stands. Make the target accept it (docs/replay-and-cutover.md, "A write the target refuses"), then run replay again'),
   COPY_REFUSED: def('COPY_REFUSED', 400, Grpc.FAILED_PRECONDITION, false, 'the copy cannot start: %s'),
   COPY_CHECKPOINT: def('COPY_CHECKPOINT', 400, Grpc.FAILED_PRECONDITION, false, '%s'),
   COPY_COLLECTION: def('COPY_COLLECTION', 502, Grpc.FAILED_PRECONDITION, false, 'the collection copy stopped: %s'),

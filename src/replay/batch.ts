@@ -1,6 +1,6 @@
 import type { Metadata, SparseVector } from '../pinecone/types.js'
 import type { StoredVector, VectorStore } from '../stores/contract.js'
-import { VecshiftError } from '../errors.js'
+import { E, VecshiftError } from '../errors.js'
 
 // A batch of logged writes, coalesced per (namespace, id) into the one change that leaves the
 // id as the writes in log order would: several writes to one id become one request. Every
@@ -173,9 +173,11 @@ export class RecordRefused extends Error {
   }
 }
 
-/** Whether a failure is the store saying no for good (not an outage worth retrying). */
-function refusal(err: unknown): boolean {
-  return !(err instanceof VecshiftError && err.retriable)
+/** Whether a failure is the store saying no to what was sent, for good: a refusal or a
+ *  value it cannot hold. Outages, a refused key or a missing index are not about a record. */
+export function refusal(err: unknown): boolean {
+  return err instanceof RecordRefused ||
+    (err instanceof VecshiftError && !err.retriable && (err.code === E.STORE_REFUSED.code || err.code === E.STORE_UNSUPPORTED.code))
 }
 
 function mergeMetadata(a: Metadata | undefined, b: Metadata | undefined): Metadata | undefined {

@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js'
 import { backoffMs } from '../retry.js'
 import type { StoredVector, VectorStore } from '../stores/contract.js'
 import type { LogEntry, Position, WriteLog } from '../writelog/contract.js'
-import { Batch, RecordRefused } from './batch.js'
+import { Batch, RecordRefused, refusal } from './batch.js'
 import type { DirtySet } from './dirty.js'
 import { IntentTracker, type Intent, type Released } from './intents.js'
 
@@ -131,6 +131,8 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
   let lastFence: string | undefined
   let retrying: string | undefined
   let failed: ReplayFailure | undefined
+  /** Where the write being handled ends in the log (a refused write by filter is named by it). */
+  let handling: Position | undefined
   let lastStatusAt = 0
   let tail: Position | undefined
 
@@ -173,7 +175,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
    * refusal no retry can change stops replay with that named (E.REPLAY_REFUSED), recorded
    * in the status for `vecshift status` and the cutover, never skipped.
    */
-  const persist = async <T>(what: string, fn: () => Promise<T>, written?: (err: unknown) => Promise<{ namespace?: string; id?: string }>): Promise<T> => {
+  const persist = async <T>(what: string, fn: () => Promise<T>, written?: (err: unknown) => Promise<{ namespace?: string; id?: string; through?: Position | undefined }>): Promise<T> => {
     for (let attempt = 0; ; attempt++) {
       try {
         const out = await fn()
@@ -182,16 +184,16 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
         return out
       } catch (err) {
         const retriable = err instanceof VecshiftError && err.retriable
-        if (written && !retriable && !options.signal?.aborted && !options.dryRun) {
-          const where: { namespace?: string; id?: string } = await written(err).catch(() => ({}))
+        if (written && refusal(err) && !options.signal?.aborted && !options.dryRun) {
+          const { through, ...where }: { namespace?: string; id?: string; through?: Position | undefined } = await written(err).catch(() => ({}))
           failed = {
-            what, ...where, after: committed, through: handledThrough,
+            what, ...where, after: committed, through: through ?? handledThrough,
             error: (err as Error).message, at: new Date().toISOString(),
           }
           const record = [where.namespace !== undefined ? `namespace ${JSON.stringify(where.namespace)}` : undefined, where.id !== undefined ? `id ${JSON.stringify(where.id)}` : undefined].filter(Boolean).join(', ')
           logger?.error({ err, failed }, 'the target refused a logged write for good; replay stops before it')
           await status(true).catch(() => undefined)
-          throw new VecshiftError(E.REPLAY_REFUSED, [target.label, `${what}${record ? `: ${record}` : ''}`, committed ?? '(the start)', handledThrough ?? '(the start)', (err as Error).message], { cause: err })
+          throw new VecshiftError(E.REPLAY_REFUSED, [target.label, `${what}${record ? `: ${record}` : ''}`, committed ?? '(the start)', failed.through ?? '(the start)', (err as Error).message], { cause: err })
         }
         if (!options.follow || !retriable || options.signal?.aborted) throw err
         retrying = (err as Error).message
@@ -251,7 +253,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
       else if (intent.op === 'delete' && intent.deleteNamespace && target.deleteNamespace) await target.deleteNamespace(ns)
       else if (intent.op === 'delete' && intent.deleteAll) await target.delete(ns, { deleteAll: true })
       else if (intent.op === 'delete') await target.delete(ns, { filter: intent.filter as Record<string, unknown> })
-    }, async () => ({ namespace: ns }))
+    }, async () => ({ namespace: ns, through: handling }))
     counts.filterWrites++
   }
 
@@ -265,7 +267,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
     }
     await persist('create a namespace', async () => {
       if (target.createNamespace) await target.createNamespace(ns, schema)
-    }, async () => ({ namespace: ns }))
+    }, async () => ({ namespace: ns, through: handling }))
   }
 
   /** An intent whose outcome is not known: its ids get what the source holds now. */
@@ -293,7 +295,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
       await persist('repair the target from the source', async () => {
         if (found.size > 0) await target.upsert(ns, [...found.values()])
         if (gone.length > 0) await target.delete(ns, { ids: gone })
-      }, async () => ({ namespace: ns }))
+      }, async () => ({ namespace: ns, through: handling }))
     }
     counts.repaired++
   }
@@ -309,6 +311,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
         continue
       }
       const before = batch.size
+      handling = item.after
       await handleIntent(item)
       handledThrough = item.after
       if (batch.size > 0) {

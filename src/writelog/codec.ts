@@ -8,13 +8,16 @@ import type {
 // is its specification for other tools; the layout here must stay in step with it.
 //
 //   frame   = u32 payloadLength | u32 crc32(payload) | payload
-//   payload = u8 version(=1) | u8 op | u64 seq | f64 ts | str16 instance | str16 apiVersion
+//   payload = u8 version(1; 2 when a string is in the UTF-16 form) | u8 op | u64 seq | f64 ts | str16 instance | str16 apiVersion
 //             | str16 requestId | str16 namespace | body(op)
 //
 // All integers and floats are little-endian. Dense and sparse values are float32 exactly as
 // Pinecone stores them, so a replayed vector is bit-for-bit the vector the client sent.
 
 export const FORMAT_VERSION = 1
+/** A record holding a string in the UTF-16 form (Writer.#utf16): readers from before that
+ *  form refuse it as an unknown version instead of misreading it. */
+export const FORMAT_VERSION_UTF16 = 2
 export const FRAME_HEADER_BYTES = 8
 /** A record larger than this is corrupt by definition (Pinecone caps requests at 2 MB;
  *  float32 values are smaller than their JSON). */
@@ -114,6 +117,8 @@ class Writer {
   /** End of the space this writer may use; past it, the frame moves to a buffer of its own. */
   limit: number
   readonly arena: FrameArena
+  /** Whether a string went in the UTF-16 form (the record then says version 2). */
+  utf16 = false
   constructor(size: number, arena: FrameArena) {
     this.arena = arena
     const room = arena.take(size)
@@ -177,6 +182,7 @@ class Writer {
     if (n > max) throw new CodecError(`string of ${n} bytes is too long for the log (max ${max})`)
     length(n)
     this.ensure(n)
+    this.utf16 = true
     this.buf[this.pos] = UTF16_MARK
     this.pos += 1 + this.buf.write(s, this.pos + 1, 'utf16le')
   }
@@ -332,6 +338,7 @@ export function encodeRecord(record: LogRecord, arena: FrameArena = SHARED_ARENA
   w.str16(record.namespace)
   writeBody(w, record)
   const frame = w.finish()
+  if (w.utf16) frame[FRAME_HEADER_BYTES] = FORMAT_VERSION_UTF16
   const length = frame.length - FRAME_HEADER_BYTES
   frame.writeUInt32LE(length, 0)
   frame.writeUInt32LE(crc32(frame.subarray(FRAME_HEADER_BYTES)), 4)
@@ -342,7 +349,7 @@ export function encodeRecord(record: LogRecord, arena: FrameArena = SHARED_ARENA
 export function decodePayload(buf: Buffer, start = 0, end = buf.length): LogRecord {
   const r = new Reader(buf, start, end)
   const version = r.u8()
-  if (version !== FORMAT_VERSION) throw new CodecError(`unknown record format version ${version}`)
+  if (version !== FORMAT_VERSION && version !== FORMAT_VERSION_UTF16) throw new CodecError(`unknown record format version ${version}`)
   const op = OPS[r.u8()]
   if (!op) throw new CodecError('unknown operation code')
   const header: RecordHeader = {

@@ -24,6 +24,8 @@ export interface TestS3 {
   stop(): Promise<void>
   /** Starts it again on the same port and directory (objects survive). */
   start(): Promise<void>
+  /** Where s3rver keeps objects, one file each (fault tests watch a write land). */
+  readonly directory: string
 }
 
 const CHILD = new URL('./s3rver-child.mjs', import.meta.url).pathname
@@ -83,7 +85,7 @@ export async function startTestS3(t: Teardown): Promise<TestS3> {
     rmSync(dir, { recursive: true, force: true })
   })
   return {
-    endpoint, bucket, region, client, stop, newBucket,
+    endpoint, bucket, region, client, stop, newBucket, directory: dir,
     async start() {
       if (running) return
       ;({ child, port } = await launch(dir, port))

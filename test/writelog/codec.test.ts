@@ -126,6 +126,9 @@ t.test('strings the source accepts and UTF-8 cannot hold come back exactly (lone
     const del = readFrame(encodeRecord({ ...header, seq: 2, op: 'delete', namespace: s, ids: [s] }), 0)
     t.match(del, { kind: 'record', record: { namespace: s, ids: [s] } }, `ids ${JSON.stringify(s)} unchanged`)
   }
+  // A record holding the UTF-16 form says version 2, so older readers refuse it; others say 1.
+  t.equal(encodeRecord({ ...header, seq: 4, op: 'delete', namespace: 'c370-\ud800', ids: ['a'] })[FRAME_HEADER_BYTES], 2)
+  t.equal(encodeRecord({ ...header, seq: 5, op: 'delete', namespace: 'plain', ids: ['a'] })[FRAME_HEADER_BYTES], 1)
   // A well-formed string is still UTF-8 in the frame (the format older readers know).
   const plain = encodeRecord({ ...header, seq: 3, op: 'delete', namespace: 'tenant-é', ids: ['a'] })
   t.ok(Buffer.from(plain).includes(Buffer.from('tenant-é', 'utf8')), 'well-formed strings keep their UTF-8 form')

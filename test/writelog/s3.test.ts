@@ -1,5 +1,8 @@
 import { CopyObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3'
+import { readdirSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import t from 'tap'
+import { until } from '../helpers/until.js'
 import { readFrame } from '../../src/writelog/codec.js'
 import type { LogEntry, WriteLog } from '../../src/writelog/contract.js'
 import type { DeleteRecord, LogRecord, UpsertRecord } from '../../src/writelog/record.js'
@@ -166,4 +169,37 @@ t.test('s3: with the server stopped appends reject in bounded time; restarted, a
   const seen = new Set((await readAll(log)).map((e) => e.record.seq))
   t.equal(acknowledged.length, 30)
   t.ok(acknowledged.every((r) => seen.has(r.seq)), 'every acknowledged append is readable after the restart')
+})
+
+t.test('s3: a put cut off by the server dying leaves nothing readers stop at (s3rver writes objects in place; S3 never shows a partial one)', async (t) => {
+  const s3 = await startTestS3(t)
+  const { log } = await fresh(t, { appendTimeoutMs: 1500, requestTimeoutMs: 2000 }, s3)
+  await log.append([upsert('gw', 'first', 1)])
+  const files = () => {
+    const out: Array<{ path: string; size: number }> = []
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, e.name)
+        if (e.isDirectory()) walk(p)
+        else out.push({ path: p, size: statSync(p).size })
+      }
+    }
+    walk(s3.directory)
+    return out
+  }
+  const before = new Set(files().map((f) => f.path))
+  // A large append (48 MB of values); the server is killed once the object's file has begun
+  // to fill on its disk, so its file is left torn.
+  const big: LogRecord[] = Array.from({ length: 6 }, (_, r) => ({ ...header('gw'), op: 'upsert', vectors: Array.from({ length: 200 }, (_, i) => ({ id: `big-${r}-${i}`, values: new Float32Array(10_000).fill(i) })) }))
+  const pending = log.append(big).then(() => 'acknowledged', () => 'refused')
+  await until(() => files().some((f) => !before.has(f.path) && f.path.endsWith('._S3rver_object') && f.size > 0), { timeoutMs: 10_000, intervalMs: 1, what: 'the big object to start landing' })
+  await s3.stop()
+  const torn = files().filter((f) => !before.has(f.path) && f.path.endsWith('._S3rver_object'))
+  t.comment(`object files after the kill: ${JSON.stringify(torn.map((f) => f.size))}`)
+  const outcome = await pending
+  await s3.start()
+  await log.append([upsert('gw', 'after', 3)])
+  const seen = (await readAll(log)).map((e) => (e.record.op === 'upsert' ? e.record.vectors[0]?.id : e.record.op))
+  t.ok(seen.includes('first') && seen.includes('after'), `the log reads through (the big append was ${outcome})`)
+  t.equal(seen.includes('big-0-0'), outcome === 'acknowledged', 'the big append is there exactly when it was acknowledged')
 })

@@ -98,6 +98,9 @@ function retriable(err: unknown): boolean {
   return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN'].includes(code) ||
     code.startsWith('08') || // connection exceptions
     ['40001', '40P01', '53300', '57P01', '57P02', '57P03'].includes(code) || // serialization, deadlock, too many connections, shutdown
+    // statement timeout or cancel, lock timeout, a read-only server (a pooler still on a
+    // demoted primary), disk full, out of memory, I/O errors: the server's state, not the request
+    ['57014', '55P03', '25006', '53100', '53200'].includes(code) || code.startsWith('58') ||
     /Connection terminated|timeout exceeded when trying to connect/i.test((err as Error).message ?? '')
 }
 
@@ -366,12 +369,15 @@ export class PgvectorStore implements VectorStore {
       // ef_search 100), while exact search costs about as much at that size (bench:
       // pgvector-serve). More matching rows: the graph, with a wider search (4 x ef_search).
       params.push(this.#options.exactFilterRows ?? DEFAULT_EXACT_FILTER_ROWS)
+      // MATERIALIZED both times: the candidates are read by id, never from a graph (which
+      // would answer this with pgvector's defaults: short), and ordered exactly.
       const few = await this.#sql<Row & { score: number; matched: string }>('query',
         `WITH m AS MATERIALIZED (SELECT id FROM ${this.#table} WHERE ${where} LIMIT $${params.length} + 1),
-              n AS (SELECT count(*) AS matched FROM m)
+              n AS (SELECT count(*) AS matched FROM m),
+              c AS MATERIALIZED (SELECT t.* FROM ${this.#table} t JOIN m USING (id) WHERE t.namespace = $1 AND (SELECT matched FROM n) <= $${params.length})
          SELECT r.*, n.matched FROM n LEFT JOIN LATERAL (
-           SELECT ${columns} FROM ${this.#table} WHERE namespace = $1 AND id IN (SELECT id FROM m) AND n.matched <= $${params.length}
-           ORDER BY ${distance}, id LIMIT $${k}) r ON true`, params)
+           SELECT ${columns}, ${distance} AS vecshift_d FROM c ORDER BY ${distance}, id LIMIT $${k}) r ON true
+         ORDER BY r.vecshift_d, r.id`, params)
       params.pop()
       const matched = Number(few.rows[0]?.matched ?? 0)
       if (matched <= (this.#options.exactFilterRows ?? DEFAULT_EXACT_FILTER_ROWS)) return toMatches(few.rows.filter((row) => row.id !== null))

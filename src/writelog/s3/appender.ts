@@ -39,6 +39,10 @@ export class S3Appender {
     this.#deps = deps
   }
 
+  /** Keys an attempt was sent under that did not end as the batch's object (the window
+   *  passed, or the batch's appends were refused): removed after the next success. */
+  #orphans: string[] = []
+
   readonly flush = async (batch: readonly Queued<Buffer>[]): Promise<Position[]> => {
     const { store, prefix, writerId, settleMs, appendTimeoutMs, retry, logger } = this.#deps
     const body = Buffer.concat(batch.map((item) => item.prepared))
@@ -51,12 +55,16 @@ export class S3Appender {
       const ms = this.#tick()
       const obj = objectName(ms, writerId, first, batch.length)
       const key = logKey(prefix, obj.name)
+      let tried = false
       while (Date.now() < ms + settleMs / 2) {
         try {
           await store.putOnce(key, body)
+          if (this.#orphans.length > 0) await this.#removeOrphans(key)
           return batch.map((_, i) => position(obj.name, i))
         } catch (err) {
           last = err
+          if (!tried) this.#orphans.push(key)
+          tried = true
           if (!isRetriableS3Error(err) || Date.now() - started >= appendTimeoutMs) throw this.#failure(err, key)
           const delay = backoffMs(attempt++, retry)
           logger?.warn({ bucket: store.bucket, key, attempt, delayMs: delay, err: describe(err) }, 'write log: s3 put failed, retrying')
@@ -64,6 +72,30 @@ export class S3Appender {
         }
       }
       if (Date.now() - started >= appendTimeoutMs) throw this.#failure(last, key)
+    }
+  }
+
+  /**
+   * A put cut off by a server that died part way can leave a torn object on stores whose
+   * writes are not atomic (s3rver; S3 itself never shows a partial object), and a cut-off
+   * put that completed leaves a whole copy. Neither holds an acknowledged write that is not
+   * elsewhere: the batch succeeded under a later key, or its appends were refused and its
+   * writes never forwarded. So once the store answers again (a put just succeeded under
+   * `kept`) they are deleted, best effort, before that put is acknowledged: a reader would
+   * otherwise stop at a torn object as corrupt. Only after failures; a failed delete is
+   * tried again after the next put.
+   */
+  async #removeOrphans(kept: string): Promise<void> {
+    const keys = this.#orphans.filter((k) => k !== kept)
+    this.#orphans = []
+    if (keys.length === 0) return
+    const { store, logger } = this.#deps
+    try {
+      await store.deleteMany(keys)
+      logger?.info({ bucket: store.bucket, keys }, 'write log: removed objects of interrupted s3 puts')
+    } catch (err) {
+      this.#orphans.push(...keys)
+      logger?.warn({ bucket: store.bucket, keys, err: describe(err) }, 'write log: could not remove objects of interrupted s3 puts; trying after the next put')
     }
   }
 
