@@ -1,7 +1,7 @@
 import { E, VecshiftError } from '../errors.js'
 
 // The migration record: where a migration stands and how traffic is routed, shared by every
-// gateway replica, the copier, the replayer and the operator's commands (DESIGN.md,
+// gateway replica, the copier, the replayer and the operator's commands (docs/architecture.md,
 // "control"). Every change goes through a compare-and-set on `epoch`, which increases by one
 // with each change, so a process acting on an old view is refused instead of undoing
 // another's change, and a gateway can tell which routing is newer.
@@ -10,7 +10,7 @@ export const PHASES = ['passthrough', 'capture', 'cutover', 'target-primary', 'r
 export type Phase = (typeof PHASES)[number]
 
 /**
- * The moves a migration may make (DESIGN.md, "Phases"):
+ * The moves a migration may make (docs/architecture.md, "Phases"):
  *   passthrough -> capture -> cutover -> target-primary -> finalized
  *                     ^          |            |
  *                     +- abort --+            +-> rollback -> source-primary -> capture (try again)

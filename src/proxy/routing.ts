@@ -62,7 +62,7 @@ export class RoutingState {
     return true
   }
 
-  /** The replica could not renew its lease: writes are refused until it can (DESIGN.md
+  /** The replica could not renew its lease: writes are refused until it can (docs/architecture.md
    *  invariant 6), since it may be acting on routing the others have moved past. */
   setLeaseLost(reason: string | undefined): void {
     this.#leaseLost = reason

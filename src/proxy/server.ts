@@ -282,7 +282,7 @@ export class Gateway {
         this.metrics.inFlight.dec()
       })
       // The key is confirmed before the body is read: nothing is parsed, validated, logged
-      // or forwarded for a client whose key is not (DESIGN.md invariant 7).
+      // or forwarded for a client whose key is not (docs/architecture.md invariant 7).
       if (UNAUTHENTICATED_PATHS.has(req.routeOptions.url as string)) return done()
       let admitted: Promise<void> | undefined
       try {

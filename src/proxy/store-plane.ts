@@ -16,7 +16,7 @@ import { dict } from '../dict.js'
 
 // The Pinecone data plane answered from a store adapter instead of forwarded as bytes: what
 // the gateway serves once a pgvector target is primary, so the application keeps speaking
-// Pinecone's API (DESIGN.md: "goes through the adapter only when it must translate").
+// Pinecone's API (docs/architecture.md: "goes through the adapter only when it must translate").
 // Requests are checked by the same code the emulator uses (src/pinecone), so malformed ones
 // get Pinecone's 400s in Pinecone's words; answers have Pinecone's shapes (scores in
 // Pinecone's convention, which the adapter already converts to, floats in their shortest

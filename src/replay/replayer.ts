@@ -18,7 +18,7 @@ import { IntentTracker, type Intent, type Released } from './intents.js'
 // every change in it is idempotent.
 //
 // - outcome ok: applied;
-// - outcome failed: skipped (the source refused it; DESIGN.md invariant 2);
+// - outcome failed: skipped (the source refused it; docs/architecture.md invariant 2);
 // - outcome unknown or never logged: the ids it named are read again from the source and the
 //   target gets what the source holds (or loses them if the source has none). A write by
 //   filter cannot be re-read that way: it is applied (the source most likely applied it, as

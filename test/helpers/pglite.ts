@@ -1,6 +1,6 @@
 // Postgres with pgvector for tests: PGlite (Postgres compiled to WASM) with the pgvector
 // extension, served on a loopback port by pglite-socket, so the adapter talks to it with
-// node-postgres over the normal wire protocol (DESIGN.md, "Real peers in tests").
+// node-postgres over the normal wire protocol (docs/architecture.md, "Modules").
 //
 // PGlite is one database session: every connection to the socket server shares it. The
 // adapter uses no session state, but tests give their pools one connection anyway, so that

@@ -1,4 +1,4 @@
-// Debian's PostgreSQL 15 server for one test (DESIGN.md, "Real peers in tests": for tests
+// Debian's PostgreSQL 15 server for one test (docs/architecture.md, "Modules": for tests
 // that need several real connections, such as LISTEN/NOTIFY beside a pool, which PGlite's
 // single session cannot give). A throw-away cluster in a temporary directory, on a loopback
 // port, trust authentication, fsync off (nothing here must survive the machine; commits

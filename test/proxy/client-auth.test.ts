@@ -11,7 +11,7 @@ import { startTestGateway } from '../helpers/gateway.js'
 import type { TestContext } from '../helpers/tap.js'
 import { until } from '../helpers/until.js'
 
-// DESIGN.md invariant 7, "nothing before the key": in auth mode passthrough the gateway
+// docs/architecture.md invariant 7, "nothing before the key": in auth mode passthrough the gateway
 // holds no keys, so it confirms each key once with the source before it parses, validates,
 // logs or forwards anything of a request. A missing, wrong or revoked key gets Pinecone's
 // 401 and leaves the log empty; a source that cannot be asked means 503, not "let in".
