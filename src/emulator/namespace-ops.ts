@@ -5,9 +5,9 @@
 import { atLeast } from '../pinecone/api-version.js'
 import { type Body, type DataContext, podUnsupported } from './data-ops.js'
 import { decodeToken, paginationToken, reportedNamespace } from '../pinecone/read-requests.js'
-import { dataError, GrpcCode, invalidArgument } from '../pinecone/errors.js'
+import { dataError, GrpcCode } from '../pinecone/errors.js'
 import { DEFAULT_NS, namespaceKey } from './index-store.js'
-import { LIMITS, optInt } from '../pinecone/limits.js'
+import { optInt } from '../pinecone/limits.js'
 import { checkNamespaceName, parseCreateNamespace } from '../pinecone/write-requests.js'
 import type { Namespace } from './records.js'
 

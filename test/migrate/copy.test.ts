@@ -85,7 +85,7 @@ function norm(v: StoredVector | undefined): unknown {
   return { id: v.id, values: v.values ? Array.from(v.values).map((f) => (Object.is(f, -0) ? '-0' : f)) : null, sparse, metadata }
 }
 
-async function copy(t: TestContext, source: VectorStore, target: VectorStore, options: Partial<CopyOptions> & { idsFile?: string } = {}, run: { concurrency?: number; batchSize?: number } = {}) {
+async function copy(_t: TestContext, source: VectorStore, target: VectorStore, options: Partial<CopyOptions> & { idsFile?: string } = {}, run: { concurrency?: number; batchSize?: number } = {}) {
   const plan = await planCopy(source, target, { strategy: 'auto', createTarget: false, ...options })
   const dir = mkdtempSync(join(tmpdir(), 'vecshift-copy-'))
   const summary = await runCopy(source, target, plan, {

@@ -119,7 +119,10 @@ t.test('malformed requests in phase capture: Pinecone-shaped 4xx, nothing logged
       request: req.raw ? JSON.stringify(req.raw.subarray(0, 120).toString('latin1')) : `${req.method} ${req.path.slice(0, 120)}${req.body !== undefined ? ` ${String(req.body).slice(0, 160)}` : ''}`,
       answer: a.status !== undefined ? `${a.status} ${a.contentType ?? ''} ${(a.body ?? '').slice(0, 240)}` : `${label}: ${a.error ?? ''}`,
     }
-    if (a.timedOut) return failures.hang.push(f)
+    if (a.timedOut) {
+      failures.hang.push(f)
+      return
+    }
     if (a.status === undefined) {
       // A client that hung up mid-body may be answered with silence; nobody else may.
       if (!(req.mayClose && a.error === 'closed')) failures.noAnswer.push(f)

@@ -145,7 +145,6 @@ export class PgvectorStore implements VectorStore {
       }
       return
     }
-    const { opclass } = OPS[spec.metric]
     const settings = { ...LAYOUT_DEFAULTS, ...this.#options.layoutSettings }
     const choice: LayoutChoice = this.#options.layout === undefined || this.#options.layout === 'auto'
       ? (spec.namespaces ? chooseLayout(spec.namespaces, settings) : { layout: 'single', reason: 'no namespaces were known when the table was made', indexed: [] })

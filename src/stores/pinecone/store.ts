@@ -4,7 +4,7 @@ import { formatFloat32Array } from '../../pinecone/float32.js'
 import type { Metric, VectorType } from '../../pinecone/types.js'
 import type { RetryPolicy } from '../../retry.js'
 import type {
-  CollectionControl, CollectionState, DeleteRequest, ListOptions, ListPage, NamespaceStats, QueryMatch, QueryRequest, StoreCounters, StoreDescription,
+  CollectionControl, DeleteRequest, ListOptions, ListPage, NamespaceStats, QueryMatch, QueryRequest, StoreCounters, StoreDescription,
   StoredVector, UpdateRequest, VectorStore,
 } from '../contract.js'
 import { PineconeHttp, PineconeRefusal, type PineconeHttpOptions, type PineconeResponse } from './http.js'
