@@ -114,7 +114,7 @@ Exit codes: 0 done, 2 failed (the message says why; the checkpoint is intact), 1
     })
 }
 
-function formatStatus(s: import('../replay/replayer.js').ReplayStatus): string {
+function formatStatus(s: import('../replay/status.js').ReplayStatus): string {
   const c = s.counts
   return [
     `replay ${s.lagRecords === 0 && s.awaitingOutcome === 0 ? 'caught up' : 'stopped'} at ${s.checkpoint ?? '(start)'} of ${s.tail ?? '(empty log)'}`,

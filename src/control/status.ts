@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js'
 import { CheckpointFile, type CopyCheckpoint } from '../migrate/copy/checkpoint.js'
-import type { ReplayStatus } from '../replay/replayer.js'
+import type { ReplayStatus } from '../replay/status.js'
 import { ReplayStatusFile } from '../replay/status.js'
 import type { ControlStore, ProgressReport, ReplicaLease } from './contract.js'
 import type { MigrationRecord } from './record.js'

@@ -1,4 +1,4 @@
-import type { ReplayStatus } from '../replay/replayer.js'
+import type { ReplayStatus } from '../replay/status.js'
 
 // The replayers' lag over the last minutes, for the status page's chart. The replayer
 // itself keeps only its latest status (a file or a control-store report); the gateway

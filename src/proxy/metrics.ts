@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { ReplayStatus } from '../replay/replayer.js'
+import type { ReplayStatus } from '../replay/status.js'
 
 // Prometheus metrics of one gateway process. A registry per gateway (not prom-client's
 // global one) so tests can run several gateways in one process.

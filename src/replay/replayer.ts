@@ -7,6 +7,7 @@ import type { LogEntry, Position, WriteLog } from '../writelog/contract.js'
 import { Batch, RecordRefused, refusal } from './batch.js'
 import type { DirtySet } from './dirty.js'
 import { IntentTracker, type Intent, type Released } from './intents.js'
+import type { ReplayCounts, ReplayFailure, ReplayStatus } from './status.js'
 
 // The replayer: reads the write log from its checkpoint and applies it to the target.
 //
@@ -58,58 +59,6 @@ export interface ReplayOptions {
   readonly print?: (line: string) => void
   readonly logger?: Logger
   readonly signal?: AbortSignal
-}
-
-export interface ReplayCounts {
-  /** Intents applied (ok), coalesced or not. */
-  applied: number
-  /** Intents whose outcome was failure, skipped. */
-  skippedFailed: number
-  /** Intents without a usable outcome whose ids were repaired from the source. */
-  repaired: number
-  /** Writes by filter applied without a known outcome (see above). */
-  uncertainFilterWrites: number
-  /** Intents left out by --namespace. */
-  otherNamespaces: number
-  batches: number
-  upserted: number
-  deleted: number
-  updated: number
-  filterWrites: number
-}
-
-export interface ReplayStatus {
-  readonly consumer: string
-  readonly checkpoint: Position | undefined
-  readonly tail: Position | undefined
-  /** Records between the checkpoint and the log's tail, when the log can count them. */
-  readonly lagRecords: number | undefined
-  /** Age of the oldest write not yet applied; 0 when caught up. */
-  readonly lagSeconds: number
-  /** Intents read but held back, waiting for their outcome (or behind one that is). */
-  readonly awaitingOutcome: number
-  readonly counts: Readonly<ReplayCounts>
-  readonly dirtyIds: number
-  readonly lastFence: string | undefined
-  /** The error the replayer is retrying, if any. */
-  readonly retrying: string | undefined
-  /** A write the target refused for good: replay stopped before it (E.REPLAY_REFUSED). */
-  readonly failed?: ReplayFailure
-  readonly updatedAt: string
-}
-
-/** What the target refused, where in the log, and its words. */
-export interface ReplayFailure {
-  /** The step: "apply a batch", "apply delete by filter", ... */
-  readonly what: string
-  readonly namespace?: string
-  /** The record the target refused, when the batch was narrowed down to it. */
-  readonly id?: string
-  /** The write lies after this checkpoint, at or before `through`. */
-  readonly after: Position | undefined
-  readonly through: Position | undefined
-  readonly error: string
-  readonly at: string
 }
 
 export async function replay(options: ReplayOptions): Promise<ReplayStatus> {

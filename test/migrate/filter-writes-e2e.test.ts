@@ -233,6 +233,7 @@ for (const variant of [
     const pre = cutover.steps.find((s) => s.name === 'pre-reconcile')?.detail ?? ''
     t.comment(`pre-reconcile: ${pre}`)
     t.match(pre, /writes by filter or delete-all in \d+ namespace\(s\) reconciled/, 'the pre-reconcile reconciled the writes by filter')
+    t.match(pre, /namespace\(s\) reconciled \([^;]*"b"[^;]*;/, 'and names the namespaces it reconciled whole')
     t.match(pre, /compared in full: .*"b"/, 'the namespace emptied by delete-all was compared in full')
     if (variant.replayer === 'after the copy') t.match(pre, /compared in full: "", "a"/, 'namespaces copied unpositioned were compared in full')
     else if (summary.settle?.unpositionedBatches === 0) t.notMatch(pre, /compared in full: "", "a"/, 'positioned namespaces were reconciled by their filters, not in full')

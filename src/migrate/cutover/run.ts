@@ -4,7 +4,7 @@ import type { ControlStore, ReplicaLease } from '../../control/contract.js'
 import { HISTORY, transitioned, type CutoverAttempt, type CutoverStep, type MigrationRecord } from '../../control/record.js'
 import { E, VecshiftError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
-import type { ReplayStatus } from '../../replay/replayer.js'
+import type { ReplayStatus } from '../../replay/status.js'
 import type { VectorStore } from '../../stores/contract.js'
 import type { WriteLog } from '../../writelog/contract.js'
 import type { CopyCheckpoint } from '../copy/checkpoint.js'
@@ -313,7 +313,8 @@ async function replayerReaches(
 function reconcileDetail(r: ReconcileResult): string {
   let out = `${r.checked} ids checked, ${r.repaired} repaired`
   if (r.filterWrites > 0) {
-    out += `; ${r.filterWrites} writes by filter or delete-all in ${r.wholeNamespaces.length} namespace(s) reconciled (${r.matched} records matched their filters`
+    const names = r.wholeNamespaces.slice(0, 20).map((n) => JSON.stringify(n)).join(', ') + (r.wholeNamespaces.length > 20 ? `, and ${r.wholeNamespaces.length - 20} more` : '')
+    out += `; ${r.filterWrites} writes by filter or delete-all in ${r.wholeNamespaces.length} namespace(s) reconciled (${names}; ${r.matched} records matched their filters`
     out += r.comparedInFull.length > 0 ? `; compared in full: ${r.comparedInFull.map((n) => JSON.stringify(n)).join(', ')})` : ')'
   }
   return out
