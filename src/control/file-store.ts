@@ -4,7 +4,7 @@ import { watch as fsWatch, type FSWatcher } from 'node:fs'
 import { basename, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { E, VecshiftError } from '../errors.js'
-import { fsyncDir, readJson, writeJsonAtomic } from '../writelog/file/atomic-json.js'
+import { fsyncDir, readJson, writeJsonAtomic } from '../atomic-json.js'
 import type { ControlStore, ProgressReport, ReplicaLease } from './contract.js'
 import { initialRecord, type MigrationRecord, type Phase } from './record.js'
 

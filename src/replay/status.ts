@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { readJson, writeJsonAtomic } from '../writelog/file/atomic-json.js'
+import { readJson, writeJsonAtomic } from '../atomic-json.js'
 import type { Position } from '../writelog/contract.js'
 
 // Where a replayer leaves its state for other commands (`vecshift status`, the cutover): the

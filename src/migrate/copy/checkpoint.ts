@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { readJson, writeJsonAtomic } from '../../writelog/file/atomic-json.js'
+import { readJson, writeJsonAtomic } from '../../atomic-json.js'
 import { dict } from '../../dict.js'
 
 // The copy's checkpoint: per namespace, where the next unfinished batch starts (a list

@@ -1,6 +1,6 @@
 import { mkdir, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { readJson, writeJsonAtomic } from '../../writelog/file/atomic-json.js'
+import { readJson, writeJsonAtomic } from '../../atomic-json.js'
 import type { VerifyCheckpoint, VerifyState } from './run.js'
 
 /** An interrupted verification's progress, one JSON file per migration (written atomically,

@@ -7,7 +7,7 @@ import type { Logger } from '../../logger.js'
 import { encodeRecord, FrameArena } from '../codec.js'
 import type { LogEntry, LogStats, Position, ReadOptions, WriteLog } from '../contract.js'
 import type { LogRecord } from '../record.js'
-import { fsyncDir, readJson, writeJsonAtomic } from './atomic-json.js'
+import { fsyncDir, readJson, writeJsonAtomic } from '../../atomic-json.js'
 import { acquireDirLock, type DirLock } from './lock.js'
 import { FrameCursor, formatLsn, listSegments, scanSegment, segmentPath, type SegmentRef } from './segments.js'
 
