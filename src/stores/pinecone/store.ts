@@ -10,7 +10,7 @@ import type {
 import { PineconeHttp, PineconeRefusal, type PineconeHttpOptions, type PineconeResponse } from './http.js'
 import { NOT_HANDLED, parseFetchResponse } from '../../pinecone/fast-json.js'
 import { PineconeCollections } from './collections.js'
-import { canonicalNamespace, urlNamespace, fromWire, matchFromWire, sparseJson, upsertBody, vectorJson, wireNamespace } from './wire.js'
+import { namespaceFromWire, urlNamespace, fromWire, matchFromWire, sparseJson, upsertBody, vectorJson, wireNamespace } from './wire.js'
 
 // The Pinecone adapter: REST over undici, for serverless and pod-based indexes.
 //
@@ -22,7 +22,7 @@ import { canonicalNamespace, urlNamespace, fromWire, matchFromWire, sparseJson, 
 // Requests stay within Pinecone's limits (WIRE-NOTES.md): 1000 vectors and 2 MB per upsert,
 // 1000 ids per fetch or delete, 100 ids per list page.
 
-export const LIMITS = Object.freeze({
+export const REQUEST_LIMITS = Object.freeze({
   upsertVectors: 1000,
   /** Pinecone refuses requests over 2 MB; stay a little under. */
   upsertBytes: 2_000_000,
@@ -139,14 +139,14 @@ export class PineconeStore implements VectorStore {
       namespaces?: Record<string, { vectorCount?: number }>
     }
     return Object.entries(body.namespaces ?? {})
-      .map(([ns, s]) => ({ namespace: canonicalNamespace(ns), vectorCount: s.vectorCount ?? 0 }))
+      .map(([ns, s]) => ({ namespace: namespaceFromWire(ns), vectorCount: s.vectorCount ?? 0 }))
       .sort((a, b) => (a.namespace < b.namespace ? -1 : a.namespace > b.namespace ? 1 : 0))
   }
 
   async list(namespace: string, options: ListOptions = {}): Promise<ListPage> {
     const d = await this.describe()
     if (!d.canList) throw new VecshiftError(E.STORE_UNSUPPORTED, [this.label, 'listing ids (pod-based indexes cannot list; use the collection or ids-file copy strategy)'])
-    const q = new URLSearchParams({ limit: String(Math.min(options.limit ?? LIMITS.listPage, LIMITS.listPage)) })
+    const q = new URLSearchParams({ limit: String(Math.min(options.limit ?? REQUEST_LIMITS.listPage, REQUEST_LIMITS.listPage)) })
     if (options.prefix) q.set('prefix', options.prefix)
     if (options.cursor) q.set('paginationToken', options.cursor)
     const path = `/vectors/list?namespace=${urlNamespace(namespace, this.label, 'list')}&${q.toString()}`
@@ -164,7 +164,7 @@ export class PineconeStore implements VectorStore {
     // fetch_by_metadata (API 2025-10) is a serverless operation, like list.
     if (!d.canList) throw new VecshiftError(E.STORE_UNSUPPORTED, [this.label, 'selecting records by metadata without a vector (pod-based indexes cannot)'])
     // The answer carries whole records: a modest page keeps each response small.
-    const limit = Math.max(1, Math.min(options.limit ?? LIMITS.matchPage, LIMITS.matchPage))
+    const limit = Math.max(1, Math.min(options.limit ?? REQUEST_LIMITS.matchPage, REQUEST_LIMITS.matchPage))
     const json = JSON.stringify({ namespace: wireNamespace(namespace), filter, limit, ...(options.cursor ? { paginationToken: options.cursor } : {}) })
     const body = (await this.#call('fetch_by_metadata', async () => (await this.#dataPlane()).request('POST', '/vectors/fetch_by_metadata', json))).body as {
       vectors?: Record<string, unknown>
@@ -190,7 +190,7 @@ export class PineconeStore implements VectorStore {
     }
     for (const id of ids) {
       const part = `ids=${encodeURIComponent(id)}`
-      if (batch.length >= LIMITS.fetchIds || (batch.length > 0 && urlBytes + part.length + 1 > LIMITS.fetchUrlBytes)) await flush()
+      if (batch.length >= REQUEST_LIMITS.fetchIds || (batch.length > 0 && urlBytes + part.length + 1 > REQUEST_LIMITS.fetchUrlBytes)) await flush()
       batch.push(part)
       urlBytes += part.length + 1
     }
@@ -223,7 +223,7 @@ export class PineconeStore implements VectorStore {
     for (const v of vectors) {
       const json = vectorJson(v)
       const size = Buffer.byteLength(json) + 1
-      if (batch.length >= LIMITS.upsertVectors || (batch.length > 0 && bytes + size + overhead > LIMITS.upsertBytes)) await send()
+      if (batch.length >= REQUEST_LIMITS.upsertVectors || (batch.length > 0 && bytes + size + overhead > REQUEST_LIMITS.upsertBytes)) await send()
       batch.push(json)
       bytes += size
     }
@@ -248,8 +248,8 @@ export class PineconeStore implements VectorStore {
     const ns = `"namespace":${JSON.stringify(wireNamespace(namespace))}`
     const send = (json: string) => this.#call('delete', async () => (await this.#dataPlane()).request('POST', '/vectors/delete', json), { notFoundIsDone: true })
     if ('ids' in request) {
-      for (let i = 0; i < request.ids.length; i += LIMITS.deleteIds) {
-        await send(`{"ids":${JSON.stringify(request.ids.slice(i, i + LIMITS.deleteIds))},${ns}}`)
+      for (let i = 0; i < request.ids.length; i += REQUEST_LIMITS.deleteIds) {
+        await send(`{"ids":${JSON.stringify(request.ids.slice(i, i + REQUEST_LIMITS.deleteIds))},${ns}}`)
       }
     } else if ('filter' in request) {
       await send(`{"filter":${JSON.stringify(request.filter)},${ns}}`)

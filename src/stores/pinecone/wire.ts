@@ -26,7 +26,7 @@ export function urlNamespace(namespace: string, label: string, call: string): st
   return encodeURIComponent(wire)
 }
 
-export function canonicalNamespace(wire: string | undefined): string {
+export function namespaceFromWire(wire: string | undefined): string {
   return wire === undefined || wire === '__default__' ? '' : wire
 }
 
