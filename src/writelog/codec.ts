@@ -3,6 +3,7 @@ import type {
   AbandonRecord, CreateNamespaceRecord, DeleteRecord, FenceRecord, LogRecord, Metadata, OutcomeKind, OutcomeRecord, RecordHeader,
   SparseValues, UpdateRecord, UpsertRecord, VectorRecord,
 } from './record.js'
+import { wellFormed } from '../unicode.js'
 
 // The binary encoding of one log record, shared by every backend. docs/writelog-format.md
 // is its specification for other tools; the layout here must stay in step with it.
@@ -197,10 +198,6 @@ class Writer {
 /** Marks a string stored as UTF-16LE code units (Writer.#utf16). */
 const UTF16_MARK = 0xff
 
-/** No lone surrogate: the string survives UTF-8 (String.prototype.isWellFormed, ES2024). */
-function wellFormed(s: string): boolean {
-  return (s as unknown as { isWellFormed(): boolean }).isWellFormed()
-}
 
 class Reader {
   pos: number

@@ -1,5 +1,6 @@
 import { E, VecshiftError } from '../../errors.js'
 import type { NamespaceStats, StoreDescription, VectorStore } from '../../stores/contract.js'
+import { wellFormed } from '../../unicode.js'
 
 // Before a byte moves: can the source's vectors be copied into the target at all, and how?
 //
@@ -117,7 +118,7 @@ export async function planCopy(source: VectorStore, target: VectorStore, options
   // surrogate (JSON bodies can, so such a namespace can exist): refused before anything is
   // copied, naming them, rather than half way through.
   const unaddressable = strategy === 'list-fetch' && s.kind !== 'pgvector'
-    ? namespaces.filter((n) => n.vectorCount > 0 && !(n.namespace as unknown as { isWellFormed(): boolean }).isWellFormed()).map((n) => n.namespace)
+    ? namespaces.filter((n) => n.vectorCount > 0 && !wellFormed(n.namespace)).map((n) => n.namespace)
     : []
   if (unaddressable.length > 0) {
     refuse(`namespace(s) ${unaddressable.map((n) => JSON.stringify(n)).join(', ')} of the ${source.label} hold a lone surrogate, which a URL cannot carry, and Pinecone lists and fetches a namespace by URL: they cannot be read. Rename them on the source (the writes the gateway captures carry them to the target as they are), or copy the other namespaces one by one with --namespace`)

@@ -4,6 +4,7 @@ import { COLLECTION_LIMITS, describeIfExists, planCopy, type CopyOptions, type S
 import { chooseLayout, type IndexLayout, type LayoutChoice, type LayoutSettings } from '../../stores/pgvector/layout.js'
 import { metadataEscaped, storable } from '../../stores/pgvector/escape.js'
 import { sampleIds, seededRandom } from '../verify/sample.js'
+import { wellFormed } from '../../unicode.js'
 
 // `vecshift plan`: looks at both sides before anything moves and says what the migration
 // will be — what the indexes hold, whether the vectors can be copied or must be re-embedded
@@ -93,7 +94,7 @@ export async function runPlan(source: VectorStore, target: VectorStore, copy: Co
   if (s.canList && records > 0) {
     // A Pinecone namespace with a lone surrogate cannot be listed (no URL carries it): it is
     // reported below instead of failing the plan.
-    const listable = (ns: string) => s.kind === 'pgvector' || (ns as unknown as { isWellFormed(): boolean }).isWellFormed()
+    const listable = (ns: string) => s.kind === 'pgvector' || wellFormed(ns)
     const ids = (await sampleIds(source, sStats.filter((n) => n.vectorCount > 0 && listable(n.namespace)).map((n) => n.namespace), settings.sampleRecords, seededRandom(1))).ids
     const byNs = new Map<string, string[]>()
     for (const x of ids) byNs.set(x.namespace, [...(byNs.get(x.namespace) ?? []), x.id])
@@ -126,7 +127,7 @@ export async function runPlan(source: VectorStore, target: VectorStore, copy: Co
     if (toPgvector) {
       notes.push(`${oddRecords} of ${sample.records} sampled records and ${oddNamespaces.length} namespace(s) hold NUL, lone surrogates or a leading U+FDD0 in metadata or names, which Postgres cannot hold as they are: pgvector stores them escaped (U+FDD0 and the JSON escape) and vecshift decodes them when serving; other readers of the table see the escaped form (docs/copy.md)`)
     }
-    const unaddressable = oddNamespaces.filter((ns) => !(ns as unknown as { isWellFormed(): boolean }).isWellFormed())
+    const unaddressable = oddNamespaces.filter((ns) => !wellFormed(ns))
     if (s.kind !== 'pgvector' && unaddressable.length > 0) {
       limits.push(`namespace(s) ${unaddressable.map((ns) => JSON.stringify(ns)).join(', ')} hold a lone surrogate, which a URL cannot carry: Pinecone's list and fetch cannot address them, so the copy cannot read them; rename them on the source before the copy`)
     }

@@ -6,6 +6,7 @@ import { compareInFull, detectableRate, type FullComparison } from './full.js'
 import { compareRecords, type RecordComparison, type RecordDifference } from './records.js'
 import { sampleIds, seededRandom, type SampledId } from './sample.js'
 import { agreementRows, queriesFromRecords, summarizeAgreement, type AgreementRow, type SearchAgreement, type VerifyQuery } from './search.js'
+import { wellFormed } from '../../unicode.js'
 
 // `vecshift verify`: is the target answering like the source? Counts per namespace, a uniform
 // sample of records compared field by field (and a sample of the target's ids looked up on
@@ -136,11 +137,11 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyReport> {
     // counts only, and the report says so.
     const [sd, td] = await Promise.all([o.source.describe(), o.target.describe()])
     const bothPgvector = sd.kind === 'pgvector' && td.kind === 'pgvector'
-    const unlisted = bothPgvector ? [] : names.filter((n) => !urlSafe(n))
-    if (unlisted.length > 0) {
-      notes.push(`namespace(s) ${unlisted.map((n) => JSON.stringify(n)).join(', ')} hold a lone surrogate, which a URL cannot carry: Pinecone cannot list or fetch them, so their records were not sampled${o.full === 'all' ? ' nor compared in full' : ''}; their counts were compared`)
+    const unlisted = new Set(bothPgvector ? [] : names.filter((n) => !wellFormed(n)))
+    if (unlisted.size > 0) {
+      notes.push(`namespace(s) ${[...unlisted].map((n) => JSON.stringify(n)).join(', ')} hold a lone surrogate, which a URL cannot carry: Pinecone cannot list or fetch them, so their records were not sampled${o.full === 'all' ? ' nor compared in full' : ''}; their counts were compared`)
     }
-    const listable = (stats: typeof sStats) => stats.filter((x) => x.vectorCount > 0 && !unlisted.includes(x.namespace)).map((x) => x.namespace)
+    const listable = (stats: typeof sStats) => stats.filter((x) => x.vectorCount > 0 && !unlisted.has(x.namespace)).map((x) => x.namespace)
 
     // 2. A uniform sample of the source's ids (the target's when the source cannot list).
     if (!sd.canList) notes.push(`the source (${o.source.label}) cannot list its ids: records were sampled from the target, so ids missing on the target are not found; compare the counts`)
@@ -201,7 +202,7 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyReport> {
     let full: FullComparison | undefined
     if (o.full !== undefined) {
       work.phase = 'comparing in full'
-      const chosen = o.full === 'all' ? names.filter((n) => !unlisted.includes(n)) : o.full.map((n) => (n === '__default__' ? '' : n))
+      const chosen = o.full === 'all' ? names.filter((n) => !unlisted.has(n)) : o.full.map((n) => (n === '__default__' ? '' : n))
       full = await compareInFull(o.source, o.target, chosen, o.tolerance, { ...(o.signal ? { signal: o.signal } : {}) })
     }
 
@@ -243,11 +244,6 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyReport> {
   } finally {
     o.progress?.stop({ done: work.done, total: work.total, retries: o.source.counters.retries + o.target.counters.retries })
   }
-}
-
-/** Whether a namespace fits in a URL (Pinecone's list and fetch take it there). */
-function urlSafe(namespace: string): boolean {
-  return (namespace as unknown as { isWellFormed(): boolean }).isWellFormed()
 }
 
 function emptyTally(): Tally {

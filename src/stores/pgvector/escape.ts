@@ -1,4 +1,5 @@
 import type { Metadata } from '../../pinecone/types.js'
+import { wellFormed } from '../../unicode.js'
 
 // Strings Pinecone accepts that Postgres cannot hold as they are: NUL (refused in text
 // columns, and in jsonb as the escape \u0000, error 22P05) and lone surrogates (refused in
@@ -18,7 +19,7 @@ const MARK = '\uFDD0'
 
 /** Whether Postgres holds `s` unchanged: no NUL, no lone surrogate, no leading U+FDD0. */
 export function storable(s: string): boolean {
-  return !s.includes('\u0000') && (s as unknown as { isWellFormed(): boolean }).isWellFormed() && !s.startsWith(MARK)
+  return !s.includes('\u0000') && wellFormed(s) && !s.startsWith(MARK)
 }
 
 export function encodeText(s: string): string {
@@ -40,23 +41,15 @@ export function decodeMetadata(md: Metadata): Metadata {
 }
 
 function mapStrings(md: Metadata, f: (s: string) => string): Metadata {
-  let changed = false
-  const out: Array<[string, Metadata[string]]> = []
-  for (const [k, v] of Object.entries(md)) {
-    const key = f(k)
-    let value = v
-    if (typeof v === 'string') value = f(v)
-    else if (Array.isArray(v)) {
-      const mapped = v.map((x) => (typeof x === 'string' ? f(x) : x))
-      if (mapped.some((x, i) => x !== v[i])) value = mapped as typeof v
-    }
-    if (key !== k || value !== v) changed = true
-    out.push([key, value])
-  }
-  if (!changed) return md
+  // Every row read and written passes here: look first, build a new object only when a key
+  // or string changes (rare), so ordinary metadata costs no allocation.
+  const changes = (v: unknown) => typeof v === 'string' ? f(v) !== v : Array.isArray(v) && v.some((x) => typeof x === 'string' && f(x) !== x)
+  if (!Object.entries(md).some(([k, v]) => f(k) !== k || changes(v))) return md
   // A null prototype: a metadata key "__proto__" stays an ordinary key (src/dict.ts).
   const res = Object.create(null) as Metadata
-  for (const [k, v] of out) res[k] = v
+  for (const [k, v] of Object.entries(md)) {
+    res[f(k)] = typeof v === 'string' ? f(v) : Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? f(x) : x)) as typeof v : v
+  }
   return res
 }
 

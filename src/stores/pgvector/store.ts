@@ -41,6 +41,10 @@ const OPS: Record<Metric, { opclass: string; op: string; score: (d: string) => s
   euclidean: { opclass: 'vector_l2_ops', op: '<->', score: (d) => `(${d}) * (${d})` },
 }
 
+/** SQL for a namespace's partial index name (stored, encoded namespace): at most 63
+ *  characters, unique per table and namespace. buildIndexes and searchLayout both use it. */
+const partialIndexName = (table: string, namespace: string) => `left(${table}, 40) || '_hnsw_' || left(md5(${table} || '/' || ${namespace}), 16)`
+
 export const PG_LIMITS = Object.freeze({ upsertRows: 500, fetchIds: 1000, deleteIds: 1000, listPage: 1000 })
 export const DEFAULT_EF_SEARCH = 100
 export const DEFAULT_EXACT_FILTER_ROWS = 2_000
@@ -184,18 +188,14 @@ export class PgvectorStore implements VectorStore {
         wanted.push({ name: `${this.#options.table}_embedding_hnsw`, where: '' })
       } else {
         const counts = await this.#sql<{ namespace: string; n: string; name: string; q: string }>('buildIndexes',
-          `SELECT namespace, count(*) AS n, left($1, 40) || '_hnsw_' || left(md5($1 || '/' || namespace), 16) AS name, quote_literal(namespace) AS q
+          `SELECT namespace, count(*) AS n, ${partialIndexName('$1', 'namespace')} AS name, quote_literal(namespace) AS q
            FROM ${this.#table} GROUP BY namespace HAVING count(*) >= $2 ORDER BY namespace`, [this.#options.table, shape.minIndexedRows])
         for (const row of counts.rows) wanted.push({ name: row.name, where: ` WHERE namespace = ${row.q}` })
       }
       for (const { name, where } of wanted) {
         const qualified = `"${this.#options.schema ?? 'public'}"."${name}"`
-        const exists = await this.#sql<{ valid: boolean }>('buildIndexes',
-          'SELECT i.indisvalid AS valid FROM pg_index i WHERE i.indexrelid = to_regclass($1)', [qualified])
-        if (exists.rows[0]?.valid === true) continue
-        if (!built) onStart?.()
-        built = true
-        await this.#createIndex(qualified, `CREATE INDEX CONCURRENTLY IF NOT EXISTS "${name}" ON ${this.#table} USING hnsw (embedding ${opclass})${where}`)
+        const create = `CREATE INDEX CONCURRENTLY IF NOT EXISTS "${name}" ON ${this.#table} USING hnsw (embedding ${opclass})${where}`
+        if (await this.#createIndex(qualified, create, () => { if (!built) onStart?.() })) built = true
       }
     }
     // Statistics for the planner once the table is loaded and indexed: without them it
@@ -205,23 +205,26 @@ export class PgvectorStore implements VectorStore {
     return built
   }
 
-  /** CONCURRENTLY: the replayer (during a copy) or the gateway (after the flip) goes on
+  /** Builds the index unless a valid one is there (calling onBuild first); answers whether it
+   *  built. CONCURRENTLY: the replayer (during a copy) or the gateway (after the flip) goes on
    *  writing the table while a graph is built, for minutes on a large table; a plain CREATE
    *  INDEX would hold every write for that long. It cannot run in a transaction, so a
    *  configured maintenance_work_mem is SET on the build's own connection and RESET after. */
-  async #createIndex(qualified: string, create: string): Promise<void> {
+  async #createIndex(qualified: string, create: string, onBuild: () => void): Promise<boolean> {
     const memory = this.#options.maintenanceWorkMem
-    await this.#withRetries('buildIndexes', async () => {
+    return this.#withRetries('buildIndexes', async () => {
       const client = await this.#pool.connect()
       try {
         // A concurrent build killed or failed half way (this attempt's previous try, or a
         // process that died) leaves an invalid index that serves nothing: drop, build again.
         const left = await client.query<{ valid: boolean }>('SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass($1)', [qualified])
-        if (left.rows[0]?.valid === true) return
+        if (left.rows[0]?.valid === true) return false
+        onBuild()
         if (left.rows[0]) await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${qualified}`)
         // SET takes no bind parameters; the value was validated by the config schema.
         if (memory !== undefined) await client.query(`SET maintenance_work_mem = '${memory}'`)
         await client.query(create)
+        return true
       } finally {
         if (memory !== undefined) await client.query('RESET maintenance_work_mem').catch(() => undefined)
         client.release()
@@ -238,7 +241,7 @@ export class PgvectorStore implements VectorStore {
     const r = await this.#sql<{ namespace: string }>('searchLayout',
       `SELECT n.namespace FROM (SELECT DISTINCT namespace FROM ${this.#table}) n
        WHERE EXISTS (SELECT 1 FROM pg_index i WHERE i.indisvalid
-         AND i.indexrelid = to_regclass(quote_ident($1) || '.' || quote_ident(left($2, 40) || '_hnsw_' || left(md5($2 || '/' || n.namespace), 16))))
+         AND i.indexrelid = to_regclass(quote_ident($1) || '.' || quote_ident(${partialIndexName('$2', 'n.namespace')})))
        ORDER BY 1`,
       [this.#options.schema ?? 'public', this.#options.table])
     return { layout: 'per-namespace', minIndexedRows: shape.minIndexedRows, indexed: r.rows.map((x) => decodeText(x.namespace)) }
@@ -367,7 +370,8 @@ export class PgvectorStore implements VectorStore {
       // neighbours (recall@10 0.83 for a filter matching 1 % of a 20,000-row namespace, with
       // ef_search 100), while exact search costs about as much at that size (bench:
       // pgvector-serve). More matching rows: the graph, with a wider search (4 x ef_search).
-      params.push(this.#options.exactFilterRows ?? DEFAULT_EXACT_FILTER_ROWS)
+      const bound = this.#options.exactFilterRows ?? DEFAULT_EXACT_FILTER_ROWS
+      params.push(bound)
       // MATERIALIZED both times: the candidates are read by id, never from a graph (which
       // would answer this with pgvector's defaults: short), and ordered exactly.
       const few = await this.#sql<Row & { score: number; matched: string }>('query',
@@ -379,7 +383,7 @@ export class PgvectorStore implements VectorStore {
          ORDER BY r.vecshift_d, r.id`, params)
       params.pop()
       const matched = Number(few.rows[0]?.matched ?? 0)
-      if (matched <= (this.#options.exactFilterRows ?? DEFAULT_EXACT_FILTER_ROWS)) return toMatches(few.rows.filter((row) => row.id !== null))
+      if (matched <= bound) return toMatches(few.rows.filter((row) => row.id !== null))
       efSearch *= 4
     }
     const approximate = `SELECT ${columns} FROM ${this.#table} WHERE ${where} ORDER BY ${distance} LIMIT $${k}`

@@ -4,6 +4,7 @@ import { NumbersText } from '../../pinecone/fast-json.js'
 import type { QueryMatch, StoredVector } from '../contract.js'
 import { denseText, withDenseText } from '../dense-text.js'
 import { E, VecshiftError } from '../../errors.js'
+import { wellFormed } from '../../unicode.js'
 
 // Records to and from Pinecone's JSON. Floats go out in their shortest float32 form (what
 // Pinecone itself prints), so a copied vector is bit-for-bit the source's, and the bodies are
@@ -20,7 +21,7 @@ export function wireNamespace(namespace: string): string {
  *  namespace, and encodeURIComponent throws. Refused instead, saying which call needs it. */
 export function urlNamespace(namespace: string, label: string, call: string): string {
   const wire = wireNamespace(namespace)
-  if (!(wire as unknown as { isWellFormed(): boolean }).isWellFormed()) {
+  if (!wellFormed(wire)) {
     throw new VecshiftError(E.STORE_UNSUPPORTED, [label, `${call} in namespace ${JSON.stringify(namespace)}: the name holds a lone surrogate, which a URL cannot carry, and Pinecone takes the namespace of ${call} in the URL. Writes, queries and deletes by filter in it still work (they send JSON); to list, fetch or copy its records, rename the namespace on the source`])
   }
   return encodeURIComponent(wire)
