@@ -67,11 +67,19 @@ const CLASSES = (() => {
   const large = { name: 'large', count: 3, rows: Math.floor((ROWS * 0.6) / 3) }
   const medium = { name: 'medium', count: 7, rows: Math.floor((ROWS * 0.21) / 7) }
   const rest = NS - large.count - medium.count
-  const small = { name: 'small', count: rest, rows: Math.floor((ROWS - large.count * large.rows - medium.count * medium.rows) / rest) }
+  const small = {
+    name: 'small',
+    count: rest,
+    rows: Math.floor((ROWS - large.count * large.rows - medium.count * medium.rows) / rest),
+  }
   return [large, medium, small]
 })()
 /** Every namespace with its class and size, ns0 first (large). */
-const NAMESPACES = CLASSES.flatMap((c) => Array.from({ length: c.count }, () => c)).map((c, i) => ({ name: `ns${i}`, cls: c.name, rows: c.rows }))
+const NAMESPACES = CLASSES.flatMap((c) => Array.from({ length: c.count }, () => c)).map((c, i) => ({
+  name: `ns${i}`,
+  cls: c.name,
+  rows: c.rows,
+}))
 /** vecshift's default: namespaces from 10,000 rows get a graph of their own. */
 const MIN_INDEXED_ROWS = 10_000
 const TOPKS = [10, 100] as const
@@ -103,7 +111,12 @@ const draw = () => {
 const procs = new Processes()
 try {
   log(`starting Postgres + pgvector (PGlite); ${ROWS.toLocaleString('en-US')} x ${DIM}-d in ${NS} namespaces`)
-  const pglite = procs.spawn('pglite', process.execPath, ['--import', 'tsx', join(REPO, 'bench/lib/pglite-server.ts')], { cwd: REPO })
+  const pglite = procs.spawn(
+    'pglite',
+    process.execPath,
+    ['--import', 'tsx', join(REPO, 'bench/lib/pglite-server.ts')],
+    { cwd: REPO },
+  )
   const port = await pglite.waitFor('"port" line', 60_000, (line) => (JSON.parse(line) as { port?: number }).port)
   const pool = { host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1 }
   const store = (table: string, extra: Partial<ConstructorParameters<typeof PgvectorStore>[0]> = {}) =>
@@ -117,9 +130,11 @@ try {
   for (const ns of NAMESPACES) {
     for (let i = 0; i < ns.rows; i += 500) {
       const batch: StoredVector[] = []
-      for (let j = i; j < Math.min(ns.rows, i + 500); j++) batch.push({ id: `v${j}`, values: draw(), metadata: { s1: j % 100, s10: j % 10, s50: j % 2 } })
+      for (let j = i; j < Math.min(ns.rows, i + 500); j++)
+        batch.push({ id: `v${j}`, values: draw(), metadata: { s1: j % 100, s10: j % 10, s50: j % 2 } })
       await single.upsert(ns.name, batch)
-      if (Math.floor((loaded + batch.length) / 10_000) > Math.floor(loaded / 10_000)) log(`loaded ${(loaded + batch.length).toLocaleString('en-US')} rows`)
+      if (Math.floor((loaded + batch.length) / 10_000) > Math.floor(loaded / 10_000))
+        log(`loaded ${(loaded + batch.length).toLocaleString('en-US')} rows`)
       loaded += batch.length
     }
   }
@@ -131,7 +146,10 @@ try {
   await sql.query('INSERT INTO serve_ns SELECT * FROM serve_single')
 
   const build: Record<string, { buildMs: number; analyzeMs: number }> = {}
-  for (const [name, s] of [['single', single], ['per-namespace', perNs]] as const) {
+  for (const [name, s] of [
+    ['single', single],
+    ['per-namespace', perNs],
+  ] as const) {
     log(`building the ${name} layout's HNSW index(es)`)
     started = performance.now()
     await s.buildIndexes()
@@ -154,9 +172,16 @@ try {
       for (const f of FILTERS) {
         const filter = f.make(3)
         const cond = filter ? ` AND (metadata->>'${Object.keys(filter)[0]}')::numeric = 3` : ''
-        const r = await sql.query<{ 'QUERY PLAN': string }>(`EXPLAIN SELECT id FROM ${table} WHERE namespace = $1${cond} ORDER BY embedding <=> $2::vector LIMIT 10`, [ns, `[${Array.from(draw()).join(',')}]`])
+        const r = await sql.query<{ 'QUERY PLAN': string }>(
+          `EXPLAIN SELECT id FROM ${table} WHERE namespace = $1${cond} ORDER BY embedding <=> $2::vector LIMIT 10`,
+          [ns, `[${Array.from(draw()).join(',')}]`],
+        )
         const text = r.rows.map((row) => row['QUERY PLAN']).join('\n')
-        byCase[`${c.name} ${f.name}`] = /Index Scan using \S*hnsw/.test(text) ? 'hnsw' : /Seq Scan/.test(text) ? 'seq scan' : 'primary key'
+        byCase[`${c.name} ${f.name}`] = /Index Scan using \S*hnsw/.test(text)
+          ? 'hnsw'
+          : /Seq Scan/.test(text)
+            ? 'seq scan'
+            : 'primary key'
       }
     }
     plans[layout] = byCase
@@ -169,14 +194,21 @@ try {
   await client.connect()
   for (let i = 0; i < 200; i++) {
     const t0 = performance.now()
-    await client.query('BEGIN; SET LOCAL hnsw.iterative_scan = strict_order; SET LOCAL hnsw.ef_search = 100; SET LOCAL hnsw.max_scan_tuples = 20000')
+    await client.query(
+      'BEGIN; SET LOCAL hnsw.iterative_scan = strict_order; SET LOCAL hnsw.ef_search = 100; SET LOCAL hnsw.max_scan_tuples = 20000',
+    )
     await client.query('COMMIT')
     settings.push(performance.now() - t0)
   }
   await client.end()
 
   // pgvector's defaults, no settings: what an application gets from a plain ORDER BY ... LIMIT.
-  const plain = async (ns: string, vector: Float32Array, topK: number, filter: Record<string, { $eq: number }> | undefined): Promise<QueryMatch[]> => {
+  const plain = async (
+    ns: string,
+    vector: Float32Array,
+    topK: number,
+    filter: Record<string, { $eq: number }> | undefined,
+  ): Promise<QueryMatch[]> => {
     const params: unknown[] = [ns, `[${Array.from(vector).join(',')}]`, topK]
     let where = 'namespace = $1'
     if (filter) {
@@ -184,11 +216,19 @@ try {
       params.push(cond.$eq)
       where += ` AND (metadata->>'${field}')::numeric = $4`
     }
-    const r = await sql.query<{ id: string; d: number }>(`SELECT id, embedding <=> $2::vector AS d FROM serve_single WHERE ${where} ORDER BY embedding <=> $2::vector LIMIT $3`, params)
+    const r = await sql.query<{ id: string; d: number }>(
+      `SELECT id, embedding <=> $2::vector AS d FROM serve_single WHERE ${where} ORDER BY embedding <=> $2::vector LIMIT $3`,
+      params,
+    )
     return r.rows.map((row) => ({ id: row.id, score: 1 - Number(row.d) }))
   }
 
-  interface Cell { recalls: number[]; right: number; asked: number; ms: number[] }
+  interface Cell {
+    recalls: number[]
+    right: number
+    asked: number
+    ms: number[]
+  }
   const cells = new Map<string, Cell>()
   const cell = (v: Variant, cls: string, f: string, k: number) => {
     const key = `${v}|${cls}|${f}|${k}`
@@ -209,11 +249,16 @@ try {
           let truth: QueryMatch[] = []
           for (const v of VARIANTS) {
             const t0 = performance.now()
-            const got = v === 'exact' ? await single.exactQuery(ns, request)
-              : v === 'single' ? await single.query(ns, request)
-              : v === 'single-ef40' ? await ef40.query(ns, request)
-              : v === 'per-namespace' ? await perNs.query(ns, request)
-              : await plain(ns, vector, k, filter)
+            const got =
+              v === 'exact'
+                ? await single.exactQuery(ns, request)
+                : v === 'single'
+                  ? await single.query(ns, request)
+                  : v === 'single-ef40'
+                    ? await ef40.query(ns, request)
+                    : v === 'per-namespace'
+                      ? await perNs.query(ns, request)
+                      : await plain(ns, vector, k, filter)
             const ms = performance.now() - t0
             if (v === 'exact') truth = got
             const cl = cell(v, c.name, f.name, k)
@@ -237,21 +282,48 @@ try {
     const [variant, namespaces, filter, topK] = key.split('|') as [Variant, string, string, string]
     const s = summarize(c.ms)
     return {
-      variant, namespaces, filter, topK: Number(topK), queries: c.asked,
-      recall: round(c.recalls.reduce((a, b) => a + b, 0) / c.recalls.length, 4), minRecall: round(Math.min(...c.recalls), 4),
-      rightLength: round(c.right / c.asked, 4), p50Ms: round(s.p50, 2), p99Ms: round(s.p99, 2),
+      variant,
+      namespaces,
+      filter,
+      topK: Number(topK),
+      queries: c.asked,
+      recall: round(c.recalls.reduce((a, b) => a + b, 0) / c.recalls.length, 4),
+      minRecall: round(Math.min(...c.recalls), 4),
+      rightLength: round(c.right / c.asked, 4),
+      p50Ms: round(s.p50, 2),
+      p99Ms: round(s.p99, 2),
     }
   })
   const served = results.filter((r) => r.variant === 'single' || r.variant === 'per-namespace')
   const goals = {
-    recall: { goal: `>= ${GOAL.recall} mean recall@k in every cell, both served layouts`, measured: Math.min(...served.map((r) => r.recall)), met: served.every((r) => r.recall >= GOAL.recall) },
-    answerLength: { goal: 'every served answer has min(topK, matching rows) results', measured: Math.min(...served.map((r) => r.rightLength)), met: served.every((r) => r.rightLength === 1) },
+    recall: {
+      goal: `>= ${GOAL.recall} mean recall@k in every cell, both served layouts`,
+      measured: Math.min(...served.map((r) => r.recall)),
+      met: served.every((r) => r.recall >= GOAL.recall),
+    },
+    answerLength: {
+      goal: 'every served answer has min(topK, matching rows) results',
+      measured: Math.min(...served.map((r) => r.rightLength)),
+      met: served.every((r) => r.rightLength === 1),
+    },
   }
   const report = {
-    bench: 'pgvector-serve', date: new Date().toISOString(), node: process.version, cpus: cpus().length,
-    rows: ROWS, dimension: DIM, namespaces: NS, classes: CLASSES, minIndexedRows: MIN_INDEXED_ROWS, queriesPerCell: Q,
-    loadMs: Math.round(loadMs), build, plans, settingsRoundTripMs: { p50: round(median(settings), 3), p99: round(summarize(settings).p99, 3) },
-    results, goals,
+    bench: 'pgvector-serve',
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    rows: ROWS,
+    dimension: DIM,
+    namespaces: NS,
+    classes: CLASSES,
+    minIndexedRows: MIN_INDEXED_ROWS,
+    queriesPerCell: Q,
+    loadMs: Math.round(loadMs),
+    build,
+    plans,
+    settingsRoundTripMs: { p50: round(median(settings), 3), p99: round(summarize(settings).p99, 3) },
+    results,
+    goals,
   }
   mkdirSync(join(REPO, 'bench/results'), { recursive: true })
   const file = join(REPO, 'bench/results', args.quick ? 'pgvector-serve-quick.json' : 'pgvector-serve.json')
@@ -265,14 +337,24 @@ try {
     for (const k of TOPKS) {
       for (const f of FILTERS) {
         const row = VARIANTS.map((v) => {
-          const r = results.find((x) => x.variant === v && x.namespaces === c.name && x.filter === f.name && x.topK === k)
+          const r = results.find(
+            (x) => x.variant === v && x.namespaces === c.name && x.filter === f.name && x.topK === k,
+          )
           return r ? `${r.recall.toFixed(3)}, ${Math.round(r.rightLength * 100)} %, ${r.p50Ms} / ${r.p99Ms}` : ''
         })
         lines.push(`| ${c.name} (${c.rows.toLocaleString('en-US')}) | ${f.name} | ${k} | ${row.join(' | ')} |`)
       }
     }
   }
-  process.stdout.write(`${lines.join('\n')}\n\nplanner: ${JSON.stringify(plans)}\nload ${Math.round(loadMs / 1000)} s; build: ${Object.entries(build).map(([n, b]) => `${n} ${Math.round(b.buildMs / 1000)} s (ANALYZE ${b.analyzeMs} ms)`).join(', ')}; per-query settings round trip p50 ${report.settingsRoundTripMs.p50} ms\ngoals: ${JSON.stringify(goals)}\nsaved ${file}\n`)
+  process.stdout.write(
+    `${lines.join('\n')}\n\nplanner: ${JSON.stringify(plans)}\nload ${Math.round(loadMs / 1000)} s; build: ${Object.entries(
+      build,
+    )
+      .map(([n, b]) => `${n} ${Math.round(b.buildMs / 1000)} s (ANALYZE ${b.analyzeMs} ms)`)
+      .join(
+        ', ',
+      )}; per-query settings round trip p50 ${report.settingsRoundTripMs.p50} ms\ngoals: ${JSON.stringify(goals)}\nsaved ${file}\n`,
+  )
 } finally {
   await procs.stopAll()
 }

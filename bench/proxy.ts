@@ -12,16 +12,40 @@ import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { request } from 'undici'
-import { DIMENSION, QUERY_NAMESPACE, UPSERT_BATCH, UPSERT_NAMESPACE, queryBodies, seedBodies, upsertBodies } from './lib/bodies.js'
+import {
+  DIMENSION,
+  QUERY_NAMESPACE,
+  UPSERT_BATCH,
+  UPSERT_NAMESPACE,
+  queryBodies,
+  seedBodies,
+  upsertBodies,
+} from './lib/bodies.js'
 import { Generator } from './lib/generator.js'
 import { HostProbe, interference, sampleCpu, waitForQuiet, type Interference } from './lib/interference.js'
 import type { RunSpec, Workload } from './lib/loadgen-protocol.js'
 import { nginxBinary, startNginx } from './lib/nginx.js'
 import { freePort } from './lib/net.js'
 import { Processes, treeCpuMs, type Child } from './lib/procs.js'
-import { GOAL, TARGETS, markdownTable, workloadFigures, type RunRecord, type Target, type WorkloadFigures } from './lib/report.js'
+import {
+  GOAL,
+  TARGETS,
+  markdownTable,
+  workloadFigures,
+  type RunRecord,
+  type Target,
+  type WorkloadFigures,
+} from './lib/report.js'
 import { median, round, summarize } from './lib/stats.js'
-import { REPO, cliCommand, describeSetup, startEmulator, startGateway, type GatewaySetup, type RunningGateway } from './lib/vecshift.js'
+import {
+  REPO,
+  cliCommand,
+  describeSetup,
+  startEmulator,
+  startGateway,
+  type GatewaySetup,
+  type RunningGateway,
+} from './lib/vecshift.js'
 
 const INDEX = 'bench'
 const API_KEY_ENV = 'VECSHIFT_BENCH_API_KEY'
@@ -144,14 +168,18 @@ function parseCli() {
   if (values['rate-fraction'] !== undefined) plan.rateFraction = positive('--rate-fraction', values['rate-fraction'])
   const buffering = values['nginx-buffering']
   if (buffering !== 'stream' && buffering !== 'buffer') throw new Error('--nginx-buffering is stream or buffer')
-  const workloads = (values.workloads ?? '').split(',').map((w) => w.trim()).filter(Boolean)
+  const workloads = (values.workloads ?? '')
+    .split(',')
+    .map((w) => w.trim())
+    .filter(Boolean)
   for (const w of workloads) if (w !== 'query' && w !== 'upsert') throw new Error(`unknown workload ${w}`)
   const fixedRate = {
     query: values['query-rate'] === undefined ? undefined : positive('--query-rate', values['query-rate']),
     upsert: values['upsert-rate'] === undefined ? undefined : positive('--upsert-rate', values['upsert-rate']),
   } as Record<Workload, number | undefined>
   const skipMax = values['skip-max'] ?? false
-  if (skipMax && workloads.some((w) => fixedRate[w as Workload] === undefined)) throw new Error('--skip-max needs --query-rate and --upsert-rate for the workloads measured')
+  if (skipMax && workloads.some((w) => fixedRate[w as Workload] === undefined))
+    throw new Error('--skip-max needs --query-rate and --upsert-rate for the workloads measured')
   const gateway = {
     nodeFlags: splitFlags(values['gateway-node-flags'] ?? ''),
     env: parseEnv(values['gateway-env'] ?? [], '--gateway-env'),
@@ -205,7 +233,8 @@ interface VariantSpec {
 /** NAME[;node=FLAGS][;env=K=V]...[;cli=FILE] */
 function parseVariant(raw: string): VariantSpec {
   const [name = '', ...parts] = raw.split(';')
-  if (!/^[a-z0-9][a-z0-9._-]*$/i.test(name)) throw new Error(`--gateway-variant: bad name in ${raw} (letters, digits, . _ -)`)
+  if (!/^[a-z0-9][a-z0-9._-]*$/i.test(name))
+    throw new Error(`--gateway-variant: bad name in ${raw} (letters, digits, . _ -)`)
   const nodeFlags: string[] = []
   const envPairs: string[] = []
   let cli: string | undefined
@@ -233,7 +262,8 @@ function log(message: string): void {
 
 function run(command: string, args: string[], what: string): void {
   const out = spawnSync(command, args, { cwd: REPO, stdio: ['ignore', 'inherit', 'inherit'] })
-  if (out.status !== 0) throw new Error(`${what} failed (${command} ${args.join(' ')} exited ${out.status ?? out.signal})`)
+  if (out.status !== 0)
+    throw new Error(`${what} failed (${command} ${args.join(' ')} exited ${out.status ?? out.signal})`)
 }
 
 function gitRevision(): string {
@@ -252,13 +282,34 @@ function gitRevision(): string {
  * the key check and the query), the same query again (a cached verdict), and the same query
  * straight to the emulator; one at a time, so each figure is a single request's latency.
  */
-async function measureFirstRequests(procs: Processes, cli: ReturnType<typeof cliCommand>, work: string, env: NodeJS.ProcessEnv, keys: number) {
+async function measureFirstRequests(
+  procs: Processes,
+  cli: ReturnType<typeof cliCommand>,
+  work: string,
+  env: NodeJS.ProcessEnv,
+  keys: number,
+) {
   // An API key variable that is not set: this emulator accepts every key.
-  const emulator = await startEmulator(procs, cli, { index: INDEX, dimension: DIMENSION, apiKeyEnv: 'VECSHIFT_BENCH_UNSET_KEY', env: { ...env, VECSHIFT_BENCH_UNSET_KEY: '' } })
+  const emulator = await startEmulator(procs, cli, {
+    index: INDEX,
+    dimension: DIMENSION,
+    apiKeyEnv: 'VECSHIFT_BENCH_UNSET_KEY',
+    env: { ...env, VECSHIFT_BENCH_UNSET_KEY: '' },
+  })
   await seed(`${emulator.url}${emulator.indexPath}`, 200)
   const setup: GatewaySetup = { name: 'gateway-keycheck', cli, nodeFlags: [], env: {} }
-  const gateway = await startGateway(procs, setup, { dir: work, index: INDEX, emulatorUrl: emulator.url, indexPath: emulator.indexPath, env })
-  const body = JSON.stringify({ namespace: QUERY_NAMESPACE, topK: 10, vector: Array.from({ length: DIMENSION }, (_, i) => Math.sin(i)) })
+  const gateway = await startGateway(procs, setup, {
+    dir: work,
+    index: INDEX,
+    emulatorUrl: emulator.url,
+    indexPath: emulator.indexPath,
+    env,
+  })
+  const body = JSON.stringify({
+    namespace: QUERY_NAMESPACE,
+    topK: 10,
+    vector: Array.from({ length: DIMENSION }, (_, i) => Math.sin(i)),
+  })
   const timed = async (url: string, key: string): Promise<number> => {
     const start = process.hrtime.bigint()
     const res = await request(url, { method: 'POST', headers: { ...HEADERS, 'api-key': key }, body })
@@ -283,8 +334,11 @@ async function measureFirstRequests(procs: Processes, cli: ReturnType<typeof cli
   }
   const out = {
     keys,
-    method: 'sequential: per new key, its first query through a passthrough gateway, the same query again, and the query straight to the emulator (which takes any key)',
-    first: figures(first), cached: figures(cached), direct: figures(direct),
+    method:
+      'sequential: per new key, its first query through a passthrough gateway, the same query again, and the query straight to the emulator (which takes any key)',
+    first: figures(first),
+    cached: figures(cached),
+    direct: figures(direct),
     firstMinusCachedP50Ms: round(median(first) - median(cached), 2),
   }
   await gateway.child.stop()
@@ -354,7 +408,10 @@ async function checkTargets(endpoints: Endpoint[]): Promise<void> {
 
 /** How disturbed a run was: 1 is the limit, for foreign CPU and for host slowdown alike. */
 function disturbance(i: Interference, plan: Plan): number {
-  return Math.max((i.foreignCores + i.stealCores) / plan.quietThreshold, ((i.hostSlowdown ?? 1) - 1) / (plan.maxHostSlowdown - 1))
+  return Math.max(
+    (i.foreignCores + i.stealCores) / plan.quietThreshold,
+    ((i.hostSlowdown ?? 1) - 1) / (plan.maxHostSlowdown - 1),
+  )
 }
 
 function interferenceNote(runs: RunRecord[], discarded: RunRecord[], plan: Plan): string {
@@ -369,7 +426,11 @@ function interferenceNote(runs: RunRecord[], discarded: RunRecord[], plan: Plan)
 async function startBaseline(procs: Processes, upstream: string): Promise<{ child: Child; url: string }> {
   const script = join(REPO, 'bench/lib/passthrough.ts')
   const child = procs.spawn('node-baseline', process.execPath, ['--import', 'tsx', script, upstream], { cwd: REPO })
-  const url = await child.waitFor('"gateway listening" line', 30_000, (line) => (JSON.parse(line) as { url?: string }).url)
+  const url = await child.waitFor(
+    '"gateway listening" line',
+    30_000,
+    (line) => (JSON.parse(line) as { url?: string }).url,
+  )
   return { child, url }
 }
 
@@ -397,7 +458,12 @@ async function main(): Promise<void> {
     const env = { ...process.env, [API_KEY_ENV]: API_KEY, VECSHIFT_SOURCE_API_KEY: API_KEY }
 
     log(`starting the emulator (${cli.describe})`)
-    const emulator = await startEmulator(procs, cli, { index: INDEX, dimension: DIMENSION, apiKeyEnv: API_KEY_ENV, env })
+    const emulator = await startEmulator(procs, cli, {
+      index: INDEX,
+      dimension: DIMENSION,
+      apiKeyEnv: API_KEY_ENV,
+      env,
+    })
     const emulatorHostPort = new URL(emulator.url).host
     log(`seeding ${plan.seedVectors} vectors into ${INDEX} (namespace ${QUERY_NAMESPACE})`)
     await seed(`${emulator.url}${emulator.indexPath}`, plan.seedVectors)
@@ -427,8 +493,14 @@ async function main(): Promise<void> {
     const gateways: Array<{ setup: GatewaySetup; running: RunningGateway }> = []
     for (const setup of setups) {
       const running = await startGateway(procs, setup, {
-        dir: work, index: INDEX, emulatorUrl: emulator.url, indexPath: emulator.indexPath, env,
-        ...(options.gatewayOutput === undefined ? {} : { outputFile: join(options.gatewayOutput, `${setup.name}.log`) }),
+        dir: work,
+        index: INDEX,
+        emulatorUrl: emulator.url,
+        indexPath: emulator.indexPath,
+        env,
+        ...(options.gatewayOutput === undefined
+          ? {}
+          : { outputFile: join(options.gatewayOutput, `${setup.name}.log`) }),
       })
       gateways.push({ setup, running })
       log(`${setup.name} listening at ${running.url} (${describeSetup(setup)})`)
@@ -445,13 +517,26 @@ async function main(): Promise<void> {
       direct: { target: 'direct', origin: emulator.url, basePath: emulator.indexPath, proxy: undefined },
       nginx: { target: 'nginx', origin: nginx.url, basePath: '', proxy: nginx.child },
       gateway: { target: 'gateway', origin: gateway.url, basePath: '', proxy: gateway.child },
-      ...(baseline ? { 'node-baseline': { target: 'node-baseline' as const, origin: baseline.url, basePath: '', proxy: baseline.child } } : {}),
+      ...(baseline
+        ? {
+            'node-baseline': {
+              target: 'node-baseline' as const,
+              origin: baseline.url,
+              basePath: '',
+              proxy: baseline.child,
+            },
+          }
+        : {}),
     }
     for (const { setup, running } of gateways.slice(1)) {
       const target = setup.name as Target
       endpoints[target] = { target, origin: running.url, basePath: '', proxy: running.child }
     }
-    const measured: Target[] = [...TARGETS, ...(baseline ? ['node-baseline' as const] : []), ...gateways.slice(1).map((g) => g.setup.name as Target)]
+    const measured: Target[] = [
+      ...TARGETS,
+      ...(baseline ? ['node-baseline' as const] : []),
+      ...gateways.slice(1).map((g) => g.setup.name as Target),
+    ]
     const endpoint = (t: Target): Endpoint => {
       const e = endpoints[t]
       if (e === undefined) throw new Error(`no endpoint for ${t}`)
@@ -471,7 +556,15 @@ async function main(): Promise<void> {
     const discarded: RunRecord[] = []
     let quietWaitedMs = 0
     let retriedMs = 0
-    const measure = async (phase: 'max' | 'rate', round: number, position: number, attempt: number, workload: Workload, target: Target, rate?: number): Promise<RunRecord> => {
+    const measure = async (
+      phase: 'max' | 'rate',
+      round: number,
+      position: number,
+      attempt: number,
+      workload: Workload,
+      target: Target,
+      rate?: number,
+    ): Promise<RunRecord> => {
       const e = endpoint(target)
       const spec: RunSpec = {
         origin: e.origin,
@@ -487,7 +580,11 @@ async function main(): Promise<void> {
       }
       const before = probe.slowdown()
       const machine0 = sampleCpu()
-      const cpu0 = { emulator: treeCpuMs(emulator.child.pid), proxy: e.proxy ? treeCpuMs(e.proxy.pid) : 0, generator: treeCpuMs(generator.child.pid) }
+      const cpu0 = {
+        emulator: treeCpuMs(emulator.child.pid),
+        proxy: e.proxy ? treeCpuMs(e.proxy.pid) : 0,
+        generator: treeCpuMs(generator.child.pid),
+      }
       const result = await generator.run(spec)
       const cpuMs = {
         emulator: treeCpuMs(emulator.child.pid) - cpu0.emulator,
@@ -502,21 +599,45 @@ async function main(): Promise<void> {
         emulatorBest[phase] = Math.min(emulatorBest[phase] ?? Infinity, perQuery)
         emulatorSlowdown = perQuery / (emulatorBest[phase] as number)
       }
-      const seen: Interference = { ...cpuSeen, hostSlowdown: Math.round(Math.max(before, after, emulatorSlowdown) * 1000) / 1000 }
-      for (const child of [emulator.child, nginx.child, ...gateways.map((g) => g.running.child), ...(baseline ? [baseline.child] : [])]) {
+      const seen: Interference = {
+        ...cpuSeen,
+        hostSlowdown: Math.round(Math.max(before, after, emulatorSlowdown) * 1000) / 1000,
+      }
+      for (const child of [
+        emulator.child,
+        nginx.child,
+        ...gateways.map((g) => g.running.child),
+        ...(baseline ? [baseline.child] : []),
+      ]) {
         if (!child.running) throw new Error(`${child.name} died during the benchmark\n${child.tail()}`)
       }
-      return { phase, round, position, workload, target, ...(rate === undefined ? {} : { rate }), result, cpuMs, interference: seen, attempt }
+      return {
+        phase,
+        round,
+        position,
+        workload,
+        target,
+        ...(rate === undefined ? {} : { rate }),
+        result,
+        cpuMs,
+        interference: seen,
+        attempt,
+      }
     }
     const describe = (r: RunRecord) => {
       const x = r.result
-      const fails = Object.values(x.non2xx).concat(Object.values(x.errors)).reduce((a, b) => a + b, 0) + x.dropped
+      const fails =
+        Object.values(x.non2xx)
+          .concat(Object.values(x.errors))
+          .reduce((a, b) => a + b, 0) + x.dropped
       const lat = `p50 ${x.latency.p50.toFixed(2).padStart(6)} p99 ${x.latency.p99.toFixed(2).padStart(6)} ms`
       const noise = r.interference.foreignCores + r.interference.stealCores
       const slow = r.interference.hostSlowdown ?? 1
-      return `${r.phase.padEnd(4)} r${r.round}${r.attempt > 1 ? `#${r.attempt}` : '  '} ${r.workload.padEnd(6)} ${r.target.padEnd(13)} ${x.rps.toFixed(1).padStart(6)} req/s  ${lat}` +
+      return (
+        `${r.phase.padEnd(4)} r${r.round}${r.attempt > 1 ? `#${r.attempt}` : '  '} ${r.workload.padEnd(6)} ${r.target.padEnd(13)} ${x.rps.toFixed(1).padStart(6)} req/s  ${lat}` +
         `  cpu ms: emu ${r.cpuMs.emulator.toFixed(0)} proxy ${r.cpuMs.proxy.toFixed(0)} gen ${r.cpuMs.generator.toFixed(0)}` +
         `  other ${noise.toFixed(2)} cores, host ${slow.toFixed(2)}x${disturbance(r.interference, plan) > 1 ? ' DISTURBED' : ''}${fails ? `  FAILURES ${fails}` : ''}`
+      )
     }
     /** The three targets of one workload, back to back, in an order that rotates each round.
      *  Redone as a whole when other processes took CPU during any of its runs, so the three
@@ -528,9 +649,17 @@ async function main(): Promise<void> {
         const attemptStart = performance.now()
         const budget = plan.quietWaitBudgetMs - quietWaitedMs
         if (budget > 0) {
-          const { waitedMs, seen } = await waitForQuiet(plan.quietThreshold, Math.min(plan.maxQuietWaitMs, budget), probe, 1 + (plan.maxHostSlowdown - 1) / 2)
+          const { waitedMs, seen } = await waitForQuiet(
+            plan.quietThreshold,
+            Math.min(plan.maxQuietWaitMs, budget),
+            probe,
+            1 + (plan.maxHostSlowdown - 1) / 2,
+          )
           quietWaitedMs += waitedMs
-          if (waitedMs > 1_000) log(`waited ${(waitedMs / 1000).toFixed(1)} s for other processes to settle (now ${seen.foreignCores.toFixed(2)} cores, host ${(seen.hostSlowdown ?? 1).toFixed(2)}x)`)
+          if (waitedMs > 1_000)
+            log(
+              `waited ${(waitedMs / 1000).toFixed(1)} s for other processes to settle (now ${seen.foreignCores.toFixed(2)} cores, host ${(seen.hostSlowdown ?? 1).toFixed(2)}x)`,
+            )
         }
         const records: RunRecord[] = []
         let position = 0
@@ -553,7 +682,8 @@ async function main(): Promise<void> {
           log('block disturbed, but the time for re-measuring is spent; keeping it (flagged in the JSON)')
           break
         }
-        if (attempt <= plan.maxBlockRetries) log(`block disturbed (other processes or a slow host, ${noise.toFixed(1)}x the limit); measuring it again`)
+        if (attempt <= plan.maxBlockRetries)
+          log(`block disturbed (other processes or a slow host, ${noise.toFixed(1)}x the limit); measuring it again`)
         else log('block still disturbed after retries; keeping its least disturbed attempt (flagged in the JSON)')
       }
       runs.push(...(best ?? []))
@@ -564,8 +694,15 @@ async function main(): Promise<void> {
     for (const workload of options.workloads) {
       for (const target of measured) {
         await generator.run({
-          origin: endpoint(target).origin, basePath: endpoint(target).basePath, headers: HEADERS, workload, mode: 'max',
-          connections: plan.connections[workload], warmupMs: 0, durationMs: plan.initialWarmupMs, timeoutMs: 30_000,
+          origin: endpoint(target).origin,
+          basePath: endpoint(target).basePath,
+          headers: HEADERS,
+          workload,
+          mode: 'max',
+          connections: plan.connections[workload],
+          warmupMs: 0,
+          durationMs: plan.initialWarmupMs,
+          timeoutMs: 30_000,
         })
       }
     }
@@ -581,10 +718,18 @@ async function main(): Promise<void> {
 
     const rates = {} as Record<Workload, number>
     for (const workload of options.workloads) {
-      const slowest = Math.min(...measured.map((t) => median(runs.filter((r) => r.phase === 'max' && r.workload === workload && r.target === t).map((r) => r.result.rps))))
+      const slowest = Math.min(
+        ...measured.map((t) =>
+          median(
+            runs.filter((r) => r.phase === 'max' && r.workload === workload && r.target === t).map((r) => r.result.rps),
+          ),
+        ),
+      )
       const fixed = options.fixedRate[workload]
       rates[workload] = fixed ?? Math.max(1, Math.round(slowest * plan.rateFraction))
-      log(`${workload}: fixed offered load ${rates[workload]} req/s (${fixed === undefined ? `${plan.rateFraction} x the slowest target's ${slowest.toFixed(1)} req/s` : 'set by flag'})`)
+      log(
+        `${workload}: fixed offered load ${rates[workload]} req/s (${fixed === undefined ? `${plan.rateFraction} x the slowest target's ${slowest.toFixed(1)} req/s` : 'set by flag'})`,
+      )
     }
 
     log(`phase 2: latency at a fixed offered load, ${plan.rounds} rounds`)
@@ -592,13 +737,22 @@ async function main(): Promise<void> {
       for (const workload of options.workloads) await block('rate', round, workload, rates[workload])
     }
 
-    log(`phase 3: a key's first request (auth mode passthrough confirms each new key with the source once), ${plan.firstRequestKeys} keys`)
+    log(
+      `phase 3: a key's first request (auth mode passthrough confirms each new key with the source once), ${plan.firstRequestKeys} keys`,
+    )
     const firstRequest = await measureFirstRequests(procs, cli, work, env, plan.firstRequestKeys)
-    log(`first request of a key: p50 ${firstRequest.first.p50} ms, p99 ${firstRequest.first.p99} ms; ` +
-      `the same key again: p50 ${firstRequest.cached.p50} ms, p99 ${firstRequest.cached.p99} ms; direct: p50 ${firstRequest.direct.p50} ms`)
+    log(
+      `first request of a key: p50 ${firstRequest.first.p50} ms, p99 ${firstRequest.first.p99} ms; ` +
+        `the same key again: p50 ${firstRequest.cached.p50} ms, p99 ${firstRequest.cached.p99} ms; direct: p50 ${firstRequest.direct.p50} ms`,
+    )
 
     const figures: Partial<Record<Workload, WorkloadFigures>> = {}
-    for (const workload of options.workloads) figures[workload] = workloadFigures(runs.filter((r) => r.workload === workload), rates[workload], measured)
+    for (const workload of options.workloads)
+      figures[workload] = workloadFigures(
+        runs.filter((r) => r.workload === workload),
+        rates[workload],
+        measured,
+      )
 
     const date = new Date().toISOString()
     const cpuList = cpus()
@@ -614,7 +768,8 @@ async function main(): Promise<void> {
     const table = markdownTable(figures, {
       rounds: plan.rounds,
       nginxVersion: nginx.version,
-      nginxMode: options.buffering === 'stream' ? 'bodies streamed both ways, as the gateway does' : 'bodies buffered in memory',
+      nginxMode:
+        options.buffering === 'stream' ? 'bodies streamed both ways, as the gateway does' : 'bodies buffered in memory',
       nodeVersion: process.version,
       cpus: machine.cpus,
       date,
@@ -634,11 +789,23 @@ async function main(): Promise<void> {
         rounds: plan.rounds,
         order: 'per round: query then upsert; within each, direct, nginx, gateway rotated by one position every round',
         interference: `a block (the targets of 1 workload in 1 round) is redone, up to ${plan.maxBlockRetries} times, when other processes used more than ${plan.quietThreshold} cores during any of its runs, or the host ran more than ${plan.maxHostSlowdown}x slower than its best (memory-bound probe before and after each run; emulator CPU per query); before each block the driver waits (up to ${plan.maxQuietWaitMs / 1000} s, ${plan.quietWaitBudgetMs / 1000} s in all) for a quiet machine and a fast host; redone blocks may add at most ${plan.retryBudgetMs / 1000} s`,
-        maxThroughput: options.skipMax ? 'skipped (--skip-max)' : { loop: 'closed', connections: plan.connections, warmupMs: plan.max.warmupMs, durationMs: plan.max.durationMs },
+        maxThroughput: options.skipMax
+          ? 'skipped (--skip-max)'
+          : {
+              loop: 'closed',
+              connections: plan.connections,
+              warmupMs: plan.max.warmupMs,
+              durationMs: plan.max.durationMs,
+            },
         fixedLoad: {
-          loop: 'open, constant inter-arrival time', rateFraction: plan.rateFraction, maxConnections: plan.rateConnections,
-          warmupMs: plan.rate.warmupMs, durationMs: plan.rate.durationMs,
-          samplesPerRun: Object.fromEntries(options.workloads.map((w) => [w, Math.round((rates[w] * plan.rate.durationMs[w]) / 1000)])),
+          loop: 'open, constant inter-arrival time',
+          rateFraction: plan.rateFraction,
+          maxConnections: plan.rateConnections,
+          warmupMs: plan.rate.warmupMs,
+          durationMs: plan.rate.durationMs,
+          samplesPerRun: Object.fromEntries(
+            options.workloads.map((w) => [w, Math.round((rates[w] * plan.rate.durationMs[w]) / 1000)]),
+          ),
           latency: 'from handing the request to the client pool to the last response byte, 2xx only',
         },
         initialWarmupMs: plan.initialWarmupMs,
@@ -654,7 +821,9 @@ async function main(): Promise<void> {
           ...Object.fromEntries(setups.slice(1).map((s) => [s.name, describeSetup(s)])),
           nginx: `${nginx.version}, worker_processes 1, upstream keepalive 64, ${options.buffering === 'stream' ? 'proxy_request_buffering off, proxy_buffering off' : 'proxy_request_buffering on, proxy_buffering on, client_body_buffer_size 4m'}`,
           loadGenerator: 'bench/lib/loadgen.ts in its own Node process (undici Pool)',
-          ...(baseline ? { nodeBaseline: 'bench/lib/passthrough.ts: node:http + undici Pool(128), streaming, no framework' } : {}),
+          ...(baseline
+            ? { nodeBaseline: 'bench/lib/passthrough.ts: node:http + undici Pool(128), streaming, no framework' }
+            : {}),
         },
       },
       results: figures,
@@ -666,7 +835,9 @@ async function main(): Promise<void> {
         hostProbeBestMs: round(probe.bestMs, 1),
         hostSlowRuns: runs.filter((r) => (r.interference.hostSlowdown ?? 1) > plan.maxHostSlowdown).length,
         blocksRedone: new Set(discarded.map((r) => `${r.phase}/${r.round}/${r.workload}`)).size,
-        stillDisturbedRuns: runs.filter((r) => r.interference.foreignCores + r.interference.stealCores > plan.quietThreshold).length,
+        stillDisturbedRuns: runs.filter(
+          (r) => r.interference.foreignCores + r.interference.stealCores > plan.quietThreshold,
+        ).length,
         quietWaitSeconds: round(quietWaitedMs / 1000, 1),
         remeasureSeconds: round(retriedMs / 1000, 1),
       },
@@ -681,12 +852,16 @@ async function main(): Promise<void> {
     for (const workload of options.workloads) {
       const c = figures[workload]?.gatewayVsNginx
       if (c === undefined) continue
-      log(`${workload}: gateway/nginx throughput ${c.throughputRatio.toFixed(2)}x (goal >= ${GOAL.minThroughputRatio}), ` +
-        `p99 ${c.p99DeltaMs >= 0 ? '+' : ''}${c.p99DeltaMs.toFixed(2)} ms (goal <= +${GOAL.maxP99DeltaMs}): ` +
-        `${c.meetsThroughputGoal && c.meetsP99Goal ? 'target met' : 'target MISSED'}`)
+      log(
+        `${workload}: gateway/nginx throughput ${c.throughputRatio.toFixed(2)}x (goal >= ${GOAL.minThroughputRatio}), ` +
+          `p99 ${c.p99DeltaMs >= 0 ? '+' : ''}${c.p99DeltaMs.toFixed(2)} ms (goal <= +${GOAL.maxP99DeltaMs}): ` +
+          `${c.meetsThroughputGoal && c.meetsP99Goal ? 'target met' : 'target MISSED'}`,
+      )
       for (const [variant, v] of Object.entries(figures[workload]?.variantsVsNginx ?? {})) {
-        log(`${workload}: ${variant}/nginx throughput ${v.throughputRatio.toFixed(2)}x, p99 ${v.p99DeltaMs >= 0 ? '+' : ''}${v.p99DeltaMs.toFixed(2)} ms ` +
-          `(pooled ${v.p99DeltaPooledMs >= 0 ? '+' : ''}${v.p99DeltaPooledMs.toFixed(2)} ms)`)
+        log(
+          `${workload}: ${variant}/nginx throughput ${v.throughputRatio.toFixed(2)}x, p99 ${v.p99DeltaMs >= 0 ? '+' : ''}${v.p99DeltaMs.toFixed(2)} ms ` +
+            `(pooled ${v.p99DeltaPooledMs >= 0 ? '+' : ''}${v.p99DeltaPooledMs.toFixed(2)} ms)`,
+        )
       }
     }
   } finally {

@@ -46,8 +46,12 @@ if (args.help) {
   process.exit(0)
 }
 const quick = args.quick ?? false
-const BACKENDS = (args.backends ?? '').split(',').map((b) => b.trim()).filter(Boolean)
-for (const b of BACKENDS) if (b !== 'file' && b !== 'kafka' && b !== 's3') throw new Error(`--backends: unknown backend ${b} (file, kafka, s3)`)
+const BACKENDS = (args.backends ?? '')
+  .split(',')
+  .map((b) => b.trim())
+  .filter(Boolean)
+for (const b of BACKENDS)
+  if (b !== 'file' && b !== 'kafka' && b !== 's3') throw new Error(`--backends: unknown backend ${b} (file, kafka, s3)`)
 const PARTS = new Set((args.part ?? '').split(',').map((p) => p.trim()))
 const ROUNDS = quick ? 1 : 3
 /** The gateway part is the noisiest (three processes on two cores): more rounds. */
@@ -66,12 +70,23 @@ function record(i: number): UpsertRecord {
   const values = new Float32Array(DIMENSION)
   for (let d = 0; d < DIMENSION; d++) values[d] = Math.sin(i * 31 + d) * 0.5
   return {
-    op: 'upsert', instance: 'bench', seq: i, ts: Date.now(), apiVersion: '2026-07', requestId: `r${i}`, namespace: 'bench',
+    op: 'upsert',
+    instance: 'bench',
+    seq: i,
+    ts: Date.now(),
+    apiVersion: '2026-07',
+    requestId: `r${i}`,
+    namespace: 'bench',
     vectors: [{ id: `id-${i % 5000}`, values, metadata: { source: 'bench', n: i } }],
   }
 }
 
-interface AppendFigures { appendsPerSec: number; mbPerSec: number; p50Ms: number; p99Ms: number }
+interface AppendFigures {
+  appendsPerSec: number
+  mbPerSec: number
+  p50Ms: number
+  p99Ms: number
+}
 
 // Built once: the benchmark measures the log, not the making of test vectors.
 const POOL = Array.from({ length: 512 }, (_, i) => record(i))
@@ -83,19 +98,28 @@ async function measureAppends(log: WriteLog, concurrency: number): Promise<Appen
   const frameBytes = encodeRecord(record(0)).length
   const until = performance.now() + WINDOW_MS
   const started = performance.now()
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < until) {
-      const r = { ...(POOL[n % POOL.length] as UpsertRecord), seq: n++ }
-      const t0 = performance.now()
-      await log.append([r])
-      latencies.push(performance.now() - t0)
-      bytes += frameBytes
-    }
-  }))
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < until) {
+        const r = { ...(POOL[n % POOL.length] as UpsertRecord), seq: n++ }
+        const t0 = performance.now()
+        await log.append([r])
+        latencies.push(performance.now() - t0)
+        bytes += frameBytes
+      }
+    }),
+  )
   const seconds = (performance.now() - started) / 1000
   const s = summarize(latencies)
-  process.stderr.write(`  run ${log.backend} c=${concurrency}: ${(latencies.length / seconds).toFixed(0)}/s p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} max ${s.max.toFixed(1)}\n`)
-  return { appendsPerSec: latencies.length / seconds, mbPerSec: bytes / seconds / 1024 / 1024, p50Ms: s.p50, p99Ms: s.p99 }
+  process.stderr.write(
+    `  run ${log.backend} c=${concurrency}: ${(latencies.length / seconds).toFixed(0)}/s p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} max ${s.max.toFixed(1)}\n`,
+  )
+  return {
+    appendsPerSec: latencies.length / seconds,
+    mbPerSec: bytes / seconds / 1024 / 1024,
+    p50Ms: s.p50,
+    p99Ms: s.p99,
+  }
 }
 
 /** Sequential writes of `group` records' bytes, each followed by fdatasync: the ceiling of
@@ -133,7 +157,11 @@ interface Peer {
  *  now, after the file rows: a gateway on the file log never loads them, and a heap that
  *  holds them makes every major GC longer, which showed in the file log's p99. */
 async function startPeer(backend: 'kafka' | 's3', teardowns: Array<() => unknown>): Promise<Peer> {
-  const t = { teardown: (fn: () => unknown) => { teardowns.push(fn) } }
+  const t = {
+    teardown: (fn: () => unknown) => {
+      teardowns.push(fn)
+    },
+  }
   if (backend === 'kafka') {
     const { startTestKafka } = await import('../test/helpers/kafka.js')
     return { kafka: { brokers: (await startTestKafka(t)).brokers } }
@@ -159,11 +187,26 @@ async function openFresh(backend: Backend, dir: string, peer: Peer): Promise<Wri
     return openWriteLog({ backend: 'kafka', kafka: { brokers: kafka.brokers, topic: `bench-${process.pid}-${n}` } })
   }
   const s3 = peer.s3 as NonNullable<Peer['s3']>
-  return openWriteLog({ backend: 's3', s3: { bucket: s3.bucket, prefix: `bench/${n}`, region: s3.region, endpoint: s3.endpoint, forcePathStyle: true } })
+  return openWriteLog({
+    backend: 's3',
+    s3: { bucket: s3.bucket, prefix: `bench/${n}`, region: s3.region, endpoint: s3.endpoint, forcePathStyle: true },
+  })
 }
 
-interface RawFigures { mbPerSec: number; p50Ms: number; p99Ms: number }
-interface AppendRow { backend: Backend; concurrency: number; figures: AppendFigures; raw: RawFigures; rawMbPerSec: number; ratio: number; runs: AppendFigures[] }
+interface RawFigures {
+  mbPerSec: number
+  p50Ms: number
+  p99Ms: number
+}
+interface AppendRow {
+  backend: Backend
+  concurrency: number
+  figures: AppendFigures
+  raw: RawFigures
+  rawMbPerSec: number
+  ratio: number
+  runs: AppendFigures[]
+}
 
 async function runLog(backend: Backend, dir: string, peer: Peer, concurrency: number): Promise<AppendFigures> {
   const log = await openFresh(backend, dir, peer)
@@ -182,18 +225,42 @@ async function partAppends(dir: string, teardowns: Array<() => unknown>): Promis
   const rows: AppendRow[] = []
   const raws = new Map<number, RawFigures>()
   const row = (backend: Backend, c: number, runs: AppendFigures[]) => {
-    const figures = { appendsPerSec: medianOf(runs, 'appendsPerSec'), mbPerSec: medianOf(runs, 'mbPerSec'), p50Ms: medianOf(runs, 'p50Ms'), p99Ms: medianOf(runs, 'p99Ms') }
+    const figures = {
+      appendsPerSec: medianOf(runs, 'appendsPerSec'),
+      mbPerSec: medianOf(runs, 'mbPerSec'),
+      p50Ms: medianOf(runs, 'p50Ms'),
+      p99Ms: medianOf(runs, 'p99Ms'),
+    }
     const raw = raws.get(c) as RawFigures
-    rows.push({ backend, concurrency: c, figures, raw, rawMbPerSec: raw.mbPerSec, ratio: figures.mbPerSec / raw.mbPerSec, runs })
-    process.stderr.write(`appends ${backend} c=${c}: ${figures.appendsPerSec.toFixed(0)}/s, ${figures.mbPerSec.toFixed(1)} MB/s, p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms; raw write+fdatasync ${raw.mbPerSec.toFixed(1)} MB/s, p99 ${raw.p99Ms.toFixed(2)} ms\n`)
+    rows.push({
+      backend,
+      concurrency: c,
+      figures,
+      raw,
+      rawMbPerSec: raw.mbPerSec,
+      ratio: figures.mbPerSec / raw.mbPerSec,
+      runs,
+    })
+    process.stderr.write(
+      `appends ${backend} c=${c}: ${figures.appendsPerSec.toFixed(0)}/s, ${figures.mbPerSec.toFixed(1)} MB/s, p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms; raw write+fdatasync ${raw.mbPerSec.toFixed(1)} MB/s, p99 ${raw.p99Ms.toFixed(2)} ms\n`,
+    )
   }
   for (const c of CONCURRENCY) {
     const raw: RawFigures[] = []
     const file: AppendFigures[] = []
     for (let round = 0; round < ROUNDS; round++) {
-      const measureFile = BACKENDS.includes('file') ? async () => { file.push(await runLog('file', dir, {}, c)) } : async () => {}
-      if (round % 2 === 0) { raw.push(await measureRaw(dir, c)); await measureFile() }
-      else { await measureFile(); raw.push(await measureRaw(dir, c)) }
+      const measureFile = BACKENDS.includes('file')
+        ? async () => {
+            file.push(await runLog('file', dir, {}, c))
+          }
+        : async () => {}
+      if (round % 2 === 0) {
+        raw.push(await measureRaw(dir, c))
+        await measureFile()
+      } else {
+        await measureFile()
+        raw.push(await measureRaw(dir, c))
+      }
     }
     raws.set(c, { mbPerSec: medianOf(raw, 'mbPerSec'), p50Ms: medianOf(raw, 'p50Ms'), p99Ms: medianOf(raw, 'p99Ms') })
     if (file.length > 0) row('file', c, file)
@@ -210,20 +277,32 @@ async function partAppends(dir: string, teardowns: Array<() => unknown>): Promis
   return rows
 }
 
-async function startGateway(procs: Processes, dir: string, emulatorUrl: string, capture: boolean): Promise<{ url: string; stop: () => Promise<void> }> {
+async function startGateway(
+  procs: Processes,
+  dir: string,
+  emulatorUrl: string,
+  capture: boolean,
+): Promise<{ url: string; stop: () => Promise<void> }> {
   const config = join(dir, `gateway-${capture ? 'capture' : 'passthrough'}.yaml`)
-  writeFileSync(config, [
-    `migration: { id: bench, phase: ${capture ? 'capture' : 'passthrough'} }`,
-    `source: { type: pinecone, index: bench, host: "${emulatorUrl}/data/bench", controllerHost: "${emulatorUrl}" }`,
-    'gateway: { listen: { host: 127.0.0.1, port: 0 }, shutdownTimeoutMs: 2000 }',
-    'admin: { enabled: false }',
-    `writelog: { backend: file, file: { dir: "${mkdtempSync(join(dir, 'gwlog-'))}" } }`,
-    // Each gateway its own control record: the phase is the config's, not a previous run's.
-    `control: { dir: "${mkdtempSync(join(dir, 'control-'))}" }`,
-    'log: { level: info }',
-  ].join('\n'))
-  const child = procs.spawn(`gateway-${capture ? 'capture' : 'passthrough'}`, process.execPath,
-    [...cliCommand(false).argv, 'gateway', '--config', config], { cwd: REPO, env: { ...process.env, VECSHIFT_SOURCE_API_KEY: API_KEY } })
+  writeFileSync(
+    config,
+    [
+      `migration: { id: bench, phase: ${capture ? 'capture' : 'passthrough'} }`,
+      `source: { type: pinecone, index: bench, host: "${emulatorUrl}/data/bench", controllerHost: "${emulatorUrl}" }`,
+      'gateway: { listen: { host: 127.0.0.1, port: 0 }, shutdownTimeoutMs: 2000 }',
+      'admin: { enabled: false }',
+      `writelog: { backend: file, file: { dir: "${mkdtempSync(join(dir, 'gwlog-'))}" } }`,
+      // Each gateway its own control record: the phase is the config's, not a previous run's.
+      `control: { dir: "${mkdtempSync(join(dir, 'control-'))}" }`,
+      'log: { level: info }',
+    ].join('\n'),
+  )
+  const child = procs.spawn(
+    `gateway-${capture ? 'capture' : 'passthrough'}`,
+    process.execPath,
+    [...cliCommand(false).argv, 'gateway', '--config', config],
+    { cwd: REPO, env: { ...process.env, VECSHIFT_SOURCE_API_KEY: API_KEY } },
+  )
   const url = await child.waitFor('"gateway listening" line', 30_000, (line) => {
     const parsed = JSON.parse(line) as { msg?: unknown; url?: unknown }
     return parsed.msg === 'gateway listening' && typeof parsed.url === 'string' ? parsed.url : undefined
@@ -233,27 +312,50 @@ async function startGateway(procs: Processes, dir: string, emulatorUrl: string, 
 
 async function partGateway(procs: Processes, dir: string) {
   const env = { ...process.env, VECSHIFT_BENCH_API_KEY: API_KEY }
-  const emulator = await startEmulator(procs, cliCommand(false), { index: 'bench', dimension: DIMENSION, apiKeyEnv: 'VECSHIFT_BENCH_API_KEY', env })
+  const emulator = await startEmulator(procs, cliCommand(false), {
+    index: 'bench',
+    dimension: DIMENSION,
+    apiKeyEnv: 'VECSHIFT_BENCH_API_KEY',
+    env,
+  })
   const generator = await Generator.start(procs)
   const headers = { 'content-type': 'application/json', 'x-pinecone-api-version': '2026-07', 'api-key': API_KEY }
   const rps: Record<'passthrough' | 'capture', number[]> = { passthrough: [], capture: [] }
   for (let round = 0; round < GATEWAY_ROUNDS; round++) {
-    const order: Array<'passthrough' | 'capture'> = round % 2 === 0 ? ['passthrough', 'capture'] : ['capture', 'passthrough']
+    const order: Array<'passthrough' | 'capture'> =
+      round % 2 === 0 ? ['passthrough', 'capture'] : ['capture', 'passthrough']
     for (const mode of order) {
       const gw = await startGateway(procs, dir, emulator.url, mode === 'capture')
       const result = await generator.run({
-        origin: gw.url, basePath: '', headers, workload: 'upsert', mode: 'max', connections: 8,
-        warmupMs: 500, durationMs: WINDOW_MS, timeoutMs: 30_000,
+        origin: gw.url,
+        basePath: '',
+        headers,
+        workload: 'upsert',
+        mode: 'max',
+        connections: 8,
+        warmupMs: 500,
+        durationMs: WINDOW_MS,
+        timeoutMs: 30_000,
       })
-      const failures = Object.values(result.non2xx).reduce((a, b) => a + b, 0) + Object.values(result.errors).reduce((a, b) => a + b, 0)
-      if (failures > 0) throw new Error(`${mode}: ${failures} failed upserts ${JSON.stringify({ non2xx: result.non2xx, errors: result.errors })}`)
+      const failures =
+        Object.values(result.non2xx).reduce((a, b) => a + b, 0) +
+        Object.values(result.errors).reduce((a, b) => a + b, 0)
+      if (failures > 0)
+        throw new Error(
+          `${mode}: ${failures} failed upserts ${JSON.stringify({ non2xx: result.non2xx, errors: result.errors })}`,
+        )
       rps[mode].push(result.rps)
       process.stderr.write(`gateway ${mode} round ${round + 1}: ${result.rps.toFixed(1)} upserts/s\n`)
       await gw.stop()
     }
   }
   const ratios = rps.capture.map((c, i) => c / (rps.passthrough[i] as number))
-  return { passthroughRps: median(rps.passthrough), captureRps: median(rps.capture), ratio: median(ratios), rounds: { passthroughRps: rps.passthrough, captureRps: rps.capture, ratios } }
+  return {
+    passthroughRps: median(rps.passthrough),
+    captureRps: median(rps.capture),
+    ratio: median(ratios),
+    rounds: { passthroughRps: rps.passthrough, captureRps: rps.capture, ratios },
+  }
 }
 
 async function main(): Promise<void> {
@@ -269,7 +371,10 @@ async function main(): Promise<void> {
       lines.push(
         '| backend | concurrency | appends/s | MB/s | p50 ms | p99 ms | raw write+fdatasync MB/s | raw p50 / p99 ms | log / raw MB/s |',
         '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-        ...appends.map((r) => `| ${r.backend} | ${r.concurrency} | ${r.figures.appendsPerSec.toFixed(0)} | ${r.figures.mbPerSec.toFixed(1)} | ${r.figures.p50Ms.toFixed(2)} | ${r.figures.p99Ms.toFixed(2)} | ${r.raw.mbPerSec.toFixed(1)} | ${r.raw.p50Ms.toFixed(2)} / ${r.raw.p99Ms.toFixed(2)} | ${r.ratio.toFixed(2)}× |`),
+        ...appends.map(
+          (r) =>
+            `| ${r.backend} | ${r.concurrency} | ${r.figures.appendsPerSec.toFixed(0)} | ${r.figures.mbPerSec.toFixed(1)} | ${r.figures.p50Ms.toFixed(2)} | ${r.figures.p99Ms.toFixed(2)} | ${r.raw.mbPerSec.toFixed(1)} | ${r.raw.p50Ms.toFixed(2)} / ${r.raw.p99Ms.toFixed(2)} | ${r.ratio.toFixed(2)}× |`,
+        ),
       )
     }
     if (gateway !== undefined) {
@@ -284,23 +389,50 @@ async function main(): Promise<void> {
     }
     const at128 = appends.find((r) => r.backend === 'file' && r.concurrency === 128)
     const goals = {
-      ...(at128 === undefined ? {} : {
-        fileVsRawAt128: { goal: `>= ${GOAL.fileVsRaw}`, measured: round(at128.ratio, 3), met: at128.ratio >= GOAL.fileVsRaw },
-        p99At128Ms: { goal: `<= ${GOAL.p99Ms}`, measured: round(at128.figures.p99Ms, 3), met: at128.figures.p99Ms <= GOAL.p99Ms },
-      }),
-      ...(gateway === undefined ? {} : {
-        captureVsPassthrough: { goal: `>= ${GOAL.captureVsPassthrough}`, measured: round(gateway.ratio, 3), met: gateway.ratio >= GOAL.captureVsPassthrough },
-      }),
+      ...(at128 === undefined
+        ? {}
+        : {
+            fileVsRawAt128: {
+              goal: `>= ${GOAL.fileVsRaw}`,
+              measured: round(at128.ratio, 3),
+              met: at128.ratio >= GOAL.fileVsRaw,
+            },
+            p99At128Ms: {
+              goal: `<= ${GOAL.p99Ms}`,
+              measured: round(at128.figures.p99Ms, 3),
+              met: at128.figures.p99Ms <= GOAL.p99Ms,
+            },
+          }),
+      ...(gateway === undefined
+        ? {}
+        : {
+            captureVsPassthrough: {
+              goal: `>= ${GOAL.captureVsPassthrough}`,
+              measured: round(gateway.ratio, 3),
+              met: gateway.ratio >= GOAL.captureVsPassthrough,
+            },
+          }),
     }
     const table = lines.join('\n')
     process.stdout.write(`${table}\n\nGoals: ${JSON.stringify(goals)}\n`)
     const complete = BACKENDS.length === 3 && PARTS.has('appends') && PARTS.has('gateway')
     const out = {
-      benchmark: 'writelog', date: new Date().toISOString(), quick, rounds: ROUNDS, gatewayRounds: GATEWAY_ROUNDS, windowMs: WINDOW_MS,
+      benchmark: 'writelog',
+      date: new Date().toISOString(),
+      quick,
+      rounds: ROUNDS,
+      gatewayRounds: GATEWAY_ROUNDS,
+      windowMs: WINDOW_MS,
       machine: { cpus: cpus().length, node: process.version, dir },
       record: { dimension: DIMENSION, vectorsPerRecord: 1, frameBytes: encodeRecord(record(0)).length },
-      peers: { kafka: 'librdkafka mock cluster (kcat -X test.mock.num.brokers=3), in memory', s3: 's3rver on this disk' },
-      appends, gateway, goals, table,
+      peers: {
+        kafka: 'librdkafka mock cluster (kcat -X test.mock.num.brokers=3), in memory',
+        s3: 's3rver on this disk',
+      },
+      appends,
+      gateway,
+      goals,
+      table,
     }
     // Only a full run replaces the committed figures; partial and quick runs are scratch.
     const name = quick || !complete ? 'writelog-partial.tmp' : 'writelog.json'

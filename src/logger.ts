@@ -5,11 +5,22 @@ export type { Logger }
 // Every place a secret can appear in a structured log line. Keys are matched
 // case-sensitively by pino, so both header spellings are listed.
 export const REDACT_PATHS: readonly string[] = [
-  'apiKey', '*.apiKey', '*.*.apiKey',
-  'token', '*.token', 'adminToken', '*.adminToken',
-  'headers["api-key"]', 'headers["Api-Key"]', 'headers.authorization', 'headers.Authorization',
-  'req.headers["api-key"]', 'req.headers["Api-Key"]', 'req.headers.authorization',
-  '*.headers["api-key"]', '*.headers.authorization',
+  'apiKey',
+  '*.apiKey',
+  '*.*.apiKey',
+  'token',
+  '*.token',
+  'adminToken',
+  '*.adminToken',
+  'headers["api-key"]',
+  'headers["Api-Key"]',
+  'headers.authorization',
+  'headers.Authorization',
+  'req.headers["api-key"]',
+  'req.headers["Api-Key"]',
+  'req.headers.authorization',
+  '*.headers["api-key"]',
+  '*.headers.authorization',
 ]
 
 export interface LoggerSettings {

@@ -28,5 +28,9 @@ t.test('errors render in Pinecone data-plane shape and keep their cause', async 
   t.equal(err.retriable, true)
   t.equal(err.cause, cause)
   t.equal(err.retryAfter, 1)
-  t.same(err.toPinecone(), { code: 14, message: 'upstream source is unavailable (ECONNREFUSED); retry later', details: [] })
+  t.same(err.toPinecone(), {
+    code: 14,
+    message: 'upstream source is unavailable (ECONNREFUSED); retry later',
+    details: [],
+  })
 })

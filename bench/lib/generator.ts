@@ -22,7 +22,8 @@ export class Generator {
       else waiter.reject(new Error(`load generator: ${message.message}`))
     })
     child.proc.once('exit', (code) => {
-      for (const waiter of this.#pending.values()) waiter.reject(new Error(`load generator exited (${code})\n${child.tail()}`))
+      for (const waiter of this.#pending.values())
+        waiter.reject(new Error(`load generator exited (${code})\n${child.tail()}`))
       this.#pending.clear()
     })
   }

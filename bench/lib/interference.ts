@@ -94,7 +94,13 @@ export function interference(from: CpuSample, to: CpuSample): Interference {
 /** Waits until other processes use less than `threshold` cores over a `sampleMs` window and
  *  the host probe runs within `maxSlowdown` of its best, or `maxWaitMs` passes. Returns how
  *  long it waited and what it saw last. */
-export async function waitForQuiet(threshold: number, maxWaitMs: number, probe?: HostProbe, maxSlowdown = Infinity, sampleMs = 500): Promise<{ waitedMs: number; seen: Interference }> {
+export async function waitForQuiet(
+  threshold: number,
+  maxWaitMs: number,
+  probe?: HostProbe,
+  maxSlowdown = Infinity,
+  sampleMs = 500,
+): Promise<{ waitedMs: number; seen: Interference }> {
   const start = performance.now()
   for (;;) {
     const a = sampleCpu()
@@ -103,6 +109,7 @@ export async function waitForQuiet(threshold: number, maxWaitMs: number, probe?:
     const hostSlowdown = probe === undefined ? 1 : probe.slowdown()
     const seen = { ...cpu, hostSlowdown }
     const waitedMs = performance.now() - start
-    if ((cpu.foreignCores + cpu.stealCores < threshold && hostSlowdown <= maxSlowdown) || waitedMs >= maxWaitMs) return { waitedMs, seen }
+    if ((cpu.foreignCores + cpu.stealCores < threshold && hostSlowdown <= maxSlowdown) || waitedMs >= maxWaitMs)
+      return { waitedMs, seen }
   }
 }

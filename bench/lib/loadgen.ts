@@ -40,7 +40,9 @@ async function fire(pool: Pool, spec: RunSpec, body: Buffer, tally: Tally | unde
       body,
     })
     // The whole body is read: latency runs to the last byte, as a client sees it.
-    for await (const _chunk of res.body) { /* drain */ }
+    for await (const _chunk of res.body) {
+      /* drain */
+    }
     if (tally !== undefined) {
       if (res.statusCode >= 200 && res.statusCode < 300) tally.ok++
       else bump(tally.non2xx, String(res.statusCode))
@@ -141,7 +143,11 @@ async function openLoop(pool: Pool, spec: RunSpec): Promise<Omit<RunResult, 'gen
       const now = performance.now()
       // Catch up on every send that is due; the latency of a late send is still timed
       // from its schedule in `fromSchedule`.
-      for (let scheduled = start + i * interval; scheduled <= now && scheduled < windowEnd; scheduled = start + i * interval) {
+      for (
+        let scheduled = start + i * interval;
+        scheduled <= now && scheduled < windowEnd;
+        scheduled = start + i * interval
+      ) {
         dispatch(scheduled)
         i++
       }

@@ -66,7 +66,8 @@ export function renderConfig(options: NginxOptions): string {
 }
 
 export async function startNginx(procs: Processes, binary: string, options: NginxOptions): Promise<RunningNginx> {
-  for (const dir of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi', 'logs']) mkdirSync(join(options.prefix, dir), { recursive: true })
+  for (const dir of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi', 'logs'])
+    mkdirSync(join(options.prefix, dir), { recursive: true })
   const config = renderConfig(options)
   const file = join(options.prefix, 'nginx.conf')
   writeFileSync(file, config)
@@ -78,6 +79,6 @@ export async function startNginx(procs: Processes, binary: string, options: Ngin
     throw new Error(`nginx rejected the generated config ${file}:\n${stderr}`)
   }
   const child = procs.spawn('nginx', binary, [...args, '-g', 'daemon off;'])
-  await waitForPort(options.port, 10_000, () => child.running ? undefined : `nginx exited\n${child.tail()}`)
+  await waitForPort(options.port, 10_000, () => (child.running ? undefined : `nginx exited\n${child.tail()}`))
   return { child, url: `http://127.0.0.1:${options.port}`, version: nginxVersion(binary), config }
 }

@@ -13,9 +13,20 @@ const upstream = new URL(process.argv[2] ?? '')
 const basePath = upstream.pathname.replace(/\/+$/, '')
 // Same pool settings as the gateway's defaults (gateway.upstream).
 const pool = new Pool(upstream.origin, { connections: 128, pipelining: 1, keepAliveTimeout: 30_000 })
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host'])
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+])
 
-function copyHeaders(from: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+function copyHeaders(
+  from: IncomingHttpHeaders | Record<string, string | string[] | undefined>,
+): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {}
   for (const name in from) {
     const value = from[name]
@@ -26,21 +37,23 @@ function copyHeaders(from: IncomingHttpHeaders | Record<string, string | string[
 
 const server = createServer((req, res) => {
   const hasBody = req.method !== 'GET' && req.method !== 'HEAD'
-  pool.request({
-    method: req.method as Dispatcher.HttpMethod,
-    path: basePath + (req.url ?? '/'),
-    headers: copyHeaders(req.headers),
-    body: hasBody ? req : null,
-  }).then(
-    (up) => {
-      res.writeHead(up.statusCode, copyHeaders(up.headers))
-      up.body.pipe(res)
-    },
-    (err: Error) => {
-      res.writeHead(502, { 'content-type': 'application/json' })
-      res.end(JSON.stringify({ code: 14, message: err.message, details: [] }))
-    },
-  )
+  pool
+    .request({
+      method: req.method as Dispatcher.HttpMethod,
+      path: basePath + (req.url ?? '/'),
+      headers: copyHeaders(req.headers),
+      body: hasBody ? req : null,
+    })
+    .then(
+      (up) => {
+        res.writeHead(up.statusCode, copyHeaders(up.headers))
+        up.body.pipe(res)
+      },
+      (err: Error) => {
+        res.writeHead(502, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ code: 14, message: err.message, details: [] }))
+      },
+    )
 })
 server.keepAliveTimeout = 72_000
 

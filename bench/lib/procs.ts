@@ -68,8 +68,12 @@ export class Child {
         }
         if (value !== undefined) done(undefined, value)
       }
-      const onExit = (code: number | null) => done(new Error(`${this.name} exited (${code}) before ${what}\n${this.tail()}`))
-      const timer = setTimeout(() => done(new Error(`${this.name}: no ${what} within ${timeoutMs} ms\n${this.tail()}`)), timeoutMs)
+      const onExit = (code: number | null) =>
+        done(new Error(`${this.name} exited (${code}) before ${what}\n${this.tail()}`))
+      const timer = setTimeout(
+        () => done(new Error(`${this.name}: no ${what} within ${timeoutMs} ms\n${this.tail()}`)),
+        timeoutMs,
+      )
       this.#lineWaiters.add(onLine)
       this.proc.once('exit', onExit)
     })
@@ -123,7 +127,11 @@ export class Processes {
 
   /** A Node child with an IPC channel (the load generator). */
   fork(name: string, modulePath: string, execArgv: readonly string[]): Child {
-    const proc = fork(modulePath, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true, execArgv: [...execArgv] })
+    const proc = fork(modulePath, [], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      detached: true,
+      execArgv: [...execArgv],
+    })
     return this.#track(name, proc)
   }
 

@@ -43,7 +43,12 @@ export interface TargetFigures {
   readonly pooled: { readonly samples: number; readonly p50Ms: number; readonly p99Ms: number }
   /** Achieved rate in the fixed-load runs (should equal the offered rate). */
   readonly achievedRps: Spread
-  readonly failures: { readonly non2xx: Record<string, number>; readonly errors: Record<string, number>; readonly dropped: number; readonly total: number }
+  readonly failures: {
+    readonly non2xx: Record<string, number>
+    readonly errors: Record<string, number>
+    readonly dropped: number
+    readonly total: number
+  }
   /** CPU per 2xx request, microseconds, median over rounds: at the fixed load (the same
    *  request count for every target) and at max throughput. */
   readonly cpuUsPerRequest: { readonly fixedLoad: CpuPerRequest; readonly maxThroughput: CpuPerRequest }
@@ -75,7 +80,9 @@ export interface WorkloadFigures {
   readonly targets: Partial<Record<Target, TargetFigures>> & Record<(typeof TARGETS)[number], TargetFigures>
   readonly gatewayVsNginx: Comparison
   /** Present with --baseline: the gateway against a bare Node.js pass-through. */
-  readonly gatewayVsNodeBaseline?: Pick<Comparison, 'throughputRatio' | 'p50DeltaMs' | 'p99DeltaMs'> & { readonly proxyCpuRatio: number }
+  readonly gatewayVsNodeBaseline?: Pick<Comparison, 'throughputRatio' | 'p50DeltaMs' | 'p99DeltaMs'> & {
+    readonly proxyCpuRatio: number
+  }
   /** Present with --gateway-variant: every other gateway process against nginx, as gatewayVsNginx. */
   readonly variantsVsNginx?: Record<string, Comparison>
 }
@@ -101,17 +108,26 @@ function targetFigures(runs: RunRecord[], target: Target): TargetFigures {
     add(errors, r.result.errors)
     dropped += r.result.dropped
   }
-  const failed = Object.values(non2xx).reduce((a, b) => a + b, 0) + Object.values(errors).reduce((a, b) => a + b, 0) + dropped
+  const failed =
+    Object.values(non2xx).reduce((a, b) => a + b, 0) + Object.values(errors).reduce((a, b) => a + b, 0) + dropped
   const perRequest = (phase: RunRecord[]): CpuPerRequest => {
     const of = (pick: (r: RunRecord) => number) =>
       round(median(phase.filter((r) => r.result.total > 0).map((r) => (pick(r) * 1000) / r.result.total)), 1)
-    return { proxy: of((r) => r.cpuMs.proxy), emulator: of((r) => r.cpuMs.emulator), generator: of((r) => r.cpuMs.generator) }
+    return {
+      proxy: of((r) => r.cpuMs.proxy),
+      emulator: of((r) => r.cpuMs.emulator),
+      generator: of((r) => r.cpuMs.generator),
+    }
   }
   return {
     maxRps: spread(max.map((r) => r.result.rps)),
     p50Ms: spread(rate.map((r) => r.result.latency.p50)),
     p99Ms: spread(rate.map((r) => r.result.latency.p99)),
-    pooled: { samples: samples.length, p50Ms: round(percentileSorted(samples, 50), 3), p99Ms: round(percentileSorted(samples, 99), 3) },
+    pooled: {
+      samples: samples.length,
+      p50Ms: round(percentileSorted(samples, 50), 3),
+      p99Ms: round(percentileSorted(samples, 99), 3),
+    },
     achievedRps: spread(rate.map((r) => r.result.rps)),
     failures: { non2xx, errors, dropped, total: failed },
     cpuUsPerRequest: { fixedLoad: perRequest(rate), maxThroughput: perRequest(max) },
@@ -119,7 +135,13 @@ function targetFigures(runs: RunRecord[], target: Target): TargetFigures {
 }
 
 /** Per-round values of f(gateway run, other run), for rounds where both ran. */
-function paired(runs: RunRecord[], phase: 'max' | 'rate', other: Target, f: (gw: RunResult, o: RunResult) => number, gateway: Target = 'gateway'): number[] {
+function paired(
+  runs: RunRecord[],
+  phase: 'max' | 'rate',
+  other: Target,
+  f: (gw: RunResult, o: RunResult) => number,
+  gateway: Target = 'gateway',
+): number[] {
   const out: number[] = []
   const rounds = [...new Set(runs.filter((r) => r.phase === phase).map((r) => r.round))].sort((a, b) => a - b)
   for (const n of rounds) {
@@ -134,7 +156,8 @@ export function workloadFigures(runs: RunRecord[], offeredRps: number, measured:
   const targets = Object.fromEntries(measured.map((t) => [t, targetFigures(runs, t)])) as WorkloadFigures['targets']
   const compare = (gateway: Target): Comparison => {
     const g = targets[gateway] as TargetFigures
-    const pair = (phase: 'max' | 'rate', other: Target, f: (gw: RunResult, o: RunResult) => number) => median(paired(runs, phase, other, f, gateway))
+    const pair = (phase: 'max' | 'rate', other: Target, f: (gw: RunResult, o: RunResult) => number) =>
+      median(paired(runs, phase, other, f, gateway))
     const ratio = pair('max', 'nginx', (gw, o) => gw.rps / o.rps)
     const p99Delta = pair('rate', 'nginx', (gw, o) => gw.latency.p99 - o.latency.p99)
     return {
@@ -143,11 +166,23 @@ export function workloadFigures(runs: RunRecord[], offeredRps: number, measured:
       p99DeltaMs: round(p99Delta, 3),
       p99DeltaOfMediansMs: round(g.p99Ms.median - targets.nginx.p99Ms.median, 3),
       p99DeltaPooledMs: round(g.pooled.p99Ms - targets.nginx.pooled.p99Ms, 3),
-      p50DeltaMs: round(pair('rate', 'nginx', (gw, o) => gw.latency.p50 - o.latency.p50), 3),
+      p50DeltaMs: round(
+        pair('rate', 'nginx', (gw, o) => gw.latency.p50 - o.latency.p50),
+        3,
+      ),
       vsDirect: {
-        throughputRatio: round(pair('max', 'direct', (gw, o) => gw.rps / o.rps), 3),
-        p50DeltaMs: round(pair('rate', 'direct', (gw, o) => gw.latency.p50 - o.latency.p50), 3),
-        p99DeltaMs: round(pair('rate', 'direct', (gw, o) => gw.latency.p99 - o.latency.p99), 3),
+        throughputRatio: round(
+          pair('max', 'direct', (gw, o) => gw.rps / o.rps),
+          3,
+        ),
+        p50DeltaMs: round(
+          pair('rate', 'direct', (gw, o) => gw.latency.p50 - o.latency.p50),
+          3,
+        ),
+        p99DeltaMs: round(
+          pair('rate', 'direct', (gw, o) => gw.latency.p99 - o.latency.p99),
+          3,
+        ),
       },
       // NaN (no max-throughput phase, --skip-max) is not a pass.
       meetsThroughputGoal: ratio >= GOAL.minThroughputRatio,
@@ -161,20 +196,32 @@ export function workloadFigures(runs: RunRecord[], offeredRps: number, measured:
     offeredRps,
     targets,
     gatewayVsNginx,
-    ...(baseline === undefined ? {} : {
-      gatewayVsNodeBaseline: {
-        throughputRatio: round(median(paired(runs, 'max', 'node-baseline', (gw, o) => gw.rps / o.rps)), 3),
-        p50DeltaMs: round(median(paired(runs, 'rate', 'node-baseline', (gw, o) => gw.latency.p50 - o.latency.p50)), 3),
-        p99DeltaMs: round(median(paired(runs, 'rate', 'node-baseline', (gw, o) => gw.latency.p99 - o.latency.p99)), 3),
-        proxyCpuRatio: round(targets.gateway.cpuUsPerRequest.fixedLoad.proxy / baseline.cpuUsPerRequest.fixedLoad.proxy, 2),
-      },
-    }),
+    ...(baseline === undefined
+      ? {}
+      : {
+          gatewayVsNodeBaseline: {
+            throughputRatio: round(median(paired(runs, 'max', 'node-baseline', (gw, o) => gw.rps / o.rps)), 3),
+            p50DeltaMs: round(
+              median(paired(runs, 'rate', 'node-baseline', (gw, o) => gw.latency.p50 - o.latency.p50)),
+              3,
+            ),
+            p99DeltaMs: round(
+              median(paired(runs, 'rate', 'node-baseline', (gw, o) => gw.latency.p99 - o.latency.p99)),
+              3,
+            ),
+            proxyCpuRatio: round(
+              targets.gateway.cpuUsPerRequest.fixedLoad.proxy / baseline.cpuUsPerRequest.fixedLoad.proxy,
+              2,
+            ),
+          },
+        }),
     ...(variants.length === 0 ? {} : { variantsVsNginx: Object.fromEntries(variants.map((v) => [v, compare(v)])) }),
   }
 }
 
 const fmt = (v: number, digits: number) => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a')
-const signed = (v: number, digits: number) => (Number.isFinite(v) ? `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(digits)}` : 'n/a')
+const signed = (v: number, digits: number) =>
+  Number.isFinite(v) ? `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(digits)}` : 'n/a'
 
 function failuresCell(f: TargetFigures['failures']): string {
   if (f.total === 0) return '0'
@@ -210,17 +257,25 @@ export function markdownTable(figures: Partial<Record<Workload, WorkloadFigures>
     for (const target of Object.keys(w.targets) as Target[]) {
       const t = w.targets[target] as TargetFigures
       const cpu = target === 'direct' ? '—' : fmt(t.cpuUsPerRequest.fixedLoad.proxy, 0)
-      lines.push(`| ${label} | ${target} | ${fmt(t.maxRps.median, 1)} | ${fmt(t.p50Ms.median, 2)} | ${fmt(t.p99Ms.median, 2)} | ${failuresCell(t.failures)} | ${cpu} |`)
+      lines.push(
+        `| ${label} | ${target} | ${fmt(t.maxRps.median, 1)} | ${fmt(t.p50Ms.median, 2)} | ${fmt(t.p99Ms.median, 2)} | ${failuresCell(t.failures)} | ${cpu} |`,
+      )
     }
     const c = w.gatewayVsNginx
     const verdict = `${c.meetsThroughputGoal ? 'meets' : 'misses'} ≥ ${GOAL.minThroughputRatio}×; p99 ${c.meetsP99Goal ? 'meets' : 'misses'} ≤ +${GOAL.maxP99DeltaMs} ms`
-    lines.push(`| ${label} | **gateway vs nginx** | **${fmt(c.throughputRatio, 2)}×** | ${signed(c.p50DeltaMs, 2)} | **${signed(c.p99DeltaMs, 2)}** | ${verdict} | |`)
+    lines.push(
+      `| ${label} | **gateway vs nginx** | **${fmt(c.throughputRatio, 2)}×** | ${signed(c.p50DeltaMs, 2)} | **${signed(c.p99DeltaMs, 2)}** | ${verdict} | |`,
+    )
     for (const [variant, v] of Object.entries(w.variantsVsNginx ?? {})) {
-      lines.push(`| ${label} | ${variant} vs nginx | ${fmt(v.throughputRatio, 2)}× | ${signed(v.p50DeltaMs, 2)} | ${signed(v.p99DeltaMs, 2)} | p99 ${v.meetsP99Goal ? 'meets' : 'misses'} ≤ +${GOAL.maxP99DeltaMs} ms | |`)
+      lines.push(
+        `| ${label} | ${variant} vs nginx | ${fmt(v.throughputRatio, 2)}× | ${signed(v.p50DeltaMs, 2)} | ${signed(v.p99DeltaMs, 2)} | p99 ${v.meetsP99Goal ? 'meets' : 'misses'} ≤ +${GOAL.maxP99DeltaMs} ms | |`,
+      )
     }
     const b = w.gatewayVsNodeBaseline
     if (b !== undefined) {
-      lines.push(`| ${label} | gateway vs node-baseline | ${fmt(b.throughputRatio, 2)}× | ${signed(b.p50DeltaMs, 2)} | ${signed(b.p99DeltaMs, 2)} | | ${fmt(b.proxyCpuRatio, 2)}× |`)
+      lines.push(
+        `| ${label} | gateway vs node-baseline | ${fmt(b.throughputRatio, 2)}× | ${signed(b.p50DeltaMs, 2)} | ${signed(b.p99DeltaMs, 2)} | | ${fmt(b.proxyCpuRatio, 2)}× |`,
+      )
     }
   }
   const notes = [

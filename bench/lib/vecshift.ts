@@ -35,7 +35,11 @@ export interface GatewaySetup {
 
 export function describeSetup(setup: GatewaySetup): string {
   const env = Object.entries(setup.env).map(([k, v]) => `${k}=${v}`)
-  return [setup.cli.describe, ...(setup.nodeFlags.length ? [`node flags: ${setup.nodeFlags.join(' ')}`] : []), ...(env.length ? [`env: ${env.join(' ')}`] : [])].join('; ')
+  return [
+    setup.cli.describe,
+    ...(setup.nodeFlags.length ? [`node flags: ${setup.nodeFlags.join(' ')}`] : []),
+    ...(env.length ? [`env: ${env.join(' ')}`] : []),
+  ].join('; ')
 }
 
 export interface RunningEmulator {
@@ -45,18 +49,28 @@ export interface RunningEmulator {
   readonly indexPath: string
 }
 
-export async function startEmulator(procs: Processes, cli: CliCommand, options: {
-  index: string
-  dimension: number
-  apiKeyEnv: string
-  env: NodeJS.ProcessEnv
-}): Promise<RunningEmulator> {
+export async function startEmulator(
+  procs: Processes,
+  cli: CliCommand,
+  options: {
+    index: string
+    dimension: number
+    apiKeyEnv: string
+    env: NodeJS.ProcessEnv
+  },
+): Promise<RunningEmulator> {
   const args = [
-    ...cli.argv, 'emulator', '--port', '0',
-    '--create-index', `${options.index}:${options.dimension}:cosine`,
-    '--api-key-env', options.apiKeyEnv,
+    ...cli.argv,
+    'emulator',
+    '--port',
+    '0',
+    '--create-index',
+    `${options.index}:${options.dimension}:cosine`,
+    '--api-key-env',
+    options.apiKeyEnv,
     // Warnings only: a log line per request would be a cost no real upstream has.
-    '--log-level', 'warn',
+    '--log-level',
+    'warn',
   ]
   const child = procs.spawn('emulator', process.execPath, args, { cwd: REPO, env: options.env })
   const url = await child.waitFor('"url" line', 30_000, (line) => {
@@ -73,32 +87,44 @@ export interface RunningGateway {
   readonly configFile: string
 }
 
-export async function startGateway(procs: Processes, setup: GatewaySetup, options: {
-  dir: string
-  index: string
-  emulatorUrl: string
-  indexPath: string
-  env: NodeJS.ProcessEnv
-  /** Append the process's stdout and stderr to this file (e.g. for --trace-gc). */
-  outputFile?: string
-}): Promise<RunningGateway> {
+export async function startGateway(
+  procs: Processes,
+  setup: GatewaySetup,
+  options: {
+    dir: string
+    index: string
+    emulatorUrl: string
+    indexPath: string
+    env: NodeJS.ProcessEnv
+    /** Append the process's stdout and stderr to this file (e.g. for --trace-gc). */
+    outputFile?: string
+  },
+): Promise<RunningGateway> {
   const configFile = join(options.dir, `${setup.name}.yaml`)
   // Defaults everywhere except what a benchmark needs: ports chosen by the OS, the info
   // line that carries the URL, and a short drain on exit.
-  writeFileSync(configFile, [
-    'migration: { id: bench }',
-    `source: { type: pinecone, index: ${options.index}, host: "${options.emulatorUrl}${options.indexPath}", controllerHost: "${options.emulatorUrl}" }`,
-    'gateway: { listen: { host: 127.0.0.1, port: 0 }, shutdownTimeoutMs: 2000 }',
-    'admin: { listen: { host: 127.0.0.1, port: 0 } }',
-    // Its own control record: the phase is the config's (passthrough), not a previous run's.
-    `control: { dir: "${join(options.dir, `${setup.name}-control`)}" }`,
-    'log: { level: info }',
-    '',
-  ].join('\n'))
-  const child = procs.spawn(setup.name, process.execPath, [...setup.nodeFlags, ...setup.cli.argv, 'gateway', '--config', configFile], {
-    cwd: REPO,
-    env: { ...options.env, ...setup.env },
-  })
+  writeFileSync(
+    configFile,
+    [
+      'migration: { id: bench }',
+      `source: { type: pinecone, index: ${options.index}, host: "${options.emulatorUrl}${options.indexPath}", controllerHost: "${options.emulatorUrl}" }`,
+      'gateway: { listen: { host: 127.0.0.1, port: 0 }, shutdownTimeoutMs: 2000 }',
+      'admin: { listen: { host: 127.0.0.1, port: 0 } }',
+      // Its own control record: the phase is the config's (passthrough), not a previous run's.
+      `control: { dir: "${join(options.dir, `${setup.name}-control`)}" }`,
+      'log: { level: info }',
+      '',
+    ].join('\n'),
+  )
+  const child = procs.spawn(
+    setup.name,
+    process.execPath,
+    [...setup.nodeFlags, ...setup.cli.argv, 'gateway', '--config', configFile],
+    {
+      cwd: REPO,
+      env: { ...options.env, ...setup.env },
+    },
+  )
   if (options.outputFile !== undefined) {
     const out = createWriteStream(options.outputFile, { flags: 'a' })
     child.proc.stdout?.pipe(out, { end: false })

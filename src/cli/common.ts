@@ -21,7 +21,11 @@ export function configFromFlags(flags: ConfigFlags, overrides: Record<string, un
 
 /** `stderr`: for commands whose stdout is their result (a summary, JSON), so the two never mix. */
 export function loggerFor(config: Config, name: string, options: { stderr?: boolean } = {}): Logger {
-  return createLogger({ level: config.log.level, name, ...(options.stderr ? { destination: pino.destination(2) } : {}) })
+  return createLogger({
+    level: config.log.level,
+    name,
+    ...(options.stderr ? { destination: pino.destination(2) } : {}),
+  })
 }
 
 /** Runs `close` once on the first SIGTERM or SIGINT and exits 0 when it resolves; a

@@ -29,7 +29,9 @@ export function registerCutover(program: Command): void {
     .option('--dry-run', 'check the preconditions and say what would happen; change nothing')
     .option('--json', 'print the result as one JSON object')
     .option('--log-level <level>', 'override log.level')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Steps: preconditions (copy done, replayer following with lag <= cutover.maxLagRecords, a
 gateway replica registered), pre-reconcile (while traffic flows), catch-up (up to
 cutover.catchUpTimeoutMs for the replayer to come within cutover.barrierLagRecords of the
@@ -42,7 +44,8 @@ Examples:
   vecshift cutover --config migration.yaml --dry-run
   vecshift cutover --config migration.yaml --canary 5        # 5% of reads to the target
   vecshift cutover --config migration.yaml --max-pause 500
-Exit codes: 0 flipped (or routing changed), 2 refused (nothing changed), 3 aborted (source still primary).`)
+Exit codes: 0 flipped (or routing changed), 2 refused (nothing changed), 3 aborted (source still primary).`,
+    )
     .action(async (flags: CutoverFlags) => {
       const overrides: Record<string, unknown> = {}
       if (flags.maxPause !== undefined) overrides['cutover.maxPauseMs'] = flags.maxPause
@@ -53,14 +56,30 @@ Exit codes: 0 flipped (or routing changed), 2 refused (nothing changed), 3 abort
       try {
         if (flags.readsOnly || flags.canary !== undefined) {
           const record = await control.read()
-          if (record.phase !== 'capture') throw new VecshiftError(E.CUTOVER_REFUSED, [`reads move on their own only in phase capture (now ${record.phase})`])
-          const routing = flags.readsOnly ? { reads: 'target' as const, canaryPercent: 0 } : { reads: 'source' as const, canaryPercent: flags.canary as number }
+          if (record.phase !== 'capture')
+            throw new VecshiftError(E.CUTOVER_REFUSED, [
+              `reads move on their own only in phase capture (now ${record.phase})`,
+            ])
+          const routing = flags.readsOnly
+            ? { reads: 'target' as const, canaryPercent: 0 }
+            : { reads: 'source' as const, canaryPercent: flags.canary as number }
           if (flags.dryRun) {
             process.stdout.write(`would route reads: ${JSON.stringify(routing)}\n`)
             return
           }
-          const next = await control.update(record.epoch, (r) => ({ ...r, routing: { ...r.routing, ...routing }, epoch: r.epoch + 1, updatedAt: new Date().toISOString(), changedBy: 'vecshift cutover', reason: flags.readsOnly ? 'reads to the target' : `${flags.canary}% of reads to the target` }))
-          process.stdout.write(flags.json ? `${JSON.stringify(next)}\n` : `reads now: ${next.routing.reads}${next.routing.canaryPercent ? ` with ${next.routing.canaryPercent}% to the other side` : ''} (epoch ${next.epoch})\n`)
+          const next = await control.update(record.epoch, (r) => ({
+            ...r,
+            routing: { ...r.routing, ...routing },
+            epoch: r.epoch + 1,
+            updatedAt: new Date().toISOString(),
+            changedBy: 'vecshift cutover',
+            reason: flags.readsOnly ? 'reads to the target' : `${flags.canary}% of reads to the target`,
+          }))
+          process.stdout.write(
+            flags.json
+              ? `${JSON.stringify(next)}\n`
+              : `reads now: ${next.routing.reads}${next.routing.canaryPercent ? ` with ${next.routing.canaryPercent}% to the other side` : ''} (epoch ${next.epoch})\n`,
+          )
           return
         }
         await flip('cutover', config, control, logger, flags)
@@ -71,19 +90,40 @@ Exit codes: 0 flipped (or routing changed), 2 refused (nothing changed), 3 abort
 }
 
 /** The cutover, or the rollback, run and reported. */
-async function flip(direction: 'cutover' | 'rollback', config: Config, control: ControlStore, logger: Logger, flags: CutoverFlags): Promise<void> {
-  const [{ openStore }, { openWriteLogForReading }, { runCutover }, { ReplayStatusFile }, { copyCheckpointOf, replayStatusOf }] = await Promise.all([
-    import('../stores/open.js'), import('../writelog/open.js'), import('../migrate/cutover/run.js'), import('../replay/status.js'), import('../control/status.js'),
+async function flip(
+  direction: 'cutover' | 'rollback',
+  config: Config,
+  control: ControlStore,
+  logger: Logger,
+  flags: CutoverFlags,
+): Promise<void> {
+  const [
+    { openStore },
+    { openWriteLogForReading },
+    { runCutover },
+    { ReplayStatusFile },
+    { copyCheckpointOf, replayStatusOf },
+  ] = await Promise.all([
+    import('../stores/open.js'),
+    import('../writelog/open.js'),
+    import('../migrate/cutover/run.js'),
+    import('../replay/status.js'),
+    import('../control/status.js'),
   ])
   const rollback = direction === 'rollback'
   // A rollback reads the reverse log and makes the source equal to the target.
-  const log = await openWriteLogForReading(rollback ? { backend: 'file', file: { dir: config.rollback.logDir } } : config.writelog, logger)
+  const log = await openWriteLogForReading(
+    rollback ? { backend: 'file', file: { dir: config.rollback.logDir } } : config.writelog,
+    logger,
+  )
   const source = await openStore(config, 'source', logger)
   const target = await openStore(config, 'target', logger)
   const files = new ReplayStatusFile(config.replay.dataDir, config.migration.id, rollback ? 'rollback' : 'replay')
   try {
     const result = await runCutover({
-      direction, control, log,
+      direction,
+      control,
+      log,
       source: rollback ? target : source,
       target: rollback ? source : target,
       // From this host's files or the control store, whichever is newer: the replayer and
@@ -97,7 +137,10 @@ async function flip(direction: 'cutover' | 'rollback', config: Config, control: 
       catchUpTimeoutMs: config.cutover.catchUpTimeoutMs,
       replayStaleMs: config.cutover.replayStaleMs,
       ...(config.cutover.requireVerify && !rollback
-        ? { verification: async () => (await control.reports()).verify?.value as VerificationResult | undefined, verifyMaxAgeMs: config.cutover.verifyMaxAgeMs }
+        ? {
+            verification: async () => (await control.reports()).verify?.value as VerificationResult | undefined,
+            verifyMaxAgeMs: config.cutover.verifyMaxAgeMs,
+          }
         : {}),
       by: `vecshift ${direction}`,
       dryRun: flags.dryRun === true,
@@ -109,16 +152,32 @@ async function flip(direction: 'cutover' | 'rollback', config: Config, control: 
         return (checked: number) => {
           if (Date.now() - last < 5_000) return
           last = Date.now()
-          process.stderr.write(flags.json ? `${JSON.stringify({ progress: 'pre-reconcile', checked })}\n` : `… pre-reconcile  ${checked} ids checked so far\n`)
+          process.stderr.write(
+            flags.json
+              ? `${JSON.stringify({ progress: 'pre-reconcile', checked })}\n`
+              : `… pre-reconcile  ${checked} ids checked so far\n`,
+          )
         }
       })(),
-      onStep: (s) => { if (!flags.json) process.stderr.write(`${s.ok ? '✓' : '✗'} ${s.name.padEnd(14)} ${String(s.ms).padStart(6)} ms${s.detail ? `  ${s.detail}` : ''}\n`) },
+      onStep: (s) => {
+        if (!flags.json)
+          process.stderr.write(
+            `${s.ok ? '✓' : '✗'} ${s.name.padEnd(14)} ${String(s.ms).padStart(6)} ms${s.detail ? `  ${s.detail}` : ''}\n`,
+          )
+      },
     })
     const primary = rollback ? 'the source' : 'the target'
     if (flags.json) process.stdout.write(`${JSON.stringify(result)}\n`)
-    else if (result.outcome === 'done') process.stdout.write(`${direction} done: ${primary} is primary (write pause ${result.pauseMs} ms, epoch ${result.record.epoch})\n`)
-    else if (result.outcome === 'dry-run') process.stdout.write(`dry run: every precondition holds; a ${direction} would start now\n`)
-    else process.stdout.write(`${direction} ${result.outcome}: ${result.reason}\n${result.outcome === 'aborted' ? `Nothing moved: ${rollback ? 'the target' : 'the source'} is still primary and held writes went to it. Fix the cause and run it again.\n` : ''}`)
+    else if (result.outcome === 'done')
+      process.stdout.write(
+        `${direction} done: ${primary} is primary (write pause ${result.pauseMs} ms, epoch ${result.record.epoch})\n`,
+      )
+    else if (result.outcome === 'dry-run')
+      process.stdout.write(`dry run: every precondition holds; a ${direction} would start now\n`)
+    else
+      process.stdout.write(
+        `${direction} ${result.outcome}: ${result.reason}\n${result.outcome === 'aborted' ? `Nothing moved: ${rollback ? 'the target' : 'the source'} is still primary and held writes went to it. Fix the cause and run it again.\n` : ''}`,
+      )
     if (result.outcome === 'refused') process.exitCode = 2
     if (result.outcome === 'aborted') process.exitCode = 3
   } finally {
@@ -129,20 +188,28 @@ async function flip(direction: 'cutover' | 'rollback', config: Config, control: 
 export function registerRollback(program: Command): void {
   program
     .command('rollback')
-    .description('after a cutover: replay the reverse log into the source and flip back, in the same bounded write pause')
+    .description(
+      'after a cutover: replay the reverse log into the source and flip back, in the same bounded write pause',
+    )
     .option('-c, --config <file>', 'configuration file (YAML or JSON); VECSHIFT__* variables override it')
     .option('--max-pause <ms>', 'write-pause budget, barrier to flip (cutover.maxPauseMs)', positiveInt)
     .option('--dry-run', 'check the preconditions; change nothing')
     .option('--json', 'print the result as one JSON object')
     .option('--log-level <level>', 'override log.level')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Needs \`vecshift replay --reverse --follow\` running (it applies the writes made on the target
 since the cutover to the source). The steps are the cutover's, the other way: barrier
 (phase rollback), drain to the fences in the reverse log, reconcile, flip (phase
 source-primary). Past the budget it aborts: the target stays primary.
-Exit codes: 0 rolled back, 2 refused (nothing changed), 3 aborted (target still primary).`)
+Exit codes: 0 rolled back, 2 refused (nothing changed), 3 aborted (target still primary).`,
+    )
     .action(async (flags: CutoverFlags) => {
-      const config = configFromFlags(flags, flags.maxPause === undefined ? {} : { 'cutover.maxPauseMs': flags.maxPause })
+      const config = configFromFlags(
+        flags,
+        flags.maxPause === undefined ? {} : { 'cutover.maxPauseMs': flags.maxPause },
+      )
       const logger = loggerFor(config, 'vecshift-rollback', { stderr: true })
       const { openControlStore } = await import('../control/open.js')
       const control = await openControlStore(config, logger)

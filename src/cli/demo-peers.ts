@@ -14,11 +14,19 @@ export interface DemoPeers {
   close(): Promise<void>
 }
 
-export async function startDemoPeers(options: { apiKey: string; logger: Logger; pgvector: boolean; source: { name: string; dimension: number } }): Promise<DemoPeers> {
+export async function startDemoPeers(options: {
+  apiKey: string
+  logger: Logger
+  pgvector: boolean
+  source: { name: string; dimension: number }
+}): Promise<DemoPeers> {
   // Pinecone takes a while to save a collection and restore an index from it; so does the
   // emulator, briefly, so that the copy's progress shows those steps.
   const emulator = await startEmulator({
-    apiKey: options.apiKey, logger: options.logger, collectionDelayMs: 300, restoreDelayMs: 300,
+    apiKey: options.apiKey,
+    logger: options.logger,
+    collectionDelayMs: 300,
+    restoreDelayMs: 300,
     indexes: [{ name: options.source.name, dimension: options.source.dimension, metric: 'cosine', kind: 'pod' }],
   })
   let pg: EmbeddedPostgres | undefined

@@ -59,13 +59,25 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
   const step = (name: string, line: string) => say(`${elapsed()}  ${name.padEnd(9)} ${line}`)
   const logger = createLogger({ level: 'warn', name: 'vecshift-demo' })
   const dir = flags.dir ?? mkdtempSync(join(tmpdir(), 'vecshift-demo-'))
-  const peers = await startDemoPeers({ apiKey: API_KEY, logger, pgvector: flags.target === 'pgvector', source: { name: 'demo-source', dimension: flags.dimension } })
+  const peers = await startDemoPeers({
+    apiKey: API_KEY,
+    logger,
+    pgvector: flags.target === 'pgvector',
+    source: { name: 'demo-source', dimension: flags.dimension },
+  })
   const closers: Array<() => Promise<unknown>> = []
-  const cleanUp = async () => { for (const close of closers.splice(0).reverse()) await close().catch(() => undefined) }
+  const cleanUp = async () => {
+    for (const close of closers.splice(0).reverse()) await close().catch(() => undefined)
+  }
   try {
-    const sourceIndex = new Pinecone({ apiKey: API_KEY, controllerHostUrl: peers.emulatorUrl }).index({ host: peers.indexHost('demo-source') })
+    const sourceIndex = new Pinecone({ apiKey: API_KEY, controllerHostUrl: peers.emulatorUrl }).index({
+      host: peers.indexHost('demo-source'),
+    })
     const seeded = await seed(sourceIndex, flags.vectors, flags.dimension)
-    step('seed', `${flags.vectors} vectors (dimension ${flags.dimension}) in ${NAMESPACES.length} namespaces of the pod-like index demo-source on the emulator ${peers.emulatorUrl}`)
+    step(
+      'seed',
+      `${flags.vectors} vectors (dimension ${flags.dimension}) in ${NAMESPACES.length} namespaces of the pod-like index demo-source on the emulator ${peers.emulatorUrl}`,
+    )
 
     // The admin token guards the status page's data; it is printed once, here, for you.
     const adminToken = randomBytes(12).toString('hex')
@@ -80,22 +92,42 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     closers.push(() => source.close())
     const target = await openStore(config, 'target', logger)
     closers.push(() => target.close())
-    const gateway = new Gateway(config, logger, { control, writeLog, reverseLog, ...(flags.target === 'pgvector' ? { targetStore: target } : {}) })
+    const gateway = new Gateway(config, logger, {
+      control,
+      writeLog,
+      reverseLog,
+      ...(flags.target === 'pgvector' ? { targetStore: target } : {}),
+    })
     closers.push(() => gateway.close())
     const { url, adminUrl } = await gateway.listen()
-    step('gateway', `${url} in phase capture: every write is in the file log (${config.writelog.backend === 'file' ? config.writelog.file?.dir : ''}) before it is acknowledged`)
+    step(
+      'gateway',
+      `${url} in phase capture: every write is in the file log (${config.writelog.backend === 'file' ? config.writelog.file?.dir : ''}) before it is acknowledged`,
+    )
     step('status', `${adminUrl}/status#token=${adminToken}`)
 
     // The app's only change: its controller host is the gateway.
     const app = new Pinecone({ apiKey: API_KEY, controllerHostUrl: url }).index({ name: 'demo-source' })
-    const traffic = new Traffic(app, { workers: 6, idsPerWorker: 40, dimension: flags.dimension, namespaces: NAMESPACES, pauseMs: 20 })
+    const traffic = new Traffic(app, {
+      workers: 6,
+      idsPerWorker: 40,
+      dimension: flags.dimension,
+      namespaces: NAMESPACES,
+      pauseMs: 20,
+    })
     traffic.start()
     closers.push(() => traffic.stop())
-    step('traffic', 'the app (official SDK, 6 workers) upserts, updates, deletes and queries through the gateway from now to the end')
+    step(
+      'traffic',
+      'the app (official SDK, 6 workers) upserts, updates, deletes and queries through the gateway from now to the end',
+    )
     await sleep(500)
 
     const copy = await copyIndex(config, source, target, seeded, dir)
-    step('copy', `${copy.copied} records (${copy.namespaces.map((n) => `${n.namespace || '(default)'} ${n.copied}`).join(', ')}) by ${copy.strategy} in ${(copy.durationMs / 1000).toFixed(1)} s, ${copy.retries.source + copy.retries.target} retries`)
+    step(
+      'copy',
+      `${copy.copied} records (${copy.namespaces.map((n) => `${n.namespace || '(default)'} ${n.copied}`).join(', ')}) by ${copy.strategy} in ${(copy.durationMs / 1000).toFixed(1)} s, ${copy.retries.source + copy.retries.target} retries`,
+    )
 
     // The replayer follows the log from the start of capture: writes made during the copy
     // reach the target, in order, and again if the copy already had them (idempotent).
@@ -105,38 +137,84 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     closers.push(() => replayLog.close())
     const stopReplay = new AbortController()
     const replaying = replay({
-      log: replayLog, source, target, consumer: 'replay', follow: true, dryRun: false, batchSize: config.replay.batchSize, lingerMs: 5,
-      outcomeWaitMs: config.replay.outcomeWaitMs, concurrency: config.replay.concurrency, dirty, signal: stopReplay.signal, logger,
+      log: replayLog,
+      source,
+      target,
+      consumer: 'replay',
+      follow: true,
+      dryRun: false,
+      batchSize: config.replay.batchSize,
+      lingerMs: 5,
+      outcomeWaitMs: config.replay.outcomeWaitMs,
+      concurrency: config.replay.concurrency,
+      dirty,
+      signal: stopReplay.signal,
+      logger,
       onStatus: (s) => files.save(s),
     })
-    closers.push(async () => { stopReplay.abort(); await replaying.catch(() => undefined) })
+    closers.push(async () => {
+      stopReplay.abort()
+      await replaying.catch(() => undefined)
+    })
     const caughtUp = await waitForReplay(files, 30_000)
-    step('replay', `following the log: ${caughtUp.counts.applied} captured writes applied, lag ${caughtUp.lagRecords ?? '?'} records`)
+    step(
+      'replay',
+      `following the log: ${caughtUp.counts.applied} captured writes applied, lag ${caughtUp.lagRecords ?? '?'} records`,
+    )
 
     const verify = await runVerify({
-      source, target, sample: 500, queries: 100, topK: 10, tolerance: 1e-6, seed: 1, replayLag: caughtUp.lagRecords ?? 0,
+      source,
+      target,
+      sample: 500,
+      queries: 100,
+      topK: 10,
+      tolerance: 1e-6,
+      seed: 1,
+      replayLag: caughtUp.lagRecords ?? 0,
       // Writes keep arriving while both sides are read: a record written, or deleted, between
       // the two reads differs, is missing or is on one side only, by the replay lag. The
       // cutover reconciles every written id anyway.
       thresholds: { ...config.verify.thresholds, maxMismatched: 5, maxMissing: 5, maxExtra: 5, maxCountDifference: 50 },
     })
     const recall = verify.search.all.meanRecall
-    step('verify', `${verify.records.equal} of ${verify.records.compared} sampled records equal; recall@10 ${recall.toFixed(3)} over ${verify.search.all.queries} queries: ${verify.passed ? 'passed' : `FAILED (${verify.failures.join('; ')})`}`)
-    if (!verify.passed) throw new Error('the verification failed; the demo does not cut over (a real migration would stop here too)')
+    step(
+      'verify',
+      `${verify.records.equal} of ${verify.records.compared} sampled records equal; recall@10 ${recall.toFixed(3)} over ${verify.search.all.queries} queries: ${verify.passed ? 'passed' : `FAILED (${verify.failures.join('; ')})`}`,
+    )
+    if (!verify.passed)
+      throw new Error('the verification failed; the demo does not cut over (a real migration would stop here too)')
 
     if (flags.pauseSeconds > 0) {
-      step('waiting', `${flags.pauseSeconds} s before the cutover (--pause-seconds): writes are captured and replayed meanwhile`)
+      step(
+        'waiting',
+        `${flags.pauseSeconds} s before the cutover (--pause-seconds): writes are captured and replayed meanwhile`,
+      )
       await sleep(flags.pauseSeconds * 1000)
     }
     traffic.mark(true)
     const cut = await runCutover({
-      control, log: replayLog, source, target, replayStatus: () => files.load(), dirtyPath: files.dirtyPath, copy: await new CheckpointFile(config.copy.checkpointDir, MIGRATION).load(),
-      maxPauseMs: config.cutover.maxPauseMs, maxLagRecords: config.cutover.maxLagRecords, barrierLagRecords: config.cutover.barrierLagRecords,
-      catchUpTimeoutMs: config.cutover.catchUpTimeoutMs, replayStaleMs: config.cutover.replayStaleMs, by: 'vecshift demo', dryRun: false, logger,
+      control,
+      log: replayLog,
+      source,
+      target,
+      replayStatus: () => files.load(),
+      dirtyPath: files.dirtyPath,
+      copy: await new CheckpointFile(config.copy.checkpointDir, MIGRATION).load(),
+      maxPauseMs: config.cutover.maxPauseMs,
+      maxLagRecords: config.cutover.maxLagRecords,
+      barrierLagRecords: config.cutover.barrierLagRecords,
+      catchUpTimeoutMs: config.cutover.catchUpTimeoutMs,
+      replayStaleMs: config.cutover.replayStaleMs,
+      by: 'vecshift demo',
+      dryRun: false,
+      logger,
     })
     await sleep(300)
     traffic.mark(false)
-    step('cutover', `${cut.outcome}${cut.reason ? ` (${cut.reason})` : ''}: ${cut.steps.map((s) => `${s.name} ${s.ms} ms`).join(', ')}`)
+    step(
+      'cutover',
+      `${cut.outcome}${cut.reason ? ` (${cut.reason})` : ''}: ${cut.steps.map((s) => `${s.name} ${s.ms} ms`).join(', ')}`,
+    )
     if (cut.outcome !== 'done') throw new Error(`the cutover ${cut.outcome}: ${cut.reason ?? ''}`)
     step('serving', `reads and writes now go to ${target.label}; writes are kept in the reverse log for a rollback`)
     await sleep(flags.afterSeconds * 1000)
@@ -151,19 +229,28 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     say('')
     say('summary')
     say(`  records copied           ${copy.copied}`)
-    say(`  writes captured          ${captured} before the cutover, ${reversed} after it (in the reverse log, for a rollback); ${f.writes} acknowledged to the app`)
+    say(
+      `  writes captured          ${captured} before the cutover, ${reversed} after it (in the reverse log, for a rollback); ${f.writes} acknowledged to the app`,
+    )
     say(`  writes replayed          ${replayed} into the new index`)
     say(`  recall@10                ${recall.toFixed(3)}`)
-    say(`  longest write pause      ${Math.round(f.markedLongestMs)} ms seen by the app during the cutover (writes held ${cut.pauseMs} ms by the control store)`)
+    say(
+      `  longest write pause      ${Math.round(f.markedLongestMs)} ms seen by the app during the cutover (writes held ${cut.pauseMs} ms by the control store)`,
+    )
     say(`  client errors            ${f.errors.length}${f.errors.length ? `: ${f.errors.slice(0, 3).join('; ')}` : ''}`)
-    say(`  new index vs app ledger  ${wrong.length === 0 ? `all ${touched} ids the app wrote are as it was told` : `${wrong.length} ids differ: ${wrong.slice(0, 3).join('; ')}`}`)
+    say(
+      `  new index vs app ledger  ${wrong.length === 0 ? `all ${touched} ids the app wrote are as it was told` : `${wrong.length} ids differ: ${wrong.slice(0, 3).join('; ')}`}`,
+    )
     say(`  phase                    ${record.phase} (epoch ${record.epoch}); ${f.queries} queries answered`)
     say(`  total time               ${((Date.now() - began) / 1000).toFixed(1)} s; files in ${dir}`)
     if (f.errors.length > 0 || wrong.length > 0) process.exitCode = 1
 
     if (flags.keepRunning) {
       say(`\nstill running: the status page is ${adminUrl}/status#token=${adminToken}; Ctrl-C to stop`)
-      await new Promise<void>((resolve) => { process.once('SIGINT', () => resolve()); process.once('SIGTERM', () => resolve()) })
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve())
+        process.once('SIGTERM', () => resolve())
+      })
     }
   } finally {
     await cleanUp()
@@ -172,14 +259,33 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
 }
 
 function demoConfig(dir: string, peers: DemoPeers, flags: DemoFlags, adminToken: string): Config {
-  const target = flags.target === 'pgvector'
-    ? { type: 'pgvector', table: 'demo_target', host: '127.0.0.1', port: peers.pgPort, database: 'postgres', user: 'postgres', poolSize: 1 }
-    : { type: 'pinecone', index: 'demo-target', host: peers.indexHost('demo-target'), controllerHost: peers.emulatorUrl }
+  const target =
+    flags.target === 'pgvector'
+      ? {
+          type: 'pgvector',
+          table: 'demo_target',
+          host: '127.0.0.1',
+          port: peers.pgPort,
+          database: 'postgres',
+          user: 'postgres',
+          poolSize: 1,
+        }
+      : {
+          type: 'pinecone',
+          index: 'demo-target',
+          host: peers.indexHost('demo-target'),
+          controllerHost: peers.emulatorUrl,
+        }
   return loadConfig({
     env: { VECSHIFT_SOURCE_API_KEY: API_KEY, VECSHIFT_TARGET_API_KEY: API_KEY, VECSHIFT_ADMIN_TOKEN: adminToken },
     overrides: {
       migration: { id: MIGRATION, phase: 'capture' },
-      source: { type: 'pinecone', index: 'demo-source', host: peers.indexHost('demo-source'), controllerHost: peers.emulatorUrl },
+      source: {
+        type: 'pinecone',
+        index: 'demo-source',
+        host: peers.indexHost('demo-source'),
+        controllerHost: peers.emulatorUrl,
+      },
       target,
       writelog: { backend: 'file', file: { dir: join(dir, 'writelog') } },
       'rollback.logDir': join(dir, 'writelog-reverse'),
@@ -200,7 +306,11 @@ function demoConfig(dir: string, peers: DemoPeers, flags: DemoFlags, adminToken:
 }
 
 /** The seeded ids, namespace by namespace (the pgvector path copies by ids file). */
-async function seed(index: ReturnType<Pinecone['index']>, count: number, dimension: number): Promise<Map<string, string[]>> {
+async function seed(
+  index: ReturnType<Pinecone['index']>,
+  count: number,
+  dimension: number,
+): Promise<Map<string, string[]>> {
   const ids = new Map<string, string[]>(NAMESPACES.map((ns) => [ns, []]))
   const rnd = mulberry32(1)
   const batch = 200
@@ -220,21 +330,53 @@ async function seed(index: ReturnType<Pinecone['index']>, count: number, dimensi
 /** Pinecone target: the pod index is saved as a collection and the serverless index created
  *  from it. pgvector target: a pod index cannot list its ids, so the demo gives the ids it
  *  seeded as an ids file (writes made since are the replayer's). */
-async function copyIndex(config: Config, source: VectorStore, target: VectorStore, seeded: Map<string, string[]>, dir: string): Promise<CopySummary> {
+async function copyIndex(
+  config: Config,
+  source: VectorStore,
+  target: VectorStore,
+  seeded: Map<string, string[]>,
+  dir: string,
+): Promise<CopySummary> {
   const checkpoint = new CheckpointFile(config.copy.checkpointDir, MIGRATION)
-  const progress = new Progress({ isTTY: process.stderr.isTTY, write: (s: string) => process.stderr.write(s) }, 'copy', { intervalMs: process.stderr.isTTY ? 200 : 2_000 })
+  const progress = new Progress(
+    { isTTY: process.stderr.isTTY, write: (s: string) => process.stderr.write(s) },
+    'copy',
+    { intervalMs: process.stderr.isTTY ? 200 : 2_000 },
+  )
   if (config.target?.type === 'pgvector') {
     const idsFile = join(dir, 'ids.tsv')
     writeFileSync(idsFile, [...seeded].flatMap(([ns, ids]) => ids.map((id) => `${ns}\t${id}`)).join('\n') + '\n')
     const plan = await planCopy(source, target, { strategy: 'ids-file', idsFile, createTarget: true })
     if (!(target instanceof PgvectorStore)) throw new Error('the pgvector target is not a pgvector store')
     await target.createSchema({ dimension: plan.source.dimension, metric: plan.source.metric })
-    return runCopy(source, target, plan, { migration: MIGRATION, concurrency: 2, batchSize: 200, maxRequestsPerSec: 0, maxVectorsPerSec: 0, idsFile, checkpoint, progress })
+    return runCopy(source, target, plan, {
+      migration: MIGRATION,
+      concurrency: 2,
+      batchSize: 200,
+      maxRequestsPerSec: 0,
+      maxVectorsPerSec: 0,
+      idsFile,
+      checkpoint,
+      progress,
+    })
   }
-  const plan = await planCopy(source, target, { strategy: 'collection', createTarget: true, collection: config.copy.collection })
+  const plan = await planCopy(source, target, {
+    strategy: 'collection',
+    createTarget: true,
+    collection: config.copy.collection,
+  })
   return runCollectionCopy(source, target, plan, {
-    migration: MIGRATION, checkpoint, progress,
-    collection: { name: 'vecshift-demo', cloud: 'aws', region: 'us-east-1', deletionProtection: false, readyTimeoutMs: 60_000, pollIntervalMs: 50 },
+    migration: MIGRATION,
+    checkpoint,
+    progress,
+    collection: {
+      name: 'vecshift-demo',
+      cloud: 'aws',
+      region: 'us-east-1',
+      deletionProtection: false,
+      readyTimeoutMs: 60_000,
+      pollIntervalMs: 50,
+    },
   })
 }
 
@@ -250,7 +392,8 @@ async function waitForReplay(files: ReplayStatusFile, timeoutMs: number) {
   for (;;) {
     const s = await files.load()
     if (s && s.lagRecords !== undefined && s.lagRecords < 100 && s.retrying === undefined) return s
-    if (Date.now() > until) throw new Error(`the replayer did not catch up within ${timeoutMs} ms (${JSON.stringify(s)})`)
+    if (Date.now() > until)
+      throw new Error(`the replayer did not catch up within ${timeoutMs} ms (${JSON.stringify(s)})`)
     await sleep(100)
   }
 }

@@ -30,11 +30,19 @@ export class Traffic {
 
   constructor(
     private readonly index: Index,
-    private readonly options: { workers: number; idsPerWorker: number; dimension: number; namespaces: readonly string[]; pauseMs: number },
+    private readonly options: {
+      workers: number
+      idsPerWorker: number
+      dimension: number
+      namespaces: readonly string[]
+      pauseMs: number
+    },
   ) {}
 
   start(): void {
-    this.#running = Promise.all(Array.from({ length: this.options.workers }, (_, w) => this.#worker(w))).then(() => undefined)
+    this.#running = Promise.all(Array.from({ length: this.options.workers }, (_, w) => this.#worker(w))).then(
+      () => undefined,
+    )
   }
 
   /** Marks the window whose slowest write is reported as the cutover's pause. */
@@ -72,7 +80,13 @@ export class Traffic {
           await this.index.namespace(ns).deleteMany({ ids: [id] })
           ledger.set(id, null)
         } else {
-          await this.index.namespace(ns).query({ vector: Array.from({ length: dimension }, () => rnd() - 0.5), topK: 10, filter: { category: { $ne: 'live' } } })
+          await this.index
+            .namespace(ns)
+            .query({
+              vector: Array.from({ length: dimension }, () => rnd() - 0.5),
+              topK: 10,
+              filter: { category: { $ne: 'live' } },
+            })
           this.figures.queries++
           n++
           await sleep(this.options.pauseMs)
@@ -109,8 +123,13 @@ export async function ledgerDifferences(store: VectorStore, ledger: Traffic['led
         if (have) wrong.push(`${ns}/${id}: deleted, but ${store.label} has it`)
       } else if (!have) {
         wrong.push(`${ns}/${id}: missing on ${store.label}`)
-      } else if (JSON.stringify(Array.from(have.values ?? [])) !== JSON.stringify(want.values) || canonical(have.metadata) !== canonical(want.metadata)) {
-        wrong.push(`${ns}/${id}: ${JSON.stringify(Array.from(have.values ?? []))} ${JSON.stringify(have.metadata)} on ${store.label} != ${JSON.stringify(want)}`)
+      } else if (
+        JSON.stringify(Array.from(have.values ?? [])) !== JSON.stringify(want.values) ||
+        canonical(have.metadata) !== canonical(want.metadata)
+      ) {
+        wrong.push(
+          `${ns}/${id}: ${JSON.stringify(Array.from(have.values ?? []))} ${JSON.stringify(have.metadata)} on ${store.label} != ${JSON.stringify(want)}`,
+        )
       }
     }
   }

@@ -25,16 +25,28 @@ export function registerEmulator(program: Command): void {
     .option('--host <host>', 'listen address', '127.0.0.1')
     .option('-p, --port <port>', 'listen port (0 = any free port)', portArg, 0)
     .option('--data-dir <dir>', 'keep indexes, collections and records in this directory across restarts')
-    .option('--api-key-env <name>', 'environment variable holding the API key clients must send (unset = no key check)', DEFAULT_API_KEY_ENV)
-    .option('--create-index <spec>', 'create an index at start-up: name:dim:metric[:pod|serverless][:sparse] (repeatable)', collectIndex, [])
+    .option(
+      '--api-key-env <name>',
+      'environment variable holding the API key clients must send (unset = no key check)',
+      DEFAULT_API_KEY_ENV,
+    )
+    .option(
+      '--create-index <spec>',
+      'create an index at start-up: name:dim:metric[:pod|serverless][:sparse] (repeatable)',
+      collectIndex,
+      [],
+    )
     .option('--log-level <level>', 'fatal | error | warn | info | debug | trace | silent', 'info')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 The data plane of index NAME is served at http://HOST:PORT/data/NAME (the "host" that
 describe_index answers). Point a client at it with:
   new Pinecone({ apiKey, controllerHostUrl: 'http://HOST:PORT' })
 Examples:
   vecshift emulator --port 5080 --create-index docs:1536:cosine
-  vecshift emulator --data-dir ./emu --create-index legacy:768:dotproduct:pod --create-index kw:0:dotproduct:serverless:sparse`)
+  vecshift emulator --data-dir ./emu --create-index legacy:768:dotproduct:pod --create-index kw:0:dotproduct:serverless:sparse`,
+    )
     .action(async (flags: EmulatorFlags) => {
       const logger = createLogger({ level: flags.logLevel, name: 'vecshift-emulator', destination: process.stderr })
       const apiKey = process.env[flags.apiKeyEnv] || undefined
@@ -48,7 +60,9 @@ Examples:
         logger,
         indexes: flags.createIndex,
       })
-      process.stdout.write(`${JSON.stringify({ url: emulator.url, port: emulator.port, apiKey: apiKey !== undefined })}\n`)
+      process.stdout.write(
+        `${JSON.stringify({ url: emulator.url, port: emulator.port, apiKey: apiKey !== undefined })}\n`,
+      )
       onShutdownSignal(logger, () => emulator.close())
     })
 }

@@ -16,7 +16,9 @@ async function openLog(flags: LogFlags): Promise<WriteLog> {
   const { openFileLog } = await import('../writelog/file/file-log.js')
   if (flags.dir !== undefined) return openFileLog({ dir: flags.dir, readOnly: true })
   if (flags.config === undefined) {
-    throw new VecshiftError(E.CLI_USAGE, ['give the log with --config <file> (its writelog section) or --dir <directory>'])
+    throw new VecshiftError(E.CLI_USAGE, [
+      'give the log with --config <file> (its writelog section) or --dir <directory>',
+    ])
   }
   const { writelog } = configFromFlags({ config: flags.config })
   const { openWriteLogForReading } = await import('../writelog/open.js')
@@ -29,11 +31,8 @@ function withLogOptions(command: Command): Command {
     .option('--dir <directory>', 'a file-backend log directory, instead of --config')
 }
 
-
 export function registerLog(program: Command): void {
-  const log = program
-    .command('log')
-    .description('look inside the write log: inspect | tail | stats')
+  const log = program.command('log').description('look inside the write log: inspect | tail | stats')
 
   withLogOptions(log.command('stats'))
     .description('counts by operation, namespace and outcome; first and last positions; size')
@@ -89,7 +88,11 @@ export function registerLog(program: Command): void {
         for (const entry of last) await write(`${entryToJsonLine(entry)}\n`)
         if (flags.follow) {
           const after = last.at(-1)?.position
-          for await (const entry of opened.read({ follow: true, signal: controller.signal, ...(after === undefined ? {} : { after }) })) {
+          for await (const entry of opened.read({
+            follow: true,
+            signal: controller.signal,
+            ...(after === undefined ? {} : { after }),
+          })) {
             await write(`${entryToJsonLine(entry)}\n`)
           }
         }
@@ -115,8 +118,15 @@ export interface LogSummary {
 export async function summarize(log: WriteLog): Promise<LogSummary> {
   const stats = await log.stats()
   const summary: LogSummary = {
-    backend: log.backend, records: 0, bytes: stats.bytes, first: undefined, last: undefined,
-    byOp: {}, byNamespace: dict(), outcomes: {}, withoutOutcome: 0,
+    backend: log.backend,
+    records: 0,
+    bytes: stats.bytes,
+    first: undefined,
+    last: undefined,
+    byOp: {},
+    byNamespace: dict(),
+    outcomes: {},
+    withoutOutcome: 0,
   }
   const open = new Set<string>()
   for await (const { position, record } of log.read()) {
@@ -141,15 +151,23 @@ function formatSummary(s: LogSummary): string {
   const rows = (title: string, counts: Record<string, number>) =>
     Object.keys(counts).length === 0
       ? ''
-      : `${title}\n${Object.entries(counts).sort().map(([k, v]) => `  ${k.padEnd(24)} ${v}`).join('\n')}\n`
-  return [
-    `backend    ${s.backend}`,
-    `records    ${s.records} (${(s.bytes / 1024 / 1024).toFixed(2)} MiB)`,
-    `first      ${s.first ?? '-'}`,
-    `last       ${s.last ?? '-'}`,
-    `no outcome ${s.withoutOutcome} (intents the replayer will repair from the source)`,
-    '',
-  ].join('\n') + rows('by operation', s.byOp) + rows('by namespace (intents)', s.byNamespace) + rows('outcomes', s.outcomes)
+      : `${title}\n${Object.entries(counts)
+          .sort()
+          .map(([k, v]) => `  ${k.padEnd(24)} ${v}`)
+          .join('\n')}\n`
+  return (
+    [
+      `backend    ${s.backend}`,
+      `records    ${s.records} (${(s.bytes / 1024 / 1024).toFixed(2)} MiB)`,
+      `first      ${s.first ?? '-'}`,
+      `last       ${s.last ?? '-'}`,
+      `no outcome ${s.withoutOutcome} (intents the replayer will repair from the source)`,
+      '',
+    ].join('\n') +
+    rows('by operation', s.byOp) +
+    rows('by namespace (intents)', s.byNamespace) +
+    rows('outcomes', s.outcomes)
+  )
 }
 
 /** Writes to stdout respecting backpressure, so `| head` and slow pipes work. */

@@ -14,7 +14,9 @@ export function registerPlan(program: Command): void {
     .requiredOption('-c, --config <file>', 'config file (YAML or JSON); environment VECSHIFT__* keys override it')
     .option('--json', 'print the plan as one JSON object')
     .option('--log-level <level>', 'override log.level')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Says: both sides' shape, namespaces and counts; metadata sizes and sparse use (from a sample
 of plan.sampleRecords records); whether vectors can be copied or must be re-embedded (a
 different dimension or embedding model, copy.sourceEmbeddingModel / targetEmbeddingModel),
@@ -28,26 +30,45 @@ of target.minIndexedRows records or more) and why.
 
 Examples:
   vecshift plan --config migration.yaml
-  vecshift plan --config migration.yaml --json | jq .decision`)
+  vecshift plan --config migration.yaml --json | jq .decision`,
+    )
     .action(async (flags: PlanFlags) => {
       const config = configFromFlags(flags)
       const logger = loggerFor(config, 'vecshift-plan', { stderr: true })
       const [{ openStore }, { runPlan }, { formatPlan }] = await Promise.all([
-        import('../stores/open.js'), import('../migrate/plan/run.js'), import('../migrate/plan/report.js'),
+        import('../stores/open.js'),
+        import('../migrate/plan/run.js'),
+        import('../migrate/plan/report.js'),
       ])
       const source = await openStore(config, 'source', logger)
       const target = await openStore(config, 'target', logger)
       try {
         const c = config.copy
-        const plan = await runPlan(source, target, {
-          strategy: c.strategy, createTarget: c.createTarget, concurrency: c.concurrency, batchSize: c.batchSize,
-          ...(c.idsFile === undefined ? {} : { idsFile: c.idsFile }),
-          ...(c.sourceEmbeddingModel === undefined ? {} : { sourceEmbeddingModel: c.sourceEmbeddingModel }),
-          ...(c.targetEmbeddingModel === undefined ? {} : { targetEmbeddingModel: c.targetEmbeddingModel }),
-          collection: { ...(c.collection.cloud === undefined ? {} : { cloud: c.collection.cloud }), ...(c.collection.region === undefined ? {} : { region: c.collection.region }) },
-        }, config.plan, config.target?.type === 'pgvector'
-          ? { indexLayout: config.target.indexLayout, minIndexedRows: config.target.minIndexedRows, maxPartialIndexes: config.target.maxPartialIndexes }
-          : undefined)
+        const plan = await runPlan(
+          source,
+          target,
+          {
+            strategy: c.strategy,
+            createTarget: c.createTarget,
+            concurrency: c.concurrency,
+            batchSize: c.batchSize,
+            ...(c.idsFile === undefined ? {} : { idsFile: c.idsFile }),
+            ...(c.sourceEmbeddingModel === undefined ? {} : { sourceEmbeddingModel: c.sourceEmbeddingModel }),
+            ...(c.targetEmbeddingModel === undefined ? {} : { targetEmbeddingModel: c.targetEmbeddingModel }),
+            collection: {
+              ...(c.collection.cloud === undefined ? {} : { cloud: c.collection.cloud }),
+              ...(c.collection.region === undefined ? {} : { region: c.collection.region }),
+            },
+          },
+          config.plan,
+          config.target?.type === 'pgvector'
+            ? {
+                indexLayout: config.target.indexLayout,
+                minIndexedRows: config.target.minIndexedRows,
+                maxPartialIndexes: config.target.maxPartialIndexes,
+              }
+            : undefined,
+        )
         process.stdout.write(flags.json ? `${JSON.stringify(plan)}\n` : formatPlan(plan))
       } finally {
         await Promise.allSettled([source.close(), target.close()])

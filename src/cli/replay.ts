@@ -27,13 +27,24 @@ export function registerReplay(program: Command): void {
     .option('--follow', 'keep following the log (until Ctrl-C / SIGTERM) instead of stopping at its end')
     .option('--from <position>', 'start after this log position instead of the saved checkpoint')
     .option('--until <position>', 'stop once everything up to this position is applied')
-    .option('--namespace <ns>', 'apply only this namespace ("" or __default__ for the default); it keeps its own checkpoint')
+    .option(
+      '--namespace <ns>',
+      'apply only this namespace ("" or __default__ for the default); it keeps its own checkpoint',
+    )
     .option('--dry-run', 'print what would be applied (JSON lines), apply nothing, move no checkpoint')
-    .option('--reverse', 'after a cutover: apply the reverse log (writes made on the target) to the source, for a rollback')
-    .option('--reembed', 'the target holds another model\'s embeddings: re-embed logged writes from their text (reembed: section), as copy --reembed did')
+    .option(
+      '--reverse',
+      'after a cutover: apply the reverse log (writes made on the target) to the source, for a rollback',
+    )
+    .option(
+      '--reembed',
+      "the target holds another model's embeddings: re-embed logged writes from their text (reembed: section), as copy --reembed did",
+    )
     .option('--json', 'print the final status as one JSON object')
     .option('--log-level <level>', 'override log.level')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   vecshift replay --config migration.yaml              # catch up to the end of the log
   vecshift replay --config migration.yaml --follow     # and keep up (run beside the gateway)
@@ -42,31 +53,53 @@ Examples:
 Writes whose outcome is failure are skipped; writes with no known outcome have their ids
 re-read from the source (VECSHIFT_SOURCE_API_KEY). The ids written since capture began are
 kept in replay.dataDir for the cutover's reconciliation.
-Exit codes: 0 done, 2 failed (the message says why; the checkpoint is intact), 130 interrupted.`)
+Exit codes: 0 done, 2 failed (the message says why; the checkpoint is intact), 130 interrupted.`,
+    )
     .action(async (flags: ReplayFlags) => {
       const config = configFromFlags(flags)
       const logger = loggerFor(config, 'vecshift-replay', { stderr: true })
-      const [{ openStore }, { openWriteLogForReading }, { replay }, { DirtySet }, { ReplayStatusFile }] = await Promise.all([
-        import('../stores/open.js'), import('../writelog/open.js'), import('../replay/replayer.js'), import('../replay/dirty.js'), import('../replay/status.js'),
-      ])
+      const [{ openStore }, { openWriteLogForReading }, { replay }, { DirtySet }, { ReplayStatusFile }] =
+        await Promise.all([
+          import('../stores/open.js'),
+          import('../writelog/open.js'),
+          import('../replay/replayer.js'),
+          import('../replay/dirty.js'),
+          import('../replay/status.js'),
+        ])
       const namespace = flags.namespace === '__default__' ? '' : flags.namespace
       const base = flags.reverse ? 'rollback' : 'replay'
       const consumer = namespace === undefined ? base : `${base}@ns=${namespace}`
       // Reverse: the reverse log, applied to the source, repaired from the target.
-      const log = await openWriteLogForReading(flags.reverse ? { backend: 'file', file: { dir: config.rollback.logDir } } : config.writelog, logger)
-      if (flags.reembed && flags.reverse) throw new VecshiftError(E.CLI_USAGE, ['--reembed applies to the forward replay (into a target of another model); a rollback into the source would need the source model\'s embeddings'])
+      const log = await openWriteLogForReading(
+        flags.reverse ? { backend: 'file', file: { dir: config.rollback.logDir } } : config.writelog,
+        logger,
+      )
+      if (flags.reembed && flags.reverse)
+        throw new VecshiftError(E.CLI_USAGE, [
+          "--reembed applies to the forward replay (into a target of another model); a rollback into the source would need the source model's embeddings",
+        ])
       const opened = await openStore(config, flags.reverse ? 'source' : 'target', logger)
-      const target = flags.reembed ? (await import('../migrate/reembed/open.js')).reembeddingTarget(config, opened) : opened
+      const target = flags.reembed
+        ? (await import('../migrate/reembed/open.js')).reembeddingTarget(config, opened)
+        : opened
       const source = flags.dryRun ? undefined : await openStore(config, flags.reverse ? 'target' : 'source', logger)
       const files = new ReplayStatusFile(config.replay.dataDir, config.migration.id, consumer)
       const dirty = flags.dryRun ? undefined : await DirtySet.open(files.dirtyPath)
       // The status goes to the control store too, for `vecshift status` and the cutover on
       // any host (the file stays the one this host's commands read first).
-      const [{ openControlStore }, { ProgressReporter }] = await Promise.all([import('../control/open.js'), import('../control/reporter.js')])
-      const control = flags.dryRun ? undefined : await openControlStore(config, logger).catch((err: unknown) => {
-        logger.warn({ err }, 'the control store is unavailable; the replayer goes on without reporting its status there')
-        return undefined
-      })
+      const [{ openControlStore }, { ProgressReporter }] = await Promise.all([
+        import('../control/open.js'),
+        import('../control/reporter.js'),
+      ])
+      const control = flags.dryRun
+        ? undefined
+        : await openControlStore(config, logger).catch((err: unknown) => {
+            logger.warn(
+              { err },
+              'the control store is unavailable; the replayer goes on without reporting its status there',
+            )
+            return undefined
+          })
       const reporter = control ? new ProgressReporter(control, consumer, 500, logger) : undefined
       const controller = new AbortController()
       const stop = () => controller.abort()
@@ -75,7 +108,9 @@ Exit codes: 0 done, 2 failed (the message says why; the checkpoint is intact), 1
       let lastLine = 0
       try {
         const final = await replay({
-          log, target, consumer,
+          log,
+          target,
+          consumer,
           follow: flags.follow === true && !flags.dryRun,
           dryRun: flags.dryRun === true,
           batchSize: config.replay.batchSize,
@@ -96,7 +131,9 @@ Exit codes: 0 done, 2 failed (the message says why; the checkpoint is intact), 1
             reporter?.update(status)
             if (Date.now() - lastLine >= 5_000) {
               lastLine = Date.now()
-              process.stderr.write(`${JSON.stringify({ progress: 'replay', checkpoint: status.checkpoint, tail: status.tail, lagRecords: status.lagRecords, lagSeconds: status.lagSeconds, awaitingOutcome: status.awaitingOutcome, applied: status.counts.applied, ...(status.retrying ? { retrying: status.retrying } : {}) })}\n`)
+              process.stderr.write(
+                `${JSON.stringify({ progress: 'replay', checkpoint: status.checkpoint, tail: status.tail, lagRecords: status.lagRecords, lagSeconds: status.lagSeconds, awaitingOutcome: status.awaitingOutcome, applied: status.counts.applied, ...(status.retrying ? { retrying: status.retrying } : {}) })}\n`,
+              )
             }
           },
         })

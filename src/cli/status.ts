@@ -18,20 +18,27 @@ export function registerStatus(program: Command): void {
     .option('--json', 'one JSON object (with --watch: one per line)')
     .option('--watch', 'refresh until Ctrl-C')
     .option('--interval <seconds>', 'refresh interval for --watch', positiveInt, 2)
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   vecshift status --config migration.yaml
   vecshift status --config migration.yaml --watch
-  vecshift status --config migration.yaml --json | jq .replay.lagRecords`)
+  vecshift status --config migration.yaml --json | jq .replay.lagRecords`,
+    )
     .action(async (flags: StatusFlags) => {
       const config = configFromFlags(flags)
-      const [{ openControlStore }, { gatherStatus, formatStatus }] = await Promise.all([import('../control/open.js'), import('../control/status.js')])
+      const [{ openControlStore }, { gatherStatus, formatStatus }] = await Promise.all([
+        import('../control/open.js'),
+        import('../control/status.js'),
+      ])
       const control = await openControlStore(config)
       try {
         for (;;) {
           const status = await gatherStatus(config, control)
           if (flags.json) process.stdout.write(`${JSON.stringify(status)}\n`)
-          else process.stdout.write(`${flags.watch && process.stdout.isTTY ? '\x1b[2J\x1b[H' : ''}${formatStatus(status)}`)
+          else
+            process.stdout.write(`${flags.watch && process.stdout.isTTY ? '\x1b[2J\x1b[H' : ''}${formatStatus(status)}`)
           if (!flags.watch) break
           await new Promise((resolve) => setTimeout(resolve, (flags.interval ?? 2) * 1000))
         }

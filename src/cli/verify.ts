@@ -26,14 +26,26 @@ export function registerVerify(program: Command): void {
     .option('--sample <n>', 'records sampled and compared (verify.sample)', count)
     .option('--queries <n>', 'queries built from sampled records (verify.queries)', count)
     .option('--top-k <k>', 'results compared per query (verify.topK)', count)
-    .option('--filter-file <file>', 'JSON lines of extra queries: {"vector":[...],"filter":{...},"namespace":"..."}; a line without a vector filters a query built from a sampled record')
+    .option(
+      '--filter-file <file>',
+      'JSON lines of extra queries: {"vector":[...],"filter":{...},"namespace":"..."}; a line without a vector filters a query built from a sampled record',
+    )
     .option('--seed <n>', 'seed of the sample, to repeat a verification exactly', count)
-    .option('--resume', 'continue an interrupted verification (Ctrl-C, SIGTERM) from its saved progress, on the same sample')
-    .option('--full [namespaces]', 'also compare every id, on both sides, of these namespaces (comma-separated; none given: every namespace); memory stays one page per side', (v: string) => v)
+    .option(
+      '--resume',
+      'continue an interrupted verification (Ctrl-C, SIGTERM) from its saved progress, on the same sample',
+    )
+    .option(
+      '--full [namespaces]',
+      'also compare every id, on both sides, of these namespaces (comma-separated; none given: every namespace); memory stays one page per side',
+      (v: string) => v,
+    )
     .option('--json', 'print the report as one JSON object')
     .option('--progress <mode>', 'auto (bar on a terminal, JSON lines otherwise) | bar | json | none', 'auto')
     .option('--log-level <level>', 'override log.level')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Thresholds (verify.thresholds): minRecall (default 0.95), maxMissing, maxMismatched, maxExtra,
 maxCountDifference (default 0; a count difference up to the replayer's lag is expected while
 writes flow). Ctrl-C or SIGTERM stops it with its progress saved; --resume goes on from there.
@@ -45,7 +57,8 @@ Examples:
   vecshift verify --config migration.yaml --sample 10000 --queries 500 --top-k 20 --json > verify.json
   vecshift verify --config migration.yaml --filter-file queries.jsonl
   vecshift verify --config migration.yaml --full                 # every id of every namespace
-  vecshift verify --config migration.yaml --full tenant-1,tenant-2`)
+  vecshift verify --config migration.yaml --full tenant-1,tenant-2`,
+    )
     .action(async (flags: VerifyFlags) => {
       const overrides: Record<string, unknown> = {}
       if (flags.sample !== undefined) overrides['verify.sample'] = flags.sample
@@ -53,9 +66,22 @@ Examples:
       if (flags.topK !== undefined) overrides['verify.topK'] = flags.topK
       const config = configFromFlags(flags, overrides)
       const logger = loggerFor(config, 'vecshift-verify', { stderr: true })
-      const [{ openStore }, { runVerify, VerifyInterrupted }, { formatVerifyReport }, { Progress }, { openControlStore }, { replayStatusOf }, { VerifyCheckpointFile }] = await Promise.all([
-        import('../stores/open.js'), import('../migrate/verify/run.js'), import('../migrate/verify/report.js'), import('../migrate/copy/progress.js'),
-        import('../control/open.js'), import('../control/status.js'), import('../migrate/verify/checkpoint.js'),
+      const [
+        { openStore },
+        { runVerify, VerifyInterrupted },
+        { formatVerifyReport },
+        { Progress },
+        { openControlStore },
+        { replayStatusOf },
+        { VerifyCheckpointFile },
+      ] = await Promise.all([
+        import('../stores/open.js'),
+        import('../migrate/verify/run.js'),
+        import('../migrate/verify/report.js'),
+        import('../migrate/copy/progress.js'),
+        import('../control/open.js'),
+        import('../control/status.js'),
+        import('../migrate/verify/checkpoint.js'),
       ])
       const source = await openStore(config, 'source', logger)
       const target = await openStore(config, 'target', logger)
@@ -69,17 +95,40 @@ Examples:
       process.once('SIGTERM', stop)
       try {
         const replay = control ? await replayStatusOf(config, control, 'replay') : undefined
-        const mode = flags.progress === 'auto' || flags.progress === undefined ? (process.stderr.isTTY ? 'bar' : 'json') : flags.progress
-        const progress = mode === 'none' ? undefined : new Progress({ isTTY: mode === 'bar', write: (s: string) => process.stderr.write(s) }, 'verify')
+        const mode =
+          flags.progress === 'auto' || flags.progress === undefined
+            ? process.stderr.isTTY
+              ? 'bar'
+              : 'json'
+            : flags.progress
+        const progress =
+          mode === 'none'
+            ? undefined
+            : new Progress({ isTTY: mode === 'bar', write: (s: string) => process.stderr.write(s) }, 'verify')
         const checkpoint = new VerifyCheckpointFile(config.verify.checkpointDir, config.migration.id)
         const report = await runVerify({
-          source, target, checkpoint, resume: flags.resume === true,
-          sample: config.verify.sample, queries: config.verify.queries, topK: config.verify.topK, tolerance: config.verify.tolerance,
+          source,
+          target,
+          checkpoint,
+          resume: flags.resume === true,
+          sample: config.verify.sample,
+          queries: config.verify.queries,
+          topK: config.verify.topK,
+          tolerance: config.verify.tolerance,
           thresholds: config.verify.thresholds,
           signal: controller.signal,
           ...(flags.filterFile === undefined ? {} : { filterFile: flags.filterFile }),
           ...(flags.seed === undefined ? {} : { seed: flags.seed }),
-          ...(flags.full === undefined ? {} : { full: flags.full === true ? 'all' as const : String(flags.full).split(',').map((n) => n.trim()) }),
+          ...(flags.full === undefined
+            ? {}
+            : {
+                full:
+                  flags.full === true
+                    ? ('all' as const)
+                    : String(flags.full)
+                        .split(',')
+                        .map((n) => n.trim()),
+              }),
           ...(replay?.lagRecords === undefined ? {} : { replayLag: replay.lagRecords }),
           ...(progress ? { progress } : {}),
         }).catch((err: unknown) => {
@@ -89,7 +138,19 @@ Examples:
           return undefined
         })
         if (!report) return
-        await control?.report('verify', { passed: report.passed, failures: report.failures, finishedAt: report.finishedAt, updatedAt: report.finishedAt, search: report.search.all, records: { compared: report.records.compared, missing: report.records.missing, mismatched: report.records.mismatched } })
+        await control
+          ?.report('verify', {
+            passed: report.passed,
+            failures: report.failures,
+            finishedAt: report.finishedAt,
+            updatedAt: report.finishedAt,
+            search: report.search.all,
+            records: {
+              compared: report.records.compared,
+              missing: report.records.missing,
+              mismatched: report.records.mismatched,
+            },
+          })
           .catch((err: unknown) => logger.warn({ err }, 'could not record the verification in the control store'))
         process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatVerifyReport(report))
         if (!report.passed) process.exitCode = 1

@@ -109,7 +109,9 @@ function readSecrets(env: Env): Secrets {
   }
   const secrets: Secrets = {
     gatewayApiKeys: (nonEmpty(SECRET_ENV.gatewayApiKeys.env) ?? '')
-      .split(',').map((k) => k.trim()).filter((k) => k.length > 0),
+      .split(',')
+      .map((k) => k.trim())
+      .filter((k) => k.length > 0),
   }
   const source = nonEmpty(SECRET_ENV.sourceApiKey.env)
   const target = nonEmpty(SECRET_ENV.targetApiKey.env)
@@ -137,7 +139,10 @@ function checkContradictions(config: Omit<Config, never>): void {
     throw new VecshiftError(E.CONFIG_INVALID, [`${key}: ${why}`])
   }
   if (config.control.backend === 'postgres' && config.control.postgres === undefined) {
-    bad('control.postgres', 'is required when control.backend is "postgres" (host, port, database, user; the password from VECSHIFT_CONTROL_PG_PASSWORD)')
+    bad(
+      'control.postgres',
+      'is required when control.backend is "postgres" (host, port, database, user; the password from VECSHIFT_CONTROL_PG_PASSWORD)',
+    )
   }
   if (config.control.backend === 'file' && config.control.postgres !== undefined) {
     bad('control.postgres', 'is set, but control.backend is "file": set control.backend: postgres to use it')
@@ -147,17 +152,30 @@ function checkContradictions(config: Omit<Config, never>): void {
       bad('gateway.auth.mode', `is "keys" but ${SECRET_ENV.gatewayApiKeys.env} holds no keys`)
     }
     if (config.secrets.sourceApiKey === undefined) {
-      bad('gateway.auth.mode', `is "keys" but ${SECRET_ENV.sourceApiKey.env} is not set (the gateway's own upstream key)`)
+      bad(
+        'gateway.auth.mode',
+        `is "keys" but ${SECRET_ENV.sourceApiKey.env} is not set (the gateway's own upstream key)`,
+      )
     }
   }
   if (config.migration.phase === 'capture' && config.secrets.sourceApiKey === undefined) {
-    bad('migration.phase', `is "capture" but ${SECRET_ENV.sourceApiKey.env} is not set; the gateway reads the source index's dimension and metric with it to validate writes`)
+    bad(
+      'migration.phase',
+      `is "capture" but ${SECRET_ENV.sourceApiKey.env} is not set; the gateway reads the source index's dimension and metric with it to validate writes`,
+    )
   }
   if (config.admin.enabled && !isLoopback(config.admin.listen.host) && config.secrets.adminToken === undefined) {
-    bad('admin.listen.host', `is ${config.admin.listen.host}, not loopback, and ${SECRET_ENV.adminToken.env} is not set; set a token or bind the admin API to 127.0.0.1`)
+    bad(
+      'admin.listen.host',
+      `is ${config.admin.listen.host}, not loopback, and ${SECRET_ENV.adminToken.env} is not set; set a token or bind the admin API to 127.0.0.1`,
+    )
   }
-  if (config.admin.enabled && config.gateway.listen.port !== 0 &&
-      config.admin.listen.port === config.gateway.listen.port && config.admin.listen.host === config.gateway.listen.host) {
+  if (
+    config.admin.enabled &&
+    config.gateway.listen.port !== 0 &&
+    config.admin.listen.port === config.gateway.listen.port &&
+    config.admin.listen.host === config.gateway.listen.host
+  ) {
     bad('admin.listen.port', 'must differ from gateway.listen.port')
   }
 }
@@ -166,7 +184,9 @@ function configError(error: z.ZodError, origin: ReadonlyMap<string, string>, fil
   const lines = error.issues.map((issue) => {
     const path = issue.path.map(String)
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((k) => `unknown key "${[...path, k].join('.')}"${where([...path, k].join('.'), origin, file)}`).join('; ')
+      return issue.keys
+        .map((k) => `unknown key "${[...path, k].join('.')}"${where([...path, k].join('.'), origin, file)}`)
+        .join('; ')
     }
     const key = path.join('.') || '(top level)'
     return `${key}: ${issue.message}${where(key, origin, file)}`

@@ -7,7 +7,10 @@ import { writeLogConfigSchema } from '../writelog/config.js'
 
 const port = z.number().int().min(0).max(65535)
 const host = z.string().min(1)
-const httpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), { message: 'must be an http:// or https:// URL' })
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//.test(u), { message: 'must be an http:// or https:// URL' })
 const ms = (min: number, max: number) => z.number().int().min(min).max(max)
 
 const listen = z.strictObject({ host: host.default('127.0.0.1'), port: port.default(0) })
@@ -43,7 +46,10 @@ const pgvectorStore = z.strictObject({
   search: z.enum(['hnsw', 'exact']).default('hnsw'),
   /** maintenance_work_mem while vecshift builds the HNSW index after a copy (e.g. "2GB"):
    *  a graph that fits in it builds many times faster. Unset: the server's setting. */
-  maintenanceWorkMem: z.string().regex(/^[0-9]{1,9}(kB|MB|GB)$/, 'a size such as 512MB or 2GB').optional(),
+  maintenanceWorkMem: z
+    .string()
+    .regex(/^[0-9]{1,9}(kB|MB|GB)$/, 'a size such as 512MB or 2GB')
+    .optional(),
   /** How the HNSW indexes of a table the copy creates are laid out (docs/copy.md, "pgvector"):
    *  one graph, one per large namespace, or auto (chosen from the source's namespaces, as
    *  `vecshift plan` reports). An existing table keeps the layout recorded in its comment. */
@@ -65,7 +71,10 @@ const store = z.discriminatedUnion('type', [pineconeStore, pgvectorStore])
 
 const collectionCopy = z.strictObject({
   /** Name of the collection saved from the source; default vecshift-<migration.id>. */
-  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,44}$/, 'lower-case letters, digits and "-", at most 45 characters').optional(),
+  name: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,44}$/, 'lower-case letters, digits and "-", at most 45 characters')
+    .optional(),
   /** Where the serverless target is created: no default, a wrong region is costly to undo. */
   cloud: z.enum(['aws', 'gcp', 'azure']).optional(),
   region: z.string().min(1).optional(),
@@ -101,14 +110,16 @@ const copy = z.strictObject({
   collection: collectionCopy.default(collectionCopy.parse({})),
   /** While writes are captured, each batch is copied positioned in the write log, so that
    *  no write made during the copy is undone by it (docs/copy.md). */
-  settle: z.strictObject({
-    /** How long a batch waits for the replayer (`vecshift replay --follow`) to reach the
-     *  log's tail before it is fetched; past it the batch is copied unpositioned. */
-    replayWaitMs: ms(0, 3_600_000).default(10_000),
-    /** Rounds a batch may take while writes keep touching it; what is still touched after
-     *  them goes to the cutover's reconciliation. */
-    maxRounds: z.number().int().min(1).max(100).default(8),
-  }).default({ replayWaitMs: 10_000, maxRounds: 8 }),
+  settle: z
+    .strictObject({
+      /** How long a batch waits for the replayer (`vecshift replay --follow`) to reach the
+       *  log's tail before it is fetched; past it the batch is copied unpositioned. */
+      replayWaitMs: ms(0, 3_600_000).default(10_000),
+      /** Rounds a batch may take while writes keep touching it; what is still touched after
+       *  them goes to the cutover's reconciliation. */
+      maxRounds: z.number().int().min(1).max(100).default(8),
+    })
+    .default({ replayWaitMs: 10_000, maxRounds: 8 }),
 })
 
 const upstream = z.strictObject({
@@ -123,11 +134,21 @@ const upstream = z.strictObject({
 const limits = z.strictObject({
   /** Larger bodies get 413 at the gateway. Pinecone's own limit (2 MB) is enforced upstream, and
    *  on captured writes before they are logged. */
-  maxBodyBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
+  maxBodyBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(256 * 1024 * 1024)
+    .default(4 * 1024 * 1024),
   /** The request line and headers together. Pinecone allows 1,000 ids of up to 512
    *  characters in one fetch's query string (half a megabyte), so the default is 1 MiB: the
    *  gateway is never the one that refuses what the API allows. */
-  maxHeaderBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+  maxHeaderBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(16 * 1024 * 1024)
+    .default(1024 * 1024),
   /** Whole-request deadline on the client side of the gateway. */
   requestTimeoutMs: ms(1, 3_600_000).default(60_000),
   /** Requests over this many in flight get 429 rather than queueing without bound. */
@@ -164,18 +185,22 @@ const gateway = z.strictObject({
   readinessIntervalMs: ms(100, 600_000).default(2_000),
   /** Writes held at a cutover barrier: at most this many at once, each at most this long;
    *  past either, 503 + Retry-After. */
-  cutover: z.strictObject({
-    maxHeldWrites: z.number().int().min(1).max(1_000_000).default(10_000),
-    maxHoldMs: ms(100, 600_000).default(30_000),
-  }).default({ maxHeldWrites: 10_000, maxHoldMs: 30_000 }),
+  cutover: z
+    .strictObject({
+      maxHeldWrites: z.number().int().min(1).max(1_000_000).default(10_000),
+      maxHoldMs: ms(100, 600_000).default(30_000),
+    })
+    .default({ maxHeldWrites: 10_000, maxHoldMs: 30_000 }),
   /** Shadow reads: while the source serves reads, this share of queries is also sent to the
    *  target after the client has its answer, and the answers compared (metrics, admin
    *  status, vecshift status). At most maxConcurrent at once; past it a query is not
    *  shadowed (counted as dropped), so a slow target never slows clients. */
-  shadow: z.strictObject({
-    percent: z.number().min(0).max(100).default(0),
-    maxConcurrent: z.number().int().min(1).max(10_000).default(8),
-  }).default({ percent: 0, maxConcurrent: 8 }),
+  shadow: z
+    .strictObject({
+      percent: z.number().min(0).max(100).default(0),
+      maxConcurrent: z.number().int().min(1).max(10_000).default(8),
+    })
+    .default({ percent: 0, maxConcurrent: 8 }),
 })
 
 const replay = z.strictObject({
@@ -238,12 +263,18 @@ const plan = z.strictObject({
   /** Writes per second the application makes, for the write log's size. */
   expectedWritesPerSec: z.number().min(0).max(1_000_000).default(0),
   /** How long capture runs (copy, replay, verification, until the cutover). */
-  captureHours: z.number().min(0).max(24 * 365).default(24),
-  reembed: z.strictObject({
-    tokensPerRecord: z.number().min(0).max(1_000_000).default(256),
-    pricePerMillionTokens: z.number().min(0).max(1_000_000).default(0.02),
-    recordsPerSec: z.number().min(0.001).max(1_000_000).default(200),
-  }).default({ tokensPerRecord: 256, pricePerMillionTokens: 0.02, recordsPerSec: 200 }),
+  captureHours: z
+    .number()
+    .min(0)
+    .max(24 * 365)
+    .default(24),
+  reembed: z
+    .strictObject({
+      tokensPerRecord: z.number().min(0).max(1_000_000).default(256),
+      pricePerMillionTokens: z.number().min(0).max(1_000_000).default(0.02),
+      recordsPerSec: z.number().min(0.001).max(1_000_000).default(200),
+    })
+    .default({ tokensPerRecord: 256, pricePerMillionTokens: 0.02, recordsPerSec: 200 }),
 })
 
 const cutover = z.strictObject({
@@ -324,9 +355,11 @@ export const configSchema = z.strictObject({
   admin: admin.default(admin.parse({})),
   /** Where captured writes go: file (embedded default), kafka or s3; see src/writelog/config.ts. */
   writelog: writeLogConfigSchema.default({ backend: 'file' }),
-  log: z.strictObject({
-    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  }).default({ level: 'info' }),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .default({ level: 'info' }),
 })
 
 export type ConfigInput = z.input<typeof configSchema>

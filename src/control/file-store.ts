@@ -79,7 +79,10 @@ export class FileControlStore implements ControlStore {
         throw new VecshiftError(E.CONTROL_CONFLICT, [current.epoch, expectEpoch, `it is now in phase ${current.phase}`])
       }
       const next = change(current)
-      if (next.epoch !== current.epoch + 1) throw new VecshiftError(E.INTERNAL, [`a control change must move the epoch by one (${current.epoch} -> ${next.epoch})`])
+      if (next.epoch !== current.epoch + 1)
+        throw new VecshiftError(E.INTERNAL, [
+          `a control change must move the epoch by one (${current.epoch} -> ${next.epoch})`,
+        ])
       await writeJsonAtomic(this.#path, next)
       return next
     })
@@ -95,18 +98,23 @@ export class FileControlStore implements ControlStore {
         return
       }
       busy = true
-      this.#load().then((r) => {
-        if (r && r.epoch !== epoch) {
-          epoch = r.epoch
-          onChange(r)
-        }
-      }, () => undefined).finally(() => {
-        busy = false
-        if (again) {
-          again = false
-          look()
-        }
-      })
+      this.#load()
+        .then(
+          (r) => {
+            if (r && r.epoch !== epoch) {
+              epoch = r.epoch
+              onChange(r)
+            }
+          },
+          () => undefined,
+        )
+        .finally(() => {
+          busy = false
+          if (again) {
+            again = false
+            look()
+          }
+        })
     }
     const timer = setInterval(look, intervalMs)
     timer.unref()
@@ -139,11 +147,17 @@ export class FileControlStore implements ControlStore {
 
   async heartbeat(lease: Omit<ReplicaLease, 'renewedAt' | 'expiresAt'>, leaseMs: number): Promise<ReplicaLease> {
     const now = Date.now()
-    const full: ReplicaLease = { ...lease, renewedAt: new Date(now).toISOString(), expiresAt: new Date(now + leaseMs).toISOString() }
+    const full: ReplicaLease = {
+      ...lease,
+      renewedAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + leaseMs).toISOString(),
+    }
     try {
       await writeJsonAtomic(join(this.#replicasDir, `${safeName(lease.replica)}.json`), full)
     } catch (err) {
-      throw new VecshiftError(E.CONTROL_UNAVAILABLE, [`file ${this.#options.dir}`, (err as Error).message], { cause: err })
+      throw new VecshiftError(E.CONTROL_UNAVAILABLE, [`file ${this.#options.dir}`, (err as Error).message], {
+        cause: err,
+      })
     }
     return full
   }
@@ -167,7 +181,9 @@ export class FileControlStore implements ControlStore {
     try {
       await writeJsonAtomic(join(this.#reportsDir, `${safeName(name)}.json`), { name, ...report })
     } catch (err) {
-      throw new VecshiftError(E.CONTROL_UNAVAILABLE, [`file ${this.#options.dir}`, (err as Error).message], { cause: err })
+      throw new VecshiftError(E.CONTROL_UNAVAILABLE, [`file ${this.#options.dir}`, (err as Error).message], {
+        cause: err,
+      })
     }
   }
 
@@ -211,13 +227,19 @@ export class FileControlStore implements ControlStore {
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
         }
-        const owner = await readFile(this.#lockPath, 'utf8').then((t) => JSON.parse(t) as { pid?: number; host?: string }, () => undefined)
+        const owner = await readFile(this.#lockPath, 'utf8').then(
+          (t) => JSON.parse(t) as { pid?: number; host?: string },
+          () => undefined,
+        )
         if (owner && owner.host === hostname() && typeof owner.pid === 'number' && !alive(owner.pid)) {
           await unlink(this.#lockPath).catch(() => undefined)
           continue
         }
         if (Date.now() > deadline) {
-          throw new VecshiftError(E.CONTROL_UNAVAILABLE, [`file ${this.#path}`, `its lock ${this.#lockPath} has been held for over ${LOCK_WAIT_MS / 1000} s by ${owner ? `pid ${owner.pid} on ${owner.host}` : 'another process'}`])
+          throw new VecshiftError(E.CONTROL_UNAVAILABLE, [
+            `file ${this.#path}`,
+            `its lock ${this.#lockPath} has been held for over ${LOCK_WAIT_MS / 1000} s by ${owner ? `pid ${owner.pid} on ${owner.host}` : 'another process'}`,
+          ])
         }
         await sleep(5 + Math.random() * 20)
       }

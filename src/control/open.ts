@@ -19,7 +19,10 @@ export async function openControlStore(config: Config, logger?: Logger): Promise
       schema: pgc.schema,
       label: `postgres ${pgc.host}:${pgc.port}/${pgc.database}`,
       connection: {
-        host: pgc.host, port: pgc.port, database: pgc.database, user: pgc.user,
+        host: pgc.host,
+        port: pgc.port,
+        database: pgc.database,
+        user: pgc.user,
         ...(password === undefined ? {} : { password }),
         ...(pgc.ssl === 'disable' ? {} : { ssl: { rejectUnauthorized: pgc.ssl === 'verify-full' } }),
         connectionTimeoutMillis: pgc.connectTimeoutMs,

@@ -61,7 +61,9 @@ export class PostgresControlStore implements ControlStore {
     this.#pool = new pg.Pool({ ...options.connection, max: 4, idleTimeoutMillis: 30_000 })
     // An idle connection the server drops must not crash the process: the next query gets
     // a fresh one, or reports the store unavailable.
-    this.#pool.on('error', (err) => options.logger?.warn({ err: err.message, store: options.label }, 'control store: an idle connection failed'))
+    this.#pool.on('error', (err) =>
+      options.logger?.warn({ err: err.message, store: options.label }, 'control store: an idle connection failed'),
+    )
     const schema = `"${options.schema}"`
     this.#records = `${schema}.vecshift_control`
     this.#leases = `${schema}.vecshift_replicas`
@@ -99,8 +101,10 @@ export class PostgresControlStore implements ControlStore {
     const existing = await this.#load()
     if (existing) return existing
     const record = initialRecord(this.#options.migration, this.#options.initialPhase)
-    await this.#query(`INSERT INTO ${this.#records} (migration, epoch, record) VALUES ($1, $2, $3) ON CONFLICT (migration) DO NOTHING`,
-      [record.migration, record.epoch, JSON.stringify(record)])
+    await this.#query(
+      `INSERT INTO ${this.#records} (migration, epoch, record) VALUES ($1, $2, $3) ON CONFLICT (migration) DO NOTHING`,
+      [record.migration, record.epoch, JSON.stringify(record)],
+    )
     // Another process may have created it first: theirs stands.
     return (await this.#load()) as MigrationRecord
   }
@@ -108,15 +112,24 @@ export class PostgresControlStore implements ControlStore {
   async update(expectEpoch: number, change: (r: MigrationRecord) => MigrationRecord): Promise<MigrationRecord> {
     await this.read()
     return this.#transaction(async (c) => {
-      const res = await c.query<{ record: MigrationRecord }>(`SELECT record FROM ${this.#records} WHERE migration = $1 FOR UPDATE`, [this.#options.migration])
+      const res = await c.query<{ record: MigrationRecord }>(
+        `SELECT record FROM ${this.#records} WHERE migration = $1 FOR UPDATE`,
+        [this.#options.migration],
+      )
       const current = res.rows[0]?.record as MigrationRecord
       if (current.epoch !== expectEpoch) {
         throw new VecshiftError(E.CONTROL_CONFLICT, [current.epoch, expectEpoch, `it is now in phase ${current.phase}`])
       }
       const next = change(current)
-      if (next.epoch !== current.epoch + 1) throw new VecshiftError(E.INTERNAL, [`a control change must move the epoch by one (${current.epoch} -> ${next.epoch})`])
-      await c.query(`UPDATE ${this.#records} SET epoch = $2, record = $3, updated_at = now() WHERE migration = $1`,
-        [this.#options.migration, next.epoch, JSON.stringify(next)])
+      if (next.epoch !== current.epoch + 1)
+        throw new VecshiftError(E.INTERNAL, [
+          `a control change must move the epoch by one (${current.epoch} -> ${next.epoch})`,
+        ])
+      await c.query(`UPDATE ${this.#records} SET epoch = $2, record = $3, updated_at = now() WHERE migration = $1`, [
+        this.#options.migration,
+        next.epoch,
+        JSON.stringify(next),
+      ])
       // Delivered when the transaction commits, to every listening replica.
       await c.query('SELECT pg_notify($1, $2)', [CHANNEL, `${this.#options.migration}:${next.epoch}`])
       return next
@@ -141,30 +154,47 @@ export class PostgresControlStore implements ControlStore {
 
   async heartbeat(lease: Omit<ReplicaLease, 'renewedAt' | 'expiresAt'>, leaseMs: number): Promise<ReplicaLease> {
     const now = Date.now()
-    const full: ReplicaLease = { ...lease, renewedAt: new Date(now).toISOString(), expiresAt: new Date(now + leaseMs).toISOString() }
-    await this.#query(`INSERT INTO ${this.#leases} (migration, replica, lease, expires_at) VALUES ($1, $2, $3, $4)
+    const full: ReplicaLease = {
+      ...lease,
+      renewedAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + leaseMs).toISOString(),
+    }
+    await this.#query(
+      `INSERT INTO ${this.#leases} (migration, replica, lease, expires_at) VALUES ($1, $2, $3, $4)
       ON CONFLICT (migration, replica) DO UPDATE SET lease = EXCLUDED.lease, expires_at = EXCLUDED.expires_at`,
-    [this.#options.migration, lease.replica, JSON.stringify(full), full.expiresAt])
+      [this.#options.migration, lease.replica, JSON.stringify(full), full.expiresAt],
+    )
     return full
   }
 
   async replicas(): Promise<ReplicaLease[]> {
-    const res = await this.#query<{ lease: ReplicaLease }>(`SELECT lease FROM ${this.#leases} WHERE migration = $1 ORDER BY replica`, [this.#options.migration])
+    const res = await this.#query<{ lease: ReplicaLease }>(
+      `SELECT lease FROM ${this.#leases} WHERE migration = $1 ORDER BY replica`,
+      [this.#options.migration],
+    )
     return res.rows.map((r) => r.lease)
   }
 
   async leave(replica: string): Promise<void> {
-    await this.#query(`DELETE FROM ${this.#leases} WHERE migration = $1 AND replica = $2`, [this.#options.migration, replica])
+    await this.#query(`DELETE FROM ${this.#leases} WHERE migration = $1 AND replica = $2`, [
+      this.#options.migration,
+      replica,
+    ])
   }
 
   async report(name: string, value: unknown): Promise<void> {
-    await this.#query(`INSERT INTO ${this.#reports} (migration, name, value, updated_at) VALUES ($1, $2, $3, $4)
+    await this.#query(
+      `INSERT INTO ${this.#reports} (migration, name, value, updated_at) VALUES ($1, $2, $3, $4)
       ON CONFLICT (migration, name) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
-    [this.#options.migration, name, JSON.stringify(value), new Date().toISOString()])
+      [this.#options.migration, name, JSON.stringify(value), new Date().toISOString()],
+    )
   }
 
   async reports(): Promise<Record<string, ProgressReport>> {
-    const res = await this.#query<{ name: string; value: unknown; updated_at: Date }>(`SELECT name, value, updated_at FROM ${this.#reports} WHERE migration = $1`, [this.#options.migration])
+    const res = await this.#query<{ name: string; value: unknown; updated_at: Date }>(
+      `SELECT name, value, updated_at FROM ${this.#reports} WHERE migration = $1`,
+      [this.#options.migration],
+    )
     return Object.fromEntries(res.rows.map((r) => [r.name, { value: r.value, updatedAt: r.updated_at.toISOString() }]))
   }
 
@@ -180,7 +210,10 @@ export class PostgresControlStore implements ControlStore {
   }
 
   async #load(): Promise<MigrationRecord | undefined> {
-    const res = await this.#query<{ record: MigrationRecord }>(`SELECT record FROM ${this.#records} WHERE migration = $1`, [this.#options.migration])
+    const res = await this.#query<{ record: MigrationRecord }>(
+      `SELECT record FROM ${this.#records} WHERE migration = $1`,
+      [this.#options.migration],
+    )
     return res.rows[0]?.record
   }
 
@@ -192,20 +225,25 @@ export class PostgresControlStore implements ControlStore {
       this.#checkAgain = true
       return
     }
-    this.#checking = this.#load().then((r) => {
-      if (!r) return
-      for (const w of this.#watchers) {
-        if (w.epoch === r.epoch) continue
-        w.epoch = r.epoch
-        w.onChange(r)
-      }
-    }, () => undefined).finally(() => {
-      this.#checking = undefined
-      if (this.#checkAgain) {
-        this.#checkAgain = false
-        this.#check()
-      }
-    })
+    this.#checking = this.#load()
+      .then(
+        (r) => {
+          if (!r) return
+          for (const w of this.#watchers) {
+            if (w.epoch === r.epoch) continue
+            w.epoch = r.epoch
+            w.onChange(r)
+          }
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        this.#checking = undefined
+        if (this.#checkAgain) {
+          this.#checkAgain = false
+          this.#check()
+        }
+      })
   }
 
   #listen(): void {
@@ -219,7 +257,10 @@ export class PostgresControlStore implements ControlStore {
       client.removeAllListeners('notification')
       client.end().catch(() => undefined)
       if (this.#closed || this.#watchers.size === 0) return
-      this.#options.logger?.warn({ err: err?.message, store: this.#options.label, retryMs: this.#reconnectMs }, 'control store: lost the LISTEN connection; polling until it is back')
+      this.#options.logger?.warn(
+        { err: err?.message, store: this.#options.label, retryMs: this.#reconnectMs },
+        'control store: lost the LISTEN connection; polling until it is back',
+      )
       this.#reconnect = setTimeout(() => {
         this.#reconnect = undefined
         this.#listen()
@@ -232,15 +273,19 @@ export class PostgresControlStore implements ControlStore {
     client.on('notification', (msg) => {
       if (msg.channel === CHANNEL && msg.payload?.startsWith(`${this.#options.migration}:`)) this.#check()
     })
-    client.connect()
+    client
+      .connect()
       .then(() => client.query(`LISTEN ${CHANNEL}`))
-      .then(() => {
-        if (this.#listener !== client) return
-        this.#listening = true
-        this.#reconnectMs = RECONNECT_MS.min
-        // Changes made while not listening were not announced to us.
-        this.#check()
-      }, (err: Error) => lost(err))
+      .then(
+        () => {
+          if (this.#listener !== client) return
+          this.#listening = true
+          this.#reconnectMs = RECONNECT_MS.min
+          // Changes made while not listening were not announced to us.
+          this.#check()
+        },
+        (err: Error) => lost(err),
+      )
   }
 
   #unlisten(): void {
@@ -280,7 +325,9 @@ export class PostgresControlStore implements ControlStore {
       await client.query('COMMIT')
       return out
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => { broken = true })
+      await client.query('ROLLBACK').catch(() => {
+        broken = true
+      })
       throw isVecshiftError(err) ? err : this.#unavailable(err)
     } finally {
       client.release(broken)
@@ -290,9 +337,10 @@ export class PostgresControlStore implements ControlStore {
   #unavailable(err: unknown): VecshiftError {
     if (isVecshiftError(err)) return err
     const e = err as { message?: string; code?: string }
-    const why = e.code === '28P01' || e.code === '28000'
-      ? `authentication failed (${e.code}): check control.postgres.user and VECSHIFT_CONTROL_PG_PASSWORD`
-      : e.message ?? String(err)
+    const why =
+      e.code === '28P01' || e.code === '28000'
+        ? `authentication failed (${e.code}): check control.postgres.user and VECSHIFT_CONTROL_PG_PASSWORD`
+        : (e.message ?? String(err))
     return new VecshiftError(E.CONTROL_UNAVAILABLE, [this.#options.label, why], { cause: err })
   }
 }

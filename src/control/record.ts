@@ -6,7 +6,15 @@ import { E, VecshiftError } from '../errors.js'
 // with each change, so a process acting on an old view is refused instead of undoing
 // another's change, and a gateway can tell which routing is newer.
 
-export const PHASES = ['passthrough', 'capture', 'cutover', 'target-primary', 'rollback', 'source-primary', 'finalized'] as const
+export const PHASES = [
+  'passthrough',
+  'capture',
+  'cutover',
+  'target-primary',
+  'rollback',
+  'source-primary',
+  'finalized',
+] as const
 export type Phase = (typeof PHASES)[number]
 
 /**
@@ -82,29 +90,57 @@ export function routingFor(phase: Phase): Routing {
       return { reads: 'target', canaryPercent: 0, writes: 'target', holdWrites: false }
     case 'cutover':
     case 'rollback':
-      return { reads: phase === 'cutover' ? 'source' : 'target', canaryPercent: 0, writes: phase === 'cutover' ? 'source' : 'target', holdWrites: true }
+      return {
+        reads: phase === 'cutover' ? 'source' : 'target',
+        canaryPercent: 0,
+        writes: phase === 'cutover' ? 'source' : 'target',
+        holdWrites: true,
+      }
     default:
       return { reads: 'source', canaryPercent: 0, writes: 'source', holdWrites: false }
   }
 }
 
 export function initialRecord(migration: string, phase: Phase = 'passthrough'): MigrationRecord {
-  return { version: 1, migration, phase, routing: routingFor(phase), epoch: 1, updatedAt: new Date().toISOString(), cutovers: [] }
+  return {
+    version: 1,
+    migration,
+    phase,
+    routing: routingFor(phase),
+    epoch: 1,
+    updatedAt: new Date().toISOString(),
+    cutovers: [],
+  }
 }
 
 /** Refuses a move the table does not allow, naming the moves that are. */
 export function checkTransition(from: Phase, to: Phase): void {
   if (TRANSITIONS[from].includes(to)) return
   const allowed = TRANSITIONS[from]
-  throw new VecshiftError(E.CONTROL_TRANSITION, [from, to, allowed.length === 0 ? 'none (the migration is finalized)' : allowed.join(', ')])
+  throw new VecshiftError(E.CONTROL_TRANSITION, [
+    from,
+    to,
+    allowed.length === 0 ? 'none (the migration is finalized)' : allowed.join(', '),
+  ])
 }
 
 /** The record after a move to `to` (checked), with the routing that phase implies. */
-export function transitioned(r: MigrationRecord, to: Phase, by: string, reason?: string, routing?: Partial<Routing>): MigrationRecord {
+export function transitioned(
+  r: MigrationRecord,
+  to: Phase,
+  by: string,
+  reason?: string,
+  routing?: Partial<Routing>,
+): MigrationRecord {
   checkTransition(r.phase, to)
   const { reason: _previous, ...rest } = r
   return {
-    ...rest, phase: to, routing: { ...routingFor(to), ...routing }, epoch: r.epoch + 1, updatedAt: new Date().toISOString(), changedBy: by,
+    ...rest,
+    phase: to,
+    routing: { ...routingFor(to), ...routing },
+    epoch: r.epoch + 1,
+    updatedAt: new Date().toISOString(),
+    changedBy: by,
     ...(reason === undefined ? {} : { reason }),
   }
 }

@@ -52,12 +52,24 @@ export class ProgressReporter {
     this.#pending = false
     this.#lastAt = Date.now()
     const value = this.#latest
-    this.#inFlight = this.control.report(this.name, value).then(() => { this.#warned = false }, (err: unknown) => {
-      if (!this.#warned) this.logger?.warn({ err, report: this.name }, 'could not report progress to the control store; the work goes on')
-      this.#warned = true
-    }).finally(() => {
-      this.#inFlight = undefined
-      if (this.#pending) this.update(this.#latest)
-    })
+    this.#inFlight = this.control
+      .report(this.name, value)
+      .then(
+        () => {
+          this.#warned = false
+        },
+        (err: unknown) => {
+          if (!this.#warned)
+            this.logger?.warn(
+              { err, report: this.name },
+              'could not report progress to the control store; the work goes on',
+            )
+          this.#warned = true
+        },
+      )
+      .finally(() => {
+        this.#inFlight = undefined
+        if (this.#pending) this.update(this.#latest)
+      })
   }
 }

@@ -53,10 +53,14 @@ export function newer<T extends { updatedAt: string }>(a: T | undefined, b: unkn
 }
 
 /** The replayer's status for a consumer ("replay", "rollback"), from wherever it is newest. */
-export async function replayStatusOf(config: Config, control: ControlStore, consumer: string): Promise<ReplayStatus | undefined> {
+export async function replayStatusOf(
+  config: Config,
+  control: ControlStore,
+  consumer: string,
+): Promise<ReplayStatus | undefined> {
   const [file, reports] = await Promise.all([
     new ReplayStatusFile(config.replay.dataDir, config.migration.id, consumer).load().catch(() => undefined),
-    control.reports().catch(() => ({} as Record<string, ProgressReport>)),
+    control.reports().catch(() => ({}) as Record<string, ProgressReport>),
   ])
   return newer(file, reports[consumer]?.value)
 }
@@ -65,7 +69,7 @@ export async function replayStatusOf(config: Config, control: ControlStore, cons
 export async function copyCheckpointOf(config: Config, control: ControlStore): Promise<CopyCheckpoint | undefined> {
   const [file, reports] = await Promise.all([
     new CheckpointFile(config.copy.checkpointDir, config.migration.id).load().catch(() => undefined),
-    control.reports().catch(() => ({} as Record<string, ProgressReport>)),
+    control.reports().catch(() => ({}) as Record<string, ProgressReport>),
   ])
   return newer(file, reports.copy?.value)
 }
@@ -76,10 +80,12 @@ export async function gatherStatus(config: Config, control: ControlStore): Promi
     copyCheckpointOf(config, control),
     replayStatusOf(config, control, 'replay'),
     control.replicas(),
-    control.reports().catch(() => ({} as Record<string, ProgressReport>)),
+    control.reports().catch(() => ({}) as Record<string, ProgressReport>),
   ])
   const now = Date.now()
-  const shadow = Object.entries(reports).filter(([name]) => name.startsWith('shadow:')).map(([, r]) => r.value as ShadowReport)
+  const shadow = Object.entries(reports)
+    .filter(([name]) => name.startsWith('shadow:'))
+    .map(([, r]) => r.value as ShadowReport)
   const verify = reports.verify?.value as MigrationStatus['verify'] | undefined
   return {
     shadow,
@@ -114,28 +120,53 @@ export function formatStatus(s: MigrationStatus): string {
     `  routing    reads → ${routing.reads}${routing.canaryPercent ? ` (${routing.canaryPercent}% canary to the other side)` : ''}, writes → ${routing.writes}${routing.holdWrites ? ', writes held (cutover barrier)' : ''}`,
   ]
   const c = s.copy
-  lines.push(c.state === 'not started'
-    ? '  copy       not started'
-    : `  copy       ${c.state} (${c.strategy}): ${c.copied.toLocaleString('en-US')}${c.total === undefined ? '' : ` of ${c.total.toLocaleString('en-US')}`} records${c.finishedAt ? `, finished ${c.finishedAt}` : `, last progress ${c.updatedAt}`}`)
+  lines.push(
+    c.state === 'not started'
+      ? '  copy       not started'
+      : `  copy       ${c.state} (${c.strategy}): ${c.copied.toLocaleString('en-US')}${c.total === undefined ? '' : ` of ${c.total.toLocaleString('en-US')}`} records${c.finishedAt ? `, finished ${c.finishedAt}` : `, last progress ${c.updatedAt}`}`,
+  )
   const p = s.replay
   if (!p) {
     lines.push('  replay     not started')
   } else {
-    lines.push(`  replay     ${p.stale ? 'not running' : 'running'}; lag ${p.lagRecords ?? '?'} records, ${p.lagSeconds} s; applied up to ${p.checkpoint ?? '(start)'} of ${p.tail ?? '(empty)'}${p.awaitingOutcome ? `; ${p.awaitingOutcome} awaiting outcome` : ''}${p.retrying ? `; retrying: ${p.retrying}` : ''} (as of ${p.updatedAt})`)
-    lines.push(`             ${p.counts.applied} writes applied, ${p.counts.skippedFailed} refused by the source skipped, ${p.counts.repaired} repaired from the source; ${p.dirtyIds} ids written since capture began`)
-    if (p.failed) lines.push(`  ✗ STOPPED  the target refused a logged write for good: ${p.failed.what}${p.failed.namespace !== undefined ? `, namespace ${JSON.stringify(p.failed.namespace)}` : ''}${p.failed.id !== undefined ? `, id ${JSON.stringify(p.failed.id)}` : ''} (after ${p.failed.after ?? 'the start'}, at ${p.failed.at}): ${p.failed.error}; the cutover refuses until replay gets past it (docs/replay-and-cutover.md, "A write the target refuses")`)
-    if (p.counts.uncertainFilterWrites) lines.push(`             ${p.counts.uncertainFilterWrites} writes by filter applied without a known outcome: the cutover compares their namespaces in full before its pause`)
+    lines.push(
+      `  replay     ${p.stale ? 'not running' : 'running'}; lag ${p.lagRecords ?? '?'} records, ${p.lagSeconds} s; applied up to ${p.checkpoint ?? '(start)'} of ${p.tail ?? '(empty)'}${p.awaitingOutcome ? `; ${p.awaitingOutcome} awaiting outcome` : ''}${p.retrying ? `; retrying: ${p.retrying}` : ''} (as of ${p.updatedAt})`,
+    )
+    lines.push(
+      `             ${p.counts.applied} writes applied, ${p.counts.skippedFailed} refused by the source skipped, ${p.counts.repaired} repaired from the source; ${p.dirtyIds} ids written since capture began`,
+    )
+    if (p.failed)
+      lines.push(
+        `  ✗ STOPPED  the target refused a logged write for good: ${p.failed.what}${p.failed.namespace !== undefined ? `, namespace ${JSON.stringify(p.failed.namespace)}` : ''}${p.failed.id !== undefined ? `, id ${JSON.stringify(p.failed.id)}` : ''} (after ${p.failed.after ?? 'the start'}, at ${p.failed.at}): ${p.failed.error}; the cutover refuses until replay gets past it (docs/replay-and-cutover.md, "A write the target refuses")`,
+      )
+    if (p.counts.uncertainFilterWrites)
+      lines.push(
+        `             ${p.counts.uncertainFilterWrites} writes by filter applied without a known outcome: the cutover compares their namespaces in full before its pause`,
+      )
   }
   for (const sh of s.shadow) {
-    lines.push(`  shadow     ${sh.replica}: ${sh.compared} queries compared, mean overlap ${sh.meanOverlap ?? '-'} (${sh.disagreed} differed); source ${sh.meanSourceMs ?? '-'} ms, target ${sh.meanTargetMs ?? '-'} ms; ${sh.dropped} dropped, ${sh.failed} failed (as of ${sh.updatedAt})`)
+    lines.push(
+      `  shadow     ${sh.replica}: ${sh.compared} queries compared, mean overlap ${sh.meanOverlap ?? '-'} (${sh.disagreed} differed); source ${sh.meanSourceMs ?? '-'} ms, target ${sh.meanTargetMs ?? '-'} ms; ${sh.dropped} dropped, ${sh.failed} failed (as of ${sh.updatedAt})`,
+    )
   }
-  if (s.verify) lines.push(`  verify     ${s.verify.passed ? 'passed' : 'FAILED'} at ${s.verify.finishedAt}${s.verify.passed ? '' : `: ${(s.verify.failures ?? []).join('; ')}`}`)
+  if (s.verify)
+    lines.push(
+      `  verify     ${s.verify.passed ? 'passed' : 'FAILED'} at ${s.verify.finishedAt}${s.verify.passed ? '' : `: ${(s.verify.failures ?? []).join('; ')}`}`,
+    )
   lines.push(s.replicas.length === 0 ? '  replicas   none registered' : `  replicas   ${s.replicas.length}`)
-  for (const l of s.replicas) lines.push(`    ${l.replica} pid ${l.pid} on ${l.host}: epoch ${l.epoch}, ${l.inFlightWrites} writes in flight, ${l.heldWrites} held; lease ${l.expired ? 'EXPIRED' : 'valid'} until ${l.expiresAt}`)
+  for (const l of s.replicas)
+    lines.push(
+      `    ${l.replica} pid ${l.pid} on ${l.host}: epoch ${l.epoch}, ${l.inFlightWrites} writes in flight, ${l.heldWrites} held; lease ${l.expired ? 'EXPIRED' : 'valid'} until ${l.expiresAt}`,
+    )
   const last = r.cutovers.at(-1)
   if (last) {
-    lines.push(`  last ${last.kind}  ${last.outcome} (${last.startedAt})${last.reason ? `: ${last.reason}` : ''}${last.maxPauseMs === undefined ? '' : `; longest write pause ${last.maxPauseMs} ms`}`)
-    for (const step of last.steps) lines.push(`    ${step.ok ? '✓' : '✗'} ${step.name.padEnd(14)} ${String(step.ms).padStart(6)} ms${step.detail ? `  ${step.detail}` : ''}`)
+    lines.push(
+      `  last ${last.kind}  ${last.outcome} (${last.startedAt})${last.reason ? `: ${last.reason}` : ''}${last.maxPauseMs === undefined ? '' : `; longest write pause ${last.maxPauseMs} ms`}`,
+    )
+    for (const step of last.steps)
+      lines.push(
+        `    ${step.ok ? '✓' : '✗'} ${step.name.padEnd(14)} ${String(step.ms).padStart(6)} ms${step.detail ? `  ${step.detail}` : ''}`,
+      )
   }
   return `${lines.join('\n')}\n`
 }

@@ -13,13 +13,19 @@ export function registerAdminRoutes(app: FastifyInstance, faults: FaultInjector,
       return reply.code(201).send({ id })
     } catch (err) {
       if (err instanceof ZodError) {
-        throw controlError(400, 'INVALID_ARGUMENT', `Invalid fault rule: ${err.issues.map((i) => `${i.path.join('.') || '(rule)'}: ${i.message}`).join('; ')}`)
+        throw controlError(
+          400,
+          'INVALID_ARGUMENT',
+          `Invalid fault rule: ${err.issues.map((i) => `${i.path.join('.') || '(rule)'}: ${i.message}`).join('; ')}`,
+        )
       }
       throw err
     }
   })
 
-  app.get('/_emulator/faults', async () => ({ faults: faults.list().map((f) => ({ ...f, remaining: Number.isFinite(f.remaining) ? f.remaining : null })) }))
+  app.get('/_emulator/faults', async () => ({
+    faults: faults.list().map((f) => ({ ...f, remaining: Number.isFinite(f.remaining) ? f.remaining : null })),
+  }))
 
   app.delete('/_emulator/faults', async () => {
     faults.clear()

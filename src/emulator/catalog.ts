@@ -61,7 +61,11 @@ export class Catalog {
   deleteIndex(name: string): void {
     const index = this.index(name)
     if (index.config.deletionProtection === 'enabled') {
-      throw controlError(403, 'FORBIDDEN', 'Deletion protection is enabled for this index. Disable deletion protection before retrying.')
+      throw controlError(
+        403,
+        'FORBIDDEN',
+        'Deletion protection is enabled for this index. Disable deletion protection before retrying.',
+      )
     }
     this.indexes.delete(name)
     this.changed()

@@ -27,7 +27,11 @@ export function badRequest(message: string): Error {
 }
 
 function unprocessable(detail: string): Error {
-  return controlError(422, 'UNPROCESSABLE_ENTITY', `Failed to deserialize the JSON body into the target type: ${detail}`)
+  return controlError(
+    422,
+    'UNPROCESSABLE_ENTITY',
+    `Failed to deserialize the JSON body into the target type: ${detail}`,
+  )
 }
 
 const isObject = (v: unknown): v is Body => v !== null && typeof v === 'object' && !Array.isArray(v)
@@ -54,7 +58,9 @@ export function checkResourceName(name: unknown, what = 'Index'): string {
   if (typeof name !== 'string') throw unprocessable('name: invalid type: expected a string')
   if (name.length < 1 || name.length > 45) throw badRequest(`${what} name must be 1-45 characters long.`)
   if (!NAME.test(name)) {
-    throw badRequest(`${what} name must contain only lowercase alphanumeric characters or hyphens, and must not begin or end with a hyphen.`)
+    throw badRequest(
+      `${what} name must contain only lowercase alphanumeric characters or hyphens, and must not begin or end with a hyphen.`,
+    )
   }
   return name
 }
@@ -115,7 +121,8 @@ function positiveInt(v: unknown, field: string, dflt: number): number {
 const CLOUDS = new Set(['aws', 'gcp', 'azure'])
 
 function managed(cloud: unknown, region: unknown): Deployment {
-  if (!CLOUDS.has(cloud as string)) throw badRequest(`Invalid cloud: ${JSON.stringify(cloud)}. Valid values are aws, gcp and azure.`)
+  if (!CLOUDS.has(cloud as string))
+    throw badRequest(`Invalid cloud: ${JSON.stringify(cloud)}. Valid values are aws, gcp and azure.`)
   return { kind: 'serverless', cloud: cloud as string, region: str(region, 'region') }
 }
 
@@ -141,7 +148,14 @@ export function readCreateWithSpec(body: Body): IndexRequest {
     const replicas = positiveInt(p.replicas, 'replicas', 1)
     const shards = positiveInt(p.shards, 'shards', 1)
     const indexed = metadataConfig(p.metadata_config)
-    deployment = { kind: 'pod', environment: str(need(p, 'environment'), 'environment'), podType: podTypeOf(need(p, 'pod_type')), replicas, shards, ...(indexed ? { metadataIndexed: indexed } : {}) }
+    deployment = {
+      kind: 'pod',
+      environment: str(need(p, 'environment'), 'environment'),
+      podType: podTypeOf(need(p, 'pod_type')),
+      replicas,
+      shards,
+      ...(indexed ? { metadataIndexed: indexed } : {}),
+    }
     source = p.source_collection
   } else {
     throw badRequest(`The emulator does not support spec.${kinds[0]}; use serverless or pod.`)
@@ -158,23 +172,43 @@ export function readCreateWithSpec(body: Body): IndexRequest {
   }
 }
 
-function vectorShape(vectorType: VectorType, rawDimension: unknown, rawMetric: unknown): { dimension: number | null; metric: Metric } {
+function vectorShape(
+  vectorType: VectorType,
+  rawDimension: unknown,
+  rawMetric: unknown,
+): { dimension: number | null; metric: Metric } {
   if (vectorType === 'sparse') {
-    if (rawDimension !== undefined && rawDimension !== null) throw badRequest('Sparse vector indexes must not have a dimension.')
+    if (rawDimension !== undefined && rawDimension !== null)
+      throw badRequest('Sparse vector indexes must not have a dimension.')
     const metric = rawMetric === undefined || rawMetric === null ? 'dotproduct' : metricOf(rawMetric)
     if (metric !== 'dotproduct') throw badRequest('Sparse vector indexes must use the metric dotproduct.')
     return { dimension: null, metric }
   }
-  if (rawDimension === undefined || rawDimension === null) throw badRequest('Dimension must be specified for dense vector indexes.')
-  return { dimension: dimensionOf(rawDimension), metric: rawMetric === undefined || rawMetric === null ? 'cosine' : metricOf(rawMetric) }
+  if (rawDimension === undefined || rawDimension === null)
+    throw badRequest('Dimension must be specified for dense vector indexes.')
+  return {
+    dimension: dimensionOf(rawDimension),
+    metric: rawMetric === undefined || rawMetric === null ? 'cosine' : metricOf(rawMetric),
+  }
 }
 
-const CREATE_2026_07_FIELDS = new Set(['name', 'deployment', 'schema', 'cmek_id', 'read_capacity', 'tags', 'deletion_protection'])
+const CREATE_2026_07_FIELDS = new Set([
+  'name',
+  'deployment',
+  'schema',
+  'cmek_id',
+  'read_capacity',
+  'tags',
+  'deletion_protection',
+])
 
 /** POST /indexes in 2026-07: a vectors-API schema (`_values` and/or `_sparse_values`). */
 export function readCreateWithSchema(body: Body, generateName: () => string): IndexRequest {
   for (const key of Object.keys(body)) {
-    if (!CREATE_2026_07_FIELDS.has(key)) throw unprocessable(`unknown field \`${key}\`, expected one of ${[...CREATE_2026_07_FIELDS].map((f) => `\`${f}\``).join(', ')}`)
+    if (!CREATE_2026_07_FIELDS.has(key))
+      throw unprocessable(
+        `unknown field \`${key}\`, expected one of ${[...CREATE_2026_07_FIELDS].map((f) => `\`${f}\``).join(', ')}`,
+      )
   }
   const name = body.name === undefined || body.name === null ? generateName() : checkResourceName(body.name)
   const schema = obj(need(body, 'schema'), 'schema')
@@ -183,7 +217,9 @@ export function readCreateWithSchema(body: Body, generateName: () => string): In
   if (names.length === 0) throw badRequest('schema.fields must declare at least one field.')
   for (const f of names) {
     if (f !== '_values' && f !== '_sparse_values') {
-      throw badRequest(`The emulator serves only vectors-API indexes: schema.fields may hold _values (dense_vector) and/or _sparse_values (sparse_vector), not ${JSON.stringify(f)}.`)
+      throw badRequest(
+        `The emulator serves only vectors-API indexes: schema.fields may hold _values (dense_vector) and/or _sparse_values (sparse_vector), not ${JSON.stringify(f)}.`,
+      )
     }
   }
   let dimension: number | null = null
@@ -205,7 +241,8 @@ export function readCreateWithSchema(body: Body, generateName: () => string): In
     const d = obj(body.deployment, 'deployment')
     const type = need(d, 'deployment_type')
     if (type === 'pod') throw badRequest('Pod-based indexes cannot be created with API version 2026-07.')
-    if (type !== 'managed') throw badRequest(`The emulator does not support deployment_type ${JSON.stringify(type)}; use managed.`)
+    if (type !== 'managed')
+      throw badRequest(`The emulator does not support deployment_type ${JSON.stringify(type)}; use managed.`)
     deployment = managed(need(d, 'cloud'), need(d, 'region'))
   }
   return {
@@ -235,11 +272,13 @@ export function applyConfigure(config: IndexConfig, body: Body, version: ApiVers
   }
   // Validate everything before changing anything.
   const protection = body.deletion_protection === undefined ? undefined : deletionProtectionOf(body.deletion_protection)
-  if (body.tags !== undefined && body.tags !== null && !isObject(body.tags)) throw unprocessable('tags: invalid type: expected a map of strings')
+  if (body.tags !== undefined && body.tags !== null && !isObject(body.tags))
+    throw unprocessable('tags: invalid type: expected a map of strings')
   let replicas: number | undefined
   let podType: string | undefined
   if (scaling !== null) {
-    if (config.deployment.kind !== 'pod') throw badRequest(`Index ${config.name} is serverless; only pod-based indexes have replicas and pod_type.`)
+    if (config.deployment.kind !== 'pod')
+      throw badRequest(`Index ${config.name} is serverless; only pod-based indexes have replicas and pod_type.`)
     if (scaling.replicas !== undefined) replicas = positiveInt(scaling.replicas, 'replicas', 1)
     if (scaling.pod_type !== undefined) podType = podTypeOf(scaling.pod_type)
   }

@@ -4,7 +4,12 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import type { Catalog, Collection } from './catalog.js'
 import {
-  applyConfigure, badRequest, checkResourceName, readCreateWithSchema, readCreateWithSpec, type IndexRequest,
+  applyConfigure,
+  badRequest,
+  checkResourceName,
+  readCreateWithSchema,
+  readCreateWithSpec,
+  type IndexRequest,
 } from './control-requests.js'
 import { controlError } from '../pinecone/errors.js'
 import { bodyOf, sendJsonText, versionOf } from './http.js'
@@ -36,9 +41,10 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlDeps): 
   app.post('/indexes', control, async (req, reply) => {
     const v = versionOf(req)
     const body = bodyOf(req)
-    const request = v === '2026-07'
-      ? readCreateWithSchema(body, () => `index-${randomBytes(4).toString('hex')}`)
-      : readCreateWithSpec(body)
+    const request =
+      v === '2026-07'
+        ? readCreateWithSchema(body, () => `index-${randomBytes(4).toString('hex')}`)
+        : readCreateWithSpec(body)
     const index = createIndex(catalog, request, deps)
     return sendJsonText(reply, 201, JSON.stringify(indexModel(index, v, hostFor(index.config.name))))
   })
@@ -63,7 +69,9 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlDeps): 
   })
 
   app.get('/collections', control, async (_req, reply) => {
-    const collections = [...catalog.collections.values()].map((c) => collectionModel(c, c.createdAt + deps.collectionDelayMs))
+    const collections = [...catalog.collections.values()].map((c) =>
+      collectionModel(c, c.createdAt + deps.collectionDelayMs),
+    )
     return sendJsonText(reply, 200, JSON.stringify({ collections }))
   })
 
@@ -89,7 +97,11 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlDeps): 
       data: source.snapshot(),
     }
     catalog.addCollection(collection)
-    return sendJsonText(reply, 201, JSON.stringify(collectionModel(collection, collection.createdAt + deps.collectionDelayMs)))
+    return sendJsonText(
+      reply,
+      201,
+      JSON.stringify(collectionModel(collection, collection.createdAt + deps.collectionDelayMs)),
+    )
   })
 
   app.get('/collections/:name', control, async (req, reply) => {
@@ -104,24 +116,37 @@ export function registerControlRoutes(app: FastifyInstance, deps: ControlDeps): 
 }
 
 function unprocessable(field: string): Error {
-  return controlError(422, 'UNPROCESSABLE_ENTITY', `Failed to deserialize the JSON body into the target type: missing field \`${field}\``)
+  return controlError(
+    422,
+    'UNPROCESSABLE_ENTITY',
+    `Failed to deserialize the JSON body into the target type: missing field \`${field}\``,
+  )
 }
 
 /** Create an index, restoring a collection's records when the request names one. */
-export function createIndex(catalog: Catalog, request: IndexRequest, delays: { restoreDelayMs: number; collectionDelayMs: number }) {
+export function createIndex(
+  catalog: Catalog,
+  request: IndexRequest,
+  delays: { restoreDelayMs: number; collectionDelayMs: number },
+) {
   const now = Date.now()
   let collection: Collection | undefined
   if (request.sourceCollection !== null) {
-    if (catalog.findIndex(request.name) !== undefined) throw controlError(409, 'ALREADY_EXISTS', 'Resource already exists.')
+    if (catalog.findIndex(request.name) !== undefined)
+      throw controlError(409, 'ALREADY_EXISTS', 'Resource already exists.')
     collection = catalog.collection(request.sourceCollection)
     if (now < collection.createdAt + delays.collectionDelayMs) {
       throw badRequest(`Collection ${collection.name} is not ready yet; wait until its status is Ready.`)
     }
     if (collection.vectorType !== request.vectorType) {
-      throw badRequest(`Collection ${collection.name} holds ${collection.vectorType} vectors; the index must have vector_type ${collection.vectorType}.`)
+      throw badRequest(
+        `Collection ${collection.name} holds ${collection.vectorType} vectors; the index must have vector_type ${collection.vectorType}.`,
+      )
     }
     if (collection.dimension !== request.dimension) {
-      throw badRequest(`Index dimension ${request.dimension} does not match the dimension of collection ${collection.name} (${collection.dimension}).`)
+      throw badRequest(
+        `Index dimension ${request.dimension} does not match the dimension of collection ${collection.name} (${collection.dimension}).`,
+      )
     }
   }
   const config: IndexConfig = {

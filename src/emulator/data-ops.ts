@@ -6,11 +6,27 @@ import { dataError, GrpcCode, invalidArgument } from '../pinecone/errors.js'
 import { compileFilter, type Predicate } from '../pinecone/filter.js'
 import type { VectorIndex } from './index-store.js'
 import { checkMetadata, LIMITS, optInt } from '../pinecone/limits.js'
-import { lowerBound, upperBound, type Metadata, type Namespace, type SparseVector, type StoredRecord } from './records.js'
+import {
+  lowerBound,
+  upperBound,
+  type Metadata,
+  type Namespace,
+  type SparseVector,
+  type StoredRecord,
+} from './records.js'
 import { matchJson, vectorMapJson } from './responses.js'
 import { search } from './search.js'
 import { parseDelete, parseUpdate, parseUpsert, canonicalNamespace } from '../pinecone/write-requests.js'
-import { decodeToken, echoNamespace, paginationToken, parseFetch, parseList, parseQuery, reportedNamespace, statsFilter } from '../pinecone/read-requests.js'
+import {
+  decodeToken,
+  echoNamespace,
+  paginationToken,
+  parseFetch,
+  parseList,
+  parseQuery,
+  reportedNamespace,
+  statsFilter,
+} from '../pinecone/read-requests.js'
 import { dict } from '../dict.js'
 
 export interface DataContext {
@@ -44,7 +60,11 @@ export function podUnsupported(op: string): Error {
 export function upsert(ctx: DataContext, body: Body): string {
   const parsed = parseUpsert(body, ctx.index.config)
   const records: StoredRecord[] = parsed.vectors.map((v) => ({
-    id: v.id, values: v.values ?? null, norm: v.norm, sparse: v.sparseValues ?? null, metadata: v.metadata ?? null,
+    id: v.id,
+    values: v.values ?? null,
+    norm: v.norm,
+    sparse: v.sparseValues ?? null,
+    metadata: v.metadata ?? null,
   }))
   ctx.index.put(parsed.namespace, records)
   return `{"upsertedCount":${records.length}}`
@@ -67,7 +87,8 @@ export function query(ctx: DataContext, body: Body): string {
     else if (config.vectorType === 'sparse') sparse = r.sparse
     else dense = r.values
   }
-  const matches = !found || ns === undefined ? [] : search(ns, { metric: config.metric, dense, sparse, topK: q.topK, predicate })
+  const matches =
+    !found || ns === undefined ? [] : search(ns, { metric: config.metric, dense, sparse, topK: q.topK, predicate })
   let out = '{"matches":['
   for (let i = 0; i < matches.length; i++) {
     if (i > 0) out += ','
@@ -117,7 +138,10 @@ export function fetchByMetadata(ctx: DataContext, body: Body): string {
   return `${out},"usage":${usageJson(Math.max(1, Math.ceil(page.length / 10)))}}`
 }
 
-export function list(ctx: DataContext, q: { prefix?: unknown; limit?: unknown; paginationToken?: unknown; namespace?: unknown }): string {
+export function list(
+  ctx: DataContext,
+  q: { prefix?: unknown; limit?: unknown; paginationToken?: unknown; namespace?: unknown },
+): string {
   if (ctx.index.isPod) throw podUnsupported('list')
   const { prefix, limit, namespace, paginationToken: token } = parseList(q)
   const after = decodeToken(token)
@@ -166,13 +190,15 @@ export function update(ctx: DataContext, body: Body): string {
   const current = ctx.index.namespace(key)?.get(id)
   // Updating an id that does not exist changes nothing and is not an error.
   if (current === undefined) return '{}'
-  ctx.index.put(key, [{
-    id,
-    values: u.values ?? current.values,
-    norm: u.values ? (u.norm as number) : current.norm,
-    sparse: u.sparseValues ?? current.sparse,
-    metadata: u.setMetadata === undefined ? current.metadata : mergeMetadata(current.metadata, u.setMetadata),
-  }])
+  ctx.index.put(key, [
+    {
+      id,
+      values: u.values ?? current.values,
+      norm: u.values ? (u.norm as number) : current.norm,
+      sparse: u.sparseValues ?? current.sparse,
+      metadata: u.setMetadata === undefined ? current.metadata : mergeMetadata(current.metadata, u.setMetadata),
+    },
+  ])
   return '{}'
 }
 
@@ -197,7 +223,10 @@ export function describeIndexStats(ctx: DataContext, body: Body): string {
   const rawFilter = statsFilter(body)
   let predicate: Predicate | null = null
   if (rawFilter !== undefined) {
-    if (!index.isPod) throw invalidArgument('Serverless and starter indexes do not support describing index stats with metadata filtering')
+    if (!index.isPod)
+      throw invalidArgument(
+        'Serverless and starter indexes do not support describing index stats with metadata filtering',
+      )
     predicate = compileFilter(rawFilter)
   }
   const namespaces = dict<{ vectorCount: number }>()
@@ -228,6 +257,6 @@ export function describeIndexStats(ctx: DataContext, body: Body): string {
 
 // A p1.x1 pod holds about a million 768-dimension vectors; report fullness to 1%, capped at 1.
 function podFullness(count: number, dimension: number | null): number {
-  const perPod = 1_000_000 * 768 / Math.max(1, dimension ?? 768)
+  const perPod = (1_000_000 * 768) / Math.max(1, dimension ?? 768)
   return Math.min(1, Math.round((count / perPod) * 100) / 100)
 }

@@ -22,18 +22,22 @@ export function registerDataRoutes(app: FastifyInstance, catalog: Catalog): void
   // Calls that API 2025-10 introduced do not exist for an older version's requests: Pinecone
   // routes by the version header, and an older one finds no such route.
   const since2025_10 = (req: FastifyRequest): void => {
-    if (!atLeast(versionOf(req), '2025-10')) throw errorFor(req.url, 404, `Not Found: ${req.method} ${req.url.split('?')[0]} (API ${versionOf(req)})`)
+    if (!atLeast(versionOf(req), '2025-10'))
+      throw errorFor(req.url, 404, `Not Found: ${req.method} ${req.url.split('?')[0]} (API ${versionOf(req)})`)
   }
   const p = '/data/:index'
 
   app.post(`${p}/vectors/upsert`, { config: { op: 'upsert' } }, async (req, reply) =>
-    sendJsonText(reply, 200, ops.upsert(ctxOf(req), bodyOf(req))))
+    sendJsonText(reply, 200, ops.upsert(ctxOf(req), bodyOf(req))),
+  )
 
   app.post(`${p}/query`, { config: { op: 'query' } }, async (req, reply) =>
-    sendJsonText(reply, 200, ops.query(ctxOf(req), bodyOf(req))))
+    sendJsonText(reply, 200, ops.query(ctxOf(req), bodyOf(req))),
+  )
 
   app.get(`${p}/vectors/fetch`, { config: { op: 'fetch' } }, async (req, reply) =>
-    sendJsonText(reply, 200, ops.fetch(ctxOf(req), query(req))))
+    sendJsonText(reply, 200, ops.fetch(ctxOf(req), query(req))),
+  )
 
   app.post(`${p}/vectors/fetch_by_metadata`, { config: { op: 'fetch_by_metadata' } }, async (req, reply) => {
     since2025_10(req)
@@ -45,17 +49,22 @@ export function registerDataRoutes(app: FastifyInstance, catalog: Catalog): void
     // Updating by filter (and dry runs) came with 2025-10: an older request has no such field.
     if (!atLeast(versionOf(req), '2025-10')) {
       for (const field of ['filter', 'dryRun']) {
-        if (body[field] !== undefined) throw invalidArgument(`Invalid request: unknown field "${field}" (update by metadata filter needs X-Pinecone-Api-Version 2025-10 or later)`)
+        if (body[field] !== undefined)
+          throw invalidArgument(
+            `Invalid request: unknown field "${field}" (update by metadata filter needs X-Pinecone-Api-Version 2025-10 or later)`,
+          )
       }
     }
     return sendJsonText(reply, 200, ops.update(ctxOf(req), body))
   })
 
   app.post(`${p}/vectors/delete`, { config: { op: 'delete' } }, async (req, reply) =>
-    sendJsonText(reply, 200, ops.deleteVectors(ctxOf(req), bodyOf(req))))
+    sendJsonText(reply, 200, ops.deleteVectors(ctxOf(req), bodyOf(req))),
+  )
 
   app.get(`${p}/vectors/list`, { config: { op: 'list' } }, async (req, reply) =>
-    sendJsonText(reply, 200, ops.list(ctxOf(req), query(req))))
+    sendJsonText(reply, 200, ops.list(ctxOf(req), query(req))),
+  )
 
   // Older clients call stats with GET and no body.
   for (const method of ['GET', 'POST'] as const) {
@@ -68,7 +77,8 @@ export function registerDataRoutes(app: FastifyInstance, catalog: Catalog): void
   }
 
   app.get(`${p}/namespaces`, { config: { op: 'namespaces' } }, async (req, reply) =>
-    sendJsonText(reply, 200, nsOps.listNamespaces(ctxOf(req), query(req))))
+    sendJsonText(reply, 200, nsOps.listNamespaces(ctxOf(req), query(req))),
+  )
 
   app.post(`${p}/namespaces`, { config: { op: 'namespaces' } }, async (req, reply) => {
     since2025_10(req)
@@ -76,8 +86,10 @@ export function registerDataRoutes(app: FastifyInstance, catalog: Catalog): void
   })
 
   app.get(`${p}/namespaces/:namespace`, { config: { op: 'namespaces' } }, async (req, reply) =>
-    sendJsonText(reply, 200, nsOps.describeNamespace(ctxOf(req), (req.params as NsParams).namespace)))
+    sendJsonText(reply, 200, nsOps.describeNamespace(ctxOf(req), (req.params as NsParams).namespace)),
+  )
 
   app.delete(`${p}/namespaces/:namespace`, { config: { op: 'namespaces' } }, async (req, reply) =>
-    sendJsonText(reply, 200, nsOps.deleteNamespace(ctxOf(req), (req.params as NsParams).namespace)))
+    sendJsonText(reply, 200, nsOps.deleteNamespace(ctxOf(req), (req.params as NsParams).namespace)),
+  )
 }

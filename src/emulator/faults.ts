@@ -6,8 +6,17 @@ import { randomUUID } from 'node:crypto'
 import { z } from 'zod'
 
 export const FAULT_OPS = [
-  'upsert', 'query', 'fetch', 'update', 'delete', 'list', 'describe_index_stats',
-  'fetch_by_metadata', 'namespaces', 'control', '*',
+  'upsert',
+  'query',
+  'fetch',
+  'update',
+  'delete',
+  'list',
+  'describe_index_stats',
+  'fetch_by_metadata',
+  'namespaces',
+  'control',
+  '*',
 ] as const
 export type FaultOp = (typeof FAULT_OPS)[number]
 
@@ -32,16 +41,18 @@ export interface FaultRule {
   reset?: boolean
 }
 
-export const faultRuleSchema = z.object({
-  op: z.enum(FAULT_OPS),
-  index: z.string().min(1).optional(),
-  status: z.number().int().min(100).max(599).optional(),
-  latencyMs: z.number().min(0).max(600_000).optional(),
-  times: z.union([z.number().int().min(1), z.literal(Infinity)]).optional(),
-  body: z.unknown().optional(),
-  retryAfter: z.number().min(0).optional(),
-  reset: z.boolean().optional(),
-}).strict()
+export const faultRuleSchema = z
+  .object({
+    op: z.enum(FAULT_OPS),
+    index: z.string().min(1).optional(),
+    status: z.number().int().min(100).max(599).optional(),
+    latencyMs: z.number().min(0).max(600_000).optional(),
+    times: z.union([z.number().int().min(1), z.literal(Infinity)]).optional(),
+    body: z.unknown().optional(),
+    retryAfter: z.number().min(0).optional(),
+    reset: z.boolean().optional(),
+  })
+  .strict()
 
 interface ActiveRule {
   readonly id: string

@@ -2,7 +2,14 @@
 // version of a request, its JSON body, and sending Pinecone-shaped answers.
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { parseApiVersion, type ApiVersion } from '../pinecone/api-version.js'
-import { controlCodeFor, controlError, grpcCodeFor, invalidArgument, isPineconeError, PineconeError } from '../pinecone/errors.js'
+import {
+  controlCodeFor,
+  controlError,
+  grpcCodeFor,
+  invalidArgument,
+  isPineconeError,
+  PineconeError,
+} from '../pinecone/errors.js'
 
 /** Data-plane requests live under /data/{index}/...; everything else is control plane. */
 export const DATA_PREFIX = '/data/'
@@ -21,7 +28,11 @@ export function bodyOf(req: FastifyRequest): Record<string, unknown> {
   if (b === undefined || b === null) return {}
   if (typeof b !== 'object' || Array.isArray(b)) {
     if (isDataPlane(req.url)) throw invalidArgument('The request body must be a JSON object')
-    throw controlError(422, 'UNPROCESSABLE_ENTITY', 'Failed to deserialize the JSON body into the target type: expected a JSON object')
+    throw controlError(
+      422,
+      'UNPROCESSABLE_ENTITY',
+      'Failed to deserialize the JSON body into the target type: expected a JSON object',
+    )
   }
   return b as Record<string, unknown>
 }
@@ -49,6 +60,6 @@ export function toPineconeError(url: string, err: unknown): PineconeError {
   if (isPineconeError(err)) return err
   const e = err as { statusCode?: number; message?: string; code?: string }
   const status = typeof e?.statusCode === 'number' && e.statusCode >= 400 ? e.statusCode : 500
-  const message = status >= 500 ? 'Internal server error' : e?.message ?? 'Bad request'
+  const message = status >= 500 ? 'Internal server error' : (e?.message ?? 'Bad request')
   return errorFor(url, status, message)
 }

@@ -31,9 +31,16 @@ function model2026_07(index: VectorIndex, host: string, now: number): Json {
     name: c.name,
     host,
     status: status(index, now),
-    deployment: d.kind === 'pod'
-      ? { deployment_type: 'pod', environment: d.environment, replicas: d.replicas, shards: d.shards, pod_type: d.podType }
-      : { deployment_type: 'managed', cloud: d.cloud, region: d.region },
+    deployment:
+      d.kind === 'pod'
+        ? {
+            deployment_type: 'pod',
+            environment: d.environment,
+            replicas: d.replicas,
+            shards: d.shards,
+            pod_type: d.podType,
+          }
+        : { deployment_type: 'managed', cloud: d.cloud, region: d.region },
   }
   if (d.kind === 'serverless') out.read_capacity = { mode: 'OnDemand', status: { state: 'Ready' } }
   if (c.sourceCollection !== null) out.source_collection = c.sourceCollection

@@ -7,9 +7,15 @@ import { Namespace, type Metric, type StoredRecord, type VectorType } from './re
 
 export type Deployment =
   | { readonly kind: 'serverless'; readonly cloud: string; readonly region: string }
-  | { readonly kind: 'pod'; readonly environment: string; podType: string; replicas: number; readonly shards: number
+  | {
+      readonly kind: 'pod'
+      readonly environment: string
+      podType: string
+      replicas: number
+      readonly shards: number
       /** Selective metadata indexing (pod indexes only): the fields indexed for filtering. */
-      readonly metadataIndexed?: readonly string[] }
+      readonly metadataIndexed?: readonly string[]
+    }
 
 export interface IndexConfig {
   readonly name: string
@@ -40,7 +46,10 @@ export class VectorIndex {
   /** Bumped by every change to the records; persistence writes an index when it moved. */
   generation = 0
 
-  constructor(readonly config: IndexConfig, private readonly onChange: () => void = () => {}) {}
+  constructor(
+    readonly config: IndexConfig,
+    private readonly onChange: () => void = () => {},
+  ) {}
 
   get isPod(): boolean {
     return this.config.deployment.kind === 'pod'

@@ -12,13 +12,17 @@ export const HARD_BODY_LIMIT = 64 * 1024 * 1024
 
 export function registerJsonBody(app: FastifyInstance): void {
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: HARD_BODY_LIMIT }, (req: FastifyRequest, body: Buffer, done) => {
-    try {
-      done(null, parse(req.url, body))
-    } catch (err) {
-      done(err as Error, undefined)
-    }
-  })
+  app.addContentTypeParser(
+    '*',
+    { parseAs: 'buffer', bodyLimit: HARD_BODY_LIMIT },
+    (req: FastifyRequest, body: Buffer, done) => {
+      try {
+        done(null, parse(req.url, body))
+      } catch (err) {
+        done(err as Error, undefined)
+      }
+    },
+  )
 }
 
 function parse(url: string, body: Buffer): unknown {

@@ -27,7 +27,10 @@ function describe(ctx: DataContext, key: string, ns: Namespace | undefined): Rec
 
 const checkName = checkNamespaceName
 
-export function listNamespaces(ctx: DataContext, q: { limit?: unknown; paginationToken?: unknown; prefix?: unknown }): string {
+export function listNamespaces(
+  ctx: DataContext,
+  q: { limit?: unknown; paginationToken?: unknown; prefix?: unknown },
+): string {
   if (ctx.index.isPod) throw podUnsupported('listing namespaces')
   const limit = optInt(q.limit, 'limit', 1, 100, 100)
   const prefix = typeof q.prefix === 'string' ? q.prefix : ''

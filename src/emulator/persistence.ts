@@ -76,7 +76,10 @@ export class Persistence {
       this.written.set(f, { owner: collection, generation: 0 })
     }
     this.written.set(CATALOG_FILE, { owner: this.catalog, generation: this.catalog.generation })
-    this.logger.info({ dataDir: this.dir, indexes: file.indexes.length, collections: file.collections.length }, 'emulator state loaded')
+    this.logger.info(
+      { dataDir: this.dir, indexes: file.indexes.length, collections: file.collections.length },
+      'emulator state loaded',
+    )
   }
 
   /** Something changed: snapshot soon. */

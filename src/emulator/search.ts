@@ -60,7 +60,8 @@ function scorer(q: SearchQuery): (r: StoredRecord) => number {
     case 'dotproduct':
       return sparseMap === null
         ? (r) => (r.values === null ? NaN : dot(dense, r.values))
-        : (r) => (r.values === null ? NaN : dot(dense, r.values)) + (r.sparse === null ? 0 : sparseDot(sparseMap, r.sparse))
+        : (r) =>
+            (r.values === null ? NaN : dot(dense, r.values)) + (r.sparse === null ? 0 : sparseDot(sparseMap, r.sparse))
   }
 }
 

@@ -102,16 +102,26 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
 
   registerJsonBody(app)
   let apiKey = opts.apiKey
-  app.addHook('onRequest', apiKeyHook(() => apiKey))
+  app.addHook(
+    'onRequest',
+    apiKeyHook(() => apiKey),
+  )
   app.addHook('onRequest', (req, reply) => countAndInjectFaults(req, reply, stats, faults))
   app.setErrorHandler((err, req, reply) => {
     const e = toPineconeError(req.url, err)
     if (e.status >= 500) req.log.error({ err }, 'emulator error')
     return sendError(reply, e)
   })
-  app.setNotFoundHandler((req, reply) => sendError(reply, errorFor(req.url, 404, `Not Found: ${req.method} ${req.url.split('?')[0]}`)))
+  app.setNotFoundHandler((req, reply) =>
+    sendError(reply, errorFor(req.url, 404, `Not Found: ${req.method} ${req.url.split('?')[0]}`)),
+  )
 
-  registerControlRoutes(app, { catalog, hostFor, restoreDelayMs: opts.restoreDelayMs ?? 200, collectionDelayMs: opts.collectionDelayMs ?? 0 })
+  registerControlRoutes(app, {
+    catalog,
+    hostFor,
+    restoreDelayMs: opts.restoreDelayMs ?? 200,
+    collectionDelayMs: opts.collectionDelayMs ?? 0,
+  })
   registerDataRoutes(app, catalog)
   registerAdminRoutes(app, faults, stats)
 
@@ -153,13 +163,19 @@ function precreatedRequest(spec: PrecreatedIndex) {
     name: spec.name,
     ...(sparse ? { vector_type: 'sparse' } : { dimension: spec.dimension }),
     metric: spec.metric,
-    spec: spec.kind === 'pod'
-      ? { pod: { environment: 'us-east-1-aws', pod_type: 'p1.x1' } }
-      : { serverless: { cloud: 'aws', region: 'us-east-1' } },
+    spec:
+      spec.kind === 'pod'
+        ? { pod: { environment: 'us-east-1-aws', pod_type: 'p1.x1' } }
+        : { serverless: { cloud: 'aws', region: 'us-east-1' } },
   })
 }
 
-async function countAndInjectFaults(req: FastifyRequest, reply: FastifyReply, stats: RequestStats, faults: FaultInjector): Promise<void> {
+async function countAndInjectFaults(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  stats: RequestStats,
+  faults: FaultInjector,
+): Promise<void> {
   const op = (req.routeOptions.config as { op?: Op } | undefined)?.op
   if (op === undefined) return
   const params = req.params as { index?: string; name?: string } | undefined

@@ -68,7 +68,10 @@ export function encodeSnapshot(data: RecordSet, dimension: number | null, explic
       o = out.writeUInt16LE(r.id.length, o)
       o += out.write(r.id, o, 'latin1')
       const m = metaJson.get(r)
-      o = out.writeUInt8((r.values !== null ? DENSE : 0) | (r.sparse !== null ? SPARSE : 0) | (m !== undefined ? METADATA : 0), o)
+      o = out.writeUInt8(
+        (r.values !== null ? DENSE : 0) | (r.sparse !== null ? SPARSE : 0) | (m !== undefined ? METADATA : 0),
+        o,
+      )
       if (r.values !== null) raw(r.values)
       if (r.sparse !== null) {
         o = out.writeUInt32LE(r.sparse.indices.length, o)

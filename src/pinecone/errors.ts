@@ -56,32 +56,53 @@ export function isPineconeError(err: unknown): err is PineconeError {
 /** The status-code name Pinecone's control plane uses for an HTTP status. */
 export function controlCodeFor(status: number): string {
   switch (status) {
-    case 400: return 'INVALID_ARGUMENT'
-    case 401: return 'UNAUTHENTICATED'
-    case 402: return 'PAYMENT_REQUIRED'
-    case 403: return 'FORBIDDEN'
-    case 404: return 'NOT_FOUND'
-    case 409: return 'ALREADY_EXISTS'
-    case 412: return 'FAILED_PRECONDITION'
-    case 413: return 'PAYLOAD_TOO_LARGE'
-    case 422: return 'UNPROCESSABLE_ENTITY'
-    case 429: return 'RESOURCE_EXHAUSTED'
-    case 503: return 'SERVICE_UNAVAILABLE'
-    default: return status >= 500 ? 'UNKNOWN' : 'INVALID_ARGUMENT'
+    case 400:
+      return 'INVALID_ARGUMENT'
+    case 401:
+      return 'UNAUTHENTICATED'
+    case 402:
+      return 'PAYMENT_REQUIRED'
+    case 403:
+      return 'FORBIDDEN'
+    case 404:
+      return 'NOT_FOUND'
+    case 409:
+      return 'ALREADY_EXISTS'
+    case 412:
+      return 'FAILED_PRECONDITION'
+    case 413:
+      return 'PAYLOAD_TOO_LARGE'
+    case 422:
+      return 'UNPROCESSABLE_ENTITY'
+    case 429:
+      return 'RESOURCE_EXHAUSTED'
+    case 503:
+      return 'SERVICE_UNAVAILABLE'
+    default:
+      return status >= 500 ? 'UNKNOWN' : 'INVALID_ARGUMENT'
   }
 }
 
 /** The gRPC code grpc-gateway maps to an HTTP status (used for injected faults). */
 export function grpcCodeFor(status: number): number {
   switch (status) {
-    case 400: return GrpcCode.INVALID_ARGUMENT
-    case 401: return GrpcCode.UNAUTHENTICATED
-    case 404: return GrpcCode.NOT_FOUND
-    case 409: return GrpcCode.ALREADY_EXISTS
-    case 412: return GrpcCode.FAILED_PRECONDITION
-    case 429: return GrpcCode.RESOURCE_EXHAUSTED
-    case 501: return GrpcCode.UNIMPLEMENTED
-    case 503: return GrpcCode.UNAVAILABLE
-    default: return status >= 500 ? GrpcCode.INTERNAL : 2 /* UNKNOWN */
+    case 400:
+      return GrpcCode.INVALID_ARGUMENT
+    case 401:
+      return GrpcCode.UNAUTHENTICATED
+    case 404:
+      return GrpcCode.NOT_FOUND
+    case 409:
+      return GrpcCode.ALREADY_EXISTS
+    case 412:
+      return GrpcCode.FAILED_PRECONDITION
+    case 429:
+      return GrpcCode.RESOURCE_EXHAUSTED
+    case 501:
+      return GrpcCode.UNIMPLEMENTED
+    case 503:
+      return GrpcCode.UNAVAILABLE
+    default:
+      return status >= 500 ? GrpcCode.INTERNAL : 2 /* UNKNOWN */
   }
 }

@@ -25,9 +25,25 @@ const MAX_EXACT = 2 ** 53
 let scratch = new Float32Array(4096)
 
 const enum C {
-  Quote = 0x22, Comma = 0x2c, Minus = 0x2d, Dot = 0x2e, Zero = 0x30, Nine = 0x39, Colon = 0x3a,
-  Open = 0x5b, Backslash = 0x5c, Close = 0x5d, OpenObj = 0x7b, CloseObj = 0x7d,
-  LowerE = 0x65, UpperE = 0x45, Plus = 0x2b, Space = 0x20, Tab = 0x09, Lf = 0x0a, Cr = 0x0d,
+  Quote = 0x22,
+  Comma = 0x2c,
+  Minus = 0x2d,
+  Dot = 0x2e,
+  Zero = 0x30,
+  Nine = 0x39,
+  Colon = 0x3a,
+  Open = 0x5b,
+  Backslash = 0x5c,
+  Close = 0x5d,
+  OpenObj = 0x7b,
+  CloseObj = 0x7d,
+  LowerE = 0x65,
+  UpperE = 0x45,
+  Plus = 0x2b,
+  Space = 0x20,
+  Tab = 0x09,
+  Lf = 0x0a,
+  Cr = 0x0d,
 }
 
 /** mantissa / 10^scale, for mantissa < 2^53 and scale <= 22: both operands are exact
@@ -53,13 +69,21 @@ const BAIL = new Bail()
  *  document's root object, a vector (an element of the root's `vectors` array in a write
  *  body, a member of the root's `vectors` object in a fetch response), the `vectors` object
  *  of a fetch response, or anything else. */
-const enum In { Root, Vector, VectorMap, Other }
+const enum In {
+  Root,
+  Vector,
+  VectorMap,
+  Other,
+}
 
 class Parser {
   pos = 0
   /** fetch: the document is a fetch response ({"vectors":{"<id>":{...}}}), whose dense
    *  values come back as NumbersText: a copy forwards the text and parses it only if read. */
-  constructor(readonly buf: Buffer, readonly fetch = false) {}
+  constructor(
+    readonly buf: Buffer,
+    readonly fetch = false,
+  ) {}
 
   ws(): void {
     const b = this.buf
@@ -80,9 +104,14 @@ class Parser {
     const c = this.buf[this.pos]
     switch (c) {
       case C.OpenObj: {
-        const kind = parent === undefined ? In.Root
-          : parent === In.VectorMap ? In.Vector
-            : this.fetch && parent === In.Root && key === 'vectors' ? In.VectorMap : In.Other
+        const kind =
+          parent === undefined
+            ? In.Root
+            : parent === In.VectorMap
+              ? In.Vector
+              : this.fetch && parent === In.Root && key === 'vectors'
+                ? In.VectorMap
+                : In.Other
         return this.object(depth, kind)
       }
       case C.Open: {
@@ -96,10 +125,14 @@ class Parser {
         }
         return this.array(depth, parent === In.Root && key === 'vectors')
       }
-      case C.Quote: return this.string()
-      case 0x74: return this.literal('true', true)
-      case 0x66: return this.literal('false', false)
-      case 0x6e: return this.literal('null', null)
+      case C.Quote:
+        return this.string()
+      case 0x74:
+        return this.literal('true', true)
+      case 0x66:
+        return this.literal('false', false)
+      case 0x6e:
+        return this.literal('null', null)
       default:
         if (c === C.Minus || (c !== undefined && c >= C.Zero && c <= C.Nine)) return this.number()
         throw BAIL
@@ -208,8 +241,16 @@ class Parser {
           c = b[++p]
         }
       }
-      if (c === C.LowerE || c === C.UpperE || c === C.Dot || (c !== undefined && c >= C.Zero && c <= C.Nine) ||
-        b[p - 1] === C.Dot || digits > 15 || scale > 22 || mantissa >= MAX_EXACT) {
+      if (
+        c === C.LowerE ||
+        c === C.UpperE ||
+        c === C.Dot ||
+        (c !== undefined && c >= C.Zero && c <= C.Nine) ||
+        b[p - 1] === C.Dot ||
+        digits > 15 ||
+        scale > 22 ||
+        mantissa >= MAX_EXACT
+      ) {
         // Exponents, long numbers and the malformed ("01", "1.") are number()'s to judge.
         this.pos = numberStart
         out[n] = this.number()

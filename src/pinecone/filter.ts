@@ -36,8 +36,22 @@ export const MAX_FILTER_DEPTH = 64
  *  length, so a huge or deeply nested operand is neither echoed back nor a stack overflow. */
 function preview(value: unknown, depth = 0): string {
   let out: string
-  if (Array.isArray(value)) out = depth >= 2 ? '[…]' : `[${value.slice(0, 5).map((v) => preview(v, depth + 1)).join(',')}${value.length > 5 ? ',…' : ''}]`
-  else if (isPlainObject(value)) out = depth >= 2 ? '{…}' : `{${Object.keys(value).slice(0, 5).map((k) => `${JSON.stringify(k.slice(0, 40))}:${preview(value[k], depth + 1)}`).join(',')}}`
+  if (Array.isArray(value))
+    out =
+      depth >= 2
+        ? '[…]'
+        : `[${value
+            .slice(0, 5)
+            .map((v) => preview(v, depth + 1))
+            .join(',')}${value.length > 5 ? ',…' : ''}]`
+  else if (isPlainObject(value))
+    out =
+      depth >= 2
+        ? '{…}'
+        : `{${Object.keys(value)
+            .slice(0, 5)
+            .map((k) => `${JSON.stringify(k.slice(0, 40))}:${preview(value[k], depth + 1)}`)
+            .join(',')}}`
   else out = value === undefined ? 'undefined' : JSON.stringify(value)
   return out.length > 120 ? `${out.slice(0, 120)}…` : out
 }
@@ -63,20 +77,25 @@ function compileObject(obj: Record<string, unknown>, depth: number): Predicate {
 function compileLogical(op: '$and' | '$or', value: unknown, depth: number): Predicate {
   if (!Array.isArray(value) || value.length === 0) throw bad(`${op} must be a non-empty array of filters`)
   const parts = value.map((sub) => {
-    if (!isPlainObject(sub) || Object.keys(sub).length === 0) throw bad(`each element of ${op} must be a non-empty object`)
+    if (!isPlainObject(sub) || Object.keys(sub).length === 0)
+      throw bad(`each element of ${op} must be a non-empty object`)
     return compileObject(sub, depth + 1)
   })
   if (op === '$and') return all(parts)
-  return parts.length === 1 ? parts[0]! : (md) => {
-    for (const p of parts) if (p(md)) return true
-    return false
-  }
+  return parts.length === 1
+    ? parts[0]!
+    : (md) => {
+        for (const p of parts) if (p(md)) return true
+        return false
+      }
 }
 
 function compileField(field: string, cond: unknown): Predicate {
   if (isScalar(cond)) return eq(field, cond)
   if (!isPlainObject(cond)) {
-    throw bad(`the condition for field "${field}" must be a string, number, boolean or an object of operators, got ${preview(cond)}`)
+    throw bad(
+      `the condition for field "${field}" must be a string, number, boolean or an object of operators, got ${preview(cond)}`,
+    )
   }
   const ops = Object.entries(cond)
   if (ops.length === 0) throw bad(`the condition for field "${field}" must not be an empty object`)
@@ -91,7 +110,10 @@ function compileOperator(field: string, op: string, operand: unknown): Predicate
       const p = eq(field, scalarOperand(field, op, operand))
       return (md) => !p(md)
     }
-    case '$gt': case '$gte': case '$lt': case '$lte':
+    case '$gt':
+    case '$gte':
+    case '$lt':
+    case '$lte':
       return range(field, op, numberOperand(field, op, operand))
     case '$in':
       return isIn(field, listOperand(field, op, operand))
@@ -100,8 +122,11 @@ function compileOperator(field: string, op: string, operand: unknown): Predicate
       return (md) => !p(md)
     }
     case '$exists': {
-      if (typeof operand !== 'boolean') throw bad(`$exists on field "${field}" takes true or false, got ${preview(operand)}`)
-      return operand ? (md) => md !== null && Object.hasOwn(md, field) : (md) => md === null || !Object.hasOwn(md, field)
+      if (typeof operand !== 'boolean')
+        throw bad(`$exists on field "${field}" takes true or false, got ${preview(operand)}`)
+      return operand
+        ? (md) => md !== null && Object.hasOwn(md, field)
+        : (md) => md === null || !Object.hasOwn(md, field)
     }
     default:
       throw bad(`unknown operator ${op} on field "${field}"`)
@@ -113,7 +138,8 @@ function isScalar(v: unknown): v is Scalar {
 }
 
 function scalarOperand(field: string, op: string, operand: unknown): Scalar {
-  if (!isScalar(operand)) throw bad(`${op} on field "${field}" takes a string, number or boolean, got ${preview(operand)}`)
+  if (!isScalar(operand))
+    throw bad(`${op} on field "${field}" takes a string, number or boolean, got ${preview(operand)}`)
   return operand
 }
 
@@ -160,10 +186,26 @@ function isIn(field: string, set: ReadonlySet<string | number>): Predicate {
 
 function range(field: string, op: '$gt' | '$gte' | '$lt' | '$lte', bound: number): Predicate {
   switch (op) {
-    case '$gt': return (md) => { const v = valueOf(md, field); return typeof v === 'number' && v > bound }
-    case '$gte': return (md) => { const v = valueOf(md, field); return typeof v === 'number' && v >= bound }
-    case '$lt': return (md) => { const v = valueOf(md, field); return typeof v === 'number' && v < bound }
-    case '$lte': return (md) => { const v = valueOf(md, field); return typeof v === 'number' && v <= bound }
+    case '$gt':
+      return (md) => {
+        const v = valueOf(md, field)
+        return typeof v === 'number' && v > bound
+      }
+    case '$gte':
+      return (md) => {
+        const v = valueOf(md, field)
+        return typeof v === 'number' && v >= bound
+      }
+    case '$lt':
+      return (md) => {
+        const v = valueOf(md, field)
+        return typeof v === 'number' && v < bound
+      }
+    case '$lte':
+      return (md) => {
+        const v = valueOf(md, field)
+        return typeof v === 'number' && v <= bound
+      }
   }
 }
 

@@ -139,7 +139,7 @@ const digitBytes = new Uint8Array(16)
 function writeDecimal(b: Buffer, w: number, mantissa: number, scale: number): number {
   let k = 0
   // The mantissa has at most 10 digits and is below 2^31, so int32 arithmetic is exact.
-  for (let m = mantissa | 0; m > 0;) {
+  for (let m = mantissa | 0; m > 0; ) {
     const q = (m / 10) | 0
     digitBytes[k++] = 0x30 + (m - q * 10)
     m = q

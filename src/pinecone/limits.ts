@@ -37,7 +37,9 @@ const ASCII_NO_NUL = /^[\x01-\x7F]+$/
 export function checkId(id: unknown, what = 'Vector ID'): string {
   if (typeof id !== 'string' || id.length === 0) throw invalidArgument(`${what} must be a non-empty string`)
   if (id.length > LIMITS.maxIdLength) {
-    throw invalidArgument(`${what} exceeds the maximum length of ${LIMITS.maxIdLength} characters: ${id.slice(0, 32)}...`)
+    throw invalidArgument(
+      `${what} exceeds the maximum length of ${LIMITS.maxIdLength} characters: ${id.slice(0, 32)}...`,
+    )
   }
   if (!ASCII_NO_NUL.test(id)) throw invalidArgument(`${what} must contain only ASCII characters (excluding NUL): ${id}`)
   return id
@@ -61,7 +63,11 @@ export function dimensionMismatch(got: number, dim: number): Error {
  */
 /** Dense values as float32. `values` is what JSON.parse made, or the Float32Array that
  *  fast-json.ts makes of the same numbers (already float32 and finite: used as it is). */
-export function toDense(values: unknown, dimension: number, id: string | undefined): { values: Float32Array; norm: number } {
+export function toDense(
+  values: unknown,
+  dimension: number,
+  id: string | undefined,
+): { values: Float32Array; norm: number } {
   const parsed = values instanceof Float32Array
   if (!parsed && !Array.isArray(values)) throw invalidArgument('Vector values must be an array of numbers')
   const n = (values as ArrayLike<unknown>).length
@@ -70,7 +76,8 @@ export function toDense(values: unknown, dimension: number, id: string | undefin
   const bad = parsed ? firstNonFinite(out) : copyJson(values as unknown[], out)
   if (bad >= 0) {
     const v = (values as ArrayLike<unknown>)[bad]
-    if (typeof v !== 'number') throw invalidArgument(`Vector values must be numbers, got ${JSON.stringify(v)} at position ${bad}`)
+    if (typeof v !== 'number')
+      throw invalidArgument(`Vector values must be numbers, got ${JSON.stringify(v)} at position ${bad}`)
     // JSON cannot spell NaN, but 1e999 parses as Infinity and 1e39 overflows float32.
     throw invalidArgument(`Vector values must be finite float32 numbers, got ${v} at position ${bad}`)
   }
@@ -83,9 +90,11 @@ export function toDense(values: unknown, dimension: number, id: string | undefin
     sum += f * f
   }
   if (!nonZero) {
-    throw invalidArgument(id === undefined
-      ? 'Dense vectors must contain at least one non-zero value.'
-      : `Dense vectors must contain at least one non-zero value. Vector ID ${id} contains only zeros.`)
+    throw invalidArgument(
+      id === undefined
+        ? 'Dense vectors must contain at least one non-zero value.'
+        : `Dense vectors must contain at least one non-zero value. Vector ID ${id} contains only zeros.`,
+    )
   }
   return { values: out, norm: Math.sqrt(sum) }
 }
@@ -115,11 +124,15 @@ export function toSparse(raw: unknown): SparseVector {
     throw invalidArgument('Sparse values must have `indices` and `values` arrays')
   }
   if (indices.length !== values.length) {
-    throw invalidArgument(`Sparse vector size mismatch: indices has ${indices.length} elements and values has ${values.length}`)
+    throw invalidArgument(
+      `Sparse vector size mismatch: indices has ${indices.length} elements and values has ${values.length}`,
+    )
   }
   if (indices.length === 0) throw invalidArgument('Sparse vector must contain at least one non-zero value')
   if (indices.length > LIMITS.maxSparseValues) {
-    throw invalidArgument(`Sparse vector has ${indices.length} non-zero values, which exceeds the limit of ${LIMITS.maxSparseValues}`)
+    throw invalidArgument(
+      `Sparse vector has ${indices.length} non-zero values, which exceeds the limit of ${LIMITS.maxSparseValues}`,
+    )
   }
   const idx = new Uint32Array(indices.length)
   const val = new Float32Array(values.length)
@@ -135,7 +148,8 @@ export function toSparse(raw: unknown): SparseVector {
     if (typeof v !== 'number') throw invalidArgument(`Sparse vector values must be numbers, got ${JSON.stringify(v)}`)
     idx[i] = x
     val[i] = v
-    if (!Number.isFinite(val[i] as number)) throw invalidArgument(`Sparse vector values must be finite float32 numbers, got ${v}`)
+    if (!Number.isFinite(val[i] as number))
+      throw invalidArgument(`Sparse vector values must be finite float32 numbers, got ${v}`)
   }
   return { indices: idx, values: val }
 }
@@ -162,7 +176,9 @@ export function checkMetadata(raw: unknown, what = 'metadata'): Metadata {
   }
   const bytes = Buffer.byteLength(JSON.stringify(raw))
   if (bytes > LIMITS.maxMetadataBytes) {
-    throw invalidArgument(`metadata size is ${bytes} bytes, which exceeds the limit of ${LIMITS.maxMetadataBytes} bytes per vector`)
+    throw invalidArgument(
+      `metadata size is ${bytes} bytes, which exceeds the limit of ${LIMITS.maxMetadataBytes} bytes per vector`,
+    )
   }
   return raw as Metadata
 }
@@ -179,7 +195,8 @@ export function optBool(body: Record<string, unknown>, key: string, dflt = false
 export function optInt(raw: unknown, key: string, min: number, max: number, dflt: number): number {
   if (raw === undefined || raw === null || raw === '') return dflt
   const n = typeof raw === 'string' ? Number(raw) : raw
-  if (typeof n !== 'number' || !Number.isInteger(n)) throw invalidArgument(`Invalid value for ${key}: expected an integer`)
+  if (typeof n !== 'number' || !Number.isInteger(n))
+    throw invalidArgument(`Invalid value for ${key}: expected an integer`)
   if (n < min || n > max) throw invalidArgument(`Invalid value for ${key}: ${n} must be between ${min} and ${max}`)
   return n
 }

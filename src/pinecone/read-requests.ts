@@ -25,7 +25,9 @@ export function reportedNamespace(key: string, version: ApiVersion): string {
 /** Sparse values beside dense ones: Pinecone takes them on dotproduct indexes only. */
 export function checkSparseAllowed(shape: IndexShape): void {
   if (shape.vectorType === 'dense' && shape.metric !== 'dotproduct') {
-    throw invalidArgument(`Sparse values are supported only for indexes with the dotproduct metric; index ${shape.name} uses ${shape.metric}`)
+    throw invalidArgument(
+      `Sparse values are supported only for indexes with the dotproduct metric; index ${shape.name} uses ${shape.metric}`,
+    )
   }
 }
 
@@ -52,14 +54,18 @@ export function parseQuery(body: Body, shape: IndexShape): ParsedQuery {
   const includeValues = optBool(body, 'includeValues')
   const includeMetadata = optBool(body, 'includeMetadata')
   if (topK > LIMITS.maxTopKWithData && (includeValues || includeMetadata)) {
-    throw invalidArgument(`topK must be at most ${LIMITS.maxTopKWithData} when includeValues or includeMetadata is true`)
+    throw invalidArgument(
+      `topK must be at most ${LIMITS.maxTopKWithData} when includeValues or includeMetadata is true`,
+    )
   }
   const namespace = canonicalNamespace(body.namespace)
   const hasVector = body.vector !== undefined && body.vector !== null
   const hasSparse = body.sparseVector !== undefined && body.sparseVector !== null
   const hasId = body.id !== undefined && body.id !== null
-  if (hasId && (hasVector || hasSparse)) throw invalidArgument('Cannot provide both id and a query vector (vector or sparseVector); provide exactly one')
-  if (!hasId && !hasVector && !hasSparse) throw invalidArgument('No query provided: provide one of vector, sparseVector or id')
+  if (hasId && (hasVector || hasSparse))
+    throw invalidArgument('Cannot provide both id and a query vector (vector or sparseVector); provide exactly one')
+  if (!hasId && !hasVector && !hasSparse)
+    throw invalidArgument('No query provided: provide one of vector, sparseVector or id')
   let filter: Record<string, unknown> | undefined
   if (body.filter !== undefined && body.filter !== null) {
     compileFilter(body.filter)
@@ -71,7 +77,10 @@ export function parseQuery(body: Body, shape: IndexShape): ParsedQuery {
     if (hasVector) throw invalidArgument(`Index ${shape.name} is a sparse index: query with sparseVector, not vector`)
     return { ...base, sparseVector: toSparse(body.sparseVector) }
   }
-  if (!hasVector) throw invalidArgument(`Index ${shape.name} is a dense index: a query needs a dense vector (sparseVector may be added on dotproduct indexes)`)
+  if (!hasVector)
+    throw invalidArgument(
+      `Index ${shape.name} is a dense index: a query needs a dense vector (sparseVector may be added on dotproduct indexes)`,
+    )
   const vector = toDense(body.vector, shape.dimension as number, undefined).values
   if (!hasSparse) return { ...base, vector }
   checkSparseAllowed(shape)
@@ -98,12 +107,24 @@ export interface ParsedList {
   readonly paginationToken?: string
 }
 
-export function parseList(q: { prefix?: unknown; limit?: unknown; paginationToken?: unknown; namespace?: unknown }): ParsedList {
-  if (q.prefix !== undefined && typeof q.prefix !== 'string') throw invalidArgument('Invalid value for prefix: expected a string')
-  if (q.paginationToken !== undefined && q.paginationToken !== null && typeof q.paginationToken !== 'string') throw invalidArgument('Invalid pagination token')
+export function parseList(q: {
+  prefix?: unknown
+  limit?: unknown
+  paginationToken?: unknown
+  namespace?: unknown
+}): ParsedList {
+  if (q.prefix !== undefined && typeof q.prefix !== 'string')
+    throw invalidArgument('Invalid value for prefix: expected a string')
+  if (q.paginationToken !== undefined && q.paginationToken !== null && typeof q.paginationToken !== 'string')
+    throw invalidArgument('Invalid pagination token')
   const limit = optInt(q.limit, 'limit', 1, LIMITS.maxListLimit, LIMITS.maxListLimit)
   const token = typeof q.paginationToken === 'string' && q.paginationToken !== '' ? q.paginationToken : undefined
-  return { namespace: canonicalNamespace(q.namespace), prefix: (q.prefix as string | undefined) ?? '', limit, ...(token ? { paginationToken: token } : {}) }
+  return {
+    namespace: canonicalNamespace(q.namespace),
+    prefix: (q.prefix as string | undefined) ?? '',
+    limit,
+    ...(token ? { paginationToken: token } : {}),
+  }
 }
 
 /** An opaque token naming the last id (or name) of a page. */
@@ -129,6 +150,9 @@ export function decodeToken(token: unknown): string | null {
 /** Whether a describe_index_stats body carries a filter (an empty object is none). */
 export function statsFilter(body: Body): unknown {
   const raw = body.filter
-  const given = raw !== undefined && raw !== null && !(typeof raw === 'object' && !Array.isArray(raw) && Object.keys(raw).length === 0)
+  const given =
+    raw !== undefined &&
+    raw !== null &&
+    !(typeof raw === 'object' && !Array.isArray(raw) && Object.keys(raw).length === 0)
   return given ? raw : undefined
 }

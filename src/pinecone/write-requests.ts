@@ -81,7 +81,12 @@ export function checkNamespaceName(raw: unknown): string {
 
 /** A namespace to create (POST /namespaces): ASCII only, as the API says. */
 function checkNewNamespaceName(raw: unknown): string {
-  if (typeof raw !== 'string' || raw.length === 0 || raw.length > LIMITS.maxNamespaceLength || !/^[\x01-\x7F]+$/.test(raw)) {
+  if (
+    typeof raw !== 'string' ||
+    raw.length === 0 ||
+    raw.length > LIMITS.maxNamespaceLength ||
+    !/^[\x01-\x7F]+$/.test(raw)
+  ) {
     throw invalidArgument(`Namespace name must be 1-${LIMITS.maxNamespaceLength} ASCII characters (excluding NUL)`)
   }
   return raw
@@ -99,7 +104,8 @@ export function canonicalNamespace(raw: unknown): string {
 export function parseCreateNamespace(raw: unknown): ParsedCreateNamespace {
   const body = asBody(raw)
   const name = checkNewNamespaceName(body.name)
-  if (name === '__default__') throw invalidArgument('__default__ is reserved: the default namespace always exists and cannot be created')
+  if (name === '__default__')
+    throw invalidArgument('__default__ is reserved: the default namespace always exists and cannot be created')
   const schema = body.schema
   if (schema !== undefined && schema !== null && (typeof schema !== 'object' || Array.isArray(schema))) {
     throw invalidArgument('Invalid value for schema: expected an object')
@@ -108,13 +114,16 @@ export function parseCreateNamespace(raw: unknown): ParsedCreateNamespace {
 }
 
 export function asBody(raw: unknown): Body {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw invalidArgument('Request body must be a JSON object')
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw invalidArgument('Request body must be a JSON object')
   return raw as Body
 }
 
 function sparseAllowed(index: IndexShape): void {
   if (index.vectorType === 'dense' && index.metric !== 'dotproduct') {
-    throw invalidArgument(`Sparse values are supported only for indexes with the dotproduct metric; index ${index.name} uses ${index.metric}`)
+    throw invalidArgument(
+      `Sparse values are supported only for indexes with the dotproduct metric; index ${index.name} uses ${index.metric}`,
+    )
   }
 }
 
@@ -130,14 +139,17 @@ export function parseUpsert(raw: unknown, index: IndexShape): ParsedUpsert {
   if (!Array.isArray(vectors)) throw invalidArgument('Upsert request must contain a `vectors` array')
   if (vectors.length === 0) throw invalidArgument('Upsert request must contain at least one vector')
   if (vectors.length > LIMITS.maxUpsertVectors) {
-    throw invalidArgument(`Upsert request contains ${vectors.length} vectors, which exceeds the limit of ${LIMITS.maxUpsertVectors} vectors per request`)
+    throw invalidArgument(
+      `Upsert request contains ${vectors.length} vectors, which exceeds the limit of ${LIMITS.maxUpsertVectors} vectors per request`,
+    )
   }
   const namespace = canonicalNamespace(body.namespace)
   return { op: 'upsert', namespace, vectors: vectors.map((v) => parseVector(v, index)) }
 }
 
 function parseVector(raw: unknown, index: IndexShape): ParsedVector {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw invalidArgument('Each vector must be a JSON object')
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw invalidArgument('Each vector must be a JSON object')
   const v = raw as Body
   const id = checkId(v.id)
   const hasValues = Array.isArray(v.values) ? v.values.length > 0 : present(v.values)
@@ -173,16 +185,19 @@ export function parseUpdate(raw: unknown, index: IndexShape): ParsedUpdate {
   if (present(body.setMetadata)) out.setMetadata = checkMetadata(body.setMetadata, 'setMetadata')
 
   if (hasFilter) {
-    if (hasValues || hasSparse) throw invalidArgument('Updating by filter can only set metadata; values and sparseValues need an id')
+    if (hasValues || hasSparse)
+      throw invalidArgument('Updating by filter can only set metadata; values and sparseValues need an id')
     out.filter = validFilter(body.filter)
     out.dryRun = optBool(body, 'dryRun')
-    if (!out.dryRun && out.setMetadata === undefined) throw invalidArgument('setMetadata is required when updating by filter')
+    if (!out.dryRun && out.setMetadata === undefined)
+      throw invalidArgument('setMetadata is required when updating by filter')
     return out
   }
 
   out.id = checkId(body.id)
   if (hasValues) {
-    if (index.vectorType === 'sparse') throw invalidArgument(`Vector ID ${out.id}: sparse indexes accept only sparseValues, not dense values`)
+    if (index.vectorType === 'sparse')
+      throw invalidArgument(`Vector ID ${out.id}: sparse indexes accept only sparseValues, not dense values`)
     const dense = toDense(body.values, index.dimension as number, out.id)
     out.values = dense.values
     out.norm = dense.norm

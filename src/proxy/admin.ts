@@ -28,7 +28,10 @@ export interface AdminOptions {
 }
 
 export function buildAdmin(options: AdminOptions): FastifyInstance {
-  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) })
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+  })
   const expected = options.token === undefined ? undefined : digest(options.token)
 
   app.setErrorHandler((err, _req, reply) => sendError(reply, toVecshiftError(err), 'control'))
@@ -43,12 +46,16 @@ export function buildAdmin(options: AdminOptions): FastifyInstance {
     return options.metrics.registry.metrics()
   })
   // A strict policy: the page loads its own script and styles and talks to this port only.
-  const page = (type: string, body: string) => async (_req: unknown, reply: FastifyReply) => reply
-    .type(type)
-    .header('content-security-policy', "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-    .header('x-content-type-options', 'nosniff')
-    .header('cache-control', 'no-store')
-    .send(body)
+  const page = (type: string, body: string) => async (_req: unknown, reply: FastifyReply) =>
+    reply
+      .type(type)
+      .header(
+        'content-security-policy',
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      )
+      .header('x-content-type-options', 'nosniff')
+      .header('cache-control', 'no-store')
+      .send(body)
   app.get('/', async (_req, reply) => reply.redirect('/status'))
   app.get('/status', page('text/html; charset=utf-8', STATUS_HTML))
   app.get('/status/page.js', page('text/javascript; charset=utf-8', STATUS_JS))

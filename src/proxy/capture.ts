@@ -7,7 +7,16 @@ import { E, VecshiftError, isVecshiftError, vxError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { invalidArgument, isPineconeError } from '../pinecone/errors.js'
 import { NOT_HANDLED, parseWriteBody } from '../pinecone/fast-json.js'
-import { parseCreateNamespace, parseDelete, parseUpdate, parseUpsert, canonicalNamespace, checkNamespaceName, type IndexShape, type ParsedWrite } from '../pinecone/write-requests.js'
+import {
+  parseCreateNamespace,
+  parseDelete,
+  parseUpdate,
+  parseUpsert,
+  canonicalNamespace,
+  checkNamespaceName,
+  type IndexShape,
+  type ParsedWrite,
+} from '../pinecone/write-requests.js'
 import type { WriteLog } from '../writelog/contract.js'
 import type { IntentRecord, OutcomeKind, RecordHeader } from '../writelog/record.js'
 import { readBody } from './body.js'
@@ -25,7 +34,6 @@ import type { CapturedOp } from './routes.js'
 //   wait until it is durable -> answer the client with the source's answer.
 // So a client never sees success for a write that is not in the log, and the log says, for
 // every write it holds, whether the source accepted it.
-
 
 export interface CaptureContext extends Omit<ForwardContext, 'upstream'> {
   /** Where captured writes go as bytes (a Pinecone index) ... */
@@ -121,15 +129,20 @@ export function captureHandler(ctx: CaptureContext, op: CapturedOp): RouteHandle
  *  by the store (4xx: failed, so a rollback's replay skips it), or no usable answer (unknown:
  *  repaired from the store). */
 async function applyThroughStore(
-  ctx: CaptureContext, apply: (w: ParsedWrite) => Promise<string>, parsed: ParsedWrite, intent: IntentRecord | undefined,
-  reply: FastifyReply, end: () => void,
+  ctx: CaptureContext,
+  apply: (w: ParsedWrite) => Promise<string>,
+  parsed: ParsedWrite,
+  intent: IntentRecord | undefined,
+  reply: FastifyReply,
+  end: () => void,
 ): Promise<FastifyReply> {
   let json: string
   try {
     json = await apply(parsed)
   } catch (err) {
     const refused = isVecshiftError(err) && err.statusCode < 500
-    if (intent) await recordOutcome(ctx, intent, refused ? 'failed' : 'unknown', refused ? (err as VecshiftError).statusCode : 0)
+    if (intent)
+      await recordOutcome(ctx, intent, refused ? 'failed' : 'unknown', refused ? (err as VecshiftError).statusCode : 0)
     throw err
   }
   end()
@@ -161,10 +174,14 @@ export function parseWrite(op: CapturedOp, raw: Buffer, req: FastifyRequest, sha
     }
   }
   switch (op) {
-    case 'upsert': return parseUpsert(body, shape)
-    case 'update': return parseUpdate(body, shape)
-    case 'delete': return parseDelete(body)
-    case 'create_namespace': return parseCreateNamespace(body)
+    case 'upsert':
+      return parseUpsert(body, shape)
+    case 'update':
+      return parseUpdate(body, shape)
+    case 'delete':
+      return parseDelete(body)
+    case 'create_namespace':
+      return parseCreateNamespace(body)
   }
 }
 
@@ -172,7 +189,8 @@ function toIntent(parsed: ParsedWrite, header: RecordHeader): IntentRecord {
   switch (parsed.op) {
     case 'upsert':
       return {
-        ...header, op: 'upsert',
+        ...header,
+        op: 'upsert',
         vectors: parsed.vectors.map((v) => ({
           id: v.id,
           ...(v.values ? { values: v.values } : {}),
@@ -182,7 +200,8 @@ function toIntent(parsed: ParsedWrite, header: RecordHeader): IntentRecord {
       }
     case 'update':
       return {
-        ...header, op: 'update',
+        ...header,
+        op: 'update',
         ...(parsed.id !== undefined ? { id: parsed.id } : {}),
         ...(parsed.values ? { values: parsed.values } : {}),
         ...(parsed.sparseValues ? { sparseValues: parsed.sparseValues } : {}),
@@ -191,7 +210,8 @@ function toIntent(parsed: ParsedWrite, header: RecordHeader): IntentRecord {
       }
     case 'delete':
       return {
-        ...header, op: 'delete',
+        ...header,
+        op: 'delete',
         ...(parsed.ids ? { ids: parsed.ids } : {}),
         ...(parsed.filter ? { filter: parsed.filter } : {}),
         ...(parsed.deleteAll ? { deleteAll: true } : {}),
@@ -219,19 +239,37 @@ async function appendOrRefuse(ctx: CaptureContext, intent: IntentRecord, kind: '
   }
 }
 
-async function recordOutcome(ctx: CaptureContext, intent: IntentRecord, outcome: OutcomeKind, status: number): Promise<void> {
+async function recordOutcome(
+  ctx: CaptureContext,
+  intent: IntentRecord,
+  outcome: OutcomeKind,
+  status: number,
+): Promise<void> {
   ctx.metrics.capture.writes.labels(intent.op, outcome).inc()
   const end = ctx.metrics.capture.appendSeconds.labels('outcome').startTimer()
   try {
-    await ctx.log.append([{
-      instance: intent.instance, seq: ctx.records.nextSeq(), ts: Date.now(), apiVersion: intent.apiVersion,
-      requestId: intent.requestId, namespace: intent.namespace, op: 'outcome', intentSeq: intent.seq, outcome, status,
-    }])
+    await ctx.log.append([
+      {
+        instance: intent.instance,
+        seq: ctx.records.nextSeq(),
+        ts: Date.now(),
+        apiVersion: intent.apiVersion,
+        requestId: intent.requestId,
+        namespace: intent.namespace,
+        op: 'outcome',
+        intentSeq: intent.seq,
+        outcome,
+        status,
+      },
+    ])
   } catch (err) {
     // The intent is durable; without its outcome the replayer treats it as unknown and
     // repairs the touched ids from the source. The source already answered, so the client
     // gets that answer rather than an error for a write that did happen.
-    ctx.logger.warn({ err, intentSeq: intent.seq, outcome }, 'could not log a write outcome; replay will repair from the source')
+    ctx.logger.warn(
+      { err, intentSeq: intent.seq, outcome },
+      'could not log a write outcome; replay will repair from the source',
+    )
   } finally {
     end()
   }

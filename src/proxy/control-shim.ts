@@ -21,7 +21,11 @@ export interface ControlShimOptions extends ForwardContext {
   readonly describeFromPrimary?: (req: FastifyRequest) => Promise<Record<string, unknown> | undefined>
 }
 
-interface IndexModel { name?: unknown; host?: unknown; private_host?: unknown }
+interface IndexModel {
+  name?: unknown
+  host?: unknown
+  private_host?: unknown
+}
 
 export function registerControlShim(app: FastifyInstance, options: ControlShimOptions): void {
   const forward = forwardHandler(options, 'control')
@@ -47,7 +51,12 @@ export function registerControlShim(app: FastifyInstance, options: ControlShimOp
     delete headers['accept-encoding']
     let res
     try {
-      res = await options.upstream.request('GET', many ? req.url : `/indexes/${encodeURIComponent(options.indexName)}`, headers, null)
+      res = await options.upstream.request(
+        'GET',
+        many ? req.url : `/indexes/${encodeURIComponent(options.indexName)}`,
+        headers,
+        null,
+      )
     } catch (err) {
       countUpstreamError(options, err)
       throw err
@@ -62,7 +71,11 @@ export function registerControlShim(app: FastifyInstance, options: ControlShimOp
     try {
       doc = await res.body.json()
     } catch (err) {
-      throw vxError(E.UPSTREAM_PROTOCOL, options.upstream.name, `describe index answered invalid JSON: ${(err as Error).message}`)
+      throw vxError(
+        E.UPSTREAM_PROTOCOL,
+        options.upstream.name,
+        `describe index answered invalid JSON: ${(err as Error).message}`,
+      )
     }
     if (many) {
       const list = (doc as { indexes?: unknown }).indexes

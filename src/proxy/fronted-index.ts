@@ -8,24 +8,37 @@ import type { IndexShape } from '../pinecone/write-requests.js'
 // version, with the gateway as its host. Only what the gateway knows is said: the shape of
 // the primary; the deployment is reported as managed (SDK v9 refuses any other kind).
 
-export function frontedIndexModel(name: string, shape: IndexShape, version: ApiVersion, host: string): Record<string, unknown> {
+export function frontedIndexModel(
+  name: string,
+  shape: IndexShape,
+  version: ApiVersion,
+  host: string,
+): Record<string, unknown> {
   const ready = { ready: true, state: 'Ready' }
   if (version === '2026-07') {
     const fields: Record<string, unknown> = {}
-    if (shape.vectorType === 'dense') fields._values = { type: 'dense_vector', dimension: shape.dimension, metric: shape.metric }
+    if (shape.vectorType === 'dense')
+      fields._values = { type: 'dense_vector', dimension: shape.dimension, metric: shape.metric }
     fields._sparse_values = { type: 'sparse_vector' }
     return {
-      name, host, status: ready,
+      name,
+      host,
+      status: ready,
       deployment: { deployment_type: 'managed', cloud: 'aws', region: 'vecshift' },
-      schema: { fields }, tags: null, deletion_protection: 'disabled',
+      schema: { fields },
+      tags: null,
+      deletion_protection: 'disabled',
     }
   }
   return {
     name,
     ...(shape.dimension !== null ? { dimension: shape.dimension } : {}),
-    metric: shape.metric, host, deletion_protection: 'disabled',
+    metric: shape.metric,
+    host,
+    deletion_protection: 'disabled',
     spec: { serverless: { cloud: 'aws', region: 'vecshift' } },
-    status: ready, vector_type: shape.vectorType,
+    status: ready,
+    vector_type: shape.vectorType,
   }
 }
 
@@ -39,5 +52,8 @@ export function canonicalPath(url: string): string {
   } catch {
     decoded = path
   }
-  return `/${decoded.split('/').filter((s) => s.length > 0).join('/')}`
+  return `/${decoded
+    .split('/')
+    .filter((s) => s.length > 0)
+    .join('/')}`
 }

@@ -5,8 +5,16 @@ import { dict } from '../dict.js'
 // Hop-by-hop headers (RFC 9110 section 7.6.1) belong to one connection and are never
 // forwarded; `host` is rewritten by the client pool for the upstream origin.
 const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
-  'te', 'trailer', 'transfer-encoding', 'upgrade', 'host',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
   // `Expect: 100-continue` (curl sends it by itself for bodies over 1 MiB) is between the
   // client and the gateway: Node answers 100 Continue before the body is read, and the
   // gateway sends the upstream a whole body (undici refuses the header outright).

@@ -78,7 +78,11 @@ export class KeyCheck {
     let probe = this.#probes.get(digest)
     if (probe === undefined) {
       if (this.#probes.size >= this.#options.maxConcurrent) {
-        throw new VecshiftError(E.AUTH_UNAVAILABLE, [this.#options.authority().name, `${this.#probes.size} keys are being confirmed already`], { retryAfter: 1 })
+        throw new VecshiftError(
+          E.AUTH_UNAVAILABLE,
+          [this.#options.authority().name, `${this.#probes.size} keys are being confirmed already`],
+          { retryAfter: 1 },
+        )
       }
       probe = this.#probe(this.#options.authority(), key, digest).finally(() => this.#probes.delete(digest))
       this.#probes.set(digest, probe)
@@ -98,7 +102,12 @@ export class KeyCheck {
   async #probe(authority: Upstream, key: string, digest: string): Promise<boolean> {
     let status: number
     try {
-      const res = await authority.request('POST', '/describe_index_stats', { 'api-key': key, 'content-type': 'application/json' }, '{}')
+      const res = await authority.request(
+        'POST',
+        '/describe_index_stats',
+        { 'api-key': key, 'content-type': 'application/json' },
+        '{}',
+      )
       status = res.statusCode
       await res.body.dump()
     } catch (err) {

@@ -42,23 +42,54 @@ export class ReplayMetrics {
   constructor(registers: Registry[], source: ReplayStatusSource) {
     let last: Promise<ReadonlyArray<ReplayStatus>> | undefined
     // One read of the status files per scrape, shared by the gauges below.
-    const statuses = () => (last ??= source().catch(() => []).finally(() => { setImmediate(() => { last = undefined }) }))
-    const gauge = (name: string, help: string, value: (s: ReplayStatus) => number | undefined) => new Gauge({
-      name, help, labelNames: ['consumer'], registers,
-      async collect() {
-        this.reset()
-        for (const s of await statuses()) {
-          const v = value(s)
-          if (v !== undefined) this.labels(s.consumer).set(v)
-        }
-      },
-    })
-    gauge('vecshift_replay_lag_records', 'Records between the replayer\'s checkpoint and the log\'s tail (Kafka: messages).', (s) => s.lagRecords)
-    gauge('vecshift_replay_lag_seconds', 'Age of the oldest logged write the replayer has not applied.', (s) => s.lagSeconds)
-    gauge('vecshift_replay_applied_records', 'Writes the replayer has applied since it started.', (s) => s.counts.applied)
-    gauge('vecshift_replay_awaiting_outcome', 'Intents read but held back, waiting for their outcome.', (s) => s.awaitingOutcome)
-    gauge('vecshift_replay_retrying', '1 while the replayer retries a failed step (the target not answering).', (s) => (s.retrying === undefined ? 0 : 1))
-    gauge('vecshift_replay_status_age_seconds', 'Seconds since the replayer last reported.', (s) => Math.max(0, (Date.now() - Date.parse(s.updatedAt)) / 1000))
+    const statuses = () =>
+      (last ??= source()
+        .catch(() => [])
+        .finally(() => {
+          setImmediate(() => {
+            last = undefined
+          })
+        }))
+    const gauge = (name: string, help: string, value: (s: ReplayStatus) => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['consumer'],
+        registers,
+        async collect() {
+          this.reset()
+          for (const s of await statuses()) {
+            const v = value(s)
+            if (v !== undefined) this.labels(s.consumer).set(v)
+          }
+        },
+      })
+    gauge(
+      'vecshift_replay_lag_records',
+      "Records between the replayer's checkpoint and the log's tail (Kafka: messages).",
+      (s) => s.lagRecords,
+    )
+    gauge(
+      'vecshift_replay_lag_seconds',
+      'Age of the oldest logged write the replayer has not applied.',
+      (s) => s.lagSeconds,
+    )
+    gauge(
+      'vecshift_replay_applied_records',
+      'Writes the replayer has applied since it started.',
+      (s) => s.counts.applied,
+    )
+    gauge(
+      'vecshift_replay_awaiting_outcome',
+      'Intents read but held back, waiting for their outcome.',
+      (s) => s.awaitingOutcome,
+    )
+    gauge('vecshift_replay_retrying', '1 while the replayer retries a failed step (the target not answering).', (s) =>
+      s.retrying === undefined ? 0 : 1,
+    )
+    gauge('vecshift_replay_status_age_seconds', 'Seconds since the replayer last reported.', (s) =>
+      Math.max(0, (Date.now() - Date.parse(s.updatedAt)) / 1000),
+    )
   }
 }
 
@@ -113,7 +144,9 @@ export class GatewayMetrics {
         name: 'vecshift_gateway_key_cache_entries',
         help: 'Auth mode passthrough: key verdicts cached (bounded by gateway.auth.maxCachedKeys).',
         registers: [this.registry],
-        collect() { this.set(cachedKeys()) },
+        collect() {
+          this.set(cachedKeys())
+        },
       })
     }
     this.rejected = new Counter({

@@ -33,13 +33,17 @@ export class ReadinessProbe {
     const last = this.#last
     const primary = this.#primary()
     // A cutover changes what is probed: the last answer was about the other side.
-    if (last && samePrimary(last.primary, primary) && Date.now() - last.checkedAt < this.#ttlMs) return Promise.resolve(last)
-    this.#pending ??= this.#probe(primary).finally(() => { this.#pending = undefined })
+    if (last && samePrimary(last.primary, primary) && Date.now() - last.checkedAt < this.#ttlMs)
+      return Promise.resolve(last)
+    this.#pending ??= this.#probe(primary).finally(() => {
+      this.#pending = undefined
+    })
     return this.#pending
   }
 
   async #probe(primary: Primary): Promise<ReadinessResult> {
-    const result = primary.kind === 'store' ? await probeStore(primary.store) : await probeUpstream(primary.upstream, primary.apiKey)
+    const result =
+      primary.kind === 'store' ? await probeStore(primary.store) : await probeUpstream(primary.upstream, primary.apiKey)
     this.#last = { ...result, primary }
     return result
   }
@@ -72,5 +76,7 @@ async function probeStore(store: VectorStore): Promise<ReadinessResult> {
 }
 
 function samePrimary(a: Primary, b: Primary): boolean {
-  return a.kind === 'store' ? b.kind === 'store' && a.store === b.store : b.kind === 'upstream' && a.upstream === b.upstream
+  return a.kind === 'store'
+    ? b.kind === 'store' && a.store === b.store
+    : b.kind === 'upstream' && a.upstream === b.upstream
 }

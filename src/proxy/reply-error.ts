@@ -8,9 +8,17 @@ import { E, VecshiftError, vxError } from '../errors.js'
 // `{"error":{"code":"NOT_FOUND","message"},"status":404}`, and plain-text 401 `Unauthorized`.
 
 const CONTROL_CODES: Record<number, string> = {
-  400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 404: 'NOT_FOUND',
-  409: 'ALREADY_EXISTS', 413: 'INVALID_ARGUMENT', 429: 'RESOURCE_EXHAUSTED', 501: 'UNIMPLEMENTED',
-  502: 'UNAVAILABLE', 503: 'UNAVAILABLE', 504: 'DEADLINE_EXCEEDED',
+  400: 'INVALID_ARGUMENT',
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  409: 'ALREADY_EXISTS',
+  413: 'INVALID_ARGUMENT',
+  429: 'RESOURCE_EXHAUSTED',
+  501: 'UNIMPLEMENTED',
+  502: 'UNAVAILABLE',
+  503: 'UNAVAILABLE',
+  504: 'DEADLINE_EXCEEDED',
 }
 
 export type ErrorShape = 'data' | 'control'
@@ -20,7 +28,8 @@ export function toVecshiftError(err: unknown): VecshiftError {
   // Fastify's own errors (FST_ERR_CTP_*, bad URL, request timeout) carry a statusCode.
   const e = err as { statusCode?: unknown; message?: unknown; code?: unknown }
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-    if (e.statusCode === 413) return new VecshiftError(E.BODY_TOO_LARGE, ['more than the allowed', 'the configured'], { cause: err })
+    if (e.statusCode === 413)
+      return new VecshiftError(E.BODY_TOO_LARGE, ['more than the allowed', 'the configured'], { cause: err })
     const wrapped = new VecshiftError(E.BAD_REQUEST, [String(e.message ?? 'bad request')], { cause: err })
     Object.defineProperty(wrapped, 'statusCode', { value: e.statusCode })
     return wrapped
@@ -52,18 +61,25 @@ export function sendError(reply: FastifyReply, error: VecshiftError, shape: Erro
 /** For a request Node's HTTP parser refused (malformed, headers too large, too slow): no
  *  Fastify request exists, so the answer is written on the socket, in the data plane's
  *  shape, and the connection closed (its stream position is unknown). */
-export function writeClientError(err: NodeJS.ErrnoException, socket: Duplex, limits: { maxHeaderBytes: number; requestTimeoutMs: number }): void {
+export function writeClientError(
+  err: NodeJS.ErrnoException,
+  socket: Duplex,
+  limits: { maxHeaderBytes: number; requestTimeoutMs: number },
+): void {
   if (!socket.writable) {
     socket.destroy()
     return
   }
-  const error = err.code === 'HPE_HEADER_OVERFLOW'
-    ? vxError(E.HEADERS_TOO_LARGE, limits.maxHeaderBytes)
-    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? vxError(E.REQUEST_TIMEOUT, limits.requestTimeoutMs)
-      : vxError(E.BAD_REQUEST, `malformed HTTP request (${err.code ?? 'parse error'})`)
+  const error =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? vxError(E.HEADERS_TOO_LARGE, limits.maxHeaderBytes)
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? vxError(E.REQUEST_TIMEOUT, limits.requestTimeoutMs)
+        : vxError(E.BAD_REQUEST, `malformed HTTP request (${err.code ?? 'parse error'})`)
   const body = JSON.stringify(error.toPinecone())
-  socket.end(`HTTP/1.1 ${error.statusCode} ${STATUS_CODES[error.statusCode] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Vecshift-Error: ${error.code}\r\nConnection: close\r\n\r\n${body}`)
+  socket.end(
+    `HTTP/1.1 ${error.statusCode} ${STATUS_CODES[error.statusCode] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Vecshift-Error: ${error.code}\r\nConnection: close\r\n\r\n${body}`,
+  )
 }
 
 /** Bodies above this that are not read yet are not worth reading to keep a connection. */

@@ -34,7 +34,13 @@ export const DATA_ROUTES: readonly DataRoute[] = Object.freeze([
   // Creating a namespace (2025-10+) changes no records, but the namespace and its metadata
   // schema must exist on the target too: logged and replayed like any write.
   { op: 'create_namespace', method: 'POST', url: '/namespaces', kind: 'write', captured: 'create_namespace' },
-  { op: 'delete_namespace', method: 'DELETE', url: '/namespaces/:namespace', kind: 'write', captured: 'delete_namespace' },
+  {
+    op: 'delete_namespace',
+    method: 'DELETE',
+    url: '/namespaces/:namespace',
+    kind: 'write',
+    captured: 'delete_namespace',
+  },
   { op: 'search_records', method: 'POST', url: '/records/namespaces/:namespace/search', kind: 'read' },
   { op: 'upsert_records', method: 'POST', url: '/records/namespaces/:namespace/upsert', kind: 'uncapturable-write' },
   { op: 'list_imports', method: 'GET', url: '/bulk/imports', kind: 'read' },
@@ -45,7 +51,13 @@ export const DATA_ROUTES: readonly DataRoute[] = Object.freeze([
 
 /** Control-plane path prefixes the gateway answers (the shim) or forwards. */
 export const CONTROL_PREFIXES: readonly string[] = Object.freeze([
-  '/indexes', '/collections', '/backups', '/restore-jobs', '/backup-schedules',
+  '/indexes',
+  '/collections',
+  '/backups',
+  '/restore-jobs',
+  '/backup-schedules',
   // Inference is served by the controller host too (the SDK sends it there).
-  '/embed', '/rerank', '/models',
+  '/embed',
+  '/rerank',
+  '/models',
 ])

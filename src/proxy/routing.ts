@@ -31,7 +31,10 @@ export class RoutingState {
   #released: Array<() => void> = []
   #drained: Array<() => void> = []
 
-  constructor(record: MigrationRecord, readonly limits: HoldLimits) {
+  constructor(
+    record: MigrationRecord,
+    readonly limits: HoldLimits,
+  ) {
     this.#record = record
   }
 
@@ -73,7 +76,8 @@ export class RoutingState {
    * finishWrite(). Throws a retriable 503 when the lease is lost or the hold runs too long.
    */
   async admitWrite(): Promise<void> {
-    if (this.#leaseLost !== undefined) throw new VecshiftError(E.CONTROL_UNAVAILABLE, ['lease', this.#leaseLost], { retryAfter: 1 })
+    if (this.#leaseLost !== undefined)
+      throw new VecshiftError(E.CONTROL_UNAVAILABLE, ['lease', this.#leaseLost], { retryAfter: 1 })
     if (this.#record.routing.holdWrites) {
       if (this.#held >= this.limits.maxHeldWrites) {
         throw new VecshiftError(E.WRITES_HELD, [this.#held, 'too many writes are waiting'], { retryAfter: 1 })
@@ -84,7 +88,9 @@ export class RoutingState {
         await new Promise<void>((resolve, reject) => {
           const timer = setTimeout(() => {
             this.#released = this.#released.filter((r) => r !== release)
-            reject(new VecshiftError(E.WRITES_HELD, [this.#held, `held for ${this.limits.maxHoldMs} ms`], { retryAfter: 1 }))
+            reject(
+              new VecshiftError(E.WRITES_HELD, [this.#held, `held for ${this.limits.maxHoldMs} ms`], { retryAfter: 1 }),
+            )
           }, this.limits.maxHoldMs)
           const release = () => {
             clearTimeout(timer)
@@ -96,7 +102,8 @@ export class RoutingState {
         this.#held--
         this.#maxHeldMs = Math.max(this.#maxHeldMs, Date.now() - started)
       }
-      if (this.#leaseLost !== undefined) throw new VecshiftError(E.CONTROL_UNAVAILABLE, ['lease', this.#leaseLost], { retryAfter: 1 })
+      if (this.#leaseLost !== undefined)
+        throw new VecshiftError(E.CONTROL_UNAVAILABLE, ['lease', this.#leaseLost], { retryAfter: 1 })
     }
     this.#inFlight++
   }

@@ -1,6 +1,12 @@
 import type { AddressInfo } from 'node:net'
 import type { Readable } from 'node:stream'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type RouteHandlerMethod } from 'fastify'
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+  type RouteHandlerMethod,
+} from 'fastify'
 import type { Config, PineconeStoreConfig } from '../config/schema.js'
 import { E, VecshiftError, vxError } from '../errors.js'
 import type { Logger } from '../logger.js'
@@ -98,11 +104,15 @@ export class Gateway {
     if (config.source.type !== 'pinecone') {
       // Serving Pinecone's API from a pgvector source means translating every call; the
       // gateway forwards bytes to a Pinecone index and does not do that yet.
-      throw new VecshiftError(E.CONFIG_INVALID, [`source.type: the gateway needs a Pinecone source (got ${config.source.type}); pgvector can be a copy source or target`])
+      throw new VecshiftError(E.CONFIG_INVALID, [
+        `source.type: the gateway needs a Pinecone source (got ${config.source.type}); pgvector can be a copy source or target`,
+      ])
     }
     const source = config.source
     if (source.host === undefined) {
-      throw new VecshiftError(E.CONFIG_INVALID, ['source.host: the gateway forwards to the source index\'s data-plane URL; set it (the `host` that describe_index or the Pinecone console shows)'])
+      throw new VecshiftError(E.CONFIG_INVALID, [
+        "source.host: the gateway forwards to the source index's data-plane URL; set it (the `host` that describe_index or the Pinecone console shows)",
+      ])
     }
     this.#sourceConfig = source
     if (config.migration.phase === 'capture' && deps.writeLog === undefined) {
@@ -111,46 +121,77 @@ export class Gateway {
     this.#writeLog = deps.writeLog
     this.#control = deps.control
     // Epoch 0: whatever the control store holds (epoch 1 and up) replaces it at listen().
-    this.#routing = new RoutingState({ ...initialRecord(config.migration.id, config.migration.phase), epoch: 0 }, gateway.cutover)
+    this.#routing = new RoutingState(
+      { ...initialRecord(config.migration.id, config.migration.phase), epoch: 0 },
+      gateway.cutover,
+    )
     // The replayers' status files, for /metrics and /admin/status (replay.dataDir, shared
     // with the replayer when it runs on this host or the directory is on a shared volume).
-    const replayFiles = ['replay', 'rollback'].map((c) => new ReplayStatusFile(config.replay.dataDir, config.migration.id, c))
-    this.#replayStatuses = async () => (await Promise.all(replayFiles.map((f) => f.load().catch(() => undefined)))).filter((s): s is ReplayStatus => s !== undefined)
-    this.metrics = new GatewayMetrics({ migration: config.migration.id }, this.#replayStatuses,
-      gateway.auth.mode === 'passthrough' ? () => this.#keyCheck?.size ?? 0 : undefined)
+    const replayFiles = ['replay', 'rollback'].map(
+      (c) => new ReplayStatusFile(config.replay.dataDir, config.migration.id, c),
+    )
+    this.#replayStatuses = async () =>
+      (await Promise.all(replayFiles.map((f) => f.load().catch(() => undefined)))).filter(
+        (s): s is ReplayStatus => s !== undefined,
+      )
+    this.metrics = new GatewayMetrics(
+      { migration: config.migration.id },
+      this.#replayStatuses,
+      gateway.auth.mode === 'passthrough' ? () => this.#keyCheck?.size ?? 0 : undefined,
+    )
     this.#lagHistory = new LagHistory(this.#replayStatuses)
     const upstreamOptions = { ...gateway.upstream, tlsVerify: source.tlsVerify }
     this.#source = new Upstream({ ...upstreamOptions, name: 'source', url: source.host })
     this.#sourceControl = new Upstream({ ...upstreamOptions, name: 'source-control', url: source.controllerHost })
     // Reads and writes go to the target once routing says so (a Pinecone target with a host).
     const target = config.target?.type === 'pinecone' && config.target.host !== undefined ? config.target : undefined
-    this.#target = target ? new Upstream({ ...gateway.upstream, tlsVerify: target.tlsVerify, name: 'target', url: target.host as string }) : undefined
-    this.#targetControl = target ? new Upstream({ ...gateway.upstream, tlsVerify: target.tlsVerify, name: 'target-control', url: target.controllerHost }) : undefined
+    this.#target = target
+      ? new Upstream({ ...gateway.upstream, tlsVerify: target.tlsVerify, name: 'target', url: target.host as string })
+      : undefined
+    this.#targetControl = target
+      ? new Upstream({
+          ...gateway.upstream,
+          tlsVerify: target.tlsVerify,
+          name: 'target-control',
+          url: target.controllerHost,
+        })
+      : undefined
     this.#targetStore = config.target?.type === 'pgvector' ? deps.targetStore : undefined
     this.#plane = this.#targetStore ? new StorePlane(this.#targetStore, () => this.#describeTarget()) : undefined
     this.#reverseLog = target || this.#targetStore ? deps.reverseLog : undefined
-    this.#shadow = gateway.shadow.percent > 0 && (target || this.#targetStore)
-      ? new ShadowReads(gateway.shadow, [this.metrics.registry], logger.child({ component: 'shadow' }))
-      : undefined
+    this.#shadow =
+      gateway.shadow.percent > 0 && (target || this.#targetStore)
+        ? new ShadowReads(gateway.shadow, [this.metrics.registry], logger.child({ component: 'shadow' }))
+        : undefined
     // Passthrough auth: keys are confirmed with the index that takes them, the source or,
     // once writes go to it, a Pinecone target reached with the clients' own keys.
-    this.#keyCheck = gateway.auth.mode === 'passthrough'
-      ? new KeyCheck({
-          ttlMs: gateway.auth.cacheTtlMs,
-          refusedTtlMs: gateway.auth.refusedTtlMs,
-          maxEntries: gateway.auth.maxCachedKeys,
-          maxConcurrent: gateway.auth.maxConcurrentChecks,
-          authority: () => (this.#target && config.secrets.targetApiKey === undefined && this.#routing.record.routing.writes === 'target'
-            ? this.#target : this.#source),
-          onProbe: (result) => this.metrics.keyChecks.labels(result).inc(),
-        })
-      : undefined
+    this.#keyCheck =
+      gateway.auth.mode === 'passthrough'
+        ? new KeyCheck({
+            ttlMs: gateway.auth.cacheTtlMs,
+            refusedTtlMs: gateway.auth.refusedTtlMs,
+            maxEntries: gateway.auth.maxCachedKeys,
+            maxConcurrent: gateway.auth.maxConcurrentChecks,
+            authority: () =>
+              this.#target &&
+              config.secrets.targetApiKey === undefined &&
+              this.#routing.record.routing.writes === 'target'
+                ? this.#target
+                : this.#source,
+            onProbe: (result) => this.metrics.keyChecks.labels(result).inc(),
+          })
+        : undefined
     // Ready means the side taking writes now can be reached: the source, or the target after
     // a cutover (its adapter's connection for pgvector).
     this.#readiness = new ReadinessProbe((): Primary => {
       if (this.#routing.record.routing.writes === 'target') {
         if (this.#targetStore) return { kind: 'store', store: this.#targetStore }
-        if (this.#target) return { kind: 'upstream', upstream: this.#target, apiKey: config.secrets.targetApiKey ?? config.secrets.sourceApiKey }
+        if (this.#target)
+          return {
+            kind: 'upstream',
+            upstream: this.#target,
+            apiKey: config.secrets.targetApiKey ?? config.secrets.sourceApiKey,
+          }
       }
       return { kind: 'upstream', upstream: this.#source, apiKey: config.secrets.sourceApiKey }
     }, gateway.readinessIntervalMs)
@@ -220,7 +261,9 @@ export class Gateway {
       return503OnClosing: false,
       // Every refusal in Pinecone's shape: Fastify's own (a bad URL encoding) and Node's
       // (a request its parser refused, before Fastify saw it).
-      frameworkErrors: (err, req, reply) => { sendError(reply, toVecshiftError(err), shapeOf(req)) },
+      frameworkErrors: (err, req, reply) => {
+        sendError(reply, toVecshiftError(err), shapeOf(req))
+      },
       clientErrorHandler: (err, socket) => writeClientError(err, socket, limits),
     })
 
@@ -258,23 +301,25 @@ export class Gateway {
       this.metrics.inFlight.inc()
       // Node enforces requestTimeout only until a request is handed over, not while its body
       // is still arriving: a client that stops mid-body would hold its slot for ever.
-      const deadline = req.raw.complete ? undefined : setTimeout(() => {
-        if (req.raw.complete) return
-        // Answered already (refused before its body was read), and the body still has not
-        // all arrived: the connection goes, or a client that stopped would keep it.
-        if (reply.sent) {
-          req.raw.socket.destroy()
-          return
-        }
-        this.metrics.rejected.labels('request-timeout').inc()
-        reply.header('connection', 'close')
-        sendError(reply, vxError(E.REQUEST_TIMEOUT, limits.requestTimeoutMs), shapeOf(req))
-        // The rest of the body will not be read: the connection goes once the answer is out,
-        // and with it the upstream request that was reading the body.
-        const socket = req.raw.socket
-        socket.end()
-        setTimeout(() => socket.destroy(), 1_000).unref()
-      }, limits.requestTimeoutMs)
+      const deadline = req.raw.complete
+        ? undefined
+        : setTimeout(() => {
+            if (req.raw.complete) return
+            // Answered already (refused before its body was read), and the body still has not
+            // all arrived: the connection goes, or a client that stopped would keep it.
+            if (reply.sent) {
+              req.raw.socket.destroy()
+              return
+            }
+            this.metrics.rejected.labels('request-timeout').inc()
+            reply.header('connection', 'close')
+            sendError(reply, vxError(E.REQUEST_TIMEOUT, limits.requestTimeoutMs), shapeOf(req))
+            // The rest of the body will not be read: the connection goes once the answer is out,
+            // and with it the upstream request that was reading the body.
+            const socket = req.raw.socket
+            socket.end()
+            setTimeout(() => socket.destroy(), 1_000).unref()
+          }, limits.requestTimeoutMs)
       // 'close' fires for finished and aborted responses alike, so the count cannot drift.
       reply.raw.once('close', () => {
         clearTimeout(deadline)
@@ -291,7 +336,10 @@ export class Gateway {
         return done(err as Error)
       }
       if (admitted === undefined) return done()
-      admitted.then(() => done(), (err: Error) => done(err))
+      admitted.then(
+        () => done(),
+        (err: Error) => done(err),
+      )
     })
 
     const capture = this.#writeLog
@@ -310,11 +358,18 @@ export class Gateway {
       acceptedKeys: this.config.secrets.gatewayApiKeys,
       upstreamKey: this.config.secrets.targetApiKey,
     })
-    const toTarget: ForwardContext | undefined = this.#target ? { upstream: this.#target, auth: new TargetAuth(auth, targetAuth), metrics: this.metrics } : undefined
+    const toTarget: ForwardContext | undefined = this.#target
+      ? { upstream: this.#target, auth: new TargetAuth(auth, targetAuth), metrics: this.metrics }
+      : undefined
     // After the cutover, writes to the target are captured in the reverse log, the same way,
     // so that a rollback can replay them into the source.
     const plane = this.#plane
-    const reverseCommon = { log: this.#reverseLog as WriteLog, shape: () => this.#targetShape as IndexShape, records: this.#records, logger: this.#logger }
+    const reverseCommon = {
+      log: this.#reverseLog as WriteLog,
+      shape: () => this.#targetShape as IndexShape,
+      records: this.#records,
+      logger: this.#logger,
+    }
     const reverse = !this.#reverseLog
       ? undefined
       : toTarget
@@ -326,52 +381,73 @@ export class Gateway {
     // is known once described (a target created by the copy, later), which the first write
     // to it waits for. Once known, the wait is a resolved promise.
     const targetShapeReady = plane ? () => plane.shapeReady() : this.#target ? () => this.#describeTarget() : undefined
-    const withTargetShape = (inner: RouteHandlerMethod): RouteHandlerMethod => (targetShapeReady
-      ? async function captured(req, reply) {
-        await targetShapeReady()
-        return inner.call(this, req, reply)
-      }
-      : inner)
+    const withTargetShape = (inner: RouteHandlerMethod): RouteHandlerMethod =>
+      targetShapeReady
+        ? async function captured(req, reply) {
+            await targetShapeReady()
+            return inner.call(this, req, reply)
+          }
+        : inner
     // How the target answers a shadowed query: forwarded as bytes, or through the store plane.
     const targetUpstream = this.#target
-    const targetQuery: TargetQuery | undefined = toTarget && targetUpstream
-      ? async (req, body) => {
-        const res = await targetUpstream.request('POST', req.url, upstreamRequestHeaders(req.headers, toTarget.auth.upstreamKey), body)
-        return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) }
-      }
-      : plane ? (req, body) => plane.queryAnswer(req, body) : undefined
+    const targetQuery: TargetQuery | undefined =
+      toTarget && targetUpstream
+        ? async (req, body) => {
+            const res = await targetUpstream.request(
+              'POST',
+              req.url,
+              upstreamRequestHeaders(req.headers, toTarget.auth.upstreamKey),
+              body,
+            )
+            return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) }
+          }
+        : plane
+          ? (req, body) => plane.queryAnswer(req, body)
+          : undefined
     /** A pgvector target answers through the store plane: reads, writes, or a refusal. */
     const fromStore = (route: (typeof DATA_ROUTES)[number]): RouteHandlerMethod | undefined => {
       if (!plane) return undefined
       if (route.kind === 'read') return plane.reader(route.op, auth)
       if (route.kind === 'write' && route.captured) return plane.writer(route.captured, auth)
       const label = this.#targetStore?.label ?? 'pgvector'
-      return async () => { throw vxError(E.TARGET_UNSUPPORTED, route.op, label) }
+      return async () => {
+        throw vxError(E.TARGET_UNSUPPORTED, route.op, label)
+      }
     }
     const routing = this.#routing
-    const noTarget = () => vxError(E.CONFIG_INVALID, 'target: routing sends requests to the target, but the config names no Pinecone target with a host nor a pgvector target')
+    const noTarget = () =>
+      vxError(
+        E.CONFIG_INVALID,
+        'target: routing sends requests to the target, but the config names no Pinecone target with a host nor a pgvector target',
+      )
     for (const route of DATA_ROUTES) {
       const sourceForward = forwardHandler(data, route.op)
       const targetForward = toTarget ? forwardHandler(toTarget, route.op) : fromStore(route)
-      const targetCaptured = reverse && route.kind === 'write' && route.captured ? withTargetShape(captureHandler(reverse, route.captured)) : undefined
+      const targetCaptured =
+        reverse && route.kind === 'write' && route.captured
+          ? withTargetShape(captureHandler(reverse, route.captured))
+          : undefined
       let handler: RouteHandlerMethod
       if (route.kind === 'read') {
         const shadow = this.#shadow
-        const shadowed = shadow && route.op === 'query' && targetQuery ? shadow.handler(this.#source, auth, targetQuery) : undefined
+        const shadowed =
+          shadow && route.op === 'query' && targetQuery ? shadow.handler(this.#source, auth, targetQuery) : undefined
         handler = function read(req, reply) {
           const r = routing.record.routing
           const other = r.canaryPercent > 0 && Math.random() * 100 < r.canaryPercent
           const side = other ? (r.reads === 'source' ? 'target' : 'source') : r.reads
           if (side === 'source') {
             // While the target follows the source, some queries are compared on it too.
-            if (shadowed && !other && SHADOWING.has(routing.record.phase) && (shadow as ShadowReads).pick()) return shadowed.call(this, req, reply)
+            if (shadowed && !other && SHADOWING.has(routing.record.phase) && (shadow as ShadowReads).pick())
+              return shadowed.call(this, req, reply)
             return sourceForward.call(this, req, reply)
           }
           if (!targetForward) throw noTarget()
           return targetForward.call(this, req, reply)
         }
       } else {
-        const captured = capture && route.kind === 'write' && route.captured ? captureHandler(capture, route.captured) : undefined
+        const captured =
+          capture && route.kind === 'write' && route.captured ? captureHandler(capture, route.captured) : undefined
         const migrationId = this.config.migration.id
         handler = async function write(req, reply) {
           // Held here at a cutover barrier; then sent where the routing says at that moment.
@@ -387,8 +463,13 @@ export class Gateway {
               return await targetForward.call(this, req, reply)
             }
             if (CAPTURING.has(r.phase)) {
-              if (route.kind === 'uncapturable-write') throw vxError(E.CAPTURE_UNSUPPORTED, `${route.method} ${route.url}`, migrationId, r.phase)
-              if (!captured) throw vxError(E.CONFIG_INVALID, `migration phase ${r.phase} captures writes, and this gateway has no write log (writelog.*); restart it with one`)
+              if (route.kind === 'uncapturable-write')
+                throw vxError(E.CAPTURE_UNSUPPORTED, `${route.method} ${route.url}`, migrationId, r.phase)
+              if (!captured)
+                throw vxError(
+                  E.CONFIG_INVALID,
+                  `migration phase ${r.phase} captures writes, and this gateway has no write log (writelog.*); restart it with one`,
+                )
               return await captured.call(this, req, reply)
             }
             return await sourceForward.call(this, req, reply)
@@ -400,7 +481,9 @@ export class Gateway {
       app.route({ method: route.method, url: route.url, config: { op: route.op }, handler })
     }
     registerControlShim(app, {
-      ...control, indexName: this.#sourceConfig.index, publicUrl: (req) => this.#publicUrl(req),
+      ...control,
+      indexName: this.#sourceConfig.index,
+      publicUrl: (req) => this.#publicUrl(req),
       describeFromPrimary: (req) => this.#describeFromPrimary(req),
     })
 
@@ -418,10 +501,16 @@ export class Gateway {
     })
 
     // Routes the gateway does not model are forwarded, or refused while writes are captured.
-    app.setNotFoundHandler(unmodelledHandler({
-      routing, migrationId: this.config.migration.id, indexName: this.#sourceConfig.index, source: data, target: toTarget,
-      storeLabel: plane ? (this.#targetStore?.label ?? 'pgvector') : undefined,
-    }))
+    app.setNotFoundHandler(
+      unmodelledHandler({
+        routing,
+        migrationId: this.config.migration.id,
+        indexName: this.#sourceConfig.index,
+        source: data,
+        target: toTarget,
+        storeLabel: plane ? (this.#targetStore?.label ?? 'pgvector') : undefined,
+      }),
+    )
     app.setErrorHandler((err, req, reply) => {
       const error = toVecshiftError(err)
       if (error.statusCode >= 500) {
@@ -441,13 +530,26 @@ export class Gateway {
     if (this.#describing) return this.#describing
     const store = this.#targetStore
     const asked = store
-      ? store.describe().then((d): IndexShape => ({ name: d.name, dimension: d.dimension, metric: d.metric, vectorType: d.vectorType }))
-      : describeSourceIndex(this.#targetControl as Upstream, (this.config.target as PineconeStoreConfig).index,
-        (this.config.secrets.targetApiKey ?? this.config.secrets.sourceApiKey) as string, this.#logger, 2)
-    this.#describing = asked.then((shape) => {
-      this.#targetShape = shape
-      return shape
-    }).finally(() => { this.#describing = undefined })
+      ? store
+          .describe()
+          .then(
+            (d): IndexShape => ({ name: d.name, dimension: d.dimension, metric: d.metric, vectorType: d.vectorType }),
+          )
+      : describeSourceIndex(
+          this.#targetControl as Upstream,
+          (this.config.target as PineconeStoreConfig).index,
+          (this.config.secrets.targetApiKey ?? this.config.secrets.sourceApiKey) as string,
+          this.#logger,
+          2,
+        )
+    this.#describing = asked
+      .then((shape) => {
+        this.#targetShape = shape
+        return shape
+      })
+      .finally(() => {
+        this.#describing = undefined
+      })
     return this.#describing
   }
 
@@ -462,9 +564,14 @@ export class Gateway {
       const key = this.config.secrets.targetApiKey
       const headers = upstreamRequestHeaders(req.headers, key)
       delete headers['accept-encoding']
-      const res = await targetControl.request('GET', `/indexes/${encodeURIComponent(this.config.target.index)}`, headers, null)
+      const res = await targetControl.request(
+        'GET',
+        `/indexes/${encodeURIComponent(this.config.target.index)}`,
+        headers,
+        null,
+      )
       if (res.statusCode === 200) {
-        const doc = await res.body.json() as Record<string, unknown>
+        const doc = (await res.body.json()) as Record<string, unknown>
         doc.name = this.#sourceConfig.index
         return doc
       }
@@ -475,7 +582,10 @@ export class Gateway {
   }
 
   #publicUrl(req: FastifyRequest): string {
-    return this.config.gateway.publicUrl?.replace(/\/+$/, '') ?? `http://${req.headers.host ?? this.#addresses?.url ?? 'localhost'}`
+    return (
+      this.config.gateway.publicUrl?.replace(/\/+$/, '') ??
+      `http://${req.headers.host ?? this.#addresses?.url ?? 'localhost'}`
+    )
   }
 
   async listen(): Promise<GatewayAddresses> {
@@ -484,14 +594,18 @@ export class Gateway {
       let record = await this.#control.read()
       if (this.config.migration.phase === 'capture' && record.phase === 'passthrough') {
         // The config is how an operator starts capturing; the record follows it once.
-        record = await this.#control.update(record.epoch, (r) => transitioned(r, 'capture', `gateway ${this.#records.instance}`, 'migration.phase: capture in the config'))
+        record = await this.#control.update(record.epoch, (r) =>
+          transitioned(r, 'capture', `gateway ${this.#records.instance}`, 'migration.phase: capture in the config'),
+        )
       }
       this.#routing.set(record)
       this.#stops.push(this.#control.watch((r) => this.#onRecord(r), this.config.control.pollMs))
     }
     const phase = this.#routing.record.phase
     if (CAPTURING.has(phase) && this.#writeLog === undefined) {
-      throw new VecshiftError(E.CONFIG_INVALID, [`migration phase ${phase} (control store ${this.config.control.dir}) captures writes: the gateway needs a write log (writelog.*)`])
+      throw new VecshiftError(E.CONFIG_INVALID, [
+        `migration phase ${phase} (control store ${this.config.control.dir}) captures writes: the gateway needs a write log (writelog.*)`,
+      ])
     }
     if (this.#targetStore || (this.#reverseLog && this.#targetControl)) {
       // Requests to the target are checked against its shape, as Pinecone would check them.
@@ -499,14 +613,21 @@ export class Gateway {
       // creates from a collection): it is described when routing reaches it.
       await this.#describeTarget().catch((err: unknown) => {
         if (!(err instanceof VecshiftError && err.code === E.STORE_NOT_FOUND.code)) throw err
-        this.#logger.info({ target: this.#targetStore?.label ?? (this.config.target as PineconeStoreConfig).index }, 'the target does not exist yet; it is described when routing reaches it')
+        this.#logger.info(
+          { target: this.#targetStore?.label ?? (this.config.target as PineconeStoreConfig).index },
+          'the target does not exist yet; it is described when routing reaches it',
+        )
       })
     }
     if (this.#writeLog) {
       // Writes are validated against the index before anything is logged, so its shape is
       // needed before the first request.
-      this.#shape = await describeSourceIndex(this.#sourceControl, this.#sourceConfig.index,
-        this.config.secrets.sourceApiKey as string, this.#logger)
+      this.#shape = await describeSourceIndex(
+        this.#sourceControl,
+        this.#sourceConfig.index,
+        this.config.secrets.sourceApiKey as string,
+        this.#logger,
+      )
     }
     await this.app.listen({ host: gateway.listen.host, port: gateway.listen.port })
     let adminUrl: string | undefined
@@ -529,7 +650,10 @@ export class Gateway {
       // settled at once (a restarted gateway finds its dead predecessor here).
       if (this.#writeLog || this.#reverseLog) {
         await this.#reapDead()
-        const reaper = setInterval(() => void this.#reapDead(), Math.max(250, Math.floor(this.config.control.leaseMs / 2)))
+        const reaper = setInterval(
+          () => void this.#reapDead(),
+          Math.max(250, Math.floor(this.config.control.leaseMs / 2)),
+        )
         reaper.unref()
         this.#stops.push(() => clearInterval(reaper))
       }
@@ -538,12 +662,28 @@ export class Gateway {
       const shadow = this.#shadow
       if (shadow) {
         const reporter = new ProgressReporter(this.#control, `shadow:${this.#records.instance}`, 2_000, this.#logger)
-        const tick = setInterval(() => reporter.update({ ...shadow.summary(), replica: this.#records.instance, updatedAt: new Date().toISOString() }), 2_000)
+        const tick = setInterval(
+          () =>
+            reporter.update({
+              ...shadow.summary(),
+              replica: this.#records.instance,
+              updatedAt: new Date().toISOString(),
+            }),
+          2_000,
+        )
         tick.unref()
         this.#stops.push(() => clearInterval(tick))
       }
     }
-    this.#logger.info({ ...this.#addresses, source: this.#sourceConfig.host, phase: this.#routing.record.phase, epoch: this.#routing.record.epoch }, 'gateway listening')
+    this.#logger.info(
+      {
+        ...this.#addresses,
+        source: this.#sourceConfig.host,
+        phase: this.#routing.record.phase,
+        epoch: this.#routing.record.epoch,
+      },
+      'gateway listening',
+    )
     return this.#addresses
   }
 
@@ -561,22 +701,33 @@ export class Gateway {
     const stopFast = () => fast?.()
     this.#stops.push(stopFast)
     const epoch = r.epoch
-    void this.#routing.drained().then(async () => {
-      if (this.#routing.record.epoch !== epoch) return
-      let position: string | undefined
-      // The fence goes where the replayer that must drain reads: the write log at a
-      // cutover, the reverse log at a rollback.
-      const fenceLog = r.phase === 'rollback' ? this.#reverseLog : this.#writeLog
-      if (fenceLog) {
-        const fence: FenceRecord = {
-          instance: this.#records.instance, seq: this.#records.nextSeq(), ts: Date.now(), apiVersion: '', requestId: `fence-${epoch}`,
-          namespace: '', op: 'fence', fenceId: `${this.config.migration.id}-epoch-${epoch}-${this.#records.instance}`,
+    void this.#routing
+      .drained()
+      .then(async () => {
+        if (this.#routing.record.epoch !== epoch) return
+        let position: string | undefined
+        // The fence goes where the replayer that must drain reads: the write log at a
+        // cutover, the reverse log at a rollback.
+        const fenceLog = r.phase === 'rollback' ? this.#reverseLog : this.#writeLog
+        if (fenceLog) {
+          const fence: FenceRecord = {
+            instance: this.#records.instance,
+            seq: this.#records.nextSeq(),
+            ts: Date.now(),
+            apiVersion: '',
+            requestId: `fence-${epoch}`,
+            namespace: '',
+            op: 'fence',
+            fenceId: `${this.config.migration.id}-epoch-${epoch}-${this.#records.instance}`,
+          }
+          ;[position] = await fenceLog.append([fence])
         }
-        ;[position] = await fenceLog.append([fence])
-      }
-      this.#fence = { epoch, position }
-      await this.#heartbeat()
-    }).catch((err: unknown) => this.#logger.error({ err, epoch }, 'could not append the cutover fence; the cutover will time out and abort'))
+        this.#fence = { epoch, position }
+        await this.#heartbeat()
+      })
+      .catch((err: unknown) =>
+        this.#logger.error({ err, epoch }, 'could not append the cutover fence; the cutover will time out and abort'),
+      )
     const poll = setInterval(() => {
       if (!this.#routing.record.routing.holdWrites) {
         clearInterval(poll)
@@ -607,17 +758,27 @@ export class Gateway {
         // Across hosts only the lease can tell, and a replica cut off from the control store
         // may still be alive with writes in flight: it is judged dead once any request it
         // forwarded has timed out too (its own outcome, if it lives, is then `unknown` anyway).
-        const dead = lease.host === me
-          ? !processAlive(lease.pid)
-          : Date.parse(lease.expiresAt) + this.config.gateway.upstream.requestTimeoutMs < now
+        const dead =
+          lease.host === me
+            ? !processAlive(lease.pid)
+            : Date.parse(lease.expiresAt) + this.config.gateway.upstream.requestTimeoutMs < now
         if (!dead) continue
         const abandon: AbandonRecord = {
-          instance: this.#records.instance, seq: this.#records.nextSeq(), ts: Date.now(), apiVersion: '', requestId: `abandon-${lease.replica}`,
-          namespace: '', op: 'abandon', abandoned: lease.replica,
+          instance: this.#records.instance,
+          seq: this.#records.nextSeq(),
+          ts: Date.now(),
+          apiVersion: '',
+          requestId: `abandon-${lease.replica}`,
+          namespace: '',
+          op: 'abandon',
+          abandoned: lease.replica,
         }
         await Promise.all(logs.map((log) => log.append([abandon])))
         await this.#control.leave(lease.replica)
-        this.#logger.warn({ replica: lease.replica, host: lease.host, pid: lease.pid, expiresAt: lease.expiresAt }, 'a gateway replica is gone; its writes without an outcome are marked unknown for the replayer')
+        this.#logger.warn(
+          { replica: lease.replica, host: lease.host, pid: lease.pid, expiresAt: lease.expiresAt },
+          'a gateway replica is gone; its writes without an outcome are marked unknown for the replayer',
+        )
       }
     } catch (err) {
       this.#logger.warn({ err }, 'could not settle the writes of a gone gateway replica; trying again')
@@ -632,17 +793,25 @@ export class Gateway {
   async #heartbeat(): Promise<void> {
     if (!this.#control || this.#closing) return
     try {
-      await this.#control.heartbeat({
-        replica: this.#records.instance, host: hostname(), pid: process.pid, epoch: this.#routing.record.epoch,
-        heldWrites: this.#routing.writesHeld, inFlightWrites: this.#routing.writesInFlight,
-        ...(this.#fence ? { fence: this.#fence } : {}),
-      }, this.config.control.leaseMs)
+      await this.#control.heartbeat(
+        {
+          replica: this.#records.instance,
+          host: hostname(),
+          pid: process.pid,
+          epoch: this.#routing.record.epoch,
+          heldWrites: this.#routing.writesHeld,
+          inFlightWrites: this.#routing.writesInFlight,
+          ...(this.#fence ? { fence: this.#fence } : {}),
+        },
+        this.config.control.leaseMs,
+      )
       this.#lastRenewal = Date.now()
       this.#routing.setLeaseLost(undefined)
     } catch (err) {
       const age = Date.now() - this.#lastRenewal
       this.#logger.warn({ err, ageMs: age }, 'could not renew the gateway lease')
-      if (age > this.config.control.leaseMs) this.#routing.setLeaseLost(`not renewed for ${age} ms: ${(err as Error).message}`)
+      if (age > this.config.control.leaseMs)
+        this.#routing.setLeaseLost(`not renewed for ${age} ms: ${(err as Error).message}`)
     }
   }
 
@@ -674,9 +843,13 @@ export class Gateway {
       clearInterval(sweeper)
       // The pools close once their requests are done; one still sending a body its client
       // abandoned would hold them open, so past the drain deadline they are destroyed.
-      const upstreams = [this.#source, this.#sourceControl, this.#target, this.#targetControl].filter((u): u is Upstream => u !== undefined)
+      const upstreams = [this.#source, this.#sourceControl, this.#target, this.#targetControl].filter(
+        (u): u is Upstream => u !== undefined,
+      )
       const closing = Promise.allSettled(upstreams.map((u) => u.close()))
-      const late = setTimeout(() => { for (const u of upstreams) void u.destroy().catch(() => undefined) }, deadline)
+      const late = setTimeout(() => {
+        for (const u of upstreams) void u.destroy().catch(() => undefined)
+      }, deadline)
       late.unref()
       await Promise.allSettled([closing, this.#control?.leave(this.#records.instance)])
       clearTimeout(late)
@@ -732,7 +905,10 @@ function bufferWithin(source: Readable, max: number, done: (err: Error | null, b
 
 /** For the target: the client is let in as for the source; the upstream key is the target's. */
 class TargetAuth extends ClientAuth {
-  constructor(private readonly client: ClientAuth, private readonly target: ClientAuth) {
+  constructor(
+    private readonly client: ClientAuth,
+    private readonly target: ClientAuth,
+  ) {
     super({ mode: client.mode, acceptedKeys: [], upstreamKey: undefined })
   }
 

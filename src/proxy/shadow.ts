@@ -57,9 +57,25 @@ export class ShadowReads {
   constructor(options: ShadowOptions, registers: Registry[], logger: Logger) {
     this.#options = options
     this.#logger = logger
-    this.#results = new Counter({ name: 'vecshift_shadow_queries_total', help: 'Queries shadowed to the target, by result (compared, dropped at the concurrency bound, failed).', labelNames: ['result'], registers })
-    this.#overlap = new Histogram({ name: 'vecshift_shadow_overlap', help: 'Overlap@k of the target\'s answer with the source\'s, per shadowed query.', buckets: [0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1], registers })
-    this.#latency = new Histogram({ name: 'vecshift_shadow_latency_seconds', help: 'Query latency of each side for shadowed queries.', labelNames: ['side'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers })
+    this.#results = new Counter({
+      name: 'vecshift_shadow_queries_total',
+      help: 'Queries shadowed to the target, by result (compared, dropped at the concurrency bound, failed).',
+      labelNames: ['result'],
+      registers,
+    })
+    this.#overlap = new Histogram({
+      name: 'vecshift_shadow_overlap',
+      help: "Overlap@k of the target's answer with the source's, per shadowed query.",
+      buckets: [0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1],
+      registers,
+    })
+    this.#latency = new Histogram({
+      name: 'vecshift_shadow_latency_seconds',
+      help: 'Query latency of each side for shadowed queries.',
+      labelNames: ['side'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    })
   }
 
   /** Whether this query is to be shadowed: the share, and room under the bound. */
@@ -88,7 +104,12 @@ export class ShadowReads {
       }
       try {
         const started = performance.now()
-        const res = await source.request(req.method as Dispatcher.HttpMethod, req.url, upstreamRequestHeaders(req.headers, auth.upstreamKey), body)
+        const res = await source.request(
+          req.method as Dispatcher.HttpMethod,
+          req.url,
+          upstreamRequestHeaders(req.headers, auth.upstreamKey),
+          body,
+        )
         const answer = Buffer.from(await res.body.arrayBuffer())
         const sourceMs = performance.now() - started
         reply.code(res.statusCode).headers(clientResponseHeaders(res.headers))
@@ -108,14 +129,24 @@ export class ShadowReads {
   summary(): ShadowSummary {
     const n = this.#compared
     return {
-      compared: n, dropped: this.#dropped, failed: this.#failed, disagreed: this.#disagreed, inFlight: this.#inFlight,
+      compared: n,
+      dropped: this.#dropped,
+      failed: this.#failed,
+      disagreed: this.#disagreed,
+      inFlight: this.#inFlight,
       meanOverlap: n === 0 ? undefined : round(this.#overlapSum / n),
       meanSourceMs: n === 0 ? undefined : round(this.#sourceMs / n),
       meanTargetMs: n === 0 ? undefined : round(this.#targetMs / n),
     }
   }
 
-  async #compare(req: FastifyRequest, body: Buffer, sourceAnswer: Buffer, sourceMs: number, target: TargetQuery): Promise<void> {
+  async #compare(
+    req: FastifyRequest,
+    body: Buffer,
+    sourceAnswer: Buffer,
+    sourceMs: number,
+    target: TargetQuery,
+  ): Promise<void> {
     try {
       const started = performance.now()
       const t = await target(req, body)

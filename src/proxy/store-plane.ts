@@ -4,7 +4,16 @@ import { E, vxError } from '../errors.js'
 import { parseApiVersion, atLeast, type ApiVersion } from '../pinecone/api-version.js'
 import { dataError, GrpcCode, invalidArgument, isPineconeError } from '../pinecone/errors.js'
 import { formatAsFloat32, formatFloat32Array } from '../pinecone/float32.js'
-import { decodeToken, echoNamespace, paginationToken, parseFetch, parseList, parseQuery, reportedNamespace, statsFilter } from '../pinecone/read-requests.js'
+import {
+  decodeToken,
+  echoNamespace,
+  paginationToken,
+  parseFetch,
+  parseList,
+  parseQuery,
+  reportedNamespace,
+  statsFilter,
+} from '../pinecone/read-requests.js'
 import type { SparseVector } from '../pinecone/types.js'
 import { asBody, canonicalNamespace, type IndexShape, type ParsedWrite } from '../pinecone/write-requests.js'
 import { parseWrite } from './capture.js'
@@ -29,7 +38,10 @@ const USAGE = '"usage":{"readUnits":1}'
 export class StorePlane {
   /** `shape`: the store's shape; the table may not exist when the gateway starts (the copy
    *  creates it), so it is asked for when the first request needs it. */
-  constructor(readonly store: VectorStore, private readonly shape: () => Promise<IndexShape>) {}
+  constructor(
+    readonly store: VectorStore,
+    private readonly shape: () => Promise<IndexShape>,
+  ) {}
 
   /** Resolves once the store's shape is known (the capture path needs it synchronously). */
   async shapeReady(): Promise<void> {
@@ -58,7 +70,11 @@ export class StorePlane {
       }
       return { status: 200, body: Buffer.from(await this.#query(asBody(parsed), version, await this.shape())) }
     } catch (err) {
-      if (isPineconeError(err)) return { status: err.status, body: Buffer.from(typeof err.body === 'string' ? err.body : JSON.stringify(err.body)) }
+      if (isPineconeError(err))
+        return {
+          status: err.status,
+          body: Buffer.from(typeof err.body === 'string' ? err.body : JSON.stringify(err.body)),
+        }
       throw err
     }
   }
@@ -67,7 +83,10 @@ export class StorePlane {
   async write(w: ParsedWrite): Promise<string> {
     const ns = w.namespace
     if (w.op === 'upsert') {
-      await this.store.upsert(ns, w.vectors.map(({ norm: _norm, ...v }) => v))
+      await this.store.upsert(
+        ns,
+        w.vectors.map(({ norm: _norm, ...v }) => v),
+      )
       return `{"upsertedCount":${w.vectors.length}}`
     }
     if (w.op === 'update') {
@@ -108,20 +127,29 @@ export class StorePlane {
 
   async #read(op: string, req: FastifyRequest, version: ApiVersion, shape: IndexShape): Promise<string> {
     switch (op) {
-      case 'query': return this.#query(asBody(await bodyJson(req)), version, shape)
-      case 'fetch': return this.#fetch(req.query as Record<string, unknown>, version)
-      case 'list': return this.#list(req.query as Record<string, unknown>, version)
-      case 'describe_index_stats': return this.#stats(req.method === 'GET' ? {} : asBody(await bodyJson(req)), version, shape)
-      case 'list_namespaces': return this.#namespaces(req.query as Record<string, unknown>, version)
-      case 'describe_namespace': return this.#namespace(decodeURIComponent((req.params as { namespace: string }).namespace), version)
-      default: throw vxError(E.TARGET_UNSUPPORTED, op, this.store.label)
+      case 'query':
+        return this.#query(asBody(await bodyJson(req)), version, shape)
+      case 'fetch':
+        return this.#fetch(req.query as Record<string, unknown>, version)
+      case 'list':
+        return this.#list(req.query as Record<string, unknown>, version)
+      case 'describe_index_stats':
+        return this.#stats(req.method === 'GET' ? {} : asBody(await bodyJson(req)), version, shape)
+      case 'list_namespaces':
+        return this.#namespaces(req.query as Record<string, unknown>, version)
+      case 'describe_namespace':
+        return this.#namespace(decodeURIComponent((req.params as { namespace: string }).namespace), version)
+      default:
+        throw vxError(E.TARGET_UNSUPPORTED, op, this.store.label)
     }
   }
 
   async #query(body: Record<string, unknown>, version: ApiVersion, shape: IndexShape): Promise<string> {
     const q = parseQuery(body, shape)
     const matches = await this.store.query(q.namespace, {
-      topK: q.topK, includeValues: q.includeValues, includeMetadata: q.includeMetadata,
+      topK: q.topK,
+      includeValues: q.includeValues,
+      includeMetadata: q.includeMetadata,
       ...(q.id !== undefined ? { id: q.id } : {}),
       ...(q.vector ? { vector: q.vector } : {}),
       ...(q.sparseVector ? { sparseVector: q.sparseVector } : {}),
@@ -134,13 +162,19 @@ export class StorePlane {
   async #fetch(q: Record<string, unknown>, version: ApiVersion): Promise<string> {
     const f = parseFetch(q)
     const found = await this.store.fetch(f.namespace, f.ids)
-    const vectors = f.ids.filter((id) => found.has(id)).map((id) => `${JSON.stringify(id)}:${vectorJson(found.get(id) as StoredVector)}`)
+    const vectors = f.ids
+      .filter((id) => found.has(id))
+      .map((id) => `${JSON.stringify(id)}:${vectorJson(found.get(id) as StoredVector)}`)
     return `{"vectors":{${vectors.join(',')}},"namespace":${JSON.stringify(echoNamespace(q.namespace, version))},${USAGE}}`
   }
 
   async #list(q: Record<string, unknown>, version: ApiVersion): Promise<string> {
     const l = parseList(q)
-    const page = await this.store.list(l.namespace, { prefix: l.prefix, limit: l.limit, ...(l.paginationToken ? { cursor: l.paginationToken } : {}) })
+    const page = await this.store.list(l.namespace, {
+      prefix: l.prefix,
+      limit: l.limit,
+      ...(l.paginationToken ? { cursor: l.paginationToken } : {}),
+    })
     let out = `{"vectors":[${page.ids.map((id) => `{"id":${JSON.stringify(id)}}`).join(',')}]`
     if (page.next !== undefined) out += `,"pagination":{"next":${JSON.stringify(page.next)}}`
     return `${out},"namespace":${JSON.stringify(echoNamespace(q.namespace, version))},${USAGE}}`
@@ -148,7 +182,10 @@ export class StorePlane {
 
   async #stats(body: Record<string, unknown>, version: ApiVersion, shape: IndexShape): Promise<string> {
     // As a serverless index answers: pgvector counts are per namespace, not per filter.
-    if (statsFilter(body) !== undefined) throw invalidArgument('Serverless and starter indexes do not support describing index stats with metadata filtering')
+    if (statsFilter(body) !== undefined)
+      throw invalidArgument(
+        'Serverless and starter indexes do not support describing index stats with metadata filtering',
+      )
     const stats = await this.store.stats()
     const namespaces = dict<{ vectorCount: number }>()
     let total = 0
@@ -166,7 +203,8 @@ export class StorePlane {
   }
 
   async #namespaces(q: Record<string, unknown>, version: ApiVersion): Promise<string> {
-    const limit = typeof q.limit === 'string' && /^\d+$/.test(q.limit) ? Math.min(100, Math.max(1, Number(q.limit))) : 100
+    const limit =
+      typeof q.limit === 'string' && /^\d+$/.test(q.limit) ? Math.min(100, Math.max(1, Number(q.limit))) : 100
     const prefix = typeof q.prefix === 'string' ? q.prefix : ''
     const after = decodeToken(q.paginationToken)
     const all = (await this.store.stats())
@@ -177,7 +215,8 @@ export class StorePlane {
     const page = start < 0 ? [] : all.slice(start, start + limit)
     const out: Record<string, unknown> = { namespaces: page.map((n) => namespaceJson(n.name, n.count, version)) }
     const last = page[page.length - 1]
-    if (start >= 0 && start + limit < all.length && last !== undefined) out.pagination = { next: paginationToken(last.name) }
+    if (start >= 0 && start + limit < all.length && last !== undefined)
+      out.pagination = { next: paginationToken(last.name) }
     if (atLeast(version, '2025-10')) out.total_count = all.length
     return JSON.stringify(out)
   }

@@ -17,9 +17,7 @@ import { CONTROL_PREFIXES } from './routes.js'
 
 /** POSTs of the data plane that read: the 2026-07 Documents API's searches, fetches and
  *  lists. Others get added when an API version brings them. */
-const READ_POSTS: readonly RegExp[] = [
-  /^\/namespaces\/[^/]+\/documents\/(search|fetch|list)$/,
-]
+const READ_POSTS: readonly RegExp[] = [/^\/namespaces\/[^/]+\/documents\/(search|fetch|list)$/]
 
 export function isReadOnlyRequest(method: string, path: string): boolean {
   if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return true
@@ -45,7 +43,8 @@ export function unmodelledHandler(options: UnmodelledOptions) {
     const path = req.url.split('?')[0] as string
     // The upstream may resolve dot segments (raw or escaped) against its own base path: a
     // request for this index must never reach another one. Pinecone's SDKs send none.
-    if (hasDotSegment(path)) throw vxError(E.BAD_REQUEST, `the path ${path.slice(0, 200)} has "." or ".." segments; the gateway forwards none`)
+    if (hasDotSegment(path))
+      throw vxError(E.BAD_REQUEST, `the path ${path.slice(0, 200)} has "." or ".." segments; the gateway forwards none`)
     // A control-plane path spelled so that the router did not take it for one (doubled
     // slashes): the shim's checks must not be bypassed by forwarding it as something else.
     const canonical = canonicalPath(path)
@@ -60,8 +59,12 @@ export function unmodelledHandler(options: UnmodelledOptions) {
     const side = read ? record.routing.reads : record.routing.writes
     if (side === 'source') return toSource.call(this as never, req, reply)
     if (toTarget) return toTarget.call(this as never, req, reply)
-    if (options.storeLabel !== undefined) throw vxError(E.TARGET_UNSUPPORTED, `${req.method} ${path}`, options.storeLabel)
-    throw vxError(E.CONFIG_INVALID, 'target: routing sends requests to the target, but the config names no Pinecone target with a host nor a pgvector target')
+    if (options.storeLabel !== undefined)
+      throw vxError(E.TARGET_UNSUPPORTED, `${req.method} ${path}`, options.storeLabel)
+    throw vxError(
+      E.CONFIG_INVALID,
+      'target: routing sends requests to the target, but the config names no Pinecone target with a host nor a pgvector target',
+    )
   }
 }
 
@@ -70,7 +73,9 @@ function hasDotSegment(path: string): boolean {
   let decoded = path
   try {
     decoded = decodeURIComponent(path)
-  } catch { /* kept as sent */ }
+  } catch {
+    /* kept as sent */
+  }
   const dots = (p: string) => p.split('/').some((s) => s === '.' || s === '..')
   return dots(path) || dots(decoded)
 }

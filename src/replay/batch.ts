@@ -14,7 +14,12 @@ import { E, VecshiftError } from '../errors.js'
 /** What one id becomes. */
 export type Change =
   | { readonly kind: 'put'; readonly vector: StoredVector }
-  | { readonly kind: 'update'; readonly values?: Float32Array; readonly sparseValues?: SparseVector; readonly setMetadata?: Metadata }
+  | {
+      readonly kind: 'update'
+      readonly values?: Float32Array
+      readonly sparseValues?: SparseVector
+      readonly setMetadata?: Metadata
+    }
   | { readonly kind: 'delete' }
 
 export interface UpdateById {
@@ -99,7 +104,10 @@ export class Batch {
   /** Sends the batch to the target: per namespace one upsert and one delete (the adapter
    *  splits them within the store's limits) and the updates, `concurrency` at a time.
    *  Answers how many requests of each kind carried how many ids. */
-  async apply(target: VectorStore, concurrency: number): Promise<{ upserted: number; deleted: number; updated: number }> {
+  async apply(
+    target: VectorStore,
+    concurrency: number,
+  ): Promise<{ upserted: number; deleted: number; updated: number }> {
     try {
       return await this.#apply(target, concurrency)
     } catch (err) {
@@ -118,7 +126,13 @@ export class Batch {
         try {
           if (change.kind === 'put') await target.upsert(namespace, [change.vector])
           else if (change.kind === 'delete') await target.delete(namespace, { ids: [id] })
-          else await target.update(namespace, { id, ...pick(change.values, 'values'), ...pick(change.sparseValues, 'sparseValues'), ...pick(change.setMetadata, 'setMetadata') })
+          else
+            await target.update(namespace, {
+              id,
+              ...pick(change.values, 'values'),
+              ...pick(change.sparseValues, 'sparseValues'),
+              ...pick(change.setMetadata, 'setMetadata'),
+            })
         } catch (err) {
           if (refusal(err)) throw new RecordRefused(namespace, id, err)
           throw err
@@ -129,11 +143,15 @@ export class Batch {
 
   #counts(): { upserted: number; deleted: number; updated: number } {
     const n = { upserted: 0, deleted: 0, updated: 0 }
-    for (const { change } of this.describe()) n[change.kind === 'put' ? 'upserted' : change.kind === 'delete' ? 'deleted' : 'updated']++
+    for (const { change } of this.describe())
+      n[change.kind === 'put' ? 'upserted' : change.kind === 'delete' ? 'deleted' : 'updated']++
     return n
   }
 
-  async #apply(target: VectorStore, concurrency: number): Promise<{ upserted: number; deleted: number; updated: number }> {
+  async #apply(
+    target: VectorStore,
+    concurrency: number,
+  ): Promise<{ upserted: number; deleted: number; updated: number }> {
     let upserted = 0
     let deleted = 0
     let updated = 0
@@ -149,14 +167,21 @@ export class Batch {
       if (puts.length > 0) await target.upsert(namespace, puts)
       if (deletes.length > 0) await target.delete(namespace, { ids: deletes })
       let next = 0
-      await Promise.all(Array.from({ length: Math.min(concurrency, updates.length) }, async () => {
-        for (;;) {
-          const u = updates[next++]
-          if (u === undefined) return
-          const { id, values, sparseValues, setMetadata } = u
-          await target.update(namespace, { id, ...pick(values, 'values'), ...pick(sparseValues, 'sparseValues'), ...pick(setMetadata, 'setMetadata') })
-        }
-      }))
+      await Promise.all(
+        Array.from({ length: Math.min(concurrency, updates.length) }, async () => {
+          for (;;) {
+            const u = updates[next++]
+            if (u === undefined) return
+            const { id, values, sparseValues, setMetadata } = u
+            await target.update(namespace, {
+              id,
+              ...pick(values, 'values'),
+              ...pick(sparseValues, 'sparseValues'),
+              ...pick(setMetadata, 'setMetadata'),
+            })
+          }
+        }),
+      )
       upserted += puts.length
       deleted += deletes.length
       updated += updates.length
@@ -168,7 +193,11 @@ export class Batch {
 /** The target refused this record of a batch for good (Batch.apply). */
 export class RecordRefused extends Error {
   override readonly name = 'RecordRefused'
-  constructor(readonly namespace: string, readonly id: string, override readonly cause: unknown) {
+  constructor(
+    readonly namespace: string,
+    readonly id: string,
+    override readonly cause: unknown,
+  ) {
     super((cause as Error).message)
   }
 }
@@ -176,8 +205,12 @@ export class RecordRefused extends Error {
 /** Whether a failure is the store saying no to what was sent, for good: a refusal or a
  *  value it cannot hold. Outages, a refused key or a missing index are not about a record. */
 export function refusal(err: unknown): boolean {
-  return err instanceof RecordRefused ||
-    (err instanceof VecshiftError && !err.retriable && (err.code === E.STORE_REFUSED.code || err.code === E.STORE_UNSUPPORTED.code))
+  return (
+    err instanceof RecordRefused ||
+    (err instanceof VecshiftError &&
+      !err.retriable &&
+      (err.code === E.STORE_REFUSED.code || err.code === E.STORE_UNSUPPORTED.code))
+  )
 }
 
 function mergeMetadata(a: Metadata | undefined, b: Metadata | undefined): Metadata | undefined {

@@ -56,7 +56,10 @@ export class IntentTracker {
   #lastRead: Position | undefined
   #newestTs = 0
 
-  constructor(readonly outcomeWaitMs: number, start: Position | undefined) {
+  constructor(
+    readonly outcomeWaitMs: number,
+    start: Position | undefined,
+  ) {
     this.#lastRead = start
   }
 

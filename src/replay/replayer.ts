@@ -63,11 +63,21 @@ export interface ReplayOptions {
 
 export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
   const { log, target, logger } = options
-  if (!options.dryRun && options.source === undefined) throw new VecshiftError(E.INTERNAL, ['replay without a source to repair from'])
-  const start = options.from ?? await log.checkpoint(options.consumer)
+  if (!options.dryRun && options.source === undefined)
+    throw new VecshiftError(E.INTERNAL, ['replay without a source to repair from'])
+  const start = options.from ?? (await log.checkpoint(options.consumer))
   const tracker = new IntentTracker(options.outcomeWaitMs, start)
   const counts: ReplayCounts = {
-    applied: 0, skippedFailed: 0, repaired: 0, uncertainFilterWrites: 0, otherNamespaces: 0, batches: 0, upserted: 0, deleted: 0, updated: 0, filterWrites: 0,
+    applied: 0,
+    skippedFailed: 0,
+    repaired: 0,
+    uncertainFilterWrites: 0,
+    otherNamespaces: 0,
+    batches: 0,
+    upserted: 0,
+    deleted: 0,
+    updated: 0,
+    filterWrites: 0,
   }
   let batch = new Batch()
   const backlogAgeMs = Math.max(BACKLOG_AGE_MS, 10 * options.lingerMs)
@@ -96,9 +106,14 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
     const oldest = tracker.oldestWaitingTs
     // A log whose positions do not count records (S3) still says when the replayer is at
     // its tail: 0 then, unknown otherwise (the cutover waits for the 0).
-    const lagRecords = tail === undefined ? 0
-      : log.distance ? log.distance(committed, tail)
-        : committed !== undefined && log.compare(committed, tail) >= 0 ? 0 : undefined
+    const lagRecords =
+      tail === undefined
+        ? 0
+        : log.distance
+          ? log.distance(committed, tail)
+          : committed !== undefined && log.compare(committed, tail) >= 0
+            ? 0
+            : undefined
     const s: ReplayStatus = {
       consumer: options.consumer,
       checkpoint: committed,
@@ -124,7 +139,11 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
    * refusal no retry can change stops replay with that named (E.REPLAY_REFUSED), recorded
    * in the status for `vecshift status` and the cutover, never skipped.
    */
-  const persist = async <T>(what: string, fn: () => Promise<T>, written?: (err: unknown) => Promise<{ namespace?: string; id?: string; through?: Position | undefined }>): Promise<T> => {
+  const persist = async <T>(
+    what: string,
+    fn: () => Promise<T>,
+    written?: (err: unknown) => Promise<{ namespace?: string; id?: string; through?: Position | undefined }>,
+  ): Promise<T> => {
     for (let attempt = 0; ; attempt++) {
       try {
         const out = await fn()
@@ -134,15 +153,35 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
       } catch (err) {
         const retriable = err instanceof VecshiftError && err.retriable
         if (written && refusal(err) && !options.signal?.aborted && !options.dryRun) {
-          const { through, ...where }: { namespace?: string; id?: string; through?: Position | undefined } = await written(err).catch(() => ({}))
+          const { through, ...where }: { namespace?: string; id?: string; through?: Position | undefined } =
+            await written(err).catch(() => ({}))
           failed = {
-            what, ...where, after: committed, through: through ?? handledThrough,
-            error: (err as Error).message, at: new Date().toISOString(),
+            what,
+            ...where,
+            after: committed,
+            through: through ?? handledThrough,
+            error: (err as Error).message,
+            at: new Date().toISOString(),
           }
-          const record = [where.namespace !== undefined ? `namespace ${JSON.stringify(where.namespace)}` : undefined, where.id !== undefined ? `id ${JSON.stringify(where.id)}` : undefined].filter(Boolean).join(', ')
+          const record = [
+            where.namespace !== undefined ? `namespace ${JSON.stringify(where.namespace)}` : undefined,
+            where.id !== undefined ? `id ${JSON.stringify(where.id)}` : undefined,
+          ]
+            .filter(Boolean)
+            .join(', ')
           logger?.error({ err, failed }, 'the target refused a logged write for good; replay stops before it')
           await status(true).catch(() => undefined)
-          throw new VecshiftError(E.REPLAY_REFUSED, [target.label, `${what}${record ? `: ${record}` : ''}`, committed ?? '(the start)', failed.through ?? '(the start)', (err as Error).message], { cause: err })
+          throw new VecshiftError(
+            E.REPLAY_REFUSED,
+            [
+              target.label,
+              `${what}${record ? `: ${record}` : ''}`,
+              committed ?? '(the start)',
+              failed.through ?? '(the start)',
+              (err as Error).message,
+            ],
+            { cause: err },
+          )
         }
         if (!options.follow || !retriable || options.signal?.aborted) throw err
         retrying = (err as Error).message
@@ -160,13 +199,31 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
     const checkpoint = handledThrough
     if (batch.size > 0) {
       if (options.dryRun) {
-        for (const { namespace, id, change } of batch.describe()) print({ op: change.kind === 'put' ? 'upsert' : change.kind, namespace, id, ...(change.kind === 'put' ? summary(change.vector) : change.kind === 'update' ? { values: change.values !== undefined, sparseValues: change.sparseValues !== undefined, setMetadata: change.setMetadata } : {}) })
+        for (const { namespace, id, change } of batch.describe())
+          print({
+            op: change.kind === 'put' ? 'upsert' : change.kind,
+            namespace,
+            id,
+            ...(change.kind === 'put'
+              ? summary(change.vector)
+              : change.kind === 'update'
+                ? {
+                    values: change.values !== undefined,
+                    sparseValues: change.sparseValues !== undefined,
+                    setMetadata: change.setMetadata,
+                  }
+                : {}),
+          })
       } else {
         if (options.dirty) {
           for (const [ns, id] of batch.ids()) options.dirty.addId(ns, id)
           await options.dirty.sync()
         }
-        const done = await persist('apply a batch', () => batch.apply(target, options.concurrency), async (err) => (err instanceof RecordRefused ? { namespace: err.namespace, id: err.id } : {}))
+        const done = await persist(
+          'apply a batch',
+          () => batch.apply(target, options.concurrency),
+          async (err) => (err instanceof RecordRefused ? { namespace: err.namespace, id: err.id } : {}),
+        )
         counts.upserted += done.upserted
         counts.deleted += done.deleted
         counts.updated += done.updated
@@ -189,20 +246,42 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
     await flush()
     const ns = intent.namespace
     if (options.dryRun) {
-      print({ op: intent.op, namespace: ns, ...(intent.op === 'update' ? { filter: intent.filter, setMetadata: intent.setMetadata } : intent.op === 'delete' && intent.deleteAll ? { deleteAll: true } : { filter: (intent as { filter?: unknown }).filter }), ...(uncertain ? { uncertain: true } : {}) })
+      print({
+        op: intent.op,
+        namespace: ns,
+        ...(intent.op === 'update'
+          ? { filter: intent.filter, setMetadata: intent.setMetadata }
+          : intent.op === 'delete' && intent.deleteAll
+            ? { deleteAll: true }
+            : { filter: (intent as { filter?: unknown }).filter }),
+        ...(uncertain ? { uncertain: true } : {}),
+      })
       return
     }
     if (options.dirty) {
       const mark = uncertain ? { uncertain: true as const } : {}
-      options.dirty.addWhole(intent.op === 'delete' && intent.deleteAll ? { namespace: ns, deleteAll: true, ...mark } : { namespace: ns, filter: (intent as { filter: Record<string, unknown> }).filter, ...mark })
+      options.dirty.addWhole(
+        intent.op === 'delete' && intent.deleteAll
+          ? { namespace: ns, deleteAll: true, ...mark }
+          : { namespace: ns, filter: (intent as { filter: Record<string, unknown> }).filter, ...mark },
+      )
       await options.dirty.sync()
     }
-    await persist(`apply ${intent.op} by ${intent.op === 'delete' && intent.deleteAll ? 'deleteAll' : 'filter'}`, async () => {
-      if (intent.op === 'update') await target.update(ns, { filter: intent.filter as Record<string, unknown>, setMetadata: intent.setMetadata ?? {} })
-      else if (intent.op === 'delete' && intent.deleteNamespace && target.deleteNamespace) await target.deleteNamespace(ns)
-      else if (intent.op === 'delete' && intent.deleteAll) await target.delete(ns, { deleteAll: true })
-      else if (intent.op === 'delete') await target.delete(ns, { filter: intent.filter as Record<string, unknown> })
-    }, async () => ({ namespace: ns, through: handling }))
+    await persist(
+      `apply ${intent.op} by ${intent.op === 'delete' && intent.deleteAll ? 'deleteAll' : 'filter'}`,
+      async () => {
+        if (intent.op === 'update')
+          await target.update(ns, {
+            filter: intent.filter as Record<string, unknown>,
+            setMetadata: intent.setMetadata ?? {},
+          })
+        else if (intent.op === 'delete' && intent.deleteNamespace && target.deleteNamespace)
+          await target.deleteNamespace(ns)
+        else if (intent.op === 'delete' && intent.deleteAll) await target.delete(ns, { deleteAll: true })
+        else if (intent.op === 'delete') await target.delete(ns, { filter: intent.filter as Record<string, unknown> })
+      },
+      async () => ({ namespace: ns, through: handling }),
+    )
     counts.filterWrites++
   }
 
@@ -214,9 +293,13 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
       print({ op: 'create_namespace', namespace: ns, ...(schema ? { schema } : {}) })
       return
     }
-    await persist('create a namespace', async () => {
-      if (target.createNamespace) await target.createNamespace(ns, schema)
-    }, async () => ({ namespace: ns, through: handling }))
+    await persist(
+      'create a namespace',
+      async () => {
+        if (target.createNamespace) await target.createNamespace(ns, schema)
+      },
+      async () => ({ namespace: ns, through: handling }),
+    )
   }
 
   /** An intent whose outcome is not known: its ids get what the source holds now. */
@@ -241,10 +324,14 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
       const source = options.source as VectorStore
       const found = await persist('read the source to repair', () => source.fetch(ns, ids))
       const gone = ids.filter((id) => !found.has(id))
-      await persist('repair the target from the source', async () => {
-        if (found.size > 0) await target.upsert(ns, [...found.values()])
-        if (gone.length > 0) await target.delete(ns, { ids: gone })
-      }, async () => ({ namespace: ns, through: handling }))
+      await persist(
+        'repair the target from the source',
+        async () => {
+          if (found.size > 0) await target.upsert(ns, [...found.values()])
+          if (gone.length > 0) await target.delete(ns, { ids: gone })
+        },
+        async () => ({ namespace: ns, through: handling }),
+      )
     }
     counts.repaired++
   }
@@ -278,7 +365,8 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
       // cutover wait on that latency. Reading a real backlog fills whole batches well within it.
       const now = Date.now()
       const age = now - batchStartedAt
-      const lingered = batch.size > 0 && ((age >= options.lingerMs && now - writtenAt(item) < backlogAgeMs) || age >= MAX_BATCH_AGE_MS)
+      const lingered =
+        batch.size > 0 && ((age >= options.lingerMs && now - writtenAt(item) < backlogAgeMs) || age >= MAX_BATCH_AGE_MS)
       if (batch.size >= options.batchSize || batchWrites >= options.batchSize || lingered) await flush()
     }
     // Every release is handled: records read since (outcomes) are behind us too.
@@ -286,7 +374,8 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
   }
 
   const handleIntent = async (item: Released): Promise<void> => {
-    const parts = options.namespace === undefined ? item.parts : item.parts.filter((p) => p.namespace === options.namespace)
+    const parts =
+      options.namespace === undefined ? item.parts : item.parts.filter((p) => p.namespace === options.namespace)
     if (parts.length === 0) {
       counts.otherNamespaces++
       return
@@ -307,11 +396,17 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
     const byFilter = intentIds(first) === undefined
     if (item.outcome === 'unknown') {
       if (!byFilter) {
-        logger?.info({ instance: first.instance, seq: first.seq, timedOut: item.timedOut }, 'a logged write has no known outcome; repairing its ids from the source')
+        logger?.info(
+          { instance: first.instance, seq: first.seq, timedOut: item.timedOut },
+          'a logged write has no known outcome; repairing its ids from the source',
+        )
         await repair(parts)
         return
       }
-      logger?.warn({ instance: first.instance, seq: first.seq, namespace: first.namespace, op: first.op }, 'a write by filter has no known outcome; applying it (the cutover compares this namespace in full)')
+      logger?.warn(
+        { instance: first.instance, seq: first.seq, namespace: first.namespace, op: first.op },
+        'a write by filter has no known outcome; applying it (the cutover compares this namespace in full)',
+      )
       counts.uncertainFilterWrites++
     }
     counts.applied++
@@ -336,7 +431,13 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
   // The read loop. While a partial batch or held intents wait, each read races a short timer:
   // when the log stays quiet the reader is at its end, the batch is applied and missing
   // outcomes are judged by the clock.
-  const reader = log.read({ ...(start === undefined ? {} : { after: start }), follow: options.follow || options.until !== undefined, ...(options.signal ? { signal: options.signal } : {}) })[Symbol.asyncIterator]()
+  const reader = log
+    .read({
+      ...(start === undefined ? {} : { after: start }),
+      follow: options.follow || options.until !== undefined,
+      ...(options.signal ? { signal: options.signal } : {}),
+    })
+    [Symbol.asyncIterator]()
   let next: Promise<IteratorResult<LogEntry>> | undefined
   let pastUntil = false
   try {
@@ -345,7 +446,8 @@ export async function replay(options: ReplayOptions): Promise<ReplayStatus> {
       next ??= reader.next()
       const waiting = batch.size > 0 || tracker.waiting > 0
       const quietMs = batch.size > 0 ? options.lingerMs : 1000
-      const step = waiting || options.follow ? await Promise.race([next, sleep(quietMs).then(() => 'quiet' as const)]) : await next
+      const step =
+        waiting || options.follow ? await Promise.race([next, sleep(quietMs).then(() => 'quiet' as const)]) : await next
       if (step === 'quiet') {
         await handle(tracker.release(Date.now(), true))
         await flush()

@@ -63,7 +63,11 @@ export class ReplayStatusFile {
   readonly path: string
   readonly dirtyPath: string
 
-  constructor(readonly dir: string, migration: string, consumer: string) {
+  constructor(
+    readonly dir: string,
+    migration: string,
+    consumer: string,
+  ) {
     const name = consumer === 'replay' ? migration : `${migration}.${consumer.replace(/[^a-zA-Z0-9_.=-]/g, '_')}`
     this.path = join(dir, `${name}.replay.json`)
     // The forward replayer's dirty set is the cutover's; a rollback's (consumer "rollback",

@@ -81,7 +81,12 @@ export interface QueryMatch {
 }
 
 export type UpdateRequest =
-  | { readonly id: string; readonly values?: Float32Array; readonly sparseValues?: SparseVector; readonly setMetadata?: Metadata }
+  | {
+      readonly id: string
+      readonly values?: Float32Array
+      readonly sparseValues?: SparseVector
+      readonly setMetadata?: Metadata
+    }
   | { readonly filter: Record<string, unknown>; readonly setMetadata: Metadata }
 
 export type DeleteRequest =
@@ -109,7 +114,11 @@ export interface VectorStore {
   /** A page of the ids whose metadata matches `filter` (Pinecone's filter language), in the
    *  store's order (pages follow on with `cursor`). Absent where the store cannot select by metadata without a vector
    *  (Pinecone pod-based indexes): the cutover's reconciliation then lists instead. */
-  matching?(namespace: string, filter: Record<string, unknown>, options?: Omit<ListOptions, 'prefix'>): Promise<ListPage>
+  matching?(
+    namespace: string,
+    filter: Record<string, unknown>,
+    options?: Omit<ListOptions, 'prefix'>,
+  ): Promise<ListPage>
   /** The records that exist among `ids` (any number: the adapter batches). */
   fetch(namespace: string, ids: readonly string[]): Promise<Map<string, StoredVector>>
   query(namespace: string, request: QueryRequest): Promise<QueryMatch[]>
@@ -134,7 +143,13 @@ export interface VectorStore {
   ping?(): Promise<void>
   /** Present on stores that can create themselves with a given shape (pgvector): creates
    *  what is missing, refuses an existing store of another shape. */
-  createSchema?(spec: { dimension: number | null; metric: Metric; vectorType?: VectorType; deferIndex?: boolean; namespaces?: readonly NamespaceStats[] }): Promise<void>
+  createSchema?(spec: {
+    dimension: number | null
+    metric: Metric
+    vectorType?: VectorType
+    deferIndex?: boolean
+    namespaces?: readonly NamespaceStats[]
+  }): Promise<void>
   /** Present on stores whose search index can be built after a bulk load (pgvector's HNSW):
    *  creates what is missing (calling onStart first), refreshes the planner's statistics, and
    *  answers whether it built anything; idempotent. */

@@ -7,7 +7,12 @@ const PAGE = 100
 
 /** Ids of one namespace (or those matching `filter`), one at a time, read a page at a time.
  *  `list` pages come in bytewise order; `matching` pages in the store's own order. */
-export function idCursor(store: VectorStore, namespace: string, filter?: Record<string, unknown>, page = PAGE): { next(): Promise<string | undefined> } {
+export function idCursor(
+  store: VectorStore,
+  namespace: string,
+  filter?: Record<string, unknown>,
+  page = PAGE,
+): { next(): Promise<string | undefined> } {
   let ids: readonly string[] = []
   let at = 0
   let cursor: string | undefined
@@ -17,7 +22,10 @@ export function idCursor(store: VectorStore, namespace: string, filter?: Record<
       while (at >= ids.length) {
         if (done) return undefined
         const options = { limit: page, ...(cursor === undefined ? {} : { cursor }) }
-        const p = filter === undefined || !store.matching ? await store.list(namespace, options) : await store.matching(namespace, filter, options)
+        const p =
+          filter === undefined || !store.matching
+            ? await store.list(namespace, options)
+            : await store.matching(namespace, filter, options)
         ids = p.ids
         at = 0
         cursor = p.next
@@ -30,7 +38,11 @@ export function idCursor(store: VectorStore, namespace: string, filter?: Record<
 
 /** Every id either store lists in `namespace`, once each, in bytewise order (a merge of the
  *  two listings), with the side(s) that hold it. */
-export async function* unionOfIds(a: VectorStore, b: VectorStore, namespace: string): AsyncGenerator<{ id: string; inA: boolean; inB: boolean }> {
+export async function* unionOfIds(
+  a: VectorStore,
+  b: VectorStore,
+  namespace: string,
+): AsyncGenerator<{ id: string; inA: boolean; inB: boolean }> {
   const x = idCursor(a, namespace)
   const y = idCursor(b, namespace)
   let p = await x.next()

@@ -12,16 +12,26 @@ export type Role = 'source' | 'target'
 
 export async function openStore(config: Config, role: Role, logger?: Logger): Promise<VectorStore> {
   const section: StoreConfig | undefined = role === 'source' ? config.source : config.target
-  if (section === undefined) throw new VecshiftError(E.CONFIG_INVALID, [`${role}: this command needs a ${role} store; add a "${role}:" section`])
+  if (section === undefined)
+    throw new VecshiftError(E.CONFIG_INVALID, [`${role}: this command needs a ${role} store; add a "${role}:" section`])
   const log = logger?.child({ component: 'store', role })
   if (section.type === 'pinecone') {
     const keyName = role === 'source' ? 'sourceApiKey' : 'targetApiKey'
     const apiKey = config.secrets[keyName]
-    if (apiKey === undefined) throw new VecshiftError(E.CONFIG_INVALID, [`${role}: ${SECRET_ENV[keyName].env} is not set; the ${role} Pinecone index needs its API key`])
+    if (apiKey === undefined)
+      throw new VecshiftError(E.CONFIG_INVALID, [
+        `${role}: ${SECRET_ENV[keyName].env} is not set; the ${role} Pinecone index needs its API key`,
+      ])
     const { PineconeStore } = await import('./pinecone/store.js')
     return new PineconeStore({
-      role, index: section.index, ...(section.host === undefined ? {} : { host: section.host }), controllerHost: section.controllerHost, apiKey,
-      apiKeyEnv: SECRET_ENV[keyName].env, tlsVerify: section.tlsVerify, ...(log ? { logger: log } : {}),
+      role,
+      index: section.index,
+      ...(section.host === undefined ? {} : { host: section.host }),
+      controllerHost: section.controllerHost,
+      apiKey,
+      apiKeyEnv: SECRET_ENV[keyName].env,
+      tlsVerify: section.tlsVerify,
+      ...(log ? { logger: log } : {}),
     })
   }
   const password = config.secrets[role === 'source' ? 'sourcePgPassword' : 'targetPgPassword']
@@ -36,9 +46,21 @@ export async function openStore(config: Config, role: Role, logger?: Logger): Pr
     efSearch: section.efSearch,
     exactFilterRows: section.exactFilterRows,
     layoutSettings: { minIndexedRows: section.minIndexedRows, maxPartialIndexes: section.maxPartialIndexes },
-    ...(log ? { onLayout: (choice: LayoutChoice) => log.info({ layout: choice.layout, reason: choice.reason, indexed: choice.indexed.length }, `search index layout: ${choice.layout}`) } : {}),
+    ...(log
+      ? {
+          onLayout: (choice: LayoutChoice) =>
+            log.info(
+              { layout: choice.layout, reason: choice.reason, indexed: choice.indexed.length },
+              `search index layout: ${choice.layout}`,
+            ),
+        }
+      : {}),
     pool: {
-      host: section.host, port: section.port, database: section.database, user: section.user, max: section.poolSize,
+      host: section.host,
+      port: section.port,
+      database: section.database,
+      user: section.user,
+      max: section.poolSize,
       ...(password === undefined ? {} : { password }),
       ...(section.ssl === 'disable' ? {} : { ssl: { rejectUnauthorized: section.ssl === 'verify-full' } }),
     },

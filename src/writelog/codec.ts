@@ -1,7 +1,18 @@
 import { crc32 } from 'node:zlib'
 import type {
-  AbandonRecord, CreateNamespaceRecord, DeleteRecord, FenceRecord, LogRecord, Metadata, OutcomeKind, OutcomeRecord, RecordHeader,
-  SparseValues, UpdateRecord, UpsertRecord, VectorRecord,
+  AbandonRecord,
+  CreateNamespaceRecord,
+  DeleteRecord,
+  FenceRecord,
+  LogRecord,
+  Metadata,
+  OutcomeKind,
+  OutcomeRecord,
+  RecordHeader,
+  SparseValues,
+  UpdateRecord,
+  UpsertRecord,
+  VectorRecord,
 } from './record.js'
 import { wellFormed } from '../unicode.js'
 
@@ -149,16 +160,31 @@ class Writer {
     this.arena.commit(this.buf, this.pos)
     return this.buf.subarray(this.start, this.pos)
   }
-  u8(v: number): void { this.ensure(1); this.buf[this.pos++] = v }
-  u16(v: number): void { this.ensure(2); this.buf.writeUInt16LE(v, this.pos); this.pos += 2 }
-  u32(v: number): void { this.ensure(4); this.buf.writeUInt32LE(v, this.pos); this.pos += 4 }
+  u8(v: number): void {
+    this.ensure(1)
+    this.buf[this.pos++] = v
+  }
+  u16(v: number): void {
+    this.ensure(2)
+    this.buf.writeUInt16LE(v, this.pos)
+    this.pos += 2
+  }
+  u32(v: number): void {
+    this.ensure(4)
+    this.buf.writeUInt32LE(v, this.pos)
+    this.pos += 4
+  }
   u64(v: number): void {
     this.ensure(8)
     this.buf.writeUInt32LE(v % 0x1_0000_0000, this.pos)
     this.buf.writeUInt32LE(Math.floor(v / 0x1_0000_0000), this.pos + 4)
     this.pos += 8
   }
-  f64(v: number): void { this.ensure(8); this.buf.writeDoubleLE(v, this.pos); this.pos += 8 }
+  f64(v: number): void {
+    this.ensure(8)
+    this.buf.writeDoubleLE(v, this.pos)
+    this.pos += 8
+  }
   str16(s: string): void {
     if (!wellFormed(s)) return this.#utf16(s, 0xffff, (n) => this.u16(n))
     const n = Buffer.byteLength(s)
@@ -198,36 +224,64 @@ class Writer {
 /** Marks a string stored as UTF-16LE code units (Writer.#utf16). */
 const UTF16_MARK = 0xff
 
-
 class Reader {
   pos: number
-  constructor(readonly buf: Buffer, start: number, readonly end: number) {
+  constructor(
+    readonly buf: Buffer,
+    start: number,
+    readonly end: number,
+  ) {
     this.pos = start
   }
   need(n: number): void {
     if (this.pos + n > this.end) throw new CodecError('record ends early')
   }
-  u8(): number { this.need(1); return this.buf[this.pos++] as number }
-  u16(): number { this.need(2); const v = this.buf.readUInt16LE(this.pos); this.pos += 2; return v }
-  u32(): number { this.need(4); const v = this.buf.readUInt32LE(this.pos); this.pos += 4; return v }
+  u8(): number {
+    this.need(1)
+    return this.buf[this.pos++] as number
+  }
+  u16(): number {
+    this.need(2)
+    const v = this.buf.readUInt16LE(this.pos)
+    this.pos += 2
+    return v
+  }
+  u32(): number {
+    this.need(4)
+    const v = this.buf.readUInt32LE(this.pos)
+    this.pos += 4
+    return v
+  }
   u64(): number {
     this.need(8)
     const v = this.buf.readUInt32LE(this.pos) + this.buf.readUInt32LE(this.pos + 4) * 0x1_0000_0000
     this.pos += 8
     return v
   }
-  f64(): number { this.need(8); const v = this.buf.readDoubleLE(this.pos); this.pos += 8; return v }
+  f64(): number {
+    this.need(8)
+    const v = this.buf.readDoubleLE(this.pos)
+    this.pos += 8
+    return v
+  }
   str(n: number): string {
     this.need(n)
-    const s = n > 0 && this.buf[this.pos] === UTF16_MARK
-      ? this.buf.toString('utf16le', this.pos + 1, this.pos + n)
-      : this.buf.toString('utf8', this.pos, this.pos + n)
+    const s =
+      n > 0 && this.buf[this.pos] === UTF16_MARK
+        ? this.buf.toString('utf16le', this.pos + 1, this.pos + n)
+        : this.buf.toString('utf8', this.pos, this.pos + n)
     this.pos += n
     return s
   }
-  str16(): string { return this.str(this.u16()) }
-  str32(): string { return this.str(this.u32()) }
-  json<T>(): T { return JSON.parse(this.str32()) as T }
+  str16(): string {
+    return this.str(this.u16())
+  }
+  str32(): string {
+    return this.str(this.u32())
+  }
+  json<T>(): T {
+    return JSON.parse(this.str32()) as T
+  }
   /** Copies into a fresh, aligned buffer: typed arrays need 4-byte alignment. */
   f32(n: number): Float32Array {
     this.need(n * 4)
@@ -284,16 +338,26 @@ function writeBody(w: Writer, record: LogRecord): void {
       for (const v of record.vectors) writeVector(w, v)
       return
     case 'update':
-      w.u8((record.id !== undefined ? 1 : 0) | (record.values ? 2 : 0) | (record.sparseValues ? 4 : 0) |
-        (record.setMetadata ? 8 : 0) | (record.filter ? 16 : 0))
+      w.u8(
+        (record.id !== undefined ? 1 : 0) |
+          (record.values ? 2 : 0) |
+          (record.sparseValues ? 4 : 0) |
+          (record.setMetadata ? 8 : 0) |
+          (record.filter ? 16 : 0),
+      )
       if (record.id !== undefined) w.str16(record.id)
-      if (record.values) { w.u32(record.values.length); w.bytes(record.values) }
+      if (record.values) {
+        w.u32(record.values.length)
+        w.bytes(record.values)
+      }
       if (record.sparseValues) writeSparse(w, record.sparseValues)
       if (record.setMetadata) w.str32(JSON.stringify(record.setMetadata))
       if (record.filter) w.str32(JSON.stringify(record.filter))
       return
     case 'delete':
-      w.u8((record.ids ? 1 : 0) | (record.filter ? 2 : 0) | (record.deleteAll ? 4 : 0) | (record.deleteNamespace ? 8 : 0))
+      w.u8(
+        (record.ids ? 1 : 0) | (record.filter ? 2 : 0) | (record.deleteAll ? 4 : 0) | (record.deleteNamespace ? 8 : 0),
+      )
       if (record.ids) {
         w.u32(record.ids.length)
         for (const id of record.ids) w.str16(id)
@@ -320,9 +384,8 @@ function writeBody(w: Writer, record: LogRecord): void {
 /** Encodes one record as a complete frame (length, checksum, payload), carved from `arena`
  *  (by default one whose slabs are never reused). */
 export function encodeRecord(record: LogRecord, arena: FrameArena = SHARED_ARENA): Buffer {
-  const estimate = record.op === 'upsert'
-    ? 128 + record.vectors.reduce((n, v) => n + 64 + (v.values?.length ?? 0) * 4, 0)
-    : 256
+  const estimate =
+    record.op === 'upsert' ? 128 + record.vectors.reduce((n, v) => n + 64 + (v.values?.length ?? 0) * 4, 0) : 256
   const w = new Writer(estimate, arena)
   w.pos = w.start + FRAME_HEADER_BYTES
   w.u8(FORMAT_VERSION)
@@ -346,11 +409,17 @@ export function encodeRecord(record: LogRecord, arena: FrameArena = SHARED_ARENA
 export function decodePayload(buf: Buffer, start = 0, end = buf.length): LogRecord {
   const r = new Reader(buf, start, end)
   const version = r.u8()
-  if (version !== FORMAT_VERSION && version !== FORMAT_VERSION_UTF16) throw new CodecError(`unknown record format version ${version}`)
+  if (version !== FORMAT_VERSION && version !== FORMAT_VERSION_UTF16)
+    throw new CodecError(`unknown record format version ${version}`)
   const op = OPS[r.u8()]
   if (!op) throw new CodecError('unknown operation code')
   const header: RecordHeader = {
-    seq: r.u64(), ts: r.f64(), instance: r.str16(), apiVersion: r.str16(), requestId: r.str16(), namespace: r.str16(),
+    seq: r.u64(),
+    ts: r.f64(),
+    instance: r.str16(),
+    apiVersion: r.str16(),
+    requestId: r.str16(),
+    namespace: r.str16(),
   }
   let record: LogRecord
   switch (op) {
@@ -399,7 +468,11 @@ export function decodePayload(buf: Buffer, start = 0, end = buf.length): LogReco
       break
     case 'create_namespace': {
       const flags = r.u8()
-      record = { ...header, op, ...(flags & 1 ? { schema: r.json<Record<string, unknown>>() } : {}) } satisfies CreateNamespaceRecord
+      record = {
+        ...header,
+        op,
+        ...(flags & 1 ? { schema: r.json<Record<string, unknown>>() } : {}),
+      } satisfies CreateNamespaceRecord
       break
     }
     case 'abandon':
@@ -420,7 +493,8 @@ export type FrameResult =
 export function readFrame(buf: Buffer, offset: number): FrameResult {
   if (offset + FRAME_HEADER_BYTES > buf.length) return { kind: 'incomplete' }
   const length = buf.readUInt32LE(offset)
-  if (length === 0 || length > MAX_PAYLOAD_BYTES) return { kind: 'corrupt', reason: `implausible record length ${length}` }
+  if (length === 0 || length > MAX_PAYLOAD_BYTES)
+    return { kind: 'corrupt', reason: `implausible record length ${length}` }
   const start = offset + FRAME_HEADER_BYTES
   const end = start + length
   if (end > buf.length) return { kind: 'incomplete' }

@@ -54,36 +54,47 @@ export const kafkaLogSchema = z.strictObject({
   createTopic: z.boolean().default(true),
 })
 
-export const s3LogSchema = z.strictObject({
-  bucket: z.string().min(3).max(63),
-  prefix: z.string().max(512),
-  region: z.string().min(1),
-  /** For S3-compatible stores (MinIO, Ceph); omit for AWS. */
-  endpoint: z.url().optional(),
-  forcePathStyle: z.boolean().default(false),
-  sse: z.enum(['AES256', 'aws:kms']).optional(),
-  kmsKeyId: z.string().min(1).optional(),
-  lingerMs: ms(10_000).default(20),
-  maxObjectRecords: z.number().int().min(1).max(999_999).default(10_000),
-  maxObjectBytes: bytes(4096, 5 * 1024 ** 3).default(8 * 1024 * 1024),
-  maxQueueBytes: bytes(64 * 1024, 4 * 1024 ** 3).default(64 * 1024 * 1024),
-  requestTimeoutMs: ms(600_000).min(100).default(5000),
-  appendTimeoutMs: ms(600_000).min(100).default(10_000),
-  /** Age after which another writer's object counts as final for readers; must exceed the
-   *  clock skew between gateway replicas plus an S3 put's latency. */
-  settleMs: ms(600_000).min(100).default(5000),
-}).refine((s) => s.kmsKeyId === undefined || s.sse === 'aws:kms', { message: 'kmsKeyId needs sse: aws:kms', path: ['kmsKeyId'] })
+export const s3LogSchema = z
+  .strictObject({
+    bucket: z.string().min(3).max(63),
+    prefix: z.string().max(512),
+    region: z.string().min(1),
+    /** For S3-compatible stores (MinIO, Ceph); omit for AWS. */
+    endpoint: z.url().optional(),
+    forcePathStyle: z.boolean().default(false),
+    sse: z.enum(['AES256', 'aws:kms']).optional(),
+    kmsKeyId: z.string().min(1).optional(),
+    lingerMs: ms(10_000).default(20),
+    maxObjectRecords: z.number().int().min(1).max(999_999).default(10_000),
+    maxObjectBytes: bytes(4096, 5 * 1024 ** 3).default(8 * 1024 * 1024),
+    maxQueueBytes: bytes(64 * 1024, 4 * 1024 ** 3).default(64 * 1024 * 1024),
+    requestTimeoutMs: ms(600_000).min(100).default(5000),
+    appendTimeoutMs: ms(600_000).min(100).default(10_000),
+    /** Age after which another writer's object counts as final for readers; must exceed the
+     *  clock skew between gateway replicas plus an S3 put's latency. */
+    settleMs: ms(600_000).min(100).default(5000),
+  })
+  .refine((s) => s.kmsKeyId === undefined || s.sse === 'aws:kms', {
+    message: 'kmsKeyId needs sse: aws:kms',
+    path: ['kmsKeyId'],
+  })
 
-export const writeLogConfigSchema = z.strictObject({
-  backend: z.enum(['file', 'kafka', 's3']).default('file'),
-  file: fileLogSchema.optional(),
-  kafka: kafkaLogSchema.optional(),
-  s3: s3LogSchema.optional(),
-}).superRefine((c, ctx) => {
-  if (c.backend !== 'file' && c[c.backend] === undefined) {
-    ctx.addIssue({ code: 'custom', message: `backend "${c.backend}" needs a "${c.backend}" section`, path: [c.backend] })
-  }
-})
+export const writeLogConfigSchema = z
+  .strictObject({
+    backend: z.enum(['file', 'kafka', 's3']).default('file'),
+    file: fileLogSchema.optional(),
+    kafka: kafkaLogSchema.optional(),
+    s3: s3LogSchema.optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.backend !== 'file' && c[c.backend] === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `backend "${c.backend}" needs a "${c.backend}" section`,
+        path: [c.backend],
+      })
+    }
+  })
 
 export type FileLogConfig = z.input<typeof fileLogSchema>
 export type KafkaLogConfig = z.input<typeof kafkaLogSchema>

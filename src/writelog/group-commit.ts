@@ -57,7 +57,11 @@ export class GroupCommit<T> {
   #timer: NodeJS.Timeout | undefined
   #closed = false
 
-  constructor(options: GroupCommitOptions, prepare: (record: LogRecord) => { prepared: T; bytes: number }, flush: FlushBatch<T>) {
+  constructor(
+    options: GroupCommitOptions,
+    prepare: (record: LogRecord) => { prepared: T; bytes: number },
+    flush: FlushBatch<T>,
+  ) {
     this.#options = options
     this.#prepare = prepare
     this.#flushBatch = flush
@@ -85,11 +89,18 @@ export class GroupCommit<T> {
     // One append larger than the whole queue is still accepted when the queue is empty, or
     // it could never be written at all.
     if (this.#queuedBytes > 0 && this.#queuedBytes + bytes > this.#options.maxQueueBytes) {
-      return Promise.reject(new VecshiftError(E.LOG_BACKPRESSURE, [this.#options.backend, this.#queuedBytes], { retryAfter: 1 }))
+      return Promise.reject(
+        new VecshiftError(E.LOG_BACKPRESSURE, [this.#options.backend, this.#queuedBytes], { retryAfter: 1 }),
+      )
     }
     return new Promise<Position[]>((resolve, reject) => {
       const owner: PendingAppend<T> = {
-        items: [], positions: new Array(records.length).fill(undefined), remaining: records.length, failure: undefined, resolve, reject,
+        items: [],
+        positions: new Array(records.length).fill(undefined),
+        remaining: records.length,
+        failure: undefined,
+        resolve,
+        reject,
       }
       records.forEach((record, index) => {
         const p = prepared[index] as { prepared: T; bytes: number }
@@ -153,7 +164,9 @@ export class GroupCommit<T> {
         const error = this.#asLogError(err)
         results = batch.map(() => error)
       }
-      batch.forEach((item, i) => this.#settle(item, results[i] ?? new VecshiftError(E.INTERNAL, ['batch result missing'])))
+      batch.forEach((item, i) =>
+        this.#settle(item, results[i] ?? new VecshiftError(E.INTERNAL, ['batch result missing'])),
+      )
     }
   }
 
@@ -170,7 +183,11 @@ export class GroupCommit<T> {
         this.#queuedBytes -= next.bytes
         continue
       }
-      if (batch.length > 0 && (batch.length >= this.#options.maxBatchRecords || bytes + next.bytes > this.#options.maxBatchBytes)) break
+      if (
+        batch.length > 0 &&
+        (batch.length >= this.#options.maxBatchRecords || bytes + next.bytes > this.#options.maxBatchBytes)
+      )
+        break
       batch.push(next)
       bytes += next.bytes
       this.#queue.shift()

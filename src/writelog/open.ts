@@ -35,7 +35,11 @@ export async function openWriteLog(config: WriteLogConfig, logger?: Logger): Pro
       const { sse, kmsKeyId, ...s3 } = c.s3 as NonNullable<typeof c.s3>
       return openS3Log({
         ...s3,
-        ...(sse === 'AES256' ? { sse: { type: 'AES256' } } : sse === 'aws:kms' ? { sse: { type: 'aws:kms', kmsKeyId } } : {}),
+        ...(sse === 'AES256'
+          ? { sse: { type: 'AES256' } }
+          : sse === 'aws:kms'
+            ? { sse: { type: 'aws:kms', kmsKeyId } }
+            : {}),
         ...(log ? { logger: log } : {}),
       })
     }
@@ -48,7 +52,12 @@ export async function openWriteLogForReading(config: WriteLogConfig, logger?: Lo
   if (config.backend === 'file') {
     const { openFileLog } = await import('./file/file-log.js')
     // A replayer following the log: new records are seen within 20 ms (a readdir and a stat).
-    return openFileLog({ dir: config.file?.dir ?? DEFAULT_FILE_LOG_DIR, readOnly: true, followPollMs: 20, ...(logger ? { logger: logger.child({ component: 'writelog', backend: 'file' }) } : {}) })
+    return openFileLog({
+      dir: config.file?.dir ?? DEFAULT_FILE_LOG_DIR,
+      readOnly: true,
+      followPollMs: 20,
+      ...(logger ? { logger: logger.child({ component: 'writelog', backend: 'file' }) } : {}),
+    })
   }
   return openWriteLog(config, logger)
 }

@@ -106,9 +106,13 @@ export function isIntent(record: LogRecord): record is IntentRecord {
 /** The ids an intent touches, when it names them (filter and deleteAll intents do not). */
 export function touchedIds(record: IntentRecord): readonly string[] | undefined {
   switch (record.op) {
-    case 'upsert': return record.vectors.map((v) => v.id)
-    case 'update': return record.id === undefined ? undefined : [record.id]
-    case 'delete': return record.ids
-    case 'create_namespace': return undefined
+    case 'upsert':
+      return record.vectors.map((v) => v.id)
+    case 'update':
+      return record.id === undefined ? undefined : [record.id]
+    case 'delete':
+      return record.ids
+    case 'create_namespace':
+      return undefined
   }
 }

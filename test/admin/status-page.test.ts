@@ -21,11 +21,37 @@ t.test('the status page shows the phase and a non-empty lag chart during a demo 
     executablePath: CHROMIUM,
     // As root in a container there is no sandbox; the network flags keep Chromium from
     // calling out (this machine's network is closed).
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   })
   t.teardown(() => browser.close())
-  const demo = spawn(process.execPath, [CLI, 'demo', '--vectors', '900', '--dimension', '16', '--pause-seconds', '6', '--after-seconds', '2', '--keep-running'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => { if (demo.exitCode === null) demo.kill('SIGKILL') })
+  const demo = spawn(
+    process.execPath,
+    [
+      CLI,
+      'demo',
+      '--vectors',
+      '900',
+      '--dimension',
+      '16',
+      '--pause-seconds',
+      '6',
+      '--after-seconds',
+      '2',
+      '--keep-running',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  t.teardown(() => {
+    if (demo.exitCode === null) demo.kill('SIGKILL')
+  })
   const exited = new Promise<number | null>((resolve) => demo.once('exit', (code) => resolve(code)))
   let stdout = ''
   let finished = false
@@ -49,7 +75,9 @@ t.test('the status page shows the phase and a non-empty lag chart during a demo 
 
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } })
   const consoleErrors: string[] = []
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()) })
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text())
+  })
   page.on('pageerror', (e) => consoleErrors.push(e.message))
 
   // Without the token the page asks for it.
@@ -72,11 +100,17 @@ t.test('the status page shows the phase and a non-empty lag chart during a demo 
   t.ok(phases.has('target-primary'), 'and the new phase after the flip, without a reload')
   // Wait until the lag chart has several samples (one a second).
   // (A string: it runs in the page, and this project's TypeScript has no DOM types.)
-  await page.waitForFunction("Number(document.getElementById('lag-line')?.dataset.samples ?? 0) >= 3", undefined, { timeout: 15_000 })
+  await page.waitForFunction("Number(document.getElementById('lag-line')?.dataset.samples ?? 0) >= 3", undefined, {
+    timeout: 15_000,
+  })
   const points = (await page.getAttribute('#lag-line', 'points')) ?? ''
   t.ok(points.trim().split(' ').length >= 3, `the lag chart has points (${points.slice(0, 60)}…)`)
   t.match(await page.textContent('#copy'), /done \(collection\): \d+ of \d+ records/, 'copy progress')
-  t.match(await page.textContent('#cutovers'), /cutover.*done.*barrier \d+.*flip \d+/, 'the cutover with its step timings')
+  t.match(
+    await page.textContent('#cutovers'),
+    /cutover.*done.*barrier \d+.*flip \d+/,
+    'the cutover with its step timings',
+  )
   t.match(await page.textContent('#replicas'), /pid \d+/, 'the gateway replica and its lease')
   t.match(await page.textContent('#replay'), /replay: lag \d+ records/, 'the replayer')
   t.match(await page.textContent('#shadow'), /^vm|\d+/, 'shadow-read agreement')

@@ -23,7 +23,11 @@ function figures(stdout: string) {
 
 for (const target of ['pinecone', 'pgvector'] as const) {
   t.test(`vecshift demo --target ${target}: copy, replay, verify and cutover under SDK traffic`, async (t) => {
-    const { stdout, stderr } = await run(process.execPath, [CLI, 'demo', '--target', target, '--vectors', '900', '--dimension', '16', '--after-seconds', '1'], { timeout: 120_000 })
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [CLI, 'demo', '--target', target, '--vectors', '900', '--dimension', '16', '--after-seconds', '1'],
+      { timeout: 120_000 },
+    )
     t.comment(stdout)
     const f = figures(stdout)
     // Seeded records plus whatever the app wrote before the copy's snapshot.
@@ -37,7 +41,11 @@ for (const target of ['pinecone', 'pgvector'] as const) {
     t.match(stdout, /new index vs app ledger\s+all \d+ ids the app wrote are as it was told/)
     t.match(stdout, /phase\s+target-primary/)
     // Progress on stderr (JSON lines: stderr is not a terminal here) ends at 100 %.
-    const last = stderr.trim().split('\n').filter((l) => l.startsWith('{"progress":"copy"')).at(-1)
+    const last = stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{"progress":"copy"'))
+      .at(-1)
     t.match(JSON.parse(last ?? '{}'), { progress: 'copy', final: true, percent: 100 })
   })
 }

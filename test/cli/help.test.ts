@@ -6,7 +6,23 @@ const run = promisify(execFile)
 // The compiled CLI, as users run it (`npm test` builds first); tsx would cost a second of
 // start-up per command.
 const CLI = [new URL('../../dist/cli/main.js', import.meta.url).pathname]
-const COMMANDS = ['emulator', 'gateway', 'copy', 'replay', 'verify', 'cutover', 'rollback', 'status', 'plan', 'index', 'log', 'log stats', 'log inspect', 'log tail', 'demo']
+const COMMANDS = [
+  'emulator',
+  'gateway',
+  'copy',
+  'replay',
+  'verify',
+  'cutover',
+  'rollback',
+  'status',
+  'plan',
+  'index',
+  'log',
+  'log stats',
+  'log inspect',
+  'log tail',
+  'demo',
+]
 
 t.test('vecshift --help lists every subcommand', async (t) => {
   const { stdout } = await run(process.execPath, [...CLI, '--help'])
@@ -14,21 +30,28 @@ t.test('vecshift --help lists every subcommand', async (t) => {
 })
 
 t.test('every subcommand answers --help with usage and exit 0', async (t) => {
-  await Promise.all(COMMANDS.map(async (c) => {
-    const { stdout } = await run(process.execPath, [...CLI, ...c.split(' '), '--help'])
-    t.match(stdout, new RegExp(`Usage: vecshift ${c}`), c)
-  }))
+  await Promise.all(
+    COMMANDS.map(async (c) => {
+      const { stdout } = await run(process.execPath, [...CLI, ...c.split(' '), '--help'])
+      t.match(stdout, new RegExp(`Usage: vecshift ${c}`), c)
+    }),
+  )
 })
 
 t.test('a missing --config is a usage error that names the flag', async (t) => {
-  const err = await run(process.execPath, [...CLI, 'gateway']).then(() => undefined, (e: { code: number; stderr: string }) => e)
+  const err = await run(process.execPath, [...CLI, 'gateway']).then(
+    () => undefined,
+    (e: { code: number; stderr: string }) => e,
+  )
   t.ok(err, 'exits non-zero')
   t.match(err?.stderr, /--config/)
 })
 
 t.test('a bad config refuses to start, naming the key, exit 2', async (t) => {
-  const err = await run(process.execPath, [...CLI, 'gateway', '--config', '/nonexistent.yaml'])
-    .then(() => undefined, (e: { code: number; stderr: string }) => e)
+  const err = await run(process.execPath, [...CLI, 'gateway', '--config', '/nonexistent.yaml']).then(
+    () => undefined,
+    (e: { code: number; stderr: string }) => e,
+  )
   t.equal(err?.code, 2)
   t.match(err?.stderr, /VECSHIFT_ERR_CONFIG_FILE/)
 })
@@ -39,13 +62,25 @@ t.test('the gateway refuses a source without host or of another type, naming the
   const { tmpdir } = await import('node:os')
   const dir = mkdtempSync(join(tmpdir(), 'vecshift-gw-config-'))
   const cases: Array<[string, RegExp]> = [
-    ['source: { type: pinecone, index: products }', /source\.host: the gateway forwards to the source index's data-plane URL/],
-    ['source: { type: pgvector, table: items, database: d, user: u }', /source\.type: the gateway needs a Pinecone source/],
+    [
+      'source: { type: pinecone, index: products }',
+      /source\.host: the gateway forwards to the source index's data-plane URL/,
+    ],
+    [
+      'source: { type: pgvector, table: items, database: d, user: u }',
+      /source\.type: the gateway needs a Pinecone source/,
+    ],
   ]
   for (const [i, [source, message]] of cases.entries()) {
     const file = join(dir, `c${i}.yaml`)
-    writeFileSync(file, `migration: { id: gw }\n${source}\ngateway: { listen: { port: 0 } }\nadmin: { enabled: false }\ncontrol: { dir: "${join(dir, 'control')}" }\n`)
-    const err = await run(process.execPath, [...CLI, 'gateway', '--config', file]).then(() => undefined, (e: { code: number; stderr: string }) => e)
+    writeFileSync(
+      file,
+      `migration: { id: gw }\n${source}\ngateway: { listen: { port: 0 } }\nadmin: { enabled: false }\ncontrol: { dir: "${join(dir, 'control')}" }\n`,
+    )
+    const err = await run(process.execPath, [...CLI, 'gateway', '--config', file]).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    )
     t.equal(err?.code, 2, source)
     t.match(err?.stderr, message)
   }
@@ -54,6 +89,8 @@ t.test('the gateway refuses a source without host or of another type, naming the
 t.test('the compiled CLI (npm run build) runs', async (t) => {
   const main = new URL('../../dist/cli/main.js', import.meta.url).pathname
   const { stdout } = await run(process.execPath, [main, '--version'])
-  const { version } = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))) as { version: string }
+  const { version } = JSON.parse(
+    await import('node:fs').then((fs) => fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')),
+  ) as { version: string }
   t.equal(stdout.trim(), version)
 })

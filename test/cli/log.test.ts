@@ -12,7 +12,14 @@ const run = promisify(execFile)
 const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname
 
 let seq = 0
-const header = (namespace: string) => ({ instance: 'gw', seq: seq++, ts: 1, apiVersion: '2026-07', requestId: 'r', namespace })
+const header = (namespace: string) => ({
+  instance: 'gw',
+  seq: seq++,
+  ts: 1,
+  apiVersion: '2026-07',
+  requestId: 'r',
+  namespace,
+})
 
 async function seededLog() {
   const dir = mkdtempSync(join(tmpdir(), 'vecshift-logcli-'))
@@ -34,7 +41,10 @@ t.test('log stats counts by operation, namespace and outcome, beside a live writ
   const { stdout } = await run(process.execPath, [CLI, 'log', 'stats', '--dir', dir, '--json'])
   const s = JSON.parse(stdout)
   t.match(s, {
-    backend: 'file', records: 5, first: '0000000000000000', last: '0000000000000004',
+    backend: 'file',
+    records: 5,
+    first: '0000000000000000',
+    last: '0000000000000004',
     byOp: { upsert: 1, outcome: 2, delete: 1, update: 1 },
     byNamespace: { __default__: 1, ns: 2 },
     outcomes: { ok: 1, failed: 1 },
@@ -48,11 +58,35 @@ t.test('log inspect prints decoded records as JSON lines with float32 values as 
   const { dir, log } = await seededLog()
   t.teardown(() => log.close())
   const { stdout } = await run(process.execPath, [CLI, 'log', 'inspect', '--dir', dir, '--op', 'upsert'])
-  const lines = stdout.trim().split('\n').map((l) => JSON.parse(l))
+  const lines = stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
   t.equal(lines.length, 1)
-  t.match(lines[0], { position: '0000000000000000', op: 'upsert', namespace: '', vectors: [{ id: 'a', values: [0.1, 0.4], metadata: { g: 'x' } }] })
-  const limited = await run(process.execPath, [CLI, 'log', 'inspect', '--dir', dir, '--after', '0000000000000001', '--limit', '2'])
-  t.same(limited.stdout.trim().split('\n').map((l) => JSON.parse(l).position), ['0000000000000002', '0000000000000003'])
+  t.match(lines[0], {
+    position: '0000000000000000',
+    op: 'upsert',
+    namespace: '',
+    vectors: [{ id: 'a', values: [0.1, 0.4], metadata: { g: 'x' } }],
+  })
+  const limited = await run(process.execPath, [
+    CLI,
+    'log',
+    'inspect',
+    '--dir',
+    dir,
+    '--after',
+    '0000000000000001',
+    '--limit',
+    '2',
+  ])
+  t.same(
+    limited.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).position),
+    ['0000000000000002', '0000000000000003'],
+  )
   const ns = await run(process.execPath, [CLI, 'log', 'inspect', '--dir', dir, '--namespace', 'ns', '--op', 'update'])
   t.match(JSON.parse(ns.stdout), { op: 'update', id: 'b', setMetadata: { g: 'y' } })
 })
@@ -60,10 +94,14 @@ t.test('log inspect prints decoded records as JSON lines with float32 values as 
 t.test('log tail prints the last records and follows new ones', async (t) => {
   const { dir, log } = await seededLog()
   t.teardown(() => log.close())
-  const child = spawn(process.execPath, [CLI, 'log', 'tail', '--dir', dir, '-n', '2', '--follow'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [CLI, 'log', 'tail', '--dir', dir, '-n', '2', '--follow'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   t.teardown(() => child.kill('SIGKILL'))
   let stderr = ''
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
   const lines: Array<{ position: string; op: string }> = []
   const third = new Promise<void>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`log tail exited (${code}) after ${lines.length} lines: ${stderr}`)))
@@ -74,12 +112,18 @@ t.test('log tail prints the last records and follows new ones', async (t) => {
     })
   })
   await third
-  t.same(lines.map((l) => l.position), ['0000000000000003', '0000000000000004', '0000000000000005'])
+  t.same(
+    lines.map((l) => l.position),
+    ['0000000000000003', '0000000000000004', '0000000000000005'],
+  )
   t.match(lines[2], { op: 'fence', fenceId: 'f1' })
 })
 
 t.test('log without --config or --dir says what to give', async (t) => {
-  const err = await run(process.execPath, [CLI, 'log', 'stats']).then(() => undefined, (e: { code: number; stderr: string }) => e)
+  const err = await run(process.execPath, [CLI, 'log', 'stats']).then(
+    () => undefined,
+    (e: { code: number; stderr: string }) => e,
+  )
   t.equal(err?.code, 2)
   t.match(err?.stderr, /--config <file>.*--dir <directory>/)
 })

@@ -28,7 +28,9 @@ function refusal(fn: () => unknown): VecshiftError {
 }
 
 t.test('a YAML file with defaults applied, frozen', async (t) => {
-  const path = file('c.yaml', `
+  const path = file(
+    'c.yaml',
+    `
 migration:
   id: m1
 source:
@@ -37,7 +39,8 @@ source:
   host: https://idx-abc.svc.pinecone.io
 gateway:
   listen: { port: 8181 }
-`)
+`,
+  )
   const config = loadConfig({ file: path, env: {} })
   t.equal(config.gateway.listen.port, 8181)
   t.equal(config.gateway.listen.host, '127.0.0.1')
@@ -45,7 +48,9 @@ gateway:
   t.equal(config.gateway.upstream.requestTimeoutMs, 30_000)
   t.equal(config.gateway.auth.mode, 'passthrough')
   t.ok(Object.isFrozen(config.gateway.listen), 'nested objects are frozen')
-  t.throws(() => { (config.gateway.listen as { port: number }).port = 1 }, TypeError)
+  t.throws(() => {
+    ;(config.gateway.listen as { port: number }).port = 1
+  }, TypeError)
 })
 
 t.test('a JSON file reads the same', async (t) => {
@@ -62,9 +67,16 @@ t.test('an unknown key is refused, naming the key and the file', async (t) => {
 })
 
 t.test('a bad value is refused, naming the key', async (t) => {
-  const err = refusal(() => loadConfig({ file: file('c.json', JSON.stringify({ ...minimal, gateway: { listen: { port: 70000 } } })), env: {} }))
+  const err = refusal(() =>
+    loadConfig({ file: file('c.json', JSON.stringify({ ...minimal, gateway: { listen: { port: 70000 } } })), env: {} }),
+  )
   t.match(err.message, /gateway\.listen\.port/)
-  const err2 = refusal(() => loadConfig({ file: file('c.json', JSON.stringify({ ...minimal, source: { ...minimal.source, host: 'ftp://x' } })), env: {} }))
+  const err2 = refusal(() =>
+    loadConfig({
+      file: file('c.json', JSON.stringify({ ...minimal, source: { ...minimal.source, host: 'ftp://x' } })),
+      env: {},
+    }),
+  )
   t.match(err2.message, /source\.host/)
 })
 
@@ -81,7 +93,9 @@ t.test('environment variables override the file and are named when wrong', async
   })
   t.equal(config.gateway.upstream.requestTimeoutMs, 1234)
   t.equal(config.log.level, 'debug')
-  const err = refusal(() => loadConfig({ file: path, env: { VECSHIFT__GATEWAY__UPSTREAM__REQUEST_TIMEOUT_MS: 'soon' } }))
+  const err = refusal(() =>
+    loadConfig({ file: path, env: { VECSHIFT__GATEWAY__UPSTREAM__REQUEST_TIMEOUT_MS: 'soon' } }),
+  )
   t.match(err.message, /gateway\.upstream\.requestTimeoutMs.*VECSHIFT__GATEWAY__UPSTREAM__REQUEST_TIMEOUT_MS/)
   const err2 = refusal(() => loadConfig({ file: path, env: { VECSHIFT__GATEWAY__NOPE: '1' } }))
   t.match(err2.message, /unknown key "gateway\.nope"/)
@@ -119,17 +133,27 @@ t.test('secrets are read from the environment', async (t) => {
 
 t.test('contradictions are refused at start-up', async (t) => {
   const keys = file('c.json', JSON.stringify({ ...minimal, gateway: { auth: { mode: 'keys' } } }))
-  t.match(refusal(() => loadConfig({ file: keys, env: { VECSHIFT_SOURCE_API_KEY: 'k' } })).message,
-    /gateway\.auth\.mode.*VECSHIFT_GATEWAY_API_KEYS/)
-  t.match(refusal(() => loadConfig({ file: keys, env: { VECSHIFT_GATEWAY_API_KEYS: 'a' } })).message,
-    /gateway\.auth\.mode.*VECSHIFT_SOURCE_API_KEY/)
+  t.match(
+    refusal(() => loadConfig({ file: keys, env: { VECSHIFT_SOURCE_API_KEY: 'k' } })).message,
+    /gateway\.auth\.mode.*VECSHIFT_GATEWAY_API_KEYS/,
+  )
+  t.match(
+    refusal(() => loadConfig({ file: keys, env: { VECSHIFT_GATEWAY_API_KEYS: 'a' } })).message,
+    /gateway\.auth\.mode.*VECSHIFT_SOURCE_API_KEY/,
+  )
   const open = file('c.json', JSON.stringify({ ...minimal, admin: { listen: { host: '0.0.0.0', port: 9090 } } }))
   t.match(refusal(() => loadConfig({ file: open, env: {} })).message, /admin\.listen\.host.*VECSHIFT_ADMIN_TOKEN/)
   t.equal(loadConfig({ file: open, env: { VECSHIFT_ADMIN_TOKEN: 't' } }).admin.listen.host, '0.0.0.0')
 })
 
 t.test('an unreadable or malformed file is named', async (t) => {
-  t.match(refusal(() => loadConfig({ file: '/nonexistent/vecshift.yaml', env: {} })).message, /\/nonexistent\/vecshift\.yaml.*ENOENT/)
+  t.match(
+    refusal(() => loadConfig({ file: '/nonexistent/vecshift.yaml', env: {} })).message,
+    /\/nonexistent\/vecshift\.yaml.*ENOENT/,
+  )
   t.match(refusal(() => loadConfig({ file: file('bad.yaml', 'a: [1, 2'), env: {} })).code, 'VECSHIFT_ERR_CONFIG_FILE')
-  t.match(refusal(() => loadConfig({ file: file('list.yaml', '- 1\n- 2\n'), env: {} })).message, /top level must be a mapping/)
+  t.match(
+    refusal(() => loadConfig({ file: file('list.yaml', '- 1\n- 2\n'), env: {} })).message,
+    /top level must be a mapping/,
+  )
 })

@@ -19,7 +19,9 @@ function run(t: TestContext, args: string[], env: Record<string, string> = {}) {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let stderr = ''
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL')
@@ -36,7 +38,13 @@ function run(t: TestContext, args: string[], env: Record<string, string> = {}) {
 t.test('parseIndexSpec reads name:dim:metric[:pod|serverless][:sparse]', async (t) => {
   t.same(parseIndexSpec('docs:1536:cosine'), { name: 'docs', dimension: 1536, metric: 'cosine' })
   t.same(parseIndexSpec('old:768:dotproduct:pod'), { name: 'old', dimension: 768, metric: 'dotproduct', kind: 'pod' })
-  t.same(parseIndexSpec('kw:0:dotproduct:serverless:sparse'), { name: 'kw', dimension: 0, metric: 'dotproduct', kind: 'serverless', vectorType: 'sparse' })
+  t.same(parseIndexSpec('kw:0:dotproduct:serverless:sparse'), {
+    name: 'kw',
+    dimension: 0,
+    metric: 'dotproduct',
+    kind: 'serverless',
+    vectorType: 'sparse',
+  })
   t.throws(() => parseIndexSpec('docs:1536'), /name:dim:metric/)
   t.throws(() => parseIndexSpec('docs:x:cosine'), /dimension must be a positive integer/)
   t.throws(() => parseIndexSpec('docs:3:manhattan'), /metric must be/)
@@ -47,24 +55,65 @@ t.test('runs, pre-creates indexes, checks the key from the environment, persists
   const dir = await mkdtemp(join(tmpdir(), 'vecshift-cli-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   const env = { MY_EMU_KEY: 'cli-secret' }
-  const first = run(t, ['emulator', '--port', '0', '--data-dir', dir, '--api-key-env', 'MY_EMU_KEY', '--log-level', 'warn',
-    '--create-index', 'docs:3:cosine', '--create-index', 'legacy:3:euclidean:pod'], env)
+  const first = run(
+    t,
+    [
+      'emulator',
+      '--port',
+      '0',
+      '--data-dir',
+      dir,
+      '--api-key-env',
+      'MY_EMU_KEY',
+      '--log-level',
+      'warn',
+      '--create-index',
+      'docs:3:cosine',
+      '--create-index',
+      'legacy:3:euclidean:pod',
+    ],
+    env,
+  )
   const { url } = JSON.parse(await first.firstLine) as { url: string }
   t.match(url, /^http:\/\/127\.0\.0\.1:\d+$/)
   const H = { 'api-key': 'cli-secret', 'content-type': 'application/json', 'x-pinecone-api-version': '2025-04' }
   const list = await request(`${url}/indexes`, { headers: H })
-  const body = await list.body.json() as { indexes: Array<{ name: string; spec: object }> }
-  t.same(body.indexes.map((i) => [i.name, Object.keys(i.spec)[0]]), [['docs', 'serverless'], ['legacy', 'pod']])
+  const body = (await list.body.json()) as { indexes: Array<{ name: string; spec: object }> }
+  t.same(
+    body.indexes.map((i) => [i.name, Object.keys(i.spec)[0]]),
+    [
+      ['docs', 'serverless'],
+      ['legacy', 'pod'],
+    ],
+  )
   const denied = await request(`${url}/indexes`)
   t.equal(denied.statusCode, 401)
   await denied.body.dump()
-  const up = await request(`${url}/data/docs/vectors/upsert`, { method: 'POST', headers: H, body: JSON.stringify({ vectors: [{ id: 'a', values: [0.5, 0.4, 0.3] }] }) })
+  const up = await request(`${url}/data/docs/vectors/upsert`, {
+    method: 'POST',
+    headers: H,
+    body: JSON.stringify({ vectors: [{ id: 'a', values: [0.5, 0.4, 0.3] }] }),
+  })
   t.equal(up.statusCode, 200)
   await up.body.dump()
   first.child.kill('SIGTERM')
   t.equal(await first.exited, 0, 'exit 0 on SIGTERM')
 
-  const second = run(t, ['emulator', '--data-dir', dir, '--api-key-env', 'MY_EMU_KEY', '--log-level', 'silent', '--create-index', 'docs:3:cosine'], env)
+  const second = run(
+    t,
+    [
+      'emulator',
+      '--data-dir',
+      dir,
+      '--api-key-env',
+      'MY_EMU_KEY',
+      '--log-level',
+      'silent',
+      '--create-index',
+      'docs:3:cosine',
+    ],
+    env,
+  )
   const { url: url2 } = JSON.parse(await second.firstLine) as { url: string }
   const fetched = await request(`${url2}/data/docs/vectors/fetch?ids=a`, { headers: H })
   t.match(await fetched.body.json(), { vectors: { a: { values: [0.5, 0.4, 0.3] } } }, 'the record survived the restart')
@@ -77,7 +126,14 @@ t.test('--help and a bad --create-index', async (t) => {
   const out: string[] = []
   help.child.stdout.on('data', (d: Buffer) => out.push(d.toString()))
   t.equal(await help.exited, 0)
-  for (const flag of ['--port <port>', '--host <host>', '--data-dir <dir>', '--api-key-env <name>', '--create-index <spec>', '--log-level <level>']) {
+  for (const flag of [
+    '--port <port>',
+    '--host <host>',
+    '--data-dir <dir>',
+    '--api-key-env <name>',
+    '--create-index <spec>',
+    '--log-level <level>',
+  ]) {
     t.match(out.join(''), flag, `--help lists ${flag}`)
   }
 

@@ -13,17 +13,22 @@ const H = { 'api-key': KEY, 'content-type': 'application/json', 'x-pinecone-api-
 async function setup(t: TestContext) {
   const emu = await startTestEmulator(t, { apiKey: KEY })
   const res = await request(`${emu.url}/indexes`, {
-    method: 'POST', headers: H,
-    body: JSON.stringify({ name: 'f', schema: { fields: { _values: { type: 'dense_vector', dimension: 2, metric: 'cosine' } } } }),
+    method: 'POST',
+    headers: H,
+    body: JSON.stringify({
+      name: 'f',
+      schema: { fields: { _values: { type: 'dense_vector', dimension: 2, metric: 'cosine' } } },
+    }),
   })
   t.equal(res.statusCode, 201)
   await res.body.dump()
   return emu
 }
 
-const query = (host: string) => request(`${host}/query`, { method: 'POST', headers: H, body: JSON.stringify({ vector: [1, 1], topK: 1 }) })
+const query = (host: string) =>
+  request(`${host}/query`, { method: 'POST', headers: H, body: JSON.stringify({ vector: [1, 1], topK: 1 }) })
 
-t.test('a status fault answers in the plane\'s error shape, with Retry-After, `times` times', async (t) => {
+t.test("a status fault answers in the plane's error shape, with Retry-After, `times` times", async (t) => {
   const emu = await setup(t)
   emu.faults.add({ op: 'query', status: 429, retryAfter: 3, times: 2 })
   for (let i = 0; i < 2; i++) {
@@ -46,11 +51,19 @@ t.test('a status fault answers in the plane\'s error shape, with Retry-After, `t
   t.equal(unaffected.statusCode, 200, 'a rule for another index does not apply')
   await unaffected.body.dump()
   emu.faults.add({ op: 'upsert', status: 500, body: 'upstream exploded', times: 1 })
-  const custom = await request(`${emu.indexHost('f')}/vectors/upsert`, { method: 'POST', headers: H, body: JSON.stringify({ vectors: [{ id: 'a', values: [1, 1] }] }) })
+  const custom = await request(`${emu.indexHost('f')}/vectors/upsert`, {
+    method: 'POST',
+    headers: H,
+    body: JSON.stringify({ vectors: [{ id: 'a', values: [1, 1] }] }),
+  })
   t.same([custom.statusCode, await custom.body.text()], [500, 'upstream exploded'])
   emu.faults.clear()
   const fetched = await request(`${emu.indexHost('f')}/vectors/fetch?ids=a`, { headers: H })
-  t.same(Object.keys((await fetched.body.json() as { vectors: object }).vectors), [], 'a faulted upsert was not applied')
+  t.same(
+    Object.keys(((await fetched.body.json()) as { vectors: object }).vectors),
+    [],
+    'a faulted upsert was not applied',
+  )
 })
 
 t.test('latency faults delay and then serve; reset destroys the connection', async (t) => {
@@ -66,7 +79,10 @@ t.test('latency faults delay and then serve; reset destroys the connection', asy
   t.ok(Date.now() - fast < 250, 'only once')
 
   emu.faults.add({ op: 'query', reset: true, times: 1 })
-  const err = await query(emu.indexHost('f')).then(() => null, (e: Error & { code?: string }) => e)
+  const err = await query(emu.indexHost('f')).then(
+    () => null,
+    (e: Error & { code?: string }) => e,
+  )
   t.ok(err, 'the request fails')
   t.match(err?.code, /UND_ERR_SOCKET|ECONNRESET/)
   const after = await query(emu.indexHost('f'))
@@ -81,25 +97,39 @@ t.test('SDK v9 retries a 500 once and succeeds; a 429 is not retried', async (t)
   await index.upsert({ records: [{ id: 'a', values: [0.5, 0.4] }] })
   emu.faults.add({ op: 'query', status: 500, times: 1 })
   const res = await index.query({ vector: [0.5, 0.4], topK: 1 })
-  t.same(res.matches.map((m) => m.id), ['a'])
+  t.same(
+    res.matches.map((m) => m.id),
+    ['a'],
+  )
   t.equal(emu.stats().ops.query, 2, 'one failed attempt, one retry')
   t.equal(emu.stats().faulted.query, 1)
 
   emu.faults.add({ op: 'query', status: 429, times: 1 })
-  const limited = await index.query({ vector: [0.5, 0.4], topK: 1 }).then(() => null, (e: Error) => e)
+  const limited = await index.query({ vector: [0.5, 0.4], topK: 1 }).then(
+    () => null,
+    (e: Error) => e,
+  )
   t.ok(limited, '429 surfaces to the caller')
   t.equal(emu.stats().ops.query, 3, 'without a retry')
 })
 
 t.test('the HTTP fault and stats endpoints', async (t) => {
   const emu = await setup(t)
-  const add = await request(`${emu.url}/_emulator/faults`, { method: 'POST', headers: H, body: JSON.stringify({ op: 'fetch', status: 503, times: 1 }) })
+  const add = await request(`${emu.url}/_emulator/faults`, {
+    method: 'POST',
+    headers: H,
+    body: JSON.stringify({ op: 'fetch', status: 503, times: 1 }),
+  })
   t.equal(add.statusCode, 201)
-  const { id } = await add.body.json() as { id: string }
+  const { id } = (await add.body.json()) as { id: string }
   t.match(id, /^[0-9a-f-]{36}$/)
   const listed = await request(`${emu.url}/_emulator/faults`, { headers: H })
   t.match(await listed.body.json(), { faults: [{ id, op: 'fetch', status: 503, remaining: 1 }] })
-  const bad = await request(`${emu.url}/_emulator/faults`, { method: 'POST', headers: H, body: JSON.stringify({ op: 'nope' }) })
+  const bad = await request(`${emu.url}/_emulator/faults`, {
+    method: 'POST',
+    headers: H,
+    body: JSON.stringify({ op: 'nope' }),
+  })
   t.equal(bad.statusCode, 400)
   t.match(await bad.body.json(), { error: { message: /Invalid fault rule/ } })
 
@@ -111,11 +141,15 @@ t.test('the HTTP fault and stats endpoints', async (t) => {
   await del.body.dump()
 
   const stats = await request(`${emu.url}/_emulator/stats`, { headers: H })
-  t.same(await stats.body.json(), {
-    ops: { control: 1, fetch: 1 },
-    byIndex: { f: { fetch: 1 } }, // POST /indexes names no index in its path
-    faulted: { fetch: 1 },
-  }, 'counts per operation and per index; /_emulator calls are not counted')
+  t.same(
+    await stats.body.json(),
+    {
+      ops: { control: 1, fetch: 1 },
+      byIndex: { f: { fetch: 1 } }, // POST /indexes names no index in its path
+      faulted: { fetch: 1 },
+    },
+    'counts per operation and per index; /_emulator calls are not counted',
+  )
   const noKey = await request(`${emu.url}/_emulator/stats`)
   t.equal(noKey.statusCode, 401, 'the endpoints need the API key')
   await noKey.body.dump()

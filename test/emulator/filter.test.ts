@@ -42,39 +42,61 @@ t.test('every invalid filter is refused with a Pinecone 400 (code 3)', async (t)
 t.test('the corpus through the HTTP API: fetch_by_metadata, query and update dryRun', async (t) => {
   const emu = await startTestEmulator(t)
   const created = await request(`${emu.url}/indexes`, {
-    method: 'POST', headers: HEADERS,
-    body: JSON.stringify({ name: 'filters', dimension: 2, metric: 'cosine', spec: { serverless: { cloud: 'aws', region: 'us-east-1' } } }),
+    method: 'POST',
+    headers: HEADERS,
+    body: JSON.stringify({
+      name: 'filters',
+      dimension: 2,
+      metric: 'cosine',
+      spec: { serverless: { cloud: 'aws', region: 'us-east-1' } },
+    }),
   })
   t.equal(created.statusCode, 201)
   await created.body.dump()
   const host = emu.indexHost('filters')
-  const vectors = corpus.records.map((r, i) => ({ id: r.id, values: [1, i + 1], ...(r.metadata === null ? {} : { metadata: r.metadata }) }))
-  const up = await request(`${host}/vectors/upsert`, { method: 'POST', headers: HEADERS, body: JSON.stringify({ vectors, namespace: 'f' }) })
+  const vectors = corpus.records.map((r, i) => ({
+    id: r.id,
+    values: [1, i + 1],
+    ...(r.metadata === null ? {} : { metadata: r.metadata }),
+  }))
+  const up = await request(`${host}/vectors/upsert`, {
+    method: 'POST',
+    headers: HEADERS,
+    body: JSON.stringify({ vectors, namespace: 'f' }),
+  })
   t.same(await up.body.json(), { upsertedCount: corpus.records.length })
 
   for (const c of corpus.cases) {
     const res = await request(`${host}/vectors/fetch_by_metadata`, {
-      method: 'POST', headers: HEADERS, body: JSON.stringify({ filter: c.filter, namespace: 'f', limit: 100 }),
+      method: 'POST',
+      headers: HEADERS,
+      body: JSON.stringify({ filter: c.filter, namespace: 'f', limit: 100 }),
     })
     t.equal(res.statusCode, 200, `${c.name}: status`)
-    const body = await res.body.json() as { vectors: Record<string, unknown> }
+    const body = (await res.body.json()) as { vectors: Record<string, unknown> }
     t.same(Object.keys(body.vectors).sort(), c.ids, `${c.name}: fetch_by_metadata`)
 
     const q = await request(`${host}/query`, {
-      method: 'POST', headers: HEADERS, body: JSON.stringify({ vector: [1, 1], topK: 100, filter: c.filter, namespace: 'f' }),
+      method: 'POST',
+      headers: HEADERS,
+      body: JSON.stringify({ vector: [1, 1], topK: 100, filter: c.filter, namespace: 'f' }),
     })
-    const matches = (await q.body.json() as { matches: Array<{ id: string }> }).matches
+    const matches = ((await q.body.json()) as { matches: Array<{ id: string }> }).matches
     t.same(matches.map((m) => m.id).sort(), c.ids, `${c.name}: query`)
 
     const dry = await request(`${host}/vectors/update`, {
-      method: 'POST', headers: HEADERS, body: JSON.stringify({ filter: c.filter, dryRun: true, namespace: 'f' }),
+      method: 'POST',
+      headers: HEADERS,
+      body: JSON.stringify({ filter: c.filter, dryRun: true, namespace: 'f' }),
     })
     t.same(await dry.body.json(), { matchedRecords: c.ids.length }, `${c.name}: update dryRun`)
   }
 
   for (const c of corpus.invalid) {
     const res = await request(`${host}/query`, {
-      method: 'POST', headers: HEADERS, body: JSON.stringify({ vector: [1, 1], topK: 1, filter: c.filter, namespace: 'f' }),
+      method: 'POST',
+      headers: HEADERS,
+      body: JSON.stringify({ vector: [1, 1], topK: 1, filter: c.filter, namespace: 'f' }),
     })
     t.equal(res.statusCode, c.status, `${c.name}: status`)
     t.match(await res.body.json(), { code: 3, message: String, details: [] }, `${c.name}: body`)

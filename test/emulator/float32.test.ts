@@ -76,7 +76,25 @@ t.test('formatFloat32Array writes exactly the values formatFloat32 prints, speci
   }
   // Zeros of both signs, infinities, NaN, subnormals, integers, typed-in values, and
   // embedding-like values, next to each other so a byte written at the wrong place shows.
-  const specials = [0, -0, Infinity, -Infinity, NaN, 1e-45, -1e-40, 16777216, 3.4028234663852886e38, 0.5, -0.25, 1e-7, 1.5e-7, 123456.7, -1e21, 1e15, 1e14]
+  const specials = [
+    0,
+    -0,
+    Infinity,
+    -Infinity,
+    NaN,
+    1e-45,
+    -1e-40,
+    16777216,
+    3.4028234663852886e38,
+    0.5,
+    -0.25,
+    1e-7,
+    1.5e-7,
+    123456.7,
+    -1e21,
+    1e15,
+    1e14,
+  ]
   buf.set(specials.map(Math.fround), 0)
   for (let i = 100; i < 1100; i++) buf[i] = Math.sin(i) / 3
   const want = `[${Array.from(buf, (f) => formatFloat32(f)).join(',')}]`

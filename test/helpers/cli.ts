@@ -4,7 +4,9 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 
-interface Teardown { teardown(fn: () => unknown): void }
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
 
 const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname
 
@@ -18,11 +20,17 @@ export interface CliResult {
  *  no command outlives its test. */
 export function runCli(args: readonly string[], env: NodeJS.ProcessEnv, t?: Teardown): Promise<CliResult> {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
-  t?.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  t?.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
   let out = ''
   let err = ''
-  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString()
+  })
   return once(child, 'exit').then(([code]) => ({ code: code as number | null, out, err }))
 }
 
@@ -30,11 +38,19 @@ export function runCli(args: readonly string[], env: NodeJS.ProcessEnv, t?: Tear
  *  What it says on stderr that looks like an error is passed on, for failure messages. */
 export function cliDaemon(t: Teardown, args: readonly string[], env: NodeJS.ProcessEnv): ChildProcess {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
   // Always drained: a process whose stdout pipe fills up blocks on its next log line.
-  child.stdout?.on('data', (d: Buffer) => { if (process.env.VECSHIFT_TEST_DAEMON_LOGS) process.stderr.write(`[${args[0]} stdout] ${d.toString()}`) })
-  child.stderr?.on('data', (d: Buffer) => { if (child.exitCode !== null || /error|ERR/.test(d.toString())) process.stderr.write(`[${args[0]}] ${d.toString()}`) })
-  child.once('exit', (code) => { if (code !== 0 && code !== null) process.stderr.write(`[${args.join(' ')}] exited ${code}\n`) })
+  child.stdout?.on('data', (d: Buffer) => {
+    if (process.env.VECSHIFT_TEST_DAEMON_LOGS) process.stderr.write(`[${args[0]} stdout] ${d.toString()}`)
+  })
+  child.stderr?.on('data', (d: Buffer) => {
+    if (child.exitCode !== null || /error|ERR/.test(d.toString())) process.stderr.write(`[${args[0]}] ${d.toString()}`)
+  })
+  child.once('exit', (code) => {
+    if (code !== 0 && code !== null) process.stderr.write(`[${args.join(' ')}] exited ${code}\n`)
+  })
   return child
 }
 

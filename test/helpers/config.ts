@@ -11,10 +11,16 @@ export interface EmulatorIndex {
 
 export function migrationYaml(
   dir: string,
-  o: { id: string; phase?: string; source: { emu: EmulatorIndex; index: string }; target: { emu: EmulatorIndex; index: string } },
+  o: {
+    id: string
+    phase?: string
+    source: { emu: EmulatorIndex; index: string }
+    target: { emu: EmulatorIndex; index: string }
+  },
   set: Record<string, string> = {},
 ): string {
-  const pinecone = ({ emu, index }: { emu: EmulatorIndex; index: string }) => `{ type: pinecone, index: ${index}, host: "${emu.indexHost(index)}", controllerHost: "${emu.url}" }`
+  const pinecone = ({ emu, index }: { emu: EmulatorIndex; index: string }) =>
+    `{ type: pinecone, index: ${index}, host: "${emu.indexHost(index)}", controllerHost: "${emu.url}" }`
   const sections: Record<string, string> = {
     migration: `{ id: ${o.id}${o.phase ? `, phase: ${o.phase}` : ''} }`,
     source: pinecone(o.source),
@@ -29,5 +35,7 @@ export function migrationYaml(
     log: '{ level: warn }',
     ...set,
   }
-  return Object.entries(sections).map(([key, value]) => `${key}: ${value}`).join('\n')
+  return Object.entries(sections)
+    .map(([key, value]) => `${key}: ${value}`)
+    .join('\n')
 }

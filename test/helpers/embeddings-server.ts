@@ -6,7 +6,9 @@ import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createHash } from 'node:crypto'
 
-interface Teardown { teardown(fn: () => unknown): void }
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
 
 export interface TestEmbeddings {
   readonly url: string
@@ -23,7 +25,7 @@ export function embeddingOf(text: string, dimension: number): Float32Array {
   let norm = 0
   for (let i = 0; i < dimension; i++) {
     const h = createHash('sha256').update(`${i}:${text}`).digest()
-    const x = (h.readUInt32BE(0) / 2 ** 32) - 0.5
+    const x = h.readUInt32BE(0) / 2 ** 32 - 0.5
     out[i] = x
     norm += x * x
   }
@@ -37,35 +39,54 @@ async function body(req: IncomingMessage): Promise<unknown> {
   return JSON.parse(Buffer.concat(chunks).toString('utf8'))
 }
 
-export async function startTestEmbeddings(t: Teardown, options: { dimension: number; model: string; apiKey?: string }): Promise<TestEmbeddings> {
+export async function startTestEmbeddings(
+  t: Teardown,
+  options: { dimension: number; model: string; apiKey?: string },
+): Promise<TestEmbeddings> {
   let requests = 0
   let texts = 0
   let throttled = 0
   const server = createServer((req, res) => {
     void (async () => {
-      if (req.method !== 'POST' || req.url !== '/v1/embeddings') { res.writeHead(404).end(); return }
+      if (req.method !== 'POST' || req.url !== '/v1/embeddings') {
+        res.writeHead(404).end()
+        return
+      }
       if (options.apiKey && req.headers.authorization !== `Bearer ${options.apiKey}`) {
-        res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'Incorrect API key provided' } }))
+        res
+          .writeHead(401, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { message: 'Incorrect API key provided' } }))
         return
       }
       requests++
       if (throttled > 0) {
         throttled--
-        res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '0' }).end(JSON.stringify({ error: { message: 'Rate limit reached' } }))
+        res
+          .writeHead(429, { 'content-type': 'application/json', 'retry-after': '0' })
+          .end(JSON.stringify({ error: { message: 'Rate limit reached' } }))
         return
       }
-      const b = await body(req) as { model?: string; input?: unknown }
+      const b = (await body(req)) as { model?: string; input?: unknown }
       if (b.model !== options.model) {
-        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: `The model ${String(b.model)} does not exist` } }))
+        res
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { message: `The model ${String(b.model)} does not exist` } }))
         return
       }
-      const input = Array.isArray(b.input) ? b.input as string[] : [String(b.input)]
+      const input = Array.isArray(b.input) ? (b.input as string[]) : [String(b.input)]
       texts += input.length
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
-        object: 'list', model: options.model,
-        data: input.map((text, index) => ({ object: 'embedding', index, embedding: Array.from(embeddingOf(text, options.dimension)) })),
-        usage: { prompt_tokens: input.length, total_tokens: input.length },
-      }))
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          object: 'list',
+          model: options.model,
+          data: input.map((text, index) => ({
+            object: 'embedding',
+            index,
+            embedding: Array.from(embeddingOf(text, options.dimension)),
+          })),
+          usage: { prompt_tokens: input.length, total_tokens: input.length },
+        }),
+      )
     })()
   })
   server.listen(0, '127.0.0.1')
@@ -74,9 +95,15 @@ export async function startTestEmbeddings(t: Teardown, options: { dimension: num
   const { port } = server.address() as AddressInfo
   return {
     url: `http://127.0.0.1:${port}/v1`,
-    get requests() { return requests },
-    get texts() { return texts },
-    throttle: (n) => { throttled += n },
+    get requests() {
+      return requests
+    },
+    get texts() {
+      return texts
+    },
+    throttle: (n) => {
+      throttled += n
+    },
     embedding: (text) => embeddingOf(text, options.dimension),
   }
 }

@@ -5,7 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 
-interface Teardown { teardown(fn: () => unknown): void }
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
 
 const CLI = new URL('../../src/cli/main.ts', import.meta.url).pathname
 
@@ -33,11 +35,17 @@ export interface GatewayProcess {
 }
 
 export async function startGatewayProcess(t: Teardown, options: GatewayProcessOptions): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', CLI, 'gateway', '--config', options.configPath], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...options.env },
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), '--import', 'tsx', CLI, 'gateway', '--config', options.configPath],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
+    },
+  )
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
-  t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() }))
   })
@@ -71,7 +79,11 @@ export async function startGatewayProcess(t: Teardown, options: GatewayProcessOp
       if (already) return resolve(already)
       const timer = setTimeout(() => {
         waiters.delete(check)
-        reject(new Error(`no matching line from the gateway within ${timeoutMs} ms; stderr: ${stderr.slice(-20).join('\n')}`))
+        reject(
+          new Error(
+            `no matching line from the gateway within ${timeoutMs} ms; stderr: ${stderr.slice(-20).join('\n')}`,
+          ),
+        )
       }, timeoutMs)
       const check = (line: Record<string, unknown>) => {
         if (!match(line)) return

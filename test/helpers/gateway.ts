@@ -6,7 +6,9 @@ import type { ControlStore } from '../../src/control/contract.js'
 import type { WriteLog } from '../../src/writelog/contract.js'
 import type { VectorStore } from '../../src/stores/contract.js'
 
-interface Teardown { teardown(fn: () => unknown): void }
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
 
 export interface TestGatewayOptions {
   /** Index name, its data-plane host and its controller host. */
@@ -58,7 +60,12 @@ export async function startTestGateway(t: Teardown, options: TestGatewayOptions)
     },
   })
   const logger = createLogger({ level: config.log.level, name: 'test-gateway', destination: sink })
-  const gateway = new Gateway(config, logger, { ...(options.writeLog ? { writeLog: options.writeLog } : {}), ...(options.control ? { control: options.control } : {}), ...(options.reverseLog ? { reverseLog: options.reverseLog } : {}), ...(options.targetStore ? { targetStore: options.targetStore } : {}) })
+  const gateway = new Gateway(config, logger, {
+    ...(options.writeLog ? { writeLog: options.writeLog } : {}),
+    ...(options.control ? { control: options.control } : {}),
+    ...(options.reverseLog ? { reverseLog: options.reverseLog } : {}),
+    ...(options.targetStore ? { targetStore: options.targetStore } : {}),
+  })
   const { url, adminUrl } = await gateway.listen()
   t.teardown(() => gateway.close())
   return {
@@ -66,7 +73,11 @@ export async function startTestGateway(t: Teardown, options: TestGatewayOptions)
     url,
     adminUrl: adminUrl as string,
     get logs() {
-      return chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+      return chunks
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
     },
     logText: () => chunks.join(''),
   }
@@ -75,7 +86,11 @@ export async function startTestGateway(t: Teardown, options: TestGatewayOptions)
 /** Sends one read with `key` through a gateway, so that the key is confirmed (auth mode
  *  passthrough asks the source once per key) before a test counts what reaches the source. */
 export async function confirmKey(url: string, key: string): Promise<void> {
-  const res = await fetch(`${url}/describe_index_stats`, { method: 'POST', headers: { 'api-key': key, 'content-type': 'application/json' }, body: '{}' })
+  const res = await fetch(`${url}/describe_index_stats`, {
+    method: 'POST',
+    headers: { 'api-key': key, 'content-type': 'application/json' },
+    body: '{}',
+  })
   await res.arrayBuffer()
   if (res.status !== 200) throw new Error(`confirming a key through the gateway answered ${res.status}`)
 }

@@ -22,21 +22,37 @@ export function uniqueTopic(label = 'log'): string {
 }
 
 export async function startTestKafka(t: Teardown): Promise<TestKafka> {
-  const child = spawn('kcat', ['-C', '-t', 'vecshift-boot', '-b', 'x:1', '-X', 'test.mock.num.brokers=3', '-d', 'mock', '-o', 'end', '-q'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
+  const child = spawn(
+    'kcat',
+    ['-C', '-t', 'vecshift-boot', '-b', 'x:1', '-X', 'test.mock.num.brokers=3', '-d', 'mock', '-o', 'end', '-q'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  )
   const brokers = await new Promise<string[]>((resolve, reject) => {
     let seen = ''
-    const timer = setTimeout(() => reject(new Error(`kcat printed no bootstrap.servers within 10 s: ${seen.slice(-2000)}`)), 10_000)
-    child.once('error', (err) => { clearTimeout(timer); reject(new Error(`cannot start kcat (is it installed? scripts/test.sh installs it): ${err.message}`)) })
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`kcat exited with ${code}: ${seen.slice(-2000)}`)) })
+    const timer = setTimeout(
+      () => reject(new Error(`kcat printed no bootstrap.servers within 10 s: ${seen.slice(-2000)}`)),
+      10_000,
+    )
+    child.once('error', (err) => {
+      clearTimeout(timer)
+      reject(new Error(`cannot start kcat (is it installed? scripts/test.sh installs it): ${err.message}`))
+    })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`kcat exited with ${code}: ${seen.slice(-2000)}`))
+    })
     // With `-d mock` kcat writes a debug line per request; keep draining stderr for the
     // cluster's lifetime or a full pipe would stall the brokers.
     child.stderr?.on('data', (d: Buffer) => {
       if (seen.length > 100_000) return
       seen += d.toString()
       const m = /bootstrap\.servers=(\S+)/.exec(seen)
-      if (m) { clearTimeout(timer); resolve((m[1] as string).split(',')) }
+      if (m) {
+        clearTimeout(timer)
+        resolve((m[1] as string).split(','))
+      }
     })
   })
   child.removeAllListeners('exit')
@@ -49,4 +65,3 @@ export async function startTestKafka(t: Teardown): Promise<TestKafka> {
   t.teardown(kill)
   return { brokers, kill }
 }
-

@@ -58,15 +58,23 @@ function dense(r: Rand): number[] {
   return v
 }
 function goodMetadata(r: Rand): Record<string, unknown> {
-  return { genre: pick(r, ['drama', 'noir', 'comedy']), year: int(r, 1950, 2030), ...(chance(r, 0.5) ? { tags: ['a', 'b'] } : {}) }
+  return {
+    genre: pick(r, ['drama', 'noir', 'comedy']),
+    year: int(r, 1950, 2030),
+    ...(chance(r, 0.5) ? { tags: ['a', 'b'] } : {}),
+  }
 }
 function goodSparse(r: Rand): { indices: number[]; values: number[] } {
   const n = int(r, 1, 4)
-  return { indices: Array.from({ length: n }, (_, i) => i * 7 + int(r, 0, 6)), values: Array.from({ length: n }, () => 0.1 + r()) }
+  return {
+    indices: Array.from({ length: n }, (_, i) => i * 7 + int(r, 0, 6)),
+    values: Array.from({ length: n }, () => 0.1 + r()),
+  }
 }
 function goodVector(r: Rand): Record<string, unknown> {
   return {
-    id: goodId(r), values: dense(r),
+    id: goodId(r),
+    values: dense(r),
     ...(chance(r, 0.5) ? { metadata: goodMetadata(r) } : {}),
     ...(chance(r, 0.2) ? { sparseValues: goodSparse(r) } : {}),
   }
@@ -74,10 +82,14 @@ function goodVector(r: Rand): Record<string, unknown> {
 function goodVectors(r: Rand): Array<Record<string, unknown>> {
   return Array.from({ length: int(r, 1, 4) }, () => goodVector(r))
 }
-const goodFilter = (r: Rand): Record<string, unknown> => pick(r, [
-  { genre: 'drama' }, { genre: { $eq: 'noir' } }, { year: { $gte: 2000, $lt: 2020 } },
-  { $or: [{ genre: 'drama' }, { year: { $gt: 2010 } }] }, { tags: { $in: ['a', 'z'] } },
-])
+const goodFilter = (r: Rand): Record<string, unknown> =>
+  pick(r, [
+    { genre: 'drama' },
+    { genre: { $eq: 'noir' } },
+    { year: { $gte: 2000, $lt: 2020 } },
+    { $or: [{ genre: 'drama' }, { year: { $gt: 2010 } }] },
+    { tags: { $in: ['a', 'z'] } },
+  ])
 const withNamespace = (r: Rand): Record<string, unknown> => (chance(r, 0.3) ? { namespace: `ns-${int(r, 0, 3)}` } : {})
 
 // ---- values Pinecone refuses, per field ----
@@ -90,7 +102,20 @@ const NOT_BOOL: readonly unknown[] = ['true', 'false', 'yes', 1, 0, [], {}]
 function badId(r: Rand): unknown {
   return pick(r, [
     () => '',
-    () => pick(r, ['é', 'naïve', '日本語', '🦄', '🦄'.repeat(int(r, 1, 200)), 'a\u0000b', '\u0000', '\u0080', '\ud800', 'x\u00a0y', 'ok\u2028']),
+    () =>
+      pick(r, [
+        'é',
+        'naïve',
+        '日本語',
+        '🦄',
+        '🦄'.repeat(int(r, 1, 200)),
+        'a\u0000b',
+        '\u0000',
+        '\u0080',
+        '\ud800',
+        'x\u00a0y',
+        'ok\u2028',
+      ]),
     () => `${goodId(r)}${pick(r, ['é', '\u0000', '🦄'])}`,
     // Over 512 characters (and so over 512 bytes), ASCII, or over 512 bytes in fewer characters.
     () => 'x'.repeat(int(r, 513, 1500)),
@@ -108,11 +133,28 @@ function badDense(r: Rand): unknown {
       return Array.from({ length: n === DIM ? DIM + 1 : n }, () => 0.5)
     },
     () => [],
-    () => { v[int(r, 0, DIM - 1)] = pick(r, ['x', '1', null, true, {}, [1], []]); return v },
+    () => {
+      v[int(r, 0, DIM - 1)] = pick(r, ['x', '1', null, true, {}, [1], []])
+      return v
+    },
     () => new Array(DIM).fill(0),
     () => new Array(DIM).fill(1e-9),
     // Numbers JSON can write that are not finite float32 numbers.
-    () => { v[int(r, 0, DIM - 1)] = raw(pick(r, ['1e39', '-1e39', '3.5e38', '1e308', '1.7976931348623157e308', '1e309', '-1e400', '123456789012345678901234567890e20'])); return v },
+    () => {
+      v[int(r, 0, DIM - 1)] = raw(
+        pick(r, [
+          '1e39',
+          '-1e39',
+          '3.5e38',
+          '1e308',
+          '1.7976931348623157e308',
+          '1e309',
+          '-1e400',
+          '123456789012345678901234567890e20',
+        ]),
+      )
+      return v
+    },
     () => pick(r, NOT_ARRAY),
     () => [v],
   ])()
@@ -161,13 +203,32 @@ const badNamespace = (r: Rand): unknown => (chance(r, 0.5) ? 'n'.repeat(int(r, 5
 /** Filters Pinecone refuses, as JSON text. Deep ones (depth 100 and more) put the fault at
  *  the innermost level, so the whole depth must be walked to find it. */
 function badFilter(r: Rand): string {
-  const leaf = (): string => stringify(pick(r, [
-    { genre: { $regex: 'dr.*' } }, { genre: { $EQ: 'drama' } }, { $not: { genre: 'drama' } }, { genre: { $in: 'drama' } },
-    { year: { $gt: 'abc' } }, { genre: { $exists: 'yes' } }, { genre: { $in: [{}] } }, { genre: { $in: [true] } },
-    { genre: {} }, { genre: null }, { genre: [1, 2] }, { genre: { $eq: null } }, { genre: { $eq: [1] } },
-    { year: { $gt: raw('1e309') } }, { $and: [] }, { $and: {} }, { $or: [1] }, { $or: [{}] }, { $nor: [{ a: 1 }] },
-  ]))
-  const depth = (): number => (chance(r, 0.9) ? int(r, 100, 400) : chance(r, 0.6) ? int(r, 1000, 3000) : int(r, 5000, 40_000))
+  const leaf = (): string =>
+    stringify(
+      pick(r, [
+        { genre: { $regex: 'dr.*' } },
+        { genre: { $EQ: 'drama' } },
+        { $not: { genre: 'drama' } },
+        { genre: { $in: 'drama' } },
+        { year: { $gt: 'abc' } },
+        { genre: { $exists: 'yes' } },
+        { genre: { $in: [{}] } },
+        { genre: { $in: [true] } },
+        { genre: {} },
+        { genre: null },
+        { genre: [1, 2] },
+        { genre: { $eq: null } },
+        { genre: { $eq: [1] } },
+        { year: { $gt: raw('1e309') } },
+        { $and: [] },
+        { $and: {} },
+        { $or: [1] },
+        { $or: [{}] },
+        { $nor: [{ a: 1 }] },
+      ]),
+    )
+  const depth = (): number =>
+    chance(r, 0.9) ? int(r, 100, 400) : chance(r, 0.6) ? int(r, 1000, 3000) : int(r, 5000, 40_000)
   return pick(r, [
     leaf,
     () => pick(r, ['{}', '[]', '"genre"', '1', 'true', '[{"genre":"drama"}]']),
@@ -188,7 +249,29 @@ function badFilter(r: Rand): string {
 
 // ---- bodies that are not JSON ----
 
-const GARBAGE = [',', ':', '}', ']', '{', '[', '"', "'", 'NaN', 'Infinity', '-Infinity', 'undefined', 'nul', 'tru', '//c', '/*c*/', '\u0000', '\u0007', '0x1F', '\\', '\\q']
+const GARBAGE = [
+  ',',
+  ':',
+  '}',
+  ']',
+  '{',
+  '[',
+  '"',
+  "'",
+  'NaN',
+  'Infinity',
+  '-Infinity',
+  'undefined',
+  'nul',
+  'tru',
+  '//c',
+  '/*c*/',
+  '\u0000',
+  '\u0007',
+  '0x1F',
+  '\\',
+  '\\q',
+]
 const BAD_NUMBERS = ['NaN', 'Infinity', '-Infinity', '+1', '01', '.5', '1.', '1e', '-', '0x10', '1_000', '١']
 
 /** `text` (valid JSON) made invalid; checked with JSON.parse, falling back to a truncation. */
@@ -231,8 +314,13 @@ interface Draft {
   key?: string | null
 }
 
-const post = (kind: string, path: string, body: unknown, write = true): Draft =>
-  ({ kind, write, method: 'POST', path, body: typeof body === 'string' ? body : stringify(body) })
+const post = (kind: string, path: string, body: unknown, write = true): Draft => ({
+  kind,
+  write,
+  method: 'POST',
+  path,
+  body: typeof body === 'string' ? body : stringify(body),
+})
 
 function upsertCase(r: Rand): Draft {
   const vectors = goodVectors(r)
@@ -240,8 +328,16 @@ function upsertCase(r: Rand): Draft {
   const ns = withNamespace(r)
   return pick(r, [
     () => post('upsert.json', '/vectors/upsert', breakJson(r, stringify({ vectors, ...ns }))),
-    () => post('upsert.vectors', '/vectors/upsert', pick(r, [{ vectors: pick(r, NOT_ARRAY) }, { vectors: null }, { vectors: [] }, { ...ns }, pick(r, NOT_OBJECT)])),
-    () => { vectors[int(r, 0, vectors.length - 1)] = pick(r, [...NOT_OBJECT, null] as unknown[]) as Record<string, unknown>; return post('upsert.vector', '/vectors/upsert', { vectors, ...ns }) },
+    () =>
+      post(
+        'upsert.vectors',
+        '/vectors/upsert',
+        pick(r, [{ vectors: pick(r, NOT_ARRAY) }, { vectors: null }, { vectors: [] }, { ...ns }, pick(r, NOT_OBJECT)]),
+      ),
+    () => {
+      vectors[int(r, 0, vectors.length - 1)] = pick(r, [...NOT_OBJECT, null] as unknown[]) as Record<string, unknown>
+      return post('upsert.vector', '/vectors/upsert', { vectors, ...ns })
+    },
     () => {
       if (chance(r, 0.2)) delete target.id
       else target.id = badId(r)
@@ -252,10 +348,19 @@ function upsertCase(r: Rand): Draft {
       else target.values = badDense(r)
       return post('upsert.values', '/vectors/upsert', { vectors, ...ns })
     },
-    () => { target.sparseValues = badSparse(r); return post('upsert.sparse', '/vectors/upsert', { vectors, ...ns }) },
-    () => { target.metadata = badMetadata(r); return post('upsert.metadata', '/vectors/upsert', { vectors, ...ns }) },
+    () => {
+      target.sparseValues = badSparse(r)
+      return post('upsert.sparse', '/vectors/upsert', { vectors, ...ns })
+    },
+    () => {
+      target.metadata = badMetadata(r)
+      return post('upsert.metadata', '/vectors/upsert', { vectors, ...ns })
+    },
     () => post('upsert.namespace', '/vectors/upsert', { vectors, namespace: badNamespace(r) }),
-    () => post('upsert.1001-vectors', '/vectors/upsert', { vectors: Array.from({ length: int(r, 1001, 1100) }, () => goodVector(r)) }),
+    () =>
+      post('upsert.1001-vectors', '/vectors/upsert', {
+        vectors: Array.from({ length: int(r, 1001, 1100) }, () => goodVector(r)),
+      }),
   ])()
 }
 
@@ -264,16 +369,34 @@ function updateCase(r: Rand): Draft {
   const ns = withNamespace(r)
   const md = goodMetadata(r)
   return pick(r, [
-    () => post('update.json', '/vectors/update', breakJson(r, stringify({ id, values: dense(r), setMetadata: md, ...ns }))),
-    () => post('update.target', '/vectors/update', pick(r, [{}, { setMetadata: md }, { values: dense(r) }, { id, filter: goodFilter(r), setMetadata: md }, pick(r, NOT_OBJECT)])),
+    () =>
+      post('update.json', '/vectors/update', breakJson(r, stringify({ id, values: dense(r), setMetadata: md, ...ns }))),
+    () =>
+      post(
+        'update.target',
+        '/vectors/update',
+        pick(r, [
+          {},
+          { setMetadata: md },
+          { values: dense(r) },
+          { id, filter: goodFilter(r), setMetadata: md },
+          pick(r, NOT_OBJECT),
+        ]),
+      ),
     () => post('update.id', '/vectors/update', { id: badId(r), setMetadata: md, ...ns }),
     () => post('update.values', '/vectors/update', { id, values: badDense(r), ...ns }),
     () => post('update.sparse', '/vectors/update', { id, sparseValues: badSparse(r), ...ns }),
     () => post('update.setMetadata', '/vectors/update', { id, setMetadata: badMetadata(r), ...ns }),
     () => post('update.filter', '/vectors/update', { filter: raw(badFilter(r)), setMetadata: md, ...ns }),
-    () => post('update.filter-and-values', '/vectors/update', { filter: goodFilter(r), setMetadata: md, ...(chance(r, 0.5) ? { values: dense(r) } : { sparseValues: goodSparse(r) }) }),
+    () =>
+      post('update.filter-and-values', '/vectors/update', {
+        filter: goodFilter(r),
+        setMetadata: md,
+        ...(chance(r, 0.5) ? { values: dense(r) } : { sparseValues: goodSparse(r) }),
+      }),
     () => post('update.filter-no-metadata', '/vectors/update', { filter: goodFilter(r), ...ns }),
-    () => post('update.dryRun', '/vectors/update', { filter: goodFilter(r), setMetadata: md, dryRun: pick(r, NOT_BOOL) }),
+    () =>
+      post('update.dryRun', '/vectors/update', { filter: goodFilter(r), setMetadata: md, dryRun: pick(r, NOT_BOOL) }),
     () => post('update.namespace', '/vectors/update', { id, setMetadata: md, namespace: badNamespace(r) }),
   ])()
 }
@@ -283,16 +406,39 @@ function deleteCase(r: Rand): Draft {
   const ns = withNamespace(r)
   return pick(r, [
     () => post('delete.json', '/vectors/delete', breakJson(r, stringify({ ids, ...ns }))),
-    () => post('delete.nothing', '/vectors/delete', pick(r, [{}, { deleteAll: false }, { ...ns }, { ids: null, filter: null, deleteAll: null }, pick(r, NOT_OBJECT)])),
+    () =>
+      post(
+        'delete.nothing',
+        '/vectors/delete',
+        pick(r, [
+          {},
+          { deleteAll: false },
+          { ...ns },
+          { ids: null, filter: null, deleteAll: null },
+          pick(r, NOT_OBJECT),
+        ]),
+      ),
     () => {
       const bad = pick(r, [
-        () => pick(r, NOT_ARRAY), () => [], () => [badId(r)], () => [...ids, badId(r)],
+        () => pick(r, NOT_ARRAY),
+        () => [],
+        () => [badId(r)],
+        () => [...ids, badId(r)],
         () => Array.from({ length: int(r, 1001, 1200) }, (_, i) => `d${i}`),
       ])()
       return post('delete.ids', '/vectors/delete', { ids: bad, ...ns })
     },
     () => post('delete.filter', '/vectors/delete', { filter: raw(badFilter(r)), ...ns }),
-    () => post('delete.deleteAll', '/vectors/delete', pick(r, [{ deleteAll: pick(r, NOT_BOOL) }, { deleteAll: true, ids }, { deleteAll: true, filter: goodFilter(r) }])),
+    () =>
+      post(
+        'delete.deleteAll',
+        '/vectors/delete',
+        pick(r, [
+          { deleteAll: pick(r, NOT_BOOL) },
+          { deleteAll: true, ids },
+          { deleteAll: true, filter: goodFilter(r) },
+        ]),
+      ),
     () => post('delete.ids-and-filter', '/vectors/delete', { ids, filter: goodFilter(r), ...ns }),
     () => post('delete.namespace', '/vectors/delete', { ids, namespace: badNamespace(r) }),
   ])()
@@ -303,7 +449,16 @@ function deleteCase(r: Rand): Draft {
 function deleteNamespaceCase(r: Rand): Draft {
   // Names a write cannot have: empty, NUL, over 512 characters, broken escapes. (Names that
   // are not ASCII are valid: a write can create them, so they can be deleted.)
-  const name = pick(r, ['', '%00', `a%00${goodId(r)}`, 'n'.repeat(int(r, 513, 700)), '%E0%A4%A', '%', '%zz', `${goodId(r)}%`])
+  const name = pick(r, [
+    '',
+    '%00',
+    `a%00${goodId(r)}`,
+    'n'.repeat(int(r, 513, 700)),
+    '%E0%A4%A',
+    '%',
+    '%zz',
+    `${goodId(r)}%`,
+  ])
   return { kind: 'delete_namespace.name', write: true, method: 'DELETE', path: `/namespaces/${name}` }
 }
 
@@ -311,15 +466,27 @@ function queryCase(r: Rand): Draft {
   const base = { topK: int(r, 1, 20), vector: dense(r), ...withNamespace(r) }
   return pick(r, [
     () => post('query.json', '/query', breakJson(r, stringify(base)), false),
-    () => post('query.topK', '/query', chance(r, 0.1)
-      ? { vector: base.vector }
-      : { ...base, topK: pick(r, [null, 0, -1, 1.5, '10', 10_001, 1e20, 2 ** 53 + 2, true, [], {}, raw('1e309')]) }, false),
+    () =>
+      post(
+        'query.topK',
+        '/query',
+        chance(r, 0.1)
+          ? { vector: base.vector }
+          : { ...base, topK: pick(r, [null, 0, -1, 1.5, '10', 10_001, 1e20, 2 ** 53 + 2, true, [], {}, raw('1e309')]) },
+        false,
+      ),
     () => post('query.vector', '/query', { ...base, vector: badDense(r) }, false),
     () => post('query.id', '/query', { topK: base.topK, id: badId(r) }, false),
     () => post('query.id-and-vector', '/query', { ...base, id: goodId(r) }, false),
     () => post('query.no-query', '/query', { topK: base.topK, ...(chance(r, 0.5) ? { vector: null } : {}) }, false),
     () => post('query.filter', '/query', { ...base, filter: raw(badFilter(r)) }, false),
-    () => post('query.include', '/query', { ...base, [pick(r, ['includeValues', 'includeMetadata'])]: pick(r, NOT_BOOL) }, false),
+    () =>
+      post(
+        'query.include',
+        '/query',
+        { ...base, [pick(r, ['includeValues', 'includeMetadata'])]: pick(r, NOT_BOOL) },
+        false,
+      ),
     () => post('query.namespace', '/query', { ...base, namespace: badNamespace(r) }, false),
     () => post('query.sparse', '/query', { ...base, sparseVector: badSparse(r) }, false),
     () => post('query.topK-with-data', '/query', { ...base, topK: int(r, 1001, 10_000), includeMetadata: true }, false),
@@ -347,7 +514,8 @@ function listCase(r: Rand): Draft {
   const query = pick(r, [
     () => `?limit=${pick(r, ['0', '101', '-1', '1.5', 'abc', '1e3', '1e309', '99999999999999999999', 'NaN', 'true'])}`,
     () => `?prefix=a&prefix=b`,
-    () => `?paginationToken=${enc(pick(r, ['!!!', 'x', 'not-base64', Buffer.from('{"after":1}').toString('base64'), Buffer.from('null').toString('base64'), Buffer.from('[]').toString('base64')]))}`,
+    () =>
+      `?paginationToken=${enc(pick(r, ['!!!', 'x', 'not-base64', Buffer.from('{"after":1}').toString('base64'), Buffer.from('null').toString('base64'), Buffer.from('[]').toString('base64')]))}`,
     () => `?namespace=${'n'.repeat(int(r, 513, 700))}`,
     () => `?namespace=a&namespace=b`,
     () => `?paginationToken=a&paginationToken=b`,
@@ -361,12 +529,35 @@ function listCase(r: Rand): Draft {
 function pathCase(r: Rand): Draft {
   const body = breakJson(r, stringify({ vectors: goodVectors(r) }))
   const path = pick(r, [
-    '/vectors/../upsert', '/vectors/./upsert', '/vectors/%2e%2e/upsert', '/vectors/%2E%2E/vectors/upsert', '/vectors/..%2fupsert',
-    '//vectors/upsert', '/vectors//upsert', '/vectors/upsert/', '/vectors/upsert//', '/vectors/upsert%00', '/vectors/upsert%2500',
-    '/vectors%2Fupsert', '/%76ectors/upsert', '/VECTORS/UPSERT', '/vectors/upsert;x=1', '/vectors/upsert%', '/vectors/%zz',
-    '/vectors/upsert/..%2f..%2f_emulator/stats', '/../_emulator/stats', '/data/fuzz/vectors/upsert', '/vectors', '/',
-    `/vectors/upsert?${'q'.repeat(int(r, 2000, 12_000))}=1`, `/vectors/delete?namespace=%00&x=${'%41'.repeat(int(r, 100, 2000))}`,
-    '/query/..', '/query%3F', '/query#frag', '/vectors/update%20', `/${'a/'.repeat(int(r, 100, 2000))}`,
+    '/vectors/../upsert',
+    '/vectors/./upsert',
+    '/vectors/%2e%2e/upsert',
+    '/vectors/%2E%2E/vectors/upsert',
+    '/vectors/..%2fupsert',
+    '//vectors/upsert',
+    '/vectors//upsert',
+    '/vectors/upsert/',
+    '/vectors/upsert//',
+    '/vectors/upsert%00',
+    '/vectors/upsert%2500',
+    '/vectors%2Fupsert',
+    '/%76ectors/upsert',
+    '/VECTORS/UPSERT',
+    '/vectors/upsert;x=1',
+    '/vectors/upsert%',
+    '/vectors/%zz',
+    '/vectors/upsert/..%2f..%2f_emulator/stats',
+    '/../_emulator/stats',
+    '/data/fuzz/vectors/upsert',
+    '/vectors',
+    '/',
+    `/vectors/upsert?${'q'.repeat(int(r, 2000, 12_000))}=1`,
+    `/vectors/delete?namespace=%00&x=${'%41'.repeat(int(r, 100, 2000))}`,
+    '/query/..',
+    '/query%3F',
+    '/query#frag',
+    '/vectors/update%20',
+    `/${'a/'.repeat(int(r, 100, 2000))}`,
   ])
   const method = pick(r, ['POST', 'POST', 'POST', 'PUT', 'PATCH', 'DELETE', 'GET'])
   return { kind: 'path', write: true, method, path, ...(method === 'GET' ? {} : { body }) }
@@ -376,31 +567,79 @@ function pathCase(r: Rand): Draft {
 function rawCase(r: Rand, id: string): Draft {
   const body = breakJson(r, stringify({ vectors: goodVectors(r) }))
   const head = (line: string, headers: string[], b = body) =>
-    Buffer.from(`${line}\r\nHost: gw\r\nConnection: close\r\nx-request-id: ${id}\r\n${headers.map((h) => `${h}\r\n`).join('')}Content-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`)
+    Buffer.from(
+      `${line}\r\nHost: gw\r\nConnection: close\r\nx-request-id: ${id}\r\n${headers.map((h) => `${h}\r\n`).join('')}Content-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`,
+    )
   const [kind, bytes, mayClose] = pick(r, [
     () => ['raw.nul-in-path', head('POST /vectors/upsert\u0000 HTTP/1.1', [])],
     () => ['raw.space-in-path', head('POST /vectors/ upsert HTTP/1.1', [])],
-    () => ['raw.non-ascii-path', Buffer.concat([Buffer.from('POST /vectors/'), Buffer.from([0xc3, 0xa9, 0xff]), head(' HTTP/1.1', [])])],
+    () => [
+      'raw.non-ascii-path',
+      Buffer.concat([Buffer.from('POST /vectors/'), Buffer.from([0xc3, 0xa9, 0xff]), head(' HTTP/1.1', [])]),
+    ],
     () => ['raw.bad-version', head('POST /vectors/upsert HTTP/9.9', [])],
     () => ['raw.garbage-line', head(`${'\u00ff\u0001'.repeat(int(r, 1, 20))} / HTTP/1.1`, [])],
-    () => ['raw.no-host', Buffer.from(`POST /vectors/upsert HTTP/1.1\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)],
+    () => [
+      'raw.no-host',
+      Buffer.from(
+        `POST /vectors/upsert HTTP/1.1\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      ),
+    ],
     () => ['raw.header-no-colon', head('POST /vectors/upsert HTTP/1.1', ['this is not a header'])],
     () => ['raw.cr-in-header', head('POST /vectors/upsert HTTP/1.1', ['x-a: a\rb'])],
     () => ['raw.obs-fold', head('POST /vectors/upsert HTTP/1.1', ['x-a: a', ' folded'])],
-    () => ['raw.content-length-twice', head('POST /vectors/upsert HTTP/1.1', [`Content-Length: ${Buffer.byteLength(body) + 5}`])],
+    () => [
+      'raw.content-length-twice',
+      head('POST /vectors/upsert HTTP/1.1', [`Content-Length: ${Buffer.byteLength(body) + 5}`]),
+    ],
     () => ['raw.content-length-and-chunked', head('POST /vectors/upsert HTTP/1.1', ['Transfer-Encoding: chunked'])],
-    () => ['raw.content-length-text', Buffer.from(`POST /vectors/upsert HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nContent-Length: ${pick(r, ['abc', '-1', '1e3', '0x10', '99999999999999999999999'])}\r\n\r\n${body}`)],
-    () => ['raw.header-too-large', head('POST /vectors/upsert HTTP/1.1', [`x-big: ${'h'.repeat(int(r, 17_000, 48_000))}`])],
+    () => [
+      'raw.content-length-text',
+      Buffer.from(
+        `POST /vectors/upsert HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nContent-Length: ${pick(r, ['abc', '-1', '1e3', '0x10', '99999999999999999999999'])}\r\n\r\n${body}`,
+      ),
+    ],
+    () => [
+      'raw.header-too-large',
+      head('POST /vectors/upsert HTTP/1.1', [`x-big: ${'h'.repeat(int(r, 17_000, 48_000))}`]),
+    ],
     // curl sends this for bodies over 1 MiB; the gateway answers 100 Continue itself.
-    () => ['raw.expect-continue', head('POST /vectors/upsert HTTP/1.1', ['Expect: 100-continue', 'Content-Type: application/json', 'Api-Key: KEY_PLACEHOLDER'])],
-    () => ['raw.too-many-headers', head('POST /vectors/upsert HTTP/1.1', Array.from({ length: int(r, 2100, 3000) }, (_, i) => `x-h${i}: ${'v'.repeat(8)}`))],
-    () => ['raw.api-version-too-large', head('POST /vectors/upsert HTTP/1.1', [`x-pinecone-api-version: ${'9'.repeat(int(r, 17_000, 30_000))}`])],
+    () => [
+      'raw.expect-continue',
+      head('POST /vectors/upsert HTTP/1.1', [
+        'Expect: 100-continue',
+        'Content-Type: application/json',
+        'Api-Key: KEY_PLACEHOLDER',
+      ]),
+    ],
+    () => [
+      'raw.too-many-headers',
+      head(
+        'POST /vectors/upsert HTTP/1.1',
+        Array.from({ length: int(r, 2100, 3000) }, (_, i) => `x-h${i}: ${'v'.repeat(8)}`),
+      ),
+    ],
+    () => [
+      'raw.api-version-too-large',
+      head('POST /vectors/upsert HTTP/1.1', [`x-pinecone-api-version: ${'9'.repeat(int(r, 17_000, 30_000))}`]),
+    ],
     // Declares more than gateway.limits.maxBodyBytes and sends a little of it.
-    () => ['raw.body-over-limit', Buffer.from(`POST /vectors/upsert HTTP/1.1\r\nHost: gw\r\nx-request-id: ${id}\r\nContent-Type: application/json\r\nContent-Length: ${int(r, 4 * 1024 * 1024 + 1, 64 * 1024 * 1024)}\r\n\r\n{"vectors":[`)],
+    () => [
+      'raw.body-over-limit',
+      Buffer.from(
+        `POST /vectors/upsert HTTP/1.1\r\nHost: gw\r\nx-request-id: ${id}\r\nContent-Type: application/json\r\nContent-Length: ${int(r, 4 * 1024 * 1024 + 1, 64 * 1024 * 1024)}\r\n\r\n{"vectors":[`,
+      ),
+    ],
     // Declares a body and half-closes before it is all there.
     () => {
       const b = stringify({ vectors: goodVectors(r) })
-      return ['raw.truncated-body', Buffer.from(`POST /vectors/upsert HTTP/1.1\r\nHost: gw\r\nx-request-id: ${id}\r\nContent-Length: ${Buffer.byteLength(b) + int(r, 1, 100)}\r\n\r\n${b}`), true]
+      return [
+        'raw.truncated-body',
+        Buffer.from(
+          `POST /vectors/upsert HTTP/1.1\r\nHost: gw\r\nx-request-id: ${id}\r\nContent-Length: ${Buffer.byteLength(b) + int(r, 1, 100)}\r\n\r\n${b}`,
+        ),
+        true,
+      ]
     },
   ])() as [string, Buffer, boolean?]
   return { kind, write: true, method: 'RAW', path: '', raw: bytes, ...(mayClose ? { mayClose } : {}) }
@@ -412,37 +651,107 @@ function rawCase(r: Rand, id: string): Draft {
 function edgeCase(r: Rand): Draft {
   const vectors = goodVectors(r)
   const wrongShape = { vectors: [{ id: goodId(r), values: Array.from({ length: DIM + int(r, 1, 5) }, () => r()) }] }
-  const uuids = (n: number) => Array.from({ length: n }, (_, i) => `${int(r, 0x10000000, 0xffffffff).toString(16)}-5b7d-4c9e-a0f1-${String(i).padStart(12, '0')}`)
+  const uuids = (n: number) =>
+    Array.from(
+      { length: n },
+      (_, i) => `${int(r, 0x10000000, 0xffffffff).toString(16)}-5b7d-4c9e-a0f1-${String(i).padStart(12, '0')}`,
+    )
   return pick(r, [
     () => ({ ...post('auth.missing-key', '/vectors/upsert', { vectors }), key: null }),
     () => ({ ...post('auth.missing-key', '/query', { topK: 1, vector: dense(r) }, false), key: null }),
     () => ({ ...post('auth.wrong-key', '/vectors/upsert', { vectors }), key: `wrong-${int(r, 0, 1_000_000)}` }),
     () => ({ ...post('auth.wrong-key', '/vectors/upsert', wrongShape), key: `wrong-${int(r, 0, 1_000_000)}` }),
     () => ({ ...post('auth.empty-key', '/vectors/delete', { deleteAll: true }), key: '' }),
-    () => post('route.unmodelled-write', pick(r, ['/namespaces/docs/documents/upsert', '/namespaces/docs/documents/delete', '/namespaces/docs/documents/update', '/namespace-aliases']), { documents: [{ _id: goodId(r) }] }),
-    () => ({ kind: 'route.unmodelled-write', write: true, method: pick(r, ['PATCH', 'DELETE', 'PUT']), path: `/namespace-aliases/${goodId(r)}`, body: '{}' }),
-    () => ({ kind: 'control.other-spelling', write: true, method: pick(r, ['DELETE', 'PATCH']), path: pick(r, ['/indexes/fuzz/', '/indexes/fuzz//', '/indexes/%66uzz', '/indexes/fu%7Az/', '//indexes/fuzz', '/indexes//fuzz']), body: '{"deletion_protection":"disabled"}' }),
-    () => ({ kind: 'fetch.over-1000-uuids', write: false, method: 'GET', path: `/vectors/fetch?${uuids(int(r, 1001, 1500)).map((id) => `ids=${id}`).join('&')}` }),
+    () =>
+      post(
+        'route.unmodelled-write',
+        pick(r, [
+          '/namespaces/docs/documents/upsert',
+          '/namespaces/docs/documents/delete',
+          '/namespaces/docs/documents/update',
+          '/namespace-aliases',
+        ]),
+        { documents: [{ _id: goodId(r) }] },
+      ),
+    () => ({
+      kind: 'route.unmodelled-write',
+      write: true,
+      method: pick(r, ['PATCH', 'DELETE', 'PUT']),
+      path: `/namespace-aliases/${goodId(r)}`,
+      body: '{}',
+    }),
+    () => ({
+      kind: 'control.other-spelling',
+      write: true,
+      method: pick(r, ['DELETE', 'PATCH']),
+      path: pick(r, [
+        '/indexes/fuzz/',
+        '/indexes/fuzz//',
+        '/indexes/%66uzz',
+        '/indexes/fu%7Az/',
+        '//indexes/fuzz',
+        '/indexes//fuzz',
+      ]),
+      body: '{"deletion_protection":"disabled"}',
+    }),
+    () => ({
+      kind: 'fetch.over-1000-uuids',
+      write: false,
+      method: 'GET',
+      path: `/vectors/fetch?${uuids(int(r, 1001, 1500))
+        .map((id) => `ids=${id}`)
+        .join('&')}`,
+    }),
   ])()
 }
 
 /** Valid vectors, but over Pinecone's 2 MB request limit (and under the gateway's 4 MB). */
 function tooLargeCase(r: Rand): Draft {
   const pad = 'p'.repeat(int(r, 2300, 2700))
-  return post('upsert.over-2MB', '/vectors/upsert', { vectors: Array.from({ length: 1000 }, (_, i) => ({ id: `big-${i}`, values: dense(r), metadata: { pad } })) })
+  return post('upsert.over-2MB', '/vectors/upsert', {
+    vectors: Array.from({ length: 1000 }, (_, i) => ({ id: `big-${i}`, values: dense(r), metadata: { pad } })),
+  })
 }
 
 const CASES: ReadonlyArray<[number, (r: Rand, id: string) => Draft]> = [
-  [20, upsertCase], [13, updateCase], [12, deleteCase], [3, deleteNamespaceCase],
-  [14, queryCase], [6, fetchCase], [5, listCase], [10, pathCase], [8, rawCase], [0.3, tooLargeCase], [8, edgeCase],
+  [20, upsertCase],
+  [13, updateCase],
+  [12, deleteCase],
+  [3, deleteNamespaceCase],
+  [14, queryCase],
+  [6, fetchCase],
+  [5, listCase],
+  [10, pathCase],
+  [8, rawCase],
+  [0.3, tooLargeCase],
+  [8, edgeCase],
 ]
 const TOTAL = CASES.reduce((s, [w]) => s + w, 0)
 
 const CONTENT_TYPES = [
-  'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-16le',
-  'application/xml', ';;;', 'application/json, text/html', `application/${'x'.repeat(2000)}`, 'application/grpc', '',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/json; charset=utf-16le',
+  'application/xml',
+  ';;;',
+  'application/json, text/html',
+  `application/${'x'.repeat(2000)}`,
+  'application/grpc',
+  '',
 ]
-const API_VERSIONS = ['9999-99', 'garbage', '', '2025-04-01', '2025-13', ' ', '-1', 'x'.repeat(4000), '2025-04, 2025-10', '1970-01']
+const API_VERSIONS = [
+  '9999-99',
+  'garbage',
+  '',
+  '2025-04-01',
+  '2025-13',
+  ' ',
+  '-1',
+  'x'.repeat(4000),
+  '2025-04, 2025-10',
+  '1970-01',
+]
 
 /** Case `index` of the run seeded `seed`: always the same request for the same pair. */
 export function malformedRequest(seed: number, index: number, apiKey: string): MalformedRequest {
@@ -459,7 +768,15 @@ export function malformedRequest(seed: number, index: number, apiKey: string): M
   const d = make(r, id)
   if (d.raw) {
     const raw = Buffer.from(d.raw.toString('latin1').replace('KEY_PLACEHOLDER', apiKey), 'latin1')
-    return { kind: d.kind, write: d.write, method: d.method, path: d.path, headers: {}, raw, ...(d.mayClose ? { mayClose: true } : {}) }
+    return {
+      kind: d.kind,
+      write: d.write,
+      method: d.method,
+      path: d.path,
+      headers: {},
+      raw,
+      ...(d.mayClose ? { mayClose: true } : {}),
+    }
   }
   // The header layer: content types and API versions Pinecone does not speak, junk headers,
   // and chunked bodies, over requests that are already malformed.
@@ -472,5 +789,13 @@ export function malformedRequest(seed: number, index: number, apiKey: string): M
   if (chance(r, 0.1)) headers[`x-fuzz-${goodId(r)}`] = 'j'.repeat(int(r, 1, 4000))
   if (chance(r, 0.05)) headers['content-encoding'] = pick(r, ['gzip', 'br', 'identity, gzip'])
   const chunked = d.body !== undefined && chance(r, 0.08)
-  return { kind: d.kind, write: d.write, method: d.method, path: d.path, headers, ...(d.body !== undefined ? { body: d.body } : {}), ...(chunked ? { chunked } : {}) }
+  return {
+    kind: d.kind,
+    write: d.write,
+    method: d.method,
+    path: d.path,
+    headers,
+    ...(d.body !== undefined ? { body: d.body } : {}),
+    ...(chunked ? { chunked } : {}),
+  }
 }

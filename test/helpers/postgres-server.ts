@@ -33,7 +33,9 @@ function binDir(): string {
     const dir = `/usr/lib/postgresql/${v}/bin`
     if (existsSync(join(dir, 'postgres'))) return dir
   }
-  throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin; scripts/test.sh installs postgresql-15')
+  throw new Error(
+    'PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin; scripts/test.sh installs postgresql-15',
+  )
 }
 
 async function freePort(): Promise<number> {
@@ -51,7 +53,8 @@ function postgresUser(): { uid: number; gid: number } | Record<string, never> {
   if (process.getuid?.() !== 0) return {}
   const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim())
   const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim())
-  if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error('running as root, but there is no `postgres` user (the postgresql-15 package creates it)')
+  if (!Number.isInteger(uid) || !Number.isInteger(gid))
+    throw new Error('running as root, but there is no `postgres` user (the postgresql-15 package creates it)')
   return { uid, gid }
 }
 
@@ -62,24 +65,53 @@ export async function startTestPostgresServer(t: Teardown): Promise<TestPostgres
   const user = postgresUser()
   if ('uid' in user) chownSync(dir, user.uid, user.gid)
   chmodSync(dir, 0o700)
-  const init = spawnSync(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8'], { encoding: 'utf8', cwd: dir, ...user })
+  const init = spawnSync(
+    join(bin, 'initdb'),
+    ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8'],
+    { encoding: 'utf8', cwd: dir, ...user },
+  )
   if (init.status !== 0) throw new Error(`initdb failed (${init.status}): ${init.stderr || init.stdout}`)
   const port = await freePort()
   let child: ChildProcess | undefined
 
   const start = async () => {
-    const proc = spawn(join(bin, 'postgres'), [
-      '-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'max_connections=50',
-    ], { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir, ...user })
+    const proc = spawn(
+      join(bin, 'postgres'),
+      [
+        '-D',
+        data,
+        '-p',
+        String(port),
+        '-k',
+        dir,
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'fsync=off',
+        '-c',
+        'full_page_writes=off',
+        '-c',
+        'max_connections=50',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir, ...user },
+    )
     child = proc
     let seen = ''
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`postgres did not start within 20 s: ${seen.slice(-2000)}`)), 20_000)
-      proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`postgres exited with ${code}: ${seen.slice(-2000)}`)) })
+      const timer = setTimeout(
+        () => reject(new Error(`postgres did not start within 20 s: ${seen.slice(-2000)}`)),
+        20_000,
+      )
+      proc.once('exit', (code) => {
+        clearTimeout(timer)
+        reject(new Error(`postgres exited with ${code}: ${seen.slice(-2000)}`))
+      })
       proc.stderr?.on('data', (d: Buffer) => {
         if (seen.length < 100_000) seen += d.toString()
-        if (/ready to accept connections/.test(seen)) { clearTimeout(timer); resolve() }
+        if (/ready to accept connections/.test(seen)) {
+          clearTimeout(timer)
+          resolve()
+        }
       })
     })
     proc.removeAllListeners('exit')
@@ -108,7 +140,10 @@ export async function startTestPostgresServer(t: Teardown): Promise<TestPostgres
     rmSync(dir, { recursive: true, force: true })
   })
   return {
-    host: '127.0.0.1', port, user: 'postgres', database: 'postgres',
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    database: 'postgres',
     poolConfig: () => ({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' }),
     kill,
     restart: start,

@@ -43,16 +43,24 @@ async function launch(dir: string, port: number): Promise<{ child: ChildProcess;
     env: { ...process.env, NODE_OPTIONS: '--openssl-legacy-provider' },
   })
   let stderr = ''
-  child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000) })
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000)
+  })
   const bound = await new Promise<number>((resolve, reject) => {
     let out = ''
     const timer = setTimeout(() => reject(new Error(`s3rver did not start within 10 s: ${stderr}`)), 10_000)
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString()
       const m = /listening (\d+)/.exec(out)
-      if (m) { clearTimeout(timer); resolve(Number(m[1])) }
+      if (m) {
+        clearTimeout(timer)
+        resolve(Number(m[1]))
+      }
     })
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`s3rver exited with ${code}: ${stderr}`)) })
+    child.once('exit', (code) => {
+      clearTimeout(timer)
+      reject(new Error(`s3rver exited with ${code}: ${stderr}`))
+    })
   })
   return { child, port: bound }
 }
@@ -85,7 +93,13 @@ export async function startTestS3(t: Teardown): Promise<TestS3> {
     rmSync(dir, { recursive: true, force: true })
   })
   return {
-    endpoint, bucket, region, client, stop, newBucket, directory: dir,
+    endpoint,
+    bucket,
+    region,
+    client,
+    stop,
+    newBucket,
+    directory: dir,
     async start() {
       if (running) return
       ;({ child, port } = await launch(dir, port))

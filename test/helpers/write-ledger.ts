@@ -8,7 +8,12 @@ import type { WriteLog } from '../../src/writelog/contract.js'
 import type { Expected } from './ledger.js'
 
 export type LedgerWrite =
-  | { readonly op: 'upsert'; readonly tag: number; readonly values: number[]; readonly metadata: Record<string, unknown> }
+  | {
+      readonly op: 'upsert'
+      readonly tag: number
+      readonly values: number[]
+      readonly metadata: Record<string, unknown>
+    }
   | { readonly op: 'delete'; readonly tag: number }
 
 const TOMB = /^tomb-(\d+)$/
@@ -64,7 +69,8 @@ export async function loggedWrites(log: WriteLog): Promise<LoggedWrites> {
     }
     const key = `${record.instance}/${record.seq}`
     if (record.op === 'upsert') {
-      for (const v of record.vectors) intents.push({ key, ids: [v.id], tag: Number((v.metadata as { tag?: unknown } | undefined)?.tag) })
+      for (const v of record.vectors)
+        intents.push({ key, ids: [v.id], tag: Number((v.metadata as { tag?: unknown } | undefined)?.tag) })
     } else if (record.op === 'delete' && record.ids) {
       const tomb = record.ids.map((id) => TOMB.exec(id)).find((m) => m !== null)
       if (tomb) intents.push({ key, ids: record.ids.filter((id) => !TOMB.test(id)), tag: Number(tomb[1]) })

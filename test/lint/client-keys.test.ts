@@ -12,15 +12,16 @@ const SRC = new URL('../../src/', import.meta.url).pathname
 
 /** file -> why the plain objects built there never take a client's key. */
 const ALLOWED: Record<string, string> = {
-  'src/pinecone/fast-json.ts': 'the parser refuses the key "__proto__" (it bails to JSON.parse, which makes an own property); other keys are own properties by assignment',
-  'src/control/file-store.ts': 'report names are vecshift\'s own (copy, replay, verify)',
+  'src/pinecone/fast-json.ts':
+    'the parser refuses the key "__proto__" (it bails to JSON.parse, which makes an own property); other keys are own properties by assignment',
+  'src/control/file-store.ts': "report names are vecshift's own (copy, replay, verify)",
   'src/proxy/fronted-index.ts': 'fixed field names of the index model',
   'src/cli/copy.ts': 'config overrides keyed by config paths vecshift names',
   'src/cli/cutover.ts': 'config overrides keyed by config paths vecshift names',
   'src/cli/verify.ts': 'config overrides keyed by config paths vecshift names',
   'src/cli/common.ts': 'config overrides keyed by config paths vecshift names',
   'src/dict.ts': 'the comment that explains the rule',
-  'src/proxy/metrics.ts': 'metric label names are vecshift\'s own',
+  'src/proxy/metrics.ts': "metric label names are vecshift's own",
 }
 
 const PATTERNS: Array<[RegExp, string]> = [
@@ -44,12 +45,18 @@ t.test('src/ builds no plain object for client-controlled keys', async (t) => {
     scanned++
     const rel = relative(join(SRC, '..'), file)
     if (ALLOWED[rel] !== undefined) continue
-    readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
-      for (const [re, what] of PATTERNS) if (re.test(line)) found.push(`${rel}:${i + 1}: ${what}: ${line.trim()}`)
-    })
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        for (const [re, what] of PATTERNS) if (re.test(line)) found.push(`${rel}:${i + 1}: ${what}: ${line.trim()}`)
+      })
   }
   t.ok(scanned > 100, `${scanned} files read`)
-  t.same(found, [], 'use dict() or a Map (src/dict.ts), or list the file in ALLOWED with why its keys are not a client\'s')
+  t.same(
+    found,
+    [],
+    "use dict() or a Map (src/dict.ts), or list the file in ALLOWED with why its keys are not a client's",
+  )
 })
 
 t.test('the patterns catch what they are meant to', async (t) => {
@@ -59,7 +66,11 @@ t.test('the patterns catch what they are meant to', async (t) => {
   t.ok(hit('const m: { [k: string]: number } = {}'))
   t.ok(hit('const byIndex: Record<string, Record<string, number>> = {}'))
   t.notOk(hit('const namespaces = dict<{ vectorCount: number }>()'))
-  t.notOk(hit("async matching(namespace: string, filter: Record<string, unknown>, options: Omit<ListOptions, 'prefix'> = {})"))
+  t.notOk(
+    hit(
+      "async matching(namespace: string, filter: Record<string, unknown>, options: Omit<ListOptions, 'prefix'> = {})",
+    ),
+  )
 })
 
 t.test('a dict takes "__proto__" and "constructor" as ordinary keys; plain objects do not', async (t) => {

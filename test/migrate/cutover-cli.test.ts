@@ -21,90 +21,125 @@ const ENV = { ...process.env, VECSHIFT_SOURCE_API_KEY: KEY, VECSHIFT_TARGET_API_
 const run = (args: string[]) => runCli(args, ENV)
 const daemon = (t: { teardown(fn: () => unknown): void }, args: string[]) => cliDaemon(t, args, ENV)
 
-t.test('gateway, copy, replay, cutover, reverse replay and rollback as separate processes under SDK load', async (t) => {
-  const emu = await startTestEmulator(t, {
-    apiKey: KEY,
-    indexes: [{ name: 'src', dimension: 4, metric: 'cosine' }, { name: 'dst', dimension: 4, metric: 'cosine' }],
-  })
-  const source = new PineconeStore({ role: 'test', index: 'src', host: emu.indexHost('src'), controllerHost: emu.url, apiKey: KEY })
-  t.teardown(() => source.close())
-  await source.upsert('', Array.from({ length: 200 }, (_, i) => ({ id: `old-${i}`, values: Float32Array.of(i, 1, 2, 3) })))
-  const dir = mkdtempSync(join(tmpdir(), 'vecshift-cutover-cli-'))
-  const config = join(dir, 'vecshift.yaml')
-  writeFileSync(config, migrationYaml(dir, { id: 'cli-move', phase: 'capture', source: { emu, index: 'src' }, target: { emu, index: 'dst' } }, {
-    control: `{ dir: "${join(dir, 'control')}", leaseMs: 2000 }`,
-    cutover: '{ maxPauseMs: 5000 }',
-  }))
+t.test(
+  'gateway, copy, replay, cutover, reverse replay and rollback as separate processes under SDK load',
+  async (t) => {
+    const emu = await startTestEmulator(t, {
+      apiKey: KEY,
+      indexes: [
+        { name: 'src', dimension: 4, metric: 'cosine' },
+        { name: 'dst', dimension: 4, metric: 'cosine' },
+      ],
+    })
+    const source = new PineconeStore({
+      role: 'test',
+      index: 'src',
+      host: emu.indexHost('src'),
+      controllerHost: emu.url,
+      apiKey: KEY,
+    })
+    t.teardown(() => source.close())
+    await source.upsert(
+      '',
+      Array.from({ length: 200 }, (_, i) => ({ id: `old-${i}`, values: Float32Array.of(i, 1, 2, 3) })),
+    )
+    const dir = mkdtempSync(join(tmpdir(), 'vecshift-cutover-cli-'))
+    const config = join(dir, 'vecshift.yaml')
+    writeFileSync(
+      config,
+      migrationYaml(
+        dir,
+        { id: 'cli-move', phase: 'capture', source: { emu, index: 'src' }, target: { emu, index: 'dst' } },
+        {
+          control: `{ dir: "${join(dir, 'control')}", leaseMs: 2000 }`,
+          cutover: '{ maxPauseMs: 5000 }',
+        },
+      ),
+    )
 
-  const gateway = daemon(t, ['gateway', '--config', config, '--log-level', 'info'])
-  const url = await gatewayUrl(gateway)
+    const gateway = daemon(t, ['gateway', '--config', config, '--log-level', 'info'])
+    const url = await gatewayUrl(gateway)
 
-  // One writer per id, so the ledger knows each id's last acknowledged state.
-  const index = new Pinecone({ apiKey: KEY, controllerHostUrl: url }).index({ host: url })
-  const ledger = new Map<string, number | null>()
-  const errors: string[] = []
-  let stop = false
-  let writes = 0
-  const rnd = prng(8)
-  const load = (async () => {
-    for (let n = 0; !stop; n++) {
-      const id = `live-${Math.floor(rnd() * 40)}`
-      try {
-        if (rnd() < 0.8) {
-          await index.upsert({ records: [{ id, values: [n, 1, 1, 1], metadata: { n } }] })
-          ledger.set(id, n)
-        } else {
-          await index.deleteMany({ ids: [id] })
-          ledger.set(id, null)
+    // One writer per id, so the ledger knows each id's last acknowledged state.
+    const index = new Pinecone({ apiKey: KEY, controllerHostUrl: url }).index({ host: url })
+    const ledger = new Map<string, number | null>()
+    const errors: string[] = []
+    let stop = false
+    let writes = 0
+    const rnd = prng(8)
+    const load = (async () => {
+      for (let n = 0; !stop; n++) {
+        const id = `live-${Math.floor(rnd() * 40)}`
+        try {
+          if (rnd() < 0.8) {
+            await index.upsert({ records: [{ id, values: [n, 1, 1, 1], metadata: { n } }] })
+            ledger.set(id, n)
+          } else {
+            await index.deleteMany({ ids: [id] })
+            ledger.set(id, null)
+          }
+          writes++
+        } catch (err) {
+          errors.push((err as Error).message)
         }
-        writes++
-      } catch (err) {
-        errors.push((err as Error).message)
+        await sleep(5)
       }
-      await sleep(5)
+    })()
+
+    const copy = await run(['copy', '--config', config, '--json', '--progress', 'none'])
+    t.equal(copy.code, 0, copy.err)
+    daemon(t, ['replay', '--config', config, '--follow'])
+    await sleep(1500)
+
+    const cut = await run(['cutover', '--config', config, '--json'])
+    t.equal(cut.code, 0, `${cut.out}\n${cut.err}`)
+    t.match(JSON.parse(cut.out), { outcome: 'done', record: { phase: 'target-primary' } })
+    daemon(t, ['replay', '--config', config, '--follow', '--reverse'])
+    await sleep(1500)
+
+    const status = JSON.parse((await run(['status', '--config', config, '--json'])).out) as Record<string, unknown>
+    t.match(status, { record: { phase: 'target-primary', routing: { writes: 'target' } }, copy: { state: 'done' } })
+    // The copy and the replayer reported their progress to the control store as well, for
+    // commands on other hosts.
+    const reports = await (await FileControlStore.open({ dir: join(dir, 'control'), migration: 'cli-move' })).reports()
+    t.match(
+      reports,
+      { copy: { value: { finishedAt: String } }, replay: { value: { consumer: 'replay', checkpoint: String } } },
+      'copy and replay progress in the control store',
+    )
+
+    const back = await run(['rollback', '--config', config, '--json'])
+    t.equal(back.code, 0, back.err)
+    t.match(JSON.parse(back.out), { outcome: 'done', record: { phase: 'source-primary' } })
+    await sleep(500)
+    stop = true
+    await load
+    t.same(errors, [], `no client request failed (${writes} writes)`)
+
+    const after = JSON.parse((await run(['status', '--config', config, '--json'])).out) as {
+      record: { phase: string; cutovers: Array<{ kind: string; outcome: string }> }
     }
-  })()
+    t.equal(after.record.phase, 'source-primary')
+    t.match(
+      after.record.cutovers.map((c) => `${c.kind}:${c.outcome}`),
+      ['cutover:done', 'rollback:done'],
+    )
 
-  const copy = await run(['copy', '--config', config, '--json', '--progress', 'none'])
-  t.equal(copy.code, 0, copy.err)
-  daemon(t, ['replay', '--config', config, '--follow'])
-  await sleep(1500)
+    const ids = [...ledger.keys()]
+    const got = await source.fetch('', ids)
+    const wrong = ids.filter((id) => {
+      const want = ledger.get(id)
+      const have = got.get(id)
+      return want === null ? have !== undefined : (have?.metadata as { n?: number } | undefined)?.n !== want
+    })
+    t.same(
+      wrong.map((id) => `${id}: ledger ${ledger.get(id)}, source ${JSON.stringify(got.get(id)?.metadata ?? null)}`),
+      [],
+      `the source holds every one of ${ids.length} ids as the ledger says`,
+    )
 
-  const cut = await run(['cutover', '--config', config, '--json'])
-  t.equal(cut.code, 0, `${cut.out}\n${cut.err}`)
-  t.match(JSON.parse(cut.out), { outcome: 'done', record: { phase: 'target-primary' } })
-  daemon(t, ['replay', '--config', config, '--follow', '--reverse'])
-  await sleep(1500)
-
-  const status = JSON.parse((await run(['status', '--config', config, '--json'])).out) as Record<string, unknown>
-  t.match(status, { record: { phase: 'target-primary', routing: { writes: 'target' } }, copy: { state: 'done' } })
-  // The copy and the replayer reported their progress to the control store as well, for
-  // commands on other hosts.
-  const reports = await (await FileControlStore.open({ dir: join(dir, 'control'), migration: 'cli-move' })).reports()
-  t.match(reports, { copy: { value: { finishedAt: String } }, replay: { value: { consumer: 'replay', checkpoint: String } } }, 'copy and replay progress in the control store')
-
-  const back = await run(['rollback', '--config', config, '--json'])
-  t.equal(back.code, 0, back.err)
-  t.match(JSON.parse(back.out), { outcome: 'done', record: { phase: 'source-primary' } })
-  await sleep(500)
-  stop = true
-  await load
-  t.same(errors, [], `no client request failed (${writes} writes)`)
-
-  const after = JSON.parse((await run(['status', '--config', config, '--json'])).out) as { record: { phase: string; cutovers: Array<{ kind: string; outcome: string }> } }
-  t.equal(after.record.phase, 'source-primary')
-  t.match(after.record.cutovers.map((c) => `${c.kind}:${c.outcome}`), ['cutover:done', 'rollback:done'])
-
-  const ids = [...ledger.keys()]
-  const got = await source.fetch('', ids)
-  const wrong = ids.filter((id) => {
-    const want = ledger.get(id)
-    const have = got.get(id)
-    return want === null ? have !== undefined : (have?.metadata as { n?: number } | undefined)?.n !== want
-  })
-  t.same(wrong.map((id) => `${id}: ledger ${ledger.get(id)}, source ${JSON.stringify(got.get(id)?.metadata ?? null)}`), [], `the source holds every one of ${ids.length} ids as the ledger says`)
-
-  gateway.kill('SIGTERM')
-  const [code] = await once(gateway, 'exit')
-  t.equal(code, 0, 'the gateway drains and exits on SIGTERM')
-})
+    gateway.kill('SIGTERM')
+    const [code] = await once(gateway, 'exit')
+    t.equal(code, 0, 'the gateway drains and exits on SIGTERM')
+  },
+)

@@ -33,17 +33,34 @@ const IDS_PER_WORKER = 25
 t.test('capture, copy, replay and cutover under SDK load: no client error, the target equals the ledger', async (t) => {
   const emu = await startTestEmulator(t, {
     apiKey: KEY,
-    indexes: [{ name: 'src', dimension: 4, metric: 'cosine' }, { name: 'dst', dimension: 4, metric: 'cosine' }],
+    indexes: [
+      { name: 'src', dimension: 4, metric: 'cosine' },
+      { name: 'dst', dimension: 4, metric: 'cosine' },
+    ],
   })
   const dir = mkdtempSync(join(tmpdir(), 'vecshift-cutover-'))
-  const store = (name: string) => new PineconeStore({ role: name === 'src' ? 'source' : 'target', index: name, host: emu.indexHost(name), controllerHost: emu.url, apiKey: KEY })
+  const store = (name: string) =>
+    new PineconeStore({
+      role: name === 'src' ? 'source' : 'target',
+      index: name,
+      host: emu.indexHost(name),
+      controllerHost: emu.url,
+      apiKey: KEY,
+    })
   const source = store('src')
   const target = store('dst')
   t.teardown(() => Promise.all([source.close(), target.close()]))
   const rnd = prng(99)
   const vector = () => Array.from({ length: 4 }, () => rnd() - 0.5)
   // Records from before the migration: the copy's job.
-  await source.upsert('', Array.from({ length: 300 }, (_, i) => ({ id: `old-${i}`, values: Float32Array.from(vector()), metadata: { old: true } })))
+  await source.upsert(
+    '',
+    Array.from({ length: 300 }, (_, i) => ({
+      id: `old-${i}`,
+      values: Float32Array.from(vector()),
+      metadata: { old: true },
+    })),
+  )
 
   const log = await openFileLog({ dir: join(dir, 'log') })
   t.teardown(() => log.close())
@@ -52,11 +69,17 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
   const control = await FileControlStore.open({ dir: join(dir, 'control'), migration: 'cut', initialPhase: 'capture' })
   t.teardown(() => control.close())
   const gw = await startTestGateway(t, {
-    index: 'src', host: emu.indexHost('src'), controllerHost: emu.url, writeLog: log,
+    index: 'src',
+    host: emu.indexHost('src'),
+    controllerHost: emu.url,
+    writeLog: log,
     config: {
       migration: { id: 'cut', phase: 'capture' },
       target: { type: 'pinecone', index: 'dst', host: emu.indexHost('dst'), controllerHost: emu.url },
-      'control.dir': join(dir, 'control'), 'control.leaseMs': 2000, 'log.level': 'warn', 'replay.dataDir': join(dir, 'replay'),
+      'control.dir': join(dir, 'control'),
+      'control.leaseMs': 2000,
+      'log.level': 'warn',
+      'replay.dataDir': join(dir, 'replay'),
     },
     env: { VECSHIFT_SOURCE_API_KEY: KEY, VECSHIFT_TARGET_API_KEY: KEY },
     control,
@@ -111,22 +134,49 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
   await sleep(200)
   const plan = await planCopy(source, target, { strategy: 'auto', createTarget: false })
   const copyCheckpoint = new CheckpointFile(join(dir, 'copy'), 'cut')
-  await runCopy(source, target, plan, { migration: 'cut', concurrency: 2, batchSize: 50, maxRequestsPerSec: 0, maxVectorsPerSec: 0, checkpoint: copyCheckpoint })
+  await runCopy(source, target, plan, {
+    migration: 'cut',
+    concurrency: 2,
+    batchSize: 50,
+    maxRequestsPerSec: 0,
+    maxVectorsPerSec: 0,
+    checkpoint: copyCheckpoint,
+  })
   const files = new ReplayStatusFile(join(dir, 'replay'), 'cut', 'replay')
   const dirty = await DirtySet.open(files.dirtyPath)
   const replayLog = await openFileLog({ dir: join(dir, 'log'), readOnly: true, followPollMs: 10 })
   t.teardown(() => replayLog.close())
   const stopReplay = new AbortController()
   const replaying = replay({
-    log: replayLog, source, target, consumer: 'replay', follow: true, dryRun: false, batchSize: 50, lingerMs: 5,
-    outcomeWaitMs: 30_000, concurrency: 4, dirty, signal: stopReplay.signal, onStatus: (s) => files.save(s),
+    log: replayLog,
+    source,
+    target,
+    consumer: 'replay',
+    follow: true,
+    dryRun: false,
+    batchSize: 50,
+    lingerMs: 5,
+    outcomeWaitMs: 30_000,
+    concurrency: 4,
+    dirty,
+    signal: stopReplay.signal,
+    onStatus: (s) => files.save(s),
   })
   replaying.catch((err: unknown) => t.comment(`replay failed: ${(err as Error).stack}`))
   await sleep(500)
 
   const cutoverOptions = (maxPauseMs: number): Omit<CutoverOptions, 'copy'> => ({
-    control, log: replayLog, source, target, replayStatus: () => files.load(), dirtyPath: files.dirtyPath,
-    maxPauseMs, maxLagRecords: 10_000, replayStaleMs: 10_000, by: 'test', dryRun: false,
+    control,
+    log: replayLog,
+    source,
+    target,
+    replayStatus: () => files.load(),
+    dirtyPath: files.dirtyPath,
+    maxPauseMs,
+    maxLagRecords: 10_000,
+    replayStaleMs: 10_000,
+    by: 'test',
+    dryRun: false,
   })
   const copyDone = await copyCheckpoint.load()
 
@@ -134,8 +184,11 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
   // the cutover aborts by itself at its budget.
   let fault: string | undefined
   const aborted = await runCutover({
-    ...cutoverOptions(600), copy: copyDone,
-    onStep: (s) => { if (s.name === 'catch-up') fault = emu.faults.add({ op: '*', index: 'dst', status: 503 }) },
+    ...cutoverOptions(600),
+    copy: copyDone,
+    onStep: (s) => {
+      if (s.name === 'catch-up') fault = emu.faults.add({ op: '*', index: 'dst', status: 503 })
+    },
   })
   if (fault) emu.faults.remove(fault)
   t.equal(aborted.outcome, 'aborted', aborted.reason ?? '')
@@ -153,15 +206,26 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
   const done = await runCutover({ ...cutoverOptions(5_000), copy: copyDone })
   if (done.outcome !== 'done') t.comment(JSON.stringify(await files.load()))
   t.equal(done.outcome, 'done', done.reason ?? '')
-  t.same(done.steps.map((s) => s.name), ['preconditions', 'pre-reconcile', 'catch-up', 'barrier', 'drain', 'reconcile', 'flip'])
-  t.match((await control.read()), { phase: 'target-primary', routing: { reads: 'target', writes: 'target' } })
-  t.comment(`write pause (control side) ${done.pauseMs} ms; steps ${done.steps.map((s) => `${s.name} ${s.ms}`).join(', ')}`)
+  t.same(
+    done.steps.map((s) => s.name),
+    ['preconditions', 'pre-reconcile', 'catch-up', 'barrier', 'drain', 'reconcile', 'flip'],
+  )
+  t.match(await control.read(), { phase: 'target-primary', routing: { reads: 'target', writes: 'target' } })
+  t.comment(
+    `write pause (control side) ${done.pauseMs} ms; steps ${done.steps.map((s) => `${s.name} ${s.ms}`).join(', ')}`,
+  )
   // The replayer's lag, as the gateway's admin port shows it (metrics and status).
   const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text()
-  t.match(metrics, /vecshift_replay_lag_records\{[^}]*consumer="replay"[^}]*\} \d+/, 'replay lag in records in /metrics')
+  t.match(
+    metrics,
+    /vecshift_replay_lag_records\{[^}]*consumer="replay"[^}]*\} \d+/,
+    'replay lag in records in /metrics',
+  )
   t.match(metrics, /vecshift_replay_lag_seconds\{[^}]*consumer="replay"[^}]*\} [\d.]+/, 'and in seconds')
   t.match(metrics, /vecshift_replay_retrying\{[^}]*consumer="replay"[^}]*\} 0/)
-  const adminStatus = await (await fetch(`${gw.adminUrl}/admin/status`)).json() as { replay: Array<{ consumer: string; lagRecords: number }> }
+  const adminStatus = (await (await fetch(`${gw.adminUrl}/admin/status`)).json()) as {
+    replay: Array<{ consumer: string; lagRecords: number }>
+  }
   t.match(adminStatus.replay, [{ consumer: 'replay', lagRecords: Number }], 'and in /admin/status')
 
   // Writes keep flowing to the target after the flip, captured in the reverse log; a
@@ -173,16 +237,37 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
   t.teardown(() => reverseReader.close())
   const stopReverse = new AbortController()
   const reversing = replay({
-    log: reverseReader, source: target, target: source, consumer: 'rollback', follow: true, dryRun: false, batchSize: 50, lingerMs: 5,
-    outcomeWaitMs: 30_000, concurrency: 4, dirty: rollbackDirty, signal: stopReverse.signal, onStatus: (s) => rollbackFiles.save(s),
+    log: reverseReader,
+    source: target,
+    target: source,
+    consumer: 'rollback',
+    follow: true,
+    dryRun: false,
+    batchSize: 50,
+    lingerMs: 5,
+    outcomeWaitMs: 30_000,
+    concurrency: 4,
+    dirty: rollbackDirty,
+    signal: stopReverse.signal,
+    onStatus: (s) => rollbackFiles.save(s),
   })
   reversing.catch((err: unknown) => t.comment(`reverse replay failed: ${(err as Error).stack}`))
   await sleep(600)
   t.ok(writes > afterFlip, `writes went on after the flip (${writes - afterFlip})`)
   const back = await runCutover({
-    direction: 'rollback', control, log: reverseReader, source: target, target: source, copy: undefined,
-    replayStatus: () => rollbackFiles.load(), dirtyPath: rollbackFiles.dirtyPath,
-    maxPauseMs: 5_000, maxLagRecords: 10_000, replayStaleMs: 10_000, by: 'test', dryRun: false,
+    direction: 'rollback',
+    control,
+    log: reverseReader,
+    source: target,
+    target: source,
+    copy: undefined,
+    replayStatus: () => rollbackFiles.load(),
+    dirtyPath: rollbackFiles.dirtyPath,
+    maxPauseMs: 5_000,
+    maxLagRecords: 10_000,
+    replayStaleMs: 10_000,
+    by: 'test',
+    dryRun: false,
   })
   t.equal(back.outcome, 'done', back.reason ?? '')
   t.match(await control.read(), { phase: 'source-primary', routing: { reads: 'source', writes: 'source' } })
@@ -192,7 +277,11 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
   stop = true
   await Promise.all(workers)
   t.ok(writes > afterRollback, `writes went on after the rollback (${writes - afterRollback})`)
-  t.same(errors, [], `no client request failed (${writes} writes, ${reads} queries; longest write ${longestWriteMs} ms)`)
+  t.same(
+    errors,
+    [],
+    `no client request failed (${writes} writes, ${reads} queries; longest write ${longestWriteMs} ms)`,
+  )
 
   // The source holds exactly what the ledger says: writes made before the cutover, on the
   // target after it (replayed back), and after the rollback.
@@ -209,5 +298,14 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
   await Promise.all([replaying, reversing])
   await Promise.all([dirty.close(), rollbackDirty.close()])
   t.same(await differences(target, ledger), [], 'target: every id as the ledger says')
-  t.equal((await target.fetch('', Array.from({ length: 300 }, (_, i) => `old-${i}`))).size, 300, 'the copied records are there')
+  t.equal(
+    (
+      await target.fetch(
+        '',
+        Array.from({ length: 300 }, (_, i) => `old-${i}`),
+      )
+    ).size,
+    300,
+    'the copied records are there',
+  )
 })

@@ -47,14 +47,24 @@ export interface Rendered {
   all(kind: string): Manifest[]
 }
 
-export function render(overrides: Json = {}, options: Options & { release?: string; namespace?: string } = {}): Rendered {
+export function render(
+  overrides: Json = {},
+  options: Options & { release?: string; namespace?: string } = {},
+): Rendered {
   const parsed = parseAll()
   const r = new Renderer(options)
   for (const p of parsed.values()) r.define(p)
   const ctx = {
     Values: mergeValues(values, overrides),
     Chart: struct({ Name: chartYaml.name, Version: chartYaml.version, AppVersion: chartYaml.appVersion }),
-    Release: struct({ Name: options.release ?? 'mig', Namespace: options.namespace ?? 'vectors', Service: 'Helm', IsInstall: true, IsUpgrade: false, Revision: 1 }),
+    Release: struct({
+      Name: options.release ?? 'mig',
+      Namespace: options.namespace ?? 'vectors',
+      Service: 'Helm',
+      IsInstall: true,
+      IsUpgrade: false,
+      Revision: 1,
+    }),
   }
   const files = new Map<string, string>()
   const docs: Manifest[] = []
@@ -70,6 +80,7 @@ export function render(overrides: Json = {}, options: Options & { release?: stri
     }
   }
   const all = (kind: string) => docs.filter((d) => d.kind === kind)
-  const find = (kind: string, component?: string) => all(kind).find((d) => component === undefined || d.metadata?.labels?.['app.kubernetes.io/component'] === component)
+  const find = (kind: string, component?: string) =>
+    all(kind).find((d) => component === undefined || d.metadata?.labels?.['app.kubernetes.io/component'] === component)
   return { files, docs, find, all }
 }

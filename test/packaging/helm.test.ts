@@ -5,7 +5,19 @@ import t from 'tap'
 import { isMap, isScalar, isSeq, parse, parseDocument, type YAMLMap } from 'yaml'
 import { loadConfig } from '../../src/config/load.js'
 import { SECRET_ENV } from '../../src/config/schema.js'
-import { CHART, ROOT, chartYaml, parseAll, render, templateFiles, templateText, values, valuesText, type Manifest, type Rendered } from './chart.js'
+import {
+  CHART,
+  ROOT,
+  chartYaml,
+  parseAll,
+  render,
+  templateFiles,
+  templateText,
+  values,
+  valuesText,
+  type Manifest,
+  type Rendered,
+} from './chart.js'
 import { Renderer, fieldsOf, functionsOf } from './gotemplate.js'
 
 // The Helm chart, checked without helm (none can be installed here): statically (every
@@ -84,7 +96,8 @@ t.test('every include names a template defined in _helpers.tpl', async (t) => {
   const defined = new Set(helpers?.defines.keys())
   let count = 0
   for (const [name, text] of templateText) {
-    if (name !== '_helpers.tpl') t.notMatch(text, /\{\{-?\s*define\b/, `${name} defines nothing (helpers live in _helpers.tpl)`)
+    if (name !== '_helpers.tpl')
+      t.notMatch(text, /\{\{-?\s*define\b/, `${name} defines nothing (helpers live in _helpers.tpl)`)
     for (const m of text.matchAll(/\b(?:include|template)\s+"([^"]+)"/g)) {
       count++
       t.ok(defined.has(m[1] as string), `${name}: "${m[1]}" is defined`)
@@ -110,7 +123,10 @@ t.test('values.yaml documents every value with a comment', async (t) => {
     for (const pair of map.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : '?'
       const v = pair.value
-      const own = Boolean((isScalar(pair.key) && pair.key.commentBefore) || (v && (isScalar(v) || isMap(v) || isSeq(v)) && (v.comment || v.commentBefore)))
+      const own = Boolean(
+        (isScalar(pair.key) && pair.key.commentBefore) ||
+          (v && (isScalar(v) || isMap(v) || isSeq(v)) && (v.comment || v.commentBefore)),
+      )
       const p = [...path, key]
       if (p[0] === 'config') continue
       if (isMap(v) && !v.flow && v.items.length > 0) walk(v, p, own || inherited)
@@ -123,12 +139,30 @@ t.test('values.yaml documents every value with a comment', async (t) => {
 t.test('the chart README lists every value', async (t) => {
   const readme = readFileSync(`${CHART}README.md`, 'utf8')
   // Kubernetes objects passed through verbatim, and config / secret.values, are listed as a whole.
-  const whole = new Set(['config', 'secret.values', 'podSecurityContext', 'securityContext', 'resources', 'readinessProbe', 'livenessProbe', 'copyJob.resources', 'replayJob.resources', 'metrics.serviceMonitor'])
+  const whole = new Set([
+    'config',
+    'secret.values',
+    'podSecurityContext',
+    'securityContext',
+    'resources',
+    'readinessProbe',
+    'livenessProbe',
+    'copyJob.resources',
+    'replayJob.resources',
+    'metrics.serviceMonitor',
+  ])
   const paths: string[] = []
   const walk = (obj: Json, path: string[]) => {
     for (const [k, v] of Object.entries(obj)) {
       const p = [...path, k]
-      if (!whole.has(p.join('.')) && typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length > 0) walk(v as Json, p)
+      if (
+        !whole.has(p.join('.')) &&
+        typeof v === 'object' &&
+        v !== null &&
+        !Array.isArray(v) &&
+        Object.keys(v).length > 0
+      )
+        walk(v as Json, p)
       else paths.push(p.join('.'))
     }
   }
@@ -137,7 +171,7 @@ t.test('the chart README lists every value', async (t) => {
   for (const name of secretEnvNames()) t.match(readme, name, `README names ${name}`)
 })
 
-t.test('Chart.yaml: apiVersion v2, appVersion is vecshift\'s version', async (t) => {
+t.test("Chart.yaml: apiVersion v2, appVersion is vecshift's version", async (t) => {
   const pkg = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string }
   t.equal(chartYaml.apiVersion, 'v2')
   t.equal(chartYaml.name, 'vecshift')
@@ -148,7 +182,15 @@ t.test('Chart.yaml: apiVersion v2, appVersion is vecshift\'s version', async (t)
 t.test('the default values render valid objects', async (t) => {
   const r = render()
   const kinds = r.docs.map((d) => d.kind).sort()
-  t.same(kinds, ['ConfigMap', 'Deployment', 'PersistentVolumeClaim', 'PodDisruptionBudget', 'Secret', 'Service', 'ServiceAccount'])
+  t.same(kinds, [
+    'ConfigMap',
+    'Deployment',
+    'PersistentVolumeClaim',
+    'PodDisruptionBudget',
+    'Secret',
+    'Service',
+    'ServiceAccount',
+  ])
   for (const d of r.docs) {
     t.match(d.apiVersion, /^(v1|apps\/v1|batch\/v1|policy\/v1|monitoring\.coreos\.com\/v1)$/, `${d.kind} apiVersion`)
     t.match(d.metadata?.name, /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, `${d.kind} name is a DNS label`)
@@ -157,7 +199,7 @@ t.test('the default values render valid objects', async (t) => {
   t.match(r.files.get('NOTES.txt'), /controllerHostUrl: "http:\/\/mig-vecshift\.vectors\.svc:8080"/)
 })
 
-t.test('the default config passes vecshift\'s own validation, with the env the Secret gives', async (t) => {
+t.test("the default config passes vecshift's own validation, with the env the Secret gives", async (t) => {
   const r = render()
   const text = r.find('ConfigMap')?.data?.['vecshift.yaml'] as string
   t.same(parse(text), cfg, 'the ConfigMap holds .Values.config unchanged')
@@ -186,7 +228,10 @@ t.test('pods map exactly the secrets vecshift reads, by their env names', async 
 })
 
 t.test('secrets set in values land in the Secret and reach vecshift', async (t) => {
-  const r = render({ secret: { values: { VECSHIFT_SOURCE_API_KEY: 'pc-key', VECSHIFT_ADMIN_TOKEN: 'tok' } }, config: { migration: { phase: 'capture' } } })
+  const r = render({
+    secret: { values: { VECSHIFT_SOURCE_API_KEY: 'pc-key', VECSHIFT_ADMIN_TOKEN: 'tok' } },
+    config: { migration: { phase: 'capture' } },
+  })
   const env = podEnv(r)
   t.same(Object.keys(env).sort(), ['VECSHIFT_ADMIN_TOKEN', 'VECSHIFT_SOURCE_API_KEY'], 'empty values are left out')
   const config = loadRendered(r, env)
@@ -196,7 +241,13 @@ t.test('secrets set in values land in the Secret and reach vecshift', async (t) 
 
 t.test('a generated admin token is kept across upgrades', async (t) => {
   const previous = { data: { VECSHIFT_ADMIN_TOKEN: Buffer.from('kept-token').toString('base64') } }
-  const r = render({}, { lookup: (_v, kind, ns, name) => (kind === 'Secret' && ns === 'vectors' && name === 'mig-vecshift' ? previous : {}) })
+  const r = render(
+    {},
+    {
+      lookup: (_v, kind, ns, name) =>
+        kind === 'Secret' && ns === 'vectors' && name === 'mig-vecshift' ? previous : {},
+    },
+  )
   t.equal(podEnv(r).VECSHIFT_ADMIN_TOKEN, 'kept-token')
 })
 
@@ -219,7 +270,13 @@ t.test('ports and probes: the admin port of config serves /readyz and /healthz',
   t.same(c.livenessProbe.httpGet, { path: '/healthz', port: 'admin' })
   t.same(c.args, ['gateway', '--config', '/etc/vecshift/vecshift.yaml'])
   const svc = r.find('Service')
-  t.same(svc.spec.ports.map((p: Manifest) => [p.name, p.port, p.targetPort]), [['http', 8080, 'http'], ['admin', 9090, 'admin']])
+  t.same(
+    svc.spec.ports.map((p: Manifest) => [p.name, p.port, p.targetPort]),
+    [
+      ['http', 8080, 'http'],
+      ['admin', 9090, 'admin'],
+    ],
+  )
   t.equal(svc.spec.selector['app.kubernetes.io/component'], 'gateway', 'the Service never selects Job pods')
   // Moving a port in config moves the container port with it.
   const moved = container(gatewayPod(render({ config: { admin: { listen: { port: 9191 } } } })))
@@ -233,21 +290,35 @@ t.test('the config file is mounted where the gateway reads it; data paths are on
   t.equal(`${mounts.config}/vecshift.yaml`, '/etc/vecshift/vecshift.yaml')
   t.ok(Object.hasOwn(r.find('ConfigMap').data, 'vecshift.yaml'))
   const config = loadRendered(r, podEnv(r))
-  const dirs = [config.control.dir, config.writelog.file?.dir, config.copy.checkpointDir, config.replay.dataDir, config.verify.checkpointDir, config.rollback.logDir]
+  const dirs = [
+    config.control.dir,
+    config.writelog.file?.dir,
+    config.copy.checkpointDir,
+    config.replay.dataDir,
+    config.verify.checkpointDir,
+    config.rollback.logDir,
+  ]
   for (const dir of dirs) t.ok(dir?.startsWith(`${mounts.data}/`), `${dir} is under ${mounts.data}`)
   t.equal(pod.volumes.find((v: Manifest) => v.name === 'data').persistentVolumeClaim.claimName, 'mig-vecshift-data')
-  t.equal(r.find('PersistentVolumeClaim').metadata.annotations['helm.sh/resource-policy'], 'keep', 'uninstall keeps the write log')
+  t.equal(
+    r.find('PersistentVolumeClaim').metadata.annotations['helm.sh/resource-policy'],
+    'keep',
+    'uninstall keeps the write log',
+  )
 })
 
-t.test('terminationGracePeriodSeconds outlasts preStop plus the gateway\'s drain', async (t) => {
+t.test("terminationGracePeriodSeconds outlasts preStop plus the gateway's drain", async (t) => {
   for (const shutdownTimeoutMs of [30_000, 120_500]) {
     const pod = gatewayPod(render({ config: { gateway: { shutdownTimeoutMs } } }))
     const preStop = Number(container(pod).lifecycle.preStop.exec.command[1])
-    t.ok(pod.terminationGracePeriodSeconds * 1000 > shutdownTimeoutMs + preStop * 1000, `${pod.terminationGracePeriodSeconds} s for ${shutdownTimeoutMs} ms`)
+    t.ok(
+      pod.terminationGracePeriodSeconds * 1000 > shutdownTimeoutMs + preStop * 1000,
+      `${pod.terminationGracePeriodSeconds} s for ${shutdownTimeoutMs} ms`,
+    )
   }
 })
 
-t.test('pods run as the image\'s non-root user with a read-only root filesystem', async (t) => {
+t.test("pods run as the image's non-root user with a read-only root filesystem", async (t) => {
   const r = render({ copyJob: { enabled: true }, replayJob: { enabled: true } })
   for (const pod of [gatewayPod(r), ...r.all('Job').map((j) => j.spec.template.spec)]) {
     t.equal(pod.securityContext.runAsNonRoot, true)
@@ -257,15 +328,32 @@ t.test('pods run as the image\'s non-root user with a read-only root filesystem'
     t.equal(sc.readOnlyRootFilesystem, true)
     t.equal(sc.allowPrivilegeEscalation, false)
     t.same(sc.capabilities.drop, ['ALL'])
-    t.ok(container(pod).volumeMounts.some((m: Manifest) => m.mountPath === '/tmp'), 'a writable /tmp')
+    t.ok(
+      container(pod).volumeMounts.some((m: Manifest) => m.mountPath === '/tmp'),
+      'a writable /tmp',
+    )
     t.ok(container(pod).resources?.limits?.memory)
   }
 })
 
 t.test('several replicas with file backends refuse to render', async (t) => {
   t.throws(() => render({ replicaCount: 3 }), { name: 'TemplateFail', message: /replicaCount > 1/ })
-  t.throws(() => render({ replicaCount: 2, config: { control: { backend: 'postgres', postgres: { database: 'vs', user: 'vs' } } } }), /writelog\.backend: kafka or s3/)
-  t.throws(() => render({ replicaCount: 2, config: { writelog: { backend: 'kafka', kafka: { brokers: ['k:9092'], topic: 'vs' } } } }), /control\.backend: postgres/)
+  t.throws(
+    () =>
+      render({
+        replicaCount: 2,
+        config: { control: { backend: 'postgres', postgres: { database: 'vs', user: 'vs' } } },
+      }),
+    /writelog\.backend: kafka or s3/,
+  )
+  t.throws(
+    () =>
+      render({
+        replicaCount: 2,
+        config: { writelog: { backend: 'kafka', kafka: { brokers: ['k:9092'], topic: 'vs' } } },
+      }),
+    /control\.backend: postgres/,
+  )
 })
 
 t.test('several replicas with postgres and kafka: rolling updates, no shared claim, a valid config', async (t) => {
@@ -273,7 +361,11 @@ t.test('several replicas with postgres and kafka: rolling updates, no shared cla
     replicaCount: 3,
     config: {
       control: { backend: 'postgres', postgres: { host: 'pg.db', database: 'vecshift', user: 'vecshift' } },
-      writelog: { backend: 'kafka', kafka: { brokers: ['kafka-0.kafka:9092'], topic: 'vecshift.my-migration' }, file: null },
+      writelog: {
+        backend: 'kafka',
+        kafka: { brokers: ['kafka-0.kafka:9092'], topic: 'vecshift.my-migration' },
+        file: null,
+      },
     },
   }
   const r = render(over)
@@ -281,8 +373,11 @@ t.test('several replicas with postgres and kafka: rolling updates, no shared cla
   t.equal(d.spec.replicas, 3)
   t.equal(d.spec.strategy.type, 'RollingUpdate')
   t.equal(d.spec.strategy.rollingUpdate.maxUnavailable, 0)
-  t.same(gatewayPod(r).volumes.find((v: Manifest) => v.name === 'data'), { name: 'data', emptyDir: {} })
-  t.equal(gatewayPod(r).affinity, undefined, 'not pinned to the claim\'s node')
+  t.same(
+    gatewayPod(r).volumes.find((v: Manifest) => v.name === 'data'),
+    { name: 'data', emptyDir: {} },
+  )
+  t.equal(gatewayPod(r).affinity, undefined, "not pinned to the claim's node")
   const config = loadRendered(r, podEnv(r))
   t.equal(config.control.backend, 'postgres')
   t.equal(config.writelog.backend, 'kafka')
@@ -294,25 +389,48 @@ t.test('copy and replay Jobs: off by default, --resume and --follow, names from 
   const r = render({ copyJob: { enabled: true }, replayJob: { enabled: true, extraArgs: ['--reembed'] } })
   const copy = r.find('Job', 'copy')
   const replay = r.find('Job', 'replay')
-  t.same(copy.spec.template.spec.containers[0].args, ['copy', '--config', '/etc/vecshift/vecshift.yaml', '--resume', '--progress', 'json'])
-  t.same(replay.spec.template.spec.containers[0].args, ['replay', '--config', '/etc/vecshift/vecshift.yaml', '--follow', '--reembed'])
+  t.same(copy.spec.template.spec.containers[0].args, [
+    'copy',
+    '--config',
+    '/etc/vecshift/vecshift.yaml',
+    '--resume',
+    '--progress',
+    'json',
+  ])
+  t.same(replay.spec.template.spec.containers[0].args, [
+    'replay',
+    '--config',
+    '/etc/vecshift/vecshift.yaml',
+    '--follow',
+    '--reembed',
+  ])
   for (const job of [copy, replay]) {
     const pod = job.spec.template.spec
     t.equal(pod.restartPolicy, 'OnFailure')
     t.ok(job.metadata.name.length <= 63, `${job.metadata.name} fits the job-name label`)
     t.equal(pod.volumes.find((v: Manifest) => v.name === 'data').persistentVolumeClaim.claimName, 'mig-vecshift-data')
-    t.equal(pod.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey, 'kubernetes.io/hostname', 'on the claim\'s node')
+    t.equal(
+      pod.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey,
+      'kubernetes.io/hostname',
+      "on the claim's node",
+    )
   }
   const again = render({ copyJob: { enabled: true }, replayJob: { enabled: true, extraArgs: ['--reembed'] } })
   t.equal(again.find('Job', 'copy').metadata.name, copy.metadata.name, 'an unchanged spec keeps its Job')
-  const bumped = render({ copyJob: { enabled: true }, image: { tag: '0.2.0' }, fullnameOverride: 'a-very-long-release-name-that-goes-on-and-on-for-sixty-chars' })
+  const bumped = render({
+    copyJob: { enabled: true },
+    image: { tag: '0.2.0' },
+    fullnameOverride: 'a-very-long-release-name-that-goes-on-and-on-for-sixty-chars',
+  })
   t.not(bumped.find('Job', 'copy').metadata.name, copy.metadata.name, 'a changed spec gets a new Job')
   t.ok(bumped.find('Job', 'copy').metadata.name.length <= 63)
 })
 
 t.test('ServiceMonitor: optional, scrapes /metrics on the admin port', async (t) => {
   t.equal(render().find('ServiceMonitor'), undefined)
-  const sm = render({ metrics: { serviceMonitor: { enabled: true, labels: { release: 'prom' } } } }).find('ServiceMonitor')
+  const sm = render({ metrics: { serviceMonitor: { enabled: true, labels: { release: 'prom' } } } }).find(
+    'ServiceMonitor',
+  )
   t.equal(sm.apiVersion, 'monitoring.coreos.com/v1')
   t.same(sm.spec.endpoints[0].port, 'admin')
   t.same(sm.spec.endpoints[0].path, '/metrics')
@@ -331,5 +449,9 @@ t.test('PodDisruptionBudget selects the gateway pods and never blocks drains of 
 t.test('the chart refuses what would render but never serve', async (t) => {
   t.throws(() => render({ config: { admin: { enabled: false } } }), /admin\.enabled/)
   t.throws(() => render({ affinity: { podAffinity: {} } }), /podAffinity/)
-  t.doesNotThrow(() => render({ affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } } } }))
+  t.doesNotThrow(() =>
+    render({
+      affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } } },
+    }),
+  )
 })

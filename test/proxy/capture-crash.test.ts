@@ -24,7 +24,9 @@ const KEY = 'crash-key'
 const ROUNDS = 10
 const WRITERS = 16
 
-async function startGateway(configPath: string): Promise<{ child: ChildProcess; url: string; exited: Promise<unknown> }> {
+async function startGateway(
+  configPath: string,
+): Promise<{ child: ChildProcess; url: string; exited: Promise<unknown> }> {
   const child = spawn(process.execPath, [CLI, 'gateway', '--config', configPath], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, VECSHIFT_SOURCE_API_KEY: KEY },
@@ -41,19 +43,28 @@ async function startGateway(configPath: string): Promise<{ child: ChildProcess; 
 }
 
 t.test('SIGKILL at random moments under load loses no acknowledged write', async (t) => {
-  const emu = await startTestEmulator(t, { apiKey: KEY, indexes: [{ name: 'crash', dimension: 8, metric: 'cosine' }, { name: 'crash-target', dimension: 8, metric: 'cosine' }] })
+  const emu = await startTestEmulator(t, {
+    apiKey: KEY,
+    indexes: [
+      { name: 'crash', dimension: 8, metric: 'cosine' },
+      { name: 'crash-target', dimension: 8, metric: 'cosine' },
+    ],
+  })
 
   const dir = mkdtempSync(join(tmpdir(), 'vecshift-crash-'))
   const logDir = join(dir, 'log')
   const configPath = join(dir, 'vecshift.yaml')
-  writeFileSync(configPath, [
-    'migration: { id: crash-test, phase: capture }',
-    `source: { type: pinecone, index: crash, host: "${emu.indexHost('crash')}", controllerHost: "${emu.url}" }`,
-    'gateway: { listen: { port: 0 } }',
-    'admin: { enabled: false }',
-    `writelog: { backend: file, file: { dir: "${logDir}", segmentBytes: 262144 } }`,
-    `control: { dir: "${join(dir, 'control')}" }`,
-  ].join('\n'))
+  writeFileSync(
+    configPath,
+    [
+      'migration: { id: crash-test, phase: capture }',
+      `source: { type: pinecone, index: crash, host: "${emu.indexHost('crash')}", controllerHost: "${emu.url}" }`,
+      'gateway: { listen: { port: 0 } }',
+      'admin: { enabled: false }',
+      `writelog: { backend: file, file: { dir: "${logDir}", segmentBytes: 262144 } }`,
+      `control: { dir: "${join(dir, 'control')}" }`,
+    ].join('\n'),
+  )
 
   // ledger.get(id) = values acknowledged for that id, in acknowledgement order. Each id has
   // one writer, which waits for each answer before its next write, so that order is defined.
@@ -61,12 +72,15 @@ t.test('SIGKILL at random moments under load loses no acknowledged write', async
   let acknowledged = 0
   let value = 0
   let live: ChildProcess | undefined
-  t.teardown(() => { live?.kill('SIGKILL') })
+  t.teardown(() => {
+    live?.kill('SIGKILL')
+  })
 
   // A replayer follows the log the whole time, catching up while gateways die and restart.
   const { mkdirSync } = await import('node:fs')
   mkdirSync(logDir, { recursive: true })
-  const store = (name: string) => new PineconeStore({ role: name, index: name, host: emu.indexHost(name), controllerHost: emu.url, apiKey: KEY })
+  const store = (name: string) =>
+    new PineconeStore({ role: name, index: name, host: emu.indexHost(name), controllerHost: emu.url, apiKey: KEY })
   const source = store('crash')
   const target = store('crash-target')
   t.teardown(() => Promise.all([source.close(), target.close()]))
@@ -80,9 +94,18 @@ t.test('SIGKILL at random moments under load loses no acknowledged write', async
       // The first gateway has created the log; follow it from here on.
       replayLog = await openFileLog({ dir: logDir, readOnly: true, followPollMs: 10 })
       replaying = replay({
-        log: replayLog, source, target, consumer: 'replay', follow: true, dryRun: false, batchSize: 50, lingerMs: 5,
+        log: replayLog,
+        source,
+        target,
+        consumer: 'replay',
+        follow: true,
+        dryRun: false,
+        batchSize: 50,
+        lingerMs: 5,
         // Intents whose outcome a kill cut off are repaired from the source after this long.
-        outcomeWaitMs: 1_000, concurrency: 4, signal: stopReplay.signal,
+        outcomeWaitMs: 1_000,
+        concurrency: 4,
+        signal: stopReplay.signal,
       })
     }
     live = child
@@ -151,7 +174,7 @@ t.test('SIGKILL at random moments under load loses no acknowledged write', async
     }
   }
   t.equal(missing, 0, 'every acknowledged write is in the log with outcome ok')
-  t.equal(disordered, 0, 'each id\'s acknowledged writes are in acknowledgement order')
+  t.equal(disordered, 0, "each id's acknowledged writes are in acknowledgement order")
 
   // The replayer that followed through the kills catches up; the target then holds exactly
   // what the source holds: nothing lost, nothing doubled, no write cut off left behind.
@@ -166,10 +189,15 @@ t.test('SIGKILL at random moments under load loses no acknowledged write', async
   await replayLog?.close()
   const ids = [...ledger.keys()]
   const [a, b] = [await source.fetch('', ids), await target.fetch('', ids)]
-  const differ = ids.filter((id) => JSON.stringify(a.get(id)?.metadata) !== JSON.stringify(b.get(id)?.metadata) || JSON.stringify(Array.from(a.get(id)?.values ?? [])) !== JSON.stringify(Array.from(b.get(id)?.values ?? [])))
+  const differ = ids.filter(
+    (id) =>
+      JSON.stringify(a.get(id)?.metadata) !== JSON.stringify(b.get(id)?.metadata) ||
+      JSON.stringify(Array.from(a.get(id)?.values ?? [])) !== JSON.stringify(Array.from(b.get(id)?.values ?? [])),
+  )
   t.same(differ, [], `the target equals the source for all ${ids.length} ids after catching up through ${ROUNDS} kills`)
   for (const [id, values] of ledger) {
     const v = (b.get(id)?.metadata as { v?: number } | undefined)?.v ?? -1
-    if (v < (values.at(-1) as number)) t.fail(`${id}: the target holds ${v}, older than the acknowledged ${values.at(-1)}`)
+    if (v < (values.at(-1) as number))
+      t.fail(`${id}: the target holds ${v}, older than the acknowledged ${values.at(-1)}`)
   }
 })

@@ -24,15 +24,21 @@ async function setup(t: TestContext, config: Record<string, unknown> = {}) {
   const log = await openFileLog({ dir: mkdtempSync(join(tmpdir(), 'vecshift-auth-')) })
   t.teardown(() => log.close())
   const gw = await startTestGateway(t, {
-    index: 'auth', host: emu.indexHost('auth'), controllerHost: emu.url, writeLog: log,
-    config: { 'migration.phase': 'capture', ...config }, env: { VECSHIFT_SOURCE_API_KEY: KEY },
+    index: 'auth',
+    host: emu.indexHost('auth'),
+    controllerHost: emu.url,
+    writeLog: log,
+    config: { 'migration.phase': 'capture', ...config },
+    env: { VECSHIFT_SOURCE_API_KEY: KEY },
   })
   return { emu, log, gw }
 }
 
 async function send(url: string, path: string, key: string | undefined, body: unknown) {
   const res = await request(`${url}${path}`, {
-    method: 'POST', headers: { ...JSON_HEADERS, ...(key === undefined ? {} : { 'api-key': key }) }, body: JSON.stringify(body),
+    method: 'POST',
+    headers: { ...JSON_HEADERS, ...(key === undefined ? {} : { 'api-key': key }) },
+    body: JSON.stringify(body),
   })
   return { status: res.statusCode, text: await res.body.text(), vecshift: res.headers['x-vecshift-error'] }
 }
@@ -48,55 +54,77 @@ async function metric(adminUrl: string, name: string, labels = ''): Promise<numb
 // so a 401 for it proves nothing of the body was looked at.
 const WRONG_SHAPE = { vectors: [{ id: 'a', values: [1, 2] }] }
 
-t.test('a missing key gets 401 before the body is looked at; nothing is logged, nothing reaches the source', async (t) => {
-  const { emu, log, gw } = await setup(t)
-  const before = emu.stats().ops
-  for (const path of ['/vectors/upsert', '/query', '/vectors/delete', '/namespaces/x/documents/upsert']) {
-    const r = await send(gw.url, path, undefined, WRONG_SHAPE)
-    t.same([r.status, r.text, r.vecshift], [401, 'Unauthorized', 'VECSHIFT_ERR_UNAUTHORIZED'], path)
-  }
-  t.equal((await send(gw.url, '/vectors/upsert', '', WRONG_SHAPE)).status, 401, 'an empty key too')
-  t.equal((await log.stats()).records, 0, 'the log is empty')
-  t.same(emu.stats().ops, before, 'the source saw nothing, not even a key check')
-  t.equal(await metric(gw.adminUrl, 'vecshift_gateway_key_checks_total'), 0, 'no key check was made')
-})
+t.test(
+  'a missing key gets 401 before the body is looked at; nothing is logged, nothing reaches the source',
+  async (t) => {
+    const { emu, log, gw } = await setup(t)
+    const before = emu.stats().ops
+    for (const path of ['/vectors/upsert', '/query', '/vectors/delete', '/namespaces/x/documents/upsert']) {
+      const r = await send(gw.url, path, undefined, WRONG_SHAPE)
+      t.same([r.status, r.text, r.vecshift], [401, 'Unauthorized', 'VECSHIFT_ERR_UNAUTHORIZED'], path)
+    }
+    t.equal((await send(gw.url, '/vectors/upsert', '', WRONG_SHAPE)).status, 401, 'an empty key too')
+    t.equal((await log.stats()).records, 0, 'the log is empty')
+    t.same(emu.stats().ops, before, 'the source saw nothing, not even a key check')
+    t.equal(await metric(gw.adminUrl, 'vecshift_gateway_key_checks_total'), 0, 'no key check was made')
+  },
+)
 
 t.test('a wrong key is confirmed once with the source, refused with 401, and leaves no trace in the log', async (t) => {
   const { emu, log, gw } = await setup(t)
   const before = emu.stats().ops
   for (let i = 0; i < 5; i++) {
     const r = await send(gw.url, '/vectors/upsert', 'not-the-key', WRONG_SHAPE)
-    t.same([r.status, r.text], [401, 'Unauthorized'], 'no dimension error leaks the index\'s shape')
+    t.same([r.status, r.text], [401, 'Unauthorized'], "no dimension error leaks the index's shape")
   }
   const valid = await send(gw.url, '/vectors/upsert', 'not-the-key', { vectors: [{ id: 'a', values: [1, 2, 3] }] })
   t.equal(valid.status, 401, 'a valid body fares no better')
   t.equal((await log.stats()).records, 0, 'no intent, no failed/401 outcome')
-  t.same(emu.stats().ops, before, 'nothing passed the source\'s own key check')
-  t.equal(await metric(gw.adminUrl, 'vecshift_gateway_key_checks_total', 'result="refused"'), 1, 'one key check for six requests: the refusal is cached')
+  t.same(emu.stats().ops, before, "nothing passed the source's own key check")
+  t.equal(
+    await metric(gw.adminUrl, 'vecshift_gateway_key_checks_total', 'result="refused"'),
+    1,
+    'one key check for six requests: the refusal is cached',
+  )
 
   const good = await send(gw.url, '/vectors/upsert', KEY, WRONG_SHAPE)
   t.equal(good.status, 400, 'the right key gets the validation answer')
   t.match(good.text, /dimension/)
   t.equal((await send(gw.url, '/vectors/upsert', KEY, { vectors: [{ id: 'a', values: [1, 2, 3] }] })).status, 200)
   t.equal((await log.stats()).records, 2, 'the good write: intent and outcome')
-  t.equal(emu.stats().ops.describe_index_stats, (before.describe_index_stats ?? 0) + 1, 'the good key was confirmed once, for both requests')
+  t.equal(
+    emu.stats().ops.describe_index_stats,
+    (before.describe_index_stats ?? 0) + 1,
+    'the good key was confirmed once, for both requests',
+  )
   t.equal(await metric(gw.adminUrl, 'vecshift_gateway_key_checks_total', 'result="confirmed"'), 1)
 })
 
-t.test('a revoked key is refused: at once after the source refuses one of its requests, else within cacheTtlMs', async (t) => {
-  const { emu, log, gw } = await setup(t)
-  t.equal((await send(gw.url, '/vectors/upsert', KEY, { vectors: [{ id: 'a', values: [1, 2, 3] }] })).status, 200)
-  const logged = (await log.stats()).records
-  emu.setApiKey('rotated-key')
-  // A read is forwarded with the cached key; the source's 401 reaches the client and drops
-  // the gateway's verdict.
-  const read = await send(gw.url, '/query', KEY, { topK: 1, vector: [1, 2, 3] })
-  t.same([read.status, read.vecshift], [401, undefined], 'the source\'s own 401')
-  const write = await send(gw.url, '/vectors/upsert', KEY, { vectors: [{ id: 'b', values: [1, 2, 3] }] })
-  t.same([write.status, write.vecshift], [401, 'VECSHIFT_ERR_UNAUTHORIZED'], 'the next write is refused by the gateway itself')
-  t.equal((await log.stats()).records, logged, 'and not logged')
-  t.equal((await send(gw.url, '/vectors/upsert', 'rotated-key', { vectors: [{ id: 'c', values: [1, 2, 3] }] })).status, 200, 'the new key works')
-})
+t.test(
+  'a revoked key is refused: at once after the source refuses one of its requests, else within cacheTtlMs',
+  async (t) => {
+    const { emu, log, gw } = await setup(t)
+    t.equal((await send(gw.url, '/vectors/upsert', KEY, { vectors: [{ id: 'a', values: [1, 2, 3] }] })).status, 200)
+    const logged = (await log.stats()).records
+    emu.setApiKey('rotated-key')
+    // A read is forwarded with the cached key; the source's 401 reaches the client and drops
+    // the gateway's verdict.
+    const read = await send(gw.url, '/query', KEY, { topK: 1, vector: [1, 2, 3] })
+    t.same([read.status, read.vecshift], [401, undefined], "the source's own 401")
+    const write = await send(gw.url, '/vectors/upsert', KEY, { vectors: [{ id: 'b', values: [1, 2, 3] }] })
+    t.same(
+      [write.status, write.vecshift],
+      [401, 'VECSHIFT_ERR_UNAUTHORIZED'],
+      'the next write is refused by the gateway itself',
+    )
+    t.equal((await log.stats()).records, logged, 'and not logged')
+    t.equal(
+      (await send(gw.url, '/vectors/upsert', 'rotated-key', { vectors: [{ id: 'c', values: [1, 2, 3] }] })).status,
+      200,
+      'the new key works',
+    )
+  },
+)
 
 t.test('a source that cannot confirm a key means 503, never "let in"', async (t) => {
   const emu = await startTestEmulator(t, { apiKey: KEY, indexes: [{ name: 'auth', dimension: 3, metric: 'cosine' }] })
@@ -104,7 +132,7 @@ t.test('a source that cannot confirm a key means 503, never "let in"', async (t)
   const closed = await closedPort()
   const gw = await startTestGateway(t, { index: 'auth', host: `http://127.0.0.1:${closed}`, controllerHost: emu.url })
   const r = await send(gw.url, '/query', KEY, { topK: 1, vector: [1, 2, 3] })
-  t.same([r.status, r.vecshift], [503, 'VECSHIFT_ERR_UPSTREAM_UNAVAILABLE'], 'no answer: the upstream\'s own error')
+  t.same([r.status, r.vecshift], [503, 'VECSHIFT_ERR_UPSTREAM_UNAVAILABLE'], "no answer: the upstream's own error")
   t.match(JSON.parse(r.text), { code: 14, message: /upstream source is unavailable \(ECONNREFUSED\)/ })
   t.equal(await metric(gw.adminUrl, 'vecshift_gateway_key_checks_total', 'result="unavailable"'), 1)
 
@@ -114,7 +142,10 @@ t.test('a source that cannot confirm a key means 503, never "let in"', async (t)
     emu2.faults.add({ op: 'describe_index_stats', status, times: 1 })
     const a = await send(gw2.url, '/query', KEY, { topK: 1, vector: [1, 2, 3] })
     t.same([a.status, a.vecshift], [503, 'VECSHIFT_ERR_AUTH_UNAVAILABLE'], `the source answered ${status}`)
-    t.match(JSON.parse(a.text), { code: 14, message: new RegExp(`could not be confirmed with the source index \\(it answered ${status}\\)`) })
+    t.match(JSON.parse(a.text), {
+      code: 14,
+      message: new RegExp(`could not be confirmed with the source index \\(it answered ${status}\\)`),
+    })
   }
   t.equal(emu.stats().ops.query, undefined, 'no query was forwarded')
   t.equal(emu2.stats().ops.query, undefined, 'no query was forwarded')
@@ -125,11 +156,17 @@ t.test('a flood of distinct bad keys keeps the verdict cache within maxCachedKey
   const FLOOD = 1_000
   let refused = 0
   for (let i = 0; i < FLOOD; i += 50) {
-    const answers = await Promise.all(Array.from({ length: 50 }, (_, j) => send(gw.url, '/vectors/upsert', `bad-key-${i + j}`, WRONG_SHAPE)))
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, j) => send(gw.url, '/vectors/upsert', `bad-key-${i + j}`, WRONG_SHAPE)),
+    )
     refused += answers.filter((a) => a.status === 401).length
   }
   t.equal(refused, FLOOD, 'every one refused')
-  t.equal(await metric(gw.adminUrl, 'vecshift_gateway_key_cache_entries'), 64, 'at most maxCachedKeys verdicts are kept')
+  t.equal(
+    await metric(gw.adminUrl, 'vecshift_gateway_key_cache_entries'),
+    64,
+    'at most maxCachedKeys verdicts are kept',
+  )
   t.equal((await log.stats()).records, 0, 'the log is empty')
   t.notMatch(gw.logText(), 'bad-key-', 'no key appears in the logs')
 })
@@ -138,21 +175,41 @@ t.test('keys being confirmed at once are bounded: past maxConcurrentChecks, 503 
   const emu = await startTestEmulator(t, { apiKey: KEY, indexes: [{ name: 'auth', dimension: 3, metric: 'cosine' }] })
   // A source that holds every request until released, so that key checks stay in flight.
   const held: Array<ServerResponse> = []
-  const source = createHttpServer((_req, res) => { held.push(res) })
+  const source = createHttpServer((_req, res) => {
+    held.push(res)
+  })
   await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise((resolve) => { source.closeAllConnections(); source.close(resolve) }))
+  t.teardown(
+    () =>
+      new Promise((resolve) => {
+        source.closeAllConnections()
+        source.close(resolve)
+      }),
+  )
   const gw = await startTestGateway(t, {
-    index: 'auth', host: `http://127.0.0.1:${(source.address() as { port: number }).port}`, controllerHost: emu.url,
+    index: 'auth',
+    host: `http://127.0.0.1:${(source.address() as { port: number }).port}`,
+    controllerHost: emu.url,
     config: { 'gateway.auth.maxConcurrentChecks': 2 },
   })
   const early: number[] = []
-  const answers = [0, 1, 2, 3].map((i) => send(gw.url, '/query', `slow-key-${i}`, { topK: 1, vector: [1, 2, 3] })
-    .then((a) => { early.push(a.status); return a }))
-  await until(() => held.length === 2 && early.length === 2, { timeoutMs: 10_000, what: 'two key checks at the source and two answers' })
+  const answers = [0, 1, 2, 3].map((i) =>
+    send(gw.url, '/query', `slow-key-${i}`, { topK: 1, vector: [1, 2, 3] }).then((a) => {
+      early.push(a.status)
+      return a
+    }),
+  )
+  await until(() => held.length === 2 && early.length === 2, {
+    timeoutMs: 10_000,
+    what: 'two key checks at the source and two answers',
+  })
   t.same(early, [503, 503], 'the requests that found no room were answered while the checks were in flight')
   for (const res of held) res.writeHead(401, { 'content-type': 'text/plain' }).end('Unauthorized')
   const all = await Promise.all(answers)
   t.same(all.map((a) => a.status).sort(), [401, 401, 503, 503], 'two checks ran (refused), two found no room')
-  t.same(all.filter((a) => a.status === 503).map((a) => a.vecshift), ['VECSHIFT_ERR_AUTH_UNAVAILABLE', 'VECSHIFT_ERR_AUTH_UNAVAILABLE'])
+  t.same(
+    all.filter((a) => a.status === 503).map((a) => a.vecshift),
+    ['VECSHIFT_ERR_AUTH_UNAVAILABLE', 'VECSHIFT_ERR_AUTH_UNAVAILABLE'],
+  )
   t.equal(held.length, 2, 'only two requests reached the source')
 })

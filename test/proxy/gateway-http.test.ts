@@ -12,8 +12,17 @@ const KEY = 'upstream-secret-key-123'
 const V2025 = { 'content-type': 'application/json', 'x-pinecone-api-version': '2025-04', 'api-key': KEY }
 
 async function setup(t: TestContext, config: Record<string, unknown> = {}, env: Record<string, string> = {}) {
-  const emu = await startTestEmulator(t, { apiKey: KEY, indexes: [{ name: 'docs', dimension: 3, metric: 'dotproduct' }] })
-  const gw = await startTestGateway(t, { index: 'docs', host: emu.indexHost('docs'), controllerHost: emu.url, config, env })
+  const emu = await startTestEmulator(t, {
+    apiKey: KEY,
+    indexes: [{ name: 'docs', dimension: 3, metric: 'dotproduct' }],
+  })
+  const gw = await startTestGateway(t, {
+    index: 'docs',
+    host: emu.indexHost('docs'),
+    controllerHost: emu.url,
+    config,
+    env,
+  })
   return { emu, gw }
 }
 
@@ -28,26 +37,51 @@ function sample(text: string, name: string, labels: Record<string, string>): num
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`)) continue
     const set = line.slice(name.length + 1, line.lastIndexOf('}'))
-    if (Object.entries(labels).every(([k, v]) => set.split(',').includes(`${k}="${v}"`))) return Number(line.slice(line.lastIndexOf(' ') + 1))
+    if (Object.entries(labels).every(([k, v]) => set.split(',').includes(`${k}="${v}"`)))
+      return Number(line.slice(line.lastIndexOf(' ') + 1))
   }
   return undefined
 }
 
 async function stats(emuUrl: string): Promise<Record<string, number>> {
   const res = await request(`${emuUrl}/_emulator/stats`, { headers: { 'api-key': KEY } })
-  return await res.body.json() as Record<string, number>
+  return (await res.body.json()) as Record<string, number>
 }
 
 t.test('2025-04 style calls give the same status and body directly and through the gateway', async (t) => {
   const { emu, gw } = await setup(t)
   const calls: Array<[string, string, string | undefined]> = [
-    ['POST', '/vectors/upsert', JSON.stringify({ vectors: [{ id: 'vec1', values: [1, 0.5, 0.25], metadata: { genre: 'drama' } }, { id: 'vec2', values: [0.1, 0.2, 0.3] }], namespace: 'example-namespace' })],
-    ['POST', '/query', JSON.stringify({ namespace: 'example-namespace', vector: [0.3, 0.3, 0.3], topK: 2, includeValues: true, includeMetadata: true })],
+    [
+      'POST',
+      '/vectors/upsert',
+      JSON.stringify({
+        vectors: [
+          { id: 'vec1', values: [1, 0.5, 0.25], metadata: { genre: 'drama' } },
+          { id: 'vec2', values: [0.1, 0.2, 0.3] },
+        ],
+        namespace: 'example-namespace',
+      }),
+    ],
+    [
+      'POST',
+      '/query',
+      JSON.stringify({
+        namespace: 'example-namespace',
+        vector: [0.3, 0.3, 0.3],
+        topK: 2,
+        includeValues: true,
+        includeMetadata: true,
+      }),
+    ],
     ['GET', '/vectors/fetch?ids=vec1&ids=vec2&namespace=example-namespace', undefined],
     ['GET', '/vectors/list?namespace=example-namespace&limit=1', undefined],
     ['POST', '/describe_index_stats', '{}'],
     ['GET', '/namespaces', undefined],
-    ['POST', '/vectors/update', JSON.stringify({ id: 'vec1', setMetadata: { genre: 'comedy' }, namespace: 'example-namespace' })],
+    [
+      'POST',
+      '/vectors/update',
+      JSON.stringify({ id: 'vec1', setMetadata: { genre: 'comedy' }, namespace: 'example-namespace' }),
+    ],
     ['POST', '/vectors/delete', JSON.stringify({ ids: ['vec2'], namespace: 'example-namespace' })],
     ['POST', '/query', '{"topK": 2, "vector": [1,2'],
     ['POST', '/query', JSON.stringify({ topK: 2, vector: [1, 2] })],
@@ -77,7 +111,9 @@ t.test('a body over the gateway limit is refused with 413 before it reaches the 
   t.match(await res.body.json(), { code: 8, message: /exceeds the gateway limit of 65536 bytes/, details: [] })
 
   const chunked = await request(`${gw.url}/vectors/upsert`, {
-    method: 'POST', headers: V2025, body: Readable.from([Buffer.from(big.slice(0, 50_000)), Buffer.from(big.slice(50_000))]),
+    method: 'POST',
+    headers: V2025,
+    body: Readable.from([Buffer.from(big.slice(0, 50_000)), Buffer.from(big.slice(50_000))]),
   })
   t.equal(chunked.statusCode, 413, 'also without a Content-Length')
   await chunked.body.dump()
@@ -88,49 +124,73 @@ t.test('a body over the gateway limit is refused with 413 before it reaches the 
   await ok.body.dump()
 })
 
-t.test('paths with dot segments are refused and not forwarded; other unknown paths are forwarded in passthrough', async (t) => {
-  const { emu, gw } = await setup(t)
-  await confirmKey(gw.url, KEY)
-  const before = await stats(emu.url)
-  // A raw client, so the dot segments reach the gateway as sent instead of being resolved
-  // by URL parsing on the client side.
-  const raw = new Client(gw.url)
-  t.teardown(() => raw.close())
-  for (const path of ['/../../etc/passwd', '/vectors/upsert/../../indexes', '/vectors/%2e%2e/query', '/namespaces/a%2F..%2F..%2Fx/documents/upsert']) {
-    const res = await raw.request({ path, method: 'POST', headers: V2025, body: '{}' })
-    t.equal(res.statusCode, 400, path)
-    t.match(await res.body.json(), { code: 3, message: /"\." or "\.\." segments/, details: [] }, path)
-  }
-  t.same(await stats(emu.url), before, 'none reached the upstream')
-  for (const path of ['/vectors/nope', '/data/docs/query']) {
-    const res = await raw.request({ path, method: 'POST', headers: V2025, body: '{}' })
-    t.equal(res.statusCode, 404, `${path}: the upstream's answer`)
-    t.equal(res.headers['x-vecshift-error'], undefined, `${path}: not the gateway's own`)
-    await res.body.dump()
-  }
-})
+t.test(
+  'paths with dot segments are refused and not forwarded; other unknown paths are forwarded in passthrough',
+  async (t) => {
+    const { emu, gw } = await setup(t)
+    await confirmKey(gw.url, KEY)
+    const before = await stats(emu.url)
+    // A raw client, so the dot segments reach the gateway as sent instead of being resolved
+    // by URL parsing on the client side.
+    const raw = new Client(gw.url)
+    t.teardown(() => raw.close())
+    for (const path of [
+      '/../../etc/passwd',
+      '/vectors/upsert/../../indexes',
+      '/vectors/%2e%2e/query',
+      '/namespaces/a%2F..%2F..%2Fx/documents/upsert',
+    ]) {
+      const res = await raw.request({ path, method: 'POST', headers: V2025, body: '{}' })
+      t.equal(res.statusCode, 400, path)
+      t.match(await res.body.json(), { code: 3, message: /"\." or "\.\." segments/, details: [] }, path)
+    }
+    t.same(await stats(emu.url), before, 'none reached the upstream')
+    for (const path of ['/vectors/nope', '/data/docs/query']) {
+      const res = await raw.request({ path, method: 'POST', headers: V2025, body: '{}' })
+      t.equal(res.statusCode, 404, `${path}: the upstream's answer`)
+      t.equal(res.headers['x-vecshift-error'], undefined, `${path}: not the gateway's own`)
+      await res.body.dump()
+    }
+  },
+)
 
 t.test('the control-plane shim refuses to configure or delete the index under migration', async (t) => {
   const { emu, gw } = await setup(t)
   for (const method of ['DELETE', 'PATCH'] as const) {
-    const res = await request(`${gw.url}/indexes/docs`, { method, headers: V2025, body: method === 'PATCH' ? '{"deletion_protection":"enabled"}' : undefined })
+    const res = await request(`${gw.url}/indexes/docs`, {
+      method,
+      headers: V2025,
+      body: method === 'PATCH' ? '{"deletion_protection":"enabled"}' : undefined,
+    })
     t.equal(res.statusCode, 403, method)
-    t.match(await res.body.json(), { error: { code: 'FORBIDDEN', message: /not allowed through the vecshift gateway/ }, status: 403 })
+    t.match(await res.body.json(), {
+      error: { code: 'FORBIDDEN', message: /not allowed through the vecshift gateway/ },
+      status: 403,
+    })
   }
   const still = await request(`${emu.url}/indexes/docs`, { headers: V2025 })
   t.equal(still.statusCode, 200, 'the index is still there')
   t.match(await still.body.json(), { name: 'docs', host: emu.indexHost('docs') })
   const viaShim = await request(`${gw.url}/indexes/docs`, { headers: V2025 })
-  t.match(await viaShim.body.json(), { name: 'docs', host: gw.url, dimension: 3, metric: 'dotproduct' }, '2025-04 shape, gateway host')
+  t.match(
+    await viaShim.body.json(),
+    { name: 'docs', host: gw.url, dimension: 3, metric: 'dotproduct' },
+    '2025-04 shape, gateway host',
+  )
   const collections = await request(`${gw.url}/collections`, { headers: V2025 })
   t.equal(collections.statusCode, 200, 'other control-plane reads are forwarded')
   t.match(await collections.body.json(), { collections: [] })
 })
 
 t.test('auth mode keys: clients present gateway keys, the upstream key never leaves the gateway', async (t) => {
-  const { gw } = await setup(t, { 'gateway.auth.mode': 'keys' }, {
-    VECSHIFT_GATEWAY_API_KEYS: 'client-key-1,client-key-2', VECSHIFT_SOURCE_API_KEY: KEY,
-  })
+  const { gw } = await setup(
+    t,
+    { 'gateway.auth.mode': 'keys' },
+    {
+      VECSHIFT_GATEWAY_API_KEYS: 'client-key-1,client-key-2',
+      VECSHIFT_SOURCE_API_KEY: KEY,
+    },
+  )
   const body = JSON.stringify({ vector: [1, 1, 1], topK: 1 })
   for (const key of ['client-key-1', 'client-key-2']) {
     const ok = await request(`${gw.url}/query`, { method: 'POST', headers: { ...V2025, 'api-key': key }, body })
@@ -156,27 +216,40 @@ t.test('concurrent requests over the limit get 429, the rest are served', async 
   const { emu, gw } = await setup(t, { 'gateway.limits.maxConcurrentRequests': 2 })
   emu.faults.add({ op: 'query', latencyMs: 400, times: 2 })
   const body = JSON.stringify({ vector: [1, 1, 1], topK: 1 })
-  const results = await Promise.all(Array.from({ length: 5 }, async (_, i) => {
-    // Stagger slightly so the two slow ones are in flight before the others arrive.
-    await new Promise((r) => setTimeout(r, i === 0 ? 0 : 100))
-    const res = await request(`${gw.url}/query`, { method: 'POST', headers: V2025, body })
-    const text = await res.body.text()
-    return { status: res.statusCode, text }
-  }))
+  const results = await Promise.all(
+    Array.from({ length: 5 }, async (_, i) => {
+      // Stagger slightly so the two slow ones are in flight before the others arrive.
+      await new Promise((r) => setTimeout(r, i === 0 ? 0 : 100))
+      const res = await request(`${gw.url}/query`, { method: 'POST', headers: V2025, body })
+      const text = await res.body.text()
+      return { status: res.statusCode, text }
+    }),
+  )
   t.same(results.map((r) => r.status).sort(), [200, 200, 429, 429, 429])
-  t.match(JSON.parse((results.find((r) => r.status === 429) as { text: string }).text), { code: 8, message: /limit of 2 concurrent requests/ })
+  t.match(JSON.parse((results.find((r) => r.status === 429) as { text: string }).text), {
+    code: 8,
+    message: /limit of 2 concurrent requests/,
+  })
 })
 
 t.test('oversized headers are refused with 431', async (t) => {
   const { gw } = await setup(t, { 'gateway.limits.maxHeaderBytes': 4096 })
-  const res = await request(`${gw.url}/describe_index_stats`, { method: 'POST', headers: { ...V2025, 'x-pad': 'p'.repeat(8000) }, body: '{}' })
+  const res = await request(`${gw.url}/describe_index_stats`, {
+    method: 'POST',
+    headers: { ...V2025, 'x-pad': 'p'.repeat(8000) },
+    body: '{}',
+  })
   t.equal(res.statusCode, 431)
   await res.body.dump()
 })
 
 t.test('admin port: health, readiness, metrics open; status behind the bearer token', async (t) => {
   const { gw } = await setup(t, {}, { VECSHIFT_ADMIN_TOKEN: 'admin-token-xyz' })
-  const q = await request(`${gw.url}/query`, { method: 'POST', headers: V2025, body: JSON.stringify({ vector: [1, 1, 1], topK: 1 }) })
+  const q = await request(`${gw.url}/query`, {
+    method: 'POST',
+    headers: V2025,
+    body: JSON.stringify({ vector: [1, 1, 1], topK: 1 }),
+  })
   await q.body.dump()
   const health = await request(`${gw.adminUrl}/healthz`)
   t.equal(health.statusCode, 200)
@@ -186,8 +259,18 @@ t.test('admin port: health, readiness, metrics open; status behind the bearer to
   t.match(await ready.body.json(), { ready: true })
   const metrics = await request(`${gw.adminUrl}/metrics`)
   const text = await metrics.body.text()
-  t.equal(sample(text, 'vecshift_gateway_requests_total', { op: 'query', method: 'POST', status: '200', migration: 'test' }), 1)
-  t.equal(sample(text, 'vecshift_upstream_request_duration_seconds_count', { upstream: 'source', op: 'query', migration: 'test' }), 1)
+  t.equal(
+    sample(text, 'vecshift_gateway_requests_total', { op: 'query', method: 'POST', status: '200', migration: 'test' }),
+    1,
+  )
+  t.equal(
+    sample(text, 'vecshift_upstream_request_duration_seconds_count', {
+      upstream: 'source',
+      op: 'query',
+      migration: 'test',
+    }),
+    1,
+  )
   const denied = await request(`${gw.adminUrl}/admin/status`)
   t.equal(denied.statusCode, 401)
   t.match(await denied.body.json(), { error: { message: /Bearer/ } })

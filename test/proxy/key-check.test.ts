@@ -13,16 +13,35 @@ const KEY = 'k-1'
 async function setup(t: TestContext) {
   const emu = await startTestEmulator(t, { apiKey: KEY, indexes: [{ name: 'kc', dimension: 2, metric: 'cosine' }] })
   const upstream = new Upstream({
-    name: 'source', url: emu.indexHost('kc'), connections: 2, pipelining: 1, connectTimeoutMs: 1000, requestTimeoutMs: 5000, keepAliveTimeoutMs: 1000, tlsVerify: true,
+    name: 'source',
+    url: emu.indexHost('kc'),
+    connections: 2,
+    pipelining: 1,
+    connectTimeoutMs: 1000,
+    requestTimeoutMs: 5000,
+    keepAliveTimeoutMs: 1000,
+    tlsVerify: true,
   })
   t.teardown(() => upstream.close())
   let now = 1_000_000
   const probes: string[] = []
   const check = new KeyCheck({
-    ttlMs: 60_000, refusedTtlMs: 10_000, maxEntries: 100, maxConcurrent: 8, authority: () => upstream,
-    now: () => now, onProbe: (r) => probes.push(r),
+    ttlMs: 60_000,
+    refusedTtlMs: 10_000,
+    maxEntries: 100,
+    maxConcurrent: 8,
+    authority: () => upstream,
+    now: () => now,
+    onProbe: (r) => probes.push(r),
   })
-  return { emu, check, probes, advance: (ms: number) => { now += ms } }
+  return {
+    emu,
+    check,
+    probes,
+    advance: (ms: number) => {
+      now += ms
+    },
+  }
 }
 
 const outcome = async (p: Promise<void> | undefined): Promise<string> => {
@@ -56,14 +75,17 @@ t.test('a refusal is cached for refusedTtlMs, then the key is asked about again'
   t.same(probes, ['refused', 'confirmed'])
 })
 
-t.test('concurrent first requests of one key share one probe; the upstream refusing a request drops the verdict', async (t) => {
-  const { check, probes } = await setup(t)
-  const all = await Promise.all(Array.from({ length: 20 }, () => outcome(check.confirm(KEY))))
-  t.same(new Set(all), new Set(['in']))
-  t.same(probes, ['confirmed'], 'one probe')
-  check.refused(KEY)
-  t.not(check.confirm(KEY), undefined, 'the next request asks again')
-})
+t.test(
+  'concurrent first requests of one key share one probe; the upstream refusing a request drops the verdict',
+  async (t) => {
+    const { check, probes } = await setup(t)
+    const all = await Promise.all(Array.from({ length: 20 }, () => outcome(check.confirm(KEY))))
+    t.same(new Set(all), new Set(['in']))
+    t.same(probes, ['confirmed'], 'one probe')
+    check.refused(KEY)
+    t.not(check.confirm(KEY), undefined, 'the next request asks again')
+  },
+)
 
 t.test('the cache never holds more than maxEntries verdicts', async (t) => {
   const { check } = await setup(t)

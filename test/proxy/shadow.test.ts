@@ -22,83 +22,146 @@ import { prng } from '../helpers/prng.js'
 const KEY = 'shadow-key'
 const DIM = 6
 
-t.test('shadow reads: compared after the client has its answer; disagreement shown; a slow target dropped, never waited for', async (t) => {
-  const emu = await startTestEmulator(t, { apiKey: KEY, indexes: [{ name: 'src', dimension: DIM, metric: 'cosine' }, { name: 'dst', dimension: DIM, metric: 'cosine' }] })
-  const store = (name: string) => new PineconeStore({ role: name, index: name, host: emu.indexHost(name), controllerHost: emu.url, apiKey: KEY })
-  const source = store('src')
-  const target = store('dst')
-  t.teardown(() => Promise.all([source.close(), target.close()]))
-  const r = prng(3)
-  const data: StoredVector[] = Array.from({ length: 200 }, (_, i) => ({ id: `v${i}`, values: Float32Array.from({ length: DIM }, () => r() - 0.5), metadata: { g: i % 4 } }))
-  await source.upsert('', data)
-  await target.upsert('', data)
+t.test(
+  'shadow reads: compared after the client has its answer; disagreement shown; a slow target dropped, never waited for',
+  async (t) => {
+    const emu = await startTestEmulator(t, {
+      apiKey: KEY,
+      indexes: [
+        { name: 'src', dimension: DIM, metric: 'cosine' },
+        { name: 'dst', dimension: DIM, metric: 'cosine' },
+      ],
+    })
+    const store = (name: string) =>
+      new PineconeStore({ role: name, index: name, host: emu.indexHost(name), controllerHost: emu.url, apiKey: KEY })
+    const source = store('src')
+    const target = store('dst')
+    t.teardown(() => Promise.all([source.close(), target.close()]))
+    const r = prng(3)
+    const data: StoredVector[] = Array.from({ length: 200 }, (_, i) => ({
+      id: `v${i}`,
+      values: Float32Array.from({ length: DIM }, () => r() - 0.5),
+      metadata: { g: i % 4 },
+    }))
+    await source.upsert('', data)
+    await target.upsert('', data)
 
-  const dir = mkdtempSync(join(tmpdir(), 'vecshift-shadow-'))
-  const log = await openFileLog({ dir: join(dir, 'log') })
-  t.teardown(() => log.close())
-  const control = await FileControlStore.open({ dir: join(dir, 'control'), migration: 'sh', initialPhase: 'capture' })
-  t.teardown(() => control.close())
-  const gw = await startTestGateway(t, {
-    index: 'src', host: emu.indexHost('src'), controllerHost: emu.url, writeLog: log, control,
-    config: {
-      migration: { id: 'sh', phase: 'capture' },
-      target: { type: 'pinecone', index: 'dst', host: emu.indexHost('dst'), controllerHost: emu.url },
-      'gateway.shadow': { percent: 100, maxConcurrent: 3 }, 'control.dir': join(dir, 'control'), 'log.level': 'warn',
-    },
-    env: { VECSHIFT_SOURCE_API_KEY: KEY, VECSHIFT_TARGET_API_KEY: KEY },
-  })
-  const index = new Pinecone({ apiKey: KEY, controllerHostUrl: gw.url }).index({ host: gw.url })
-  const summary = () => gw.gateway.status().shadow as { compared: number; dropped: number; failed: number; disagreed: number; meanOverlap?: number; inFlight: number }
-  const settled = async () => {
-    for (let i = 0; i < 200 && summary().inFlight > 0; i++) await sleep(10)
-  }
-  const queryVector = (i: number) => Array.from({ length: DIM }, (_, d) => Math.sin(i * 7 + d))
+    const dir = mkdtempSync(join(tmpdir(), 'vecshift-shadow-'))
+    const log = await openFileLog({ dir: join(dir, 'log') })
+    t.teardown(() => log.close())
+    const control = await FileControlStore.open({ dir: join(dir, 'control'), migration: 'sh', initialPhase: 'capture' })
+    t.teardown(() => control.close())
+    const gw = await startTestGateway(t, {
+      index: 'src',
+      host: emu.indexHost('src'),
+      controllerHost: emu.url,
+      writeLog: log,
+      control,
+      config: {
+        migration: { id: 'sh', phase: 'capture' },
+        target: { type: 'pinecone', index: 'dst', host: emu.indexHost('dst'), controllerHost: emu.url },
+        'gateway.shadow': { percent: 100, maxConcurrent: 3 },
+        'control.dir': join(dir, 'control'),
+        'log.level': 'warn',
+      },
+      env: { VECSHIFT_SOURCE_API_KEY: KEY, VECSHIFT_TARGET_API_KEY: KEY },
+    })
+    const index = new Pinecone({ apiKey: KEY, controllerHostUrl: gw.url }).index({ host: gw.url })
+    const summary = () =>
+      gw.gateway.status().shadow as {
+        compared: number
+        dropped: number
+        failed: number
+        disagreed: number
+        meanOverlap?: number
+        inFlight: number
+      }
+    const settled = async () => {
+      for (let i = 0; i < 200 && summary().inFlight > 0; i++) await sleep(10)
+    }
+    const queryVector = (i: number) => Array.from({ length: DIM }, (_, d) => Math.sin(i * 7 + d))
 
-  // 1. Agreeing sides.
-  for (let i = 0; i < 20; i++) {
-    const viaGateway = await index.query({ vector: queryVector(i), topK: 5, ...(i % 2 ? { filter: { g: { $eq: i % 4 } } } : {}) })
-    const direct = await source.query('', { vector: Float32Array.from(queryVector(i)), topK: 5, ...(i % 2 ? { filter: { g: { $eq: i % 4 } } } : {}) })
-    t.same(viaGateway.matches.map((m) => m.id), direct.map((m) => m.id), `query ${i}: the client gets the source's answer`)
+    // 1. Agreeing sides.
+    for (let i = 0; i < 20; i++) {
+      const viaGateway = await index.query({
+        vector: queryVector(i),
+        topK: 5,
+        ...(i % 2 ? { filter: { g: { $eq: i % 4 } } } : {}),
+      })
+      const direct = await source.query('', {
+        vector: Float32Array.from(queryVector(i)),
+        topK: 5,
+        ...(i % 2 ? { filter: { g: { $eq: i % 4 } } } : {}),
+      })
+      t.same(
+        viaGateway.matches.map((m) => m.id),
+        direct.map((m) => m.id),
+        `query ${i}: the client gets the source's answer`,
+      )
+      await settled()
+    }
+    t.match(
+      summary(),
+      { compared: 20, dropped: 0, failed: 0, disagreed: 0, meanOverlap: 1 },
+      'every query compared, all agreeing',
+    )
+    const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text()
+    t.match(metrics, /vecshift_shadow_queries_total\{[^}]*result="compared"[^}]*\} 20/)
+    t.match(metrics, /vecshift_shadow_latency_seconds_count\{[^}]*side="target"[^}]*\} 20/)
+    t.match(await (await fetch(`${gw.adminUrl}/admin/status`)).json(), { shadow: { compared: 20 } })
+
+    // 2. A target that holds other vectors disagrees, and the comparison says so.
+    await target.upsert(
+      '',
+      data.map((v) => ({ ...v, values: Float32Array.from({ length: DIM }, () => r() - 0.5) })),
+    )
+    for (let i = 0; i < 10; i++) {
+      await index.query({ vector: queryVector(100 + i), topK: 5 })
+      await settled()
+    }
+    t.ok(summary().disagreed > 0, `disagreements counted (${summary().disagreed} of the last 10)`)
+    t.ok((summary().meanOverlap as number) < 1, `mean overlap fell to ${summary().meanOverlap}`)
+
+    // 3. A slow target: the clients' queries do not wait for it, and past 3 in flight the
+    // shadow work is dropped.
+    const fault = emu.faults.add({ op: 'query', index: 'dst', latencyMs: 1500 })
+    t.teardown(() => emu.faults.remove(fault))
+    const before = summary()
+    let slowest = 0
+    for (let i = 0; i < 12; i++) {
+      const started = Date.now()
+      await index.query({ vector: queryVector(200 + i), topK: 5 })
+      slowest = Math.max(slowest, Date.now() - started)
+    }
+    t.ok(slowest < 1000, `no client query waited for the 1.5 s target (slowest ${slowest} ms)`)
+    t.ok(
+      summary().dropped - before.dropped >= 8,
+      `shadow work past the bound was dropped (${summary().dropped - before.dropped} of 12)`,
+    )
+    t.ok(summary().inFlight <= 3, 'never more than the bound in flight')
+    emu.faults.remove(fault)
     await settled()
-  }
-  t.match(summary(), { compared: 20, dropped: 0, failed: 0, disagreed: 0, meanOverlap: 1 }, 'every query compared, all agreeing')
-  const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text()
-  t.match(metrics, /vecshift_shadow_queries_total\{[^}]*result="compared"[^}]*\} 20/)
-  t.match(metrics, /vecshift_shadow_latency_seconds_count\{[^}]*side="target"[^}]*\} 20/)
-  t.match(await (await fetch(`${gw.adminUrl}/admin/status`)).json(), { shadow: { compared: 20 } })
 
-  // 2. A target that holds other vectors disagrees, and the comparison says so.
-  await target.upsert('', data.map((v) => ({ ...v, values: Float32Array.from({ length: DIM }, () => r() - 0.5) })))
-  for (let i = 0; i < 10; i++) {
-    await index.query({ vector: queryVector(100 + i), topK: 5 })
-    await settled()
-  }
-  t.ok(summary().disagreed > 0, `disagreements counted (${summary().disagreed} of the last 10)`)
-  t.ok((summary().meanOverlap as number) < 1, `mean overlap fell to ${summary().meanOverlap}`)
-
-  // 3. A slow target: the clients' queries do not wait for it, and past 3 in flight the
-  // shadow work is dropped.
-  const fault = emu.faults.add({ op: 'query', index: 'dst', latencyMs: 1500 })
-  t.teardown(() => emu.faults.remove(fault))
-  const before = summary()
-  let slowest = 0
-  for (let i = 0; i < 12; i++) {
-    const started = Date.now()
-    await index.query({ vector: queryVector(200 + i), topK: 5 })
-    slowest = Math.max(slowest, Date.now() - started)
-  }
-  t.ok(slowest < 1000, `no client query waited for the 1.5 s target (slowest ${slowest} ms)`)
-  t.ok(summary().dropped - before.dropped >= 8, `shadow work past the bound was dropped (${summary().dropped - before.dropped} of 12)`)
-  t.ok(summary().inFlight <= 3, 'never more than the bound in flight')
-  emu.faults.remove(fault)
-  await settled()
-
-  // 4. `vecshift status` shows each replica's figures, through the control store.
-  const config = loadConfig({ env: {}, overrides: { migration: { id: 'sh' }, source: { type: 'pinecone', index: 'src', host: emu.indexHost('src') }, 'control.dir': join(dir, 'control'), 'replay.dataDir': join(dir, 'replay'), 'copy.checkpointDir': join(dir, 'copy') } })
-  let status = await gatherStatus(config, control)
-  for (let i = 0; i < 60 && status.shadow.length === 0; i++) {
-    await sleep(100)
-    status = await gatherStatus(config, control)
-  }
-  t.match(status.shadow, [{ compared: Number, disagreed: Number, replica: String }], 'the replica\'s shadow figures in vecshift status')
-})
+    // 4. `vecshift status` shows each replica's figures, through the control store.
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        migration: { id: 'sh' },
+        source: { type: 'pinecone', index: 'src', host: emu.indexHost('src') },
+        'control.dir': join(dir, 'control'),
+        'replay.dataDir': join(dir, 'replay'),
+        'copy.checkpointDir': join(dir, 'copy'),
+      },
+    })
+    let status = await gatherStatus(config, control)
+    for (let i = 0; i < 60 && status.shadow.length === 0; i++) {
+      await sleep(100)
+      status = await gatherStatus(config, control)
+    }
+    t.match(
+      status.shadow,
+      [{ compared: Number, disagreed: Number, replica: String }],
+      "the replica's shadow figures in vecshift status",
+    )
+  },
+)

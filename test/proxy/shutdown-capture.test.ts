@@ -37,95 +37,148 @@ function refusal(err: unknown): string {
   if (e.name === 'PineconeConnectionError' && /ECONNREFUSED/.test(text)) return 'refused'
   // The server closed a keep-alive connection that was idle when the drain swept it, as the
   // client sent on it: the request never reached a handler (checked against the log below).
-  if (e.name === 'PineconeConnectionError' && /UND_ERR_SOCKET|ECONNRESET|other side closed/.test(text)) return 'closed-idle'
+  if (e.name === 'PineconeConnectionError' && /UND_ERR_SOCKET|ECONNRESET|other side closed/.test(text))
+    return 'closed-idle'
   return `unexpected ${e.name}: ${text}`
 }
 
-t.test('SIGTERM under SDK write load in phase capture: acknowledged writes are logged and applied, the rest refused cleanly, exit 0', async (t) => {
-  const emu = await startTestEmulator(t, { apiKey: KEY, indexes: [{ name: 'drain', dimension: DIM, metric: 'dotproduct' }] })
-  const dir = mkdtempSync(join(tmpdir(), 'vecshift-shutdown-capture-'))
-  const logDir = join(dir, 'log')
-  const configPath = join(dir, 'vecshift.yaml')
-  writeFileSync(configPath, [
-    'migration: { id: shutdown-capture-test, phase: capture }',
-    `source: { type: pinecone, index: drain, host: "${emu.indexHost('drain')}", controllerHost: "${emu.url}" }`,
-    `gateway: { listen: { port: 0 }, shutdownTimeoutMs: ${SHUTDOWN_TIMEOUT_MS} }`,
-    'admin: { enabled: false }',
-    `writelog: { backend: file, file: { dir: "${logDir}" } }`,
-    `control: { dir: "${join(dir, 'control')}" }`,
-    `replay: { dataDir: "${join(dir, 'replay')}" }`,
-  ].join('\n'))
-  const gw = await startGatewayProcess(t, { configPath, env: { VECSHIFT_SOURCE_API_KEY: KEY } })
-  const index = new Pinecone({ apiKey: KEY, controllerHostUrl: gw.url }).index({ host: gw.url })
+t.test(
+  'SIGTERM under SDK write load in phase capture: acknowledged writes are logged and applied, the rest refused cleanly, exit 0',
+  async (t) => {
+    const emu = await startTestEmulator(t, {
+      apiKey: KEY,
+      indexes: [{ name: 'drain', dimension: DIM, metric: 'dotproduct' }],
+    })
+    const dir = mkdtempSync(join(tmpdir(), 'vecshift-shutdown-capture-'))
+    const logDir = join(dir, 'log')
+    const configPath = join(dir, 'vecshift.yaml')
+    writeFileSync(
+      configPath,
+      [
+        'migration: { id: shutdown-capture-test, phase: capture }',
+        `source: { type: pinecone, index: drain, host: "${emu.indexHost('drain')}", controllerHost: "${emu.url}" }`,
+        `gateway: { listen: { port: 0 }, shutdownTimeoutMs: ${SHUTDOWN_TIMEOUT_MS} }`,
+        'admin: { enabled: false }',
+        `writelog: { backend: file, file: { dir: "${logDir}" } }`,
+        `control: { dir: "${join(dir, 'control')}" }`,
+        `replay: { dataDir: "${join(dir, 'replay')}" }`,
+      ].join('\n'),
+    )
+    const gw = await startGatewayProcess(t, { configPath, env: { VECSHIFT_SOURCE_API_KEY: KEY } })
+    const index = new Pinecone({ apiKey: KEY, controllerHostUrl: gw.url }).index({ host: gw.url })
 
-  const ledger = new WriteLedger()
-  const refusals = new Map<string, number>()
-  let tag = 0
-  let signalledAt = Infinity
-  /** Writes sent before SIGTERM and acknowledged after it: the drain let them finish. */
-  let finishedDuringDrain = 0
-  // One writer per id, each waiting for its answer before its next write, so that each id's
-  // acknowledged writes have an order. A writer stops at its first refusal: after that, its
-  // ids' state on the source is its last acknowledged write.
-  const writers = Array.from({ length: WORKERS }, async (_, w) => {
-    for (let n = 0; ; n++) {
-      const id = `w${w}-id${n % IDS_PER_WORKER}`
-      const v = ++tag
-      const sentAt = Date.now()
-      const write = n % 4 === 3
-        ? { op: 'delete' as const, tag: v }
-        : { op: 'upsert' as const, tag: v, values: [v % 1000 + 1, w + 1, n % 7 + 1, 0.5], metadata: { tag: v, worker: w } }
-      try {
-        if (write.op === 'upsert') await index.upsert({ records: [{ id, values: write.values, metadata: write.metadata }] })
-        else await index.deleteMany({ ids: [id, tombId(v)] })
-      } catch (err) {
-        const why = refusal(err)
-        ledger.unacknowledged.set(v, why)
-        refusals.set(why, (refusals.get(why) ?? 0) + 1)
-        return
+    const ledger = new WriteLedger()
+    const refusals = new Map<string, number>()
+    let tag = 0
+    let signalledAt = Infinity
+    /** Writes sent before SIGTERM and acknowledged after it: the drain let them finish. */
+    let finishedDuringDrain = 0
+    // One writer per id, each waiting for its answer before its next write, so that each id's
+    // acknowledged writes have an order. A writer stops at its first refusal: after that, its
+    // ids' state on the source is its last acknowledged write.
+    const writers = Array.from({ length: WORKERS }, async (_, w) => {
+      for (let n = 0; ; n++) {
+        const id = `w${w}-id${n % IDS_PER_WORKER}`
+        const v = ++tag
+        const sentAt = Date.now()
+        const write =
+          n % 4 === 3
+            ? { op: 'delete' as const, tag: v }
+            : {
+                op: 'upsert' as const,
+                tag: v,
+                values: [(v % 1000) + 1, w + 1, (n % 7) + 1, 0.5],
+                metadata: { tag: v, worker: w },
+              }
+        try {
+          if (write.op === 'upsert')
+            await index.upsert({ records: [{ id, values: write.values, metadata: write.metadata }] })
+          else await index.deleteMany({ ids: [id, tombId(v)] })
+        } catch (err) {
+          const why = refusal(err)
+          ledger.unacknowledged.set(v, why)
+          refusals.set(why, (refusals.get(why) ?? 0) + 1)
+          return
+        }
+        ledger.ack(id, write)
+        if (sentAt < signalledAt && Date.now() > signalledAt) finishedDuringDrain++
       }
-      ledger.ack(id, write)
-      if (sentAt < signalledAt && Date.now() > signalledAt) finishedDuringDrain++
-    }
-  })
+    })
 
-  await new Promise((r) => setTimeout(r, 1_200))
-  // Slow answers from the source, so that captured writes are in flight (intent logged,
-  // source not yet answered) when the signal comes.
-  emu.faults.add({ op: 'upsert', latencyMs: 800, times: 6 })
-  emu.faults.add({ op: 'delete', latencyMs: 800, times: 2 })
-  await new Promise((r) => setTimeout(r, 250))
-  signalledAt = Date.now()
-  gw.child.kill('SIGTERM')
-  const exit = await gw.exited
-  await Promise.all(writers)
+    await new Promise((r) => setTimeout(r, 1_200))
+    // Slow answers from the source, so that captured writes are in flight (intent logged,
+    // source not yet answered) when the signal comes.
+    emu.faults.add({ op: 'upsert', latencyMs: 800, times: 6 })
+    emu.faults.add({ op: 'delete', latencyMs: 800, times: 2 })
+    await new Promise((r) => setTimeout(r, 250))
+    signalledAt = Date.now()
+    gw.child.kill('SIGTERM')
+    const exit = await gw.exited
+    await Promise.all(writers)
 
-  const tookMs = exit.at - signalledAt
-  t.same({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, `exit code 0 (stderr: ${gw.stderrTail() || 'empty'})`)
-  t.ok(tookMs < SHUTDOWN_TIMEOUT_MS, `exited ${tookMs} ms after SIGTERM, within shutdownTimeoutMs (${SHUTDOWN_TIMEOUT_MS} ms)`)
-  t.notOk(gw.logs.some((l) => l.msg === 'drain deadline passed; closing remaining connections'), 'the drain finished before its deadline')
-  t.ok(gw.logs.some((l) => l.msg === 'gateway closed'), 'the gateway logged its close')
-  t.ok(ledger.count > WORKERS * 5, `${ledger.count} writes acknowledged by the SDK`)
-  t.ok(finishedDuringDrain > 0, `${finishedDuringDrain} writes in flight at SIGTERM completed with success`)
-  t.comment(`refusals: ${[...refusals].map(([k, n]) => `${k} x${n}`).join(', ')}`)
-  t.same([...refusals.keys()].filter((k) => k.startsWith('unexpected')), [], 'every write not acknowledged was refused cleanly')
+    const tookMs = exit.at - signalledAt
+    t.same(
+      { code: exit.code, signal: exit.signal },
+      { code: 0, signal: null },
+      `exit code 0 (stderr: ${gw.stderrTail() || 'empty'})`,
+    )
+    t.ok(
+      tookMs < SHUTDOWN_TIMEOUT_MS,
+      `exited ${tookMs} ms after SIGTERM, within shutdownTimeoutMs (${SHUTDOWN_TIMEOUT_MS} ms)`,
+    )
+    t.notOk(
+      gw.logs.some((l) => l.msg === 'drain deadline passed; closing remaining connections'),
+      'the drain finished before its deadline',
+    )
+    t.ok(
+      gw.logs.some((l) => l.msg === 'gateway closed'),
+      'the gateway logged its close',
+    )
+    t.ok(ledger.count > WORKERS * 5, `${ledger.count} writes acknowledged by the SDK`)
+    t.ok(finishedDuringDrain > 0, `${finishedDuringDrain} writes in flight at SIGTERM completed with success`)
+    t.comment(`refusals: ${[...refusals].map(([k, n]) => `${k} x${n}`).join(', ')}`)
+    t.same(
+      [...refusals.keys()].filter((k) => k.startsWith('unexpected')),
+      [],
+      'every write not acknowledged was refused cleanly',
+    )
 
-  // The log as a reader beside the (now stopped) gateway sees it.
-  const log = await openFileLog({ dir: logDir, readOnly: true })
-  t.teardown(() => log.close())
-  const logged = await loggedWrites(log)
-  const stats = await log.stats()
-  t.equal(logged.records, stats.records, `${logged.records} records read end to end, none corrupt`)
-  const { missing, disordered } = compareWithLog(ledger, logged)
-  t.same(missing, [], 'every acknowledged write is in the log with outcome ok')
-  t.same(disordered, [], 'each id\'s acknowledged writes are in acknowledgement order')
-  t.same([...logged.outcomes].filter(([, o]) => o === 'none').map(([v]) => v), [], 'every logged intent has its outcome: the log was closed after the drain')
-  // A refused write never reached a handler: had it, it would be logged, and had its outcome
-  // been ok, the drain would have cut off the answer to a write that happened.
-  t.same([...ledger.unacknowledged].filter(([v]) => logged.outcomes.has(v)).map(([v, why]) => `#${v} (${why}): ${logged.outcomes.get(v)}`), [],
-    'no refused write is in the log')
+    // The log as a reader beside the (now stopped) gateway sees it.
+    const log = await openFileLog({ dir: logDir, readOnly: true })
+    t.teardown(() => log.close())
+    const logged = await loggedWrites(log)
+    const stats = await log.stats()
+    t.equal(logged.records, stats.records, `${logged.records} records read end to end, none corrupt`)
+    const { missing, disordered } = compareWithLog(ledger, logged)
+    t.same(missing, [], 'every acknowledged write is in the log with outcome ok')
+    t.same(disordered, [], "each id's acknowledged writes are in acknowledgement order")
+    t.same(
+      [...logged.outcomes].filter(([, o]) => o === 'none').map(([v]) => v),
+      [],
+      'every logged intent has its outcome: the log was closed after the drain',
+    )
+    // A refused write never reached a handler: had it, it would be logged, and had its outcome
+    // been ok, the drain would have cut off the answer to a write that happened.
+    t.same(
+      [...ledger.unacknowledged]
+        .filter(([v]) => logged.outcomes.has(v))
+        .map(([v, why]) => `#${v} (${why}): ${logged.outcomes.get(v)}`),
+      [],
+      'no refused write is in the log',
+    )
 
-  const source = new PineconeStore({ role: 'source', index: 'drain', host: emu.indexHost('drain'), controllerHost: emu.url, apiKey: KEY })
-  t.teardown(() => source.close())
-  t.same(await differences(source, ledger.expected()), [], `the source holds each of the ${ledger.acknowledged.size} ids as its last acknowledged write left it`)
-})
+    const source = new PineconeStore({
+      role: 'source',
+      index: 'drain',
+      host: emu.indexHost('drain'),
+      controllerHost: emu.url,
+      apiKey: KEY,
+    })
+    t.teardown(() => source.close())
+    t.same(
+      await differences(source, ledger.expected()),
+      [],
+      `the source holds each of the ${ledger.acknowledged.size} ids as its last acknowledged write left it`,
+    )
+  },
+)

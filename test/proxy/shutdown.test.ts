@@ -19,18 +19,23 @@ t.test('SIGTERM drains in-flight requests and exits 0', async (t) => {
 
   const dir = mkdtempSync(join(tmpdir(), 'vecshift-shutdown-'))
   const configPath = join(dir, 'vecshift.yaml')
-  writeFileSync(configPath, [
-    'migration: { id: drain-test }',
-    `source: { type: pinecone, index: drain, host: "${emu.indexHost('drain')}", controllerHost: "${emu.url}" }`,
-    'gateway: { listen: { port: 0 }, shutdownTimeoutMs: 10000 }',
-    'admin: { listen: { port: 0 } }',
-    `control: { dir: "${join(dir, 'control')}" }`,
-  ].join('\n'))
+  writeFileSync(
+    configPath,
+    [
+      'migration: { id: drain-test }',
+      `source: { type: pinecone, index: drain, host: "${emu.indexHost('drain')}", controllerHost: "${emu.url}" }`,
+      'gateway: { listen: { port: 0 }, shutdownTimeoutMs: 10000 }',
+      'admin: { listen: { port: 0 } }',
+      `control: { dir: "${join(dir, 'control')}" }`,
+    ].join('\n'),
+  )
 
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'gateway', '--config', configPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const logs: Array<Record<string, unknown>> = []
   const url = await new Promise<string>((resolve, reject) => {
@@ -44,7 +49,9 @@ t.test('SIGTERM drains in-flight requests and exits 0', async (t) => {
   })
 
   const upsert = await request(`${url}/vectors/upsert`, {
-    method: 'POST', headers: HEADERS, body: JSON.stringify({ vectors: [{ id: 'a', values: [1, 0] }] }),
+    method: 'POST',
+    headers: HEADERS,
+    body: JSON.stringify({ vectors: [{ id: 'a', values: [1, 0] }] }),
   })
   t.equal(upsert.statusCode, 200)
   await upsert.body.dump()
@@ -52,8 +59,12 @@ t.test('SIGTERM drains in-flight requests and exits 0', async (t) => {
   // Five slow queries are in flight when SIGTERM arrives.
   emu.faults.add({ op: 'query', latencyMs: 1200, times: 5 })
   const inFlight = Array.from({ length: 5 }, async () => {
-    const res = await request(`${url}/query`, { method: 'POST', headers: HEADERS, body: JSON.stringify({ vector: [1, 0], topK: 1 }) })
-    return { status: res.statusCode, body: await res.body.json() as { matches: Array<{ id: string }> } }
+    const res = await request(`${url}/query`, {
+      method: 'POST',
+      headers: HEADERS,
+      body: JSON.stringify({ vector: [1, 0], topK: 1 }),
+    })
+    return { status: res.statusCode, body: (await res.body.json()) as { matches: Array<{ id: string }> } }
   })
   await new Promise((r) => setTimeout(r, 300))
   const signalled = Date.now()
@@ -67,9 +78,21 @@ t.test('SIGTERM drains in-flight requests and exits 0', async (t) => {
   t.equal(await exited, 0, 'exit code 0')
   // Regression: connections that went idle after close() began used to hold the drain
   // open until shutdownTimeoutMs (10 s here).
-  t.ok(Date.now() - signalled < 5000, `exited once the work was done (${Date.now() - signalled} ms), not at the deadline`)
-  t.ok(logs.some((l) => l.msg === 'gateway draining'), 'drain was logged')
-  t.ok(logs.some((l) => l.msg === 'gateway closed'), 'close was logged')
-  const after = await request(`${url}/healthz`).then(() => 'answered', (err: { code?: string }) => err.code)
+  t.ok(
+    Date.now() - signalled < 5000,
+    `exited once the work was done (${Date.now() - signalled} ms), not at the deadline`,
+  )
+  t.ok(
+    logs.some((l) => l.msg === 'gateway draining'),
+    'drain was logged',
+  )
+  t.ok(
+    logs.some((l) => l.msg === 'gateway closed'),
+    'close was logged',
+  )
+  const after = await request(`${url}/healthz`).then(
+    () => 'answered',
+    (err: { code?: string }) => err.code,
+  )
   t.equal(after, 'ECONNREFUSED', 'the port is closed afterwards')
 })

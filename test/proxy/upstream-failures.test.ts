@@ -28,17 +28,22 @@ async function emulatorWithIndex(t: TestContext) {
 t.test('upstream down: 503 in Pinecone shape with Retry-After, cause logged, gateway still serving', async (t) => {
   const port = await closedPort()
   const gw = await startTestGateway(t, {
-    index: 'idx', host: `http://127.0.0.1:${port}/data/idx`, controllerHost: `http://127.0.0.1:${port}`,
+    index: 'idx',
+    host: `http://127.0.0.1:${port}/data/idx`,
+    controllerHost: `http://127.0.0.1:${port}`,
   })
   const res = await request(`${gw.url}/query`, { method: 'POST', headers: JSON_HEADERS, body: QUERY })
   t.equal(res.statusCode, 503)
   t.equal(res.headers['retry-after'], '1')
   t.equal(res.headers['x-vecshift-error'], 'VECSHIFT_ERR_UPSTREAM_UNAVAILABLE')
-  const body = await res.body.json() as { code: number; message: string; details: unknown[] }
+  const body = (await res.body.json()) as { code: number; message: string; details: unknown[] }
   t.equal(body.code, 14)
   t.match(body.message, /upstream source is unavailable \(ECONNREFUSED\)/)
   t.same(body.details, [])
-  t.ok(gw.logs.some((l) => l.level === 40 && /unavailable/.test(String(l.msg))), 'a warning was logged')
+  t.ok(
+    gw.logs.some((l) => l.level === 40 && /unavailable/.test(String(l.msg))),
+    'a warning was logged',
+  )
 
   const ready = await request(`${gw.adminUrl}/readyz`)
   t.equal(ready.statusCode, 503, 'not ready while the source is unreachable')
@@ -49,13 +54,19 @@ t.test('upstream down: 503 in Pinecone shape with Retry-After, cause logged, gat
 
   const describe = await request(`${gw.url}/indexes/idx`, { headers: JSON_HEADERS })
   t.equal(describe.statusCode, 503)
-  t.match(await describe.body.json(), { error: { code: 'UNAVAILABLE' }, status: 503 }, 'control-plane shape on control paths')
+  t.match(
+    await describe.body.json(),
+    { error: { code: 'UNAVAILABLE' }, status: 503 },
+    'control-plane shape on control paths',
+  )
 })
 
 t.test('upstream slow: 504 after the configured deadline, then normal service', async (t) => {
   const emu = await emulatorWithIndex(t)
   const gw = await startTestGateway(t, {
-    index: 'idx', host: emu.indexHost('idx'), controllerHost: emu.url,
+    index: 'idx',
+    host: emu.indexHost('idx'),
+    controllerHost: emu.url,
     config: { 'gateway.upstream.requestTimeoutMs': 300 },
   })
   emu.faults.add({ op: 'query', latencyMs: 1500, times: 1 })
@@ -75,7 +86,11 @@ t.test('upstream 429 and 5xx are passed through unchanged, with Retry-After', as
   const gw = await startTestGateway(t, { index: 'idx', host: emu.indexHost('idx'), controllerHost: emu.url })
   for (const status of [429, 500, 503]) {
     emu.faults.add({ op: 'query', status, retryAfter: 7, times: 1 })
-    const direct = await request(`${emu.indexHost('idx')}/query`, { method: 'POST', headers: JSON_HEADERS, body: QUERY })
+    const direct = await request(`${emu.indexHost('idx')}/query`, {
+      method: 'POST',
+      headers: JSON_HEADERS,
+      body: QUERY,
+    })
     const directBody = await direct.body.text()
     emu.faults.add({ op: 'query', status, retryAfter: 7, times: 1 })
     const via = await request(`${gw.url}/query`, { method: 'POST', headers: JSON_HEADERS, body: QUERY })

@@ -27,8 +27,12 @@ function run(config: string, args: string[]) {
   })
   let out = ''
   let err = ''
-  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString()
+  })
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>
   return { child, exited, out: () => out, err: () => err }
 }
@@ -36,14 +40,21 @@ function run(config: string, args: string[]) {
 t.test('replay CLI: SIGKILL while applying, run again: the target equals the source', async (t) => {
   const emu = await startTestEmulator(t, {
     apiKey: KEY,
-    indexes: [{ name: 'src', dimension: 8, metric: 'dotproduct' }, { name: 'dst', dimension: 8, metric: 'dotproduct' }],
+    indexes: [
+      { name: 'src', dimension: 8, metric: 'dotproduct' },
+      { name: 'dst', dimension: 8, metric: 'dotproduct' },
+    ],
   })
   const dir = mkdtempSync(join(tmpdir(), 'vecshift-replay-cli-'))
   const logDir = join(dir, 'log')
   const log = await openFileLog({ dir: logDir })
   const gw = await startTestGateway(t, {
-    index: 'src', host: emu.indexHost('src'), controllerHost: emu.url, writeLog: log,
-    config: { 'migration.phase': 'capture' }, env: { VECSHIFT_SOURCE_API_KEY: KEY },
+    index: 'src',
+    host: emu.indexHost('src'),
+    controllerHost: emu.url,
+    writeLog: log,
+    config: { 'migration.phase': 'capture' },
+    env: { VECSHIFT_SOURCE_API_KEY: KEY },
   })
   t.teardown(() => log.close())
 
@@ -56,7 +67,15 @@ t.test('replay CLI: SIGKILL while applying, run again: the target equals the sou
   for (const ns of ['', 'tenant']) {
     const target = ns === '' ? index : index.namespace(ns)
     for (let i = 0; i < ids.length; i += 20) {
-      await target.upsert({ records: ids.slice(i, i + 20).map((id, k) => ({ id, values: values(), metadata: { n: i + k, group: `g${(i + k) % 4}`, tags: ['a', `t${k % 3}`] } })) })
+      await target.upsert({
+        records: ids
+          .slice(i, i + 20)
+          .map((id, k) => ({
+            id,
+            values: values(),
+            metadata: { n: i + k, group: `g${(i + k) % 4}`, tags: ['a', `t${k % 3}`] },
+          })),
+      })
     }
     for (let k = 0; k < 60; k++) {
       const id = ids[Math.floor(rnd() * ids.length)] as string
@@ -80,43 +99,73 @@ t.test('replay CLI: SIGKILL while applying, run again: the target equals the sou
   // A slow target keeps the replayer busy long enough to be killed mid-way.
   const slow = emu.faults.add({ op: 'upsert', index: 'dst', latencyMs: 40 })
   const config = join(dir, 'vecshift.yaml')
-  writeFileSync(config, [
-    'migration: { id: replay-cli }',
-    `source: { type: pinecone, index: src, host: "${emu.indexHost('src')}", controllerHost: "${emu.url}" }`,
-    `target: { type: pinecone, index: dst, host: "${emu.indexHost('dst')}", controllerHost: "${emu.url}" }`,
-    `writelog: { backend: file, file: { dir: "${logDir}" } }`,
-    `replay: { dataDir: "${join(dir, 'replay')}", batchSize: 10 }`,
-    'log: { level: warn }',
-  ].join('\n'))
+  writeFileSync(
+    config,
+    [
+      'migration: { id: replay-cli }',
+      `source: { type: pinecone, index: src, host: "${emu.indexHost('src')}", controllerHost: "${emu.url}" }`,
+      `target: { type: pinecone, index: dst, host: "${emu.indexHost('dst')}", controllerHost: "${emu.url}" }`,
+      `writelog: { backend: file, file: { dir: "${logDir}" } }`,
+      `replay: { dataDir: "${join(dir, 'replay')}", batchSize: 10 }`,
+      'log: { level: warn }',
+    ].join('\n'),
+  )
   const statusPath = join(dir, 'replay', 'replay-cli.replay.json')
   const first = run(config, [])
   for (let i = 0; i < 400; i++) {
-    if (existsSync(statusPath) && (JSON.parse(readFileSync(statusPath, 'utf8')) as { counts: { batches: number } }).counts.batches >= 3) break
+    if (
+      existsSync(statusPath) &&
+      (JSON.parse(readFileSync(statusPath, 'utf8')) as { counts: { batches: number } }).counts.batches >= 3
+    )
+      break
     await sleep(25)
   }
   first.child.kill('SIGKILL')
   const [, signal] = await first.exited
   t.equal(signal, 'SIGKILL', 'the replayer was killed mid-way')
   const atKill = JSON.parse(readFileSync(statusPath, 'utf8')) as { checkpoint: string; tail: string }
-  t.ok(Number(atKill.checkpoint) < Number(atKill.tail), `killed before the end (${atKill.checkpoint} of ${atKill.tail})`)
+  t.ok(
+    Number(atKill.checkpoint) < Number(atKill.tail),
+    `killed before the end (${atKill.checkpoint} of ${atKill.tail})`,
+  )
   emu.faults.remove(slow)
 
   const second = run(config, ['--json'])
   const [code] = await second.exited
   t.equal(code, 0, second.err())
   // Counts are per run; the second run continues where the killed one's checkpoint was.
-  const final = JSON.parse(second.out()) as { lagRecords: number; awaitingOutcome: number; checkpoint: string; tail: string; counts: { applied: number } }
+  const final = JSON.parse(second.out()) as {
+    lagRecords: number
+    awaitingOutcome: number
+    checkpoint: string
+    tail: string
+    counts: { applied: number }
+  }
   t.match(final, { lagRecords: 0, awaitingOutcome: 0 })
   t.equal(final.checkpoint, final.tail, 'caught up to the end of the log')
   t.ok(final.counts.applied > 0, `the second run applied ${final.counts.applied} more writes`)
 
-  const source = new PineconeStore({ role: 'test', index: 'src', host: emu.indexHost('src'), controllerHost: emu.url, apiKey: KEY })
-  const target = new PineconeStore({ role: 'test', index: 'dst', host: emu.indexHost('dst'), controllerHost: emu.url, apiKey: KEY })
+  const source = new PineconeStore({
+    role: 'test',
+    index: 'src',
+    host: emu.indexHost('src'),
+    controllerHost: emu.url,
+    apiKey: KEY,
+  })
+  const target = new PineconeStore({
+    role: 'test',
+    index: 'dst',
+    host: emu.indexHost('dst'),
+    controllerHost: emu.url,
+    apiKey: KEY,
+  })
   t.teardown(() => Promise.all([source.close(), target.close()]))
   for (const ns of ['', 'tenant']) {
     const [a, b] = [await source.fetch(ns, [...ids, 'refused']), await target.fetch(ns, [...ids, 'refused'])]
     t.ok(a.size > 50, `namespace "${ns}" holds ${a.size} records`)
-    const diff = [...new Set([...a.keys(), ...b.keys()])].filter((id) => JSON.stringify(norm(a.get(id))) !== JSON.stringify(norm(b.get(id))))
+    const diff = [...new Set([...a.keys(), ...b.keys()])].filter(
+      (id) => JSON.stringify(norm(a.get(id))) !== JSON.stringify(norm(b.get(id))),
+    )
     t.same(diff, [], `namespace "${ns}": every record equal on both sides`)
     t.notOk(b.has('refused'), 'the write the source refused is not in the target')
   }
@@ -124,15 +173,23 @@ t.test('replay CLI: SIGKILL while applying, run again: the target equals the sou
 
   // --follow keeps up with new writes until it is told to stop.
   const follower = run(config, ['--follow'])
-  await index.namespace('live').upsert({ records: Array.from({ length: 15 }, (_, i) => ({ id: `live-${i}`, values: values() })) })
+  await index
+    .namespace('live')
+    .upsert({ records: Array.from({ length: 15 }, (_, i) => ({ id: `live-${i}`, values: values() })) })
   await index.namespace('live').update({ id: 'live-3', metadata: { followed: true } })
   let seen = 0
   for (let i = 0; i < 200 && seen < 15; i++) {
-    seen = (await target.fetch('live', Array.from({ length: 15 }, (_, k) => `live-${k}`))).size
+    seen = (
+      await target.fetch(
+        'live',
+        Array.from({ length: 15 }, (_, k) => `live-${k}`),
+      )
+    ).size
     if (seen < 15) await sleep(50)
   }
   t.equal(seen, 15, 'writes made while following reach the target')
-  for (let i = 0; i < 100 && (await target.fetch('live', ['live-3'])).get('live-3')?.metadata?.followed !== true; i++) await sleep(50)
+  for (let i = 0; i < 100 && (await target.fetch('live', ['live-3'])).get('live-3')?.metadata?.followed !== true; i++)
+    await sleep(50)
   t.same((await target.fetch('live', ['live-3'])).get('live-3')?.metadata, { followed: true })
   follower.child.kill('SIGTERM')
   const [followCode] = await follower.exited
@@ -147,6 +204,8 @@ t.test('replay CLI: SIGKILL while applying, run again: the target equals the sou
 
 function norm(v: { values?: Float32Array; metadata?: object } | undefined): unknown {
   if (!v) return null
-  const metadata = v.metadata ? Object.fromEntries(Object.entries(v.metadata).sort(([x], [y]) => (x < y ? -1 : 1))) : null
+  const metadata = v.metadata
+    ? Object.fromEntries(Object.entries(v.metadata).sort(([x], [y]) => (x < y ? -1 : 1)))
+    : null
   return { values: Array.from(v.values ?? []), metadata }
 }

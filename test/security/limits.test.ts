@@ -20,46 +20,102 @@ const HEADERS = { 'content-type': 'application/json', 'x-pinecone-api-version': 
 
 t.test('a request that does not arrive within requestTimeoutMs gets 408 in Pinecone shape', async (t) => {
   const emu = await startTestEmulator(t, { apiKey: 'k', indexes: [{ name: 'idx', dimension: 2, metric: 'cosine' }] })
-  const gw = await startTestGateway(t, { index: 'idx', host: emu.indexHost('idx'), controllerHost: emu.url, config: { 'gateway.limits.requestTimeoutMs': 400, 'gateway.shutdownTimeoutMs': 1000 } })
+  const gw = await startTestGateway(t, {
+    index: 'idx',
+    host: emu.indexHost('idx'),
+    controllerHost: emu.url,
+    config: { 'gateway.limits.requestTimeoutMs': 400, 'gateway.shutdownTimeoutMs': 1000 },
+  })
   const { port } = new URL(gw.url)
   const started = Date.now()
   // Headers promise a body that never comes (a slow or stuck client, or a slowloris).
   const answer = await new Promise<string>((resolve, reject) => {
-    const socket = connect(Number(port), '127.0.0.1', () => socket.write('POST /query HTTP/1.1\r\nHost: gw\r\nApi-Key: k\r\nX-Pinecone-Api-Version: 2026-07\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"vec'))
+    const socket = connect(Number(port), '127.0.0.1', () =>
+      socket.write(
+        'POST /query HTTP/1.1\r\nHost: gw\r\nApi-Key: k\r\nX-Pinecone-Api-Version: 2026-07\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"vec',
+      ),
+    )
     let text = ''
-    socket.on('data', (d) => { text += d.toString() })
+    socket.on('data', (d) => {
+      text += d.toString()
+    })
     socket.on('close', () => resolve(text))
     socket.on('error', reject)
-    setTimeout(() => { socket.destroy(); reject(new Error(`no answer in 5 s: ${text}`)) }, 5_000).unref()
+    setTimeout(() => {
+      socket.destroy()
+      reject(new Error(`no answer in 5 s: ${text}`))
+    }, 5_000).unref()
   })
   const waited = Date.now() - started
   t.match(answer, /^HTTP\/1\.1 408 /, `408 after ${waited} ms`)
   t.ok(waited >= 350, 'not before the deadline')
-  t.match(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)), { code: 4, message: /not received in time/, details: [] })
-  const ok = await request(`${gw.url}/query`, { method: 'POST', headers: HEADERS, body: JSON.stringify({ vector: [1, 0], topK: 1 }) })
+  t.match(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)), {
+    code: 4,
+    message: /not received in time/,
+    details: [],
+  })
+  const ok = await request(`${gw.url}/query`, {
+    method: 'POST',
+    headers: HEADERS,
+    body: JSON.stringify({ vector: [1, 0], topK: 1 }),
+  })
   t.equal(ok.statusCode, 200, 'and the gateway serves the next request')
   await ok.body.dump()
 })
 
 t.test('upstream TLS is verified by default; tlsVerify: false is an explicit opt-out', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vecshift-tls-'))
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1'])
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    join(dir, 'key.pem'),
+    '-out',
+    join(dir, 'cert.pem'),
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+  ])
   // A self-signed "source" that answers every data-plane call.
-  const server = createHttps({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{"matches":[],"namespace":"","usage":{"readUnits":1}}')
-  })
+  const server = createHttps(
+    { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+    (_req, res) => {
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end('{"matches":[],"namespace":"","usage":{"readUnits":1}}')
+    },
+  )
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())))
   const base = `https://127.0.0.1:${(server.address() as { port: number }).port}`
 
   const strict = await startTestGateway(t, { index: 'idx', host: base, controllerHost: base })
-  const refused = await request(`${strict.url}/query`, { method: 'POST', headers: HEADERS, body: JSON.stringify({ vector: [1, 0], topK: 1 }) })
+  const refused = await request(`${strict.url}/query`, {
+    method: 'POST',
+    headers: HEADERS,
+    body: JSON.stringify({ vector: [1, 0], topK: 1 }),
+  })
   t.equal(refused.statusCode, 502, 'a certificate that does not verify: 502')
   t.equal(refused.headers['x-vecshift-error'], 'VECSHIFT_ERR_UPSTREAM_TLS')
-  t.match(await refused.body.json(), { message: /TLS certificate that does not verify \(DEPTH_ZERO_SELF_SIGNED_CERT\).*NODE_EXTRA_CA_CERTS/ })
+  t.match(await refused.body.json(), {
+    message: /TLS certificate that does not verify \(DEPTH_ZERO_SELF_SIGNED_CERT\).*NODE_EXTRA_CA_CERTS/,
+  })
 
-  const lax = await startTestGateway(t, { index: 'idx', host: base, controllerHost: base, config: { source: { type: 'pinecone', index: 'idx', host: base, controllerHost: base, tlsVerify: false } } })
-  const passed = await request(`${lax.url}/query`, { method: 'POST', headers: HEADERS, body: JSON.stringify({ vector: [1, 0], topK: 1 }) })
+  const lax = await startTestGateway(t, {
+    index: 'idx',
+    host: base,
+    controllerHost: base,
+    config: { source: { type: 'pinecone', index: 'idx', host: base, controllerHost: base, tlsVerify: false } },
+  })
+  const passed = await request(`${lax.url}/query`, {
+    method: 'POST',
+    headers: HEADERS,
+    body: JSON.stringify({ vector: [1, 0], topK: 1 }),
+  })
   t.equal(passed.statusCode, 200, 'with source.tlsVerify: false the same upstream is reached')
   await passed.body.dump()
 })
@@ -67,16 +123,22 @@ t.test('upstream TLS is verified by default; tlsVerify: false is an explicit opt
 t.test('the admin API on a non-loopback address without a token refuses to start, naming the key', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vecshift-admin-'))
   const config = join(dir, 'vecshift.yaml')
-  writeFileSync(config, [
-    'migration: { id: open-admin }',
-    'source: { type: pinecone, index: idx, host: "http://127.0.0.1:9", controllerHost: "http://127.0.0.1:9" }',
-    'gateway: { listen: { port: 0 } }',
-    'admin: { listen: { host: 0.0.0.0, port: 0 } }',
-    `control: { dir: "${join(dir, 'control')}" }`,
-  ].join('\n'))
+  writeFileSync(
+    config,
+    [
+      'migration: { id: open-admin }',
+      'source: { type: pinecone, index: idx, host: "http://127.0.0.1:9", controllerHost: "http://127.0.0.1:9" }',
+      'gateway: { listen: { port: 0 } }',
+      'admin: { listen: { host: 0.0.0.0, port: 0 } }',
+      `control: { dir: "${join(dir, 'control')}" }`,
+    ].join('\n'),
+  )
   const env = { ...process.env }
   delete env.VECSHIFT_ADMIN_TOKEN
-  const err = await run(process.execPath, [CLI, 'gateway', '--config', config], { env, timeout: 20_000 }).then(() => undefined, (e: { code: number; stderr: string }) => e)
+  const err = await run(process.execPath, [CLI, 'gateway', '--config', config], { env, timeout: 20_000 }).then(
+    () => undefined,
+    (e: { code: number; stderr: string }) => e,
+  )
   t.ok(err, 'the gateway does not start')
   t.not(err?.code, 0)
   t.match(err?.stderr, /admin\.listen\.host.*0\.0\.0\.0, not loopback, and VECSHIFT_ADMIN_TOKEN is not set/)

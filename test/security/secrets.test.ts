@@ -38,8 +38,12 @@ function run(args: string[], env: NodeJS.ProcessEnv = ENV): Promise<{ code: numb
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
   let out = ''
   let err = ''
-  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString()
+  })
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString()
+  })
   return once(child, 'exit').then(([code]) => {
     outputs.push({ from: `vecshift ${args.join(' ')}`, text: out + err })
     return { code: code as number | null, out, err }
@@ -50,9 +54,15 @@ function daemon(t: { teardown(fn: () => unknown): void }, args: string[]): Child
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: ENV })
   const entry = { from: `vecshift ${args.join(' ')}`, text: '' }
   outputs.push(entry)
-  child.stdout?.on('data', (d: Buffer) => { entry.text += d.toString() })
-  child.stderr?.on('data', (d: Buffer) => { entry.text += d.toString() })
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL') })
+  child.stdout?.on('data', (d: Buffer) => {
+    entry.text += d.toString()
+  })
+  child.stderr?.on('data', (d: Buffer) => {
+    entry.text += d.toString()
+  })
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
   return child
 }
 
@@ -64,31 +74,49 @@ function filesUnder(dir: string): string[] {
 }
 
 t.test('a migration with known secrets: no secret in any log, answer, status or file', async (t) => {
-  const src = await startTestEmulator(t, { apiKey: SECRETS.source, indexes: [{ name: 'src', dimension: 4, metric: 'cosine' }] })
-  const dst = await startTestEmulator(t, { apiKey: SECRETS.target, indexes: [{ name: 'dst', dimension: 4, metric: 'cosine' }] })
-  const source = new PineconeStore({ role: 'test', index: 'src', host: src.indexHost('src'), controllerHost: src.url, apiKey: SECRETS.source })
+  const src = await startTestEmulator(t, {
+    apiKey: SECRETS.source,
+    indexes: [{ name: 'src', dimension: 4, metric: 'cosine' }],
+  })
+  const dst = await startTestEmulator(t, {
+    apiKey: SECRETS.target,
+    indexes: [{ name: 'dst', dimension: 4, metric: 'cosine' }],
+  })
+  const source = new PineconeStore({
+    role: 'test',
+    index: 'src',
+    host: src.indexHost('src'),
+    controllerHost: src.url,
+    apiKey: SECRETS.source,
+  })
   t.teardown(() => source.close())
-  await source.upsert('', Array.from({ length: 100 }, (_, i) => ({ id: `old-${i}`, values: Float32Array.of(i, 1, 2, 3) })))
+  await source.upsert(
+    '',
+    Array.from({ length: 100 }, (_, i) => ({ id: `old-${i}`, values: Float32Array.of(i, 1, 2, 3) })),
+  )
 
   const dir = mkdtempSync(join(tmpdir(), 'vecshift-secrets-'))
   const config = join(dir, 'vecshift.yaml')
-  writeFileSync(config, [
-    'migration: { id: secret-move, phase: capture }',
-    `source: { type: pinecone, index: src, host: "${src.indexHost('src')}", controllerHost: "${src.url}" }`,
-    `target: { type: pinecone, index: dst, host: "${dst.indexHost('dst')}", controllerHost: "${dst.url}" }`,
-    'gateway: { listen: { port: 0 }, auth: { mode: keys }, shadow: { percent: 50 } }',
-    'admin: { listen: { port: 0 } }',
-    `writelog: { backend: file, file: { dir: "${join(dir, 'log')}" } }`,
-    `rollback: { logDir: "${join(dir, 'reverse')}" }`,
-    `control: { dir: "${join(dir, 'control')}", leaseMs: 2000 }`,
-    `replay: { dataDir: "${join(dir, 'replay')}" }`,
-    `copy: { checkpointDir: "${join(dir, 'copy')}" }`,
-    // The app rewrites the same 30 ids throughout, so a query filtered on a sampled record's
-    // metadata can miss on either side between the two reads; this test is about secrets.
-    `verify: { checkpointDir: "${join(dir, 'verify')}", sample: 50, queries: 10, thresholds: { maxMismatched: 10, maxCountDifference: 30, minRecall: 0.5 } }`,
-    'cutover: { maxPauseMs: 5000 }',
-    'log: { level: debug }',
-  ].join('\n'))
+  writeFileSync(
+    config,
+    [
+      'migration: { id: secret-move, phase: capture }',
+      `source: { type: pinecone, index: src, host: "${src.indexHost('src')}", controllerHost: "${src.url}" }`,
+      `target: { type: pinecone, index: dst, host: "${dst.indexHost('dst')}", controllerHost: "${dst.url}" }`,
+      'gateway: { listen: { port: 0 }, auth: { mode: keys }, shadow: { percent: 50 } }',
+      'admin: { listen: { port: 0 } }',
+      `writelog: { backend: file, file: { dir: "${join(dir, 'log')}" } }`,
+      `rollback: { logDir: "${join(dir, 'reverse')}" }`,
+      `control: { dir: "${join(dir, 'control')}", leaseMs: 2000 }`,
+      `replay: { dataDir: "${join(dir, 'replay')}" }`,
+      `copy: { checkpointDir: "${join(dir, 'copy')}" }`,
+      // The app rewrites the same 30 ids throughout, so a query filtered on a sampled record's
+      // metadata can miss on either side between the two reads; this test is about secrets.
+      `verify: { checkpointDir: "${join(dir, 'verify')}", sample: 50, queries: 10, thresholds: { maxMismatched: 10, maxCountDifference: 30, minRecall: 0.5 } }`,
+      'cutover: { maxPauseMs: 5000 }',
+      'log: { level: debug }',
+    ].join('\n'),
+  )
 
   const gateway = daemon(t, ['gateway', '--config', config, '--log-level', 'debug'])
   const { url, adminUrl } = await new Promise<{ url: string; adminUrl: string }>((resolve, reject) => {
@@ -127,9 +155,16 @@ t.test('a migration with known secrets: no secret in any log, answer, status or 
     t.equal(res.status, 401, `admin status with ${auth ?? 'no token'}: 401`)
     outputs.push({ from: `GET /admin/status (${auth ?? 'none'})`, text: await res.text() })
   }
-  const badCopy = await run(['copy', '--config', config, '--progress', 'none'], { ...ENV, VECSHIFT_TARGET_API_KEY: 'pcsk_WRONG_TARGET_KEY' })
+  const badCopy = await run(['copy', '--config', config, '--progress', 'none'], {
+    ...ENV,
+    VECSHIFT_TARGET_API_KEY: 'pcsk_WRONG_TARGET_KEY',
+  })
   t.not(badCopy.code, 0, 'a copy with a wrong target key is refused')
-  t.match(badCopy.err, /VECSHIFT_TARGET_API_KEY|401|unauthor/i, `and says which key to check: ${badCopy.err.slice(0, 300)}`)
+  t.match(
+    badCopy.err,
+    /VECSHIFT_TARGET_API_KEY|401|unauthor/i,
+    `and says which key to check: ${badCopy.err.slice(0, 300)}`,
+  )
   t.notMatch(badCopy.out + badCopy.err, /pcsk_WRONG_TARGET_KEY/, 'without echoing the wrong key')
 
   // The migration itself.
@@ -142,7 +177,12 @@ t.test('a migration with known secrets: no secret in any log, answer, status or 
   const cut = await run(['cutover', '--config', config, '--json', '--log-level', 'debug'])
   t.equal(cut.code, 0, `${cut.out}\n${cut.err}`)
   await sleep(500)
-  for (const args of [['status', '--config', config, '--json'], ['status', '--config', config], ['log', 'stats', '--config', config], ['log', 'inspect', '--config', config]]) {
+  for (const args of [
+    ['status', '--config', config, '--json'],
+    ['status', '--config', config],
+    ['log', 'stats', '--config', config],
+    ['log', 'inspect', '--config', config],
+  ]) {
     const r = await run(args)
     t.equal(r.code, 0, `vecshift ${args.join(' ')}: ${r.err}`)
   }
@@ -160,8 +200,13 @@ t.test('a migration with known secrets: no secret in any log, answer, status or 
 
   // Every output and every file, searched for every secret.
   const files = filesUnder(dir).filter((f) => f !== config)
-  t.ok(files.some((f) => f.includes(`${join(dir, 'log')}`)) && files.some((f) => f.includes('control')), `${files.length} files written (log segments, control record, checkpoints)`)
-  const gatewayLines = (outputs.find((o) => o.from.startsWith('vecshift gateway'))?.text ?? '').trim().split('\n').length
+  t.ok(
+    files.some((f) => f.includes(`${join(dir, 'log')}`)) && files.some((f) => f.includes('control')),
+    `${files.length} files written (log segments, control record, checkpoints)`,
+  )
+  const gatewayLines = (outputs.find((o) => o.from.startsWith('vecshift gateway'))?.text ?? '')
+    .trim()
+    .split('\n').length
   t.ok(gatewayLines >= 5, `the gateway's own log was searched (${gatewayLines} lines at level debug)`)
   for (const [name, secret] of Object.entries(SECRETS)) {
     const inOutputs = outputs.filter((o) => o.text.includes(secret)).map((o) => o.from)

@@ -28,7 +28,12 @@ interface Corpus {
 }
 const corpus = JSON.parse(readFileSync(new URL('../fixtures/filters.json', import.meta.url), 'utf8')) as Corpus
 
-function randomVectors(n: number, dimension: number, seed: number, idOf = (i: number) => `v${String(i).padStart(5, '0')}`): StoredVector[] {
+function randomVectors(
+  n: number,
+  dimension: number,
+  seed: number,
+  idOf = (i: number) => `v${String(i).padStart(5, '0')}`,
+): StoredVector[] {
   const next = prng(seed)
   return Array.from({ length: n }, (_, i) => ({
     id: idOf(i),
@@ -61,7 +66,12 @@ function score(metric: StoreShape['metric'], a: Float32Array, b: Float32Array): 
   return metric === 'cosine' ? dot / Math.sqrt(na * nb) : metric === 'dotproduct' ? dot : l2
 }
 
-function bruteForce(metric: StoreShape['metric'], records: StoredVector[], q: Float32Array, k: number): Array<{ id: string; score: number }> {
+function bruteForce(
+  metric: StoreShape['metric'],
+  records: StoredVector[],
+  q: Float32Array,
+  k: number,
+): Array<{ id: string; score: number }> {
   const scored = records.map((r) => ({ id: r.id, score: score(metric, q, r.values as Float32Array) }))
   scored.sort((x, y) => (metric === 'euclidean' ? x.score - y.score : y.score - x.score))
   return scored.slice(0, k)
@@ -81,13 +91,30 @@ export function runStoreContract(t: TestContext, target: ContractTarget): void {
     const store = await target.open(t, { dimension: 5, metric: 'dotproduct' })
     const values = new Float32Array([0.1, -0.5, 3.4028234663852886e38, 1.401298464324817e-45, -0])
     const records: StoredVector[] = [
-      { id: 'all-types', values, metadata: { s: 'text é 日本', n: 42.5, neg: -7, b: false, list: ['x', 'y', 'z'], empty: [] } },
+      {
+        id: 'all-types',
+        values,
+        metadata: { s: 'text é 日本', n: 42.5, neg: -7, b: false, list: ['x', 'y', 'z'], empty: [] },
+      },
       { id: 'no-metadata', values: new Float32Array([1, 2, 3, 4, 5]) },
       { id: 'odd/id #1?&=+%', values: new Float32Array([5, 4, 3, 2, 1]), metadata: { k: 'v' } },
-      ...(target.sparse ? [{ id: 'with-sparse', values: new Float32Array([1, 0, 0, 0, 0]), sparseValues: { indices: new Uint32Array([3, target.sparseMaxIndex]), values: new Float32Array([0.25, -2]) } }] : []),
+      ...(target.sparse
+        ? [
+            {
+              id: 'with-sparse',
+              values: new Float32Array([1, 0, 0, 0, 0]),
+              sparseValues: {
+                indices: new Uint32Array([3, target.sparseMaxIndex]),
+                values: new Float32Array([0.25, -2]),
+              },
+            },
+          ]
+        : []),
     ]
     await store.upsert('', records)
-    await store.upsert('tenant-a', [{ id: 'all-types', values: new Float32Array([9, 9, 9, 9, 9]), metadata: { other: 'ns' } }])
+    await store.upsert('tenant-a', [
+      { id: 'all-types', values: new Float32Array([9, 9, 9, 9, 9]), metadata: { other: 'ns' } },
+    ])
     const got = await store.fetch('', [...records.map((r) => r.id), 'missing'])
     t.equal(got.size, records.length, 'missing ids are absent')
     for (const r of records) {
@@ -95,7 +122,11 @@ export function runStoreContract(t: TestContext, target: ContractTarget): void {
       t.ok(g, `${r.id} fetched`)
       t.ok(sameFloats(g?.values, r.values), `${r.id}: dense values bit for bit`)
       if (r.sparseValues) {
-        t.same(Array.from(g?.sparseValues?.indices ?? []), Array.from(r.sparseValues.indices), `${r.id}: sparse indices`)
+        t.same(
+          Array.from(g?.sparseValues?.indices ?? []),
+          Array.from(r.sparseValues.indices),
+          `${r.id}: sparse indices`,
+        )
         t.ok(sameFloats(g?.sparseValues?.values, r.sparseValues.values), `${r.id}: sparse values`)
       }
       // An empty list is a list; a record without metadata has none.
@@ -103,14 +134,20 @@ export function runStoreContract(t: TestContext, target: ContractTarget): void {
     }
     const other = await store.fetch('tenant-a', ['all-types'])
     t.same(other.get('all-types')?.metadata, { other: 'ns' }, 'namespaces are separate')
-    t.same(await store.stats(), [{ namespace: '', vectorCount: records.length }, { namespace: 'tenant-a', vectorCount: 1 }])
+    t.same(await store.stats(), [
+      { namespace: '', vectorCount: records.length },
+      { namespace: 'tenant-a', vectorCount: 1 },
+    ])
   })
 
   t.test(`${name}: calls larger than one request's limits are batched`, async (t) => {
     const store = await target.open(t, { dimension: 4, metric: 'cosine' })
     const records = randomVectors(2500, 4, 3)
     await store.upsert('big', records)
-    const got = await store.fetch('big', records.map((r) => r.id))
+    const got = await store.fetch(
+      'big',
+      records.map((r) => r.id),
+    )
     t.equal(got.size, 2500, 'every record of a 2500-record upsert is there, fetched in one call')
     await store.delete('big', { ids: records.slice(0, 1500).map((r) => r.id) })
     t.same(await store.stats(), [{ namespace: 'big', vectorCount: 1000 }], 'a 1500-id delete removed them all')
@@ -123,8 +160,23 @@ export function runStoreContract(t: TestContext, target: ContractTarget): void {
       await t.rejects(store.list(''), { code: 'VECSHIFT_ERR_STORE_UNSUPPORTED' })
       return
     }
-    const ids = ['a', 'b', 'B', 'a-1', 'a-10', 'a-2', '~tilde', 'z', 'doc#1', 'doc#2', ...Array.from({ length: 230 }, (_, i) => `bulk-${i}`)]
-    await store.upsert('', ids.map((id, i) => ({ id, values: new Float32Array([1, i, 2]) })))
+    const ids = [
+      'a',
+      'b',
+      'B',
+      'a-1',
+      'a-10',
+      'a-2',
+      '~tilde',
+      'z',
+      'doc#1',
+      'doc#2',
+      ...Array.from({ length: 230 }, (_, i) => `bulk-${i}`),
+    ]
+    await store.upsert(
+      '',
+      ids.map((id, i) => ({ id, values: new Float32Array([1, i, 2]) })),
+    )
     const seen: string[] = []
     let cursor: string | undefined
     let pages = 0
@@ -152,7 +204,11 @@ export function runStoreContract(t: TestContext, target: ContractTarget): void {
         const q = Float32Array.from({ length: 16 }, () => next() * 2 - 1)
         const want = bruteForce(metric, records, q, 10)
         const got = await store.query('q', { vector: q, topK: 10 })
-        t.same(got.map((m) => m.id), want.map((m) => m.id), `query ${i}: ids in order`)
+        t.same(
+          got.map((m) => m.id),
+          want.map((m) => m.id),
+          `query ${i}: ids in order`,
+        )
         const drift = Math.max(...got.map((m, j) => Math.abs(m.score - (want[j]?.score ?? NaN))))
         t.ok(drift < 1e-4, `query ${i}: scores within 1e-4 (${drift})`)
       }
@@ -168,9 +224,20 @@ export function runStoreContract(t: TestContext, target: ContractTarget): void {
 
   t.test(`${name}: the whole filter corpus selects exactly its ids`, async (t) => {
     const store = await target.open(t, { dimension: 2, metric: 'cosine' })
-    await store.upsert('f', corpus.records.map((r, i) => ({ id: r.id, values: new Float32Array([1, i + 1]), ...(r.metadata ? { metadata: r.metadata } : {}) })))
+    await store.upsert(
+      'f',
+      corpus.records.map((r, i) => ({
+        id: r.id,
+        values: new Float32Array([1, i + 1]),
+        ...(r.metadata ? { metadata: r.metadata } : {}),
+      })),
+    )
     for (const c of corpus.cases) {
-      const got: QueryMatch[] = await store.query('f', { vector: new Float32Array([1, 1]), topK: 100, filter: c.filter })
+      const got: QueryMatch[] = await store.query('f', {
+        vector: new Float32Array([1, 1]),
+        topK: 100,
+        filter: c.filter,
+      })
       t.same(got.map((m) => m.id).sort(), c.ids, c.name)
     }
   })
@@ -182,7 +249,11 @@ export function runStoreContract(t: TestContext, target: ContractTarget): void {
       { id: 'b', values: new Float32Array([0, 1, 0]), metadata: { genre: 'drama' } },
       { id: 'c', values: new Float32Array([0, 0, 1]), metadata: { genre: 'comedy' } },
     ])
-    await store.update('', { id: 'a', values: new Float32Array([0.5, 0.5, 0]), setMetadata: { year: 2002, extra: true } })
+    await store.update('', {
+      id: 'a',
+      values: new Float32Array([0.5, 0.5, 0]),
+      setMetadata: { year: 2002, extra: true },
+    })
     const a = (await store.fetch('', ['a'])).get('a')
     t.ok(sameFloats(a?.values, new Float32Array([0.5, 0.5, 0])), 'values replaced')
     t.same(a?.metadata, { genre: 'drama', year: 2002, extra: true }, 'metadata merged')
@@ -214,22 +285,25 @@ export function runStoreContract(t: TestContext, target: ContractTarget): void {
     t.equal((await store.fetch('keep', ['a'])).size, 1, 'other namespaces untouched')
   })
 
-  t.test(`${name}: a created namespace exists before it holds a record; creating it again is fine; it outlives deleteAll, not a namespace delete`, async (t) => {
-    const store = await target.open(t, { dimension: 2, metric: 'cosine' })
-    t.ok(store.createNamespace, 'the adapter creates namespaces')
-    await store.createNamespace?.('made', { fields: { genre: { filterable: true } } })
-    await store.createNamespace?.('made')
-    t.same(await store.stats(), [{ namespace: 'made', vectorCount: 0 }])
-    await store.upsert('made', [{ id: 'a', values: new Float32Array([1, 0]) }])
-    t.same(await store.stats(), [{ namespace: 'made', vectorCount: 1 }])
-    await store.delete('made', { deleteAll: true })
-    t.same(await store.stats(), [{ namespace: 'made', vectorCount: 0 }], 'deleteAll empties it')
-    t.ok(store.deleteNamespace, 'the adapter deletes namespaces')
-    await store.deleteNamespace?.('made')
-    t.same(await store.stats(), [], 'a namespace delete removes it')
-    await store.deleteNamespace?.('made')
-    await store.upsert('implicit', [{ id: 'a', values: new Float32Array([1, 0]) }])
-    await store.deleteNamespace?.('implicit')
-    t.same(await store.stats(), [], 'one that exists only through its records goes too')
-  })
+  t.test(
+    `${name}: a created namespace exists before it holds a record; creating it again is fine; it outlives deleteAll, not a namespace delete`,
+    async (t) => {
+      const store = await target.open(t, { dimension: 2, metric: 'cosine' })
+      t.ok(store.createNamespace, 'the adapter creates namespaces')
+      await store.createNamespace?.('made', { fields: { genre: { filterable: true } } })
+      await store.createNamespace?.('made')
+      t.same(await store.stats(), [{ namespace: 'made', vectorCount: 0 }])
+      await store.upsert('made', [{ id: 'a', values: new Float32Array([1, 0]) }])
+      t.same(await store.stats(), [{ namespace: 'made', vectorCount: 1 }])
+      await store.delete('made', { deleteAll: true })
+      t.same(await store.stats(), [{ namespace: 'made', vectorCount: 0 }], 'deleteAll empties it')
+      t.ok(store.deleteNamespace, 'the adapter deletes namespaces')
+      await store.deleteNamespace?.('made')
+      t.same(await store.stats(), [], 'a namespace delete removes it')
+      await store.deleteNamespace?.('made')
+      await store.upsert('implicit', [{ id: 'a', values: new Float32Array([1, 0]) }])
+      await store.deleteNamespace?.('implicit')
+      t.same(await store.stats(), [], 'one that exists only through its records goes too')
+    },
+  )
 }

@@ -6,7 +6,11 @@ import { vectorJson } from '../../src/stores/pinecone/wire.js'
 t.test('a record read as text forwards the text and parses it only when read', async (t) => {
   const v = withDenseText({ id: 'a', metadata: { k: 1 } }, '[0.5,-0.25,1e-7]')
   t.equal(denseText(v), '[0.5,-0.25,1e-7]')
-  t.equal(vectorJson(v), '{"id":"a","values":[0.5,-0.25,1e-7],"metadata":{"k":1}}', 'the upsert body carries the text as read')
+  t.equal(
+    vectorJson(v),
+    '{"id":"a","values":[0.5,-0.25,1e-7],"metadata":{"k":1}}',
+    'the upsert body carries the text as read',
+  )
   t.ok(v.values instanceof Float32Array, 'values parse on first read')
   t.same(Array.from(v.values ?? []), [0.5, -0.25, Math.fround(1e-7)])
   t.equal(v.values, v.values, 'parsed once: the same array afterwards')

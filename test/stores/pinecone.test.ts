@@ -17,7 +17,9 @@ const emu = async (_t: TestContext): Promise<Emulator> => emulator
 
 async function createIndex(e: Emulator, shape: StoreShape & { pod?: boolean }): Promise<string> {
   const name = `idx-${++counter}`
-  const spec = shape.pod ? { pod: { environment: 'us-east-1-aws', pod_type: 'p1.x1', pods: 1, replicas: 1, shards: 1 } } : { serverless: { cloud: 'aws', region: 'us-east-1' } }
+  const spec = shape.pod
+    ? { pod: { environment: 'us-east-1-aws', pod_type: 'p1.x1', pods: 1, replicas: 1, shards: 1 } }
+    : { serverless: { cloud: 'aws', region: 'us-east-1' } }
   const res = await request(`${e.url}/indexes`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'api-key': API_KEY, 'x-pinecone-api-version': '2025-04' },
@@ -28,9 +30,20 @@ async function createIndex(e: Emulator, shape: StoreShape & { pod?: boolean }): 
   return name
 }
 
-function storeFor(t: TestContext, e: Emulator, index: string, extra: Partial<ConstructorParameters<typeof PineconeStore>[0]> = {}): PineconeStore {
+function storeFor(
+  t: TestContext,
+  e: Emulator,
+  index: string,
+  extra: Partial<ConstructorParameters<typeof PineconeStore>[0]> = {},
+): PineconeStore {
   const store = new PineconeStore({
-    role: 'target', index, host: e.indexHost(index), controllerHost: e.url, apiKey: API_KEY, apiKeyEnv: 'VECSHIFT_TARGET_API_KEY', ...extra,
+    role: 'target',
+    index,
+    host: e.indexHost(index),
+    controllerHost: e.url,
+    apiKey: API_KEY,
+    apiKeyEnv: 'VECSHIFT_TARGET_API_KEY',
+    ...extra,
   })
   t.teardown(() => store.close())
   return store
@@ -74,18 +87,22 @@ t.test('pinecone: a store that keeps failing ends in STORE_UNAVAILABLE, naming i
   t.ok(store.counters.retries >= 2)
 })
 
-t.test('pinecone: refusals come back at once, in Pinecone\'s words, with what to check', async (t) => {
+t.test("pinecone: refusals come back at once, in Pinecone's words, with what to check", async (t) => {
   const e = await emu(t)
   const index = await createIndex(e, { dimension: 3, metric: 'cosine' })
   const store = storeFor(t, e, index)
   await t.rejects(store.upsert('', [{ id: 'a', values: new Float32Array([1, 2]) }]), {
-    code: 'VECSHIFT_ERR_STORE_REFUSED', message: /refused upsert with 400: Vector dimension 2 does not match the dimension of the index 3/,
+    code: 'VECSHIFT_ERR_STORE_REFUSED',
+    message: /refused upsert with 400: Vector dimension 2 does not match the dimension of the index 3/,
   })
   t.equal(store.counters.retries, 0, 'a 400 is not retried')
   const badKey = storeFor(t, e, index, { apiKey: 'wrong' })
   await t.rejects(badKey.describe(), { code: 'VECSHIFT_ERR_STORE_AUTH', message: /check VECSHIFT_TARGET_API_KEY/ })
   const missing = storeFor(t, e, 'no-such-index')
-  await t.rejects(missing.describe(), { code: 'VECSHIFT_ERR_STORE_NOT_FOUND', message: new RegExp(`no-such-index does not exist at ${e.url}`) })
+  await t.rejects(missing.describe(), {
+    code: 'VECSHIFT_ERR_STORE_NOT_FOUND',
+    message: new RegExp(`no-such-index does not exist at ${e.url}`),
+  })
 })
 
 t.test('pinecone: a pod-based index describes itself as such and refuses to list ids', async (t) => {

@@ -13,7 +13,13 @@ export interface ContractTarget {
 let seq = 0
 export function upsert(id: string, namespace = 'ns', value = 1): UpsertRecord {
   return {
-    op: 'upsert', instance: 'contract', seq: seq++, ts: Date.now(), apiVersion: '2026-07', requestId: `r-${seq}`, namespace,
+    op: 'upsert',
+    instance: 'contract',
+    seq: seq++,
+    ts: Date.now(),
+    apiVersion: '2026-07',
+    requestId: `r-${seq}`,
+    namespace,
     vectors: [{ id, values: new Float32Array([value, value / 2, 0.25]), metadata: { n: value } }],
   }
 }
@@ -36,12 +42,19 @@ export function runContract(t: TestContext, target: ContractTarget): void {
     const { log } = await target.open(t)
     const records = Array.from({ length: 25 }, (_, i) => upsert(`id-${i % 5}`, 'ns', i))
     const positions: string[] = []
-    for (let i = 0; i < records.length; i += 5) positions.push(...await log.append(records.slice(i, i + 5)))
+    for (let i = 0; i < records.length; i += 5) positions.push(...(await log.append(records.slice(i, i + 5))))
     t.equal(positions.length, 25)
-    for (let i = 1; i < positions.length; i++) t.ok(log.compare(positions[i - 1] as string, positions[i] as string) < 0, `position ${i} increases`)
+    for (let i = 1; i < positions.length; i++)
+      t.ok(log.compare(positions[i - 1] as string, positions[i] as string) < 0, `position ${i} increases`)
     const read = await collect(log)
-    t.same(read.map((e) => e.record), records)
-    t.same(read.map((e) => e.position), positions)
+    t.same(
+      read.map((e) => e.record),
+      records,
+    )
+    t.same(
+      read.map((e) => e.position),
+      positions,
+    )
     t.equal(await log.head(), positions[0])
     t.equal(await log.tail(), positions[24])
   })
@@ -50,7 +63,10 @@ export function runContract(t: TestContext, target: ContractTarget): void {
     const { log } = await target.open(t)
     const positions = await log.append(Array.from({ length: 10 }, (_, i) => upsert(`k${i}`)))
     const rest = await collect(log, positions[6])
-    t.same(rest.map((e) => e.position), positions.slice(7))
+    t.same(
+      rest.map((e) => e.position),
+      positions.slice(7),
+    )
     t.same(await collect(log, positions[9]), [])
   })
 
@@ -58,16 +74,18 @@ export function runContract(t: TestContext, target: ContractTarget): void {
     const { log } = await target.open(t)
     // 64 concurrent writers, 8 writes each, to 16 ids: per-id order must be append order.
     const expected = new Map<string, number[]>()
-    await Promise.all(Array.from({ length: 64 }, async (_, w) => {
-      for (let i = 0; i < 8; i++) {
-        const id = `id-${w % 16}`
-        const value = w * 100 + i
-        await log.append([upsert(id, 'ns', value)])
-        // Recorded after the append resolved: appends to one id are sequential per writer,
-        // and writers sharing an id interleave in the order their appends resolved.
-        expected.set(id, [...(expected.get(id) ?? []), value])
-      }
-    }))
+    await Promise.all(
+      Array.from({ length: 64 }, async (_, w) => {
+        for (let i = 0; i < 8; i++) {
+          const id = `id-${w % 16}`
+          const value = w * 100 + i
+          await log.append([upsert(id, 'ns', value)])
+          // Recorded after the append resolved: appends to one id are sequential per writer,
+          // and writers sharing an id interleave in the order their appends resolved.
+          expected.set(id, [...(expected.get(id) ?? []), value])
+        }
+      }),
+    )
     const seen = new Map<string, number[]>()
     for (const { record } of await collect(log)) {
       if (record.op !== 'upsert') continue
@@ -75,7 +93,11 @@ export function runContract(t: TestContext, target: ContractTarget): void {
       if (!v) continue
       seen.set(v.id, [...(seen.get(v.id) ?? []), (v.metadata as { n: number }).n])
     }
-    t.equal([...seen.values()].reduce((n, l) => n + l.length, 0), 512, 'every append is there once')
+    t.equal(
+      [...seen.values()].reduce((n, l) => n + l.length, 0),
+      512,
+      'every append is there once',
+    )
     for (const [id, values] of expected) t.same(seen.get(id), values, `${id} in order`)
   })
 
@@ -101,19 +123,26 @@ export function runContract(t: TestContext, target: ContractTarget): void {
   t.test(`${target.name}: checkpoints are durable across reopen; retention keeps what is not passed`, async (t) => {
     const { log, reopen } = await target.open(t)
     const positions: string[] = []
-    for (let i = 0; i < 40; i++) positions.push(...await log.append([upsert(`r${i}`, 'ns', i)]))
+    for (let i = 0; i < 40; i++) positions.push(...(await log.append([upsert(`r${i}`, 'ns', i)])))
     t.equal(await log.checkpoint('replayer'), undefined)
     await log.commit('replayer', positions[29] as string)
     await log.commit('verifier', positions[34] as string)
     t.equal(await log.checkpoint('replayer'), positions[29])
     await log.retain()
     const kept = await collect(log, positions[29])
-    t.same(kept.map((e) => e.position), positions.slice(30), 'everything after the slowest checkpoint is kept')
+    t.same(
+      kept.map((e) => e.position),
+      positions.slice(30),
+      'everything after the slowest checkpoint is kept',
+    )
     await log.close()
     const again = await reopen()
     t.equal(await again.checkpoint('replayer'), positions[29])
     t.equal(await again.checkpoint('verifier'), positions[34])
-    t.same((await collect(again, positions[29])).map((e) => e.position), positions.slice(30))
+    t.same(
+      (await collect(again, positions[29])).map((e) => e.position),
+      positions.slice(30),
+    )
     const more = await again.append([upsert('after-reopen')])
     t.ok(again.compare(positions[39] as string, more[0] as string) < 0, 'positions keep increasing after reopen')
   })

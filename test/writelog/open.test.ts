@@ -24,7 +24,15 @@ t.test('openWriteLog opens kafka and s3 from their sections', async (t) => {
   t.equal((await k.append([upsert('k')])).length, 1)
   const s3 = await startTestS3(t)
   const s = await openWriteLog({
-    backend: 's3', s3: { bucket: s3.bucket, prefix: 'm', region: s3.region, endpoint: s3.endpoint, forcePathStyle: true, sse: 'AES256' },
+    backend: 's3',
+    s3: {
+      bucket: s3.bucket,
+      prefix: 'm',
+      region: s3.region,
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      sse: 'AES256',
+    },
   })
   t.teardown(() => s.close())
   t.equal(s.backend, 's3')
@@ -32,10 +40,22 @@ t.test('openWriteLog opens kafka and s3 from their sections', async (t) => {
 })
 
 t.test('bad write-log config is refused, naming the key', async (t) => {
-  await t.rejects(openWriteLog({ backend: 'kafka' }), { code: 'VECSHIFT_ERR_CONFIG_INVALID', message: /writelog\.kafka: backend "kafka" needs a "kafka" section/ })
-  await t.rejects(openWriteLog({ backend: 'kafka', kafka: { brokers: ['nohost'], topic: 't' } }), { code: 'VECSHIFT_ERR_CONFIG_INVALID', message: /writelog\.kafka\.brokers\.0/ })
-  await t.rejects(openWriteLog({ backend: 's3', s3: { bucket: 'b-1', prefix: 'p', region: 'r', secretAccessKey: 'x' } as never }), {
-    code: 'VECSHIFT_ERR_CONFIG_INVALID', message: /secretAccessKey/,
+  await t.rejects(openWriteLog({ backend: 'kafka' }), {
+    code: 'VECSHIFT_ERR_CONFIG_INVALID',
+    message: /writelog\.kafka: backend "kafka" needs a "kafka" section/,
   })
-  await t.rejects(openWriteLog({ backend: 's3', s3: { bucket: 'b-1', prefix: 'p', region: 'r', kmsKeyId: 'k' } }), { message: /writelog\.s3\.kmsKeyId/ })
+  await t.rejects(openWriteLog({ backend: 'kafka', kafka: { brokers: ['nohost'], topic: 't' } }), {
+    code: 'VECSHIFT_ERR_CONFIG_INVALID',
+    message: /writelog\.kafka\.brokers\.0/,
+  })
+  await t.rejects(
+    openWriteLog({ backend: 's3', s3: { bucket: 'b-1', prefix: 'p', region: 'r', secretAccessKey: 'x' } as never }),
+    {
+      code: 'VECSHIFT_ERR_CONFIG_INVALID',
+      message: /secretAccessKey/,
+    },
+  )
+  await t.rejects(openWriteLog({ backend: 's3', s3: { bucket: 'b-1', prefix: 'p', region: 'r', kmsKeyId: 'k' } }), {
+    message: /writelog\.s3\.kmsKeyId/,
+  })
 })

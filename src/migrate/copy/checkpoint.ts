@@ -47,7 +47,11 @@ export class CheckpointFile {
   #latest: CopyCheckpoint | undefined
 
   /** `onSaved`: told each checkpoint once it is durable (to report progress elsewhere). */
-  constructor(dir: string, migration: string, private readonly onSaved?: (checkpoint: CopyCheckpoint) => void) {
+  constructor(
+    dir: string,
+    migration: string,
+    private readonly onSaved?: (checkpoint: CopyCheckpoint) => void,
+  ) {
     this.path = join(dir, `${migration}.copy.json`)
   }
 
@@ -66,19 +70,27 @@ export class CheckpointFile {
   save(checkpoint: CopyCheckpoint): Promise<void> {
     this.#latest = checkpoint
     if (!this.#running) {
-      this.#running = this.#write().finally(() => { this.#running = undefined })
+      this.#running = this.#write().finally(() => {
+        this.#running = undefined
+      })
       return this.#running
     }
-    this.#next ??= this.#running.catch(() => undefined).then(() => {
-      this.#next = undefined
-      this.#running = this.#write().finally(() => { this.#running = undefined })
-      return this.#running
-    })
+    this.#next ??= this.#running
+      .catch(() => undefined)
+      .then(() => {
+        this.#next = undefined
+        this.#running = this.#write().finally(() => {
+          this.#running = undefined
+        })
+        return this.#running
+      })
     return this.#next
   }
 
   async #write(): Promise<void> {
-    const snapshot = JSON.parse(JSON.stringify({ ...this.#latest, updatedAt: new Date().toISOString() })) as CopyCheckpoint
+    const snapshot = JSON.parse(
+      JSON.stringify({ ...this.#latest, updatedAt: new Date().toISOString() }),
+    ) as CopyCheckpoint
     await mkdir(dirname(this.path), { recursive: true, mode: 0o700 })
     await writeJsonAtomic(this.path, snapshot)
     this.onSaved?.(snapshot)

@@ -36,15 +36,27 @@ export interface CollectionRunOptions {
 
 class Interrupted extends Error {}
 
-export async function runCollectionCopy(source: VectorStore, target: VectorStore, plan: CopyPlan, options: CollectionRunOptions): Promise<CopySummary> {
+export async function runCollectionCopy(
+  source: VectorStore,
+  target: VectorStore,
+  plan: CopyPlan,
+  options: CollectionRunOptions,
+): Promise<CopySummary> {
   const started = Date.now()
   const src = source.collections
   const dst = target.collections
-  if (src === undefined || dst === undefined) throw new VecshiftError(E.INTERNAL, ['collection strategy without Pinecone stores'])
+  if (src === undefined || dst === undefined)
+    throw new VecshiftError(E.INTERNAL, ['collection strategy without Pinecone stores'])
   const now = new Date().toISOString()
   const checkpoint: CopyCheckpoint = options.resumeFrom ?? {
-    version: 1, migration: options.migration, strategy: 'collection', source: source.label, target: target.label,
-    startedAt: now, updatedAt: now, namespaces: dict(),
+    version: 1,
+    migration: options.migration,
+    strategy: 'collection',
+    source: source.label,
+    target: target.label,
+    startedAt: now,
+    updatedAt: now,
+    namespaces: dict(),
   }
   const step = (checkpoint.collection ??= { name: options.collection.name, created: false, indexCreated: false })
   const name = step.name
@@ -60,15 +72,25 @@ export async function runCollectionCopy(source: VectorStore, target: VectorStore
     if (!step.created) {
       const outcome = await src.createCollection(name)
       if (outcome === 'exists' && options.resumeFrom === undefined) {
-        throw new VecshiftError(E.COPY_REFUSED, [`a collection named ${name} exists already and may be an older snapshot of the source; delete it, or set copy.collection.name to another name`])
+        throw new VecshiftError(E.COPY_REFUSED, [
+          `a collection named ${name} exists already and may be an older snapshot of the source; delete it, or set copy.collection.name to another name`,
+        ])
       }
-      logger?.info({ collection: name, outcome }, outcome === 'created' ? 'saving the source as a collection' : 'the collection exists already (from the interrupted copy)')
+      logger?.info(
+        { collection: name, outcome },
+        outcome === 'created'
+          ? 'saving the source as a collection'
+          : 'the collection exists already (from the interrupted copy)',
+      )
       step.created = true
       await options.checkpoint.save(checkpoint)
     }
     const collection = await waitFor(options, `collection ${name} to become Ready`, async () => {
       const c = await src.describeCollection(name)
-      if (c === undefined) throw stopped(`collection ${name} disappeared while it was being saved; run the copy again without --resume (delete ${options.checkpoint.path})`)
+      if (c === undefined)
+        throw stopped(
+          `collection ${name} disappeared while it was being saved; run the copy again without --resume (delete ${options.checkpoint.path})`,
+        )
       return c.status === 'Ready' ? c : undefined
     })
     const expected = collection.vectorCount ?? plan.total
@@ -80,25 +102,46 @@ export async function runCollectionCopy(source: VectorStore, target: VectorStore
     phase = 'restoring index'
     if (!step.indexCreated) {
       const outcome = await dst.createFromCollection({
-        collection: name, dimension: plan.source.dimension, metric: plan.source.metric,
-        cloud: options.collection.cloud, region: options.collection.region, deletionProtection: options.collection.deletionProtection,
+        collection: name,
+        dimension: plan.source.dimension,
+        metric: plan.source.metric,
+        cloud: options.collection.cloud,
+        region: options.collection.region,
+        deletionProtection: options.collection.deletionProtection,
       })
       if (outcome === 'exists' && options.resumeFrom === undefined) {
-        throw new VecshiftError(E.COPY_REFUSED, [`the ${target.label} appeared while the collection was being saved; delete it, or copy into it with an ids file`])
+        throw new VecshiftError(E.COPY_REFUSED, [
+          `the ${target.label} appeared while the collection was being saved; delete it, or copy into it with an ids file`,
+        ])
       }
-      logger?.info({ collection: name, target: target.label, outcome }, 'creating the serverless target from the collection')
+      logger?.info(
+        { collection: name, target: target.label, outcome },
+        'creating the serverless target from the collection',
+      )
       step.indexCreated = true
       await options.checkpoint.save(checkpoint)
     }
     await waitFor(options, `the ${target.label} to become ready`, async () => {
       const r = await dst.readiness()
-      if (r === undefined) throw stopped(`the ${target.label} disappeared while it was being restored; delete ${options.checkpoint.path} and run the copy again`)
+      if (r === undefined)
+        throw stopped(
+          `the ${target.label} disappeared while it was being restored; delete ${options.checkpoint.path} and run the copy again`,
+        )
       return r.ready ? r : undefined
     })
 
     // 3. Counts. Serverless statistics trail writes by a little, so give them a moment.
     phase = 'checking counts'
-    const settle = { ...options, collection: { ...options.collection, readyTimeoutMs: Math.min(options.collection.readyTimeoutMs, Math.max(60_000, options.collection.pollIntervalMs * 12)) } }
+    const settle = {
+      ...options,
+      collection: {
+        ...options.collection,
+        readyTimeoutMs: Math.min(
+          options.collection.readyTimeoutMs,
+          Math.max(60_000, options.collection.pollIntervalMs * 12),
+        ),
+      },
+    }
     let namespaces: Array<{ namespace: string; copied: number }> = []
     try {
       await waitFor(settle, 'the restored record count to match the collection', async () => {
@@ -109,7 +152,9 @@ export async function runCollectionCopy(source: VectorStore, target: VectorStore
       })
     } catch (err) {
       if (!(err instanceof VecshiftError && err.code === E.COPY_COLLECTION.code)) throw err
-      throw stopped(`the ${target.label} holds ${done} records and collection ${name} ${expected}; check both in the Pinecone console before going on (vecshift verify compares records)`)
+      throw stopped(
+        `the ${target.label} holds ${done} records and collection ${name} ${expected}; check both in the Pinecone console before going on (vecshift verify compares records)`,
+      )
     }
     for (const ns of namespaces) checkpoint.namespaces[ns.namespace] = { done: true, copied: ns.copied }
     checkpoint.finishedAt = new Date().toISOString()
@@ -124,7 +169,8 @@ export async function runCollectionCopy(source: VectorStore, target: VectorStore
 
   function summary(interrupted: boolean): CopySummary {
     const durationMs = Date.now() - started
-    const namespaces = Object.entries(checkpoint.namespaces).map(([namespace, p]) => ({ namespace, copied: p.copied }))
+    const namespaces = Object.entries(checkpoint.namespaces)
+      .map(([namespace, p]) => ({ namespace, copied: p.copied }))
       .sort((a, b) => (a.namespace < b.namespace ? -1 : 1))
     const copied = namespaces.reduce((n, s) => n + s.copied, 0)
     return {
@@ -147,17 +193,27 @@ function stopped(why: string): VecshiftError {
 }
 
 /** Polls `check` until it answers, within copy.collection.readyTimeoutMs; Ctrl-C stops it. */
-async function waitFor<T>(options: CollectionRunOptions, what: string, check: () => Promise<T | undefined>): Promise<T> {
+async function waitFor<T>(
+  options: CollectionRunOptions,
+  what: string,
+  check: () => Promise<T | undefined>,
+): Promise<T> {
   const deadline = Date.now() + options.collection.readyTimeoutMs
   for (;;) {
     if (options.signal?.aborted) throw new Interrupted()
     const answer = await check()
     if (answer !== undefined) return answer
     if (Date.now() >= deadline) {
-      throw stopped(`waited ${Math.round(options.collection.readyTimeoutMs / 1000)} s for ${what}; Pinecone may still be working: run the same command with --resume to keep waiting (copy.collection.readyTimeoutMs sets the bound)`)
+      throw stopped(
+        `waited ${Math.round(options.collection.readyTimeoutMs / 1000)} s for ${what}; Pinecone may still be working: run the same command with --resume to keep waiting (copy.collection.readyTimeoutMs sets the bound)`,
+      )
     }
     try {
-      await sleep(Math.min(options.collection.pollIntervalMs, Math.max(0, deadline - Date.now())), undefined, options.signal ? { signal: options.signal } : {})
+      await sleep(
+        Math.min(options.collection.pollIntervalMs, Math.max(0, deadline - Date.now())),
+        undefined,
+        options.signal ? { signal: options.signal } : {},
+      )
     } catch {
       throw new Interrupted()
     }

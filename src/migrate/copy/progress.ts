@@ -72,15 +72,27 @@ export class Progress {
       const filled = Math.round(fraction * width)
       const bar = `${'█'.repeat(filled)}${'░'.repeat(width - filled)}`
       const pct = `${(fraction * 100).toFixed(1)}%`.padStart(6)
-      const eta = final ? `done in ${formatDuration(elapsed)}` : `ETA ${etaSeconds === null ? '--' : formatDuration(etaSeconds)}`
+      const eta = final
+        ? `done in ${formatDuration(elapsed)}`
+        : `ETA ${etaSeconds === null ? '--' : formatDuration(etaSeconds)}`
       const line = `${this.#label}${phase ? ` (${phase})` : ''} ${bar} ${pct} ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} ${Math.round(rate).toLocaleString('en-US')}/s ${eta}${retries ? ` retries ${retries}` : ''}`
       this.#sink.write(`\r\x1b[2K${line}${final ? '\n' : ''}`)
       return
     }
-    this.#sink.write(`${JSON.stringify({
-      progress: this.#label, ...(phase ? { phase } : {}), done, total, percent: total > 0 ? Math.round((done / total) * 1000) / 10 : null,
-      perSecond: Math.round(rate), etaSeconds: final ? 0 : etaSeconds, elapsedSeconds: elapsed, retries, ...(final ? { final: true } : {}),
-    })}\n`)
+    this.#sink.write(
+      `${JSON.stringify({
+        progress: this.#label,
+        ...(phase ? { phase } : {}),
+        done,
+        total,
+        percent: total > 0 ? Math.round((done / total) * 1000) / 10 : null,
+        perSecond: Math.round(rate),
+        etaSeconds: final ? 0 : etaSeconds,
+        elapsedSeconds: elapsed,
+        retries,
+        ...(final ? { final: true } : {}),
+      })}\n`,
+    )
   }
 }
 

@@ -72,12 +72,23 @@ interface Batch {
   readonly after: (cp: CopyCheckpoint) => void
 }
 
-export async function runCopy(source: VectorStore, target: VectorStore, plan: CopyPlan, options: CopyRunOptions): Promise<CopySummary> {
+export async function runCopy(
+  source: VectorStore,
+  target: VectorStore,
+  plan: CopyPlan,
+  options: CopyRunOptions,
+): Promise<CopySummary> {
   const started = Date.now()
   const now = new Date().toISOString()
   const checkpoint: CopyCheckpoint = options.resumeFrom ?? {
-    version: 1, migration: options.migration, strategy: plan.strategy, source: source.label, target: target.label,
-    startedAt: now, updatedAt: now, namespaces: dict(),
+    version: 1,
+    migration: options.migration,
+    strategy: plan.strategy,
+    source: source.label,
+    target: target.label,
+    startedAt: now,
+    updatedAt: now,
+    namespaces: dict(),
   }
   const requests = new TokenBucket(options.maxRequestsPerSec)
   const vectors = new TokenBucket(options.maxVectorsPerSec)
@@ -86,7 +97,11 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
   const copiedSoFar = () => Object.values(checkpoint.namespaces).reduce((n, p) => n + p.copied, 0)
   const total = options.idsFile !== undefined ? await countLines(options.idsFile) : plan.total
   checkpoint.total = total
-  options.progress?.start(() => ({ done: copiedSoFar() + inFlightCopied, total, retries: source.counters.retries + target.counters.retries }))
+  options.progress?.start(() => ({
+    done: copiedSoFar() + inFlightCopied,
+    total,
+    retries: source.counters.retries + target.counters.retries,
+  }))
 
   const nsState = (ns: string): NamespaceProgress => (checkpoint.namespaces[ns] ??= { done: false, copied: 0 })
 
@@ -122,20 +137,22 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
         const r = await options.settle.copy(ns, ids, io)
         copied = r.copied
         missing += r.missing
-        settling.push(r.settled.then(async (done) => {
-          settled.extraRounds += done.rounds - 1
-          if (!done.positioned) {
-            settled.unpositionedBatches++
-            // Saved with the checkpoint that moves past this batch; a batch lost to a crash
-            // before that is copied again on resume.
-            const marks = (checkpoint.settle ??= { unpositioned: [] }).unpositioned
-            if (!marks.includes(ns)) marks.push(ns)
-          }
-          if (done.unsettled.length > 0) {
-            settled.unsettled += done.unsettled.length
-            await options.onUnsettled?.(ns, done.unsettled)
-          }
-        }))
+        settling.push(
+          r.settled.then(async (done) => {
+            settled.extraRounds += done.rounds - 1
+            if (!done.positioned) {
+              settled.unpositionedBatches++
+              // Saved with the checkpoint that moves past this batch; a batch lost to a crash
+              // before that is copied again on resume.
+              const marks = (checkpoint.settle ??= { unpositioned: [] }).unpositioned
+              if (!marks.includes(ns)) marks.push(ns)
+            }
+            if (done.unsettled.length > 0) {
+              settled.unsettled += done.unsettled.length
+              await options.onUnsettled?.(ns, done.unsettled)
+            }
+          }),
+        )
       } else {
         const found = await io.fetch(ids)
         missing += ids.length - found.size
@@ -148,9 +165,15 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
     return { counts, settledAll: Promise.all(settling) }
   }
 
-  const produce = options.idsFile !== undefined
-    ? idsFileBatches(options.idsFile, options.batchSize, options.namespace, checkpoint)
-    : listBatches(source, plan.namespaces.map((n) => n.namespace), options.batchSize, nsState)
+  const produce =
+    options.idsFile !== undefined
+      ? idsFileBatches(options.idsFile, options.batchSize, options.namespace, checkpoint)
+      : listBatches(
+          source,
+          plan.namespaces.map((n) => n.namespace),
+          options.batchSize,
+          nsState,
+        )
 
   // The pipeline: a bounded queue between the producer and the workers, and the in-order
   // completion that moves the checkpoint.
@@ -158,7 +181,9 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
   let producerDone = false
   let failure: unknown
   const waiters: Array<() => void> = []
-  const wake = () => { for (const w of waiters.splice(0)) w() }
+  const wake = () => {
+    for (const w of waiters.splice(0)) w()
+  }
   const wait = () => new Promise<void>((resolve) => waiters.push(resolve))
   const finished = new Map<number, { batch: Batch; counts: Map<string, number> }>()
   let nextToCommit = 0
@@ -214,13 +239,18 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
       wake()
       try {
         const { counts, settledAll } = await copyBatch(batch)
-        const done: Promise<void> = settledAll.then(async () => {
-          finished.set(batch.seq, { batch, counts })
-          await commit()
-        }).catch((err: unknown) => { failure ??= err }).finally(() => {
-          settlingBatches.delete(done)
-          wake()
-        })
+        const done: Promise<void> = settledAll
+          .then(async () => {
+            finished.set(batch.seq, { batch, counts })
+            await commit()
+          })
+          .catch((err: unknown) => {
+            failure ??= err
+          })
+          .finally(() => {
+            settlingBatches.delete(done)
+            wake()
+          })
         settlingBatches.add(done)
         while (settlingBatches.size >= maxSettling && !stopping()) await wait()
       } catch (err) {
@@ -246,7 +276,9 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
     strategy: plan.strategy,
     resumed: options.resumeFrom !== undefined,
     interrupted,
-    namespaces: Object.entries(checkpoint.namespaces).map(([namespace, p]) => ({ namespace, copied: p.copied })).sort((a, b) => (a.namespace < b.namespace ? -1 : 1)),
+    namespaces: Object.entries(checkpoint.namespaces)
+      .map(([namespace, p]) => ({ namespace, copied: p.copied }))
+      .sort((a, b) => (a.namespace < b.namespace ? -1 : 1)),
     copied,
     missing,
     durationMs,
@@ -259,7 +291,10 @@ export async function runCopy(source: VectorStore, target: VectorStore, plan: Co
 
 /** Pages of ids, namespace after namespace, from each namespace's checkpointed cursor. */
 async function* listBatches(
-  source: VectorStore, namespaces: readonly string[], batchSize: number, nsState: (ns: string) => NamespaceProgress,
+  source: VectorStore,
+  namespaces: readonly string[],
+  batchSize: number,
+  nsState: (ns: string) => NamespaceProgress,
 ): AsyncGenerator<Batch> {
   let seq = 0
   for (const ns of namespaces) {
@@ -292,7 +327,12 @@ async function* listBatches(
 }
 
 /** Batches of lines of an ids file ("namespace<TAB>id" or "id"), from the checkpointed line. */
-async function* idsFileBatches(path: string, batchSize: number, namespace: string | undefined, checkpoint: CopyCheckpoint): AsyncGenerator<Batch> {
+async function* idsFileBatches(
+  path: string,
+  batchSize: number,
+  namespace: string | undefined,
+  checkpoint: CopyCheckpoint,
+): AsyncGenerator<Batch> {
   const skip = checkpoint.linesDone ?? 0
   const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity })
   let line = 0
@@ -301,7 +341,13 @@ async function* idsFileBatches(path: string, batchSize: number, namespace: strin
   let inBatch = 0
   const take = (): Batch => {
     const end = line
-    const batch: Batch = { seq: seq++, ids, after: (cp) => { cp.linesDone = end } }
+    const batch: Batch = {
+      seq: seq++,
+      ids,
+      after: (cp) => {
+        cp.linesDone = end
+      },
+    }
     ids = new Map()
     inBatch = 0
     return batch

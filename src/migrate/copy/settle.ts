@@ -106,7 +106,14 @@ export class Settler {
     return { copied: found.size, missing: ids.length - found.size, settled }
   }
 
-  async #settle(namespace: string, ids: readonly string[], found: ReadonlyMap<string, StoredVector>, from: Position | undefined, to: Position | undefined, io: BatchIo): Promise<SettledBatch> {
+  async #settle(
+    namespace: string,
+    ids: readonly string[],
+    found: ReadonlyMap<string, StoredVector>,
+    from: Position | undefined,
+    to: Position | undefined,
+    io: BatchIo,
+  ): Promise<SettledBatch> {
     const { log, maxRounds } = this.#options
     // Nothing logged yet when the upsert finished: no write can have raced it.
     if (to === undefined) return { rounds: 1, unsettled: [], positioned: true }
@@ -153,7 +160,11 @@ export class Settler {
         } catch {
           checkpoint = this.#replayedTo
         }
-        if (checkpoint !== undefined && (this.#replayedTo === undefined || log.compare(checkpoint, this.#replayedTo) > 0)) this.#replayedTo = checkpoint
+        if (
+          checkpoint !== undefined &&
+          (this.#replayedTo === undefined || log.compare(checkpoint, this.#replayedTo) > 0)
+        )
+          this.#replayedTo = checkpoint
         const moved = this.#stalledAt === null || this.#stalledAt !== checkpoint
         if (moved) this.#stalledAt = null
         const now = Date.now()
@@ -176,13 +187,20 @@ export class Settler {
   }
 
   /** The ids of the batch that a write logged in (from, to] touches. */
-  async #touched(from: Position | undefined, to: Position | undefined, namespace: string, ids: ReadonlySet<string>, fetched: ReadonlyMap<string, StoredVector>): Promise<string[]> {
+  async #touched(
+    from: Position | undefined,
+    to: Position | undefined,
+    namespace: string,
+    ids: ReadonlySet<string>,
+    fetched: ReadonlyMap<string, StoredVector>,
+  ): Promise<string[]> {
     if (to === undefined || (from !== undefined && this.#options.log.compare(to, from) <= 0)) return []
     const records: LogRecord[] = []
     const refused = new Set<string>()
     for await (const { position, record } of this.#options.log.read(from === undefined ? {} : { after: from })) {
       if (this.#options.log.compare(position, to) > 0) break
-      if (record.op === 'outcome' && (record.outcome === 'failed' || record.outcome === 'unsent')) refused.add(`${record.instance}:${record.intentSeq}`)
+      if (record.op === 'outcome' && (record.outcome === 'failed' || record.outcome === 'unsent'))
+        refused.add(`${record.instance}:${record.intentSeq}`)
       else records.push(record)
     }
     const out = new Set<string>()
@@ -194,18 +212,25 @@ export class Settler {
   }
 }
 
-function touchedBy(r: LogRecord, ids: ReadonlySet<string>, fetched: ReadonlyMap<string, StoredVector>): Iterable<string> {
+function touchedBy(
+  r: LogRecord,
+  ids: ReadonlySet<string>,
+  fetched: ReadonlyMap<string, StoredVector>,
+): Iterable<string> {
   const named = (list: readonly string[]) => list.filter((id) => ids.has(id))
   const matching = (filter: Record<string, unknown>) => {
     const matches = compileFilter(filter)
     return [...fetched.values()].filter((v) => matches(v.metadata ?? {})).map((v) => v.id)
   }
   switch (r.op) {
-    case 'upsert': return named(r.vectors.map((v) => v.id))
-    case 'update': return r.id !== undefined ? named([r.id]) : r.filter ? matching(r.filter) : []
+    case 'upsert':
+      return named(r.vectors.map((v) => v.id))
+    case 'update':
+      return r.id !== undefined ? named([r.id]) : r.filter ? matching(r.filter) : []
     case 'delete':
       if (r.deleteAll) return [...ids]
       return r.ids ? named(r.ids) : r.filter ? matching(r.filter) : []
-    default: return []
+    default:
+      return []
   }
 }

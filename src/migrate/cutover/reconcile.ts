@@ -69,7 +69,12 @@ interface Touched {
   whole: boolean
 }
 
-export async function reconcile(source: VectorStore, target: VectorStore, dirtyPath: string, options: ReconcileOptions = {}): Promise<ReconcileResult> {
+export async function reconcile(
+  source: VectorStore,
+  target: VectorStore,
+  dirtyPath: string,
+  options: ReconcileOptions = {},
+): Promise<ReconcileResult> {
   const batchSize = options.batchSize ?? 500
   let offset = options.from ?? 0
   let checked = 0
@@ -96,7 +101,8 @@ export async function reconcile(source: VectorStore, target: VectorStore, dirtyP
       if (deletes.length > 0) await target.delete(ns, { ids: deletes })
       checked += ids.length
       repaired += upserts.length + deletes.length
-      if (upserts.length + deletes.length > 0) repairedIds.set(ns, [...(repairedIds.get(ns) ?? []), ...upserts.map((v) => v.id), ...deletes])
+      if (upserts.length + deletes.length > 0)
+        repairedIds.set(ns, [...(repairedIds.get(ns) ?? []), ...upserts.map((v) => v.id), ...deletes])
     }
     pending.clear()
     queued = 0
@@ -111,7 +117,10 @@ export async function reconcile(source: VectorStore, target: VectorStore, dirtyP
     }
   }
   for (const [ns, ids] of options.also ?? new Map<string, readonly string[]>()) for (const id of ids) await add(ns, id)
-  for await (const { entry, end } of readDirtyFrom(dirtyPath, offset) as AsyncIterable<{ entry: DirtyEntry; end: number }>) {
+  for await (const { entry, end } of readDirtyFrom(dirtyPath, offset) as AsyncIterable<{
+    entry: DirtyEntry
+    end: number
+  }>) {
     offset = end
     if ('id' in entry) {
       await add(entry.namespace, entry.id)
@@ -139,7 +148,10 @@ export async function reconcile(source: VectorStore, target: VectorStore, dirtyP
         continue
       }
       for (const filter of t.filters.values()) {
-        for (const [store, side] of [[source, can.source], [target, can.target]] as const) {
+        for (const [store, side] of [
+          [source, can.source],
+          [target, can.target],
+        ] as const) {
           if (!side.match) continue
           const ids = idCursor(store, ns, filter)
           for (let id = await ids.next(); id !== undefined; id = await ids.next()) {
@@ -152,7 +164,12 @@ export async function reconcile(source: VectorStore, target: VectorStore, dirtyP
     await flush()
   }
   return {
-    checked, repaired, offset, filterWrites, matched, repairedIds,
+    checked,
+    repaired,
+    offset,
+    filterWrites,
+    matched,
+    repairedIds,
     wholeNamespaces: [...touched.keys()].sort(),
     comparedInFull: comparedInFull.sort(),
   }
@@ -182,15 +199,22 @@ export async function unreconcilable(source: VectorStore, target: VectorStore): 
  *  covered by the other's listing plus a count: once every id the listing side holds is
  *  equal on both, equal counts mean equal sets. */
 async function compareNamespace(
-  source: VectorStore, target: VectorStore, ns: string, can: Capabilities,
-  add: (ns: string, id: string) => Promise<void>, flush: () => Promise<void>,
+  source: VectorStore,
+  target: VectorStore,
+  ns: string,
+  can: Capabilities,
+  add: (ns: string, id: string) => Promise<void>,
+  flush: () => Promise<void>,
 ): Promise<void> {
   if (can.source.list && can.target.list) {
     for await (const { id } of unionOfIds(source, target, ns)) await add(ns, id)
     return
   }
   const lister = can.source.list ? source : can.target.list ? target : undefined
-  if (!lister) throw new VecshiftError(E.CUTOVER_REFUSED, [`writes by filter or delete-all in namespace "${ns}" have not been reconciled: ${await unreconcilable(source, target)}; copy that namespace again from a file of the source's ids (copy.idsFile, docs/copy.md) while the replayer follows, then run the cutover again`])
+  if (!lister)
+    throw new VecshiftError(E.CUTOVER_REFUSED, [
+      `writes by filter or delete-all in namespace "${ns}" have not been reconciled: ${await unreconcilable(source, target)}; copy that namespace again from a file of the source's ids (copy.idsFile, docs/copy.md) while the replayer follows, then run the cutover again`,
+    ])
   const ids = idCursor(lister, ns)
   for (let id = await ids.next(); id !== undefined; id = await ids.next()) await add(ns, id)
   await flush()
@@ -198,16 +222,20 @@ async function compareNamespace(
   const [a, b] = await Promise.all([count(source), count(target)])
   if (a !== b) {
     const other = lister === source ? target : source
-    throw new VecshiftError(E.CUTOVER_REFUSED, [`writes by filter or delete-all touched namespace "${ns}": after reconciling every id the ${lister.label} lists, the source holds ${a} records and the target ${b}, and the ${other.label} cannot list the ones it has alone; copy that namespace again from a file of the source's ids (copy.idsFile, docs/copy.md) while the replayer follows, then run the cutover again`])
+    throw new VecshiftError(E.CUTOVER_REFUSED, [
+      `writes by filter or delete-all touched namespace "${ns}": after reconciling every id the ${lister.label} lists, the source holds ${a} records and the target ${b}, and the ${other.label} cannot list the ones it has alone; copy that namespace again from a file of the source's ids (copy.idsFile, docs/copy.md) while the replayer follows, then run the cutover again`,
+    ])
   }
 }
 
 /** Equal as records: dense and sparse values bit for bit, metadata as a map. */
 export function same(a: StoredVector, b: StoredVector): boolean {
-  return sameFloats(a.values, b.values) &&
+  return (
+    sameFloats(a.values, b.values) &&
     sameFloats(a.sparseValues?.values, b.sparseValues?.values) &&
     sameInts(a.sparseValues?.indices, b.sparseValues?.indices) &&
     canonical(a.metadata) === canonical(b.metadata)
+  )
 }
 
 function sameFloats(x: Float32Array | undefined, y: Float32Array | undefined): boolean {

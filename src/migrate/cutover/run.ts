@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ControlStore, ReplicaLease } from '../../control/contract.js'
-import { HISTORY, transitioned, type CutoverAttempt, type CutoverStep, type MigrationRecord } from '../../control/record.js'
+import {
+  HISTORY,
+  transitioned,
+  type CutoverAttempt,
+  type CutoverStep,
+  type MigrationRecord,
+} from '../../control/record.js'
 import { E, VecshiftError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import type { ReplayStatus } from '../../replay/status.js'
@@ -98,12 +104,24 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
     const started = Date.now()
     try {
       const out = await fn()
-      const done: CutoverStep = { name, startedAt: new Date(started).toISOString(), ms: Date.now() - started, ok: true, ...(describe ? { detail: describe(out) } : typeof out === 'string' ? { detail: out } : {}) }
+      const done: CutoverStep = {
+        name,
+        startedAt: new Date(started).toISOString(),
+        ms: Date.now() - started,
+        ok: true,
+        ...(describe ? { detail: describe(out) } : typeof out === 'string' ? { detail: out } : {}),
+      }
       steps.push(done)
       options.onStep?.(done)
       return out
     } catch (err) {
-      const failed: CutoverStep = { name, startedAt: new Date(started).toISOString(), ms: Date.now() - started, ok: false, detail: (err as Error).message }
+      const failed: CutoverStep = {
+        name,
+        startedAt: new Date(started).toISOString(),
+        ms: Date.now() - started,
+        ok: false,
+        detail: (err as Error).message,
+      }
       steps.push(failed)
       options.onStep?.(failed)
       throw err
@@ -125,7 +143,8 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
       return `replicas and replayer ready; copy ${options.copy?.finishedAt ? 'done' : '?'}`
     })
   } catch (err) {
-    if (err instanceof VecshiftError && err.code === E.CUTOVER_REFUSED.code) return { outcome: 'refused', reason: err.message, steps, record }
+    if (err instanceof VecshiftError && err.code === E.CUTOVER_REFUSED.code)
+      return { outcome: 'refused', reason: err.message, steps, record }
     throw err
   }
   if (options.dryRun) return { outcome: 'dry-run', steps, record }
@@ -136,26 +155,41 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
   // logged after the copy and lands on top of it, so the pause need not look at it again.
   let before: ReconcileResult
   try {
-    before = await step('pre-reconcile', async () => {
-      const from = await options.log.tail()
-      const waitMs = options.catchUpTimeoutMs ?? DEFAULT_CATCH_UP_MS
-      if (from !== undefined) {
-        await replayerReaches(options, waitMs,
-          (s) => (s?.checkpoint !== undefined && options.log.compare(s.checkpoint, from) >= 0 ? 'applied' : undefined),
-          () => `the replayer did not apply the writes logged before the cutover began (through ${from}) in ${waitMs} ms; see \`vecshift status\`, then try again`)
-      }
-      const r = await reconcile(options.source, options.target, options.dirtyPath, {
-        wholeWrites: 'reconcile',
-        // A copy that ran with the write log says which namespaces it could not position;
-        // one that did not (collection strategy, or capture began after it) positioned none.
-        // A rollback has no copy: the reverse log is all there is.
-        unpositioned: direction === 'rollback' ? new Set() : options.copy?.settle ? new Set(options.copy.settle.unpositioned) : 'all',
-        ...(options.onReconcileProgress ? { onProgress: options.onReconcileProgress } : {}),
-      })
-      return r
-    }, (r) => reconcileDetail(r))
+    before = await step(
+      'pre-reconcile',
+      async () => {
+        const from = await options.log.tail()
+        const waitMs = options.catchUpTimeoutMs ?? DEFAULT_CATCH_UP_MS
+        if (from !== undefined) {
+          await replayerReaches(
+            options,
+            waitMs,
+            (s) =>
+              s?.checkpoint !== undefined && options.log.compare(s.checkpoint, from) >= 0 ? 'applied' : undefined,
+            () =>
+              `the replayer did not apply the writes logged before the cutover began (through ${from}) in ${waitMs} ms; see \`vecshift status\`, then try again`,
+          )
+        }
+        const r = await reconcile(options.source, options.target, options.dirtyPath, {
+          wholeWrites: 'reconcile',
+          // A copy that ran with the write log says which namespaces it could not position;
+          // one that did not (collection strategy, or capture began after it) positioned none.
+          // A rollback has no copy: the reverse log is all there is.
+          unpositioned:
+            direction === 'rollback'
+              ? new Set()
+              : options.copy?.settle
+                ? new Set(options.copy.settle.unpositioned)
+                : 'all',
+          ...(options.onReconcileProgress ? { onProgress: options.onReconcileProgress } : {}),
+        })
+        return r
+      },
+      (r) => reconcileDetail(r),
+    )
   } catch (err) {
-    if (err instanceof VecshiftError && err.code === E.CUTOVER_REFUSED.code) return { outcome: 'refused', reason: err.message, steps, record: await control.read() }
+    if (err instanceof VecshiftError && err.code === E.CUTOVER_REFUSED.code)
+      return { outcome: 'refused', reason: err.message, steps, record: await control.read() }
     throw err
   }
 
@@ -165,18 +199,34 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
   const barrierLag = options.barrierLagRecords ?? DEFAULT_BARRIER_LAG
   const catchUpMs = options.catchUpTimeoutMs ?? DEFAULT_CATCH_UP_MS
   try {
-    await step('catch-up', () => replayerReaches(options, catchUpMs,
-      (s) => (s && s.retrying === undefined && s.lagRecords !== undefined && s.lagRecords <= barrierLag ? `replay lag ${s.lagRecords} records` : undefined),
-      (s) => {
-        const lag = s?.retrying !== undefined ? `retrying (${s.retrying})` : `${s?.lagRecords ?? 'unknown'} records behind`
-        return `the replayer did not come within ${barrierLag} records of the log's tail in ${catchUpMs} ms (${lag}); it applies writes slower than they arrive, or the target is failing: see \`vecshift status\`, then try again`
-      }))
+    await step('catch-up', () =>
+      replayerReaches(
+        options,
+        catchUpMs,
+        (s) =>
+          s && s.retrying === undefined && s.lagRecords !== undefined && s.lagRecords <= barrierLag
+            ? `replay lag ${s.lagRecords} records`
+            : undefined,
+        (s) => {
+          const lag =
+            s?.retrying !== undefined ? `retrying (${s.retrying})` : `${s?.lagRecords ?? 'unknown'} records behind`
+          return `the replayer did not come within ${barrierLag} records of the log's tail in ${catchUpMs} ms (${lag}); it applies writes slower than they arrive, or the target is failing: see \`vecshift status\`, then try again`
+        },
+      ),
+    )
   } catch (err) {
-    if (err instanceof VecshiftError && err.code === E.CUTOVER_REFUSED.code) return { outcome: 'refused', reason: err.message, steps, record: await control.read() }
+    if (err instanceof VecshiftError && err.code === E.CUTOVER_REFUSED.code)
+      return { outcome: 'refused', reason: err.message, steps, record: await control.read() }
     throw err
   }
 
-  const attempt: CutoverAttempt = { id: randomUUID(), kind: direction, startedAt: new Date().toISOString(), outcome: 'running', steps: [] }
+  const attempt: CutoverAttempt = {
+    id: randomUUID(),
+    kind: direction,
+    startedAt: new Date().toISOString(),
+    outcome: 'running',
+    steps: [],
+  }
   const deadline = { at: 0 }
   const remaining = () => deadline.at - Date.now()
   /** Whatever `work` is doing, the budget ends it (store calls retry for longer than that). */
@@ -186,7 +236,9 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
     try {
       return await Promise.race([
         work,
-        sleep(Math.max(0, remaining()), undefined, { signal: stop.signal }).then(() => { throw new Abort(`${what} did not finish within the ${options.maxPauseMs} ms write-pause budget`) }),
+        sleep(Math.max(0, remaining()), undefined, { signal: stop.signal }).then(() => {
+          throw new Abort(`${what} did not finish within the ${options.maxPauseMs} ms write-pause budget`)
+        }),
       ])
     } finally {
       stop.abort()
@@ -196,13 +248,17 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
     for (;;) {
       const v = await fn()
       if (v !== undefined) return v
-      if (remaining() <= 0) throw new Abort(`${what} did not finish within the ${options.maxPauseMs} ms write-pause budget`)
+      if (remaining() <= 0)
+        throw new Abort(`${what} did not finish within the ${options.maxPauseMs} ms write-pause budget`)
       await sleep(pollMs)
     }
   }
 
   // 2. Barrier.
-  record = await control.update(record.epoch, (r) => ({ ...transitioned(r, phases.hold, options.by, `${direction}: barrier`), cutovers: [...r.cutovers, attempt].slice(-HISTORY) }))
+  record = await control.update(record.epoch, (r) => ({
+    ...transitioned(r, phases.hold, options.by, `${direction}: barrier`),
+    cutovers: [...r.cutovers, attempt].slice(-HISTORY),
+  }))
   const barrierEpoch = record.epoch
   const pauseStarted = Date.now()
   deadline.at = pauseStarted + options.maxPauseMs
@@ -219,7 +275,7 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
     await step('drain', async () => {
       if (last === undefined) return 'no fence (no replica logs writes)'
       await within(`the replayer reaching the fence at ${last}`, async () => {
-        const s = await bounded('reading the replayer\'s status', options.replayStatus())
+        const s = await bounded("reading the replayer's status", options.replayStatus())
         return s?.checkpoint !== undefined && options.log.compare(s.checkpoint, last) >= 0 ? true : undefined
       })
       return `applied through ${last}`
@@ -230,7 +286,14 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
       // copy: the replayer applied them on top of it (counted, not matched again). The ids
       // the pre-reconcile repaired are checked again: a repair can have landed after a newer
       // write while traffic flowed.
-      const r = await bounded('reconciliation', reconcile(options.source, options.target, options.dirtyPath, { from: before.offset, also: before.repairedIds, wholeWrites: 'count' }))
+      const r = await bounded(
+        'reconciliation',
+        reconcile(options.source, options.target, options.dirtyPath, {
+          from: before.offset,
+          also: before.repairedIds,
+          wholeWrites: 'count',
+        }),
+      )
       return `${r.checked} ids checked, ${r.repaired} repaired${r.filterWrites > 0 ? `; ${r.filterWrites} writes by filter since the pre-reconcile, applied after the copy` : ''}`
     })
     // 5. Flip.
@@ -239,8 +302,18 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
       if (remaining() <= 0) throw new Abort(`the ${options.maxPauseMs} ms budget ran out before the flip`)
       // The record the flip writes is its own last step: the history shows the flip timed up
       // to that write (the step list returned times it to the write's acknowledgement).
-      return control.update(barrierEpoch, (r) => finish(transitioned(r, phases.done, options.by, `${direction}: flipped`), attempt.id, 'done',
-        [...steps, { name: 'flip', startedAt: new Date(flipStarted).toISOString(), ms: Date.now() - flipStarted, ok: true }], Date.now() - pauseStarted))
+      return control.update(barrierEpoch, (r) =>
+        finish(
+          transitioned(r, phases.done, options.by, `${direction}: flipped`),
+          attempt.id,
+          'done',
+          [
+            ...steps,
+            { name: 'flip', startedAt: new Date(flipStarted).toISOString(), ms: Date.now() - flipStarted, ok: true },
+          ],
+          Date.now() - pauseStarted,
+        ),
+      )
     })
     const pauseMs = Date.now() - pauseStarted
     logger?.info({ pauseMs, epoch: record.epoch, phase: record.phase }, `${direction} done`)
@@ -250,9 +323,19 @@ export async function runCutover(options: CutoverOptions): Promise<CutoverResult
     logger?.warn({ err, reason }, `${direction} aborted; the primary stays where it was`)
     // Abort: back to where it started (held writes released there), whatever the epoch.
     const current = await control.read()
-    record = current.phase === phases.hold
-      ? await control.update(current.epoch, (r) => finish(transitioned(r, phases.from, options.by, `${direction} aborted: ${reason}`), attempt.id, 'aborted', steps, Date.now() - pauseStarted, reason))
-      : current
+    record =
+      current.phase === phases.hold
+        ? await control.update(current.epoch, (r) =>
+            finish(
+              transitioned(r, phases.from, options.by, `${direction} aborted: ${reason}`),
+              attempt.id,
+              'aborted',
+              steps,
+              Date.now() - pauseStarted,
+              reason,
+            ),
+          )
+        : current
     return { outcome: 'aborted', reason, steps, pauseMs: Date.now() - pauseStarted, record }
   }
 }
@@ -262,43 +345,55 @@ async function refusal(o: CutoverOptions, record: MigrationRecord): Promise<stri
   const from = PHASES[direction].from
   const replayCommand = direction === 'cutover' ? 'vecshift replay --follow' : 'vecshift replay --reverse --follow'
   if (record.phase !== from) return `the migration is in phase ${record.phase}; a ${direction} starts from ${from}`
-  if (direction === 'cutover' && !o.copy?.finishedAt) return 'the copy has not finished (vecshift copy; vecshift status shows its progress)'
+  if (direction === 'cutover' && !o.copy?.finishedAt)
+    return 'the copy has not finished (vecshift copy; vecshift status shows its progress)'
   const replay = await o.replayStatus()
   if (!replay) return `no replayer has reported; run \`${replayCommand}\` beside the gateway`
   if (replay.failed) {
     const f = replay.failed
     return `the target refused a logged write for good (${f.what}${f.namespace !== undefined ? `, namespace ${JSON.stringify(f.namespace)}` : ''}${f.id !== undefined ? `, id ${JSON.stringify(f.id)}` : ''}, after ${f.after ?? 'the start'}: ${f.error}); replay stopped before it, so the target would diverge: make the target accept it and run \`${replayCommand}\` again (docs/replay-and-cutover.md, "A write the target refuses")`
   }
-  if (Date.now() - Date.parse(replay.updatedAt) > o.replayStaleMs) return `the replayer last reported at ${replay.updatedAt}; run \`${replayCommand}\` beside the gateway`
-  if (replay.retrying !== undefined) return `the replayer is retrying a failed step (${replay.retrying}); the target must answer before the cutover`
-  if (replay.lagRecords === undefined || replay.lagRecords > o.maxLagRecords) return `replay lag is ${replay.lagRecords ?? 'unknown'} records (at most ${o.maxLagRecords}); let the replayer catch up`
+  if (Date.now() - Date.parse(replay.updatedAt) > o.replayStaleMs)
+    return `the replayer last reported at ${replay.updatedAt}; run \`${replayCommand}\` beside the gateway`
+  if (replay.retrying !== undefined)
+    return `the replayer is retrying a failed step (${replay.retrying}); the target must answer before the cutover`
+  if (replay.lagRecords === undefined || replay.lagRecords > o.maxLagRecords)
+    return `replay lag is ${replay.lagRecords ?? 'unknown'} records (at most ${o.maxLagRecords}); let the replayer catch up`
   if (direction === 'cutover' && o.verification) {
     const v = await o.verification()
     const maxAge = o.verifyMaxAgeMs ?? 3_600_000
     if (!v) return 'cutover.requireVerify is set and no verification has run: run `vecshift verify`'
-    if (!v.passed) return `the last verification (${v.finishedAt}) failed: ${(v.failures ?? []).join('; ') || 'see vecshift verify'}; fix the target and run \`vecshift verify\` again`
-    if (Date.now() - Date.parse(v.finishedAt) > maxAge) return `the last passing verification is from ${v.finishedAt}, older than cutover.verifyMaxAgeMs (${maxAge} ms): run \`vecshift verify\` again`
+    if (!v.passed)
+      return `the last verification (${v.finishedAt}) failed: ${(v.failures ?? []).join('; ') || 'see vecshift verify'}; fix the target and run \`vecshift verify\` again`
+    if (Date.now() - Date.parse(v.finishedAt) > maxAge)
+      return `the last passing verification is from ${v.finishedAt}, older than cutover.verifyMaxAgeMs (${maxAge} ms): run \`vecshift verify\` again`
   }
   // Writes by filter since capture began are reconciled before the pause (pre-reconcile):
   // refuse when that cannot be done, or when the dirty set read here is not the replayer's.
   const whole = await wholeWrites(o.dirtyPath)
-  if (replay.counts.filterWrites > whole.count) return `the replayer applied ${replay.counts.filterWrites} writes by filter or delete-all, but the dirty set the ${direction} reads (${o.dirtyPath}) holds ${whole.count}: those writes have not been reconciled; run the ${direction} with the replayer's replay.dataDir and migration.id`
+  if (replay.counts.filterWrites > whole.count)
+    return `the replayer applied ${replay.counts.filterWrites} writes by filter or delete-all, but the dirty set the ${direction} reads (${o.dirtyPath}) holds ${whole.count}: those writes have not been reconciled; run the ${direction} with the replayer's replay.dataDir and migration.id`
   if (whole.count > 0) {
     const why = await unreconcilable(o.source, o.target)
-    if (why) return `${whole.count} writes by filter or delete-all since capture began (namespaces ${whole.namespaces.map((n) => JSON.stringify(n)).join(', ')}) have not been reconciled and cannot be: ${why}; copy those namespaces again from a file of the source's ids (copy.idsFile, docs/copy.md) while the replayer follows`
+    if (why)
+      return `${whole.count} writes by filter or delete-all since capture began (namespaces ${whole.namespaces.map((n) => JSON.stringify(n)).join(', ')}) have not been reconciled and cannot be: ${why}; copy those namespaces again from a file of the source's ids (copy.idsFile, docs/copy.md) while the replayer follows`
   }
   const live = (await o.control.replicas()).filter((l: ReplicaLease) => Date.parse(l.expiresAt) > Date.now())
-  if (live.length === 0) return 'no gateway replica holds a lease: start the gateway (it registers in the control store)'
+  if (live.length === 0)
+    return 'no gateway replica holds a lease: start the gateway (it registers in the control store)'
   const stale = live.filter((l) => l.epoch !== record.epoch)
-  if (stale.length > 0) return `replica ${stale.map((l) => l.replica).join(', ')} is acting on an older epoch; wait a moment and try again`
+  if (stale.length > 0)
+    return `replica ${stale.map((l) => l.replica).join(', ')} is acting on an older epoch; wait a moment and try again`
   return undefined
 }
 
 /** Polls the replayer's status until `reached` says so (its answer is the step's detail);
  *  after `timeoutMs`, refuses the cutover with `refusal` of the last status seen. */
 async function replayerReaches(
-  o: CutoverOptions, timeoutMs: number,
-  reached: (s: ReplayStatus | undefined) => string | undefined, refusal: (s: ReplayStatus | undefined) => string,
+  o: CutoverOptions,
+  timeoutMs: number,
+  reached: (s: ReplayStatus | undefined) => string | undefined,
+  refusal: (s: ReplayStatus | undefined) => string,
 ): Promise<string> {
   const until = Date.now() + timeoutMs
   for (;;) {
@@ -313,9 +408,16 @@ async function replayerReaches(
 function reconcileDetail(r: ReconcileResult): string {
   let out = `${r.checked} ids checked, ${r.repaired} repaired`
   if (r.filterWrites > 0) {
-    const names = r.wholeNamespaces.slice(0, 20).map((n) => JSON.stringify(n)).join(', ') + (r.wholeNamespaces.length > 20 ? `, and ${r.wholeNamespaces.length - 20} more` : '')
+    const names =
+      r.wholeNamespaces
+        .slice(0, 20)
+        .map((n) => JSON.stringify(n))
+        .join(', ') + (r.wholeNamespaces.length > 20 ? `, and ${r.wholeNamespaces.length - 20} more` : '')
     out += `; ${r.filterWrites} writes by filter or delete-all in ${r.wholeNamespaces.length} namespace(s) reconciled (${names}; ${r.matched} records matched their filters`
-    out += r.comparedInFull.length > 0 ? `; compared in full: ${r.comparedInFull.map((n) => JSON.stringify(n)).join(', ')})` : ')'
+    out +=
+      r.comparedInFull.length > 0
+        ? `; compared in full: ${r.comparedInFull.map((n) => JSON.stringify(n)).join(', ')})`
+        : ')'
   }
   return out
 }
@@ -329,9 +431,18 @@ function lastFence(log: WriteLog, leases: readonly ReplicaLease[]): string | und
   return last
 }
 
-function finish(r: MigrationRecord, id: string, outcome: 'done' | 'aborted', steps: readonly CutoverStep[], maxPauseMs: number, reason?: string): MigrationRecord {
+function finish(
+  r: MigrationRecord,
+  id: string,
+  outcome: 'done' | 'aborted',
+  steps: readonly CutoverStep[],
+  maxPauseMs: number,
+  reason?: string,
+): MigrationRecord {
   return {
     ...r,
-    cutovers: r.cutovers.map((a) => (a.id === id ? { ...a, outcome, steps: [...steps], maxPauseMs, ...(reason === undefined ? {} : { reason }) } : a)),
+    cutovers: r.cutovers.map((a) =>
+      a.id === id ? { ...a, outcome, steps: [...steps], maxPauseMs, ...(reason === undefined ? {} : { reason }) } : a,
+    ),
   }
 }

@@ -8,9 +8,16 @@ import { ReembeddingStore } from './store.js'
  *  (refused, naming the key, when there is none). */
 export function reembeddingTarget(config: Config, target: VectorStore): ReembeddingStore {
   const r = config.reembed
-  if (!r) throw new VecshiftError(E.CONFIG_INVALID, ['reembed: --reembed needs a reembed: section (url, model, textField); the key comes from VECSHIFT_EMBEDDINGS_API_KEY'])
+  if (!r)
+    throw new VecshiftError(E.CONFIG_INVALID, [
+      'reembed: --reembed needs a reembed: section (url, model, textField); the key comes from VECSHIFT_EMBEDDINGS_API_KEY',
+    ])
   const client = new EmbeddingsClient({
-    url: r.url, model: r.model, batchSize: r.batchSize, concurrency: r.concurrency, maxRequestsPerSec: r.maxRequestsPerSec,
+    url: r.url,
+    model: r.model,
+    batchSize: r.batchSize,
+    concurrency: r.concurrency,
+    maxRequestsPerSec: r.maxRequestsPerSec,
     ...(r.dimensions === undefined ? {} : { dimensions: r.dimensions }),
     ...(config.secrets.embeddingsApiKey === undefined ? {} : { apiKey: config.secrets.embeddingsApiKey }),
   })

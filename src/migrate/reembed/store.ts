@@ -21,33 +21,62 @@ export class ReembeddingStore implements VectorStore {
   readonly counters
   readonly collections
 
-  constructor(readonly inner: VectorStore, private readonly client: EmbeddingsClient, private readonly textField: string) {
+  constructor(
+    readonly inner: VectorStore,
+    private readonly client: EmbeddingsClient,
+    private readonly textField: string,
+  ) {
     this.label = `${inner.label} (re-embedded from metadata.${textField})`
     this.counters = inner.counters
     this.collections = inner.collections
   }
 
-  describe() { return this.inner.describe() }
-  stats() { return this.inner.stats() }
-  list(...args: Parameters<VectorStore['list']>) { return this.inner.list(...args) }
-  fetch(...args: Parameters<VectorStore['fetch']>) { return this.inner.fetch(...args) }
-  query(...args: Parameters<VectorStore['query']>) { return this.inner.query(...args) }
-  delete(...args: Parameters<VectorStore['delete']>) { return this.inner.delete(...args) }
-  close() { return this.inner.close() }
-  get createSchema() { return this.inner.createSchema?.bind(this.inner) }
-  get buildIndexes() { return this.inner.buildIndexes?.bind(this.inner) }
-  get exactQuery() { return this.inner.exactQuery?.bind(this.inner) }
-  get searchLayout() { return this.inner.searchLayout?.bind(this.inner) }
+  describe() {
+    return this.inner.describe()
+  }
+  stats() {
+    return this.inner.stats()
+  }
+  list(...args: Parameters<VectorStore['list']>) {
+    return this.inner.list(...args)
+  }
+  fetch(...args: Parameters<VectorStore['fetch']>) {
+    return this.inner.fetch(...args)
+  }
+  query(...args: Parameters<VectorStore['query']>) {
+    return this.inner.query(...args)
+  }
+  delete(...args: Parameters<VectorStore['delete']>) {
+    return this.inner.delete(...args)
+  }
+  close() {
+    return this.inner.close()
+  }
+  get createSchema() {
+    return this.inner.createSchema?.bind(this.inner)
+  }
+  get buildIndexes() {
+    return this.inner.buildIndexes?.bind(this.inner)
+  }
+  get exactQuery() {
+    return this.inner.exactQuery?.bind(this.inner)
+  }
+  get searchLayout() {
+    return this.inner.searchLayout?.bind(this.inner)
+  }
 
   async upsert(namespace: string, vectors: readonly StoredVector[]): Promise<void> {
     if (vectors.length === 0) return
     const texts = vectors.map((v) => this.#text(v.metadata, v.id))
     const embeddings = await this.client.embed(texts)
     await this.#checkDimension(embeddings[0] as Float32Array)
-    await this.inner.upsert(namespace, vectors.map((v, i) => {
-      const { sparseValues: _sparse, ...rest } = v
-      return { ...rest, values: embeddings[i] as Float32Array }
-    }))
+    await this.inner.upsert(
+      namespace,
+      vectors.map((v, i) => {
+        const { sparseValues: _sparse, ...rest } = v
+        return { ...rest, values: embeddings[i] as Float32Array }
+      }),
+    )
   }
 
   async update(namespace: string, request: UpdateRequest): Promise<{ matched?: number }> {
@@ -59,20 +88,28 @@ export class ReembeddingStore implements VectorStore {
     }
     const [values] = await this.client.embed([this.#text(request.setMetadata, request.id)])
     await this.#checkDimension(values as Float32Array)
-    return this.inner.update(namespace, { id: request.id, values: values as Float32Array, setMetadata: request.setMetadata as Metadata })
+    return this.inner.update(namespace, {
+      id: request.id,
+      values: values as Float32Array,
+      setMetadata: request.setMetadata as Metadata,
+    })
   }
 
   #text(metadata: Metadata | undefined, id: string): string {
     const t = own(metadata, this.textField)
     if (typeof t === 'string' && t.length > 0) return t
-    throw new VecshiftError(E.COPY_REFUSED, [`record ${id} has no text in metadata.${this.textField} (${t === undefined ? 'missing' : `a ${Array.isArray(t) ? 'list' : typeof t}`}), so it cannot be re-embedded; set reembed.textField to the field the embeddings are made from`])
+    throw new VecshiftError(E.COPY_REFUSED, [
+      `record ${id} has no text in metadata.${this.textField} (${t === undefined ? 'missing' : `a ${Array.isArray(t) ? 'list' : typeof t}`}), so it cannot be re-embedded; set reembed.textField to the field the embeddings are made from`,
+    ])
   }
 
   #dimension: number | null | undefined
   async #checkDimension(v: Float32Array): Promise<void> {
     this.#dimension ??= (await this.inner.describe()).dimension
     if (this.#dimension !== null && v.length !== this.#dimension) {
-      throw new VecshiftError(E.COPY_REFUSED, [`the embeddings model answers ${v.length}-d vectors and the target ${this.inner.label} is ${this.#dimension}-d; set reembed.model (or reembed.dimensions) to the target's model`])
+      throw new VecshiftError(E.COPY_REFUSED, [
+        `the embeddings model answers ${v.length}-d vectors and the target ${this.inner.label} is ${this.#dimension}-d; set reembed.model (or reembed.dimensions) to the target's model`,
+      ])
     }
   }
 }

@@ -27,12 +27,21 @@ export interface FullComparison {
 const PAGE = 100
 
 export async function compareInFull(
-  source: VectorStore, target: VectorStore, namespaces: readonly string[], tolerance: number,
+  source: VectorStore,
+  target: VectorStore,
+  namespaces: readonly string[],
+  tolerance: number,
   options: { keep?: number; onProgress?: (compared: number) => void; signal?: AbortSignal } = {},
 ): Promise<FullComparison> {
   const [sd, td] = await Promise.all([source.describe(), target.describe()])
-  for (const [d, store] of [[sd, source], [td, target]] as const) {
-    if (!d.canList) throw new VecshiftError(E.CLI_USAGE, [`--full: the ${store.label} cannot list its ids (a Pinecone pod-based index), so it cannot be compared in full; compare a sample instead`])
+  for (const [d, store] of [
+    [sd, source],
+    [td, target],
+  ] as const) {
+    if (!d.canList)
+      throw new VecshiftError(E.CLI_USAGE, [
+        `--full: the ${store.label} cannot list its ids (a Pinecone pod-based index), so it cannot be compared in full; compare a sample instead`,
+      ])
   }
   const keep = options.keep ?? 100
   let compared = 0
@@ -41,7 +50,9 @@ export async function compareInFull(
   let extra = 0
   let mismatched = 0
   const differences: Array<RecordDifference & { side?: 'target-only' }> = []
-  const note = (d: RecordDifference & { side?: 'target-only' }) => { if (differences.length < keep) differences.push(d) }
+  const note = (d: RecordDifference & { side?: 'target-only' }) => {
+    if (differences.length < keep) differences.push(d)
+  }
   for (const namespace of namespaces) {
     const a = idCursor(source, namespace, undefined, PAGE)
     const b = idCursor(target, namespace, undefined, PAGE)

@@ -26,13 +26,20 @@ export interface RecordComparison {
 const FETCH_BATCH = 100
 
 export async function compareRecords(
-  from: VectorStore, to: VectorStore, ids: readonly SampledId[], tolerance: number, keep = 50, onBatch?: (done: number) => void,
+  from: VectorStore,
+  to: VectorStore,
+  ids: readonly SampledId[],
+  tolerance: number,
+  keep = 50,
+  onBatch?: (done: number) => void,
 ): Promise<RecordComparison> {
   let equal = 0
   let missing = 0
   let mismatched = 0
   const differences: RecordDifference[] = []
-  const note = (d: RecordDifference) => { if (differences.length < keep) differences.push(d) }
+  const note = (d: RecordDifference) => {
+    if (differences.length < keep) differences.push(d)
+  }
   const byNamespace = new Map<string, string[]>()
   for (const s of ids) {
     let list = byNamespace.get(s.namespace)
@@ -66,18 +73,25 @@ export async function compareRecords(
   return { compared: equal + missing + mismatched, equal, missing, mismatched, differences }
 }
 
-export function difference(x: StoredVector, y: StoredVector, tolerance: number): Pick<RecordDifference, 'what' | 'detail'> | undefined {
+export function difference(
+  x: StoredVector,
+  y: StoredVector,
+  tolerance: number,
+): Pick<RecordDifference, 'what' | 'detail'> | undefined {
   const dense = floatsDiffer(x.values, y.values, tolerance)
   if (dense) return { what: 'values', detail: dense }
   const sx = x.sparseValues
   const sy = y.sparseValues
-  if ((sx === undefined) !== (sy === undefined)) return { what: 'sparse', detail: sx ? 'missing on one side' : 'present on one side only' }
+  if ((sx === undefined) !== (sy === undefined))
+    return { what: 'sparse', detail: sx ? 'missing on one side' : 'present on one side only' }
   if (sx && sy) {
-    if (sx.indices.length !== sy.indices.length || sx.indices.some((v, i) => v !== sy.indices[i])) return { what: 'sparse', detail: 'indices differ' }
+    if (sx.indices.length !== sy.indices.length || sx.indices.some((v, i) => v !== sy.indices[i]))
+      return { what: 'sparse', detail: 'indices differ' }
     const d = floatsDiffer(sx.values, sy.values, tolerance)
     if (d) return { what: 'sparse', detail: d }
   }
-  if (canonical(x.metadata) !== canonical(y.metadata)) return { what: 'metadata', detail: `${canonical(x.metadata)} != ${canonical(y.metadata)}` }
+  if (canonical(x.metadata) !== canonical(y.metadata))
+    return { what: 'metadata', detail: `${canonical(x.metadata)} != ${canonical(y.metadata)}` }
   return undefined
 }
 

@@ -18,8 +18,12 @@ export interface SampleResult {
 }
 
 export async function sampleIds(
-  store: VectorStore, namespaces: readonly string[], size: number, random: () => number,
-  onPage?: (listed: number) => void, signal?: AbortSignal,
+  store: VectorStore,
+  namespaces: readonly string[],
+  size: number,
+  random: () => number,
+  onPage?: (listed: number) => void,
+  signal?: AbortSignal,
 ): Promise<SampleResult> {
   const reservoir: SampledId[] = []
   let seen = 0

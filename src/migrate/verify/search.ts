@@ -33,7 +33,11 @@ export interface SearchAgreement {
   readonly unfiltered: AgreementFigures
   readonly filtered: AgreementFigures
   /** The queries that agreed least (at most 10). */
-  readonly worst: ReadonlyArray<{ readonly origin: string; readonly recall: number; readonly filter?: Record<string, unknown> }>
+  readonly worst: ReadonlyArray<{
+    readonly origin: string
+    readonly recall: number
+    readonly filter?: Record<string, unknown>
+  }>
   /** A target that can also search exhaustively (pgvector): its served answers against its
    *  own exact ones. */
   readonly index?: IndexFigures
@@ -46,16 +50,32 @@ export interface IndexFigures {
   readonly meanRecall: number
   /** Answers with fewer results than exact search found (min(topK, rows matching)). */
   readonly short: number
-  readonly worst: ReadonlyArray<{ readonly origin: string; readonly recall: number; readonly got: number; readonly expected: number; readonly filter?: Record<string, unknown> }>
+  readonly worst: ReadonlyArray<{
+    readonly origin: string
+    readonly recall: number
+    readonly got: number
+    readonly expected: number
+    readonly filter?: Record<string, unknown>
+  }>
 }
 
 /** Queries from sampled records: every other one filtered on one of its scalar metadata fields. */
-export function queriesFromRecords(records: ReadonlyArray<{ namespace: string; vector: StoredVector }>, count: number, topK: number): VerifyQuery[] {
+export function queriesFromRecords(
+  records: ReadonlyArray<{ namespace: string; vector: StoredVector }>,
+  count: number,
+  topK: number,
+): VerifyQuery[] {
   const out: VerifyQuery[] = []
   for (const { namespace, vector } of records) {
     if (out.length >= count) break
     if (!vector.values && !vector.sparseValues) continue
-    const base = { namespace, topK, origin: `record ${namespace || '(default)'}/${vector.id}`, ...(vector.values ? { vector: vector.values } : {}), ...(vector.sparseValues ? { sparseVector: vector.sparseValues } : {}) }
+    const base = {
+      namespace,
+      topK,
+      origin: `record ${namespace || '(default)'}/${vector.id}`,
+      ...(vector.values ? { vector: vector.values } : {}),
+      ...(vector.sparseValues ? { sparseVector: vector.sparseValues } : {}),
+    }
     const field = out.length % 2 === 1 ? filterField(vector.metadata) : undefined
     out.push(field ? { ...base, filter: { [field[0]]: { $eq: field[1] } } } : base)
   }
@@ -82,15 +102,26 @@ export interface AgreementRow {
 }
 
 /** Runs the queries on both sides; a row per query, in order. */
-export async function agreementRows(source: VectorStore, target: VectorStore, queries: readonly VerifyQuery[], onQuery?: (done: number) => void): Promise<AgreementRow[]> {
+export async function agreementRows(
+  source: VectorStore,
+  target: VectorStore,
+  queries: readonly VerifyQuery[],
+  onQuery?: (done: number) => void,
+): Promise<AgreementRow[]> {
   const rows: AgreementRow[] = []
   for (const q of queries) {
     const request = {
-      topK: q.topK, includeValues: false, includeMetadata: false,
-      ...(q.vector ? { vector: q.vector } : {}), ...(q.sparseVector ? { sparseVector: q.sparseVector } : {}), ...(q.filter ? { filter: q.filter } : {}),
+      topK: q.topK,
+      includeValues: false,
+      includeMetadata: false,
+      ...(q.vector ? { vector: q.vector } : {}),
+      ...(q.sparseVector ? { sparseVector: q.sparseVector } : {}),
+      ...(q.filter ? { filter: q.filter } : {}),
     }
     let [a, b, exact] = await Promise.all([
-      source.query(q.namespace, request), target.query(q.namespace, request), target.exactQuery?.(q.namespace, request),
+      source.query(q.namespace, request),
+      target.query(q.namespace, request),
+      target.exactQuery?.(q.namespace, request),
     ])
     // A short answer is asked again, served then exact, once: under live replay a record can
     // land between the two queries, which is not the index's doing.
@@ -98,14 +129,27 @@ export async function agreementRows(source: VectorStore, target: VectorStore, qu
       b = await target.query(q.namespace, request)
       exact = await target.exactQuery(q.namespace, request)
     }
-    const index = exact === undefined ? undefined : { recall: agreement(exact, b, q.topK).recall, got: b.length, expected: exact.length }
-    rows.push({ origin: q.origin, ...(q.filter ? { filter: q.filter } : {}), ...agreement(a, b, q.topK), ...(index ? { index } : {}) })
+    const index =
+      exact === undefined
+        ? undefined
+        : { recall: agreement(exact, b, q.topK).recall, got: b.length, expected: exact.length }
+    rows.push({
+      origin: q.origin,
+      ...(q.filter ? { filter: q.filter } : {}),
+      ...agreement(a, b, q.topK),
+      ...(index ? { index } : {}),
+    })
     onQuery?.(rows.length)
   }
   return rows
 }
 
-export async function compareSearch(source: VectorStore, target: VectorStore, queries: readonly VerifyQuery[], onQuery?: (done: number) => void): Promise<SearchAgreement> {
+export async function compareSearch(
+  source: VectorStore,
+  target: VectorStore,
+  queries: readonly VerifyQuery[],
+  onQuery?: (done: number) => void,
+): Promise<SearchAgreement> {
   return summarizeAgreement(await agreementRows(source, target, queries, onQuery))
 }
 
@@ -122,21 +166,49 @@ export function summarizeAgreement(rows: readonly AgreementRow[]): SearchAgreeme
       maxScoreDrift: drifts.length === 0 ? 0 : Math.max(...drifts),
     }
   }
-  const worst = [...rows].sort((x, y) => x.recall - y.recall).slice(0, 10).filter((r) => r.recall < 1)
+  const worst = [...rows]
+    .sort((x, y) => x.recall - y.recall)
+    .slice(0, 10)
+    .filter((r) => r.recall < 1)
     .map((r) => ({ origin: r.origin, recall: round(r.recall), ...(r.filter ? { filter: r.filter } : {}) }))
   const indexed = rows.filter((r) => r.index !== undefined)
-  const index: IndexFigures | undefined = indexed.length === 0 ? undefined : {
-    queries: indexed.length,
-    meanRecall: round(indexed.reduce((s, r) => s + (r.index?.recall ?? 0), 0) / indexed.length),
-    short: indexed.filter((r) => (r.index?.got ?? 0) < (r.index?.expected ?? 0)).length,
-    worst: [...indexed].sort((x, y) => (x.index?.recall ?? 0) - (y.index?.recall ?? 0) || (x.index?.got ?? 0) - (x.index?.expected ?? 0) - ((y.index?.got ?? 0) - (y.index?.expected ?? 0)))
-      .filter((r) => (r.index?.recall ?? 1) < 1 || (r.index?.got ?? 0) < (r.index?.expected ?? 0)).slice(0, 10)
-      .map((r) => ({ origin: r.origin, recall: round(r.index?.recall ?? 0), got: r.index?.got ?? 0, expected: r.index?.expected ?? 0, ...(r.filter ? { filter: r.filter } : {}) })),
+  const index: IndexFigures | undefined =
+    indexed.length === 0
+      ? undefined
+      : {
+          queries: indexed.length,
+          meanRecall: round(indexed.reduce((s, r) => s + (r.index?.recall ?? 0), 0) / indexed.length),
+          short: indexed.filter((r) => (r.index?.got ?? 0) < (r.index?.expected ?? 0)).length,
+          worst: [...indexed]
+            .sort(
+              (x, y) =>
+                (x.index?.recall ?? 0) - (y.index?.recall ?? 0) ||
+                (x.index?.got ?? 0) - (x.index?.expected ?? 0) - ((y.index?.got ?? 0) - (y.index?.expected ?? 0)),
+            )
+            .filter((r) => (r.index?.recall ?? 1) < 1 || (r.index?.got ?? 0) < (r.index?.expected ?? 0))
+            .slice(0, 10)
+            .map((r) => ({
+              origin: r.origin,
+              recall: round(r.index?.recall ?? 0),
+              got: r.index?.got ?? 0,
+              expected: r.index?.expected ?? 0,
+              ...(r.filter ? { filter: r.filter } : {}),
+            })),
+        }
+  return {
+    all: figures(rows),
+    unfiltered: figures(rows.filter((r) => !r.filter)),
+    filtered: figures(rows.filter((r) => r.filter)),
+    worst,
+    ...(index ? { index } : {}),
   }
-  return { all: figures(rows), unfiltered: figures(rows.filter((r) => !r.filter)), filtered: figures(rows.filter((r) => r.filter)), worst, ...(index ? { index } : {}) }
 }
 
-function agreement(a: readonly QueryMatch[], b: readonly QueryMatch[], k: number): { overlap: number; recall: number; perfect: boolean; drifts: number[] } {
+function agreement(
+  a: readonly QueryMatch[],
+  b: readonly QueryMatch[],
+  k: number,
+): { overlap: number; recall: number; perfect: boolean; drifts: number[] } {
   const bScores = new Map(b.map((m) => [m.id, m.score]))
   const drifts: number[] = []
   let shared = 0

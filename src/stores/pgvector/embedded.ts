@@ -14,7 +14,9 @@ export interface EmbeddedPostgres {
 /** Loaded on demand: PGlite's WASM build is large. */
 export async function startEmbeddedPostgres(): Promise<EmbeddedPostgres> {
   const [{ PGlite }, { vector }, { PGLiteSocketServer }] = await Promise.all([
-    import('@electric-sql/pglite'), import('@electric-sql/pglite-pgvector'), import('@electric-sql/pglite-socket'),
+    import('@electric-sql/pglite'),
+    import('@electric-sql/pglite-pgvector'),
+    import('@electric-sql/pglite-socket'),
   ])
   const db = await PGlite.create({ extensions: { vector } })
   const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 16 })

@@ -27,7 +27,7 @@ export function encodeText(s: string): string {
 }
 
 export function decodeText(s: string): string {
-  return s.startsWith(MARK) ? JSON.parse(`"${s.slice(1)}"`) as string : s
+  return s.startsWith(MARK) ? (JSON.parse(`"${s.slice(1)}"`) as string) : s
 }
 
 /** Metadata with every key and string encoded; the same object when none needs it. */
@@ -43,12 +43,18 @@ export function decodeMetadata(md: Metadata): Metadata {
 function mapStrings(md: Metadata, f: (s: string) => string): Metadata {
   // Every row read and written passes here: look first, build a new object only when a key
   // or string changes (rare), so ordinary metadata costs no allocation.
-  const changes = (v: unknown) => typeof v === 'string' ? f(v) !== v : Array.isArray(v) && v.some((x) => typeof x === 'string' && f(x) !== x)
+  const changes = (v: unknown) =>
+    typeof v === 'string' ? f(v) !== v : Array.isArray(v) && v.some((x) => typeof x === 'string' && f(x) !== x)
   if (!Object.entries(md).some(([k, v]) => f(k) !== k || changes(v))) return md
   // A null prototype: a metadata key "__proto__" stays an ordinary key (src/dict.ts).
   const res = Object.create(null) as Metadata
   for (const [k, v] of Object.entries(md)) {
-    res[f(k)] = typeof v === 'string' ? f(v) : Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? f(x) : x)) as typeof v : v
+    res[f(k)] =
+      typeof v === 'string'
+        ? f(v)
+        : Array.isArray(v)
+          ? (v.map((x) => (typeof x === 'string' ? f(x) : x)) as typeof v)
+          : v
   }
   return res
 }

@@ -10,7 +10,8 @@ import { encodeText } from './escape.js'
 // parameters, appended to `params`; the SQL text is built only from fixed fragments. Field
 // names and strings are encoded as the adapter stores them (escape.ts).
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v)
 
 export class FilterSql {
   constructor(
@@ -51,16 +52,23 @@ export class FilterSql {
 
   #operator(field: string, op: string, operand: unknown): string {
     switch (op) {
-      case '$eq': return this.#eq(field, operand as string | number | boolean)
-      case '$ne': return `(NOT ${this.#eq(field, operand as string | number | boolean)})`
-      case '$gt': case '$gte': case '$lt': case '$lte': {
+      case '$eq':
+        return this.#eq(field, operand as string | number | boolean)
+      case '$ne':
+        return `(NOT ${this.#eq(field, operand as string | number | boolean)})`
+      case '$gt':
+      case '$gte':
+      case '$lt':
+      case '$lte': {
         const sqlOp = { $gt: '>', $gte: '>=', $lt: '<', $lte: '<=' }[op]
         const value = this.#value(field)
         // CASE, not AND: SQL does not promise to test the type before the cast.
         return `(CASE WHEN jsonb_typeof(${value}) = 'number' THEN CAST(${value} #>> '{}' AS numeric) ${sqlOp} ${this.#param(String(operand), 'numeric')} ELSE false END)`
       }
-      case '$in': return this.#in(field, operand as Array<string | number>)
-      case '$nin': return `(NOT ${this.#in(field, operand as Array<string | number>)})`
+      case '$in':
+        return this.#in(field, operand as Array<string | number>)
+      case '$nin':
+        return `(NOT ${this.#in(field, operand as Array<string | number>)})`
       case '$exists': {
         const has = `COALESCE(${this.column} ? ${this.#param(encodeText(field), 'text')}, false)`
         return operand === true ? has : `(NOT ${has})`
@@ -90,7 +98,8 @@ export class FilterSql {
     const numbers = list.filter((x): x is number => typeof x === 'number').map((n) => String(n))
     const parts: string[] = []
     if (strings.length > 0) parts.push(`COALESCE(${this.#value(field)} ?| ${this.#param(strings, 'text[]')}, false)`)
-    if (numbers.length > 0) parts.push(`COALESCE(${this.#value(field)} = ANY(CAST(${this.#param(numbers, 'text[]')} AS jsonb[])), false)`)
+    if (numbers.length > 0)
+      parts.push(`COALESCE(${this.#value(field)} = ANY(CAST(${this.#param(numbers, 'text[]')} AS jsonb[])), false)`)
     if (parts.length === 0) return 'false'
     return parts.length === 1 ? (parts[0] as string) : `(${parts.join(' OR ')})`
   }

@@ -37,7 +37,10 @@ export interface LayoutChoice {
 }
 
 /** The layout for a table that will hold these namespaces (the source's, before the copy). */
-export function chooseLayout(stats: readonly NamespaceStats[], settings: LayoutSettings = LAYOUT_DEFAULTS): LayoutChoice {
+export function chooseLayout(
+  stats: readonly NamespaceStats[],
+  settings: LayoutSettings = LAYOUT_DEFAULTS,
+): LayoutChoice {
   const withData = stats.filter((n) => n.vectorCount > 0)
   const total = withData.reduce((s, n) => s + n.vectorCount, 0)
   const big = withData.filter((n) => n.vectorCount >= settings.minIndexedRows).map((n) => n.namespace)
@@ -54,7 +57,8 @@ export function chooseLayout(stats: readonly NamespaceStats[], settings: LayoutS
   const largest = Math.max(...withData.map((n) => n.vectorCount))
   return {
     layout: 'per-namespace',
-    reason: `${withData.length} namespaces (the largest holds ${Math.round((largest / Math.max(1, total)) * 100)} % of ${total.toLocaleString('en-US')} records): ` +
+    reason:
+      `${withData.length} namespaces (the largest holds ${Math.round((largest / Math.max(1, total)) * 100)} % of ${total.toLocaleString('en-US')} records): ` +
       (big.length === 0
         ? `none reaches ${settings.minIndexedRows.toLocaleString('en-US')} records, so each is searched exactly`
         : `${big.length} get a graph of their own, the ${withData.length - big.length} below ${settings.minIndexedRows.toLocaleString('en-US')} records are searched exactly`),

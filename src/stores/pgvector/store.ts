@@ -4,8 +4,17 @@ import type { Logger } from '../../logger.js'
 import type { Metadata, Metric, VectorType } from '../../pinecone/types.js'
 import { withRetries, type RetryPolicy } from '../../retry.js'
 import type {
-  DeleteRequest, ListOptions, ListPage, NamespaceStats, QueryMatch, QueryRequest, StoreCounters, StoreDescription,
-  StoredVector, UpdateRequest, VectorStore,
+  DeleteRequest,
+  ListOptions,
+  ListPage,
+  NamespaceStats,
+  QueryMatch,
+  QueryRequest,
+  StoreCounters,
+  StoreDescription,
+  StoredVector,
+  UpdateRequest,
+  VectorStore,
 } from '../contract.js'
 import { FilterSql } from './filter-sql.js'
 import { denseText, withDenseText } from '../dense-text.js'
@@ -43,7 +52,8 @@ const OPS: Record<Metric, { opclass: string; op: string; score: (d: string) => s
 
 /** SQL for a namespace's partial index name (stored, encoded namespace): at most 63
  *  characters, unique per table and namespace. buildIndexes and searchLayout both use it. */
-const partialIndexName = (table: string, namespace: string) => `left(${table}, 40) || '_hnsw_' || left(md5(${table} || '/' || ${namespace}), 16)`
+const partialIndexName = (table: string, namespace: string) =>
+  `left(${table}, 40) || '_hnsw_' || left(md5(${table} || '/' || ${namespace}), 16)`
 
 export const PG_LIMITS = Object.freeze({ upsertRows: 500, fetchIds: 1000, deleteIds: 1000, listPage: 1000 })
 export const DEFAULT_EF_SEARCH = 100
@@ -94,18 +104,27 @@ export interface SchemaSpec {
   readonly namespaces?: readonly NamespaceStats[]
 }
 
-interface Shape { metric: Metric; dimension: number | null; vectorType: VectorType; layout: IndexLayout; minIndexedRows: number }
+interface Shape {
+  metric: Metric
+  dimension: number | null
+  vectorType: VectorType
+  layout: IndexLayout
+  minIndexedRows: number
+}
 
 /** Connection failures and server states worth trying again; anything else is a refusal. */
 function retriable(err: unknown): boolean {
   const code = (err as { code?: string }).code ?? ''
-  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN'].includes(code) ||
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN'].includes(code) ||
     code.startsWith('08') || // connection exceptions
     ['40001', '40P01', '53300', '57P01', '57P02', '57P03'].includes(code) || // serialization, deadlock, too many connections, shutdown
     // statement timeout or cancel, lock timeout, a read-only server (a pooler still on a
     // demoted primary), disk full, out of memory, I/O errors: the server's state, not the request
-    ['57014', '55P03', '25006', '53100', '53200'].includes(code) || code.startsWith('58') ||
+    ['57014', '55P03', '25006', '53100', '53200'].includes(code) ||
+    code.startsWith('58') ||
     /Connection terminated|timeout exceeded when trying to connect/i.test((err as Error).message ?? '')
+  )
 }
 
 export class PgvectorStore implements VectorStore {
@@ -122,8 +141,14 @@ export class PgvectorStore implements VectorStore {
 
   constructor(options: PgvectorStoreOptions) {
     const schema = options.schema ?? 'public'
-    for (const [what, name] of [['table', options.table], ['schema', schema]] as const) {
-      if (!IDENT.test(name)) throw new VecshiftError(E.CONFIG_INVALID, [`pgvector ${what} "${name}": use lower-case letters, digits and _ (at most 63)`])
+    for (const [what, name] of [
+      ['table', options.table],
+      ['schema', schema],
+    ] as const) {
+      if (!IDENT.test(name))
+        throw new VecshiftError(E.CONFIG_INVALID, [
+          `pgvector ${what} "${name}": use lower-case letters, digits and _ (at most 63)`,
+        ])
     }
     this.#options = options
     this.#table = `"${schema}"."${options.table}"`
@@ -139,33 +164,57 @@ export class PgvectorStore implements VectorStore {
   async createSchema(spec: SchemaSpec): Promise<void> {
     const vectorType = spec.vectorType ?? 'dense'
     if (vectorType === 'dense' && (spec.dimension === null || !(spec.dimension >= 1 && spec.dimension <= 16_000))) {
-      throw new VecshiftError(E.STORE_UNSUPPORTED, [this.label, `dimension ${spec.dimension} (pgvector's vector type holds 1 to 16000 dimensions)`])
+      throw new VecshiftError(E.STORE_UNSUPPORTED, [
+        this.label,
+        `dimension ${spec.dimension} (pgvector's vector type holds 1 to 16000 dimensions)`,
+      ])
     }
     const existing = await this.#readShape()
     if (existing) {
-      if (existing.metric !== spec.metric || existing.dimension !== spec.dimension || existing.vectorType !== vectorType) {
-        throw new VecshiftError(E.STORE_REFUSED, [this.label, 'createSchema', 'an existing table',
-          `it holds ${existing.vectorType} ${existing.dimension ?? ''}-d ${existing.metric} vectors, not ${vectorType} ${spec.dimension ?? ''}-d ${spec.metric}; drop it or choose another table`])
+      if (
+        existing.metric !== spec.metric ||
+        existing.dimension !== spec.dimension ||
+        existing.vectorType !== vectorType
+      ) {
+        throw new VecshiftError(E.STORE_REFUSED, [
+          this.label,
+          'createSchema',
+          'an existing table',
+          `it holds ${existing.vectorType} ${existing.dimension ?? ''}-d ${existing.metric} vectors, not ${vectorType} ${spec.dimension ?? ''}-d ${spec.metric}; drop it or choose another table`,
+        ])
       }
       return
     }
     const settings = { ...LAYOUT_DEFAULTS, ...this.#options.layoutSettings }
-    const choice: LayoutChoice = this.#options.layout === undefined || this.#options.layout === 'auto'
-      ? (spec.namespaces ? chooseLayout(spec.namespaces, settings) : { layout: 'single', reason: 'no namespaces were known when the table was made', indexed: [] })
-      : { layout: this.#options.layout, reason: 'as configured (target.indexLayout)', indexed: [] }
+    const choice: LayoutChoice =
+      this.#options.layout === undefined || this.#options.layout === 'auto'
+        ? spec.namespaces
+          ? chooseLayout(spec.namespaces, settings)
+          : { layout: 'single', reason: 'no namespaces were known when the table was made', indexed: [] }
+        : { layout: this.#options.layout, reason: 'as configured (target.indexLayout)', indexed: [] }
     const { layout } = choice
     const { minIndexedRows } = settings
     this.#options.onLayout?.(choice)
-    const comment = JSON.stringify({ vecshift: 1, metric: spec.metric, dimension: spec.dimension, vectorType, layout, minIndexedRows })
+    const comment = JSON.stringify({
+      vecshift: 1,
+      metric: spec.metric,
+      dimension: spec.dimension,
+      vectorType,
+      layout,
+      minIndexedRows,
+    })
     const dense = vectorType === 'dense' ? `vector(${spec.dimension})` : 'vector'
     await this.#sql('createSchema', 'CREATE EXTENSION IF NOT EXISTS vector')
-    await this.#sql('createSchema', `CREATE TABLE IF NOT EXISTS ${this.#table} (
+    await this.#sql(
+      'createSchema',
+      `CREATE TABLE IF NOT EXISTS ${this.#table} (
       namespace text COLLATE "C" NOT NULL,
       id text COLLATE "C" NOT NULL,
       embedding ${dense},
       sparse sparsevec,
       metadata jsonb,
-      PRIMARY KEY (namespace, id))`)
+      PRIMARY KEY (namespace, id))`,
+    )
     // COMMENT takes no bind parameters; the text is our own JSON, quoted for SQL.
     await this.#sql('createSchema', `COMMENT ON TABLE ${this.#table} IS '${comment.replace(/'/g, "''")}'`)
     this.#shape = { metric: spec.metric, dimension: spec.dimension, vectorType, layout, minIndexedRows }
@@ -187,15 +236,23 @@ export class PgvectorStore implements VectorStore {
       if (shape.layout === 'single') {
         wanted.push({ name: `${this.#options.table}_embedding_hnsw`, where: '' })
       } else {
-        const counts = await this.#sql<{ namespace: string; n: string; name: string; q: string }>('buildIndexes',
+        const counts = await this.#sql<{ namespace: string; n: string; name: string; q: string }>(
+          'buildIndexes',
           `SELECT namespace, count(*) AS n, ${partialIndexName('$1', 'namespace')} AS name, quote_literal(namespace) AS q
-           FROM ${this.#table} GROUP BY namespace HAVING count(*) >= $2 ORDER BY namespace`, [this.#options.table, shape.minIndexedRows])
+           FROM ${this.#table} GROUP BY namespace HAVING count(*) >= $2 ORDER BY namespace`,
+          [this.#options.table, shape.minIndexedRows],
+        )
         for (const row of counts.rows) wanted.push({ name: row.name, where: ` WHERE namespace = ${row.q}` })
       }
       for (const { name, where } of wanted) {
         const qualified = `"${this.#options.schema ?? 'public'}"."${name}"`
         const create = `CREATE INDEX CONCURRENTLY IF NOT EXISTS "${name}" ON ${this.#table} USING hnsw (embedding ${opclass})${where}`
-        if (await this.#createIndex(qualified, create, () => { if (!built) onStart?.() })) built = true
+        if (
+          await this.#createIndex(qualified, create, () => {
+            if (!built) onStart?.()
+          })
+        )
+          built = true
       }
     }
     // Statistics for the planner once the table is loaded and indexed: without them it
@@ -217,7 +274,10 @@ export class PgvectorStore implements VectorStore {
       try {
         // A concurrent build killed or failed half way (this attempt's previous try, or a
         // process that died) leaves an invalid index that serves nothing: drop, build again.
-        const left = await client.query<{ valid: boolean }>('SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass($1)', [qualified])
+        const left = await client.query<{ valid: boolean }>(
+          'SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass($1)',
+          [qualified],
+        )
         if (left.rows[0]?.valid === true) return false
         onBuild()
         if (left.rows[0]) await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${qualified}`)
@@ -238,13 +298,19 @@ export class PgvectorStore implements VectorStore {
     if (shape.layout === 'single') return { layout: 'single', minIndexedRows: shape.minIndexedRows, indexed: [] }
     // Each namespace's index name is derived as buildIndexes derives it; a build killed half
     // way leaves an invalid index, which serves nothing and does not count.
-    const r = await this.#sql<{ namespace: string }>('searchLayout',
+    const r = await this.#sql<{ namespace: string }>(
+      'searchLayout',
       `SELECT n.namespace FROM (SELECT DISTINCT namespace FROM ${this.#table}) n
        WHERE EXISTS (SELECT 1 FROM pg_index i WHERE i.indisvalid
          AND i.indexrelid = to_regclass(quote_ident($1) || '.' || quote_ident(${partialIndexName('$2', 'n.namespace')})))
        ORDER BY 1`,
-      [this.#options.schema ?? 'public', this.#options.table])
-    return { layout: 'per-namespace', minIndexedRows: shape.minIndexedRows, indexed: r.rows.map((x) => decodeText(x.namespace)) }
+      [this.#options.schema ?? 'public', this.#options.table],
+    )
+    return {
+      layout: 'per-namespace',
+      minIndexedRows: shape.minIndexedRows,
+      indexed: r.rows.map((x) => decodeText(x.namespace)),
+    }
   }
 
   async describe(): Promise<StoreDescription> {
@@ -261,12 +327,19 @@ export class PgvectorStore implements VectorStore {
   }
 
   async stats(): Promise<NamespaceStats[]> {
-    const r = await this.#sql<{ namespace: string; n: string }>('stats', `SELECT namespace, count(*) AS n FROM ${this.#table} GROUP BY namespace ORDER BY namespace`)
+    const r = await this.#sql<{ namespace: string; n: string }>(
+      'stats',
+      `SELECT namespace, count(*) AS n FROM ${this.#table} GROUP BY namespace ORDER BY namespace`,
+    )
     const out = r.rows.map((row) => ({ namespace: decodeText(row.namespace), vectorCount: Number(row.n) }))
     // Created namespaces with no record yet count too, as Pinecone lists them.
-    const created = await this.#sql<{ namespace: string }>('stats',
-      `SELECT namespace FROM ${this.#namespacesTable} WHERE tbl = $1`, [this.#options.table]).catch((err: unknown) => {
-      if ((err as { cause?: { code?: string } }).cause?.code === '42P01' || (err as { code?: string }).code === '42P01') return { rows: [] }
+    const created = await this.#sql<{ namespace: string }>(
+      'stats',
+      `SELECT namespace FROM ${this.#namespacesTable} WHERE tbl = $1`,
+      [this.#options.table],
+    ).catch((err: unknown) => {
+      if ((err as { cause?: { code?: string } }).cause?.code === '42P01' || (err as { code?: string }).code === '42P01')
+        return { rows: [] }
       throw err
     })
     const seen = new Set(out.map((n) => n.namespace))
@@ -287,21 +360,34 @@ export class PgvectorStore implements VectorStore {
     return this.#idPage('list', where, params, options)
   }
 
-  async matching(namespace: string, filter: Record<string, unknown>, options: Omit<ListOptions, 'prefix'> = {}): Promise<ListPage> {
+  async matching(
+    namespace: string,
+    filter: Record<string, unknown>,
+    options: Omit<ListOptions, 'prefix'> = {},
+  ): Promise<ListPage> {
     const params: unknown[] = [encodeText(namespace)]
     const where = `namespace = $1 AND ${new FilterSql("COALESCE(metadata, '{}'::jsonb)", params).translate(filter)}`
     return this.#idPage('matching', where, params, options)
   }
 
   /** A page of ids under `where`, in id order ("C" collation: bytewise), from a cursor. */
-  async #idPage(what: string, where: string, params: unknown[], options: Omit<ListOptions, 'prefix'>): Promise<ListPage> {
+  async #idPage(
+    what: string,
+    where: string,
+    params: unknown[],
+    options: Omit<ListOptions, 'prefix'>,
+  ): Promise<ListPage> {
     const limit = Math.max(1, Math.min(options.limit ?? 100, PG_LIMITS.listPage))
     if (options.cursor) {
       params.push(decodeCursor(options.cursor))
       where += ` AND id > $${params.length}`
     }
     params.push(limit + 1)
-    const r = await this.#sql<{ id: string }>(what, `SELECT id FROM ${this.#table} WHERE ${where} ORDER BY id LIMIT $${params.length}`, params)
+    const r = await this.#sql<{ id: string }>(
+      what,
+      `SELECT id FROM ${this.#table} WHERE ${where} ORDER BY id LIMIT $${params.length}`,
+      params,
+    )
     const ids = r.rows.slice(0, limit).map((row) => row.id)
     return r.rows.length > limit ? { ids, next: encodeCursor(ids[ids.length - 1] as string) } : { ids }
   }
@@ -310,9 +396,11 @@ export class PgvectorStore implements VectorStore {
     const out = new Map<string, StoredVector>()
     const ns = encodeText(namespace)
     for (let i = 0; i < ids.length; i += PG_LIMITS.fetchIds) {
-      const r = await this.#sql<Row>('fetch',
+      const r = await this.#sql<Row>(
+        'fetch',
         `SELECT id, embedding::text AS embedding, sparse::text AS sparse, metadata FROM ${this.#table} WHERE namespace = $1 AND id = ANY($2::text[])`,
-        [ns, ids.slice(i, i + PG_LIMITS.fetchIds)])
+        [ns, ids.slice(i, i + PG_LIMITS.fetchIds)],
+      )
       for (const row of r.rows) out.set(row.id, fromRow(row))
     }
     return out
@@ -340,7 +428,12 @@ export class PgvectorStore implements VectorStore {
     const distances: string[] = []
     if (vector) {
       if (shape.dimension !== null && vector.length !== shape.dimension) {
-        throw new VecshiftError(E.STORE_REFUSED, [this.label, 'query', 400, `Vector dimension ${vector.length} does not match the dimension of the index ${shape.dimension}`])
+        throw new VecshiftError(E.STORE_REFUSED, [
+          this.label,
+          'query',
+          400,
+          `Vector dimension ${vector.length} does not match the dimension of the index ${shape.dimension}`,
+        ])
       }
       params.push(vectorText(vector))
       distances.push(`(embedding ${OPS[shape.metric].op} CAST($${params.length} AS vector))`)
@@ -350,17 +443,27 @@ export class PgvectorStore implements VectorStore {
       // Sparse scores are dot products in Pinecone, whatever the index metric.
       distances.push(`COALESCE(sparse <#> CAST($${params.length} AS sparsevec), 0)`)
     }
-    if (distances.length === 0) throw new VecshiftError(E.STORE_REFUSED, [this.label, 'query', 400, 'a query needs a vector, an id or a sparse vector'])
+    if (distances.length === 0)
+      throw new VecshiftError(E.STORE_REFUSED, [
+        this.label,
+        'query',
+        400,
+        'a query needs a vector, an id or a sparse vector',
+      ])
     const distance = distances.join(' + ')
-    const score = vector ? OPS[shape.metric].score(distances[0] as string) + (sparse ? ` - (${distances[1]})` : '') : `-(${distance})`
+    const score = vector
+      ? OPS[shape.metric].score(distances[0] as string) + (sparse ? ` - (${distances[1]})` : '')
+      : `-(${distance})`
     let where = 'namespace = $1'
     if (vector) where += ' AND embedding IS NOT NULL'
-    if (request.filter) where += ` AND ${new FilterSql("COALESCE(metadata, '{}'::jsonb)", params).translate(request.filter)}`
+    if (request.filter)
+      where += ` AND ${new FilterSql("COALESCE(metadata, '{}'::jsonb)", params).translate(request.filter)}`
     params.push(request.topK)
     const columns = `id, ${score} AS score${request.includeValues ? ', embedding::text AS embedding, sparse::text AS sparse' : ''}${request.includeMetadata ? ', metadata' : ''}`
     // exact: the MATERIALIZED CTE keeps the planner from answering from the HNSW index.
     const exact = `WITH c AS MATERIALIZED (SELECT * FROM ${this.#table} WHERE ${where}) SELECT ${columns} FROM c ORDER BY ${distance}, id LIMIT $${params.length}`
-    const toMatches = (rows: Array<Row & { score: number }>) => rows.map((row) => ({ ...fromRow(row), score: Number(row.score) }))
+    const toMatches = (rows: Array<Row & { score: number }>) =>
+      rows.map((row) => ({ ...fromRow(row), score: Number(row.score) }))
     if (exhaustive) return toMatches((await this.#sql<Row & { score: number }>('query', exact, params)).rows)
     const k = params.length
     let efSearch = Math.max(this.#options.efSearch ?? DEFAULT_EF_SEARCH, request.topK)
@@ -374,13 +477,16 @@ export class PgvectorStore implements VectorStore {
       params.push(bound)
       // MATERIALIZED both times: the candidates are read by id, never from a graph (which
       // would answer this with pgvector's defaults: short), and ordered exactly.
-      const few = await this.#sql<Row & { score: number; matched: string }>('query',
+      const few = await this.#sql<Row & { score: number; matched: string }>(
+        'query',
         `WITH m AS MATERIALIZED (SELECT id FROM ${this.#table} WHERE ${where} LIMIT $${params.length} + 1),
               n AS (SELECT count(*) AS matched FROM m),
               c AS MATERIALIZED (SELECT t.* FROM ${this.#table} t JOIN m USING (id) WHERE t.namespace = $1 AND (SELECT matched FROM n) <= $${params.length})
          SELECT r.*, n.matched FROM n LEFT JOIN LATERAL (
            SELECT ${columns}, ${distance} AS vecshift_d FROM c ORDER BY ${distance}, id LIMIT $${k}) r ON true
-         ORDER BY r.vecshift_d, r.id`, params)
+         ORDER BY r.vecshift_d, r.id`,
+        params,
+      )
       params.pop()
       const matched = Number(few.rows[0]?.matched ?? 0)
       if (matched <= bound) return toMatches(few.rows.filter((row) => row.id !== null))
@@ -392,8 +498,13 @@ export class PgvectorStore implements VectorStore {
       // The index ran out of candidates (a selective namespace or filter, past
       // hnsw.max_scan_tuples): when more rows match than it returned, answer exactly.
       // (The distance is selected only so that every bind parameter has a use and a type.)
-      const matching = await this.#sql<{ n: string }>('query', `SELECT count(*) AS n FROM (SELECT ${distance} AS d FROM ${this.#table} WHERE ${where} LIMIT $${params.length}) m`, params)
-      if (Number(matching.rows[0]?.n ?? 0) > rows.length) return toMatches((await this.#sql<Row & { score: number }>('query', exact, params)).rows)
+      const matching = await this.#sql<{ n: string }>(
+        'query',
+        `SELECT count(*) AS n FROM (SELECT ${distance} AS d FROM ${this.#table} WHERE ${where} LIMIT $${params.length}) m`,
+        params,
+      )
+      if (Number(matching.rows[0]?.n ?? 0) > rows.length)
+        return toMatches((await this.#sql<Row & { score: number }>('query', exact, params)).rows)
     }
     return toMatches(rows)
   }
@@ -405,7 +516,12 @@ export class PgvectorStore implements VectorStore {
    * filter conditions have let topK rows through, strictly ordered; ef_search at least topK
    * (at most 1000, pgvector's bound); and enough tuples scanned for the largest topK.
    */
-  async #hnswQuery<R extends pg.QueryResultRow>(text: string, params: unknown[], topK: number, ef: number): Promise<R[]> {
+  async #hnswQuery<R extends pg.QueryResultRow>(
+    text: string,
+    params: unknown[],
+    topK: number,
+    ef: number,
+  ): Promise<R[]> {
     const efSearch = Math.min(1000, ef)
     const maxScanTuples = Math.max(20_000, topK * 20)
     return this.#withRetries('query', async () => {
@@ -413,7 +529,9 @@ export class PgvectorStore implements VectorStore {
       try {
         // One round trip for the transaction and its settings (a simple-protocol batch);
         // SET LOCAL takes no bind parameters, and both values are integers computed here.
-        await client.query(`BEGIN; SET LOCAL hnsw.iterative_scan = strict_order; SET LOCAL hnsw.ef_search = ${efSearch}; SET LOCAL hnsw.max_scan_tuples = ${maxScanTuples}`)
+        await client.query(
+          `BEGIN; SET LOCAL hnsw.iterative_scan = strict_order; SET LOCAL hnsw.ef_search = ${efSearch}; SET LOCAL hnsw.max_scan_tuples = ${maxScanTuples}`,
+        )
         const r = await client.query<R>(text, params)
         await client.query('COMMIT')
         return r.rows
@@ -442,7 +560,12 @@ export class PgvectorStore implements VectorStore {
         // there is refused by the vector(d) column itself.
         const text = denseText(v)
         if (text === undefined && v.values && shape.dimension !== null && v.values.length !== shape.dimension) {
-          throw new VecshiftError(E.STORE_REFUSED, [this.label, 'upsert', 400, `Vector dimension ${v.values.length} does not match the dimension of the index ${shape.dimension}`])
+          throw new VecshiftError(E.STORE_REFUSED, [
+            this.label,
+            'upsert',
+            400,
+            `Vector dimension ${v.values.length} does not match the dimension of the index ${shape.dimension}`,
+          ])
         }
         const p = params.length
         rows.push(`($1, $${p + 1}, CAST($${p + 2} AS vector), CAST($${p + 3} AS sparsevec), CAST($${p + 4} AS jsonb))`)
@@ -453,8 +576,12 @@ export class PgvectorStore implements VectorStore {
           v.metadata && Object.keys(v.metadata).length > 0 ? JSON.stringify(encodeMetadata(v.metadata)) : null,
         )
       }
-      await this.#sql('upsert', `INSERT INTO ${this.#table} (namespace, id, embedding, sparse, metadata) VALUES ${rows.join(',')}
-        ON CONFLICT (namespace, id) DO UPDATE SET embedding = EXCLUDED.embedding, sparse = EXCLUDED.sparse, metadata = EXCLUDED.metadata`, params)
+      await this.#sql(
+        'upsert',
+        `INSERT INTO ${this.#table} (namespace, id, embedding, sparse, metadata) VALUES ${rows.join(',')}
+        ON CONFLICT (namespace, id) DO UPDATE SET embedding = EXCLUDED.embedding, sparse = EXCLUDED.sparse, metadata = EXCLUDED.metadata`,
+        params,
+      )
     }
   }
 
@@ -490,7 +617,10 @@ export class PgvectorStore implements VectorStore {
   async delete(namespace: string, request: DeleteRequest): Promise<void> {
     if ('ids' in request) {
       for (let i = 0; i < request.ids.length; i += PG_LIMITS.deleteIds) {
-        await this.#sql('delete', `DELETE FROM ${this.#table} WHERE namespace = $1 AND id = ANY($2::text[])`, [encodeText(namespace), request.ids.slice(i, i + PG_LIMITS.deleteIds)])
+        await this.#sql('delete', `DELETE FROM ${this.#table} WHERE namespace = $1 AND id = ANY($2::text[])`, [
+          encodeText(namespace),
+          request.ids.slice(i, i + PG_LIMITS.deleteIds),
+        ])
       }
     } else if ('filter' in request) {
       const params: unknown[] = [encodeText(namespace)]
@@ -503,11 +633,13 @@ export class PgvectorStore implements VectorStore {
 
   async deleteNamespace(namespace: string): Promise<void> {
     await this.#sql('deleteNamespace', `DELETE FROM ${this.#table} WHERE namespace = $1`, [encodeText(namespace)])
-    await this.#sql('deleteNamespace', `DELETE FROM ${this.#namespacesTable} WHERE tbl = $1 AND namespace = $2`, [this.#options.table, encodeText(namespace)])
-      .catch((err: unknown) => {
-        // No namespace was ever created explicitly: there is nothing more to delete.
-        if ((err as { cause?: { code?: string } }).cause?.code !== '42P01') throw err
-      })
+    await this.#sql('deleteNamespace', `DELETE FROM ${this.#namespacesTable} WHERE tbl = $1 AND namespace = $2`, [
+      this.#options.table,
+      encodeText(namespace),
+    ]).catch((err: unknown) => {
+      // No namespace was ever created explicitly: there is nothing more to delete.
+      if ((err as { cause?: { code?: string } }).cause?.code !== '42P01') throw err
+    })
   }
 
   async ping(): Promise<void> {
@@ -516,10 +648,17 @@ export class PgvectorStore implements VectorStore {
   }
 
   async createNamespace(namespace: string, schema?: Record<string, unknown>): Promise<void> {
-    await this.#sql('createNamespace', `CREATE TABLE IF NOT EXISTS ${this.#namespacesTable} (
-      tbl text COLLATE "C" NOT NULL, namespace text COLLATE "C" NOT NULL, schema jsonb, PRIMARY KEY (tbl, namespace))`)
-    await this.#sql('createNamespace', `INSERT INTO ${this.#namespacesTable} (tbl, namespace, schema) VALUES ($1, $2, $3)
-      ON CONFLICT (tbl, namespace) DO NOTHING`, [this.#options.table, encodeText(namespace), schema === undefined ? null : JSON.stringify(encodeJson(schema))])
+    await this.#sql(
+      'createNamespace',
+      `CREATE TABLE IF NOT EXISTS ${this.#namespacesTable} (
+      tbl text COLLATE "C" NOT NULL, namespace text COLLATE "C" NOT NULL, schema jsonb, PRIMARY KEY (tbl, namespace))`,
+    )
+    await this.#sql(
+      'createNamespace',
+      `INSERT INTO ${this.#namespacesTable} (tbl, namespace, schema) VALUES ($1, $2, $3)
+      ON CONFLICT (tbl, namespace) DO NOTHING`,
+      [this.#options.table, encodeText(namespace), schema === undefined ? null : JSON.stringify(encodeJson(schema))],
+    )
   }
 
   async close(): Promise<void> {
@@ -528,34 +667,59 @@ export class PgvectorStore implements VectorStore {
 
   async #readShape(): Promise<Shape | undefined> {
     const [schema, table] = [this.#options.schema ?? 'public', this.#options.table]
-    const r = await this.#sql<{ comment: string | null }>('describe',
+    const r = await this.#sql<{ comment: string | null }>(
+      'describe',
       `SELECT obj_description(c.oid, 'pg_class') AS comment FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
-      [schema, table])
+      [schema, table],
+    )
     const row = r.rows[0]
     if (!row) return undefined
-    let parsed: { vecshift?: number; metric?: Metric; dimension?: number | null; vectorType?: VectorType; layout?: IndexLayout; minIndexedRows?: number } = {}
+    let parsed: {
+      vecshift?: number
+      metric?: Metric
+      dimension?: number | null
+      vectorType?: VectorType
+      layout?: IndexLayout
+      minIndexedRows?: number
+    } = {}
     try {
       parsed = JSON.parse(row.comment ?? '{}') as typeof parsed
-    } catch { /* not ours */ }
+    } catch {
+      /* not ours */
+    }
     if (parsed.vecshift !== 1 || parsed.metric === undefined) {
-      throw new VecshiftError(E.STORE_UNSUPPORTED, [this.label, 'a table vecshift did not create (its comment does not record the metric); let vecshift create the table, or set the comment'])
+      throw new VecshiftError(E.STORE_UNSUPPORTED, [
+        this.label,
+        'a table vecshift did not create (its comment does not record the metric); let vecshift create the table, or set the comment',
+      ])
     }
     // Tables made before layouts existed have one graph.
     return {
-      metric: parsed.metric, dimension: parsed.dimension ?? null, vectorType: parsed.vectorType ?? 'dense',
-      layout: parsed.layout === 'per-namespace' ? 'per-namespace' : 'single', minIndexedRows: parsed.minIndexedRows ?? LAYOUT_DEFAULTS.minIndexedRows,
+      metric: parsed.metric,
+      dimension: parsed.dimension ?? null,
+      vectorType: parsed.vectorType ?? 'dense',
+      layout: parsed.layout === 'per-namespace' ? 'per-namespace' : 'single',
+      minIndexedRows: parsed.minIndexedRows ?? LAYOUT_DEFAULTS.minIndexedRows,
     }
   }
 
   async #requireShape(): Promise<Shape> {
     if (this.#shape) return this.#shape
     const shape = await this.#readShape()
-    if (!shape) throw new VecshiftError(E.STORE_NOT_FOUND, [this.label, `${this.#options.pool.host ?? 'localhost'}:${this.#options.pool.port ?? 5432}/${this.#options.pool.database ?? ''}`])
+    if (!shape)
+      throw new VecshiftError(E.STORE_NOT_FOUND, [
+        this.label,
+        `${this.#options.pool.host ?? 'localhost'}:${this.#options.pool.port ?? 5432}/${this.#options.pool.database ?? ''}`,
+      ])
     this.#shape = shape
     return shape
   }
 
-  #sql<R extends pg.QueryResultRow = pg.QueryResultRow>(op: string, text: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+  #sql<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    op: string,
+    text: string,
+    params: unknown[] = [],
+  ): Promise<pg.QueryResult<R>> {
     return this.#withRetries(op, () => this.#pool.query<R>(text, params))
   }
 
@@ -563,26 +727,42 @@ export class PgvectorStore implements VectorStore {
   async #withRetries<T>(op: string, fn: () => Promise<T>): Promise<T> {
     const started = Date.now()
     try {
-      return await withRetries(async () => {
-        this.counters.requests++
-        return fn()
-      }, {
-        policy: this.#options.retry ?? DEFAULT_PG_RETRY,
-        isRetriable: retriable,
-        onRetry: (err, attempt, delayMs) => {
-          this.counters.retries++
-          this.#options.logger?.warn({ err, store: this.label, op, attempt, delayMs }, 'database request failed; retrying')
+      return await withRetries(
+        async () => {
+          this.counters.requests++
+          return fn()
         },
-      })
+        {
+          policy: this.#options.retry ?? DEFAULT_PG_RETRY,
+          isRetriable: retriable,
+          onRetry: (err, attempt, delayMs) => {
+            this.counters.retries++
+            this.#options.logger?.warn(
+              { err, store: this.label, op, attempt, delayMs },
+              'database request failed; retrying',
+            )
+          },
+        },
+      )
     } catch (err) {
       if (err instanceof VecshiftError) throw err
       const e = err as { code?: string; message?: string }
       if (retriable(err)) {
-        throw new VecshiftError(E.STORE_UNAVAILABLE, [this.label, e.code ?? e.message, this.counters.retries + 1, Math.round((Date.now() - started) / 1000)], { cause: err })
+        throw new VecshiftError(
+          E.STORE_UNAVAILABLE,
+          [this.label, e.code ?? e.message, this.counters.retries + 1, Math.round((Date.now() - started) / 1000)],
+          { cause: err },
+        )
       }
-      if (e.code === '28P01' || e.code === '28000') throw new VecshiftError(E.STORE_AUTH, [this.label, e.code, 'the database user and password'], { cause: err })
-      if (e.code === '42P01') throw new VecshiftError(E.STORE_NOT_FOUND, [this.label, 'the database (create it with createSchema)'], { cause: err })
-      throw new VecshiftError(E.STORE_REFUSED, [this.label, op, e.code ?? 'an error', e.message ?? String(err)], { cause: err })
+      if (e.code === '28P01' || e.code === '28000')
+        throw new VecshiftError(E.STORE_AUTH, [this.label, e.code, 'the database user and password'], { cause: err })
+      if (e.code === '42P01')
+        throw new VecshiftError(E.STORE_NOT_FOUND, [this.label, 'the database (create it with createSchema)'], {
+          cause: err,
+        })
+      throw new VecshiftError(E.STORE_REFUSED, [this.label, op, e.code ?? 'an error', e.message ?? String(err)], {
+        cause: err,
+      })
     }
   }
 }
@@ -597,7 +777,11 @@ interface Row {
 function fromRow(row: Row): StoredVector {
   const sparseValues = row.sparse ? parseSparse(row.sparse) : undefined
   const metadata = row.metadata && Object.keys(row.metadata).length > 0 ? decodeMetadata(row.metadata) : undefined
-  const rest = { id: row.id, ...(sparseValues && sparseValues.indices.length > 0 ? { sparseValues } : {}), ...(metadata ? { metadata } : {}) }
+  const rest = {
+    id: row.id,
+    ...(sparseValues && sparseValues.indices.length > 0 ? { sparseValues } : {}),
+    ...(metadata ? { metadata } : {}),
+  }
   // pgvector prints the shortest float4 form: kept as text until read (dense-text.ts).
   return row.embedding ? withDenseText(rest, row.embedding) : rest
 }

@@ -20,14 +20,19 @@ interface CollectionModel {
 }
 
 export class PineconeCollections implements CollectionControl {
-  constructor(private readonly store: ControlCaller, private readonly index: string) {}
+  constructor(
+    private readonly store: ControlCaller,
+    private readonly index: string,
+  ) {}
 
   async createCollection(name: string): Promise<'created' | 'exists'> {
     return this.#create('create_collection', '/collections', JSON.stringify({ name, source: this.index }))
   }
 
   async describeCollection(name: string): Promise<CollectionState | undefined> {
-    const body = await this.#getOrUndefined('describe_collection', `/collections/${encodeURIComponent(name)}`) as CollectionModel | undefined
+    const body = (await this.#getOrUndefined('describe_collection', `/collections/${encodeURIComponent(name)}`)) as
+      | CollectionModel
+      | undefined
     if (body === undefined) return undefined
     return {
       status: body.status ?? 'Initializing',
@@ -38,7 +43,12 @@ export class PineconeCollections implements CollectionControl {
   }
 
   async createFromCollection(spec: {
-    collection: string; dimension: number | null; metric: Metric; cloud: string; region: string; deletionProtection: boolean
+    collection: string
+    dimension: number | null
+    metric: Metric
+    cloud: string
+    region: string
+    deletionProtection: boolean
   }): Promise<'created' | 'exists'> {
     const body = {
       name: this.index,
@@ -53,8 +63,9 @@ export class PineconeCollections implements CollectionControl {
   }
 
   async readiness(): Promise<{ ready: boolean; state: string } | undefined> {
-    const body = await this.#getOrUndefined('describe', `/indexes/${encodeURIComponent(this.index)}`) as
-      { status?: { ready?: boolean; state?: string } } | undefined
+    const body = (await this.#getOrUndefined('describe', `/indexes/${encodeURIComponent(this.index)}`)) as
+      | { status?: { ready?: boolean; state?: string } }
+      | undefined
     if (body === undefined) return undefined
     return { ready: body.status?.ready === true, state: body.status?.state ?? 'Unknown' }
   }
@@ -64,7 +75,8 @@ export class PineconeCollections implements CollectionControl {
       await this.store.controlCall(op, 'POST', path, body)
       return 'created'
     } catch (err) {
-      if (err instanceof VecshiftError && err.code === E.STORE_REFUSED.code && refusalStatus(err) === 409) return 'exists'
+      if (err instanceof VecshiftError && err.code === E.STORE_REFUSED.code && refusalStatus(err) === 409)
+        return 'exists'
       throw err
     }
   }
@@ -73,7 +85,8 @@ export class PineconeCollections implements CollectionControl {
     try {
       return (await this.store.controlCall(op, 'GET', path)).body
     } catch (err) {
-      if (err instanceof VecshiftError && (err.code === E.STORE_NOT_FOUND.code || refusalStatus(err) === 404)) return undefined
+      if (err instanceof VecshiftError && (err.code === E.STORE_NOT_FOUND.code || refusalStatus(err) === 404))
+        return undefined
       throw err
     }
   }

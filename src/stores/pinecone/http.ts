@@ -38,7 +38,11 @@ export interface PineconeResponse {
 /** An answer that is not worth retrying (4xx other than 429), kept whole for the caller. */
 export class PineconeRefusal extends Error {
   override readonly name = 'PineconeRefusal'
-  constructor(readonly status: number, readonly detail: string, readonly path: string) {
+  constructor(
+    readonly status: number,
+    readonly detail: string,
+    readonly path: string,
+  ) {
     super(`${status}: ${detail}`)
   }
 }
@@ -62,7 +66,12 @@ export class PineconeHttp {
 
   /** Sends a request, retrying as described above. Resolves with any 2xx; a 4xx (not 429)
    *  rejects with PineconeRefusal; running out of retries rejects with STORE_UNAVAILABLE. */
-  async request(method: Dispatcher.HttpMethod, path: string, body?: string, parse?: (buf: Buffer) => unknown): Promise<PineconeResponse> {
+  async request(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    body?: string,
+    parse?: (buf: Buffer) => unknown,
+  ): Promise<PineconeResponse> {
     const { retry, counters, label } = this.#options
     const started = Date.now()
     for (let attempt = 0; ; attempt++) {
@@ -96,10 +105,18 @@ export class PineconeHttp {
       }
       const delay = Math.max(backoffMs(attempt, retry), retryAfterMs)
       if (Date.now() - started + delay >= retry.deadlineMs) {
-        throw new VecshiftError(E.STORE_UNAVAILABLE, [label, failure, attempt + 1, Math.round((Date.now() - started) / 1000)])
+        throw new VecshiftError(E.STORE_UNAVAILABLE, [
+          label,
+          failure,
+          attempt + 1,
+          Math.round((Date.now() - started) / 1000),
+        ])
       }
       counters.retries++
-      this.#options.logger?.warn({ store: label, method, path, failure, attempt: attempt + 1, delayMs: delay }, 'store request failed; retrying')
+      this.#options.logger?.warn(
+        { store: label, method, path, failure, attempt: attempt + 1, delayMs: delay },
+        'store request failed; retrying',
+      )
       await sleep(delay)
     }
   }

@@ -4,13 +4,32 @@ import { formatFloat32Array } from '../../pinecone/float32.js'
 import type { Metric, VectorType } from '../../pinecone/types.js'
 import type { RetryPolicy } from '../../retry.js'
 import type {
-  CollectionControl, DeleteRequest, ListOptions, ListPage, NamespaceStats, QueryMatch, QueryRequest, StoreCounters, StoreDescription,
-  StoredVector, UpdateRequest, VectorStore,
+  CollectionControl,
+  DeleteRequest,
+  ListOptions,
+  ListPage,
+  NamespaceStats,
+  QueryMatch,
+  QueryRequest,
+  StoreCounters,
+  StoreDescription,
+  StoredVector,
+  UpdateRequest,
+  VectorStore,
 } from '../contract.js'
 import { PineconeHttp, PineconeRefusal, type PineconeHttpOptions, type PineconeResponse } from './http.js'
 import { NOT_HANDLED, parseFetchResponse } from '../../pinecone/fast-json.js'
 import { PineconeCollections } from './collections.js'
-import { namespaceFromWire, urlNamespace, fromWire, matchFromWire, sparseJson, upsertBody, vectorJson, wireNamespace } from './wire.js'
+import {
+  namespaceFromWire,
+  urlNamespace,
+  fromWire,
+  matchFromWire,
+  sparseJson,
+  upsertBody,
+  vectorJson,
+  wireNamespace,
+} from './wire.js'
 
 // The Pinecone adapter: REST over undici, for serverless and pod-based indexes.
 //
@@ -86,7 +105,12 @@ export class PineconeStore implements VectorStore {
     }
     this.#common = common
     if (options.host !== undefined) this.#data = Promise.resolve(this.#dataPlaneAt(options.host))
-    this.#control = new PineconeHttp({ ...common, label: `${this.label} (control plane)`, url: options.controllerHost, connections: 2 })
+    this.#control = new PineconeHttp({
+      ...common,
+      label: `${this.label} (control plane)`,
+      url: options.controllerHost,
+      connections: 2,
+    })
     this.collections = new PineconeCollections(this, options.index)
   }
 
@@ -100,24 +124,36 @@ export class PineconeStore implements VectorStore {
   #dataPlane(): Promise<PineconeHttp> {
     this.#data ??= this.#model().then((model) => {
       if (typeof model.host !== 'string' || model.host === '') {
-        throw new VecshiftError(E.STORE_UNAVAILABLE, [this.label, 'describe_index answered no host yet (the index is still being created)', 1, 0])
+        throw new VecshiftError(E.STORE_UNAVAILABLE, [
+          this.label,
+          'describe_index answered no host yet (the index is still being created)',
+          1,
+          0,
+        ])
       }
       return this.#dataPlaneAt(model.host)
     })
-    this.#data.catch(() => { this.#data = undefined })
+    this.#data.catch(() => {
+      this.#data = undefined
+    })
     return this.#data
   }
 
   /** describe_index as Pinecone answers it (not cached: readiness changes). */
   async #model(): Promise<IndexModel> {
-    return (await this.#call('describe', () => this.#control.request('GET', `/indexes/${encodeURIComponent(this.#options.index)}`))).body as IndexModel
+    return (
+      await this.#call('describe', () =>
+        this.#control.request('GET', `/indexes/${encodeURIComponent(this.#options.index)}`),
+      )
+    ).body as IndexModel
   }
 
   async describe(): Promise<StoreDescription> {
     if (this.#description) return this.#description
     const model = await this.#model()
     const pod = model.spec?.pod !== undefined && model.spec?.pod !== null
-    const rawIndexed = (model.spec?.pod as { metadata_config?: { indexed?: unknown } } | undefined)?.metadata_config?.indexed
+    const rawIndexed = (model.spec?.pod as { metadata_config?: { indexed?: unknown } } | undefined)?.metadata_config
+      ?.indexed
     const indexed = Array.isArray(rawIndexed) ? rawIndexed.filter((f): f is string => typeof f === 'string') : undefined
     const vectorType: VectorType = model.vector_type === 'sparse' ? 'sparse' : 'dense'
     const metric = (model.metric ?? 'cosine') as Metric
@@ -135,7 +171,11 @@ export class PineconeStore implements VectorStore {
   }
 
   async stats(): Promise<NamespaceStats[]> {
-    const body = (await this.#call('describe_index_stats', async () => (await this.#dataPlane()).request('POST', '/describe_index_stats', '{}'))).body as {
+    const body = (
+      await this.#call('describe_index_stats', async () =>
+        (await this.#dataPlane()).request('POST', '/describe_index_stats', '{}'),
+      )
+    ).body as {
       namespaces?: Record<string, { vectorCount?: number }>
     }
     return Object.entries(body.namespaces ?? {})
@@ -145,8 +185,14 @@ export class PineconeStore implements VectorStore {
 
   async list(namespace: string, options: ListOptions = {}): Promise<ListPage> {
     const d = await this.describe()
-    if (!d.canList) throw new VecshiftError(E.STORE_UNSUPPORTED, [this.label, 'listing ids (pod-based indexes cannot list; use the collection or ids-file copy strategy)'])
-    const q = new URLSearchParams({ limit: String(Math.min(options.limit ?? REQUEST_LIMITS.listPage, REQUEST_LIMITS.listPage)) })
+    if (!d.canList)
+      throw new VecshiftError(E.STORE_UNSUPPORTED, [
+        this.label,
+        'listing ids (pod-based indexes cannot list; use the collection or ids-file copy strategy)',
+      ])
+    const q = new URLSearchParams({
+      limit: String(Math.min(options.limit ?? REQUEST_LIMITS.listPage, REQUEST_LIMITS.listPage)),
+    })
     if (options.prefix) q.set('prefix', options.prefix)
     if (options.cursor) q.set('paginationToken', options.cursor)
     const path = `/vectors/list?namespace=${urlNamespace(namespace, this.label, 'list')}&${q.toString()}`
@@ -159,14 +205,31 @@ export class PineconeStore implements VectorStore {
     return { ids, ...(next ? { next } : {}) }
   }
 
-  async matching(namespace: string, filter: Record<string, unknown>, options: Omit<ListOptions, 'prefix'> = {}): Promise<ListPage> {
+  async matching(
+    namespace: string,
+    filter: Record<string, unknown>,
+    options: Omit<ListOptions, 'prefix'> = {},
+  ): Promise<ListPage> {
     const d = await this.describe()
     // fetch_by_metadata (API 2025-10) is a serverless operation, like list.
-    if (!d.canList) throw new VecshiftError(E.STORE_UNSUPPORTED, [this.label, 'selecting records by metadata without a vector (pod-based indexes cannot)'])
+    if (!d.canList)
+      throw new VecshiftError(E.STORE_UNSUPPORTED, [
+        this.label,
+        'selecting records by metadata without a vector (pod-based indexes cannot)',
+      ])
     // The answer carries whole records: a modest page keeps each response small.
     const limit = Math.max(1, Math.min(options.limit ?? REQUEST_LIMITS.matchPage, REQUEST_LIMITS.matchPage))
-    const json = JSON.stringify({ namespace: wireNamespace(namespace), filter, limit, ...(options.cursor ? { paginationToken: options.cursor } : {}) })
-    const body = (await this.#call('fetch_by_metadata', async () => (await this.#dataPlane()).request('POST', '/vectors/fetch_by_metadata', json))).body as {
+    const json = JSON.stringify({
+      namespace: wireNamespace(namespace),
+      filter,
+      limit,
+      ...(options.cursor ? { paginationToken: options.cursor } : {}),
+    })
+    const body = (
+      await this.#call('fetch_by_metadata', async () =>
+        (await this.#dataPlane()).request('POST', '/vectors/fetch_by_metadata', json),
+      )
+    ).body as {
       vectors?: Record<string, unknown>
       pagination?: { next?: string }
     }
@@ -185,12 +248,18 @@ export class PineconeStore implements VectorStore {
       const path = `/vectors/fetch?${batch.join('&')}&${ns}`
       batch = []
       urlBytes = 0
-      const body = (await this.#call('fetch', async () => (await this.#dataPlane()).request('GET', path, undefined, parseFetchBody))).body as { vectors?: Record<string, object> }
+      const body = (
+        await this.#call('fetch', async () => (await this.#dataPlane()).request('GET', path, undefined, parseFetchBody))
+      ).body as { vectors?: Record<string, object> }
       for (const [id, v] of Object.entries(body.vectors ?? {})) out.set(id, fromWire(id, v))
     }
     for (const id of ids) {
       const part = `ids=${encodeURIComponent(id)}`
-      if (batch.length >= REQUEST_LIMITS.fetchIds || (batch.length > 0 && urlBytes + part.length + 1 > REQUEST_LIMITS.fetchUrlBytes)) await flush()
+      if (
+        batch.length >= REQUEST_LIMITS.fetchIds ||
+        (batch.length > 0 && urlBytes + part.length + 1 > REQUEST_LIMITS.fetchUrlBytes)
+      )
+        await flush()
       batch.push(part)
       urlBytes += part.length + 1
     }
@@ -204,8 +273,13 @@ export class PineconeStore implements VectorStore {
     if (request.id !== undefined) parts.push(`"id":${JSON.stringify(request.id)}`)
     if (request.sparseVector) parts.push(`"sparseVector":${sparseJson(request.sparseVector)}`)
     if (request.filter) parts.push(`"filter":${JSON.stringify(request.filter)}`)
-    parts.push(`"includeValues":${request.includeValues === true}`, `"includeMetadata":${request.includeMetadata === true}`)
-    const body = (await this.#call('query', async () => (await this.#dataPlane()).request('POST', '/query', `{${parts.join(',')}}`))).body as { matches?: object[] }
+    parts.push(
+      `"includeValues":${request.includeValues === true}`,
+      `"includeMetadata":${request.includeMetadata === true}`,
+    )
+    const body = (
+      await this.#call('query', async () => (await this.#dataPlane()).request('POST', '/query', `{${parts.join(',')}}`))
+    ).body as { matches?: object[] }
     return (body.matches ?? []).map((m) => matchFromWire(m))
   }
 
@@ -223,7 +297,11 @@ export class PineconeStore implements VectorStore {
     for (const v of vectors) {
       const json = vectorJson(v)
       const size = Buffer.byteLength(json) + 1
-      if (batch.length >= REQUEST_LIMITS.upsertVectors || (batch.length > 0 && bytes + size + overhead > REQUEST_LIMITS.upsertBytes)) await send()
+      if (
+        batch.length >= REQUEST_LIMITS.upsertVectors ||
+        (batch.length > 0 && bytes + size + overhead > REQUEST_LIMITS.upsertBytes)
+      )
+        await send()
       batch.push(json)
       bytes += size
     }
@@ -240,13 +318,20 @@ export class PineconeStore implements VectorStore {
     } else {
       parts.push(`"filter":${JSON.stringify(request.filter)}`, `"setMetadata":${JSON.stringify(request.setMetadata)}`)
     }
-    const body = (await this.#call('update', async () => (await this.#dataPlane()).request('POST', '/vectors/update', `{${parts.join(',')}}`))).body as { matchedRecords?: number }
+    const body = (
+      await this.#call('update', async () =>
+        (await this.#dataPlane()).request('POST', '/vectors/update', `{${parts.join(',')}}`),
+      )
+    ).body as { matchedRecords?: number }
     return typeof body.matchedRecords === 'number' ? { matched: body.matchedRecords } : {}
   }
 
   async delete(namespace: string, request: DeleteRequest): Promise<void> {
     const ns = `"namespace":${JSON.stringify(wireNamespace(namespace))}`
-    const send = (json: string) => this.#call('delete', async () => (await this.#dataPlane()).request('POST', '/vectors/delete', json), { notFoundIsDone: true })
+    const send = (json: string) =>
+      this.#call('delete', async () => (await this.#dataPlane()).request('POST', '/vectors/delete', json), {
+        notFoundIsDone: true,
+      })
     if ('ids' in request) {
       for (let i = 0; i < request.ids.length; i += REQUEST_LIMITS.deleteIds) {
         await send(`{"ids":${JSON.stringify(request.ids.slice(i, i + REQUEST_LIMITS.deleteIds))},${ns}}`)
@@ -260,7 +345,15 @@ export class PineconeStore implements VectorStore {
 
   async deleteNamespace(namespace: string): Promise<void> {
     // A namespace that is not there (never created, or deleted already) is what was asked for.
-    await this.#call('deleteNamespace', async () => (await this.#dataPlane()).request('DELETE', `/namespaces/${urlNamespace(namespace, this.label, 'delete_namespace')}`), { notFoundIsDone: true })
+    await this.#call(
+      'deleteNamespace',
+      async () =>
+        (await this.#dataPlane()).request(
+          'DELETE',
+          `/namespaces/${urlNamespace(namespace, this.label, 'delete_namespace')}`,
+        ),
+      { notFoundIsDone: true },
+    )
   }
 
   async createNamespace(namespace: string, schema?: Record<string, unknown>): Promise<void> {
@@ -297,7 +390,9 @@ export class PineconeStore implements VectorStore {
       if (!(err instanceof PineconeRefusal)) throw err
       if (err.status === 404 && options.notFoundIsDone) return { status: 404, body: {}, text: '' } as T
       if (err.status === 401 || err.status === 403) {
-        throw new VecshiftError(E.STORE_AUTH, [this.label, err.status, this.#options.apiKeyEnv ?? 'the API key'], { cause: err })
+        throw new VecshiftError(E.STORE_AUTH, [this.label, err.status, this.#options.apiKeyEnv ?? 'the API key'], {
+          cause: err,
+        })
       }
       if (err.status === 404 && op === 'describe') {
         throw new VecshiftError(E.STORE_NOT_FOUND, [this.label, this.#options.controllerHost], { cause: err })

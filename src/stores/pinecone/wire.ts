@@ -22,7 +22,10 @@ export function wireNamespace(namespace: string): string {
 export function urlNamespace(namespace: string, label: string, call: string): string {
   const wire = wireNamespace(namespace)
   if (!wellFormed(wire)) {
-    throw new VecshiftError(E.STORE_UNSUPPORTED, [label, `${call} in namespace ${JSON.stringify(namespace)}: the name holds a lone surrogate, which a URL cannot carry, and Pinecone takes the namespace of ${call} in the URL. Writes, queries and deletes by filter in it still work (they send JSON); to list, fetch or copy its records, rename the namespace on the source`])
+    throw new VecshiftError(E.STORE_UNSUPPORTED, [
+      label,
+      `${call} in namespace ${JSON.stringify(namespace)}: the name holds a lone surrogate, which a URL cannot carry, and Pinecone takes the namespace of ${call} in the URL. Writes, queries and deletes by filter in it still work (they send JSON); to list, fetch or copy its records, rename the namespace on the source`,
+    ])
   }
   return encodeURIComponent(wire)
 }
@@ -71,7 +74,10 @@ function toSparse(x: WireVector['sparseValues']): SparseVector | undefined {
 
 export function fromWire(id: string, w: WireVector): StoredVector {
   const sparseValues = toSparse(w.sparseValues)
-  const metadata = w.metadata !== undefined && w.metadata !== null && Object.keys(w.metadata).length > 0 ? w.metadata as Metadata : undefined
+  const metadata =
+    w.metadata !== undefined && w.metadata !== null && Object.keys(w.metadata).length > 0
+      ? (w.metadata as Metadata)
+      : undefined
   const rest = { id, ...(sparseValues ? { sparseValues } : {}), ...(metadata ? { metadata } : {}) }
   // A fetch response's values, kept as text until read (dense-text.ts).
   if (w.values instanceof NumbersText) return withDenseText(rest, w.values.text)

@@ -115,8 +115,14 @@ export class FileWriteLog implements WriteLog {
   #checkpoints: Record<string, Position>
 
   private constructor(init: {
-    dir: string; options: FileLogOptions; lock: DirLock | undefined; segments: SegmentRef[]; active: Active | undefined
-    durable: number; recovery: Recovery | undefined; checkpoints: Record<string, Position>
+    dir: string
+    options: FileLogOptions
+    lock: DirLock | undefined
+    segments: SegmentRef[]
+    active: Active | undefined
+    durable: number
+    recovery: Recovery | undefined
+    checkpoints: Record<string, Position>
   }) {
     this.dir = init.dir
     this.#options = {
@@ -152,7 +158,11 @@ export class FileWriteLog implements WriteLog {
           // A torn or corrupt tail: bytes no append ever reported durable (an append
           // resolves only after its sync). Cut them so they are never replayed.
           await truncate(last.path, scan.validBytes)
-          recovery = { segment: last.path, truncatedBytes: scan.fileBytes - scan.validBytes, reason: scan.problem.reason }
+          recovery = {
+            segment: last.path,
+            truncatedBytes: scan.fileBytes - scan.validBytes,
+            reason: scan.problem.reason,
+          }
           options.logger?.warn(recovery, 'write log: cut a torn tail')
         }
         durable = last.firstLsn + scan.records
@@ -181,9 +191,12 @@ export class FileWriteLog implements WriteLog {
 
   append(records: readonly LogRecord[]): Promise<Position[]> {
     if (this.#closed) return Promise.reject(new VecshiftError(E.LOG_CLOSED))
-    if (this.#options.readOnly) return Promise.reject(new VecshiftError(E.LOG_UNAVAILABLE, ['file', 'opened read-only']))
+    if (this.#options.readOnly)
+      return Promise.reject(new VecshiftError(E.LOG_UNAVAILABLE, ['file', 'opened read-only']))
     if (this.#failure) {
-      return Promise.reject(new VecshiftError(E.LOG_UNAVAILABLE, ['file', this.#failure.message], { cause: this.#failure, retryAfter: 1 }))
+      return Promise.reject(
+        new VecshiftError(E.LOG_UNAVAILABLE, ['file', this.#failure.message], { cause: this.#failure, retryAfter: 1 }),
+      )
     }
     if (records.length === 0) return Promise.resolve([])
     const frames = records.map((r) => encodeRecord(r, this.#arena))
@@ -219,9 +232,11 @@ export class FileWriteLog implements WriteLog {
 
   #write(file: FileHandle, buffers: Buffer[], offset: number): void {
     // Failures are kept for the next sync to report (and fail the log), never left unhandled.
-    this.#writes.push(writeAll(file, coalesce(buffers), offset).catch((err: Error) => {
-      this.#writeError ??= err
-    }))
+    this.#writes.push(
+      writeAll(file, coalesce(buffers), offset).catch((err: Error) => {
+        this.#writeError ??= err
+      }),
+    )
   }
 
   #kick(): void {
@@ -229,11 +244,13 @@ export class FileWriteLog implements WriteLog {
     // Start on the next turn of the event loop, not now: the writers a sync just released
     // resume in the same turn and append again, and they should share the next sync instead
     // of the first of them taking a sync alone while the rest wait for another.
-    this.#flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#flush()).finally(() => {
-      this.#flushing = undefined
-      // An append may have queued between the loop's last check and this callback.
-      if (this.#queue.length > 0 && !this.#failure) this.#kick()
-    })
+    this.#flushing = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.#flush())
+      .finally(() => {
+        this.#flushing = undefined
+        // An append may have queued between the loop's last check and this callback.
+        if (this.#queue.length > 0 && !this.#failure) this.#kick()
+      })
   }
 
   /** Writes and syncs queued appends, one batch per sync, until the queue is empty. */
@@ -243,7 +260,12 @@ export class FileWriteLog implements WriteLog {
       let bytes = 0
       let count = 0
       let take = 0
-      while (take < this.#queue.length && (take < this.#submitted || take === 0 || bytes + (this.#queue[take] as Pending).bytes <= this.#options.maxBatchBytes)) {
+      while (
+        take < this.#queue.length &&
+        (take < this.#submitted ||
+          take === 0 ||
+          bytes + (this.#queue[take] as Pending).bytes <= this.#options.maxBatchBytes)
+      ) {
         const p = this.#queue[take] as Pending
         bytes += p.bytes
         count += p.frames.length
@@ -291,11 +313,17 @@ export class FileWriteLog implements WriteLog {
       const old = active
       if (old) {
         const writes = this.#writes
-        this.#writes = [Promise.all(writes).then(async () => {
-          if (this.#writeError) return
-          await old.file.datasync()
-          await old.file.close()
-        }).catch((err: Error) => { this.#writeError ??= err })]
+        this.#writes = [
+          Promise.all(writes)
+            .then(async () => {
+              if (this.#writeError) return
+              await old.file.datasync()
+              await old.file.close()
+            })
+            .catch((err: Error) => {
+              this.#writeError ??= err
+            }),
+        ]
       }
       // The new segment starts at the first record not yet written anywhere.
       let firstLsn = this.#durable
@@ -303,7 +331,11 @@ export class FileWriteLog implements WriteLog {
       const path = segmentPath(this.dir, firstLsn)
       const file = await open(path, 'wx', 0o600)
       // The new name must survive a crash too, or its records would vanish with it.
-      this.#writes.push(fsyncDir(this.dir).catch((err: Error) => { this.#writeError ??= err }))
+      this.#writes.push(
+        fsyncDir(this.dir).catch((err: Error) => {
+          this.#writeError ??= err
+        }),
+      )
       this.#segments.push({ firstLsn, path })
       active = { file, firstLsn, size: 0 }
       this.#active = active
@@ -331,7 +363,10 @@ export class FileWriteLog implements WriteLog {
     const { signal } = options
     let lsn = options.after === undefined ? this.#headLsn() : Number(options.after) + 1
     if (lsn < this.#headLsn()) {
-      throw new VecshiftError(E.LOG_CORRUPT, [formatLsn(lsn), `retention already deleted it; the oldest record is ${formatLsn(this.#headLsn())}`])
+      throw new VecshiftError(E.LOG_CORRUPT, [
+        formatLsn(lsn),
+        `retention already deleted it; the oldest record is ${formatLsn(this.#headLsn())}`,
+      ])
     }
     let cursor: FrameCursor | undefined
     let cursorSegment: SegmentRef | undefined
@@ -355,7 +390,8 @@ export class FileWriteLog implements WriteLog {
             cursor = await FrameCursor.open(segment.path, fromOffset)
             cursorSegment = segment
             const skipped = await cursor.skip(lsn - fromLsn)
-            if (skipped !== lsn - fromLsn) throw new VecshiftError(E.LOG_CORRUPT, [segment.path, `record ${formatLsn(lsn)} is missing`])
+            if (skipped !== lsn - fromLsn)
+              throw new VecshiftError(E.LOG_CORRUPT, [segment.path, `record ${formatLsn(lsn)} is missing`])
           }
           if (lsn % OFFSET_EVERY === 0) this.#learnOffset(segment.path, lsn, cursor.offset)
           const step = await cursor.next()
@@ -443,7 +479,10 @@ export class FileWriteLog implements WriteLog {
     // no other handle, and used to exit).
     const done = new AbortController()
     const opts = { signal: done.signal }
-    const waits: Promise<unknown>[] = [sleep(this.#options.followPollMs, undefined, opts), once(this.#events, 'close', opts)]
+    const waits: Promise<unknown>[] = [
+      sleep(this.#options.followPollMs, undefined, opts),
+      once(this.#events, 'close', opts),
+    ]
     if (!this.#options.readOnly) waits.push(once(this.#events, 'durable', opts))
     if (signal) waits.push(once(signal, 'abort', opts))
     await Promise.race(waits).catch(() => undefined)
@@ -518,13 +557,15 @@ export class FileWriteLog implements WriteLog {
     if (this.#closed) throw new VecshiftError(E.LOG_CLOSED)
     // A reader in another process (the replayer beside the gateway) keeps the other
     // consumers' checkpoints as the file has them now.
-    if (this.#options.readOnly) this.#checkpoints = (await readJson<Record<string, Position>>(join(this.dir, CHECKPOINTS))) ?? {}
+    if (this.#options.readOnly)
+      this.#checkpoints = (await readJson<Record<string, Position>>(join(this.dir, CHECKPOINTS))) ?? {}
     this.#checkpoints = { ...this.#checkpoints, [consumer]: position }
     await writeJsonAtomic(join(this.dir, CHECKPOINTS), this.#checkpoints)
   }
 
   async checkpoint(consumer: string): Promise<Position | undefined> {
-    if (this.#options.readOnly) this.#checkpoints = (await readJson<Record<string, Position>>(join(this.dir, CHECKPOINTS))) ?? {}
+    if (this.#options.readOnly)
+      this.#checkpoints = (await readJson<Record<string, Position>>(join(this.dir, CHECKPOINTS))) ?? {}
     return this.#checkpoints[consumer]
   }
 

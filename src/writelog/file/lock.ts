@@ -1,6 +1,16 @@
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
-import { linkSync, openSync, readFileSync, unlinkSync, writeSync, closeSync, fsyncSync, statSync, utimesSync } from 'node:fs'
+import {
+  linkSync,
+  openSync,
+  readFileSync,
+  unlinkSync,
+  writeSync,
+  closeSync,
+  fsyncSync,
+  statSync,
+  utimesSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { E, VecshiftError } from '../../errors.js'
 import { processAlive } from '../../process-alive.js'
@@ -21,7 +31,11 @@ export interface DirLock {
   release(): void
 }
 
-interface Owner { pid: number; host: string; token?: string }
+interface Owner {
+  pid: number
+  host: string
+  token?: string
+}
 
 export const LOCK_REFRESH_MS = 5_000
 export const LOCK_STALE_MS = 30_000
@@ -50,7 +64,11 @@ export function acquireDirLock(dir: string, options: { staleMs?: number } = {}):
         const owner = readOwner(path)
         if (owner && stale(path, owner, me, staleMs)) {
           // The previous writer died without releasing; its lock protects nothing now.
-          try { unlinkSync(path) } catch { /* another process took it over first */ }
+          try {
+            unlinkSync(path)
+          } catch {
+            /* another process took it over first */
+          }
           continue
         }
         throw new VecshiftError(E.LOG_LOCKED, [dir, owner ? `${owner.pid} on ${owner.host}` : 'unknown', path])
@@ -67,7 +85,11 @@ function holding(path: string, me: Owner): DirLock {
   held.add(path)
   const timer = setInterval(() => {
     const now = new Date()
-    try { utimesSync(path, now, now) } catch { /* released or removed; the next open will tell */ }
+    try {
+      utimesSync(path, now, now)
+    } catch {
+      /* released or removed; the next open will tell */
+    }
   }, LOCK_REFRESH_MS)
   timer.unref()
   return {

@@ -86,11 +86,14 @@ export class FrameCursor {
         return { kind: 'record', record: r.record, offset, end: this.offset }
       }
       if (r.kind === 'corrupt') return { kind: 'corrupt', offset: this.offset, reason: r.reason }
-      const need = this.#buf.length - this.#pos >= FRAME_HEADER_BYTES
-        ? FRAME_HEADER_BYTES + this.#buf.readUInt32LE(this.#pos)
-        : FRAME_HEADER_BYTES
+      const need =
+        this.#buf.length - this.#pos >= FRAME_HEADER_BYTES
+          ? FRAME_HEADER_BYTES + this.#buf.readUInt32LE(this.#pos)
+          : FRAME_HEADER_BYTES
       if (!(await this.#fill(need))) {
-        return this.#pos === this.#buf.length ? { kind: 'end', offset: this.offset } : { kind: 'incomplete', offset: this.offset }
+        return this.#pos === this.#buf.length
+          ? { kind: 'end', offset: this.offset }
+          : { kind: 'incomplete', offset: this.offset }
       }
     }
   }
@@ -139,10 +142,13 @@ export async function scanSegment(path: string): Promise<ScanResult> {
       await handle.close()
       if (step.kind === 'end') return { records, validBytes: step.offset, fileBytes: size }
       return {
-        records, validBytes: step.offset, fileBytes: size,
-        problem: step.kind === 'corrupt'
-          ? { kind: 'corrupt', reason: step.reason }
-          : { kind: 'incomplete', reason: 'partial record at the end of the file' },
+        records,
+        validBytes: step.offset,
+        fileBytes: size,
+        problem:
+          step.kind === 'corrupt'
+            ? { kind: 'corrupt', reason: step.reason }
+            : { kind: 'incomplete', reason: 'partial record at the end of the file' },
       }
     }
   } finally {

@@ -71,7 +71,11 @@ export class KafkaAppender {
     return results
   }
 
-  async #writeSegment(items: readonly Queued<PlannedMessage[]>[], results: Array<Position | Error>, base: number): Promise<void> {
+  async #writeSegment(
+    items: readonly Queued<PlannedMessage[]>[],
+    results: Array<Position | Error>,
+    base: number,
+  ): Promise<void> {
     try {
       if (this.#sealNeeded) await this.#seal()
       const planned = items.flatMap((item) => item.prepared)
@@ -102,7 +106,9 @@ export class KafkaAppender {
     } catch (err) {
       this.#sealNeeded = true
       const error = this.#failure(err, 'producing')
-      items.forEach((_, i) => { results[base + i] = error })
+      items.forEach((_, i) => {
+        results[base + i] = error
+      })
     }
   }
 
@@ -120,9 +126,14 @@ export class KafkaAppender {
   }
 
   #sendMarkers(markers: Map<number, number>): Promise<number[]> {
-    return this.#send([...markers].map(([partition, ref]) => ({
-      partition, key: null, value: null, headers: { [HEADER.kind]: 'm', [HEADER.ref]: String(ref), [HEADER.order]: this.#nextOrder() },
-    })))
+    return this.#send(
+      [...markers].map(([partition, ref]) => ({
+        partition,
+        key: null,
+        value: null,
+        headers: { [HEADER.kind]: 'm', [HEADER.ref]: String(ref), [HEADER.order]: this.#nextOrder() },
+      })),
+    )
   }
 
   #message(m: PlannedMessage): Message {
@@ -142,14 +153,25 @@ export class KafkaAppender {
    *  writes identical copies) and returns each message's offset. */
   async #send(messages: Message[]): Promise<number[]> {
     const { producer, topic, compression, retry, requestTimeoutMs, logger } = this.#deps
-    const metadata = await withRetries(() => producer.send({
-      topic, acks: -1, timeout: requestTimeoutMs, messages,
-      compression: compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
-    }), {
-      policy: retry,
-      isRetriable: isRetriableKafkaError,
-      onRetry: (err, attempt, delayMs) => logger?.warn({ topic, attempt, delayMs, err: (err as Error).message }, 'write log: kafka produce failed, retrying'),
-    })
+    const metadata = await withRetries(
+      () =>
+        producer.send({
+          topic,
+          acks: -1,
+          timeout: requestTimeoutMs,
+          messages,
+          compression: compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+        }),
+      {
+        policy: retry,
+        isRetriable: isRetriableKafkaError,
+        onRetry: (err, attempt, delayMs) =>
+          logger?.warn(
+            { topic, attempt, delayMs, err: (err as Error).message },
+            'write log: kafka produce failed, retrying',
+          ),
+      },
+    )
     const base = new Map<number, number>()
     for (const m of metadata) base.set(m.partition, Number(m.baseOffset))
     const seen = new Map<number, number>()
@@ -165,7 +187,13 @@ export class KafkaAppender {
 
   #failure(err: unknown, what: string): VecshiftError {
     const message = (err as Error)?.message ?? String(err)
-    this.#deps.logger?.error({ topic: this.#deps.topic, err: message }, `write log: kafka ${what} failed; appends refused`)
-    return new VecshiftError(E.LOG_UNAVAILABLE, ['kafka', `${what} to ${this.#deps.topic}: ${message}`], { cause: err, retryAfter: 1 })
+    this.#deps.logger?.error(
+      { topic: this.#deps.topic, err: message },
+      `write log: kafka ${what} failed; appends refused`,
+    )
+    return new VecshiftError(E.LOG_UNAVAILABLE, ['kafka', `${what} to ${this.#deps.topic}: ${message}`], {
+      cause: err,
+      retryAfter: 1,
+    })
   }
 }

@@ -26,7 +26,8 @@ export class KafkaCheckpoints {
   ) {}
 
   groupOf(consumer: string): string {
-    if (!CONSUMER.test(consumer)) throw new VecshiftError(E.BAD_REQUEST, [`checkpoint consumer name "${consumer}" must match ${CONSUMER}`])
+    if (!CONSUMER.test(consumer))
+      throw new VecshiftError(E.BAD_REQUEST, [`checkpoint consumer name "${consumer}" must match ${CONSUMER}`])
     return `vecshift.${this.topic}.${consumer}`
   }
 
@@ -36,12 +37,20 @@ export class KafkaCheckpoints {
     await this.#retrying(`committing checkpoint ${consumer}`, async () => {
       const coordinator = await this.cluster.findGroupCoordinator({ groupId })
       const { responses } = await coordinator.offsetCommit({
-        groupId, groupGenerationId: -1, memberId: '',
-        topics: [{ topic: this.topic, partitions: cut.map((offset, partition) => ({ partition, offset: String(offset) })) }],
+        groupId,
+        groupGenerationId: -1,
+        memberId: '',
+        topics: [
+          { topic: this.topic, partitions: cut.map((offset, partition) => ({ partition, offset: String(offset) })) },
+        ],
       })
       for (const t of responses) {
         for (const p of t.partitions) {
-          if (p.errorCode !== 0) throw Object.assign(new Error(`offset commit for partition ${p.partition} failed with Kafka error ${p.errorCode}`), { retriable: true })
+          if (p.errorCode !== 0)
+            throw Object.assign(
+              new Error(`offset commit for partition ${p.partition} failed with Kafka error ${p.errorCode}`),
+              { retriable: true },
+            )
         }
       }
     })
@@ -49,7 +58,9 @@ export class KafkaCheckpoints {
 
   async get(consumer: string): Promise<Position | undefined> {
     const groupId = this.groupOf(consumer)
-    const topics = await this.#retrying(`reading checkpoint ${consumer}`, () => this.admin.fetchOffsets({ groupId, topics: [this.topic] }))
+    const topics = await this.#retrying(`reading checkpoint ${consumer}`, () =>
+      this.admin.fetchOffsets({ groupId, topics: [this.topic] }),
+    )
     const partitions = topics.find((t) => t.topic === this.topic)?.partitions ?? []
     if (partitions.every((p) => Number(p.offset) < 0)) return undefined
     const cut = new Array<number>(this.partitions).fill(0)
@@ -59,7 +70,10 @@ export class KafkaCheckpoints {
 
   #retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {
     return withRetries(fn, { policy: this.retry, isRetriable: isRetriableKafkaError }).catch((err: unknown) => {
-      throw new VecshiftError(E.LOG_UNAVAILABLE, ['kafka', `${what}: ${(err as Error).message}`], { cause: err, retryAfter: 1 })
+      throw new VecshiftError(E.LOG_UNAVAILABLE, ['kafka', `${what}: ${(err as Error).message}`], {
+        cause: err,
+        retryAfter: 1,
+      })
     })
   }
 }

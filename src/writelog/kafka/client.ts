@@ -15,11 +15,17 @@ import type { Logger } from '../../logger.js'
 
 export interface KafkaBroker {
   fetch(request: {
-    replicaId: number; isolationLevel: number; maxWaitTime: number; minBytes: number; maxBytes: number
+    replicaId: number
+    isolationLevel: number
+    maxWaitTime: number
+    minBytes: number
+    maxBytes: number
     topics: Array<{ topic: string; partitions: Array<{ partition: number; fetchOffset: string; maxBytes: number }> }>
   }): Promise<{ responses: Array<{ topicName: string; partitions: Array<KafkaPartitionData> }> }>
   offsetCommit(request: {
-    groupId: string; groupGenerationId: number; memberId: string
+    groupId: string
+    groupGenerationId: number
+    memberId: string
     topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string; metadata?: string | null }> }>
   }): Promise<{ responses: Array<{ topic: string; partitions: Array<{ partition: number; errorCode: number }> }> }>
 }
@@ -28,7 +34,12 @@ export interface KafkaPartitionData {
   partition: number
   errorCode: number
   highWatermark: string
-  messages: Array<{ offset: string; value: Buffer | null; headers?: Record<string, Buffer | Buffer[] | undefined>; isControlRecord?: boolean }>
+  messages: Array<{
+    offset: string
+    value: Buffer | null
+    headers?: Record<string, Buffer | Buffer[] | undefined>
+    isControlRecord?: boolean
+  }>
 }
 
 export interface KafkaCluster {
@@ -76,12 +87,14 @@ export function createKafka(settings: ClientSettings): Kafka {
     // kafkajs logs every refused connection at ERROR; the log backend reports failures
     // itself, with context, so kafkajs' own lines go to debug.
     logLevel: log ? logLevel.WARN : logLevel.NOTHING,
-    logCreator: () => ({ namespace, log: { message, ...extra } }) => {
-      if (!log) return
-      // kafkajs does not log credentials today; drop anything that looks like one anyway.
-      for (const key of Object.keys(extra)) if (/pass|secret|token|sasl|credential/i.test(key)) delete extra[key]
-      log.debug({ kafkajs: namespace, ...extra }, message)
-    },
+    logCreator:
+      () =>
+      ({ namespace, log: { message, ...extra } }) => {
+        if (!log) return
+        // kafkajs does not log credentials today; drop anything that looks like one anyway.
+        for (const key of Object.keys(extra)) if (/pass|secret|token|sasl|credential/i.test(key)) delete extra[key]
+        log.debug({ kafkajs: namespace, ...extra }, message)
+      },
   }
   const sasl = saslFromEnv()
   if (sasl) config.sasl = sasl
@@ -92,17 +105,25 @@ export function createKafka(settings: ClientSettings): Kafka {
 export function kafkaInternals(kafka: Kafka): KafkaCluster {
   const symbol = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster')
   const create = symbol && (kafka as unknown as Record<symbol, unknown>)[symbol]
-  if (typeof create !== 'function') throw new Error('this kafkajs version does not expose its cluster; vecshift needs kafkajs 2.2.x')
+  if (typeof create !== 'function')
+    throw new Error('this kafkajs version does not expose its cluster; vecshift needs kafkajs 2.2.x')
   const cluster = create({ allowAutoTopicCreation: false, isolationLevel: 1 }) as KafkaCluster
   for (const method of ['connect', 'findTopicPartitionMetadata', 'findBroker', 'findGroupCoordinator'] as const) {
-    if (typeof cluster[method] !== 'function') throw new Error(`kafkajs cluster has no ${method}(); vecshift needs kafkajs 2.2.x`)
+    if (typeof cluster[method] !== 'function')
+      throw new Error(`kafkajs cluster has no ${method}(); vecshift needs kafkajs 2.2.x`)
   }
   return cluster
 }
 
 const RETRIABLE_NAMES = new Set([
-  'KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSRequestTimeoutError', 'KafkaJSBrokerNotFound',
-  'KafkaJSMetadataNotLoaded', 'KafkaJSTopicMetadataNotLoaded', 'KafkaJSLockTimeout', 'KafkaJSStaleTopicMetadataAssignment',
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSMetadataNotLoaded',
+  'KafkaJSTopicMetadataNotLoaded',
+  'KafkaJSLockTimeout',
+  'KafkaJSStaleTopicMetadataAssignment',
 ])
 
 /** Worth another attempt: connection trouble, timeouts, leadership moves — the errors
@@ -111,7 +132,8 @@ export function isRetriableKafkaError(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
     const x = e as { name?: string; retriable?: boolean; cause?: unknown; originalError?: unknown; code?: string }
     if (x.retriable === true || (x.name && RETRIABLE_NAMES.has(x.name))) return true
-    if (x.code === 'ECONNREFUSED' || x.code === 'ECONNRESET' || x.code === 'ETIMEDOUT' || x.code === 'EPIPE') return true
+    if (x.code === 'ECONNREFUSED' || x.code === 'ECONNRESET' || x.code === 'ETIMEDOUT' || x.code === 'EPIPE')
+      return true
     e = x.originalError ?? x.cause
   }
   return false

@@ -66,8 +66,16 @@ export class KafkaWriteLog implements WriteLog {
   #closed = false
 
   private constructor(init: {
-    topic: string; partitions: number; admin: Admin; producer: Producer; fetcher: PartitionFetcher
-    checkpoints: KafkaCheckpoints; queue: GroupCommit<PlannedMessage[]>; retry: RetryPolicy; followPollMs: number; dedupeWindow: number
+    topic: string
+    partitions: number
+    admin: Admin
+    producer: Producer
+    fetcher: PartitionFetcher
+    checkpoints: KafkaCheckpoints
+    queue: GroupCommit<PlannedMessage[]>
+    retry: RetryPolicy
+    followPollMs: number
+    dedupeWindow: number
   }) {
     this.topic = init.topic
     this.partitions = init.partitions
@@ -78,8 +86,13 @@ export class KafkaWriteLog implements WriteLog {
     this.#queue = init.queue
     this.#retry = init.retry
     this.#source = {
-      topic: init.topic, partitions: init.partitions, fetcher: init.fetcher, dedupeWindow: init.dedupeWindow, followPollMs: init.followPollMs,
-      offsets: () => this.#offsets(), isClosed: () => this.#closed,
+      topic: init.topic,
+      partitions: init.partitions,
+      fetcher: init.fetcher,
+      dedupeWindow: init.dedupeWindow,
+      followPollMs: init.followPollMs,
+      offsets: () => this.#offsets(),
+      isClosed: () => this.#closed,
     }
   }
 
@@ -88,21 +101,33 @@ export class KafkaWriteLog implements WriteLog {
     const requestTimeoutMs = options.requestTimeoutMs ?? 5000
     const retry: RetryPolicy = { baseMs: 50, maxMs: 1000, deadlineMs: options.appendTimeoutMs ?? 10_000 }
     const kafka = createKafka({
-      brokers: options.brokers, clientId: options.clientId ?? 'vecshift', ssl: options.ssl ?? false,
-      requestTimeoutMs, connectionTimeoutMs: Math.min(3000, requestTimeoutMs), logger,
+      brokers: options.brokers,
+      clientId: options.clientId ?? 'vecshift',
+      ssl: options.ssl ?? false,
+      requestTimeoutMs,
+      connectionTimeoutMs: Math.min(3000, requestTimeoutMs),
+      logger,
     })
     const admin = kafka.admin()
     const producer = kafka.producer({
-      allowAutoTopicCreation: options.createTopic ?? true, idempotent: false, createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: options.createTopic ?? true,
+      idempotent: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
     })
     const cluster = kafkaInternals(kafka)
     const fetcher = new PartitionFetcher(cluster, topic, retry)
     try {
-      await withRetries(async () => {
-        await admin.connect()
-        await producer.connect()
-      }, { policy: retry, isRetriable: isRetriableKafkaError })
-      const metadata = await withRetries(() => admin.fetchTopicMetadata({ topics: [topic] }), { policy: retry, isRetriable: isRetriableKafkaError })
+      await withRetries(
+        async () => {
+          await admin.connect()
+          await producer.connect()
+        },
+        { policy: retry, isRetriable: isRetriableKafkaError },
+      )
+      const metadata = await withRetries(() => admin.fetchTopicMetadata({ topics: [topic] }), {
+        policy: retry,
+        isRetriable: isRetriableKafkaError,
+      })
       const partitions = metadata.topics.find((t) => t.name === topic)?.partitions.length ?? 0
       if (partitions === 0) throw new Error(`topic ${topic} has no partitions`)
       await fetcher.connect()
@@ -110,30 +135,52 @@ export class KafkaWriteLog implements WriteLog {
       const planner = new Planner(partitions)
       let log: KafkaWriteLog | undefined
       const appender = new KafkaAppender({
-        producer, topic, partitions, writerId, compression: options.compression ?? 'none', retry, requestTimeoutMs, logger,
+        producer,
+        topic,
+        partitions,
+        writerId,
+        compression: options.compression ?? 'none',
+        retry,
+        requestTimeoutMs,
+        logger,
         highWatermarks: async () => (await (log as KafkaWriteLog).#offsets()).high,
       })
-      const queue = new GroupCommit<PlannedMessage[]>({
-        backend: 'kafka',
-        maxQueueBytes: options.maxQueueBytes ?? 64 * 1024 * 1024,
-        maxBatchRecords: options.maxBatchRecords ?? 5000,
-        maxBatchBytes: options.maxBatchBytes ?? 900 * 1024,
-        lingerMs: options.lingerMs ?? 2,
-      }, (record) => {
-        const prepared = planner.plan(record)
-        return { prepared, bytes: prepared.reduce((n, m) => n + m.value.length, 0) }
-      }, appender.flush)
+      const queue = new GroupCommit<PlannedMessage[]>(
+        {
+          backend: 'kafka',
+          maxQueueBytes: options.maxQueueBytes ?? 64 * 1024 * 1024,
+          maxBatchRecords: options.maxBatchRecords ?? 5000,
+          maxBatchBytes: options.maxBatchBytes ?? 900 * 1024,
+          lingerMs: options.lingerMs ?? 2,
+        },
+        (record) => {
+          const prepared = planner.plan(record)
+          return { prepared, bytes: prepared.reduce((n, m) => n + m.value.length, 0) }
+        },
+        appender.flush,
+      )
       log = new KafkaWriteLog({
-        topic, partitions, admin, producer, fetcher, queue, retry,
+        topic,
+        partitions,
+        admin,
+        producer,
+        fetcher,
+        queue,
+        retry,
         checkpoints: new KafkaCheckpoints(cluster, admin, topic, partitions, retry),
-        followPollMs: options.followPollMs ?? 250, dedupeWindow: options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW,
+        followPollMs: options.followPollMs ?? 250,
+        dedupeWindow: options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW,
       })
       await appender.init()
       return log
     } catch (err) {
       await Promise.allSettled([producer.disconnect(), admin.disconnect(), fetcher.disconnect()])
       if (err instanceof VecshiftError) throw err
-      throw new VecshiftError(E.LOG_UNAVAILABLE, ['kafka', `opening ${topic} on ${options.brokers.join(',')}: ${(err as Error).message}`], { cause: err, retryAfter: 1 })
+      throw new VecshiftError(
+        E.LOG_UNAVAILABLE,
+        ['kafka', `opening ${topic} on ${options.brokers.join(',')}: ${(err as Error).message}`],
+        { cause: err, retryAfter: 1 },
+      )
     }
   }
 
@@ -186,16 +233,23 @@ export class KafkaWriteLog implements WriteLog {
     this.#scanning ??= (async () => {
       const { low } = await this.#offsets()
       let scan = this.#scan
-      if (!scan || low.some((l, p) => l > (scan as Scan).low[p]!)) scan = { low, after: undefined, records: 0, bytes: 0 }
+      if (!scan || low.some((l, p) => l > (scan as Scan).low[p]!))
+        scan = { low, after: undefined, records: 0, bytes: 0 }
       const current = scan
       const options = current.after === undefined ? {} : { after: current.after }
-      for await (const entry of readKafka(this.#source, options, { onMessage: (bytes) => { current.bytes += bytes } })) {
+      for await (const entry of readKafka(this.#source, options, {
+        onMessage: (bytes) => {
+          current.bytes += bytes
+        },
+      })) {
         current.records++
         current.after = entry.position
       }
       this.#scan = current
       return current
-    })().finally(() => { this.#scanning = undefined })
+    })().finally(() => {
+      this.#scanning = undefined
+    })
     return this.#scanning
   }
 
@@ -233,10 +287,16 @@ export class KafkaWriteLog implements WriteLog {
   }
 
   async #offsets(): Promise<{ low: number[]; high: number[] }> {
-    const rows = await withRetries(() => this.#admin.fetchTopicOffsets(this.topic), { policy: this.#retry, isRetriable: isRetriableKafkaError })
-      .catch((err: unknown) => {
-        throw new VecshiftError(E.LOG_UNAVAILABLE, ['kafka', `reading offsets of ${this.topic}: ${(err as Error).message}`], { cause: err, retryAfter: 1 })
-      })
+    const rows = await withRetries(() => this.#admin.fetchTopicOffsets(this.topic), {
+      policy: this.#retry,
+      isRetriable: isRetriableKafkaError,
+    }).catch((err: unknown) => {
+      throw new VecshiftError(
+        E.LOG_UNAVAILABLE,
+        ['kafka', `reading offsets of ${this.topic}: ${(err as Error).message}`],
+        { cause: err, retryAfter: 1 },
+      )
+    })
     const low = new Array<number>(this.partitions).fill(0)
     const high = new Array<number>(this.partitions).fill(0)
     for (const r of rows) {

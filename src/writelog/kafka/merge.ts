@@ -42,15 +42,27 @@ export function parseMessage(topic: string, partition: number, partitions: numbe
   const kind = header(m, HEADER.kind)
   const where = `${topic}/${partition}@${m.offset}`
   if (kind !== 'r' && kind !== 'p' && kind !== 's' && kind !== 'm') {
-    throw new VecshiftError(E.LOG_CORRUPT, [where, 'a message without a vecshift kind header (was something else written to the topic?)'])
+    throw new VecshiftError(E.LOG_CORRUPT, [
+      where,
+      'a message without a vecshift kind header (was something else written to the topic?)',
+    ])
   }
   const targetsText = header(m, HEADER.targets)
-  const targets = targetsText === undefined || targetsText === ''
-    ? []
-    : targetsText === '*' ? Array.from({ length: partitions - 1 }, (_, i) => i + 1) : targetsText.split(',').map(Number)
+  const targets =
+    targetsText === undefined || targetsText === ''
+      ? []
+      : targetsText === '*'
+        ? Array.from({ length: partitions - 1 }, (_, i) => i + 1)
+        : targetsText.split(',').map(Number)
   return {
-    partition, offset: Number(m.offset), kind, order: header(m, HEADER.order) ?? '', value: m.value ?? Buffer.alloc(0),
-    part: header(m, HEADER.part) ?? '', targets, ref: Number(header(m, HEADER.ref) ?? -1),
+    partition,
+    offset: Number(m.offset),
+    kind,
+    order: header(m, HEADER.order) ?? '',
+    value: m.value ?? Buffer.alloc(0),
+    part: header(m, HEADER.part) ?? '',
+    targets,
+    ref: Number(header(m, HEADER.ref) ?? -1),
   }
 }
 
@@ -101,7 +113,9 @@ export class Merger {
     return best.message
   }
 
-  #scan(partition: number):
+  #scan(
+    partition: number,
+  ):
     | { state: 'candidate'; index: number; message: LogMessage }
     | { state: 'blocked'; marker: LogMessage }
     | { state: 'more' } {
@@ -119,7 +133,7 @@ export class Merger {
    *  message's offset rather than the cut, so a gap in offsets cannot block a marker. */
   #sequencerFloor(): number {
     const head = (this.#buffers[SEQUENCER] as LogMessage[])[0]
-    return head ? head.offset : this.next[SEQUENCER] as number
+    return head ? head.offset : (this.next[SEQUENCER] as number)
   }
 
   #sequencedReady(m: LogMessage): boolean {

@@ -88,7 +88,13 @@ export class Planner {
 
   constructor(partitions: number) {
     this.#partitions = partitions
-    this.#metadata = Array.from({ length: partitions }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }))
+    this.#metadata = Array.from({ length: partitions }, (_, partitionId) => ({
+      partitionId,
+      leader: 0,
+      replicas: [0],
+      isr: [0],
+      partitionErrorCode: 0,
+    }))
   }
 
   partitionOf(key: string): number {
@@ -98,10 +104,14 @@ export class Planner {
   plan(record: LogRecord): PlannedMessage[] {
     switch (record.op) {
       case 'upsert':
-        return this.#byIds(record, record.vectors.map((v) => v.id), (ids) => {
-          const keep = new Set(ids)
-          return { ...record, vectors: record.vectors.filter((v) => keep.has(v.id)) }
-        })
+        return this.#byIds(
+          record,
+          record.vectors.map((v) => v.id),
+          (ids) => {
+            const keep = new Set(ids)
+            return { ...record, vectors: record.vectors.filter((v) => keep.has(v.id)) }
+          },
+        )
       case 'update':
         if (record.id !== undefined) return this.#byIds(record, [record.id], () => record)
         return this.#sequenced(record, this.#allTargets())
@@ -117,8 +127,13 @@ export class Planner {
         // An intent this writer did not plan (another process wrote it, or it was forgotten)
         // gets an outcome ordered after everything.
         if (!home) return this.#sequenced(record, this.#allTargets(), false)
-        if (home.length === 1) return [{ kind: 'r', partition: home[0] as number, key: null, value: encodeRecord(record) }]
-        return this.#sequenced(record, home.filter((p) => p !== SEQUENCER), false)
+        if (home.length === 1)
+          return [{ kind: 'r', partition: home[0] as number, key: null, value: encodeRecord(record) }]
+        return this.#sequenced(
+          record,
+          home.filter((p) => p !== SEQUENCER),
+          false,
+        )
       }
       case 'create_namespace':
         return this.#sequenced(record, this.#allTargets())
@@ -135,7 +150,9 @@ export class Planner {
     for (const id of ids) {
       const p = this.partitionOf(idKey(record.namespace, id))
       const g = groups.get(p)
-      if (g) { if (!g.includes(id)) g.push(id) } else groups.set(p, [id])
+      if (g) {
+        if (!g.includes(id)) g.push(id)
+      } else groups.set(p, [id])
     }
     this.#remember(record, [...groups.keys()])
     if (groups.size === 1) {
@@ -144,7 +161,11 @@ export class Planner {
     }
     const n = groups.size
     return [...groups].map(([partition, g], i) => ({
-      kind: 'p', partition, key: idKey(record.namespace, g[0] as string), value: encodeRecord(subset(g)), part: `${i}/${n}`,
+      kind: 'p',
+      partition,
+      key: idKey(record.namespace, g[0] as string),
+      value: encodeRecord(subset(g)),
+      part: `${i}/${n}`,
     }))
   }
 
@@ -154,8 +175,12 @@ export class Planner {
   }
 
   #remember(record: LogRecord, partitions: number[]): void {
-    if (record.op !== 'upsert' && record.op !== 'update' && record.op !== 'delete' && record.op !== 'create_namespace') return
-    this.#intents.set(`${record.instance}\u0000${record.seq}`, partitions.sort((a, b) => a - b))
+    if (record.op !== 'upsert' && record.op !== 'update' && record.op !== 'delete' && record.op !== 'create_namespace')
+      return
+    this.#intents.set(
+      `${record.instance}\u0000${record.seq}`,
+      partitions.sort((a, b) => a - b),
+    )
     if (this.#intents.size > MAX_REMEMBERED_INTENTS) this.#intents.delete(this.#intents.keys().next().value as string)
   }
 

@@ -20,11 +20,14 @@ export function encodeCut(cut: readonly number[]): Position {
 }
 
 export function decodeCut(position: Position, partitions?: number): number[] {
-  if (!CUT.test(position)) throw new VecshiftError(E.LOG_CORRUPT, [position, 'not a kafka log position (offsets joined by ".")'])
+  if (!CUT.test(position))
+    throw new VecshiftError(E.LOG_CORRUPT, [position, 'not a kafka log position (offsets joined by ".")'])
   const cut = position.split('.').map(Number)
   if (partitions !== undefined && cut.length !== partitions) {
-    throw new VecshiftError(E.LOG_CORRUPT, [position,
-      `the position has ${cut.length} partitions but the topic has ${partitions}; partitions must not be added to a write-log topic during a migration`])
+    throw new VecshiftError(E.LOG_CORRUPT, [
+      position,
+      `the position has ${cut.length} partitions but the topic has ${partitions}; partitions must not be added to a write-log topic during a migration`,
+    ])
   }
   return cut
 }

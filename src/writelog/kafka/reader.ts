@@ -29,7 +29,11 @@ export interface ReadHooks {
   onMessage?(bytes: number): void
 }
 
-export async function* readKafka(src: ReadSource, options: ReadOptions = {}, hooks: ReadHooks = {}): AsyncGenerator<LogEntry> {
+export async function* readKafka(
+  src: ReadSource,
+  options: ReadOptions = {},
+  hooks: ReadHooks = {},
+): AsyncGenerator<LogEntry> {
   const { signal } = options
   const { low, high } = await src.offsets()
   let start: number[]
@@ -39,10 +43,16 @@ export async function* readKafka(src: ReadSource, options: ReadOptions = {}, hoo
     start = decodeCut(options.after, src.partitions)
     for (let p = 0; p < src.partitions; p++) {
       if ((start[p] as number) < (low[p] as number)) {
-        throw new VecshiftError(E.LOG_CORRUPT, [`${src.topic}/${p}@${start[p]}`, `Kafka retention already deleted it; the oldest offset is ${low[p]}`])
+        throw new VecshiftError(E.LOG_CORRUPT, [
+          `${src.topic}/${p}@${start[p]}`,
+          `Kafka retention already deleted it; the oldest offset is ${low[p]}`,
+        ])
       }
       if ((start[p] as number) > (high[p] as number)) {
-        throw new VecshiftError(E.LOG_CORRUPT, [`${src.topic}/${p}@${start[p]}`, `beyond the end of the partition (${high[p]}): the topic was recreated or the position is from another log`])
+        throw new VecshiftError(E.LOG_CORRUPT, [
+          `${src.topic}/${p}@${start[p]}`,
+          `beyond the end of the partition (${high[p]}): the topic was recreated or the position is from another log`,
+        ])
       }
     }
   }
@@ -54,7 +64,8 @@ export async function* readKafka(src: ReadSource, options: ReadOptions = {}, hoo
     if (signal?.aborted || src.isClosed()) return
     const wanted: Array<{ partition: number; offset: number }> = []
     for (let p = 0; p < src.partitions; p++) {
-      if (merger.needs(p) && (merger.next[p] as number) < (end[p] as number)) wanted.push({ partition: p, offset: merger.next[p] as number })
+      if (merger.needs(p) && (merger.next[p] as number) < (end[p] as number))
+        wanted.push({ partition: p, offset: merger.next[p] as number })
     }
     if (wanted.length > 0) {
       const got = await src.fetcher.fetch(wanted, 0)
@@ -73,7 +84,8 @@ export async function* readKafka(src: ReadSource, options: ReadOptions = {}, hoo
     if (!options.follow) return
     // Nothing can go yet: wait (long poll) on the partitions that have nothing buffered.
     const waiting: Array<{ partition: number; offset: number }> = []
-    for (let p = 0; p < src.partitions; p++) if (merger.needs(p)) waiting.push({ partition: p, offset: merger.next[p] as number })
+    for (let p = 0; p < src.partitions; p++)
+      if (merger.needs(p)) waiting.push({ partition: p, offset: merger.next[p] as number })
     if (waiting.length === 0) {
       // Every partition has a head but none may go: a sequenced record whose markers are
       // not yet written. They come with the writer's next round trip.
@@ -86,15 +98,20 @@ export async function* readKafka(src: ReadSource, options: ReadOptions = {}, hoo
 }
 
 function absorb(
-  src: ReadSource, merger: Merger, wanted: ReadonlyArray<{ partition: number; offset: number }>,
+  src: ReadSource,
+  merger: Merger,
+  wanted: ReadonlyArray<{ partition: number; offset: number }>,
   got: Map<number, PartitionFetch>,
-  end: number[], follow: boolean,
+  end: number[],
+  follow: boolean,
 ): void {
   for (const { partition, offset } of wanted) {
     const data = got.get(partition)
     if (follow && data) end[partition] = Math.max(end[partition] as number, data.highWatermark)
     const limit = end[partition] as number
-    const messages = (data?.messages ?? []).filter((m) => Number(m.offset) < limit).map((m) => parseMessage(src.topic, partition, src.partitions, m))
+    const messages = (data?.messages ?? [])
+      .filter((m) => Number(m.offset) < limit)
+      .map((m) => parseMessage(src.topic, partition, src.partitions, m))
     if (messages.length === 0 && !follow && offset < limit) {
       // Offsets below the snapshot's end with no messages (transaction markers, compacted
       // gaps): there is nothing more to read in this partition.
@@ -107,7 +124,12 @@ function absorb(
 function decode(topic: string, m: LogMessage): { record: LogRecord } {
   const frame = readFrame(m.value, 0)
   if (frame.kind !== 'record' || frame.next !== m.value.length) {
-    const reason = frame.kind === 'corrupt' ? frame.reason : frame.kind === 'incomplete' ? 'truncated record' : 'bytes after the record'
+    const reason =
+      frame.kind === 'corrupt'
+        ? frame.reason
+        : frame.kind === 'incomplete'
+          ? 'truncated record'
+          : 'bytes after the record'
     throw new VecshiftError(E.LOG_CORRUPT, [`${topic}/${m.partition}@${m.offset}`, reason])
   }
   return { record: frame.record }

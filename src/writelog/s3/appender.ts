@@ -67,7 +67,10 @@ export class S3Appender {
           tried = true
           if (!isRetriableS3Error(err) || Date.now() - started >= appendTimeoutMs) throw this.#failure(err, key)
           const delay = backoffMs(attempt++, retry)
-          logger?.warn({ bucket: store.bucket, key, attempt, delayMs: delay, err: describe(err) }, 'write log: s3 put failed, retrying')
+          logger?.warn(
+            { bucket: store.bucket, key, attempt, delayMs: delay, err: describe(err) },
+            'write log: s3 put failed, retrying',
+          )
           await new Promise((r) => setTimeout(r, delay))
         }
       }
@@ -95,7 +98,10 @@ export class S3Appender {
       logger?.info({ bucket: store.bucket, keys }, 'write log: removed objects of interrupted s3 puts')
     } catch (err) {
       this.#orphans.push(...keys)
-      logger?.warn({ bucket: store.bucket, keys, err: describe(err) }, 'write log: could not remove objects of interrupted s3 puts; trying after the next put')
+      logger?.warn(
+        { bucket: store.bucket, keys, err: describe(err) },
+        'write log: could not remove objects of interrupted s3 puts; trying after the next put',
+      )
     }
   }
 
@@ -108,6 +114,9 @@ export class S3Appender {
   #failure(err: unknown, key: string): VecshiftError {
     const { store, logger } = this.#deps
     logger?.error({ bucket: store.bucket, key, err: describe(err) }, 'write log: s3 put failed; appends refused')
-    return new VecshiftError(E.LOG_UNAVAILABLE, ['s3', `putting ${key} in bucket ${store.bucket}: ${describe(err)}`], { cause: err, retryAfter: 1 })
+    return new VecshiftError(E.LOG_UNAVAILABLE, ['s3', `putting ${key} in bucket ${store.bucket}: ${describe(err)}`], {
+      cause: err,
+      retryAfter: 1,
+    })
   }
 }

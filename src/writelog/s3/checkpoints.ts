@@ -19,7 +19,8 @@ interface Checkpoint {
 }
 
 export function checkpointKey(prefix: string, consumer: string): string {
-  if (!CONSUMER.test(consumer)) throw new VecshiftError(E.BAD_REQUEST, [`checkpoint consumer name "${consumer}" must match ${CONSUMER}`])
+  if (!CONSUMER.test(consumer))
+    throw new VecshiftError(E.BAD_REQUEST, [`checkpoint consumer name "${consumer}" must match ${CONSUMER}`])
   return `${prefix}checkpoints/${consumer}.json`
 }
 
@@ -46,13 +47,14 @@ export async function retain(store: S3Store, prefix: string, settledness: Settle
   for await (const o of store.list(logPrefix(prefix))) {
     const obj = parseLogKey(prefix, o.key)
     if (!obj) continue
-    if (comparePositions(position(obj.name, obj.count - 1), passed) > 0 || !await settledness.settled(obj)) break
+    if (comparePositions(position(obj.name, obj.count - 1), passed) > 0 || !(await settledness.settled(obj))) break
     doomed.push(o.key)
     through = obj.name
   }
   if (!through) return { removed: 0 }
   const previous = await store.getJson<Retention>(retentionKey(prefix))
-  if (!previous || previous.through < through) await store.putJson(retentionKey(prefix), { through } satisfies Retention)
+  if (!previous || previous.through < through)
+    await store.putJson(retentionKey(prefix), { through } satisfies Retention)
   await store.deleteMany(doomed)
   return { removed: doomed.length }
 }

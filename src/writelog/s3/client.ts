@@ -1,5 +1,10 @@
 import {
-  DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, type PutObjectCommandInput,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type PutObjectCommandInput,
 } from '@aws-sdk/client-s3'
 import { E, VecshiftError } from '../../errors.js'
 import { withRetries, type RetryPolicy } from '../../retry.js'
@@ -20,7 +25,9 @@ export interface S3Settings {
   readonly listPageSize?: number | undefined
 }
 
-export type S3Encryption = { readonly type: 'AES256' } | { readonly type: 'aws:kms'; readonly kmsKeyId?: string | undefined }
+export type S3Encryption =
+  | { readonly type: 'AES256' }
+  | { readonly type: 'aws:kms'; readonly kmsKeyId?: string | undefined }
 
 export interface ListedObject {
   readonly key: string
@@ -28,15 +35,39 @@ export interface ListedObject {
 }
 
 const RETRIABLE_NAMES = new Set([
-  'SlowDown', 'Throttling', 'ThrottlingException', 'RequestTimeout', 'RequestTimeoutException', 'InternalError',
-  'ServiceUnavailable', 'TimeoutError', 'AbortError', 'RequestAbortedError', 'NetworkingError',
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'InternalError',
+  'ServiceUnavailable',
+  'TimeoutError',
+  'AbortError',
+  'RequestAbortedError',
+  'NetworkingError',
 ])
-const RETRIABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNABORTED'])
+const RETRIABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ECONNABORTED',
+])
 
 /** Connection failures, timeouts, throttling and 5xx: the peer may answer next time.
  *  Access denied, missing bucket, bad request: it will not. */
 export function isRetriableS3Error(err: unknown): boolean {
-  const e = err as { name?: string; code?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number }; cause?: unknown }
+  const e = err as {
+    name?: string
+    code?: string
+    $retryable?: unknown
+    $metadata?: { httpStatusCode?: number }
+    cause?: unknown
+  }
   if (!e || typeof e !== 'object') return false
   if (e.$retryable) return true
   const status = e.$metadata?.httpStatusCode
@@ -72,8 +103,16 @@ export class S3Store {
 
   /** One PutObject attempt, no retry: the writer decides about retries (writer.ts). */
   async putOnce(key: string, body: Buffer, contentType = 'application/octet-stream'): Promise<void> {
-    const input: PutObjectCommandInput = { Bucket: this.bucket, Key: key, Body: body, ContentType: contentType, ...this.#encryption() }
-    await this.client.send(new PutObjectCommand(input), { abortSignal: AbortSignal.timeout(this.#settings.requestTimeoutMs) })
+    const input: PutObjectCommandInput = {
+      Bucket: this.bucket,
+      Key: key,
+      Body: body,
+      ContentType: contentType,
+      ...this.#encryption(),
+    }
+    await this.client.send(new PutObjectCommand(input), {
+      abortSignal: AbortSignal.timeout(this.#settings.requestTimeoutMs),
+    })
   }
 
   async put(key: string, body: Buffer, contentType?: string): Promise<void> {
@@ -84,7 +123,9 @@ export class S3Store {
   async get(key: string): Promise<Buffer | undefined> {
     return this.#retrying(`reading ${key}`, async () => {
       try {
-        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: AbortSignal.timeout(this.#settings.requestTimeoutMs) })
+        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), {
+          abortSignal: AbortSignal.timeout(this.#settings.requestTimeoutMs),
+        })
         return Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray())
       } catch (err) {
         if (isNotFound(err)) return undefined
@@ -111,10 +152,18 @@ export class S3Store {
   async *list(prefix: string, startAfter?: string): AsyncGenerator<ListedObject> {
     let token: string | undefined
     do {
-      const page = await this.#retrying(`listing ${prefix}`, () => this.client.send(new ListObjectsV2Command({
-        Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, ...(startAfter && !token ? { StartAfter: startAfter } : {}),
-        ...(this.#settings.listPageSize ? { MaxKeys: this.#settings.listPageSize } : {}),
-      }), { abortSignal: AbortSignal.timeout(this.#settings.requestTimeoutMs) }))
+      const page = await this.#retrying(`listing ${prefix}`, () =>
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            ContinuationToken: token,
+            ...(startAfter && !token ? { StartAfter: startAfter } : {}),
+            ...(this.#settings.listPageSize ? { MaxKeys: this.#settings.listPageSize } : {}),
+          }),
+          { abortSignal: AbortSignal.timeout(this.#settings.requestTimeoutMs) },
+        ),
+      )
       for (const o of page.Contents ?? []) if (o.Key) yield { key: o.Key, size: o.Size ?? 0 }
       token = page.IsTruncated ? page.NextContinuationToken : undefined
     } while (token)
@@ -123,11 +172,21 @@ export class S3Store {
   async deleteMany(keys: readonly string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += 1000) {
       const chunk = keys.slice(i, i + 1000)
-      const out = await this.#retrying('deleting log objects', () => this.client.send(new DeleteObjectsCommand({
-        Bucket: this.bucket, Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true },
-      }), { abortSignal: AbortSignal.timeout(this.#settings.requestTimeoutMs) }))
+      const out = await this.#retrying('deleting log objects', () =>
+        this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: chunk.map((Key) => ({ Key })), Quiet: true },
+          }),
+          { abortSignal: AbortSignal.timeout(this.#settings.requestTimeoutMs) },
+        ),
+      )
       const failed = out.Errors ?? []
-      if (failed.length > 0) throw new VecshiftError(E.LOG_UNAVAILABLE, ['s3', `deleting ${failed.length} objects: ${failed[0]?.Code} ${failed[0]?.Message}`])
+      if (failed.length > 0)
+        throw new VecshiftError(E.LOG_UNAVAILABLE, [
+          's3',
+          `deleting ${failed.length} objects: ${failed[0]?.Code} ${failed[0]?.Message}`,
+        ])
     }
   }
 
@@ -145,7 +204,10 @@ export class S3Store {
   #retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {
     return withRetries(fn, { policy: this.#retry, isRetriable: isRetriableS3Error }).catch((err: unknown) => {
       if (err instanceof VecshiftError) throw err
-      throw new VecshiftError(E.LOG_UNAVAILABLE, ['s3', `${what} in bucket ${this.bucket}: ${describe(err)}`], { cause: err, retryAfter: 1 })
+      throw new VecshiftError(E.LOG_UNAVAILABLE, ['s3', `${what} in bucket ${this.bucket}: ${describe(err)}`], {
+        cause: err,
+        retryAfter: 1,
+      })
     })
   }
 }

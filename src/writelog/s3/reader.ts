@@ -75,7 +75,10 @@ export async function* readS3(src: S3ReadSource, options: ReadOptions = {}): Asy
     if (retention && after.name <= retention.through) {
       const gone = parseLogKeyOrThrow(src.prefix, logKey(src.prefix, retention.through))
       if (after.name < retention.through || after.index < gone.count - 1) {
-        throw new VecshiftError(E.LOG_CORRUPT, [options.after, `retention already deleted it (everything up to ${retention.through})`])
+        throw new VecshiftError(E.LOG_CORRUPT, [
+          options.after,
+          `retention already deleted it (everything up to ${retention.through})`,
+        ])
       }
     }
     const key = logKey(src.prefix, after.name)
@@ -94,7 +97,7 @@ export async function* readS3(src: S3ReadSource, options: ReadOptions = {}): Asy
       if (signal?.aborted || src.isClosed()) return
       const obj = parseLogKey(src.prefix, listed.key)
       if (!obj) continue
-      if (!await settledness.settled(obj)) {
+      if (!(await settledness.settled(obj))) {
         blocked = true
         break
       }
@@ -109,13 +112,22 @@ export async function* readS3(src: S3ReadSource, options: ReadOptions = {}): Asy
   }
 }
 
-function* decodeObject(src: S3ReadSource, obj: ObjectName, body: Buffer, from: number, dedupe: DedupeWindow): Generator<LogEntry> {
+function* decodeObject(
+  src: S3ReadSource,
+  obj: ObjectName,
+  body: Buffer,
+  from: number,
+  dedupe: DedupeWindow,
+): Generator<LogEntry> {
   const where = `s3://${src.store.bucket}/${logKey(src.prefix, obj.name)}`
   let offset = 0
   for (let i = 0; i < obj.count; i++) {
     const frame = readFrame(body, offset)
     if (frame.kind !== 'record') {
-      throw new VecshiftError(E.LOG_CORRUPT, [`${where} record ${i}`, frame.kind === 'corrupt' ? frame.reason : 'the object ends early'])
+      throw new VecshiftError(E.LOG_CORRUPT, [
+        `${where} record ${i}`,
+        frame.kind === 'corrupt' ? frame.reason : 'the object ends early',
+      ])
     }
     offset = frame.next
     if (i < from) continue
@@ -123,7 +135,8 @@ function* decodeObject(src: S3ReadSource, obj: ObjectName, body: Buffer, from: n
     if (!dedupe.first(`${obj.writer}\u0000${record.instance}\u0000${record.seq}`)) continue
     yield { position: position(obj.name, i), record }
   }
-  if (offset !== body.length) throw new VecshiftError(E.LOG_CORRUPT, [where, `${body.length - offset} bytes after its ${obj.count} records`])
+  if (offset !== body.length)
+    throw new VecshiftError(E.LOG_CORRUPT, [where, `${body.length - offset} bytes after its ${obj.count} records`])
 }
 
 function parseLogKeyOrThrow(prefix: string, key: string): ObjectName {
@@ -143,4 +156,3 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true })
   })
 }
-

@@ -60,31 +60,52 @@ export class S3WriteLog implements WriteLog {
     this.bucket = options.bucket
     this.prefix = normalizePrefix(options.prefix)
     this.writerId = randomBytes(4).toString('hex')
-    this.#store = new S3Store({
-      bucket: options.bucket, region: options.region, endpoint: options.endpoint, forcePathStyle: options.forcePathStyle, sse: options.sse,
-      // An attempt must end within a quarter of the settle window (appender.ts).
-      requestTimeoutMs: Math.min(options.requestTimeoutMs ?? 5000, Math.max(100, Math.floor(settleMs / 4))),
-      listPageSize: options.listPageSize,
-    }, retry)
+    this.#store = new S3Store(
+      {
+        bucket: options.bucket,
+        region: options.region,
+        endpoint: options.endpoint,
+        forcePathStyle: options.forcePathStyle,
+        sse: options.sse,
+        // An attempt must end within a quarter of the settle window (appender.ts).
+        requestTimeoutMs: Math.min(options.requestTimeoutMs ?? 5000, Math.max(100, Math.floor(settleMs / 4))),
+        listPageSize: options.listPageSize,
+      },
+      retry,
+    )
     const appender = new S3Appender({
-      store: this.#store, prefix: this.prefix, writerId: this.writerId, settleMs, appendTimeoutMs, retry, logger: options.logger,
+      store: this.#store,
+      prefix: this.prefix,
+      writerId: this.writerId,
+      settleMs,
+      appendTimeoutMs,
+      retry,
+      logger: options.logger,
     })
-    this.#queue = new GroupCommit<Buffer>({
-      backend: 's3',
-      maxQueueBytes: options.maxQueueBytes ?? 64 * 1024 * 1024,
-      maxBatchRecords: Math.min(options.maxObjectRecords ?? 10_000, MAX_OBJECT_RECORDS),
-      maxBatchBytes: options.maxObjectBytes ?? 8 * 1024 * 1024,
-      lingerMs: options.lingerMs ?? 20,
-    }, (record) => {
-      const frame = encodeRecord(record)
-      return { prepared: frame, bytes: frame.length }
-    }, async (batch) => {
-      this.#wrote = true
-      return appender.flush(batch)
-    })
+    this.#queue = new GroupCommit<Buffer>(
+      {
+        backend: 's3',
+        maxQueueBytes: options.maxQueueBytes ?? 64 * 1024 * 1024,
+        maxBatchRecords: Math.min(options.maxObjectRecords ?? 10_000, MAX_OBJECT_RECORDS),
+        maxBatchBytes: options.maxObjectBytes ?? 8 * 1024 * 1024,
+        lingerMs: options.lingerMs ?? 20,
+      },
+      (record) => {
+        const frame = encodeRecord(record)
+        return { prepared: frame, bytes: frame.length }
+      },
+      async (batch) => {
+        this.#wrote = true
+        return appender.flush(batch)
+      },
+    )
     this.#source = {
-      store: this.#store, prefix: this.prefix, writerId: this.writerId, settleMs,
-      followPollMs: options.followPollMs ?? 500, dedupeWindow: options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW,
+      store: this.#store,
+      prefix: this.prefix,
+      writerId: this.writerId,
+      settleMs,
+      followPollMs: options.followPollMs ?? 500,
+      dedupeWindow: options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW,
       isClosed: () => this.#closed,
     }
   }
@@ -140,7 +161,7 @@ export class S3WriteLog implements WriteLog {
     for await (const o of this.#store.list(logPrefix(this.prefix))) {
       const obj = parseLogKey(this.prefix, o.key)
       if (!obj) continue
-      if (!await settledness.settled(obj)) break
+      if (!(await settledness.settled(obj))) break
       records += obj.count
       bytes += o.size
       head ??= position(obj.name, 0)
@@ -171,7 +192,11 @@ export class S3WriteLog implements WriteLog {
     await this.#queue.close()
     this.#closed = true
     try {
-      if (this.#wrote) await this.#store.putJson(closedWriterKey(this.prefix, this.writerId), { writer: this.writerId, closedAt: new Date().toISOString() })
+      if (this.#wrote)
+        await this.#store.putJson(closedWriterKey(this.prefix, this.writerId), {
+          writer: this.writerId,
+          closedAt: new Date().toISOString(),
+        })
     } catch {
       // Without the marker, readers wait settleMs before taking this writer's last objects.
     } finally {
