@@ -80,7 +80,7 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
       const logger = loggerFor(config, 'vecshift-copy', { stderr: true })
       const { openStore } = await import('../stores/open.js')
       const { planCopy } = await import('../migrate/copy/plan.js')
-      const { runCopy } = await import('../migrate/copy/run.js')
+      const { runCopy } = await import('../migrate/copy/copier.js')
       const { runCollectionCopy } = await import('../migrate/copy/collection.js')
       const { CheckpointFile } = await import('../migrate/copy/checkpoint.js')
       const { Progress } = await import('../migrate/copy/progress.js')

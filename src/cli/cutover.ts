@@ -4,11 +4,11 @@ import type { Config } from '../config/schema.js'
 import type { ControlStore } from '../control/contract.js'
 import { E, VecshiftError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import type { VerificationResult } from '../migrate/cutover/run.js'
+import type { VerificationResult } from '../migrate/cutover/coordinator.js'
 import { configFromFlags, loggerFor, positiveInt, type ConfigFlags } from './common.js'
 
 // `vecshift cutover`: flips the migration to the target in a short, bounded write pause
-// (src/migrate/cutover/run.ts), or moves reads alone (--reads-only, --canary).
+// (src/migrate/cutover/coordinator.ts), or moves reads alone (--reads-only, --canary).
 
 interface CutoverFlags extends ConfigFlags {
   maxPause?: number
@@ -106,7 +106,7 @@ async function flip(
   ] = await Promise.all([
     import('../stores/open.js'),
     import('../writelog/open.js'),
-    import('../migrate/cutover/run.js'),
+    import('../migrate/cutover/coordinator.js'),
     import('../replay/status.js'),
     import('../control/status.js'),
   ])

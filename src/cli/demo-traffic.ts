@@ -80,13 +80,11 @@ export class Traffic {
           await this.index.namespace(ns).deleteMany({ ids: [id] })
           ledger.set(id, null)
         } else {
-          await this.index
-            .namespace(ns)
-            .query({
-              vector: Array.from({ length: dimension }, () => rnd() - 0.5),
-              topK: 10,
-              filter: { category: { $ne: 'live' } },
-            })
+          await this.index.namespace(ns).query({
+            vector: Array.from({ length: dimension }, () => rnd() - 0.5),
+            topK: 10,
+            filter: { category: { $ne: 'live' } },
+          })
           this.figures.queries++
           n++
           await sleep(this.options.pauseMs)

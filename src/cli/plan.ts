@@ -37,7 +37,7 @@ Examples:
       const logger = loggerFor(config, 'vecshift-plan', { stderr: true })
       const [{ openStore }, { runPlan }, { formatPlan }] = await Promise.all([
         import('../stores/open.js'),
-        import('../migrate/plan/run.js'),
+        import('../migrate/plan/planner.js'),
         import('../migrate/plan/report.js'),
       ])
       const source = await openStore(config, 'source', logger)

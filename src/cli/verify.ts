@@ -76,7 +76,7 @@ Examples:
         { VerifyCheckpointFile },
       ] = await Promise.all([
         import('../stores/open.js'),
-        import('../migrate/verify/run.js'),
+        import('../migrate/verify/verifier.js'),
         import('../migrate/verify/report.js'),
         import('../migrate/copy/progress.js'),
         import('../control/open.js'),

@@ -2,7 +2,7 @@
 // process. They sit behind the same API key as everything else.
 import type { FastifyInstance } from 'fastify'
 import { ZodError } from 'zod'
-import { controlError } from '../pinecone/errors.js'
+import { controlError } from '../wire/pinecone/errors.js'
 import type { FaultInjector, FaultRule } from './faults.js'
 import type { RequestStats } from './request-stats.js'
 

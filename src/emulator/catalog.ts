@@ -1,6 +1,6 @@
 // The project's control-plane state: its indexes and collections. Collections hold a snapshot
 // of a pod-based index's records, as Pinecone's do, and a new index can be created from one.
-import { controlError, indexNotFound } from '../pinecone/errors.js'
+import { controlError, indexNotFound } from '../wire/pinecone/errors.js'
 import { VectorIndex, type IndexConfig, type RecordSet } from './index-store.js'
 import type { Metric, VectorType } from './records.js'
 

@@ -2,10 +2,10 @@
 // `dimension`/`metric`/`vector_type`/`spec` up to 2026-04, `schema`/`deployment` from 2026-07.
 // Errors follow Pinecone's control plane: 422 UNPROCESSABLE_ENTITY when the body does not
 // deserialize (missing or unknown field), 400 INVALID_ARGUMENT when a value is wrong.
-import type { ApiVersion } from '../pinecone/api-version.js'
-import { controlError } from '../pinecone/errors.js'
+import type { ApiVersion } from '../wire/pinecone/api-version.js'
+import { controlError } from '../wire/pinecone/errors.js'
 import type { Deployment, IndexConfig } from './index-store.js'
-import { LIMITS } from '../pinecone/limits.js'
+import { LIMITS } from '../wire/pinecone/limits.js'
 import type { Metric, VectorType } from './records.js'
 
 type Body = Record<string, unknown>

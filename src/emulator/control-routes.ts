@@ -11,7 +11,7 @@ import {
   readCreateWithSpec,
   type IndexRequest,
 } from './control-requests.js'
-import { controlError } from '../pinecone/errors.js'
+import { controlError } from '../wire/pinecone/errors.js'
 import { bodyOf, sendJsonText, versionOf } from './http.js'
 import type { IndexConfig } from './index-store.js'
 import { collectionModel, indexModel } from './index-model.js'

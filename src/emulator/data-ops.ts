@@ -1,11 +1,11 @@
 // The data-plane operations of one index: request validation with Pinecone's limits and
 // messages, the change or read, and the JSON text of the answer. HTTP wiring is in
 // data-routes.ts.
-import { atLeast, type ApiVersion } from '../pinecone/api-version.js'
-import { dataError, GrpcCode, invalidArgument } from '../pinecone/errors.js'
-import { compileFilter, type Predicate } from '../pinecone/filter.js'
+import { atLeast, type ApiVersion } from '../wire/pinecone/api-version.js'
+import { dataError, GrpcCode, invalidArgument } from '../wire/pinecone/errors.js'
+import { compileFilter, type Predicate } from '../wire/pinecone/filter.js'
 import type { VectorIndex } from './index-store.js'
-import { checkMetadata, LIMITS, optInt } from '../pinecone/limits.js'
+import { checkMetadata, LIMITS, optInt } from '../wire/pinecone/limits.js'
 import {
   lowerBound,
   upperBound,
@@ -16,7 +16,7 @@ import {
 } from './records.js'
 import { matchJson, vectorMapJson } from './responses.js'
 import { search } from './search.js'
-import { parseDelete, parseUpdate, parseUpsert, canonicalNamespace } from '../pinecone/write-requests.js'
+import { parseDelete, parseUpdate, parseUpsert, canonicalNamespace } from '../wire/pinecone/write-requests.js'
 import {
   decodeToken,
   echoNamespace,
@@ -26,7 +26,7 @@ import {
   parseQuery,
   reportedNamespace,
   statsFilter,
-} from '../pinecone/read-requests.js'
+} from '../wire/pinecone/read-requests.js'
 import { dict } from '../dict.js'
 
 export interface DataContext {

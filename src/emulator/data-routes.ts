@@ -3,8 +3,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Catalog } from './catalog.js'
 import * as ops from './data-ops.js'
-import { atLeast } from '../pinecone/api-version.js'
-import { dataError, GrpcCode, invalidArgument } from '../pinecone/errors.js'
+import { atLeast } from '../wire/pinecone/api-version.js'
+import { dataError, GrpcCode, invalidArgument } from '../wire/pinecone/errors.js'
 import { bodyOf, errorFor, sendJsonText, versionOf } from './http.js'
 import * as nsOps from './namespace-ops.js'
 

@@ -1,7 +1,7 @@
 // Small HTTP helpers shared by the emulator's routes: which plane a URL belongs to, the API
 // version of a request, its JSON body, and sending Pinecone-shaped answers.
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { parseApiVersion, type ApiVersion } from '../pinecone/api-version.js'
+import { parseApiVersion, type ApiVersion } from '../wire/pinecone/api-version.js'
 import {
   controlCodeFor,
   controlError,
@@ -9,7 +9,7 @@ import {
   invalidArgument,
   isPineconeError,
   PineconeError,
-} from '../pinecone/errors.js'
+} from '../wire/pinecone/errors.js'
 
 /** Data-plane requests live under /data/{index}/...; everything else is control plane. */
 export const DATA_PREFIX = '/data/'

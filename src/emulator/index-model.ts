@@ -7,7 +7,7 @@
 //
 // `host` is this emulator's URL for the index (http://127.0.0.1:PORT/data/NAME). There is no
 // `private_host`: the SDK prefers it over `host` and would go elsewhere.
-import { atLeast, type ApiVersion } from '../pinecone/api-version.js'
+import { atLeast, type ApiVersion } from '../wire/pinecone/api-version.js'
 import { collectionVectorCount, type Collection } from './catalog.js'
 import type { VectorIndex } from './index-store.js'
 

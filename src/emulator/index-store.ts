@@ -2,7 +2,7 @@
 // records (what the data plane reads and writes). The data-plane rules (validation, limits,
 // response shapes) live in data-ops.ts; this file only holds state and the primitive changes
 // to it, each of which bumps `generation` so persistence knows what to write.
-import type { Predicate } from '../pinecone/filter.js'
+import type { Predicate } from '../wire/pinecone/filter.js'
 import { Namespace, type Metric, type StoredRecord, type VectorType } from './records.js'
 
 export type Deployment =

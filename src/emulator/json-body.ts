@@ -3,9 +3,9 @@
 // "Request size 3MB exceeds the maximum supported size of 2MB" rather than 413, so the framework's
 // own body limit is set well above that and the size is checked here.
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { controlError, invalidArgument } from '../pinecone/errors.js'
+import { controlError, invalidArgument } from '../wire/pinecone/errors.js'
 import { isDataPlane } from './http.js'
-import { LIMITS, requestTooLarge } from '../pinecone/limits.js'
+import { LIMITS, requestTooLarge } from '../wire/pinecone/limits.js'
 
 /** Bodies larger than this are cut off by the framework (413) before they are read whole. */
 export const HARD_BODY_LIMIT = 64 * 1024 * 1024

@@ -2,13 +2,13 @@
 // A namespace exists while it holds records (upserts create it implicitly) or after an explicit
 // create; the default namespace always exists. `record_count` is an integer before 2026-07 and
 // a decimal string from it.
-import { atLeast } from '../pinecone/api-version.js'
+import { atLeast } from '../wire/pinecone/api-version.js'
 import { type Body, type DataContext, podUnsupported } from './data-ops.js'
-import { decodeToken, paginationToken, reportedNamespace } from '../pinecone/read-requests.js'
-import { dataError, GrpcCode } from '../pinecone/errors.js'
+import { decodeToken, paginationToken, reportedNamespace } from '../wire/pinecone/read-requests.js'
+import { dataError, GrpcCode } from '../wire/pinecone/errors.js'
 import { DEFAULT_NS, namespaceKey } from './index-store.js'
-import { optInt } from '../pinecone/limits.js'
-import { checkNamespaceName, parseCreateNamespace } from '../pinecone/write-requests.js'
+import { optInt } from '../wire/pinecone/limits.js'
+import { checkNamespaceName, parseCreateNamespace } from '../wire/pinecone/write-requests.js'
 import type { Namespace } from './records.js'
 
 function notFound(name: string): Error {

@@ -3,9 +3,9 @@
 // snapshot an index by copying maps of references, and lets persistence serialize without
 // locking.
 
-import type { Metadata, SparseVector } from '../pinecone/types.js'
+import type { Metadata, SparseVector } from '../wire/pinecone/types.js'
 
-export type { Metadata, MetadataValue, Metric, SparseVector, VectorType } from '../pinecone/types.js'
+export type { Metadata, MetadataValue, Metric, SparseVector, VectorType } from '../wire/pinecone/types.js'
 
 export interface StoredRecord {
   readonly id: string

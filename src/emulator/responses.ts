@@ -1,7 +1,7 @@
 // JSON text for data-plane answers that carry vector values. They are written by hand so each
 // float goes out in its shortest float32 form (float32.ts); everything else goes through
 // JSON.stringify.
-import { formatAsFloat32, formatFloat32Array } from '../pinecone/float32.js'
+import { formatAsFloat32, formatFloat32Array } from '../wire/pinecone/float32.js'
 import type { Match } from './search.js'
 import type { SparseVector, StoredRecord } from './records.js'
 

@@ -4,7 +4,7 @@
 //   euclidean   squared L2 distance            lower is more similar, so sorted ascending
 // Sums run in float64 over the stored float32 values; the score is sent back as a float32.
 // Ties are broken by id (bytewise) so results are deterministic.
-import type { Predicate } from '../pinecone/filter.js'
+import type { Predicate } from '../wire/pinecone/filter.js'
 import type { Metric, Namespace, SparseVector, StoredRecord } from './records.js'
 
 export interface SearchQuery {

@@ -5,8 +5,8 @@ import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import type { Dispatcher } from 'undici'
 import { E, VecshiftError, isVecshiftError, vxError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import { invalidArgument, isPineconeError } from '../pinecone/errors.js'
-import { NOT_HANDLED, parseWriteBody } from '../pinecone/fast-json.js'
+import { invalidArgument, isPineconeError } from '../wire/pinecone/errors.js'
+import { NOT_HANDLED, parseWriteBody } from '../wire/pinecone/fast-json.js'
 import {
   parseCreateNamespace,
   parseDelete,
@@ -16,11 +16,11 @@ import {
   checkNamespaceName,
   type IndexShape,
   type ParsedWrite,
-} from '../pinecone/write-requests.js'
+} from '../wire/pinecone/write-requests.js'
 import type { WriteLog } from '../writelog/contract.js'
 import type { IntentRecord, OutcomeKind, RecordHeader } from '../writelog/record.js'
 import { readBody } from './body.js'
-import { LIMITS, requestTooLarge } from '../pinecone/limits.js'
+import { LIMITS, requestTooLarge } from '../wire/pinecone/limits.js'
 import { countUpstreamError, type ForwardContext } from './forward.js'
 import { nothingSent } from './upstream-errors.js'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'

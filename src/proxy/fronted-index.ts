@@ -1,5 +1,5 @@
-import type { ApiVersion } from '../pinecone/api-version.js'
-import type { IndexShape } from '../pinecone/write-requests.js'
+import type { ApiVersion } from '../wire/pinecone/api-version.js'
+import type { IndexShape } from '../wire/pinecone/write-requests.js'
 
 // What the control-plane shim answers for the index the gateway fronts when no Pinecone
 // index of that name can describe it any more: after a cutover to pgvector, or once the old

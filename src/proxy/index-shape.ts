@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { E, VecshiftError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import type { IndexShape } from '../pinecone/write-requests.js'
-import type { Metric, VectorType } from '../pinecone/types.js'
+import type { IndexShape } from '../wire/pinecone/write-requests.js'
+import type { Metric, VectorType } from '../wire/pinecone/types.js'
 import type { Upstream } from './upstream.js'
 
 // What the gateway must know about the source index to validate writes as Pinecone would

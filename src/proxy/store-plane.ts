@@ -1,9 +1,9 @@
 import type { Readable } from 'node:stream'
 import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import { E, vxError } from '../errors.js'
-import { parseApiVersion, atLeast, type ApiVersion } from '../pinecone/api-version.js'
-import { dataError, GrpcCode, invalidArgument, isPineconeError } from '../pinecone/errors.js'
-import { formatAsFloat32, formatFloat32Array } from '../pinecone/float32.js'
+import { parseApiVersion, atLeast, type ApiVersion } from '../wire/pinecone/api-version.js'
+import { dataError, GrpcCode, invalidArgument, isPineconeError } from '../wire/pinecone/errors.js'
+import { formatAsFloat32, formatFloat32Array } from '../wire/pinecone/float32.js'
 import {
   decodeToken,
   echoNamespace,
@@ -13,9 +13,9 @@ import {
   parseQuery,
   reportedNamespace,
   statsFilter,
-} from '../pinecone/read-requests.js'
-import type { SparseVector } from '../pinecone/types.js'
-import { asBody, canonicalNamespace, type IndexShape, type ParsedWrite } from '../pinecone/write-requests.js'
+} from '../wire/pinecone/read-requests.js'
+import type { SparseVector } from '../wire/pinecone/types.js'
+import { asBody, canonicalNamespace, type IndexShape, type ParsedWrite } from '../wire/pinecone/write-requests.js'
 import { parseWrite } from './capture.js'
 import type { CapturedOp } from './routes.js'
 import type { QueryMatch, StoredVector, VectorStore } from '../stores/contract.js'
@@ -26,7 +26,7 @@ import { dict } from '../dict.js'
 // The Pinecone data plane answered from a store adapter instead of forwarded as bytes: what
 // the gateway serves once a pgvector target is primary, so the application keeps speaking
 // Pinecone's API (docs/architecture.md: "goes through the adapter only when it must translate").
-// Requests are checked by the same code the emulator uses (src/pinecone), so malformed ones
+// Requests are checked by the same code the emulator uses (src/wire/pinecone), so malformed ones
 // get Pinecone's 400s in Pinecone's words; answers have Pinecone's shapes (scores in
 // Pinecone's convention, which the adapter already converts to, floats in their shortest
 // float32 form, the default namespace named as the request's API version names it).

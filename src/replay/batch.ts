@@ -1,4 +1,4 @@
-import type { Metadata, SparseVector } from '../pinecone/types.js'
+import type { Metadata, SparseVector } from '../wire/pinecone/types.js'
 import type { StoredVector, VectorStore } from '../stores/contract.js'
 import { E, VecshiftError } from '../errors.js'
 

@@ -1,4 +1,4 @@
-import type { Metadata, Metric, SparseVector, VectorType } from '../pinecone/types.js'
+import type { Metadata, Metric, SparseVector, VectorType } from '../wire/pinecone/types.js'
 
 // One contract for every vector store a migration reads from or writes to: Pinecone
 // (serverless and pod-based, over REST) and pgvector. The copier, the replayer and the

@@ -1,4 +1,4 @@
-import { formatFloat32Array } from '../pinecone/float32.js'
+import { formatFloat32Array } from '../wire/pinecone/float32.js'
 import type { LogEntry } from './contract.js'
 import type { SparseValues } from './record.js'
 

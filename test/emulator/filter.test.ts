@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { request } from 'undici'
-import { isPineconeError } from '../../src/pinecone/errors.js'
-import { compileFilter } from '../../src/pinecone/filter.js'
+import { isPineconeError } from '../../src/wire/pinecone/errors.js'
+import { compileFilter } from '../../src/wire/pinecone/filter.js'
 import type { Metadata } from '../../src/emulator/records.js'
 import { startTestEmulator } from '../helpers/emulator.js'
 

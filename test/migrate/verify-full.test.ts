@@ -5,7 +5,7 @@
 // difference it could have seen.
 import t from 'tap'
 import { compareInFull, detectableRate } from '../../src/migrate/verify/full.js'
-import { runVerify } from '../../src/migrate/verify/run.js'
+import { runVerify } from '../../src/migrate/verify/verifier.js'
 import type { StoredVector } from '../../src/stores/contract.js'
 import { PgvectorStore } from '../../src/stores/pgvector/store.js'
 import { PineconeStore } from '../../src/stores/pinecone/store.js'

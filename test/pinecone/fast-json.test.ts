@@ -1,8 +1,8 @@
 // The capture path's parser must be indistinguishable from JSON.parse + toDense: same values
 // bit for bit, same structure, and every body it cannot vouch for handed back to JSON.parse.
 import t from 'tap'
-import { NOT_HANDLED, NumbersText, parseFetchResponse, parseWriteBody } from '../../src/pinecone/fast-json.js'
-import { parseUpdate, parseUpsert } from '../../src/pinecone/write-requests.js'
+import { NOT_HANDLED, NumbersText, parseFetchResponse, parseWriteBody } from '../../src/wire/pinecone/fast-json.js'
+import { parseUpdate, parseUpsert } from '../../src/wire/pinecone/write-requests.js'
 import { prng } from '../helpers/prng.js'
 
 const parse = (text: string) => parseWriteBody(Buffer.from(text, 'utf8'))

@@ -68,13 +68,11 @@ t.test('replay CLI: SIGKILL while applying, run again: the target equals the sou
     const target = ns === '' ? index : index.namespace(ns)
     for (let i = 0; i < ids.length; i += 20) {
       await target.upsert({
-        records: ids
-          .slice(i, i + 20)
-          .map((id, k) => ({
-            id,
-            values: values(),
-            metadata: { n: i + k, group: `g${(i + k) % 4}`, tags: ['a', `t${k % 3}`] },
-          })),
+        records: ids.slice(i, i + 20).map((id, k) => ({
+          id,
+          values: values(),
+          metadata: { n: i + k, group: `g${(i + k) % 4}`, tags: ['a', `t${k % 3}`] },
+        })),
       })
     }
     for (let k = 0; k < 60; k++) {

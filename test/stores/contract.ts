@@ -2,7 +2,7 @@
 // test/stores/pinecone.test.ts against the emulator, and by the pgvector suite against
 // PGlite). A store is opened fresh and empty for each test.
 import { readFileSync } from 'node:fs'
-import type { Metadata } from '../../src/pinecone/types.js'
+import type { Metadata } from '../../src/wire/pinecone/types.js'
 import type { QueryMatch, StoredVector, VectorStore } from '../../src/stores/contract.js'
 import type { TestContext } from '../helpers/tap.js'
 import { prng } from '../helpers/prng.js'

@@ -1,7 +1,7 @@
 // Records read as text keep it for a copy to forward, and nothing else ever gets it.
 import t from 'tap'
 import { denseText, withDenseText } from '../../src/stores/dense-text.js'
-import { vectorJson } from '../../src/stores/pinecone/wire.js'
+import { vectorJson } from '../../src/stores/pinecone/record-json.js'
 
 t.test('a record read as text forwards the text and parses it only when read', async (t) => {
   const v = withDenseText({ id: 'a', metadata: { k: 1 } }, '[0.5,-0.25,1e-7]')

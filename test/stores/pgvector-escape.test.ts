@@ -5,7 +5,7 @@
 // list, stats and filters. Without the encoding the upsert below fails with 22P05 and the
 // namespace comes back as "c370-\uFFFD".
 import t from 'tap'
-import type { Metadata } from '../../src/pinecone/types.js'
+import type { Metadata } from '../../src/wire/pinecone/types.js'
 import { decodeText, encodeText } from '../../src/stores/pgvector/escape.js'
 import { PgvectorStore } from '../../src/stores/pgvector/store.js'
 import { startTestPostgres } from '../helpers/pglite.js'

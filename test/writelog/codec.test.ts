@@ -1,6 +1,6 @@
 import t from 'tap'
 import { encodeRecord, FrameArena, FRAME_HEADER_BYTES, readFrame } from '../../src/writelog/codec.js'
-import type { Metadata } from '../../src/pinecone/types.js'
+import type { Metadata } from '../../src/wire/pinecone/types.js'
 import type { LogRecord } from '../../src/writelog/record.js'
 
 const header = {

@@ -5,7 +5,7 @@ import type { VectorStore } from '../../stores/contract.js'
 import type { CheckpointFile, CopyCheckpoint } from './checkpoint.js'
 import type { CopyPlan } from './plan.js'
 import type { Progress } from './progress.js'
-import type { CopySummary } from './run.js'
+import type { CopySummary } from './copier.js'
 import { dict } from '../../dict.js'
 
 // The collection strategy: Pinecone's own pod-to-serverless path

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { compileFilter } from '../../pinecone/filter.js'
+import { compileFilter } from '../../wire/pinecone/filter.js'
 import type { StoredVector } from '../../stores/contract.js'
 import type { Position, WriteLog } from '../../writelog/contract.js'
 import type { LogRecord } from '../../writelog/record.js'

@@ -1,5 +1,5 @@
 import { formatDuration } from './progress.js'
-import type { CopySummary } from './run.js'
+import type { CopySummary } from './copier.js'
 
 /** The copy's closing report, for a terminal (--json prints the object itself). */
 export function formatSummary(s: CopySummary): string {

@@ -36,7 +36,7 @@ export interface ReconcileOptions {
   readonly batchSize?: number
   /** Writes by filter, delete-all and namespace deletions read in this pass: reconciled
    *  ('reconcile'), or only counted ('count': inside the write pause, where the cutover has
-   *  made sure they are safe, see run.ts). */
+   *  made sure they are safe, see coordinator.ts). */
   readonly wholeWrites?: 'reconcile' | 'count'
   /** Namespaces whose copy had batches not positioned in the write log ('all' for a copy
    *  that never was, like the collection strategy). */

@@ -1,5 +1,5 @@
 import { formatDuration } from '../copy/progress.js'
-import type { PlanReport } from './run.js'
+import type { PlanReport } from './planner.js'
 
 // The plan as a person reads it before a migration.
 

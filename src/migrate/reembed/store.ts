@@ -1,5 +1,5 @@
 import { E, VecshiftError } from '../../errors.js'
-import type { Metadata } from '../../pinecone/types.js'
+import type { Metadata } from '../../wire/pinecone/types.js'
 import type { StoredVector, UpdateRequest, VectorStore } from '../../stores/contract.js'
 import type { EmbeddingsClient } from './client.js'
 import { own } from '../../dict.js'

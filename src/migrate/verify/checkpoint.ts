@@ -1,7 +1,7 @@
 import { mkdir, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { readJson, writeJsonAtomic } from '../../atomic-json.js'
-import type { VerifyCheckpoint, VerifyState } from './run.js'
+import type { VerifyCheckpoint, VerifyState } from './verifier.js'
 
 /** An interrupted verification's progress, one JSON file per migration (written atomically,
  *  removed once a verification finishes). */

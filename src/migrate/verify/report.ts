@@ -1,4 +1,4 @@
-import type { VerifyReport } from './run.js'
+import type { VerifyReport } from './verifier.js'
 
 // The verification as a person reads it on a terminal: what passed, what did not and why.
 

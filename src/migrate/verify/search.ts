@@ -1,5 +1,5 @@
 import type { QueryMatch, StoredVector, VectorStore } from '../../stores/contract.js'
-import type { SparseVector } from '../../pinecone/types.js'
+import type { SparseVector } from '../../wire/pinecone/types.js'
 
 // Search agreement, as the migration article measures it: the same queries on both sides,
 // the source's answer taken as the truth. Per query: overlap@k (shared ids / k), recall@k

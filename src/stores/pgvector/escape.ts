@@ -1,4 +1,4 @@
-import type { Metadata } from '../../pinecone/types.js'
+import type { Metadata } from '../../wire/pinecone/types.js'
 import { wellFormed } from '../../unicode.js'
 
 // Strings Pinecone accepts that Postgres cannot hold as they are: NUL (refused in text

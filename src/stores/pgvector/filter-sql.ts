@@ -1,8 +1,8 @@
-import { compileFilter } from '../../pinecone/filter.js'
+import { compileFilter } from '../../wire/pinecone/filter.js'
 import { encodeText } from './escape.js'
 
 // Pinecone's metadata filter language as a SQL condition over a jsonb column, with the same
-// semantics as the emulator's predicate (src/pinecone/filter.ts; the corpus in
+// semantics as the emulator's predicate (src/wire/pinecone/filter.ts; the corpus in
 // test/fixtures/filters.json holds both to it): list-of-strings fields match $eq/$in when any
 // element does, $ne/$nin also match records without the field, numbers never equal strings.
 //

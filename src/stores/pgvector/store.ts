@@ -1,7 +1,7 @@
 import pg from 'pg'
 import { E, VecshiftError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
-import type { Metadata, Metric, VectorType } from '../../pinecone/types.js'
+import type { Metadata, Metric, VectorType } from '../../wire/pinecone/types.js'
 import { withRetries, type RetryPolicy } from '../../retry.js'
 import type {
   DeleteRequest,

@@ -1,6 +1,6 @@
 import { E, VecshiftError } from '../../errors.js'
-import { formatFloat32, formatFloat32Array } from '../../pinecone/float32.js'
-import type { SparseVector } from '../../pinecone/types.js'
+import { formatFloat32, formatFloat32Array } from '../../wire/pinecone/float32.js'
+import type { SparseVector } from '../../wire/pinecone/types.js'
 
 // pgvector's text forms. Floats are written in their shortest float32 form and pgvector
 // parses them as float4, so a stored value is bit-for-bit the one sent; pgvector prints the

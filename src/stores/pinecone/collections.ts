@@ -1,5 +1,5 @@
 import { E, VecshiftError } from '../../errors.js'
-import type { Metric } from '../../pinecone/types.js'
+import type { Metric } from '../../wire/pinecone/types.js'
 import type { CollectionControl, CollectionState } from '../contract.js'
 import type { PineconeResponse } from './http.js'
 

@@ -1,7 +1,7 @@
 import { E, VecshiftError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
-import { formatFloat32Array } from '../../pinecone/float32.js'
-import type { Metric, VectorType } from '../../pinecone/types.js'
+import { formatFloat32Array } from '../../wire/pinecone/float32.js'
+import type { Metric, VectorType } from '../../wire/pinecone/types.js'
 import type { RetryPolicy } from '../../retry.js'
 import type {
   CollectionControl,
@@ -18,7 +18,7 @@ import type {
   VectorStore,
 } from '../contract.js'
 import { PineconeHttp, PineconeRefusal, type PineconeHttpOptions, type PineconeResponse } from './http.js'
-import { NOT_HANDLED, parseFetchResponse } from '../../pinecone/fast-json.js'
+import { NOT_HANDLED, parseFetchResponse } from '../../wire/pinecone/fast-json.js'
 import { PineconeCollections } from './collections.js'
 import {
   namespaceFromWire,
@@ -29,7 +29,7 @@ import {
   upsertBody,
   vectorJson,
   wireNamespace,
-} from './wire.js'
+} from './record-json.js'
 
 // The Pinecone adapter: REST over undici, for serverless and pod-based indexes.
 //
