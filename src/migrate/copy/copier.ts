@@ -1,21 +1,21 @@
-import { createReadStream } from 'node:fs'
-import { createInterface } from 'node:readline'
-import { E, VecshiftError } from '../../errors.js'
+import { dict } from '../../dict.js'
 import type { Logger } from '../../logger.js'
 import type { StoredVector, VectorStore } from '../../stores/contract.js'
+import { countLines, idsFileBatches, listBatches, type Batch } from './batches.js'
 import type { CheckpointFile, CopyCheckpoint, NamespaceProgress } from './checkpoint.js'
+import { Pipeline } from './pipeline.js'
 import type { CopyPlan } from './plan.js'
 import type { Progress } from './progress.js'
 import { TokenBucket } from './rate.js'
-import type { Settler } from './settle.js'
-import { dict } from '../../dict.js'
+import type { BatchIo, SettledBatch, Settler } from './settle.js'
 
 // The bulk copy for the list-fetch and ids-file strategies: batches of ids go through
 // fetch (source) -> upsert (target), `concurrency` batches at a time, within the rate
-// limits. One producer makes batches in order (a list cursor, or lines of the ids file);
-// workers copy them; the checkpoint advances past a batch only when it and every batch
-// before it are done, and a worker waits for that checkpoint to be durable before taking
-// its next batch. Memory is bounded: at most 2 x concurrency batches of ids exist at once.
+// limits. One producer makes batches in order (a list cursor, or lines of the ids file:
+// batches.ts); workers copy them; the checkpoint advances past a batch only when it and every
+// batch before it are done, and a worker waits for that checkpoint to be durable before
+// taking its next batch (pipeline.ts). Memory is bounded: at most 2 x concurrency batches of
+// ids exist at once.
 //
 // A copy runs while the gateway captures writes. Each record is copied as the source holds
 // it when fetched, so a write made before the fetch is carried along, and one made after it
@@ -64,324 +64,207 @@ export interface CopySummary {
   readonly settle?: { readonly extraRounds: number; readonly unpositionedBatches: number; readonly unsettled: number }
 }
 
-interface Batch {
-  readonly seq: number
-  /** Ids by namespace (an ids file may mix namespaces). */
-  readonly ids: ReadonlyMap<string, string[]>
-  /** What the checkpoint records once this batch and all before it are done. */
-  readonly after: (cp: CopyCheckpoint) => void
-}
-
 export async function runCopy(
   source: VectorStore,
   target: VectorStore,
   plan: CopyPlan,
   options: CopyRunOptions,
 ): Promise<CopySummary> {
-  const started = Date.now()
-  const now = new Date().toISOString()
-  const checkpoint: CopyCheckpoint = options.resumeFrom ?? {
-    version: 1,
-    migration: options.migration,
-    strategy: plan.strategy,
-    source: source.label,
-    target: target.label,
-    startedAt: now,
-    updatedAt: now,
-    namespaces: dict(),
+  return new Copier(source, target, plan, options).run()
+}
+
+/** Ids copied by the batches in flight, per namespace. */
+type Copied = Map<string, number>
+
+class Copier {
+  readonly #started = Date.now()
+  readonly #checkpoint: CopyCheckpoint
+  readonly #requests: TokenBucket
+  readonly #vectors: TokenBucket
+  /** Ids listed or given that the source no longer had when fetched. */
+  #missing = 0
+  /** Records copied by batches not yet complete (not yet in the checkpoint's counts). */
+  #inFlightCopied = 0
+  readonly #settled = { extraRounds: 0, unpositionedBatches: 0, unsettled: 0 }
+
+  constructor(
+    private readonly source: VectorStore,
+    private readonly target: VectorStore,
+    private readonly plan: CopyPlan,
+    private readonly o: CopyRunOptions,
+  ) {
+    const now = new Date().toISOString()
+    this.#checkpoint = o.resumeFrom ?? {
+      version: 1,
+      migration: o.migration,
+      strategy: plan.strategy,
+      source: source.label,
+      target: target.label,
+      startedAt: now,
+      updatedAt: now,
+      namespaces: dict(),
+    }
+    this.#requests = new TokenBucket(o.maxRequestsPerSec)
+    this.#vectors = new TokenBucket(o.maxVectorsPerSec)
   }
-  const requests = new TokenBucket(options.maxRequestsPerSec)
-  const vectors = new TokenBucket(options.maxVectorsPerSec)
-  let missing = 0
-  let inFlightCopied = 0
-  const copiedSoFar = () => Object.values(checkpoint.namespaces).reduce((n, p) => n + p.copied, 0)
-  const total = options.idsFile !== undefined ? await countLines(options.idsFile) : plan.total
-  checkpoint.total = total
-  options.progress?.start(() => ({
-    done: copiedSoFar() + inFlightCopied,
-    total,
-    retries: source.counters.retries + target.counters.retries,
-  }))
 
-  const nsState = (ns: string): NamespaceProgress => (checkpoint.namespaces[ns] ??= { done: false, copied: 0 })
+  async run(): Promise<CopySummary> {
+    const total = this.o.idsFile !== undefined ? await countLines(this.o.idsFile) : this.plan.total
+    this.#checkpoint.total = total
+    this.o.progress?.start(() => this.#progress(this.#copiedSoFar() + this.#inFlightCopied, total))
+    this.#markSettling()
+    const failure = await new Pipeline<Batch, Copied>({
+      concurrency: this.o.concurrency,
+      // Batches copied but not yet settled in the write log (settle.ts): the workers go on with
+      // the next batches meanwhile, up to this many, so the copy's rate does not hang on the
+      // replayer's latency; each completes (moves the checkpoint) once settled. A replayer
+      // slower than that paces the copy (each batch waits at most copy.settle.replayWaitMs,
+      // then goes unpositioned, for the cutover to compare in full).
+      maxSettling: this.o.settle ? this.o.concurrency * 8 : 1,
+      ...(this.o.signal ? { signal: this.o.signal } : {}),
+      batches: this.#batches(),
+      copy: (batch) => this.#copyBatch(batch),
+      complete: (batch, copied) => this.#complete(batch, copied),
+      save: () => this.o.checkpoint.save(this.#checkpoint),
+    }).run()
+    return this.#finish(failure, total)
+  }
 
-  const settled = { extraRounds: 0, unpositionedBatches: 0, unsettled: 0 }
-  // A resumed copy that ran without the log before cannot say what it positioned.
-  if (options.settle && options.resumeFrom === undefined) checkpoint.settle = { unpositioned: [] }
-  else if (!options.settle) delete checkpoint.settle
-  /** Copies one batch: returns records copied per namespace once its first round is done,
-   *  and a promise that resolves once it is settled in the write log (at once without one). */
-  const copyBatch = async (batch: Batch): Promise<{ counts: Map<string, number>; settledAll: Promise<unknown> }> => {
-    const counts = new Map<string, number>()
+  /** With a write log, the checkpoint names the namespaces copied unpositioned; a resumed
+   *  copy that ran without the log before cannot say what it positioned. */
+  #markSettling(): void {
+    if (this.o.settle && this.o.resumeFrom === undefined) this.#checkpoint.settle = { unpositioned: [] }
+    else if (!this.o.settle) delete this.#checkpoint.settle
+  }
+
+  #batches(): AsyncGenerator<Batch> {
+    const { idsFile, batchSize, namespace } = this.o
+    if (idsFile !== undefined) return idsFileBatches(idsFile, batchSize, namespace, this.#checkpoint)
+    const namespaces = this.plan.namespaces.map((n) => n.namespace)
+    return listBatches(this.source, namespaces, batchSize, (ns) => this.#namespace(ns))
+  }
+
+  /** Copies one batch: records copied per namespace once its first round is done, and a
+   *  promise that resolves once it is settled in the write log (at once without one). */
+  async #copyBatch(batch: Batch): Promise<{ result: Copied; settled: Promise<unknown> }> {
+    const copied: Copied = new Map()
     const settling: Array<Promise<unknown>> = []
     for (const [ns, ids] of batch.ids) {
-      const io = {
-        fetch: async (list: readonly string[]) => {
-          await requests.take(1)
-          const found = await source.fetch(ns, list)
-          await options.afterFetch?.(ns, list)
-          return found
-        },
-        upsert: async (records: readonly StoredVector[]) => {
-          await vectors.take(records.length)
-          await requests.take(1)
-          await target.upsert(ns, records)
-        },
-        deleteIds: async (list: readonly string[]) => {
-          await requests.take(1)
-          await target.delete(ns, { ids: list })
-        },
-      }
-      let copied: number
-      if (options.settle) {
-        const r = await options.settle.copy(ns, ids, io)
-        copied = r.copied
-        missing += r.missing
-        settling.push(
-          r.settled.then(async (done) => {
-            settled.extraRounds += done.rounds - 1
-            if (!done.positioned) {
-              settled.unpositionedBatches++
-              // Saved with the checkpoint that moves past this batch; a batch lost to a crash
-              // before that is copied again on resume.
-              const marks = (checkpoint.settle ??= { unpositioned: [] }).unpositioned
-              if (!marks.includes(ns)) marks.push(ns)
-            }
-            if (done.unsettled.length > 0) {
-              settled.unsettled += done.unsettled.length
-              await options.onUnsettled?.(ns, done.unsettled)
-            }
-          }),
-        )
+      const io = this.#io(ns)
+      let n: number
+      if (this.o.settle) {
+        const first = await this.o.settle.copy(ns, ids, io)
+        n = first.copied
+        this.#missing += first.missing
+        settling.push(first.settled.then((done) => this.#settledIn(ns, done)))
       } else {
-        const found = await io.fetch(ids)
-        missing += ids.length - found.size
-        if (found.size > 0) await io.upsert([...found.values()])
-        copied = found.size
+        n = await this.#copyOnce(ids, io)
       }
-      counts.set(ns, copied)
-      inFlightCopied += copied
+      copied.set(ns, n)
+      this.#inFlightCopied += n
     }
-    return { counts, settledAll: Promise.all(settling) }
+    return { result: copied, settled: Promise.all(settling) }
   }
 
-  const produce =
-    options.idsFile !== undefined
-      ? idsFileBatches(options.idsFile, options.batchSize, options.namespace, checkpoint)
-      : listBatches(
-          source,
-          plan.namespaces.map((n) => n.namespace),
-          options.batchSize,
-          nsState,
-        )
-
-  // The pipeline: a bounded queue between the producer and the workers, and the in-order
-  // completion that moves the checkpoint.
-  const queue: Batch[] = []
-  let producerDone = false
-  let failure: unknown
-  const waiters: Array<() => void> = []
-  const wake = () => {
-    for (const w of waiters.splice(0)) w()
-  }
-  const wait = () => new Promise<void>((resolve) => waiters.push(resolve))
-  const finished = new Map<number, { batch: Batch; counts: Map<string, number> }>()
-  let nextToCommit = 0
-  const stopping = () => failure !== undefined || options.signal?.aborted === true
-
-  const producer = (async () => {
-    try {
-      for await (const batch of produce) {
-        while (queue.length >= options.concurrency * 2 && !stopping()) await wait()
-        if (stopping()) break
-        queue.push(batch)
-        wake()
-      }
-    } catch (err) {
-      failure ??= err
-    } finally {
-      producerDone = true
-      wake()
-    }
-  })()
-
-  const commit = async () => {
-    let advanced = false
-    for (;;) {
-      const next = finished.get(nextToCommit)
-      if (!next) break
-      finished.delete(nextToCommit)
-      for (const [ns, n] of next.counts) {
-        nsState(ns).copied += n
-        inFlightCopied -= n
-      }
-      next.batch.after(checkpoint)
-      nextToCommit++
-      advanced = true
-    }
-    if (advanced) await options.checkpoint.save(checkpoint)
+  /** Without a write log: fetched and upserted once. */
+  async #copyOnce(ids: readonly string[], io: BatchIo): Promise<number> {
+    const found = await io.fetch(ids)
+    this.#missing += ids.length - found.size
+    if (found.size > 0) await io.upsert([...found.values()])
+    return found.size
   }
 
-  // Batches copied but not yet settled in the write log (settle.ts): the workers go on with
-  // the next batches meanwhile, up to this many, so the copy's rate does not hang on the
-  // replayer's latency; each completes (moves the checkpoint) once settled. A replayer
-  // slower than that paces the copy (each batch waits at most copy.settle.replayWaitMs,
-  // then goes unpositioned, for the cutover to compare in full).
-  // Without a write log a batch is settled once copied, and a worker waits for its
-  // checkpoint save before the next batch (so a crash re-copies at most `concurrency`).
-  const maxSettling = options.settle ? options.concurrency * 8 : 1
-  const settlingBatches = new Set<Promise<void>>()
-  const workers = Array.from({ length: options.concurrency }, async () => {
-    for (;;) {
-      while (queue.length === 0 && !producerDone && !stopping()) await wait()
-      if (stopping() || queue.length === 0) return
-      const batch = queue.shift() as Batch
-      wake()
-      try {
-        const { counts, settledAll } = await copyBatch(batch)
-        const done: Promise<void> = settledAll
-          .then(async () => {
-            finished.set(batch.seq, { batch, counts })
-            await commit()
-          })
-          .catch((err: unknown) => {
-            failure ??= err
-          })
-          .finally(() => {
-            settlingBatches.delete(done)
-            wake()
-          })
-        settlingBatches.add(done)
-        while (settlingBatches.size >= maxSettling && !stopping()) await wait()
-      } catch (err) {
-        failure ??= err
-        wake()
-        return
-      }
-    }
-  })
-  await Promise.all([producer, ...workers])
-  await Promise.all([...settlingBatches])
-
-  const interrupted = failure === undefined && options.signal?.aborted === true
-  if (failure === undefined && !interrupted) {
-    checkpoint.finishedAt = new Date().toISOString()
-    await options.checkpoint.save(checkpoint)
-  }
-  const copied = copiedSoFar()
-  options.progress?.stop({ done: copied, total, retries: source.counters.retries + target.counters.retries })
-  if (failure !== undefined) throw failure
-  const durationMs = Date.now() - started
-  return {
-    strategy: plan.strategy,
-    resumed: options.resumeFrom !== undefined,
-    interrupted,
-    namespaces: Object.entries(checkpoint.namespaces)
-      .map(([namespace, p]) => ({ namespace, copied: p.copied }))
-      .sort((a, b) => (a.namespace < b.namespace ? -1 : 1)),
-    copied,
-    missing,
-    durationMs,
-    perSecond: durationMs > 0 ? Math.round((copied / durationMs) * 1000) : copied,
-    retries: { source: source.counters.retries, target: target.counters.retries },
-    checkpoint: options.checkpoint.path,
-    ...(options.settle ? { settle: settled } : {}),
-  }
-}
-
-/** Pages of ids, namespace after namespace, from each namespace's checkpointed cursor. */
-async function* listBatches(
-  source: VectorStore,
-  namespaces: readonly string[],
-  batchSize: number,
-  nsState: (ns: string) => NamespaceProgress,
-): AsyncGenerator<Batch> {
-  let seq = 0
-  for (const ns of namespaces) {
-    const state = nsState(ns)
-    if (state.done) continue
-    let cursor = state.cursor
-    for (;;) {
-      const page = await source.list(ns, { limit: batchSize, ...(cursor === undefined ? {} : { cursor }) })
-      const next = page.next
-      const last = next === undefined
-      if (page.ids.length > 0 || last) {
-        yield {
-          seq: seq++,
-          ids: new Map(page.ids.length > 0 ? [[ns, [...page.ids]]] : []),
-          after: (cp) => {
-            const s = cp.namespaces[ns] as NamespaceProgress
-            if (last) {
-              s.done = true
-              delete s.cursor
-            } else {
-              s.cursor = next
-            }
-          },
-        }
-      }
-      if (last) break
-      cursor = next
-    }
-  }
-}
-
-/** Batches of lines of an ids file ("namespace<TAB>id" or "id"), from the checkpointed line. */
-async function* idsFileBatches(
-  path: string,
-  batchSize: number,
-  namespace: string | undefined,
-  checkpoint: CopyCheckpoint,
-): AsyncGenerator<Batch> {
-  const skip = checkpoint.linesDone ?? 0
-  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity })
-  let line = 0
-  let seq = 0
-  let ids = new Map<string, string[]>()
-  let inBatch = 0
-  const take = (): Batch => {
-    const end = line
-    const batch: Batch = {
-      seq: seq++,
-      ids,
-      after: (cp) => {
-        cp.linesDone = end
+  /** The stores' calls for a namespace, within the rate limits. */
+  #io(ns: string): BatchIo {
+    const { source, target } = this
+    return {
+      fetch: async (list) => {
+        await this.#requests.take(1)
+        const found = await source.fetch(ns, list)
+        await this.o.afterFetch?.(ns, list)
+        return found
+      },
+      upsert: async (records: readonly StoredVector[]) => {
+        await this.#vectors.take(records.length)
+        await this.#requests.take(1)
+        await target.upsert(ns, records)
+      },
+      deleteIds: async (list) => {
+        await this.#requests.take(1)
+        await target.delete(ns, { ids: list })
       },
     }
-    ids = new Map()
-    inBatch = 0
-    return batch
   }
-  for await (const raw of lines) {
-    line++
-    if (line <= skip) continue
-    const text = raw.trim()
-    if (text !== '' && !text.startsWith('#')) {
-      const tab = raw.indexOf('\t')
-      const ns = tab >= 0 ? raw.slice(0, tab) : (namespace ?? '')
-      const id = (tab >= 0 ? raw.slice(tab + 1) : raw).trim()
-      if (namespace === undefined || ns === namespace) {
-        const list = ids.get(ns) ?? []
-        list.push(id)
-        ids.set(ns, list)
-        checkpoint.namespaces[ns] ??= { done: false, copied: 0 }
-        inBatch++
-      }
-    }
-    if (inBatch >= batchSize) yield take()
-  }
-  yield take()
-}
 
-async function countLines(path: string): Promise<number> {
-  let n = 0
-  try {
-    for await (const raw of createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity })) {
-      const text = raw.trim()
-      if (text !== '' && !text.startsWith('#')) n++
+  async #settledIn(ns: string, done: SettledBatch): Promise<void> {
+    this.#settled.extraRounds += done.rounds - 1
+    if (!done.positioned) {
+      this.#settled.unpositionedBatches++
+      // Saved with the checkpoint that moves past this batch; a batch lost to a crash
+      // before that is copied again on resume.
+      const marks = this.#checkpoint.settle ?? { unpositioned: [] }
+      this.#checkpoint.settle = marks
+      if (!marks.unpositioned.includes(ns)) marks.unpositioned.push(ns)
     }
-  } catch (err) {
-    throw new VecshiftError(E.COPY_REFUSED, [`cannot read the ids file ${path}: ${(err as Error).message}`])
+    if (done.unsettled.length > 0) {
+      this.#settled.unsettled += done.unsettled.length
+      await this.o.onUnsettled?.(ns, done.unsettled)
+    }
   }
-  return n
+
+  /** A batch and all before it are done: the checkpoint records it. */
+  #complete(batch: Batch, copied: Copied): void {
+    for (const [ns, n] of copied) {
+      this.#namespace(ns).copied += n
+      this.#inFlightCopied -= n
+    }
+    batch.after(this.#checkpoint)
+  }
+
+  /** Finished (the checkpoint says so), interrupted, or failed (throws). */
+  async #finish(failure: unknown, total: number): Promise<CopySummary> {
+    const interrupted = failure === undefined && this.o.signal?.aborted === true
+    if (failure === undefined && !interrupted) {
+      this.#checkpoint.finishedAt = new Date().toISOString()
+      await this.o.checkpoint.save(this.#checkpoint)
+    }
+    const copied = this.#copiedSoFar()
+    this.o.progress?.stop(this.#progress(copied, total))
+    if (failure !== undefined) throw failure
+    return this.#summary(interrupted, copied)
+  }
+
+  #summary(interrupted: boolean, copied: number): CopySummary {
+    const { source, target } = this
+    const durationMs = Date.now() - this.#started
+    return {
+      strategy: this.plan.strategy,
+      resumed: this.o.resumeFrom !== undefined,
+      interrupted,
+      namespaces: Object.entries(this.#checkpoint.namespaces)
+        .map(([namespace, p]) => ({ namespace, copied: p.copied }))
+        .sort((a, b) => (a.namespace < b.namespace ? -1 : 1)),
+      copied,
+      missing: this.#missing,
+      durationMs,
+      perSecond: durationMs > 0 ? Math.round((copied / durationMs) * 1000) : copied,
+      retries: { source: source.counters.retries, target: target.counters.retries },
+      checkpoint: this.o.checkpoint.path,
+      ...(this.o.settle ? { settle: this.#settled } : {}),
+    }
+  }
+
+  #progress(done: number, total: number): { done: number; total: number; retries: number } {
+    return { done, total, retries: this.source.counters.retries + this.target.counters.retries }
+  }
+
+  #namespace(ns: string): NamespaceProgress {
+    const state = this.#checkpoint.namespaces[ns] ?? { done: false, copied: 0 }
+    this.#checkpoint.namespaces[ns] = state
+    return state
+  }
+
+  #copiedSoFar(): number {
+    return Object.values(this.#checkpoint.namespaces).reduce((n, p) => n + p.copied, 0)
+  }
 }

@@ -75,7 +75,10 @@ export class Progress {
       const eta = final
         ? `done in ${formatDuration(elapsed)}`
         : `ETA ${etaSeconds === null ? '--' : formatDuration(etaSeconds)}`
-      const line = `${this.#label}${phase ? ` (${phase})` : ''} ${bar} ${pct} ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} ${Math.round(rate).toLocaleString('en-US')}/s ${eta}${retries ? ` retries ${retries}` : ''}`
+      const counts = `${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')}`
+      const speed = `${Math.round(rate).toLocaleString('en-US')}/s`
+      const label = `${this.#label}${phase ? ` (${phase})` : ''}`
+      const line = `${label} ${bar} ${pct} ${counts} ${speed} ${eta}${retries ? ` retries ${retries}` : ''}`
       this.#sink.write(`\r\x1b[2K${line}${final ? '\n' : ''}`)
       return
     }
@@ -94,6 +97,14 @@ export class Progress {
       })}\n`,
     )
   }
+}
+
+/** The progress display `--progress` asks for on `sink` (stderr): auto (a bar on a terminal,
+ *  JSON lines otherwise), bar, json, or none (undefined). */
+export function progressFor(mode: string | undefined, sink: ProgressSink, label: string): Progress | undefined {
+  const chosen = mode === 'auto' || mode === undefined ? (sink.isTTY ? 'bar' : 'json') : mode
+  if (chosen === 'none') return undefined
+  return new Progress({ isTTY: chosen === 'bar', write: (text: string) => sink.write(text) }, label)
 }
 
 export function formatDuration(seconds: number): string {
