@@ -1,6 +1,7 @@
 import type { WriteLog } from '../../src/writelog/contract.js'
 import type { LogRecord, UpsertRecord } from '../../src/writelog/record.js'
 import type { TestContext } from '../helpers/tap.js'
+import { until } from '../helpers/until.js'
 
 // The write-log contract, run against every backend. `open` gives a fresh, empty log for
 // the test (and may be called again to reopen the same log after close).
@@ -29,6 +30,8 @@ async function collect(log: WriteLog, after?: string): Promise<Array<{ position:
   for await (const entry of log.read(after === undefined ? {} : { after })) out.push(entry)
   return out
 }
+
+const closed = { code: 'VECSHIFT_ERR_LOG_CLOSED' }
 
 export function runContract(t: TestContext, target: ContractTarget): void {
   t.test(`${target.name}: an empty log has no head or tail and reads nothing`, async (t) => {
@@ -112,9 +115,11 @@ export function runContract(t: TestContext, target: ContractTarget): void {
         if (got.length === 3) controller.abort()
       }
     })()
-    await new Promise((r) => setTimeout(r, 50))
+    // Each append waits until the reader has caught up, so that it arrives while the reader
+    // follows the tail rather than before the reader has looked.
+    await until(() => got.length === 1, { timeoutMs: 15_000, what: 'the reader to see the first record' })
     await log.append([upsert('b')])
-    await new Promise((r) => setTimeout(r, 50))
+    await until(() => got.length === 2, { timeoutMs: 15_000, what: 'the reader to see the second record' })
     await log.append([upsert('c')])
     await reading
     t.same(got, ['a', 'b', 'c'])
@@ -163,5 +168,34 @@ export function runContract(t: TestContext, target: ContractTarget): void {
     await log.close()
     await log.close()
     await t.rejects(log.append([upsert('b')]), { code: 'VECSHIFT_ERR_LOG_CLOSED' })
+  })
+
+  t.test(`${target.name}: close finishes accepted appends; every call after it is refused`, async (t) => {
+    const { log, reopen } = await target.open(t)
+    const [first] = await log.append([upsert('before')])
+    // Accepted before close: its caller may be about to acknowledge a client.
+    const accepted = log.append([upsert('accepted')])
+    const closing = log.close()
+    const closingAgain = log.close()
+    await t.rejects(log.append([upsert('while-closing')]), closed, 'an append while closing is refused')
+    await Promise.all([closing, closingAgain])
+    t.equal((await accepted).length, 1, 'the append accepted before close became durable')
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['append', () => log.append([upsert('after')])],
+      ['read', () => collect(log)],
+      ['head', () => log.head()],
+      ['tail', () => log.tail()],
+      ['stats', () => log.stats()],
+      ['commit', () => log.commit('replayer', first as string)],
+      ['checkpoint', () => log.checkpoint('replayer')],
+      ['retain', () => log.retain()],
+    ]
+    for (const [name, call] of calls) await t.rejects(call(), closed, `${name} after close`)
+    const again = await reopen()
+    t.same(
+      (await collect(again)).map((e) => (e.record.op === 'upsert' ? e.record.vectors[0]?.id : e.record.op)),
+      ['before', 'accepted'],
+      'reopened: what was accepted is there, what was refused is not',
+    )
   })
 }

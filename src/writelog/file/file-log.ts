@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { E, VecshiftError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import { encodeRecord, FrameArena } from '../codec.js'
-import type { LogEntry, LogStats, Position, ReadOptions, WriteLog } from '../contract.js'
+import { BaseWriteLog } from '../base.js'
+import type { LogEntry, LogStats, Position, ReadOptions } from '../contract.js'
 import type { LogRecord } from '../record.js'
 import { fsyncDir, readJson, writeJsonAtomic } from '../../atomic-json.js'
 import { acquireDirLock, type DirLock } from './lock.js'
@@ -79,7 +80,7 @@ const TAIL_RETRIES = 25
 /** Readers note where every OFFSET_EVERY-th record's frame starts (see #offsets). */
 const OFFSET_EVERY = 64
 
-export class FileWriteLog implements WriteLog {
+export class FileWriteLog extends BaseWriteLog {
   readonly backend = 'file' as const
   readonly dir: string
   readonly recovery: Recovery | undefined
@@ -111,7 +112,6 @@ export class FileWriteLog implements WriteLog {
   readonly #arena = new FrameArena({ recycle: true })
   #flushing: Promise<void> | undefined
   #failure: Error | undefined
-  #closed = false
   #checkpoints: Record<string, Position>
 
   private constructor(init: {
@@ -124,6 +124,7 @@ export class FileWriteLog implements WriteLog {
     recovery: Recovery | undefined
     checkpoints: Record<string, Position>
   }) {
+    super()
     this.dir = init.dir
     this.#options = {
       segmentBytes: init.options.segmentBytes ?? 256 * 1024 * 1024,
@@ -189,8 +190,7 @@ export class FileWriteLog implements WriteLog {
     return Math.max(0, Number(to) - (from === undefined ? this.#headLsn() - 1 : Number(from)))
   }
 
-  append(records: readonly LogRecord[]): Promise<Position[]> {
-    if (this.#closed) return Promise.reject(new VecshiftError(E.LOG_CLOSED))
+  protected appendRecords(records: readonly LogRecord[]): Promise<Position[]> {
     if (this.#options.readOnly)
       return Promise.reject(new VecshiftError(E.LOG_UNAVAILABLE, ['file', 'opened read-only']))
     if (this.#failure) {
@@ -359,7 +359,7 @@ export class FileWriteLog implements WriteLog {
     this.#unsubmittedBytes = 0
   }
 
-  async *read(options: ReadOptions = {}): AsyncGenerator<LogEntry> {
+  protected async *readEntries(options: ReadOptions): AsyncGenerator<LogEntry> {
     const { signal } = options
     let lsn = options.after === undefined ? this.#headLsn() : Number(options.after) + 1
     if (lsn < this.#headLsn()) {
@@ -378,7 +378,8 @@ export class FileWriteLog implements WriteLog {
     let limit = 0
     try {
       for (;;) {
-        if (signal?.aborted || this.#closed) return
+        // Ends as soon as close() is called, before the last appends are durable.
+        if (signal?.aborted || this.state !== 'open') return
         if (lsn >= limit) limit = await this.#readableLimit()
         if (lsn < limit) {
           const segment = this.#segmentOf(lsn)
@@ -541,20 +542,19 @@ export class FileWriteLog implements WriteLog {
     return this.#segments[0]?.firstLsn ?? 0
   }
 
-  async head(): Promise<Position | undefined> {
+  protected async headPosition(): Promise<Position | undefined> {
     if (this.#options.readOnly) await this.#refreshSegments()
     const limit = await this.#readableLimit()
     return limit > this.#headLsn() ? formatLsn(this.#headLsn()) : undefined
   }
 
-  async tail(): Promise<Position | undefined> {
+  protected async tailPosition(): Promise<Position | undefined> {
     if (this.#options.readOnly) await this.#refreshSegments()
     const limit = await this.#readableLimit()
     return limit > this.#headLsn() ? formatLsn(limit - 1) : undefined
   }
 
-  async commit(consumer: string, position: Position): Promise<void> {
-    if (this.#closed) throw new VecshiftError(E.LOG_CLOSED)
+  protected async commitCheckpoint(consumer: string, position: Position): Promise<void> {
     // A reader in another process (the replayer beside the gateway) keeps the other
     // consumers' checkpoints as the file has them now.
     if (this.#options.readOnly)
@@ -563,13 +563,13 @@ export class FileWriteLog implements WriteLog {
     await writeJsonAtomic(join(this.dir, CHECKPOINTS), this.#checkpoints)
   }
 
-  async checkpoint(consumer: string): Promise<Position | undefined> {
+  protected async readCheckpoint(consumer: string): Promise<Position | undefined> {
     if (this.#options.readOnly)
       this.#checkpoints = (await readJson<Record<string, Position>>(join(this.dir, CHECKPOINTS))) ?? {}
     return this.#checkpoints[consumer]
   }
 
-  async retain(): Promise<{ removed: number }> {
+  protected async removePassed(): Promise<{ removed: number }> {
     const positions = Object.values(this.#checkpoints)
     if (positions.length === 0 || this.#options.readOnly) return { removed: 0 }
     // Every consumer has applied records up to and including `passed`.
@@ -587,7 +587,7 @@ export class FileWriteLog implements WriteLog {
     return { removed }
   }
 
-  async stats(): Promise<LogStats> {
+  protected async collectStats(): Promise<LogStats> {
     if (this.#options.readOnly) await this.#refreshSegments()
     let bytes = 0
     for (const s of this.#segments) bytes += (await stat(s.path)).size
@@ -595,17 +595,17 @@ export class FileWriteLog implements WriteLog {
     return {
       records: Math.max(0, limit - this.#headLsn()),
       bytes,
-      head: await this.head(),
-      tail: await this.tail(),
+      head: await this.headPosition(),
+      tail: await this.tailPosition(),
     }
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return
-    this.#closed = true
-    // Appends already accepted are finished, not dropped: their callers may be about to
-    // acknowledge a client.
+  protected async finishAppends(): Promise<void> {
     while (this.#flushing) await this.#flushing
+  }
+
+  protected async release(): Promise<void> {
+    // Wakes the readers following the log, so that they see it closed and end.
     this.#events.emit('close')
     await this.#active?.file.close()
     this.#lock?.release()

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { Partitioners, type Admin, type Producer } from 'kafkajs'
 import { E, VecshiftError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
-import type { LogEntry, LogStats, Position, ReadOptions, WriteLog } from '../contract.js'
+import { BaseWriteLog } from '../base.js'
+import type { LogEntry, LogStats, Position, ReadOptions } from '../contract.js'
 import { DEFAULT_DEDUPE_WINDOW } from '../dedupe.js'
 import { GroupCommit } from '../group-commit.js'
 import type { LogRecord } from '../record.js'
@@ -50,7 +51,7 @@ interface Scan {
   bytes: number
 }
 
-export class KafkaWriteLog implements WriteLog {
+export class KafkaWriteLog extends BaseWriteLog {
   readonly backend = 'kafka' as const
   readonly topic: string
   readonly partitions: number
@@ -63,7 +64,6 @@ export class KafkaWriteLog implements WriteLog {
   readonly #retry: RetryPolicy
   #scan: Scan | undefined
   #scanning: Promise<Scan> | undefined
-  #closed = false
 
   private constructor(init: {
     topic: string
@@ -77,6 +77,7 @@ export class KafkaWriteLog implements WriteLog {
     followPollMs: number
     dedupeWindow: number
   }) {
+    super()
     this.topic = init.topic
     this.partitions = init.partitions
     this.#admin = init.admin
@@ -92,7 +93,8 @@ export class KafkaWriteLog implements WriteLog {
       dedupeWindow: init.dedupeWindow,
       followPollMs: init.followPollMs,
       offsets: () => this.#offsets(),
-      isClosed: () => this.#closed,
+      // Readers go on while close() finishes the appends it accepted, and see them.
+      isClosed: () => this.state === 'closed',
     }
   }
 
@@ -200,28 +202,26 @@ export class KafkaWriteLog implements WriteLog {
     return n
   }
 
-  append(records: readonly LogRecord[]): Promise<Position[]> {
+  protected appendRecords(records: readonly LogRecord[]): Promise<Position[]> {
     return this.#queue.append(records)
   }
 
-  read(options: ReadOptions = {}): AsyncIterable<LogEntry> {
-    if (this.#closed) return failing(new VecshiftError(E.LOG_CLOSED))
+  protected readEntries(options: ReadOptions): AsyncIterable<LogEntry> {
     return readKafka(this.#source, options)
   }
 
-  async head(): Promise<Position | undefined> {
-    this.#open()
+  protected async headPosition(): Promise<Position | undefined> {
     for await (const entry of readKafka(this.#source)) return entry.position
     return undefined
   }
 
-  async tail(): Promise<Position | undefined> {
+  protected async tailPosition(): Promise<Position | undefined> {
     return (await this.#scanned()).after
   }
 
-  async stats(): Promise<LogStats> {
+  protected async collectStats(): Promise<LogStats> {
     const scan = await this.#scanned()
-    return { records: scan.records, bytes: scan.bytes, head: await this.head(), tail: scan.after }
+    return { records: scan.records, bytes: scan.bytes, head: await this.headPosition(), tail: scan.after }
   }
 
   /** tail() and stats() need to know which is the last record a reader would return (a
@@ -229,7 +229,6 @@ export class KafkaWriteLog implements WriteLog {
    *  incrementally from where they last stopped; a full scan only on the first call, or
    *  after Kafka's retention moved the start of the topic. */
   #scanned(): Promise<Scan> {
-    this.#open()
     this.#scanning ??= (async () => {
       const { low } = await this.#offsets()
       let scan = this.#scan
@@ -253,13 +252,11 @@ export class KafkaWriteLog implements WriteLog {
     return this.#scanning
   }
 
-  async commit(consumer: string, position: Position): Promise<void> {
-    this.#open()
+  protected async commitCheckpoint(consumer: string, position: Position): Promise<void> {
     await this.#checkpoints.commit(consumer, position)
   }
 
-  async checkpoint(consumer: string): Promise<Position | undefined> {
-    this.#open()
+  protected async readCheckpoint(consumer: string): Promise<Position | undefined> {
     return this.#checkpoints.get(consumer)
   }
 
@@ -268,22 +265,16 @@ export class KafkaWriteLog implements WriteLog {
    *  every Kafka offers. Set the topic's retention longer than the migration (or -1), or
    *  Kafka may delete records the replayer has not applied; a reader then fails with
    *  LOG_CORRUPT instead of skipping them. */
-  async retain(): Promise<{ removed: number }> {
-    this.#open()
+  protected async removePassed(): Promise<{ removed: number }> {
     return { removed: 0 }
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return
-    // Appends already accepted are finished first: their callers may be about to
-    // acknowledge a client.
-    await this.#queue.close()
-    this.#closed = true
-    await Promise.allSettled([this.#producer.disconnect(), this.#admin.disconnect(), this.#fetcher.disconnect()])
+  protected finishAppends(): Promise<void> {
+    return this.#queue.close()
   }
 
-  #open(): void {
-    if (this.#closed || this.#queue.closed) throw new VecshiftError(E.LOG_CLOSED)
+  protected async release(): Promise<void> {
+    await Promise.allSettled([this.#producer.disconnect(), this.#admin.disconnect(), this.#fetcher.disconnect()])
   }
 
   async #offsets(): Promise<{ low: number[]; high: number[] }> {
@@ -306,10 +297,6 @@ export class KafkaWriteLog implements WriteLog {
     }
     return { low, high }
   }
-}
-
-async function* failing(err: Error): AsyncGenerator<LogEntry> {
-  throw err
 }
 
 export function openKafkaLog(options: KafkaLogOptions): Promise<KafkaWriteLog> {

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { E, VecshiftError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import { encodeRecord } from '../codec.js'
-import type { LogEntry, LogStats, Position, ReadOptions, WriteLog } from '../contract.js'
+import { BaseWriteLog } from '../base.js'
+import type { LogEntry, LogStats, Position, ReadOptions } from '../contract.js'
 import { DEFAULT_DEDUPE_WINDOW } from '../dedupe.js'
 import { GroupCommit } from '../group-commit.js'
 import type { LogRecord } from '../record.js'
@@ -42,7 +42,7 @@ export interface S3LogOptions {
   readonly logger?: Logger
 }
 
-export class S3WriteLog implements WriteLog {
+export class S3WriteLog extends BaseWriteLog {
   readonly backend = 's3' as const
   readonly bucket: string
   readonly prefix: string
@@ -51,9 +51,9 @@ export class S3WriteLog implements WriteLog {
   readonly #queue: GroupCommit<Buffer>
   readonly #source: S3ReadSource
   #wrote = false
-  #closed = false
 
   private constructor(options: S3LogOptions) {
+    super()
     const settleMs = options.settleMs ?? 5000
     const appendTimeoutMs = options.appendTimeoutMs ?? 10_000
     const retry: RetryPolicy = { baseMs: 50, maxMs: 1000, deadlineMs: appendTimeoutMs }
@@ -106,7 +106,8 @@ export class S3WriteLog implements WriteLog {
       settleMs,
       followPollMs: options.followPollMs ?? 500,
       dedupeWindow: options.dedupeWindow ?? DEFAULT_DEDUPE_WINDOW,
-      isClosed: () => this.#closed,
+      // Readers go on while close() finishes the appends it accepted, and see them.
+      isClosed: () => this.state === 'closed',
     }
   }
 
@@ -127,24 +128,23 @@ export class S3WriteLog implements WriteLog {
     return comparePositions(a, b)
   }
 
-  append(records: readonly LogRecord[]): Promise<Position[]> {
+  protected appendRecords(records: readonly LogRecord[]): Promise<Position[]> {
     return this.#queue.append(records)
   }
 
-  read(options: ReadOptions = {}): AsyncIterable<LogEntry> {
-    if (this.#closed) return failing(new VecshiftError(E.LOG_CLOSED))
+  protected readEntries(options: ReadOptions): AsyncIterable<LogEntry> {
     return readS3(this.#source, options)
   }
 
-  async head(): Promise<Position | undefined> {
+  protected async headPosition(): Promise<Position | undefined> {
     return (await this.#listing()).head
   }
 
-  async tail(): Promise<Position | undefined> {
+  protected async tailPosition(): Promise<Position | undefined> {
     return (await this.#listing()).tail
   }
 
-  async stats(): Promise<LogStats> {
+  protected async collectStats(): Promise<LogStats> {
     const { records, bytes, head, tail } = await this.#listing()
     return { records, bytes, head, tail }
   }
@@ -152,7 +152,6 @@ export class S3WriteLog implements WriteLog {
   /** What a reader would go through right now, from the listing alone (the record count
    *  is in each key): up to the first object not yet settled. */
   async #listing(): Promise<LogStats> {
-    this.#open()
     const settledness = new Settledness(this.#source)
     let records = 0
     let bytes = 0
@@ -170,27 +169,25 @@ export class S3WriteLog implements WriteLog {
     return { records, bytes, head, tail }
   }
 
-  async commit(consumer: string, at: Position): Promise<void> {
-    this.#open()
+  protected async commitCheckpoint(consumer: string, at: Position): Promise<void> {
     await commitCheckpoint(this.#store, this.prefix, consumer, at)
   }
 
-  async checkpoint(consumer: string): Promise<Position | undefined> {
-    this.#open()
+  protected async readCheckpoint(consumer: string): Promise<Position | undefined> {
     return readCheckpoint(this.#store, this.prefix, consumer)
   }
 
-  async retain(): Promise<{ removed: number }> {
-    this.#open()
+  protected async removePassed(): Promise<{ removed: number }> {
     return retain(this.#store, this.prefix, new Settledness(this.#source))
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return
-    // Accepted appends are finished first: their callers may be about to acknowledge a
-    // client. Then other readers may take this writer's objects as final at once.
-    await this.#queue.close()
-    this.#closed = true
+  protected finishAppends(): Promise<void> {
+    return this.#queue.close()
+  }
+
+  protected async release(): Promise<void> {
+    // Every accepted append is settled: other readers may take this writer's objects as
+    // final at once.
     try {
       if (this.#wrote)
         await this.#store.putJson(closedWriterKey(this.prefix, this.writerId), {
@@ -203,14 +200,6 @@ export class S3WriteLog implements WriteLog {
       this.#store.destroy()
     }
   }
-
-  #open(): void {
-    if (this.#closed || this.#queue.closed) throw new VecshiftError(E.LOG_CLOSED)
-  }
-}
-
-async function* failing(err: Error): AsyncGenerator<LogEntry> {
-  throw err
 }
 
 export function openS3Log(options: S3LogOptions): Promise<S3WriteLog> {
