@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+
 // Bounded retries for remote peers (the kafka and s3 write logs, the stores). The caller says which
 // errors are worth retrying (an allowlist: connection failures, timeouts, throttling); any
 // other error, or running out of time, ends the loop with the last error so the append
@@ -26,11 +28,15 @@ export interface RetryOptions {
   readonly isRetriable: (err: unknown) => boolean
   /** Called before each retry (for a log line); not called for the first attempt. */
   readonly onRetry?: (err: unknown, attempt: number, delayMs: number) => void
+  /** Once aborted, no further attempt starts and the backoff ends: rejects with its reason. */
+  readonly signal?: AbortSignal
 }
 
 export async function withRetries<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
   const started = Date.now()
+  const { signal } = options
   for (let attempt = 0; ; attempt++) {
+    signal?.throwIfAborted()
     try {
       return await fn(attempt)
     } catch (err) {
@@ -38,7 +44,7 @@ export async function withRetries<T>(fn: (attempt: number) => Promise<T>, option
       const delay = backoffMs(attempt, options.policy)
       if (Date.now() - started + delay >= options.policy.deadlineMs) throw err
       options.onRetry?.(err, attempt + 1, delay)
-      await new Promise((resolve) => setTimeout(resolve, delay))
+      await sleep(delay, undefined, signal ? { signal } : {}).catch(() => signal?.throwIfAborted())
     }
   }
 }

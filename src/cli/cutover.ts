@@ -2,9 +2,11 @@ import type { Command } from 'commander'
 import { InvalidArgumentError } from 'commander'
 import type { Config } from '../config/schema.js'
 import type { ControlStore } from '../control/contract.js'
+import { rerouted } from '../control/record.js'
 import { E, VecshiftError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { VerificationResult } from '../migrate/cutover/coordinator.js'
+import { stepsHelp } from '../migrate/cutover/steps.js'
 import { configFromFlags, loggerFor, positiveInt, type ConfigFlags } from './common.js'
 
 // `vecshift cutover`: flips the migration to the target in a short, bounded write pause
@@ -32,13 +34,9 @@ export function registerCutover(program: Command): void {
     .addHelpText(
       'after',
       `
-Steps: preconditions (copy done, replayer following with lag <= cutover.maxLagRecords, a
-gateway replica registered), pre-reconcile (while traffic flows), catch-up (up to
-cutover.catchUpTimeoutMs for the replayer to come within cutover.barrierLagRecords of the
-log's tail; refused otherwise), barrier (replicas hold
-writes and append a fence), drain (the replayer reaches every fence), reconcile (ids written
-since), flip (reads and writes to the target; held writes released to it). Past the pause
-budget or on any failure: abort, back to capture, held writes go to the source.
+The steps (src/migrate/cutover/steps.ts; each runs within its deadline):
+${stepsHelp()}
+An abort goes back to capture and releases the held writes to the source; Ctrl-C aborts too.
 
 Examples:
   vecshift cutover --config migration.yaml --dry-run
@@ -67,14 +65,8 @@ Exit codes: 0 flipped (or routing changed), 2 refused (nothing changed), 3 abort
             process.stdout.write(`would route reads: ${JSON.stringify(routing)}\n`)
             return
           }
-          const next = await control.update(record.epoch, (r) => ({
-            ...r,
-            routing: { ...r.routing, ...routing },
-            epoch: r.epoch + 1,
-            updatedAt: new Date().toISOString(),
-            changedBy: 'vecshift cutover',
-            reason: flags.readsOnly ? 'reads to the target' : `${flags.canary}% of reads to the target`,
-          }))
+          const reason = flags.readsOnly ? 'reads to the target' : `${flags.canary}% of reads to the target`
+          const next = await control.update(record.epoch, (r) => rerouted(r, routing, 'vecshift cutover', reason))
           process.stdout.write(
             flags.json
               ? `${JSON.stringify(next)}\n`
@@ -119,8 +111,15 @@ async function flip(
   const source = await openStore(config, 'source', logger)
   const target = await openStore(config, 'target', logger)
   const files = new ReplayStatusFile(config.replay.dataDir, config.migration.id, rollback ? 'rollback' : 'replay')
+  // Ctrl-C or SIGTERM: before the pause the cutover refuses, in it it aborts (writes are
+  // released where they were); a second signal is Node's default (exit at once).
+  const cancel = new AbortController()
+  const stop = (signal: NodeJS.Signals) => cancel.abort(new Error(`${direction} interrupted (${signal})`))
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
   try {
     const result = await runCutover({
+      signal: cancel.signal,
       direction,
       control,
       log,
@@ -135,6 +134,7 @@ async function flip(
       maxLagRecords: config.cutover.maxLagRecords,
       barrierLagRecords: config.cutover.barrierLagRecords,
       catchUpTimeoutMs: config.cutover.catchUpTimeoutMs,
+      preReconcileTimeoutMs: config.cutover.preReconcileTimeoutMs,
       replayStaleMs: config.cutover.replayStaleMs,
       ...(config.cutover.requireVerify && !rollback
         ? {
@@ -181,6 +181,8 @@ async function flip(
     if (result.outcome === 'refused') process.exitCode = 2
     if (result.outcome === 'aborted') process.exitCode = 3
   } finally {
+    process.off('SIGINT', stop)
+    process.off('SIGTERM', stop)
     await Promise.allSettled([log.close(), source.close(), target.close()])
   }
 }
@@ -200,9 +202,10 @@ export function registerRollback(program: Command): void {
       'after',
       `
 Needs \`vecshift replay --reverse --follow\` running (it applies the writes made on the target
-since the cutover to the source). The steps are the cutover's, the other way: barrier
-(phase rollback), drain to the fences in the reverse log, reconcile, flip (phase
-source-primary). Past the budget it aborts: the target stays primary.
+since the cutover to the source). The steps are the cutover's (see \`vecshift cutover --help\`),
+the other way: the barrier is phase rollback, the drain reaches the fences in the reverse log,
+the flip is phase source-primary. Past the budget, or on Ctrl-C, it aborts: the target stays
+primary.
 Exit codes: 0 rolled back, 2 refused (nothing changed), 3 aborted (target still primary).`,
     )
     .action(async (flags: CutoverFlags) => {

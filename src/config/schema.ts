@@ -286,6 +286,10 @@ const cutover = z.strictObject({
    *  is this close to the log's tail: the drain inside the pause applies only that much. */
   barrierLagRecords: z.number().int().min(0).max(1_000_000).default(100),
   catchUpTimeoutMs: ms(0, 3_600_000).default(30_000),
+  /** The pre-reconcile (before the pause, while traffic flows) compares every id written since
+   *  capture began; past this it refuses the cutover. Large namespaces touched by writes by
+   *  filter are compared in full, which can take long. */
+  preReconcileTimeoutMs: ms(1_000, 24 * 3_600_000).default(30 * 60_000),
   /** A replayer that has not reported for this long is not running. */
   replayStaleMs: ms(100, 3_600_000).default(10_000),
   /** Refuse a cutover unless `vecshift verify` passed within verifyMaxAgeMs. */

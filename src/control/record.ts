@@ -63,8 +63,8 @@ export interface CutoverAttempt {
   readonly outcome: 'running' | 'done' | 'aborted'
   readonly reason?: string
   readonly steps: readonly CutoverStep[]
-  /** The longest time a write was held, when known. */
-  readonly maxPauseMs?: number
+  /** The write pause, barrier to flip (or abort), as the coordinator measured it. */
+  readonly pauseMs?: number
 }
 
 export interface MigrationRecord {
@@ -133,11 +133,23 @@ export function transitioned(
   routing?: Partial<Routing>,
 ): MigrationRecord {
   checkTransition(r.phase, to)
+  return changed(r, to, { ...routingFor(to), ...routing }, by, reason)
+}
+
+/** The record with part of its routing changed and its phase kept: reads moved to the target,
+ *  or a canary share of them, while writes stay where the phase puts them. */
+export function rerouted(r: MigrationRecord, routing: Partial<Routing>, by: string, reason?: string): MigrationRecord {
+  return changed(r, r.phase, { ...r.routing, ...routing }, by, reason)
+}
+
+/** Every change's shape, written once: the next epoch, when, by whom and why. A change
+ *  without a reason drops the previous one, which explained an older change. */
+function changed(r: MigrationRecord, phase: Phase, routing: Routing, by: string, reason?: string): MigrationRecord {
   const { reason: _previous, ...rest } = r
   return {
     ...rest,
-    phase: to,
-    routing: { ...routingFor(to), ...routing },
+    phase,
+    routing,
     epoch: r.epoch + 1,
     updatedAt: new Date().toISOString(),
     changedBy: by,

@@ -161,7 +161,7 @@ export function formatStatus(s: MigrationStatus): string {
   const last = r.cutovers.at(-1)
   if (last) {
     lines.push(
-      `  last ${last.kind}  ${last.outcome} (${last.startedAt})${last.reason ? `: ${last.reason}` : ''}${last.maxPauseMs === undefined ? '' : `; longest write pause ${last.maxPauseMs} ms`}`,
+      `  last ${last.kind}  ${last.outcome} (${last.startedAt})${last.reason ? `: ${last.reason}` : ''}${last.pauseMs === undefined ? '' : `; write pause ${last.pauseMs} ms`}`,
     )
     for (const step of last.steps)
       lines.push(

@@ -44,7 +44,15 @@ export interface StoredVector {
   readonly metadata?: Metadata
 }
 
-export interface ListOptions {
+/** Options every call that reaches a store can take. */
+export interface CallOptions {
+  /** Once aborted, the store starts no new request and retries nothing: the call rejects with
+   *  the signal's reason. A request already sent is not cut off but left to finish, so that a
+   *  caller that awaits the call knows no write of it lands later (the cutover relies on it). */
+  readonly signal?: AbortSignal
+}
+
+export interface ListOptions extends CallOptions {
   readonly prefix?: string
   /** Ids per page; the store may cap it (Pinecone: 100). */
   readonly limit?: number
@@ -108,7 +116,7 @@ export interface VectorStore {
   readonly counters: StoreCounters
   describe(): Promise<StoreDescription>
   /** Vector counts per namespace (namespaces with records). */
-  stats(): Promise<NamespaceStats[]>
+  stats(call?: CallOptions): Promise<NamespaceStats[]>
   /** A page of ids. Refused (UNSUPPORTED) when describe() says canList is false. */
   list(namespace: string, options?: ListOptions): Promise<ListPage>
   /** A page of the ids whose metadata matches `filter` (Pinecone's filter language), in the
@@ -120,18 +128,18 @@ export interface VectorStore {
     options?: Omit<ListOptions, 'prefix'>,
   ): Promise<ListPage>
   /** The records that exist among `ids` (any number: the adapter batches). */
-  fetch(namespace: string, ids: readonly string[]): Promise<Map<string, StoredVector>>
+  fetch(namespace: string, ids: readonly string[], call?: CallOptions): Promise<Map<string, StoredVector>>
   query(namespace: string, request: QueryRequest): Promise<QueryMatch[]>
   /** Present on stores whose query() answers from an approximate index that vecshift can
    *  bypass (pgvector): the same query by exhaustive search, the truth `verify` measures the
    *  served answers against (recall@k, and that none comes back short). */
   exactQuery?(namespace: string, request: QueryRequest): Promise<QueryMatch[]>
   /** Inserts or replaces whole records (any number: the adapter batches within limits). */
-  upsert(namespace: string, vectors: readonly StoredVector[]): Promise<void>
+  upsert(namespace: string, vectors: readonly StoredVector[], call?: CallOptions): Promise<void>
   /** By id: replaces values and merges setMetadata. By filter: merges setMetadata into every
    *  match. Returns the number of records matched, when the store reports it. */
-  update(namespace: string, request: UpdateRequest): Promise<{ matched?: number }>
-  delete(namespace: string, request: DeleteRequest): Promise<void>
+  update(namespace: string, request: UpdateRequest, call?: CallOptions): Promise<{ matched?: number }>
+  delete(namespace: string, request: DeleteRequest, call?: CallOptions): Promise<void>
   /** Creates a namespace (Pinecone API 2025-10+) with an optional metadata schema; one that
    *  exists already is fine (replay applies it again after a crash). */
   createNamespace?(namespace: string, schema?: Record<string, unknown>): Promise<void>

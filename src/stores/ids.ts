@@ -12,6 +12,7 @@ export function idCursor(
   namespace: string,
   filter?: Record<string, unknown>,
   page = PAGE,
+  signal?: AbortSignal,
 ): { next(): Promise<string | undefined> } {
   let ids: readonly string[] = []
   let at = 0
@@ -21,7 +22,7 @@ export function idCursor(
     async next() {
       while (at >= ids.length) {
         if (done) return undefined
-        const options = { limit: page, ...(cursor === undefined ? {} : { cursor }) }
+        const options = { limit: page, ...(cursor === undefined ? {} : { cursor }), ...(signal ? { signal } : {}) }
         const p =
           filter === undefined || !store.matching
             ? await store.list(namespace, options)
@@ -42,9 +43,10 @@ export async function* unionOfIds(
   a: VectorStore,
   b: VectorStore,
   namespace: string,
+  signal?: AbortSignal,
 ): AsyncGenerator<{ id: string; inA: boolean; inB: boolean }> {
-  const x = idCursor(a, namespace)
-  const y = idCursor(b, namespace)
+  const x = idCursor(a, namespace, undefined, PAGE, signal)
+  const y = idCursor(b, namespace, undefined, PAGE, signal)
   let p = await x.next()
   let q = await y.next()
   while (p !== undefined || q !== undefined) {

@@ -38,6 +38,19 @@ t.test('every subcommand answers --help with usage and exit 0', async (t) => {
   )
 })
 
+t.test('the cutover steps are described once: --help and the docs print the table in code', async (t) => {
+  const { readFileSync } = await import('node:fs')
+  const { stepsHelp } = await import('../../src/migrate/cutover/steps.js')
+  const table = stepsHelp()
+  const { stdout } = await run(process.execPath, [...CLI, 'cutover', '--help'])
+  t.ok(stdout.includes(table), 'vecshift cutover --help prints the step table')
+  const doc = readFileSync(new URL('../../docs/replay-and-cutover.md', import.meta.url), 'utf8')
+  const copy = /<!-- steps:begin -->\n```\n([\s\S]*?)\n```\n<!-- steps:end -->/.exec(doc)?.[1]
+  t.equal(copy, table, 'docs/replay-and-cutover.md has the same table (paste stepsHelp() output there)')
+  for (const name of ['preconditions', 'pre-reconcile', 'catch-up', 'barrier', 'drain', 'reconcile', 'flip'])
+    t.match(table, new RegExp(`^  ${name} `, 'm'), `step ${name} is in the table`)
+})
+
 t.test('a missing --config is a usage error that names the flag', async (t) => {
   const err = await run(process.execPath, [...CLI, 'gateway']).then(
     () => undefined,

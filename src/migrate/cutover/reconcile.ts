@@ -43,6 +43,10 @@ export interface ReconcileOptions {
   readonly unpositioned?: ReadonlySet<string> | 'all'
   /** Told the running count of ids checked, after each batch. */
   readonly onProgress?: (checked: number) => void
+  /** Once aborted, no further read or repair starts (a store call already sent finishes):
+   *  the pass rejects with the signal's reason, and awaiting it means none of its writes can
+   *  land on the target later (coordinator.ts aborts a cutover this way). */
+  readonly signal?: AbortSignal
 }
 
 export interface ReconcileResult {
@@ -76,6 +80,8 @@ export async function reconcile(
   options: ReconcileOptions = {},
 ): Promise<ReconcileResult> {
   const batchSize = options.batchSize ?? 500
+  const { signal } = options
+  const call = signal ? { signal } : {}
   let offset = options.from ?? 0
   let checked = 0
   let repaired = 0
@@ -88,7 +94,8 @@ export async function reconcile(
   const flush = async () => {
     for (const [ns, set] of pending) {
       const ids = [...set]
-      const [a, b] = await Promise.all([source.fetch(ns, ids), target.fetch(ns, ids)])
+      signal?.throwIfAborted()
+      const [a, b] = await Promise.all([source.fetch(ns, ids, call), target.fetch(ns, ids, call)])
       const upserts: StoredVector[] = []
       const deletes: string[] = []
       for (const id of ids) {
@@ -97,8 +104,10 @@ export async function reconcile(
         if (s === undefined && t !== undefined) deletes.push(id)
         else if (s !== undefined && (t === undefined || !same(s, t))) upserts.push(s)
       }
-      if (upserts.length > 0) await target.upsert(ns, upserts)
-      if (deletes.length > 0) await target.delete(ns, { ids: deletes })
+      signal?.throwIfAborted()
+      if (upserts.length > 0) await target.upsert(ns, upserts, call)
+      signal?.throwIfAborted()
+      if (deletes.length > 0) await target.delete(ns, { ids: deletes }, call)
       checked += ids.length
       repaired += upserts.length + deletes.length
       if (upserts.length + deletes.length > 0)
@@ -143,7 +152,7 @@ export async function reconcile(
     for (const [ns, t] of touched) {
       const unpositioned = options.unpositioned === 'all' || options.unpositioned?.has(ns) === true
       if (t.whole || unpositioned || !(can.source.match || can.target.match)) {
-        await compareNamespace(source, target, ns, can, add, flush)
+        await compareNamespace(source, target, ns, can, add, flush, signal)
         comparedInFull.push(ns)
         continue
       }
@@ -153,7 +162,7 @@ export async function reconcile(
           [target, can.target],
         ] as const) {
           if (!side.match) continue
-          const ids = idCursor(store, ns, filter)
+          const ids = idCursor(store, ns, filter, undefined, signal)
           for (let id = await ids.next(); id !== undefined; id = await ids.next()) {
             matched++
             await add(ns, id)
@@ -205,9 +214,10 @@ async function compareNamespace(
   can: Capabilities,
   add: (ns: string, id: string) => Promise<void>,
   flush: () => Promise<void>,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   if (can.source.list && can.target.list) {
-    for await (const { id } of unionOfIds(source, target, ns)) await add(ns, id)
+    for await (const { id } of unionOfIds(source, target, ns, signal)) await add(ns, id)
     return
   }
   const lister = can.source.list ? source : can.target.list ? target : undefined
@@ -215,10 +225,11 @@ async function compareNamespace(
     throw new VecshiftError(E.CUTOVER_REFUSED, [
       `writes by filter or delete-all in namespace "${ns}" have not been reconciled: ${await unreconcilable(source, target)}; copy that namespace again from a file of the source's ids (copy.idsFile, docs/copy.md) while the replayer follows, then run the cutover again`,
     ])
-  const ids = idCursor(lister, ns)
+  const ids = idCursor(lister, ns, undefined, undefined, signal)
   for (let id = await ids.next(); id !== undefined; id = await ids.next()) await add(ns, id)
   await flush()
-  const count = async (store: VectorStore) => (await store.stats()).find((n) => n.namespace === ns)?.vectorCount ?? 0
+  const count = async (store: VectorStore) =>
+    (await store.stats(signal ? { signal } : {})).find((n) => n.namespace === ns)?.vectorCount ?? 0
   const [a, b] = await Promise.all([count(source), count(target)])
   if (a !== b) {
     const other = lister === source ? target : source

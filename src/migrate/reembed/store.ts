@@ -1,6 +1,6 @@
 import { E, VecshiftError } from '../../errors.js'
 import type { Metadata } from '../../wire/pinecone/types.js'
-import type { StoredVector, UpdateRequest, VectorStore } from '../../stores/contract.js'
+import type { CallOptions, StoredVector, UpdateRequest, VectorStore } from '../../stores/contract.js'
 import type { EmbeddingsClient } from './client.js'
 import { own } from '../../dict.js'
 
@@ -34,8 +34,8 @@ export class ReembeddingStore implements VectorStore {
   describe() {
     return this.inner.describe()
   }
-  stats() {
-    return this.inner.stats()
+  stats(...args: Parameters<VectorStore['stats']>) {
+    return this.inner.stats(...args)
   }
   list(...args: Parameters<VectorStore['list']>) {
     return this.inner.list(...args)
@@ -65,8 +65,9 @@ export class ReembeddingStore implements VectorStore {
     return this.inner.searchLayout?.bind(this.inner)
   }
 
-  async upsert(namespace: string, vectors: readonly StoredVector[]): Promise<void> {
+  async upsert(namespace: string, vectors: readonly StoredVector[], call: CallOptions = {}): Promise<void> {
     if (vectors.length === 0) return
+    call.signal?.throwIfAborted()
     const texts = vectors.map((v) => this.#text(v.metadata, v.id))
     const embeddings = await this.client.embed(texts)
     await this.#checkDimension(embeddings[0] as Float32Array)
@@ -76,15 +77,16 @@ export class ReembeddingStore implements VectorStore {
         const { sparseValues: _sparse, ...rest } = v
         return { ...rest, values: embeddings[i] as Float32Array }
       }),
+      call,
     )
   }
 
-  async update(namespace: string, request: UpdateRequest): Promise<{ matched?: number }> {
-    if (!('id' in request)) return this.inner.update(namespace, request)
+  async update(namespace: string, request: UpdateRequest, call: CallOptions = {}): Promise<{ matched?: number }> {
+    if (!('id' in request)) return this.inner.update(namespace, request, call)
     const text = own(request.setMetadata, this.textField)
     if (text === undefined) {
       if (request.setMetadata === undefined) return {}
-      return this.inner.update(namespace, { id: request.id, setMetadata: request.setMetadata })
+      return this.inner.update(namespace, { id: request.id, setMetadata: request.setMetadata }, call)
     }
     const [values] = await this.client.embed([this.#text(request.setMetadata, request.id)])
     await this.#checkDimension(values as Float32Array)
@@ -92,7 +94,7 @@ export class ReembeddingStore implements VectorStore {
       id: request.id,
       values: values as Float32Array,
       setMetadata: request.setMetadata as Metadata,
-    })
+    }, call)
   }
 
   #text(metadata: Metadata | undefined, id: string): string {

@@ -92,7 +92,7 @@ export const STATUS_JS = String.raw`
     fill('cutovers', record.cutovers.slice().reverse().map(function (c) {
       return [new Date(c.startedAt).toLocaleString(), c.kind,
         { text: c.outcome + (c.reason ? ': ' + c.reason : ''), cls: c.outcome === 'done' ? 'good' : c.outcome === 'aborted' ? 'bad' : '' },
-        c.maxPauseMs === undefined ? '-' : c.maxPauseMs + ' ms',
+        c.pauseMs === undefined ? '-' : c.pauseMs + ' ms',
         c.steps.map(function (st) { return st.name + ' ' + st.ms + (st.ok ? '' : ' (failed)'); }).join(', ')];
     }), 'no cutover yet');
   }

@@ -4,6 +4,7 @@ import type { Logger } from '../../logger.js'
 import type { Metadata, Metric, VectorType } from '../../wire/pinecone/types.js'
 import { withRetries, type RetryPolicy } from '../../retry.js'
 import type {
+  CallOptions,
   DeleteRequest,
   ListOptions,
   ListPage,
@@ -326,10 +327,12 @@ export class PgvectorStore implements VectorStore {
     }
   }
 
-  async stats(): Promise<NamespaceStats[]> {
+  async stats(call: CallOptions = {}): Promise<NamespaceStats[]> {
     const r = await this.#sql<{ namespace: string; n: string }>(
       'stats',
       `SELECT namespace, count(*) AS n FROM ${this.#table} GROUP BY namespace ORDER BY namespace`,
+      [],
+      call.signal,
     )
     const out = r.rows.map((row) => ({ namespace: decodeText(row.namespace), vectorCount: Number(row.n) }))
     // Created namespaces with no record yet count too, as Pinecone lists them.
@@ -387,12 +390,13 @@ export class PgvectorStore implements VectorStore {
       what,
       `SELECT id FROM ${this.#table} WHERE ${where} ORDER BY id LIMIT $${params.length}`,
       params,
+      options.signal,
     )
     const ids = r.rows.slice(0, limit).map((row) => row.id)
     return r.rows.length > limit ? { ids, next: encodeCursor(ids[ids.length - 1] as string) } : { ids }
   }
 
-  async fetch(namespace: string, ids: readonly string[]): Promise<Map<string, StoredVector>> {
+  async fetch(namespace: string, ids: readonly string[], call: CallOptions = {}): Promise<Map<string, StoredVector>> {
     const out = new Map<string, StoredVector>()
     const ns = encodeText(namespace)
     for (let i = 0; i < ids.length; i += PG_LIMITS.fetchIds) {
@@ -400,6 +404,7 @@ export class PgvectorStore implements VectorStore {
         'fetch',
         `SELECT id, embedding::text AS embedding, sparse::text AS sparse, metadata FROM ${this.#table} WHERE namespace = $1 AND id = ANY($2::text[])`,
         [ns, ids.slice(i, i + PG_LIMITS.fetchIds)],
+        call.signal,
       )
       for (const row of r.rows) out.set(row.id, fromRow(row))
     }
@@ -544,7 +549,7 @@ export class PgvectorStore implements VectorStore {
     })
   }
 
-  async upsert(namespace: string, vectors: readonly StoredVector[]): Promise<void> {
+  async upsert(namespace: string, vectors: readonly StoredVector[], call: CallOptions = {}): Promise<void> {
     const shape = await this.#requireShape()
     // One statement per batch; within it an id may appear once (ON CONFLICT cannot touch a
     // row twice), and the last write of an id wins, as it would on Pinecone.
@@ -581,11 +586,12 @@ export class PgvectorStore implements VectorStore {
         `INSERT INTO ${this.#table} (namespace, id, embedding, sparse, metadata) VALUES ${rows.join(',')}
         ON CONFLICT (namespace, id) DO UPDATE SET embedding = EXCLUDED.embedding, sparse = EXCLUDED.sparse, metadata = EXCLUDED.metadata`,
         params,
+        call.signal,
       )
     }
   }
 
-  async update(namespace: string, request: UpdateRequest): Promise<{ matched?: number }> {
+  async update(namespace: string, request: UpdateRequest, call: CallOptions = {}): Promise<{ matched?: number }> {
     const params: unknown[] = [encodeText(namespace)]
     const sets: string[] = []
     const merge = (md: Metadata) => {
@@ -610,24 +616,31 @@ export class PgvectorStore implements VectorStore {
       where = `namespace = $1 AND ${new FilterSql("COALESCE(metadata, '{}'::jsonb)", params).translate(request.filter)}`
     }
     if (sets.length === 0) return { matched: 0 }
-    const r = await this.#sql('update', `UPDATE ${this.#table} SET ${sets.join(', ')} WHERE ${where}`, params)
+    const r = await this.#sql(
+      'update',
+      `UPDATE ${this.#table} SET ${sets.join(', ')} WHERE ${where}`,
+      params,
+      call.signal,
+    )
     return { matched: r.rowCount ?? 0 }
   }
 
-  async delete(namespace: string, request: DeleteRequest): Promise<void> {
+  async delete(namespace: string, request: DeleteRequest, call: CallOptions = {}): Promise<void> {
     if ('ids' in request) {
       for (let i = 0; i < request.ids.length; i += PG_LIMITS.deleteIds) {
-        await this.#sql('delete', `DELETE FROM ${this.#table} WHERE namespace = $1 AND id = ANY($2::text[])`, [
-          encodeText(namespace),
-          request.ids.slice(i, i + PG_LIMITS.deleteIds),
-        ])
+        await this.#sql(
+          'delete',
+          `DELETE FROM ${this.#table} WHERE namespace = $1 AND id = ANY($2::text[])`,
+          [encodeText(namespace), request.ids.slice(i, i + PG_LIMITS.deleteIds)],
+          call.signal,
+        )
       }
     } else if ('filter' in request) {
       const params: unknown[] = [encodeText(namespace)]
       const where = new FilterSql("COALESCE(metadata, '{}'::jsonb)", params).translate(request.filter)
-      await this.#sql('delete', `DELETE FROM ${this.#table} WHERE namespace = $1 AND ${where}`, params)
+      await this.#sql('delete', `DELETE FROM ${this.#table} WHERE namespace = $1 AND ${where}`, params, call.signal)
     } else {
-      await this.#sql('delete', `DELETE FROM ${this.#table} WHERE namespace = $1`, [encodeText(namespace)])
+      await this.#sql('delete', `DELETE FROM ${this.#table} WHERE namespace = $1`, [encodeText(namespace)], call.signal)
     }
   }
 
@@ -719,12 +732,13 @@ export class PgvectorStore implements VectorStore {
     op: string,
     text: string,
     params: unknown[] = [],
+    signal?: AbortSignal,
   ): Promise<pg.QueryResult<R>> {
-    return this.#withRetries(op, () => this.#pool.query<R>(text, params))
+    return this.#withRetries(op, () => this.#pool.query<R>(text, params), signal)
   }
 
   /** Runs `fn` with the retry rules and turns what fails into catalogue errors. */
-  async #withRetries<T>(op: string, fn: () => Promise<T>): Promise<T> {
+  async #withRetries<T>(op: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     const started = Date.now()
     try {
       return await withRetries(
@@ -735,6 +749,7 @@ export class PgvectorStore implements VectorStore {
         {
           policy: this.#options.retry ?? DEFAULT_PG_RETRY,
           isRetriable: retriable,
+          ...(signal ? { signal } : {}),
           onRetry: (err, attempt, delayMs) => {
             this.counters.retries++
             this.#options.logger?.warn(
@@ -745,7 +760,8 @@ export class PgvectorStore implements VectorStore {
         },
       )
     } catch (err) {
-      if (err instanceof VecshiftError) throw err
+      // An aborted caller gets its own reason back (a statement already sent has finished).
+      if (err instanceof VecshiftError || (signal?.aborted && err === signal.reason)) throw err
       const e = err as { code?: string; message?: string }
       if (retriable(err)) {
         throw new VecshiftError(

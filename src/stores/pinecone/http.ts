@@ -71,10 +71,14 @@ export class PineconeHttp {
     path: string,
     body?: string,
     parse?: (buf: Buffer) => unknown,
+    signal?: AbortSignal,
   ): Promise<PineconeResponse> {
     const { retry, counters, label } = this.#options
     const started = Date.now()
     for (let attempt = 0; ; attempt++) {
+      // An aborted caller starts nothing new; a request already sent is left to finish
+      // (CallOptions in ../contract.ts says why).
+      signal?.throwIfAborted()
       counters.requests++
       let failure: string
       let retryAfterMs = 0
@@ -117,7 +121,7 @@ export class PineconeHttp {
         { store: label, method, path, failure, attempt: attempt + 1, delayMs: delay },
         'store request failed; retrying',
       )
-      await sleep(delay)
+      await sleep(delay, undefined, signal ? { signal } : {}).catch(() => signal?.throwIfAborted())
     }
   }
 

@@ -4,6 +4,7 @@ import { formatFloat32Array } from '../../wire/pinecone/float32.js'
 import type { Metric, VectorType } from '../../wire/pinecone/types.js'
 import type { RetryPolicy } from '../../retry.js'
 import type {
+  CallOptions,
   CollectionControl,
   DeleteRequest,
   ListOptions,
@@ -170,10 +171,10 @@ export class PineconeStore implements VectorStore {
     return this.#description
   }
 
-  async stats(): Promise<NamespaceStats[]> {
+  async stats(call: CallOptions = {}): Promise<NamespaceStats[]> {
     const body = (
       await this.#call('describe_index_stats', async () =>
-        (await this.#dataPlane()).request('POST', '/describe_index_stats', '{}'),
+        (await this.#dataPlane()).request('POST', '/describe_index_stats', '{}', undefined, call.signal),
       )
     ).body as {
       namespaces?: Record<string, { vectorCount?: number }>
@@ -196,7 +197,11 @@ export class PineconeStore implements VectorStore {
     if (options.prefix) q.set('prefix', options.prefix)
     if (options.cursor) q.set('paginationToken', options.cursor)
     const path = `/vectors/list?namespace=${urlNamespace(namespace, this.label, 'list')}&${q.toString()}`
-    const body = (await this.#call('list', async () => (await this.#dataPlane()).request('GET', path))).body as {
+    const body = (
+      await this.#call('list', async () =>
+        (await this.#dataPlane()).request('GET', path, undefined, undefined, options.signal),
+      )
+    ).body as {
       vectors?: Array<{ id: string }>
       pagination?: { next?: string }
     }
@@ -227,7 +232,7 @@ export class PineconeStore implements VectorStore {
     })
     const body = (
       await this.#call('fetch_by_metadata', async () =>
-        (await this.#dataPlane()).request('POST', '/vectors/fetch_by_metadata', json),
+        (await this.#dataPlane()).request('POST', '/vectors/fetch_by_metadata', json, undefined, options.signal),
       )
     ).body as {
       vectors?: Record<string, unknown>
@@ -238,7 +243,7 @@ export class PineconeStore implements VectorStore {
     return { ids, ...(next ? { next } : {}) }
   }
 
-  async fetch(namespace: string, ids: readonly string[]): Promise<Map<string, StoredVector>> {
+  async fetch(namespace: string, ids: readonly string[], call: CallOptions = {}): Promise<Map<string, StoredVector>> {
     const out = new Map<string, StoredVector>()
     const ns = `namespace=${urlNamespace(namespace, this.label, 'fetch')}`
     let batch: string[] = []
@@ -249,7 +254,9 @@ export class PineconeStore implements VectorStore {
       batch = []
       urlBytes = 0
       const body = (
-        await this.#call('fetch', async () => (await this.#dataPlane()).request('GET', path, undefined, parseFetchBody))
+        await this.#call('fetch', async () =>
+          (await this.#dataPlane()).request('GET', path, undefined, parseFetchBody, call.signal),
+        )
       ).body as { vectors?: Record<string, object> }
       for (const [id, v] of Object.entries(body.vectors ?? {})) out.set(id, fromWire(id, v))
     }
@@ -283,7 +290,7 @@ export class PineconeStore implements VectorStore {
     return (body.matches ?? []).map((m) => matchFromWire(m))
   }
 
-  async upsert(namespace: string, vectors: readonly StoredVector[]): Promise<void> {
+  async upsert(namespace: string, vectors: readonly StoredVector[], call: CallOptions = {}): Promise<void> {
     let batch: string[] = []
     let bytes = 0
     const overhead = 64 + namespace.length * 6
@@ -292,7 +299,9 @@ export class PineconeStore implements VectorStore {
       const body = upsertBody(namespace, batch)
       batch = []
       bytes = 0
-      await this.#call('upsert', async () => (await this.#dataPlane()).request('POST', '/vectors/upsert', body))
+      await this.#call('upsert', async () =>
+        (await this.#dataPlane()).request('POST', '/vectors/upsert', body, undefined, call.signal),
+      )
     }
     for (const v of vectors) {
       const json = vectorJson(v)
@@ -308,7 +317,7 @@ export class PineconeStore implements VectorStore {
     await send()
   }
 
-  async update(namespace: string, request: UpdateRequest): Promise<{ matched?: number }> {
+  async update(namespace: string, request: UpdateRequest, call: CallOptions = {}): Promise<{ matched?: number }> {
     const parts = [`"namespace":${JSON.stringify(wireNamespace(namespace))}`]
     if ('id' in request) {
       parts.push(`"id":${JSON.stringify(request.id)}`)
@@ -320,18 +329,22 @@ export class PineconeStore implements VectorStore {
     }
     const body = (
       await this.#call('update', async () =>
-        (await this.#dataPlane()).request('POST', '/vectors/update', `{${parts.join(',')}}`),
+        (await this.#dataPlane()).request('POST', '/vectors/update', `{${parts.join(',')}}`, undefined, call.signal),
       )
     ).body as { matchedRecords?: number }
     return typeof body.matchedRecords === 'number' ? { matched: body.matchedRecords } : {}
   }
 
-  async delete(namespace: string, request: DeleteRequest): Promise<void> {
+  async delete(namespace: string, request: DeleteRequest, call: CallOptions = {}): Promise<void> {
     const ns = `"namespace":${JSON.stringify(wireNamespace(namespace))}`
     const send = (json: string) =>
-      this.#call('delete', async () => (await this.#dataPlane()).request('POST', '/vectors/delete', json), {
-        notFoundIsDone: true,
-      })
+      this.#call(
+        'delete',
+        async () => (await this.#dataPlane()).request('POST', '/vectors/delete', json, undefined, call.signal),
+        {
+          notFoundIsDone: true,
+        },
+      )
     if ('ids' in request) {
       for (let i = 0; i < request.ids.length; i += REQUEST_LIMITS.deleteIds) {
         await send(`{"ids":${JSON.stringify(request.ids.slice(i, i + REQUEST_LIMITS.deleteIds))},${ns}}`)
