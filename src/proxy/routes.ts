@@ -1,3 +1,5 @@
+import type { WriteOp } from '../wire/pinecone/parse-write.js'
+
 // The Pinecone data-plane routes the gateway serves, as data. `kind` decides what each
 // phase does with a request: reads go to the read side, writes are captured before they
 // are forwarded, and writes the log cannot represent (integrated-embedding records, bulk
@@ -5,7 +7,7 @@
 
 export type RouteKind = 'read' | 'write' | 'uncapturable-write'
 /** How a `write` route is captured. */
-export type CapturedOp = 'upsert' | 'update' | 'delete' | 'delete_namespace' | 'create_namespace'
+export type CapturedOp = WriteOp
 
 export interface DataRoute {
   /** Stable operation name, used in metrics labels and logs. */

@@ -16,7 +16,7 @@ import {
 } from '../wire/pinecone/read-requests.js'
 import type { SparseVector } from '../wire/pinecone/types.js'
 import { asBody, canonicalNamespace, type IndexShape, type ParsedWrite } from '../wire/pinecone/write-requests.js'
-import { parseWrite } from './capture.js'
+import { parseRestWrite } from './capture.js'
 import type { CapturedOp } from './routes.js'
 import type { QueryMatch, StoredVector, VectorStore } from '../stores/contract.js'
 import type { ClientAuth } from './auth.js'
@@ -121,7 +121,7 @@ export class StorePlane {
     return async function write(req: FastifyRequest, reply: FastifyReply) {
       if (!auth.allows(req.headers)) throw vxError(E.UNAUTHORIZED)
       const raw = await readBody(req.body as Readable | Buffer | undefined)
-      return answer(reply, async () => plane.write(parseWrite(op, raw, req, await plane.shape())))
+      return answer(reply, async () => plane.write(parseRestWrite(op, raw, req, await plane.shape())))
     }
   }
 
