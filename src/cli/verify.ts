@@ -28,7 +28,8 @@ export function registerVerify(program: Command): void {
     .option('--top-k <k>', 'results compared per query (verify.topK)', count)
     .option(
       '--filter-file <file>',
-      'JSON lines of extra queries: {"vector":[...],"filter":{...},"namespace":"..."}; a line without a vector filters a query built from a sampled record',
+      'JSON lines of extra queries: {"vector":[...],"filter":{...},"namespace":"..."}; ' +
+        'a line without a vector filters a query built from a sampled record',
     )
     .option('--seed <n>', 'seed of the sample, to repeat a verification exactly', count)
     .option(
@@ -37,7 +38,8 @@ export function registerVerify(program: Command): void {
     )
     .option(
       '--full [namespaces]',
-      'also compare every id, on both sides, of these namespaces (comma-separated; none given: every namespace); memory stays one page per side',
+      'also compare every id, on both sides, of these namespaces (comma-separated; none given: every namespace); ' +
+        'memory stays one page per side',
       (v: string) => v,
     )
     .option('--json', 'print the report as one JSON object')
@@ -70,7 +72,7 @@ Examples:
         { openStore },
         { runVerify, VerifyInterrupted },
         { formatVerifyReport },
-        { Progress },
+        { progressFor },
         { openControlStore },
         { replayStatusOf },
         { VerifyCheckpointFile },
@@ -95,16 +97,7 @@ Examples:
       process.once('SIGTERM', stop)
       try {
         const replay = control ? await replayStatusOf(config, control, 'replay') : undefined
-        const mode =
-          flags.progress === 'auto' || flags.progress === undefined
-            ? process.stderr.isTTY
-              ? 'bar'
-              : 'json'
-            : flags.progress
-        const progress =
-          mode === 'none'
-            ? undefined
-            : new Progress({ isTTY: mode === 'bar', write: (s: string) => process.stderr.write(s) }, 'verify')
+        const progress = progressFor(flags.progress, process.stderr, 'verify')
         const checkpoint = new VerifyCheckpointFile(config.verify.checkpointDir, config.migration.id)
         const report = await runVerify({
           source,

@@ -1,8 +1,9 @@
-import { readFile } from 'node:fs/promises'
 import { E, VecshiftError } from '../../errors.js'
-import type { StoredVector, VectorStore } from '../../stores/contract.js'
+import type { NamespaceStats, StoredVector, VectorStore } from '../../stores/contract.js'
+import { wellFormed } from '../../unicode.js'
 import type { Progress } from '../copy/progress.js'
 import { compareInFull, detectableRate, type FullComparison } from './full.js'
+import { queriesFromFile } from './query-file.js'
 import { compareRecords, type RecordComparison, type RecordDifference } from './records.js'
 import { sampleIds, seededRandom, type SampledId } from './sample.js'
 import {
@@ -13,23 +14,15 @@ import {
   type SearchAgreement,
   type VerifyQuery,
 } from './search.js'
-import { wellFormed } from '../../unicode.js'
+import { thresholdFailures, type VerifyThresholds } from './thresholds.js'
 
 // `vecshift verify`: is the target answering like the source? Counts per namespace, a uniform
 // sample of records compared field by field (and a sample of the target's ids looked up on
 // the source, for records that should not be there), and search agreement on queries built
 // from stored vectors, with and without filters. Thresholds decide whether it passed; the
-// cutover can require a recent pass. Memory is bounded by the sample, whatever the index.
-
-export interface VerifyThresholds {
-  /** Mean recall@k of the target against the source, over all queries. */
-  readonly minRecall: number
-  readonly maxMissing: number
-  readonly maxMismatched: number
-  readonly maxExtra: number
-  /** Per namespace, |source count - target count| beyond what the replay lag explains. */
-  readonly maxCountDifference: number
-}
+// cutover can require a recent pass (thresholds.ts). Memory is bounded by the sample,
+// whatever the index. Each stage keeps its progress in the checkpoint, so an interrupted
+// verification goes on (--resume) with the same sample and the same queries.
 
 export interface VerifyOptions {
   readonly source: VectorStore
@@ -138,6 +131,11 @@ export interface VerifyReport {
 
 export async function runVerify(o: VerifyOptions): Promise<VerifyReport> {
   const startedAt = new Date().toISOString()
+  return new Verification(o, startedAt, await stateToResume(o)).run()
+}
+
+/** The saved state of an interrupted verification (--resume), or a fresh one. */
+async function stateToResume(o: VerifyOptions): Promise<VerifyState> {
   const settings = {
     sample: o.sample,
     queries: o.queries,
@@ -152,204 +150,232 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyReport> {
     ])
   if (saved && JSON.stringify(saved.settings) !== JSON.stringify(settings)) {
     throw new VecshiftError(E.CLI_USAGE, [
-      `--resume: the interrupted verification had other settings (${JSON.stringify(saved.settings)}); run it with those, or without --resume to start over`,
+      `--resume: the interrupted verification had other settings (${JSON.stringify(saved.settings)}); ` +
+        'run it with those, or without --resume to start over',
     ])
   }
-  const state: VerifyState = saved ?? { version: 1, seed: o.seed ?? Date.now() % 2 ** 31, settings }
-  const seed = state.seed
-  const random = seededRandom(seed)
-  const save = async () => {
-    await o.checkpoint?.save(state)
+  return saved ?? { version: 1, seed: o.seed ?? Date.now() % 2 ** 31, settings }
+}
+
+/** Both sides' counts, per namespace. */
+interface Counts {
+  readonly source: readonly NamespaceStats[]
+  readonly target: readonly NamespaceStats[]
+  /** Every namespace either side has, sorted. */
+  readonly names: readonly string[]
+  readonly namespaces: readonly NamespaceCounts[]
+}
+
+/** What the two sides can do for the comparison. */
+interface Sides {
+  readonly sourceCanList: boolean
+  readonly targetCanList: boolean
+  /** Namespaces neither listed nor fetched (compared by their counts only). */
+  readonly unlisted: ReadonlySet<string>
+}
+
+type Sample = NonNullable<VerifyState['sample']>
+type ExtraFindings = VerifyReport['extra']
+
+class Verification {
+  readonly #notes: string[] = []
+  readonly #work = { done: 0, total: 0, phase: 'counting' }
+  readonly #random: () => number
+
+  constructor(
+    private readonly o: VerifyOptions,
+    private readonly startedAt: string,
+    private readonly state: VerifyState,
+  ) {
+    this.#random = seededRandom(state.seed)
   }
-  const stopIfAsked = async () => {
-    if (!o.signal?.aborted) return
-    await save()
-    throw new VerifyInterrupted()
+
+  async run(): Promise<VerifyReport> {
+    const o = this.o
+    const work = this.#work
+    o.progress?.start(() => ({ done: work.done, total: work.total, retries: this.#retries(), phase: work.phase }))
+    try {
+      const counts = await this.#count()
+      const sides = await this.#sides(counts.names)
+      const sample = await this.#sample(counts, sides)
+      const records = await this.#compareSample(sample)
+      const extra = await this.#lookForExtra(counts, sides, sample)
+      const search = await this.#compareSearch(sample)
+      const full = await this.#compareInFull(counts.names, sides.unlisted)
+      return await this.#report(counts, sample, records, extra, search, full)
+    } finally {
+      o.progress?.stop({ done: work.done, total: work.total, retries: this.#retries() })
+    }
   }
-  const notes: string[] = []
-  const work = { done: 0, total: 0, phase: 'counting' }
-  o.progress?.start(() => ({
-    done: work.done,
-    total: work.total,
-    retries: o.source.counters.retries + o.target.counters.retries,
-    phase: work.phase,
-  }))
-  try {
-    // 1. Counts (always fresh: they are cheap and the point is how things are now).
-    const [sStats, tStats] = await Promise.all([o.source.stats(), o.target.stats()])
-    const names = [...new Set([...sStats.map((x) => x.namespace), ...tStats.map((x) => x.namespace)])].sort()
-    const count = (stats: typeof sStats, ns: string) => stats.find((x) => x.namespace === ns)?.vectorCount ?? 0
+
+  /** 1. Counts (always fresh: they are cheap and the point is how things are now). */
+  async #count(): Promise<Counts> {
+    const [source, target] = await Promise.all([this.o.source.stats(), this.o.target.stats()])
+    const names = [...new Set([...source.map((x) => x.namespace), ...target.map((x) => x.namespace)])].sort()
     const namespaces = names.map((ns) => ({
       namespace: ns,
-      source: count(sStats, ns),
-      target: count(tStats, ns),
-      difference: count(tStats, ns) - count(sStats, ns),
+      source: countIn(source, ns),
+      target: countIn(target, ns),
+      difference: countIn(target, ns) - countIn(source, ns),
     }))
-    const total = (xs: typeof sStats) => xs.reduce((n, x) => n + x.vectorCount, 0)
-    work.total = Math.min(o.sample, total(sStats)) * 2 + o.queries
+    this.#work.total = Math.min(this.o.sample, total(source)) * 2 + this.o.queries
+    return { source, target, names, namespaces }
+  }
 
-    // Pinecone takes the namespace of list and fetch in the URL, which cannot carry a lone
-    // surrogate: unless both sides are pgvector, such namespaces are compared by their
-    // counts only, and the report says so.
-    const [sd, td] = await Promise.all([o.source.describe(), o.target.describe()])
+  /** Pinecone takes the namespace of list and fetch in the URL, which cannot carry a lone
+   *  surrogate: unless both sides are pgvector, such namespaces are compared by their
+   *  counts only, and the report says so. */
+  async #sides(names: readonly string[]): Promise<Sides> {
+    const [sd, td] = await Promise.all([this.o.source.describe(), this.o.target.describe()])
     const bothPgvector = sd.kind === 'pgvector' && td.kind === 'pgvector'
     const unlisted = new Set(bothPgvector ? [] : names.filter((n) => !wellFormed(n)))
     if (unlisted.size > 0) {
-      notes.push(
-        `namespace(s) ${[...unlisted].map((n) => JSON.stringify(n)).join(', ')} hold a lone surrogate, which a URL cannot carry: Pinecone cannot list or fetch them, so their records were not sampled${o.full === 'all' ? ' nor compared in full' : ''}; their counts were compared`,
+      this.#notes.push(
+        `namespace(s) ${[...unlisted].map((n) => JSON.stringify(n)).join(', ')} hold a lone surrogate, ` +
+          'which a URL cannot carry: Pinecone cannot list or fetch them, so their records were not sampled' +
+          `${this.o.full === 'all' ? ' nor compared in full' : ''}; their counts were compared`,
       )
     }
-    const listable = (stats: typeof sStats) =>
-      stats.filter((x) => x.vectorCount > 0 && !unlisted.has(x.namespace)).map((x) => x.namespace)
+    return { sourceCanList: sd.canList, targetCanList: td.canList, unlisted }
+  }
 
-    // 2. A uniform sample of the source's ids (the target's when the source cannot list).
-    if (!sd.canList)
-      notes.push(
-        `the source (${o.source.label}) cannot list its ids: records were sampled from the target, so ids missing on the target are not found; compare the counts`,
+  /** 2. A uniform sample of the source's ids (the target's when the source cannot list). */
+  async #sample(counts: Counts, sides: Sides): Promise<Sample> {
+    const o = this.o
+    if (!sides.sourceCanList)
+      this.#notes.push(
+        `the source (${o.source.label}) cannot list its ids: records were sampled from the target, ` +
+          'so ids missing on the target are not found; compare the counts',
       )
-    if (!state.sample) {
-      work.phase = 'sampling ids'
-      const from: 'source' | 'target' = sd.canList ? 'source' : 'target'
+    if (!this.state.sample) {
+      this.#work.phase = 'sampling ids'
+      const from: 'source' | 'target' = sides.sourceCanList ? 'source' : 'target'
       const store = from === 'source' ? o.source : o.target
-      const sampled = await sampleIds(
-        store,
-        listable(from === 'source' ? sStats : tStats),
-        o.sample,
-        random,
-        undefined,
-        o.signal,
-      )
-      shuffle(sampled.ids, random)
-      state.sample = { from, ids: sampled.ids, listed: sampled.listed }
-      await save()
+      const listable = listableIn(from === 'source' ? counts.source : counts.target, sides.unlisted)
+      const sampled = await sampleIds(store, listable, o.sample, this.#random, undefined, o.signal)
+      shuffle(sampled.ids, this.#random)
+      this.state.sample = { from, ids: sampled.ids, listed: sampled.listed }
+      await this.#save()
     }
-    const sample = state.sample
+    return this.state.sample
+  }
 
-    // 3. Those records on both sides, a chunk at a time.
-    work.phase = 'comparing records'
+  /** 3. Those records on both sides, a chunk at a time. */
+  async #compareSample(sample: Sample): Promise<Tally> {
+    this.#work.phase = 'comparing records'
+    const o = this.o
     const [a, b] = sample.from === 'source' ? [o.source, o.target] : [o.target, o.source]
     // Attached to the state before the first chunk, so each save carries the tally so far.
-    const records = (state.records ??= emptyTally())
-    await tally(records, sample.ids, a, b, o.tolerance, 50, save, stopIfAsked, (n) => {
-      work.done = n
+    this.state.records ??= emptyTally()
+    const records = this.state.records
+    await this.#tally(records, sample.ids, a, b, 50, (n) => {
+      this.#work.done = n
     })
+    return records
+  }
 
-    // 4. Records on the target the source does not have (when both can list).
-    if (state.extraSample === undefined) {
-      state.extraSample =
-        sd.canList && td.canList
-          ? (await sampleIds(o.target, listable(tStats), o.sample, random, undefined, o.signal)).ids
+  /** 4. Records on the target the source does not have (when both can list). */
+  async #lookForExtra(counts: Counts, sides: Sides, sample: Sample): Promise<ExtraFindings> {
+    const o = this.o
+    if (this.state.extraSample === undefined) {
+      const listable = listableIn(counts.target, sides.unlisted)
+      this.state.extraSample =
+        sides.sourceCanList && sides.targetCanList
+          ? (await sampleIds(o.target, listable, o.sample, this.#random, undefined, o.signal)).ids
           : null
-      await save()
+      await this.#save()
     }
-    let extra = { checked: 0, extra: 0, ids: [] as SampledId[] }
-    if (state.extraSample === null) {
-      notes.push('extra records on the target were not looked for (a side cannot list its ids)')
-    } else {
-      work.phase = 'looking for extra records'
-      const back = (state.extra ??= emptyTally())
-      await tally(back, state.extraSample, o.target, o.source, o.tolerance, 20, save, stopIfAsked, (n) => {
-        work.done = sample.ids.length + n
-      })
-      extra = {
-        checked: back.equal + back.missing + back.mismatched,
-        extra: back.missing,
-        ids: back.differences.filter((d) => d.what === 'missing').map((d) => ({ namespace: d.namespace, id: d.id })),
-      }
+    const extraSample = this.state.extraSample
+    if (extraSample === null) {
+      this.#notes.push('extra records on the target were not looked for (a side cannot list its ids)')
+      return { checked: 0, extra: 0, ids: [] }
     }
+    this.#work.phase = 'looking for extra records'
+    this.state.extra ??= emptyTally()
+    const back = this.state.extra
+    await this.#tally(back, extraSample, o.target, o.source, 20, (n) => {
+      this.#work.done = sample.ids.length + n
+    })
+    return {
+      checked: back.equal + back.missing + back.mismatched,
+      extra: back.missing,
+      ids: back.differences.filter((d) => d.what === 'missing').map((d) => ({ namespace: d.namespace, id: d.id })),
+    }
+  }
 
-    // 5. Search agreement: the queries are rebuilt from the sample, so a resumed run asks
-    // the same ones and goes on after those already answered.
-    work.phase = 'comparing search'
-    const base = work.total - o.queries
+  /** 5. Search agreement: the queries are rebuilt from the sample, so a resumed run asks
+   *  the same ones and goes on after those already answered. */
+  async #compareSearch(sample: Sample): Promise<SearchAgreement> {
+    const o = this.o
+    this.#work.phase = 'comparing search'
+    const base = this.#work.total - o.queries
     const vectors = await fetchVectors(o.source, sample.ids.slice(0, Math.max(o.queries, 1) * 2))
     let queries: VerifyQuery[] = queriesFromRecords(vectors, o.queries, o.topK)
     if (o.filterFile) queries = [...queries, ...(await queriesFromFile(o.filterFile, vectors, o.topK))]
-    if (queries.length === 0) notes.push('no queries were run (no sampled record has values)')
-    const rows = state.rows ?? []
-    state.rows = rows
+    if (queries.length === 0) this.#notes.push('no queries were run (no sampled record has values)')
+    const rows = this.state.rows ?? []
+    this.state.rows = rows
     while (rows.length < queries.length) {
-      await stopIfAsked()
+      await this.#stopIfAsked()
       rows.push(...(await agreementRows(o.source, o.target, queries.slice(rows.length, rows.length + QUERY_CHUNK))))
-      work.done = base + rows.length
-      await save()
+      this.#work.done = base + rows.length
+      await this.#save()
     }
-    const search = summarizeAgreement(rows)
+    return summarizeAgreement(rows)
+  }
 
-    // 5b. Every id of the chosen namespaces (--full): not checkpointed, a resumed run does it again.
-    let full: FullComparison | undefined
-    if (o.full !== undefined) {
-      work.phase = 'comparing in full'
-      const chosen =
-        o.full === 'all' ? names.filter((n) => !unlisted.has(n)) : o.full.map((n) => (n === '__default__' ? '' : n))
-      full = await compareInFull(o.source, o.target, chosen, o.tolerance, { ...(o.signal ? { signal: o.signal } : {}) })
-    }
+  /** 5b. Every id of the chosen namespaces (--full): not checkpointed, a resumed run does it again. */
+  async #compareInFull(names: readonly string[], unlisted: ReadonlySet<string>): Promise<FullComparison | undefined> {
+    const o = this.o
+    if (o.full === undefined) return undefined
+    this.#work.phase = 'comparing in full'
+    const chosen =
+      o.full === 'all' ? names.filter((n) => !unlisted.has(n)) : o.full.map((n) => (n === '__default__' ? '' : n))
+    return compareInFull(o.source, o.target, chosen, o.tolerance, { ...(o.signal ? { signal: o.signal } : {}) })
+  }
 
-    // 6. Thresholds.
-    const t = o.thresholds
-    const failures: string[] = []
-    const lag = o.replayLag ?? 0
-    for (const n of namespaces) {
-      if (Math.abs(n.difference) > t.maxCountDifference + lag) {
-        failures.push(
-          `namespace ${n.namespace || '(default)'}: ${n.source} records on the source, ${n.target} on the target (difference ${n.difference}${lag ? `, replay lag ${lag}` : ''}; at most ${t.maxCountDifference} allowed)`,
-        )
-      }
-    }
+  /** 6. Thresholds, and the report. */
+  async #report(
+    counts: Counts,
+    sample: Sample,
+    records: Tally,
+    extra: ExtraFindings,
+    search: SearchAgreement,
+    full: FullComparison | undefined,
+  ): Promise<VerifyReport> {
+    const o = this.o
+    const failures = thresholdFailures(
+      {
+        namespaces: counts.namespaces,
+        ...(o.replayLag === undefined ? {} : { replayLag: o.replayLag }),
+        records,
+        sampledFrom: sample.from,
+        extra,
+        ...(full ? { full } : {}),
+        search,
+        topK: o.topK,
+      },
+      o.thresholds,
+    )
     const compared = records.equal + records.missing + records.mismatched
-    if (records.missing > t.maxMissing)
-      failures.push(
-        `${records.missing} of ${compared} sampled records are missing on the ${sample.from === 'source' ? 'target' : 'source'} (at most ${t.maxMissing})`,
-      )
-    if (records.mismatched > t.maxMismatched)
-      failures.push(`${records.mismatched} of ${compared} sampled records differ (at most ${t.maxMismatched})`)
-    if (extra.extra > t.maxExtra)
-      failures.push(
-        `${extra.extra} of ${extra.checked} records sampled on the target are not on the source (at most ${t.maxExtra})`,
-      )
-    if (full) {
-      if (full.missing > t.maxMissing)
-        failures.push(
-          `full comparison: ${full.missing} of ${full.compared} records are missing on the target (at most ${t.maxMissing})`,
-        )
-      if (full.mismatched > t.maxMismatched)
-        failures.push(
-          `full comparison: ${full.mismatched} of ${full.compared} records differ (at most ${t.maxMismatched})`,
-        )
-      if (full.extra > t.maxExtra)
-        failures.push(`full comparison: ${full.extra} records are on the target only (at most ${t.maxExtra})`)
-    }
     const sampleDetects = detectableRate(compared)
     if (!full)
-      notes.push(
-        `the sample of ${compared} records finds a difference that affects ${(sampleDetects * 100).toPrecision(2)} % of the records or more with 95 % probability; fewer can pass unseen (vecshift verify --full compares every id)`,
+      this.#notes.push(
+        `the sample of ${compared} records finds a difference that affects ${(sampleDetects * 100).toPrecision(2)} % ` +
+          'of the records or more with 95 % probability; fewer can pass unseen (vecshift verify --full compares every id)',
       )
-    if (search.index && search.index.short > 0) {
-      const w = search.index.worst.find((x) => x.got < x.expected)
-      failures.push(
-        `${search.index.short} of ${search.index.queries} queries came back short from the target's index (fewer results than exact search finds${w ? `; e.g. ${w.origin}: ${w.got} of ${w.expected}` : ''}): rebuild its indexes (vecshift index) and see docs/copy.md, "pgvector"`,
-      )
-    }
-    if (search.index && search.index.meanRecall < t.minRecall)
-      failures.push(
-        `the target's index answers with mean recall@${o.topK} ${search.index.meanRecall} against its own exact search (at least ${t.minRecall})`,
-      )
-    if (search.all.queries > 0 && search.all.meanRecall < t.minRecall)
-      failures.push(
-        `mean recall@${o.topK} is ${search.all.meanRecall} (at least ${t.minRecall}): unfiltered ${search.unfiltered.meanRecall}, filtered ${search.filtered.meanRecall}`,
-      )
-    work.done = work.total
+    this.#work.done = this.#work.total
     await o.checkpoint?.clear()
     return {
-      startedAt,
+      startedAt: this.startedAt,
       finishedAt: new Date().toISOString(),
       passed: failures.length === 0,
       failures,
-      notes,
+      notes: this.#notes,
       counts: {
-        namespaces,
-        source: total(sStats),
-        target: total(tStats),
+        namespaces: counts.namespaces,
+        source: total(counts.source),
+        target: total(counts.target),
         ...(o.replayLag === undefined ? {} : { replayLag: o.replayLag }),
       },
       records: {
@@ -365,46 +391,70 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyReport> {
       search,
       sampleDetects,
       ...(full ? { full } : {}),
-      settings: { sample: o.sample, queries: o.queries, topK: o.topK, tolerance: o.tolerance, seed, thresholds: t },
+      settings: this.#settings(),
     }
-  } finally {
-    o.progress?.stop({
-      done: work.done,
-      total: work.total,
-      retries: o.source.counters.retries + o.target.counters.retries,
-    })
   }
+
+  #settings(): VerifyReport['settings'] {
+    const o = this.o
+    const { sample, queries, topK, tolerance, thresholds } = o
+    return { sample, queries, topK, tolerance, seed: this.state.seed, thresholds }
+  }
+
+  /** Compares `ids` from `t.done` on, a chunk at a time, adding to the tally (in place) and
+   *  saving after each chunk. */
+  async #tally(
+    t: Tally,
+    ids: readonly SampledId[],
+    from: VectorStore,
+    to: VectorStore,
+    keep: number,
+    onDone: (n: number) => void,
+  ): Promise<void> {
+    while (t.done < ids.length) {
+      await this.#stopIfAsked()
+      const chunk = ids.slice(t.done, t.done + CHUNK)
+      const r: RecordComparison = await compareRecords(from, to, chunk, this.o.tolerance, keep)
+      t.equal += r.equal
+      t.missing += r.missing
+      t.mismatched += r.mismatched
+      t.differences.push(...r.differences.slice(0, Math.max(0, keep - t.differences.length)))
+      t.done += chunk.length
+      onDone(t.done)
+      await this.#save()
+    }
+  }
+
+  async #save(): Promise<void> {
+    await this.o.checkpoint?.save(this.state)
+  }
+
+  async #stopIfAsked(): Promise<void> {
+    if (!this.o.signal?.aborted) return
+    await this.#save()
+    throw new VerifyInterrupted()
+  }
+
+  #retries(): number {
+    return this.o.source.counters.retries + this.o.target.counters.retries
+  }
+}
+
+function countIn(stats: readonly NamespaceStats[], ns: string): number {
+  return stats.find((x) => x.namespace === ns)?.vectorCount ?? 0
+}
+
+function total(stats: readonly NamespaceStats[]): number {
+  return stats.reduce((n, x) => n + x.vectorCount, 0)
+}
+
+/** The namespaces worth sampling: not empty, and listable. */
+function listableIn(stats: readonly NamespaceStats[], unlisted: ReadonlySet<string>): string[] {
+  return stats.filter((x) => x.vectorCount > 0 && !unlisted.has(x.namespace)).map((x) => x.namespace)
 }
 
 function emptyTally(): Tally {
   return { done: 0, equal: 0, missing: 0, mismatched: 0, differences: [] }
-}
-
-/** Compares `ids` from `t.done` on, a chunk at a time, adding to the tally (in place) and
- *  saving after each chunk. */
-async function tally(
-  t: Tally,
-  ids: readonly SampledId[],
-  from: VectorStore,
-  to: VectorStore,
-  tolerance: number,
-  keep: number,
-  save: () => Promise<void>,
-  stopIfAsked: () => Promise<void>,
-  onDone: (n: number) => void,
-): Promise<void> {
-  while (t.done < ids.length) {
-    await stopIfAsked()
-    const chunk = ids.slice(t.done, t.done + CHUNK)
-    const r: RecordComparison = await compareRecords(from, to, chunk, tolerance, keep)
-    t.equal += r.equal
-    t.missing += r.missing
-    t.mismatched += r.mismatched
-    t.differences.push(...r.differences.slice(0, Math.max(0, keep - t.differences.length)))
-    t.done += chunk.length
-    onDone(t.done)
-    await save()
-  }
 }
 
 async function fetchVectors(
@@ -420,64 +470,6 @@ async function fetchVectors(
       const v = got.get(id)
       if (v) out.push({ namespace, vector: v })
     }
-  }
-  return out
-}
-
-async function queriesFromFile(
-  path: string,
-  vectors: ReadonlyArray<{ namespace: string; vector: StoredVector }>,
-  topK: number,
-): Promise<VerifyQuery[]> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    throw new VecshiftError(E.CLI_USAGE, [
-      `--filter-file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-    ])
-  }
-  const out: VerifyQuery[] = []
-  let next = 0
-  for (const [i, line] of text.split('\n').entries()) {
-    if (line.trim() === '' || line.trimStart().startsWith('#')) continue
-    let q: { namespace?: unknown; vector?: unknown; filter?: unknown; topK?: unknown }
-    try {
-      q = JSON.parse(line) as typeof q
-    } catch (err) {
-      throw new VecshiftError(E.CLI_USAGE, [
-        `--filter-file ${path} line ${i + 1}: not JSON (${(err as Error).message})`,
-      ])
-    }
-    const filter =
-      q.filter !== undefined && q.filter !== null && typeof q.filter === 'object'
-        ? (q.filter as Record<string, unknown>)
-        : undefined
-    const k = typeof q.topK === 'number' && Number.isInteger(q.topK) && q.topK > 0 ? q.topK : topK
-    if (Array.isArray(q.vector)) {
-      if (!q.vector.every((x) => typeof x === 'number'))
-        throw new VecshiftError(E.CLI_USAGE, [
-          `--filter-file ${path} line ${i + 1}: "vector" must be an array of numbers`,
-        ])
-      out.push({
-        namespace: typeof q.namespace === 'string' && q.namespace !== '__default__' ? q.namespace : '',
-        vector: Float32Array.from(q.vector as number[]),
-        topK: k,
-        origin: `file line ${i + 1}`,
-        ...(filter ? { filter } : {}),
-      })
-      continue
-    }
-    // A filter alone: searched around a sampled record's vector.
-    const r = vectors[next++ % Math.max(1, vectors.length)]
-    if (!r?.vector.values || !filter) continue
-    out.push({
-      namespace: typeof q.namespace === 'string' ? q.namespace : r.namespace,
-      vector: r.vector.values,
-      filter,
-      topK: k,
-      origin: `file line ${i + 1} around ${r.vector.id}`,
-    })
   }
   return out
 }
