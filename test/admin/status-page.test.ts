@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, statSync } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { chromium } from 'playwright-core'
 import t from 'tap'
+import { until } from '../helpers/until.js'
 
 // The status page in a real browser (Debian's Chromium, driven by playwright-core) during a
 // demo migration: it loads, asks for the token when it has none, shows the phase as it
@@ -91,11 +91,20 @@ t.test('the status page shows the phase and a non-empty lag chart during a demo 
   await page.goto(statusUrl)
   await page.waitForSelector('#content:not([hidden])', { timeout: 10_000 })
   t.notMatch(page.url(), /token=/, 'the token leaves the address bar')
+  // Every phase the page shows, sampled until the demo has flipped and says it is done.
   const phases = new Set<string>()
-  for (let i = 0; i < 600 && !(finished && phases.has('target-primary')); i++) {
-    phases.add((await page.textContent('#phase'))?.trim() ?? '')
-    await sleep(100)
-  }
+  await until(
+    async () => {
+      phases.add((await page.textContent('#phase'))?.trim() ?? '')
+      return finished && phases.has('target-primary')
+    },
+    {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      what: 'the demo to finish with the page showing target-primary',
+      onTimeout: () => `phases shown: ${[...phases].join(', ')}`,
+    },
+  )
   t.ok(phases.has('capture'), `the page showed the migration capturing before the flip (${[...phases].join(', ')})`)
   t.ok(phases.has('target-primary'), 'and the new phase after the flip, without a reload')
   // Wait until the lag chart has several samples (one a second).

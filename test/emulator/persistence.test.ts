@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
 import { startEmulator } from '../../src/emulator/server.js'
+import { until } from '../helpers/until.js'
 
 // --data-dir: indexes, collections and records survive a restart; files are written
 // atomically with mode 0600 and deleted indexes leave no file behind.
@@ -134,8 +135,10 @@ t.test('a snapshot is written while running, not only on close', async (t) => {
     spec: { serverless: { cloud: 'aws', region: 'us-east-1' } },
   })
   await call(`${emu.indexHost('live')}/vectors/upsert`, 'POST', { vectors: [{ id: 'x', values: [1, 2] }] })
-  const deadline = Date.now() + 5000
-  while (!(await readdir(dir)).includes('index-live.vsnap') && Date.now() < deadline)
-    await new Promise((r) => setTimeout(r, 50))
+  await until(async () => (await readdir(dir)).includes('index-live.vsnap'), {
+    timeoutMs: 5000,
+    intervalMs: 50,
+    what: 'the snapshot index-live.vsnap, written while the emulator runs',
+  })
   t.ok((await readdir(dir)).includes('index-live.vsnap'), 'written within the debounce window')
 })

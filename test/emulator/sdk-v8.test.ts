@@ -2,6 +2,7 @@ import t from 'tap'
 import { Pinecone as PineconeV8 } from 'pinecone-v8'
 import { request } from 'undici'
 import { startTestEmulator } from '../helpers/emulator.js'
+import { until } from '../helpers/until.js'
 
 // SDK v8 speaks API 2026-04: indexes are created and described with `spec`, pod indexes can
 // still be created, and an index can be created from a collection.
@@ -91,7 +92,10 @@ t.test('SDK v8 creates an index from a collection of a pod index', async (t) => 
     spec: { serverless: { sourceCollection: 'snap' } },
     status: { ready: false, state: 'Initializing' },
   })
-  await new Promise((resolve) => setTimeout(resolve, 150))
+  await until(async () => (await pc.describeIndex('restored')).status?.ready === true, {
+    timeoutMs: 10_000,
+    what: 'the index restored from the collection to be ready',
+  })
   t.match(await pc.describeIndex('restored'), { status: { ready: true, state: 'Ready' } })
   const index = pc.index({ host: emu.indexHost('restored') })
   const stats = await index.describeIndexStats()

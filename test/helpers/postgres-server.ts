@@ -11,6 +11,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { PoolConfig } from 'pg'
+import { until } from './until.js'
 
 interface Teardown {
   teardown(fn: () => unknown): void
@@ -127,11 +128,11 @@ export async function startTestPostgresServer(t: Teardown): Promise<TestPostgres
     proc.kill('SIGQUIT')
     await exited
     // The server's children exit once the postmaster is gone; wait for the port to free.
-    for (let i = 0; i < 100; i++) {
-      const probe = spawnSync(join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port)])
-      if (probe.status !== 0) break
-      await new Promise((r) => setTimeout(r, 50))
-    }
+    await until(() => spawnSync(join(bin, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port)]).status !== 0, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      what: `PostgreSQL to stop answering on port ${port} after its immediate shutdown`,
+    })
   }
 
   await start()

@@ -7,13 +7,13 @@ import { once } from 'node:events'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import pgClient from 'pg'
 import t from 'tap'
 import { request } from 'undici'
 import { PineconeStore } from '../../src/stores/pinecone/store.js'
 import { startTestEmulator } from '../helpers/emulator.js'
 import { startTestPostgres } from '../helpers/pglite.js'
+import { until } from '../helpers/until.js'
 
 const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname
 const KEY = 'copy-cli-key'
@@ -86,13 +86,14 @@ t.test('copy CLI: SIGKILL mid-copy, then --resume completes it, re-copying only 
 
   const first = runCopy(config, [])
   // Kill it once the checkpoint shows real progress, well before the end.
-  for (let i = 0; i < 300; i++) {
-    if (existsSync(checkpointPath)) {
+  await until(
+    () => {
+      if (!existsSync(checkpointPath)) return false
       const cp = JSON.parse(readFileSync(checkpointPath, 'utf8')) as { namespaces: Record<string, { copied: number }> }
-      if ((cp.namespaces['']?.copied ?? 0) >= 300) break
-    }
-    await sleep(50)
-  }
+      return (cp.namespaces['']?.copied ?? 0) >= 300
+    },
+    { timeoutMs: 15_000, intervalMs: 50, what: 'the checkpoint to show 300 records copied' },
+  )
   first.child.kill('SIGKILL')
   const [, signal] = await first.exited
   t.equal(signal, 'SIGKILL', 'the copy was killed')
@@ -177,21 +178,20 @@ t.test('copy CLI: collection strategy killed while the new index restores, then 
       `source: { type: pinecone, index: pod-src, host: "${e.indexHost('pod-src')}", controllerHost: "${e.url}" }`,
       // No target host: the new index's host is learned from the control plane.
       `target: { type: pinecone, index: sl-dst, controllerHost: "${e.url}" }`,
-      `copy: { checkpointDir: "${join(dir, 'ckpt')}", createTarget: true, collection: { cloud: aws, region: us-east-1, pollIntervalMs: 50 } }`,
+      `copy: { checkpointDir: "${join(dir, 'ckpt')}", createTarget: true, ` +
+        'collection: { cloud: aws, region: us-east-1, pollIntervalMs: 50 } }',
       'log: { level: warn }',
     ].join('\n'),
   )
   const checkpointPath = join(dir, 'ckpt', 'pod-move.copy.json')
   const first = runCopy(config, [])
-  for (let i = 0; i < 200; i++) {
-    if (
+  await until(
+    () =>
       existsSync(checkpointPath) &&
       (JSON.parse(readFileSync(checkpointPath, 'utf8')) as { collection?: { indexCreated?: boolean } }).collection
-        ?.indexCreated
-    )
-      break
-    await sleep(25)
-  }
+        ?.indexCreated === true,
+    { timeoutMs: 10_000, intervalMs: 25, what: 'the checkpoint to record the new index created' },
+  )
   first.child.kill('SIGKILL')
   const [, signal] = await first.exited
   t.equal(signal, 'SIGKILL')
@@ -242,7 +242,8 @@ t.test('copy CLI: into a pgvector table it creates, loading first and building t
       'migration: { id: to-pg }',
       `source: { type: pinecone, index: to-pg, host: "${emu.indexHost('to-pg')}", controllerHost: "${emu.url}" }`,
       // PGlite is one session: one connection (helpers/pglite.ts).
-      `target: { type: pgvector, table: items, host: 127.0.0.1, port: ${pg.port}, database: postgres, user: postgres, poolSize: 1, maintenanceWorkMem: 128MB }`,
+      `target: { type: pgvector, table: items, host: 127.0.0.1, port: ${pg.port}, database: postgres, user: postgres, ` +
+        'poolSize: 1, maintenanceWorkMem: 128MB }',
       `copy: { checkpointDir: "${join(dir, 'ckpt')}", createTarget: true, batchSize: 50 }`,
       'log: { level: warn }',
     ].join('\n'),
@@ -275,7 +276,8 @@ t.test('copy CLI: --help and a missing target section', async (t) => {
   const config = join(dir, 'c.yaml')
   writeFileSync(
     config,
-    `migration: { id: no-target }\nsource: { type: pinecone, index: cli-source, host: "${emu.indexHost('cli-source')}", controllerHost: "${emu.url}" }\n`,
+    'migration: { id: no-target }\n' +
+      `source: { type: pinecone, index: cli-source, host: "${emu.indexHost('cli-source')}", controllerHost: "${emu.url}" }\n`,
   )
   const run = runCopy(config, [])
   const [code] = await run.exited

@@ -10,11 +10,14 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Pinecone } from '@pinecone-database/pinecone'
 import t from 'tap'
 import { FileControlStore } from '../../src/control/file-store.js'
+import { ReplayStatusFile } from '../../src/replay/status.js'
 import { PineconeStore } from '../../src/stores/pinecone/store.js'
 import { cliDaemon, gatewayUrl, runCli } from '../helpers/cli.js'
 import { migrationYaml } from '../helpers/config.js'
 import { startTestEmulator } from '../helpers/emulator.js'
 import { prng } from '../helpers/prng.js'
+import { untilReplayFollowing } from '../helpers/replay-status.js'
+import { until } from '../helpers/until.js'
 
 const KEY = 'cutover-cli-key'
 const ENV = { ...process.env, VECSHIFT_SOURCE_API_KEY: KEY, VECSHIFT_TARGET_API_KEY: KEY }
@@ -82,6 +85,7 @@ t.test(
         } catch (err) {
           errors.push((err as Error).message)
         }
+        // The pace of the app's writes, not a wait.
         await sleep(5)
       }
     })()
@@ -89,19 +93,34 @@ t.test(
     const copy = await run(['copy', '--config', config, '--json', '--progress', 'none'])
     t.equal(copy.code, 0, copy.err)
     daemon(t, ['replay', '--config', config, '--follow'])
-    await sleep(1500)
+    const forward = new ReplayStatusFile(join(dir, 'replay'), 'cli-move', 'replay')
+    await untilReplayFollowing(() => forward.load(), {
+      maxLagRecords: 1_000,
+      what: '`vecshift replay --follow` to follow',
+    })
 
     const cut = await run(['cutover', '--config', config, '--json'])
     t.equal(cut.code, 0, `${cut.out}\n${cut.err}`)
     t.match(JSON.parse(cut.out), { outcome: 'done', record: { phase: 'target-primary' } })
     daemon(t, ['replay', '--config', config, '--follow', '--reverse'])
-    await sleep(1500)
+    const reverse = new ReplayStatusFile(join(dir, 'replay'), 'cli-move', 'rollback')
+    await untilReplayFollowing(() => reverse.load(), {
+      maxLagRecords: 1_000,
+      what: '`vecshift replay --follow --reverse` to follow the reverse log',
+    })
+    // The replayer reports to the control store every 500 ms (read below).
+    const controlView = await FileControlStore.open({ dir: join(dir, 'control'), migration: 'cli-move' })
+    t.teardown(() => controlView.close())
+    await until(async () => (await controlView.reports()).replay !== undefined, {
+      timeoutMs: 10_000,
+      what: "the replayer's report in the control store",
+    })
 
     const status = JSON.parse((await run(['status', '--config', config, '--json'])).out) as Record<string, unknown>
     t.match(status, { record: { phase: 'target-primary', routing: { writes: 'target' } }, copy: { state: 'done' } })
     // The copy and the replayer reported their progress to the control store as well, for
     // commands on other hosts.
-    const reports = await (await FileControlStore.open({ dir: join(dir, 'control'), migration: 'cli-move' })).reports()
+    const reports = await controlView.reports()
     t.match(
       reports,
       { copy: { value: { finishedAt: String } }, replay: { value: { consumer: 'replay', checkpoint: String } } },
@@ -111,7 +130,11 @@ t.test(
     const back = await run(['rollback', '--config', config, '--json'])
     t.equal(back.code, 0, back.err)
     t.match(JSON.parse(back.out), { outcome: 'done', record: { phase: 'source-primary' } })
-    await sleep(500)
+    const atRollback = writes
+    await until(() => writes >= atRollback + 20, {
+      timeoutMs: 30_000,
+      what: 'writes through the gateway after the rollback',
+    })
     stop = true
     await load
     t.same(errors, [], `no client request failed (${writes} writes)`)

@@ -28,6 +28,8 @@ import { startTestEmulator } from '../helpers/emulator.js'
 import { startTestGateway } from '../helpers/gateway.js'
 import { startTestPostgres } from '../helpers/pglite.js'
 import { prng } from '../helpers/prng.js'
+import { untilReplayFollowing } from '../helpers/replay-status.js'
+import { until } from '../helpers/until.js'
 
 const KEY = 'pg-cutover-key'
 const DIM = 8
@@ -158,6 +160,7 @@ t.test('Pinecone -> pgvector: after the flip the gateway answers the same SDK ca
         errors.push(`${id}: ${(err as Error).message}`)
       }
       n++
+      // The pace of the app's traffic, not a wait.
       await sleep(10)
     }
   })
@@ -198,7 +201,7 @@ t.test('Pinecone -> pgvector: after the flip the gateway answers the same SDK ca
     onStatus: (s) => files.save(s),
   })
   replaying.catch((err: unknown) => t.comment(`replay failed: ${(err as Error).stack}`))
-  await sleep(500)
+  await untilReplayFollowing(() => files.load(), { maxLagRecords: 10_000 })
 
   const done = await runCutover({
     control,
@@ -219,7 +222,11 @@ t.test('Pinecone -> pgvector: after the flip the gateway answers the same SDK ca
     `write pause (control side) ${done.pauseMs} ms; steps ${done.steps.map((s) => `${s.name} ${s.ms}`).join(', ')}`,
   )
   // The gateway acts on the flip at its next look at the control store.
-  for (let i = 0; i < 100 && (gw.gateway.status().routing as { reads: string }).reads !== 'target'; i++) await sleep(10)
+  await until(() => (gw.gateway.status().routing as { reads: string }).reads === 'target', {
+    timeoutMs: 5_000,
+    intervalMs: 10,
+    what: 'the gateway to read from the target after the flip',
+  })
   t.equal((gw.gateway.status().routing as { reads: string }).reads, 'target')
 
   // Reads now come from pgvector, through the adapter.

@@ -164,11 +164,16 @@ t.test(
         n++
         // ~150 operations a second in all: this test is about correctness across replicas,
         // and shares the machine with the rest of the suite (the replayer must keep up).
+        // The pace of the traffic, not a wait.
         await sleep(25)
       }
     })
 
-    await sleep(200)
+    // The copy starts once both replicas are serving the load.
+    await until(() => (perGateway[0] as number) >= 10 && (perGateway[1] as number) >= 10, {
+      timeoutMs: 30_000,
+      what: 'requests served through both replicas before the copy',
+    })
     const plan = await planCopy(source, target, { strategy: 'auto', createTarget: false })
     const copyCheckpoint = new CheckpointFile(join(dir, 'copy'), 'rep')
     await runCopy(source, target, plan, {
@@ -238,7 +243,12 @@ t.test(
 
     // Both replicas now send writes to the target.
     const before = [...perGateway]
-    await sleep(600)
+    await until(
+      () =>
+        (perGateway[0] as number) >= (before[0] as number) + 10 &&
+        (perGateway[1] as number) >= (before[1] as number) + 10,
+      { timeoutMs: 30_000, what: 'requests served through both replicas after the flip' },
+    )
     stop = true
     await Promise.all(workers)
     t.ok(

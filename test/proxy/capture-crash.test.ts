@@ -10,6 +10,7 @@ import { PineconeStore } from '../../src/stores/pinecone/store.js'
 import { openFileLog } from '../../src/writelog/file/file-log.js'
 import type { LogRecord } from '../../src/writelog/record.js'
 import { startTestEmulator } from '../helpers/emulator.js'
+import { until } from '../helpers/until.js'
 
 // Invariant 1: no acknowledged write is lost. A real `vecshift gateway` process in phase
 // capture takes concurrent upserts from the official SDK and is killed with SIGKILL at a
@@ -126,6 +127,7 @@ t.test('SIGKILL at random moments under load loses no acknowledged write', async
         acknowledged++
       }
     })
+    // A random instant under load to kill at (the test's point is "any instant"): not a wait.
     await new Promise((r) => setTimeout(r, 150 + Math.random() * 450))
     child.kill('SIGKILL')
     await exited
@@ -179,11 +181,13 @@ t.test('SIGKILL at random moments under load loses no acknowledged write', async
   // The replayer that followed through the kills catches up; the target then holds exactly
   // what the source holds: nothing lost, nothing doubled, no write cut off left behind.
   const tail = await log.tail()
-  for (let i = 0; i < 400; i++) {
-    const cp = await replayLog?.checkpoint('replay')
-    if (cp !== undefined && tail !== undefined && log.compare(cp, tail) >= 0) break
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  await until(
+    async () => {
+      const cp = await replayLog?.checkpoint('replay')
+      return cp !== undefined && tail !== undefined && log.compare(cp, tail) >= 0
+    },
+    { timeoutMs: 20_000, intervalMs: 50, what: 'the replayer to catch up to the end of the log' },
+  )
   stopReplay.abort()
   await replaying
   await replayLog?.close()

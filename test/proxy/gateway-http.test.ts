@@ -4,6 +4,7 @@ import { Client, request } from 'undici'
 import { startTestEmulator } from '../helpers/emulator.js'
 import { confirmKey, startTestGateway } from '../helpers/gateway.js'
 import type { TestContext } from '../helpers/tap.js'
+import { until } from '../helpers/until.js'
 
 // The gateway's own answers over raw HTTP, in the 2025-04 style of Pinecone's docs:
 // limits, bad input, auth, the control-plane shim's refusals, and the admin port.
@@ -214,17 +215,19 @@ t.test('auth mode keys: clients present gateway keys, the upstream key never lea
 
 t.test('concurrent requests over the limit get 429, the rest are served', async (t) => {
   const { emu, gw } = await setup(t, { 'gateway.limits.maxConcurrentRequests': 2 })
-  emu.faults.add({ op: 'query', latencyMs: 400, times: 2 })
+  emu.faults.add({ op: 'query', latencyMs: 1500, times: 2 })
   const body = JSON.stringify({ vector: [1, 1, 1], topK: 1 })
-  const results = await Promise.all(
-    Array.from({ length: 5 }, async (_, i) => {
-      // Stagger slightly so the two slow ones are in flight before the others arrive.
-      await new Promise((r) => setTimeout(r, i === 0 ? 0 : 100))
-      const res = await request(`${gw.url}/query`, { method: 'POST', headers: V2025, body })
-      const text = await res.body.text()
-      return { status: res.statusCode, text }
-    }),
-  )
+  const send = async () => {
+    const res = await request(`${gw.url}/query`, { method: 'POST', headers: V2025, body })
+    const text = await res.body.text()
+    return { status: res.statusCode, text }
+  }
+  const slow = [send(), send()]
+  for (const p of slow) p.catch(() => undefined) // awaited below; a failure is seen there
+  // The two slow ones are in flight (held at the source) before the others arrive.
+  await until(() => emu.stats().faulted.query === 2, { timeoutMs: 10_000, what: 'two queries held at the source' })
+  const over = await Promise.all([send(), send(), send()])
+  const results = [...(await Promise.all(slow)), ...over]
   t.same(results.map((r) => r.status).sort(), [200, 200, 429, 429, 429])
   t.match(JSON.parse((results.find((r) => r.status === 429) as { text: string }).text), {
     code: 8,

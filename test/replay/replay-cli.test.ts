@@ -8,7 +8,6 @@ import { once } from 'node:events'
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Pinecone } from '@pinecone-database/pinecone'
 import t from 'tap'
 import { PineconeStore } from '../../src/stores/pinecone/store.js'
@@ -16,6 +15,7 @@ import { openFileLog } from '../../src/writelog/file/file-log.js'
 import { startTestEmulator } from '../helpers/emulator.js'
 import { startTestGateway } from '../helpers/gateway.js'
 import { prng } from '../helpers/prng.js'
+import { until } from '../helpers/until.js'
 
 const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname
 const KEY = 'replay-cli-key'
@@ -110,14 +110,12 @@ t.test('replay CLI: SIGKILL while applying, run again: the target equals the sou
   )
   const statusPath = join(dir, 'replay', 'replay-cli.replay.json')
   const first = run(config, [])
-  for (let i = 0; i < 400; i++) {
-    if (
+  await until(
+    () =>
       existsSync(statusPath) &&
-      (JSON.parse(readFileSync(statusPath, 'utf8')) as { counts: { batches: number } }).counts.batches >= 3
-    )
-      break
-    await sleep(25)
-  }
+      (JSON.parse(readFileSync(statusPath, 'utf8')) as { counts: { batches: number } }).counts.batches >= 3,
+    { timeoutMs: 10_000, intervalMs: 25, what: 'the status file to count 3 batches applied' },
+  )
   first.child.kill('SIGKILL')
   const [, signal] = await first.exited
   t.equal(signal, 'SIGKILL', 'the replayer was killed mid-way')
@@ -176,18 +174,24 @@ t.test('replay CLI: SIGKILL while applying, run again: the target equals the sou
     .upsert({ records: Array.from({ length: 15 }, (_, i) => ({ id: `live-${i}`, values: values() })) })
   await index.namespace('live').update({ id: 'live-3', metadata: { followed: true } })
   let seen = 0
-  for (let i = 0; i < 200 && seen < 15; i++) {
-    seen = (
-      await target.fetch(
-        'live',
-        Array.from({ length: 15 }, (_, k) => `live-${k}`),
-      )
-    ).size
-    if (seen < 15) await sleep(50)
-  }
+  await until(
+    async () => {
+      seen = (
+        await target.fetch(
+          'live',
+          Array.from({ length: 15 }, (_, k) => `live-${k}`),
+        )
+      ).size
+      return seen === 15
+    },
+    { timeoutMs: 10_000, intervalMs: 50, what: 'the 15 writes made while following to reach the target' },
+  )
   t.equal(seen, 15, 'writes made while following reach the target')
-  for (let i = 0; i < 100 && (await target.fetch('live', ['live-3'])).get('live-3')?.metadata?.followed !== true; i++)
-    await sleep(50)
+  await until(async () => (await target.fetch('live', ['live-3'])).get('live-3')?.metadata?.followed === true, {
+    timeoutMs: 5_000,
+    intervalMs: 50,
+    what: 'the update made while following to reach the target',
+  })
   t.same((await target.fetch('live', ['live-3'])).get('live-3')?.metadata, { followed: true })
   follower.child.kill('SIGTERM')
   const [followCode] = await follower.exited

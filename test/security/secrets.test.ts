@@ -13,8 +13,11 @@ import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pinecone } from '@pinecone-database/pinecone'
 import t from 'tap'
+import { ReplayStatusFile } from '../../src/replay/status.js'
 import { PineconeStore } from '../../src/stores/pinecone/store.js'
 import { startTestEmulator } from '../helpers/emulator.js'
+import { untilReplayFollowing } from '../helpers/replay-status.js'
+import { until } from '../helpers/until.js'
 
 const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname
 const SECRETS = {
@@ -112,7 +115,8 @@ t.test('a migration with known secrets: no secret in any log, answer, status or 
       `copy: { checkpointDir: "${join(dir, 'copy')}" }`,
       // The app rewrites the same 30 ids throughout, so a query filtered on a sampled record's
       // metadata can miss on either side between the two reads; this test is about secrets.
-      `verify: { checkpointDir: "${join(dir, 'verify')}", sample: 50, queries: 10, thresholds: { maxMismatched: 10, maxCountDifference: 30, minRecall: 0.5 } }`,
+      `verify: { checkpointDir: "${join(dir, 'verify')}", sample: 50, queries: 10, ` +
+        'thresholds: { maxMismatched: 10, maxCountDifference: 30, minRecall: 0.5 } }',
       'cutover: { maxPauseMs: 5000 }',
       'log: { level: debug }',
     ].join('\n'),
@@ -142,6 +146,7 @@ t.test('a migration with known secrets: no secret in any log, answer, status or 
       } catch (err) {
         errors.push((err as Error).message)
       }
+      // The pace of the app's traffic, not a wait.
       await sleep(10)
     }
   })()
@@ -171,12 +176,21 @@ t.test('a migration with known secrets: no secret in any log, answer, status or 
   const copy = await run(['copy', '--config', config, '--json', '--progress', 'json'])
   t.equal(copy.code, 0, copy.err)
   daemon(t, ['replay', '--config', config, '--follow', '--log-level', 'debug'])
-  await sleep(1500)
+  const replayStatus = new ReplayStatusFile(join(dir, 'replay'), 'secret-move', 'replay')
+  await untilReplayFollowing(() => replayStatus.load(), {
+    maxLagRecords: 1_000,
+    what: '`vecshift replay --follow` to follow',
+  })
   const verify = await run(['verify', '--config', config, '--json', '--log-level', 'debug'])
   t.equal(verify.code, 0, `verify: ${verify.out.slice(0, 1500)}`)
   const cut = await run(['cutover', '--config', config, '--json', '--log-level', 'debug'])
   t.equal(cut.code, 0, `${cut.out}\n${cut.err}`)
-  await sleep(500)
+  // Traffic through the gateway to the new primary, at debug level, before the outputs are read.
+  const atCutover = writes
+  await until(() => writes >= atCutover + 10, {
+    timeoutMs: 30_000,
+    what: 'calls through the gateway after the cutover',
+  })
   for (const args of [
     ['status', '--config', config, '--json'],
     ['status', '--config', config],
