@@ -3,6 +3,7 @@ import t from 'tap'
 import { request } from 'undici'
 import { startTestEmulator } from '../helpers/emulator.js'
 import type { TestContext } from '../helpers/tap.js'
+import { until } from '../helpers/until.js'
 
 // Fault injection, in process (emu.faults) and over HTTP (/_emulator/faults), and the request
 // counts at /_emulator/stats.
@@ -68,15 +69,22 @@ t.test("a status fault answers in the plane's error shape, with Retry-After, `ti
 
 t.test('latency faults delay and then serve; reset destroys the connection', async (t) => {
   const emu = await setup(t)
-  emu.faults.add({ op: 'query', latencyMs: 300, times: 1 })
-  const started = Date.now()
-  const slow = await query(emu.indexHost('f'))
-  t.equal(slow.statusCode, 200)
+  emu.faults.add({ op: 'query', latencyMs: 1500, times: 1 })
+  let slowAnswered = false
+  const slowQuery = query(emu.indexHost('f')).then((res) => {
+    slowAnswered = true
+    return res
+  })
+  // The first query has met the rule and is being held.
+  await until(() => emu.stats().faulted.query === 1, { timeoutMs: 10_000, what: 'the first query to be held' })
+  const fast = await query(emu.indexHost('f'))
+  t.equal(fast.statusCode, 200)
+  await fast.body.dump()
+  t.notOk(slowAnswered, 'a second query is answered while the first is still held: delayed, and only once')
+  t.equal(emu.stats().faulted.query, 1, 'the rule applied to one request')
+  const slow = await slowQuery
+  t.equal(slow.statusCode, 200, 'the held query is then served')
   await slow.body.dump()
-  t.ok(Date.now() - started >= 290, `delayed ${Date.now() - started} ms`)
-  const fast = Date.now()
-  await (await query(emu.indexHost('f'))).body.dump()
-  t.ok(Date.now() - fast < 250, 'only once')
 
   emu.faults.add({ op: 'query', reset: true, times: 1 })
   const err = await query(emu.indexHost('f')).then(

@@ -8,6 +8,7 @@ import { startTestGateway } from '../helpers/gateway.js'
 import { startTestKafka, uniqueTopic } from '../helpers/kafka.js'
 import { startTestS3, useDummyAwsCredentials } from '../helpers/s3.js'
 import type { TestContext } from '../helpers/tap.js'
+import { until } from '../helpers/until.js'
 
 // The log going away mid-load, through the gateway: writes get 503 with Retry-After (not
 // passed through unlogged), and no write a client saw succeed is missing from the log.
@@ -42,6 +43,7 @@ function load(url: string, stop: () => boolean): { live: LoadResult; done: Promi
           // The SDK retries 5xx three times, then reports "exceeded the max configured retries".
           if (/503|unavailable|VECSHIFT_ERR_LOG|max configured retries/i.test(message)) result.refused++
           else result.errors.push(message)
+          // A refused writer backs off before its next write, as an app would: pacing, not a wait.
           await new Promise((r) => setTimeout(r, 20))
         }
       }
@@ -91,8 +93,8 @@ t.test(
     }
     const { gw, log } = await capturingGateway(t, writelog)
     let phase: 'up' | 'down' | 'back' | 'done' = 'up'
-    const running = load(gw.url, () => phase === 'done').done
-    await new Promise((r) => setTimeout(r, 700))
+    const { live, done: running } = load(gw.url, () => phase === 'done')
+    await until(() => live.acked.length > 10, { timeoutMs: 30_000, what: 'writes acknowledged before the outage' })
     await s3.stop()
     phase = 'down'
     // While the bucket is away, a direct write must be refused, not acknowledged.
@@ -106,7 +108,11 @@ t.test(
     t.match(await during.body.json(), { code: 14 })
     await s3.start()
     phase = 'back'
-    await new Promise((r) => setTimeout(r, 1500))
+    const ackedBeforeRestart = live.acked.length
+    await until(() => live.acked.length >= ackedBeforeRestart + 10, {
+      timeoutMs: 30_000,
+      what: 'writes acknowledged again once the bucket is back',
+    })
     phase = 'done'
     const result = await running
     t.same(result.errors, [], 'no failure other than 503 refusals')
@@ -140,7 +146,7 @@ t.test(
     const { emu, log, gw } = await capturingGateway(t, writelog)
     let stop = false
     const { live, done } = load(gw.url, () => stop)
-    await new Promise((r) => setTimeout(r, 800))
+    await until(() => live.acked.length > 10, { timeoutMs: 30_000, what: 'writes acknowledged before the kill' })
     // Before the kill: every write acknowledged so far is readable from the cluster. (The mock
     // cluster keeps its data in memory, so this is checked while it lives.)
     const ackedSoFar = [...live.acked]
@@ -152,20 +158,20 @@ t.test(
       'every one of them is in the log',
     )
     await kafka.kill()
-    const killedAt = Date.now()
     const statsBefore = (await (
       await request(`${emu.url}/_emulator/stats`, { headers: { 'api-key': KEY } })
     ).body.json()) as { ops: Record<string, number> }
+    // The cluster never comes back, so an answer can only come from the gateway giving up on
+    // the append by itself; had it hung, this client would give up first and fail the test.
     const during = await request(`${gw.url}/vectors/upsert`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'api-key': KEY },
       body: JSON.stringify({ vectors: [{ id: 'during-outage', values: [1, 1, 1, 1] }] }),
+      headersTimeout: 15_000,
     })
-    const answeredIn = Date.now() - killedAt
-    t.equal(during.statusCode, 503, 'a write with the cluster gone is refused')
+    t.equal(during.statusCode, 503, 'a write with the cluster gone is refused, not left hanging')
     t.ok(during.headers['retry-after'], 'with Retry-After')
     await during.body.dump()
-    t.ok(answeredIn < 10_000, `answered within a bound (${answeredIn} ms)`)
     stop = true
     const result = await done
     t.same(result.errors, [], 'no failure other than 503 refusals')

@@ -1,9 +1,11 @@
 // The Pinecone adapter against the emulator: the shared contract, then what only a remote
 // store has — retries on 429/5xx/dropped connections (Retry-After honoured), refusals
 // surfaced in Pinecone's words, bad keys, missing indexes and pod-based indexes.
+import { Writable } from 'node:stream'
 import t from 'tap'
 import { request } from 'undici'
 import type { Emulator } from '../../src/emulator/server.js'
+import { createLogger } from '../../src/logger.js'
 import { PineconeStore } from '../../src/stores/pinecone/store.js'
 import { startTestEmulator } from '../helpers/emulator.js'
 import type { TestContext } from '../helpers/tap.js'
@@ -61,12 +63,31 @@ runStoreContract(t, {
 
 t.test('pinecone: 429 (with Retry-After), 503 and dropped connections are retried and counted', async (t) => {
   const e = await emu(t)
-  const store = storeFor(t, e, await createIndex(e, { dimension: 2, metric: 'cosine' }))
+  // The store's own account of each retry (its log line says how long it waits before it).
+  const retries: Array<{ failure: string; delayMs: number }> = []
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        const entry = JSON.parse(line) as { msg?: string; failure: string; delayMs: number }
+        if (entry.msg === 'store request failed; retrying') retries.push(entry)
+      }
+      cb()
+    },
+  })
+  const logger = createLogger({ level: 'warn', destination: sink })
+  const store = storeFor(t, e, await createIndex(e, { dimension: 2, metric: 'cosine' }), { logger })
   e.faults.add({ op: 'upsert', status: 429, times: 1, retryAfter: 1 })
   e.faults.add({ op: 'upsert', status: 503, times: 2 })
-  const started = Date.now()
   await store.upsert('', [{ id: 'a', values: new Float32Array([1, 2]) }])
-  t.ok(Date.now() - started >= 950, `waited for Retry-After (${Date.now() - started} ms)`)
+  t.match(
+    retries,
+    [{ failure: /^429 / }, { failure: /^503 / }, { failure: /^503 / }],
+    'the 429 and both 503s were retried',
+  )
+  t.ok(
+    (retries[0]?.delayMs ?? 0) >= 1000,
+    `the retry after the 429 is scheduled no sooner than its Retry-After of 1 s (${retries[0]?.delayMs} ms)`,
+  )
   t.equal(store.counters.retries, 3, 'three retries counted')
   e.faults.add({ op: 'fetch', reset: true, times: 2 })
   t.equal((await store.fetch('', ['a'])).size, 1, 'fetch survived two dropped connections')
