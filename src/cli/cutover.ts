@@ -100,7 +100,7 @@ async function flip(
     import('../writelog/open.js'),
     import('../migrate/cutover/coordinator.js'),
     import('../replay/status.js'),
-    import('../control/status.js'),
+    import('../status/gather.js'),
   ])
   const rollback = direction === 'rollback'
   // A rollback reads the reverse log and makes the source equal to the target.

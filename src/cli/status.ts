@@ -28,9 +28,10 @@ Examples:
     )
     .action(async (flags: StatusFlags) => {
       const config = configFromFlags(flags)
-      const [{ openControlStore }, { gatherStatus, formatStatus }] = await Promise.all([
+      const [{ openControlStore }, { gatherStatus }, { formatStatus }] = await Promise.all([
         import('../control/open.js'),
-        import('../control/status.js'),
+        import('../status/gather.js'),
+        import('../status/format.js'),
       ])
       const control = await openControlStore(config)
       try {

@@ -82,7 +82,7 @@ Examples:
         import('../migrate/verify/report.js'),
         import('../migrate/copy/progress.js'),
         import('../control/open.js'),
-        import('../control/status.js'),
+        import('../status/gather.js'),
         import('../migrate/verify/checkpoint.js'),
       ])
       const source = await openStore(config, 'source', logger)

@@ -41,7 +41,7 @@ import { ProgressReporter } from '../control/reporter.js'
 import { ReplayStatusFile } from '../replay/status.js'
 import type { ReplayStatus } from '../replay/status.js'
 import type { VectorStore } from '../stores/contract.js'
-import { gatherStatus } from '../control/status.js'
+import { gatherStatus } from '../status/gather.js'
 import { LagHistory } from './lag-history.js'
 
 // The gateway's composition root: builds the upstream pools, the data-plane and

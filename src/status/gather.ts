@@ -2,12 +2,14 @@ import type { Config } from '../config/schema.js'
 import { CheckpointFile, type CopyCheckpoint } from '../migrate/copy/checkpoint.js'
 import type { ReplayStatus } from '../replay/status.js'
 import { ReplayStatusFile } from '../replay/status.js'
-import type { ControlStore, ProgressReport, ReplicaLease } from './contract.js'
-import type { MigrationRecord } from './record.js'
+import type { ControlStore, ProgressReport, ReplicaLease } from '../control/contract.js'
+import type { MigrationRecord } from '../control/record.js'
 
-// Everything `vecshift status` (and later the admin API) shows, gathered from where each
-// piece keeps it: the control record, the copy's checkpoint, the replayer's status file and
-// the replicas' leases.
+// Everything `vecshift status`, the cutover and the gateway's status page show about a
+// migration, gathered from where each piece keeps it: the control record, the copy's
+// checkpoint, the replayer's status file, the replicas' leases and the workers' reports.
+// It lives above control/ (which keeps the record and leases, and knows nothing of the copy
+// or the replayer) and reads the copy's checkpoint file only, never the copier.
 
 /** A replayer that has said nothing for this long is reported as not running. */
 const REPLAY_STALE_MS = 30_000
@@ -109,64 +111,4 @@ function copySummary(cp: CopyCheckpoint | undefined): MigrationStatus['copy'] {
     updatedAt: cp.updatedAt,
     ...(cp.finishedAt ? { finishedAt: cp.finishedAt } : {}),
   }
-}
-
-/** For a terminal. */
-export function formatStatus(s: MigrationStatus): string {
-  const r = s.record
-  const routing = r.routing
-  const lines = [
-    `migration ${r.migration}: phase ${r.phase} (epoch ${r.epoch}, since ${r.updatedAt}${r.changedBy ? ` by ${r.changedBy}` : ''}${r.reason ? `: ${r.reason}` : ''})`,
-    `  routing    reads → ${routing.reads}${routing.canaryPercent ? ` (${routing.canaryPercent}% canary to the other side)` : ''}, writes → ${routing.writes}${routing.holdWrites ? ', writes held (cutover barrier)' : ''}`,
-  ]
-  const c = s.copy
-  lines.push(
-    c.state === 'not started'
-      ? '  copy       not started'
-      : `  copy       ${c.state} (${c.strategy}): ${c.copied.toLocaleString('en-US')}${c.total === undefined ? '' : ` of ${c.total.toLocaleString('en-US')}`} records${c.finishedAt ? `, finished ${c.finishedAt}` : `, last progress ${c.updatedAt}`}`,
-  )
-  const p = s.replay
-  if (!p) {
-    lines.push('  replay     not started')
-  } else {
-    lines.push(
-      `  replay     ${p.stale ? 'not running' : 'running'}; lag ${p.lagRecords ?? '?'} records, ${p.lagSeconds} s; applied up to ${p.checkpoint ?? '(start)'} of ${p.tail ?? '(empty)'}${p.awaitingOutcome ? `; ${p.awaitingOutcome} awaiting outcome` : ''}${p.retrying ? `; retrying: ${p.retrying}` : ''} (as of ${p.updatedAt})`,
-    )
-    lines.push(
-      `             ${p.counts.applied} writes applied, ${p.counts.skippedFailed} refused by the source skipped, ${p.counts.repaired} repaired from the source; ${p.dirtyIds} ids written since capture began`,
-    )
-    if (p.failed)
-      lines.push(
-        `  ✗ STOPPED  the target refused a logged write for good: ${p.failed.what}${p.failed.namespace !== undefined ? `, namespace ${JSON.stringify(p.failed.namespace)}` : ''}${p.failed.id !== undefined ? `, id ${JSON.stringify(p.failed.id)}` : ''} (after ${p.failed.after ?? 'the start'}, at ${p.failed.at}): ${p.failed.error}; the cutover refuses until replay gets past it (docs/replay-and-cutover.md, "A write the target refuses")`,
-      )
-    if (p.counts.uncertainFilterWrites)
-      lines.push(
-        `             ${p.counts.uncertainFilterWrites} writes by filter applied without a known outcome: the cutover compares their namespaces in full before its pause`,
-      )
-  }
-  for (const sh of s.shadow) {
-    lines.push(
-      `  shadow     ${sh.replica}: ${sh.compared} queries compared, mean overlap ${sh.meanOverlap ?? '-'} (${sh.disagreed} differed); source ${sh.meanSourceMs ?? '-'} ms, target ${sh.meanTargetMs ?? '-'} ms; ${sh.dropped} dropped, ${sh.failed} failed (as of ${sh.updatedAt})`,
-    )
-  }
-  if (s.verify)
-    lines.push(
-      `  verify     ${s.verify.passed ? 'passed' : 'FAILED'} at ${s.verify.finishedAt}${s.verify.passed ? '' : `: ${(s.verify.failures ?? []).join('; ')}`}`,
-    )
-  lines.push(s.replicas.length === 0 ? '  replicas   none registered' : `  replicas   ${s.replicas.length}`)
-  for (const l of s.replicas)
-    lines.push(
-      `    ${l.replica} pid ${l.pid} on ${l.host}: epoch ${l.epoch}, ${l.inFlightWrites} writes in flight, ${l.heldWrites} held; lease ${l.expired ? 'EXPIRED' : 'valid'} until ${l.expiresAt}`,
-    )
-  const last = r.cutovers.at(-1)
-  if (last) {
-    lines.push(
-      `  last ${last.kind}  ${last.outcome} (${last.startedAt})${last.reason ? `: ${last.reason}` : ''}${last.pauseMs === undefined ? '' : `; write pause ${last.pauseMs} ms`}`,
-    )
-    for (const step of last.steps)
-      lines.push(
-        `    ${step.ok ? '✓' : '✗'} ${step.name.padEnd(14)} ${String(step.ms).padStart(6)} ms${step.detail ? `  ${step.detail}` : ''}`,
-      )
-  }
-  return `${lines.join('\n')}\n`
 }
