@@ -1,10 +1,11 @@
 // The migration end to end under continuous load from the official SDK, through a gateway
 // that takes its routing from the control store: capture, copy, replay (following), then a
-// cutover. A client ledger records every write the SDK saw succeed; afterwards the target
-// holds exactly the ledger's state and no client request failed. First a cutover that must
-// abort (the target stops answering, so the replayer cannot drain): no client error, the
-// source stays primary; then one that succeeds; then a rollback after more writes, which
-// ends with the source holding every write too.
+// cutover. A client ledger records every write the SDK saw succeed; afterwards the stores
+// hold exactly the ledger's state and no client request failed. One scenario per test, each
+// on its own migration (startMigration below): a cutover that must abort (the target stops
+// answering, so the replayer cannot drain), after which the source stays primary and a later
+// cutover still goes through; one that succeeds; and a rollback after more writes, which ends
+// with the source holding every write too.
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -20,17 +21,126 @@ import { DirtySet } from '../../src/replay/dirty.js'
 import { replay } from '../../src/replay/replayer.js'
 import { ReplayStatusFile } from '../../src/replay/status.js'
 import { PineconeStore } from '../../src/stores/pinecone/store.js'
+import type { WriteLog } from '../../src/writelog/contract.js'
 import { openFileLog } from '../../src/writelog/file/file-log.js'
 import { startTestEmulator } from '../helpers/emulator.js'
 import { startTestGateway } from '../helpers/gateway.js'
 import { differences, type Expected } from '../helpers/ledger.js'
 import { prng } from '../helpers/prng.js'
+import { untilReplayFollowing } from '../helpers/replay-status.js'
+import type { TestContext } from '../helpers/tap.js'
+import { until } from '../helpers/until.js'
 
 const KEY = 'cutover-key'
 const WORKERS = 6
 const IDS_PER_WORKER = 25
+const OLD_RECORDS = 300
 
-t.test('capture, copy, replay and cutover under SDK load: no client error, the target equals the ledger', async (t) => {
+/** A replayer following a log into a store, with its status file and dirty set. */
+interface Replaying {
+  readonly files: ReplayStatusFile
+  /** Stops it (idempotent) and closes its dirty set. */
+  stop(): Promise<void>
+}
+
+/** Follows `log` from `from` into `into`, as `vecshift replay --follow` does; stopped on teardown. */
+async function follow(
+  t: TestContext,
+  o: { dir: string; consumer: string; logDir: string; from: PineconeStore; into: PineconeStore },
+): Promise<Replaying & { readonly log: WriteLog }> {
+  const files = new ReplayStatusFile(join(o.dir, 'replay'), 'cut', o.consumer)
+  const dirty = await DirtySet.open(files.dirtyPath)
+  const log = await openFileLog({ dir: o.logDir, readOnly: true, followPollMs: 10 })
+  t.teardown(() => log.close())
+  const controller = new AbortController()
+  const running = replay({
+    log,
+    source: o.from,
+    target: o.into,
+    consumer: o.consumer,
+    follow: true,
+    dryRun: false,
+    batchSize: 50,
+    lingerMs: 5,
+    outcomeWaitMs: 30_000,
+    concurrency: 4,
+    dirty,
+    signal: controller.signal,
+    onStatus: (s) => files.save(s),
+  })
+  running.catch((err: unknown) => t.comment(`${o.consumer} failed: ${(err as Error).stack}`))
+  let stopped: Promise<void> | undefined
+  const stop = () => {
+    stopped ??= (async () => {
+      controller.abort()
+      await running.catch(() => undefined)
+      await dirty.close()
+    })()
+    return stopped
+  }
+  t.teardown(stop)
+  return { files, log, stop }
+}
+
+/** The app's load through the gateway. Each worker owns its ids, so each id's writes are
+ *  ordered; the ledger holds what each id must end as, from acknowledged writes only. */
+function startLoad(url: string) {
+  const ledger = new Map<string, Expected>()
+  const errors: string[] = []
+  const counts = { writes: 0, reads: 0, longestWriteMs: 0 }
+  let stopping = false
+  const index = new Pinecone({ apiKey: KEY, controllerHostUrl: url }).index({ host: url })
+  const workers = Array.from({ length: WORKERS }, async (_, w) => {
+    const r = prng(1000 + w)
+    let n = 0
+    while (!stopping) {
+      const id = `w${w}-${Math.floor(r() * IDS_PER_WORKER)}`
+      const pick = r()
+      const started = Date.now()
+      try {
+        if (pick < 0.5) {
+          const values = Array.from({ length: 4 }, () => Math.fround(r() - 0.5))
+          await index.upsert({ records: [{ id, values, metadata: { w, n } }] })
+          ledger.set(id, { values, metadata: { w, n } })
+        } else if (pick < 0.65) {
+          await index.update({ id, metadata: { touched: n } })
+          const before = ledger.get(id)
+          if (before) ledger.set(id, { ...before, metadata: { ...before.metadata, touched: n } })
+        } else if (pick < 0.8) {
+          await index.deleteMany({ ids: [id] })
+          ledger.set(id, null)
+        } else {
+          await index.query({ vector: Array.from({ length: 4 }, () => r() - 0.5), topK: 3 })
+          counts.reads++
+          continue
+        }
+        counts.writes++
+        counts.longestWriteMs = Math.max(counts.longestWriteMs, Date.now() - started)
+      } catch (err) {
+        errors.push(`${id}: ${(err as Error).message}`)
+      }
+      n++
+      // A few hundred operations per second in all: the pace of the traffic, not a wait.
+      await sleep(15)
+    }
+  })
+  return {
+    ledger,
+    errors,
+    counts,
+    /** Waits until `more` writes past the count at `from` were acknowledged. */
+    writesPast: (from: number, more: number, what: string) =>
+      until(() => counts.writes >= from + more, { timeoutMs: 30_000, what }),
+    stop: async () => {
+      stopping = true
+      await Promise.all(workers)
+    },
+  }
+}
+
+/** A migration in phase capture under SDK load: 300 records from before it copied to the
+ *  target while writes flow, and the replayer following the write log into the target. */
+async function startMigration(t: TestContext) {
   const emu = await startTestEmulator(t, {
     apiKey: KEY,
     indexes: [
@@ -55,7 +165,7 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
   // Records from before the migration: the copy's job.
   await source.upsert(
     '',
-    Array.from({ length: 300 }, (_, i) => ({
+    Array.from({ length: OLD_RECORDS }, (_, i) => ({
       id: `old-${i}`,
       values: Float32Array.from(vector()),
       metadata: { old: true },
@@ -85,53 +195,11 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
     control,
     reverseLog,
   })
-
-  // The load: each worker owns its ids, so each id's writes are ordered; the ledger holds
-  // what each id must end as, from acknowledged writes only.
-  const ledger = new Map<string, Expected>()
-  const errors: string[] = []
-  let longestWriteMs = 0
-  let writes = 0
-  let reads = 0
-  let stop = false
-  const index = new Pinecone({ apiKey: KEY, controllerHostUrl: gw.url }).index({ host: gw.url })
-  const workers = Array.from({ length: WORKERS }, async (_, w) => {
-    const r = prng(1000 + w)
-    let n = 0
-    while (!stop) {
-      const id = `w${w}-${Math.floor(r() * IDS_PER_WORKER)}`
-      const pick = r()
-      const started = Date.now()
-      try {
-        if (pick < 0.5) {
-          const values = Array.from({ length: 4 }, () => Math.fround(r() - 0.5))
-          await index.upsert({ records: [{ id, values, metadata: { w, n } }] })
-          ledger.set(id, { values, metadata: { w, n } })
-        } else if (pick < 0.65) {
-          await index.update({ id, metadata: { touched: n } })
-          const before = ledger.get(id)
-          if (before) ledger.set(id, { ...before, metadata: { ...before.metadata, touched: n } })
-        } else if (pick < 0.8) {
-          await index.deleteMany({ ids: [id] })
-          ledger.set(id, null)
-        } else {
-          await index.query({ vector: Array.from({ length: 4 }, () => r() - 0.5), topK: 3 })
-          reads++
-          continue
-        }
-        writes++
-        longestWriteMs = Math.max(longestWriteMs, Date.now() - started)
-      } catch (err) {
-        errors.push(`${id}: ${(err as Error).message}`)
-      }
-      n++
-      // A few hundred operations per second in all.
-      await sleep(15)
-    }
-  })
+  const load = startLoad(gw.url)
+  t.teardown(load.stop)
 
   // Copy while writes flow, then the replayer follows the log.
-  await sleep(200)
+  await load.writesPast(0, 20, 'writes flowing through the gateway before the copy')
   const plan = await planCopy(source, target, { strategy: 'auto', createTarget: false })
   const copyCheckpoint = new CheckpointFile(join(dir, 'copy'), 'cut')
   await runCopy(source, target, plan, {
@@ -142,80 +210,106 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
     maxVectorsPerSec: 0,
     checkpoint: copyCheckpoint,
   })
-  const files = new ReplayStatusFile(join(dir, 'replay'), 'cut', 'replay')
-  const dirty = await DirtySet.open(files.dirtyPath)
-  const replayLog = await openFileLog({ dir: join(dir, 'log'), readOnly: true, followPollMs: 10 })
-  t.teardown(() => replayLog.close())
-  const stopReplay = new AbortController()
-  const replaying = replay({
-    log: replayLog,
-    source,
-    target,
-    consumer: 'replay',
-    follow: true,
-    dryRun: false,
-    batchSize: 50,
-    lingerMs: 5,
-    outcomeWaitMs: 30_000,
-    concurrency: 4,
-    dirty,
-    signal: stopReplay.signal,
-    onStatus: (s) => files.save(s),
-  })
-  replaying.catch((err: unknown) => t.comment(`replay failed: ${(err as Error).stack}`))
-  await sleep(500)
+  const forward = await follow(t, { dir, consumer: 'replay', logDir: join(dir, 'log'), from: source, into: target })
+  await untilReplayFollowing(() => forward.files.load(), { maxLagRecords: 10_000 })
+  const copy = await copyCheckpoint.load()
 
-  const cutoverOptions = (maxPauseMs: number): Omit<CutoverOptions, 'copy'> => ({
+  const cutoverOptions = (maxPauseMs: number): CutoverOptions => ({
     control,
-    log: replayLog,
+    log: forward.log,
     source,
     target,
-    replayStatus: () => files.load(),
-    dirtyPath: files.dirtyPath,
+    copy,
+    replayStatus: () => forward.files.load(),
+    dirtyPath: forward.files.dirtyPath,
     maxPauseMs,
     maxLagRecords: 10_000,
     replayStaleMs: 10_000,
     by: 'test',
     dryRun: false,
   })
-  const copyDone = await copyCheckpoint.load()
+  return { emu, dir, source, target, log, control, gw, load, forward, cutoverOptions }
+}
 
-  // 1. The target stops answering once the pause has begun: the replayer cannot drain, and
-  // the cutover aborts by itself at its budget.
+type Migration = Awaited<ReturnType<typeof startMigration>>
+
+/** Stops the load: no client request may have failed. */
+async function stopLoad(t: TestContext, m: Migration): Promise<void> {
+  await m.load.stop()
+  const { writes, reads, longestWriteMs } = m.load.counts
+  t.same(
+    m.load.errors,
+    [],
+    `no client request failed (${writes} writes, ${reads} queries; longest write ${longestWriteMs} ms)`,
+  )
+}
+
+/** The target holds exactly what the ledger says, and the copied records. */
+async function targetMatchesLedger(t: TestContext, m: Migration): Promise<void> {
+  t.same(
+    await differences(m.target, m.load.ledger),
+    [],
+    `target: every one of ${m.load.ledger.size} ids as the ledger says`,
+  )
+  const old = await m.target.fetch(
+    '',
+    Array.from({ length: OLD_RECORDS }, (_, i) => `old-${i}`),
+  )
+  t.equal(old.size, OLD_RECORDS, 'the copied records are there')
+}
+
+t.test('a cutover whose target stops answering in the pause aborts by itself; a later one goes through', async (t) => {
+  const m = await startMigration(t)
+  // The target stops answering once the pause has begun: the replayer cannot drain, and the
+  // cutover aborts by itself at its budget.
   let fault: string | undefined
   const aborted = await runCutover({
-    ...cutoverOptions(600),
-    copy: copyDone,
+    ...m.cutoverOptions(600),
     onStep: (s) => {
-      if (s.name === 'catch-up') fault = emu.faults.add({ op: '*', index: 'dst', status: 503 })
+      if (s.name === 'catch-up') fault = m.emu.faults.add({ op: '*', index: 'dst', status: 503 })
     },
   })
-  if (fault) emu.faults.remove(fault)
+  if (fault) m.emu.faults.remove(fault)
   t.equal(aborted.outcome, 'aborted', aborted.reason ?? '')
   t.match(aborted.reason, /did not finish within the 600 ms write-pause budget/)
-  t.equal((await control.read()).phase, 'capture', 'the source is still primary')
-  t.match((await control.read()).cutovers.at(-1), { outcome: 'aborted' })
-  // The target answers again; the replayer catches up (its retries back off for a while).
-  for (let i = 0; i < 300; i++) {
-    const s = await files.load()
-    if (s && s.retrying === undefined && s.lagRecords !== undefined && s.lagRecords < 50) break
-    await sleep(100)
-  }
+  t.equal((await m.control.read()).phase, 'capture', 'the source is still primary')
+  t.match((await m.control.read()).cutovers.at(-1), { outcome: 'aborted' })
 
-  // 2. Then a cutover that succeeds.
-  const done = await runCutover({ ...cutoverOptions(5_000), copy: copyDone })
-  if (done.outcome !== 'done') t.comment(JSON.stringify(await files.load()))
+  // The target answers again; the replayer catches up (its retries back off for a while),
+  // and a cutover then succeeds.
+  await untilReplayFollowing(() => m.forward.files.load(), {
+    maxLagRecords: 50,
+    what: 'the replayer to catch up once the target answers again',
+  })
+  const done = await runCutover(m.cutoverOptions(5_000))
+  if (done.outcome !== 'done') t.comment(JSON.stringify(await m.forward.files.load()))
+  t.equal(done.outcome, 'done', done.reason ?? '')
+  const record = await m.control.read()
+  t.equal(record.phase, 'target-primary')
+  t.same(
+    record.cutovers.map((c) => c.outcome),
+    ['aborted', 'done'],
+    'the aborted cutover, then the one that went through',
+  )
+  await stopLoad(t, m)
+  await targetMatchesLedger(t, m)
+})
+
+t.test('capture, copy, replay and cutover under SDK load: no client error, the target equals the ledger', async (t) => {
+  const m = await startMigration(t)
+  const done = await runCutover(m.cutoverOptions(5_000))
+  if (done.outcome !== 'done') t.comment(JSON.stringify(await m.forward.files.load()))
   t.equal(done.outcome, 'done', done.reason ?? '')
   t.same(
     done.steps.map((s) => s.name),
     ['preconditions', 'pre-reconcile', 'catch-up', 'barrier', 'drain', 'reconcile', 'flip'],
   )
-  t.match(await control.read(), { phase: 'target-primary', routing: { reads: 'target', writes: 'target' } })
+  t.match(await m.control.read(), { phase: 'target-primary', routing: { reads: 'target', writes: 'target' } })
   t.comment(
     `write pause (control side) ${done.pauseMs} ms; steps ${done.steps.map((s) => `${s.name} ${s.ms}`).join(', ')}`,
   )
   // The replayer's lag, as the gateway's admin port shows it (metrics and status).
-  const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text()
+  const metrics = await (await fetch(`${m.gw.adminUrl}/metrics`)).text()
   t.match(
     metrics,
     /vecshift_replay_lag_records\{[^}]*consumer="replay"[^}]*\} \d+/,
@@ -223,89 +317,84 @@ t.test('capture, copy, replay and cutover under SDK load: no client error, the t
   )
   t.match(metrics, /vecshift_replay_lag_seconds\{[^}]*consumer="replay"[^}]*\} [\d.]+/, 'and in seconds')
   t.match(metrics, /vecshift_replay_retrying\{[^}]*consumer="replay"[^}]*\} 0/)
-  const adminStatus = (await (await fetch(`${gw.adminUrl}/admin/status`)).json()) as {
+  const adminStatus = (await (await fetch(`${m.gw.adminUrl}/admin/status`)).json()) as {
     replay: Array<{ consumer: string; lagRecords: number }>
   }
   t.match(adminStatus.replay, [{ consumer: 'replay', lagRecords: Number }], 'and in /admin/status')
 
+  // Writes keep flowing, now to the target.
+  const afterFlip = m.load.counts.writes
+  await m.load.writesPast(afterFlip, 20, 'writes after the flip')
+  t.ok(m.load.counts.writes > afterFlip, `writes went on after the flip (${m.load.counts.writes - afterFlip})`)
+  await stopLoad(t, m)
+  await targetMatchesLedger(t, m)
+})
+
+t.test('a rollback after more writes: the source, then the target again, hold every write', async (t) => {
+  const m = await startMigration(t)
+  const done = await runCutover(m.cutoverOptions(5_000))
+  t.equal(done.outcome, 'done', done.reason ?? '')
+
   // Writes keep flowing to the target after the flip, captured in the reverse log; a
   // replayer takes them back to the source, and a rollback flips back.
-  const afterFlip = writes
-  const rollbackFiles = new ReplayStatusFile(join(dir, 'replay'), 'cut', 'rollback')
-  const rollbackDirty = await DirtySet.open(rollbackFiles.dirtyPath)
-  const reverseReader = await openFileLog({ dir: join(dir, 'reverse'), readOnly: true, followPollMs: 10 })
-  t.teardown(() => reverseReader.close())
-  const stopReverse = new AbortController()
-  const reversing = replay({
-    log: reverseReader,
-    source: target,
-    target: source,
+  const afterFlip = m.load.counts.writes
+  const back = await follow(t, {
+    dir: m.dir,
     consumer: 'rollback',
-    follow: true,
-    dryRun: false,
-    batchSize: 50,
-    lingerMs: 5,
-    outcomeWaitMs: 30_000,
-    concurrency: 4,
-    dirty: rollbackDirty,
-    signal: stopReverse.signal,
-    onStatus: (s) => rollbackFiles.save(s),
+    logDir: join(m.dir, 'reverse'),
+    from: m.target,
+    into: m.source,
   })
-  reversing.catch((err: unknown) => t.comment(`reverse replay failed: ${(err as Error).stack}`))
-  await sleep(600)
-  t.ok(writes > afterFlip, `writes went on after the flip (${writes - afterFlip})`)
-  const back = await runCutover({
+  await m.load.writesPast(afterFlip, 20, 'writes after the flip')
+  await untilReplayFollowing(() => back.files.load(), {
+    maxLagRecords: 10_000,
+    what: 'the reverse replayer to follow the reverse log',
+  })
+  t.ok(m.load.counts.writes > afterFlip, `writes went on after the flip (${m.load.counts.writes - afterFlip})`)
+  const rolledBack = await runCutover({
     direction: 'rollback',
-    control,
-    log: reverseReader,
-    source: target,
-    target: source,
+    control: m.control,
+    log: back.log,
+    source: m.target,
+    target: m.source,
     copy: undefined,
-    replayStatus: () => rollbackFiles.load(),
-    dirtyPath: rollbackFiles.dirtyPath,
+    replayStatus: () => back.files.load(),
+    dirtyPath: back.files.dirtyPath,
     maxPauseMs: 5_000,
     maxLagRecords: 10_000,
     replayStaleMs: 10_000,
     by: 'test',
     dryRun: false,
   })
-  t.equal(back.outcome, 'done', back.reason ?? '')
-  t.match(await control.read(), { phase: 'source-primary', routing: { reads: 'source', writes: 'source' } })
-  t.comment(`rollback write pause ${back.pauseMs} ms; steps ${back.steps.map((s) => `${s.name} ${s.ms}`).join(', ')}`)
-  const afterRollback = writes
-  await sleep(400)
-  stop = true
-  await Promise.all(workers)
-  t.ok(writes > afterRollback, `writes went on after the rollback (${writes - afterRollback})`)
-  t.same(
-    errors,
-    [],
-    `no client request failed (${writes} writes, ${reads} queries; longest write ${longestWriteMs} ms)`,
+  t.equal(rolledBack.outcome, 'done', rolledBack.reason ?? '')
+  t.match(await m.control.read(), { phase: 'source-primary', routing: { reads: 'source', writes: 'source' } })
+  t.comment(
+    `rollback write pause ${rolledBack.pauseMs} ms; steps ${rolledBack.steps.map((s) => `${s.name} ${s.ms}`).join(', ')}`,
+  )
+  const afterRollback = m.load.counts.writes
+  await m.load.writesPast(afterRollback, 20, 'writes after the rollback')
+  await stopLoad(t, m)
+  t.ok(
+    m.load.counts.writes > afterRollback,
+    `writes went on after the rollback (${m.load.counts.writes - afterRollback})`,
   )
 
   // The source holds exactly what the ledger says: writes made before the cutover, on the
   // target after it (replayed back), and after the rollback.
-  t.same(await differences(source, ledger), [], `source: every one of ${ledger.size} ids as the ledger says`)
-  // The forward replayer carries the writes made after the rollback to the target too.
-  const end = await log.tail()
-  for (let i = 0; i < 200; i++) {
-    const s = await files.load()
-    if (s?.checkpoint !== undefined && end !== undefined && log.compare(s.checkpoint, end) >= 0) break
-    await sleep(50)
-  }
-  stopReplay.abort()
-  stopReverse.abort()
-  await Promise.all([replaying, reversing])
-  await Promise.all([dirty.close(), rollbackDirty.close()])
-  t.same(await differences(target, ledger), [], 'target: every id as the ledger says')
-  t.equal(
-    (
-      await target.fetch(
-        '',
-        Array.from({ length: 300 }, (_, i) => `old-${i}`),
-      )
-    ).size,
-    300,
-    'the copied records are there',
+  t.same(
+    await differences(m.source, m.load.ledger),
+    [],
+    `source: every one of ${m.load.ledger.size} ids as the ledger says`,
   )
+  // The forward replayer carries the writes made after the rollback to the target too.
+  const end = await m.log.tail()
+  await until(
+    async () => {
+      const s = await m.forward.files.load().catch(() => undefined)
+      return s?.checkpoint !== undefined && end !== undefined && m.log.compare(s.checkpoint, end) >= 0
+    },
+    { timeoutMs: 20_000, intervalMs: 50, what: 'the forward replayer to reach the end of the log' },
+  )
+  await Promise.all([m.forward.stop(), back.stop()])
+  await targetMatchesLedger(t, m)
 })
