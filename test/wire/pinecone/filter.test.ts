@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs'
 import t from 'tap'
 import { request } from 'undici'
-import { isPineconeError } from '../../src/wire/pinecone/errors.js'
-import { compileFilter } from '../../src/wire/pinecone/filter.js'
-import type { Metadata } from '../../src/emulator/records.js'
-import { startTestEmulator } from '../helpers/emulator.js'
+import { isPineconeError } from '../../../src/wire/pinecone/errors.js'
+import { compileFilter } from '../../../src/wire/pinecone/filter.js'
+import type { Metadata } from '../../../src/emulator/records.js'
+import { startTestEmulator } from '../../helpers/emulator.js'
 
 // The filter corpus (test/fixtures/filters.json) is data so other stores can be held to the
 // same semantics; here it is run against the compiled predicate and through the HTTP API.
@@ -14,7 +14,7 @@ interface Corpus {
   cases: Array<{ name: string; filter: unknown; ids: string[] }>
   invalid: Array<{ name: string; filter: unknown; status: number }>
 }
-const corpus = JSON.parse(readFileSync(new URL('../fixtures/filters.json', import.meta.url), 'utf8')) as Corpus
+const corpus = JSON.parse(readFileSync(new URL('../../fixtures/filters.json', import.meta.url), 'utf8')) as Corpus
 const HEADERS = { 'content-type': 'application/json', 'x-pinecone-api-version': '2025-10' }
 
 t.test('every corpus case matches exactly its ids', async (t) => {

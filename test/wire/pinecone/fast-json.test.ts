@@ -1,9 +1,9 @@
 // The capture path's parser must be indistinguishable from JSON.parse + toDense: same values
 // bit for bit, same structure, and every body it cannot vouch for handed back to JSON.parse.
 import t from 'tap'
-import { NOT_HANDLED, NumbersText, parseFetchResponse, parseWriteBody } from '../../src/wire/pinecone/fast-json.js'
-import { parseUpdate, parseUpsert } from '../../src/wire/pinecone/write-requests.js'
-import { prng } from '../helpers/prng.js'
+import { NOT_HANDLED, NumbersText, parseFetchResponse, parseWriteBody } from '../../../src/wire/pinecone/fast-json.js'
+import { parseUpdate, parseUpsert } from '../../../src/wire/pinecone/write-requests.js'
+import { prng } from '../../helpers/prng.js'
 
 const parse = (text: string) => parseWriteBody(Buffer.from(text, 'utf8'))
 
@@ -335,7 +335,8 @@ t.test('parseUpsert and parseUpdate give the same result and the same errors on 
 t.test('fetch responses: dense values come back as their text, checked for number characters only', async (t) => {
   const text =
     '{"vectors":{"a":{"id":"a","values":[0.5,-0.25,1e-7,0.10000000149011612],"metadata":{"values":[1,2],"x":"y"}},' +
-    '"b":{"id":"b","values":[ 1, 2 ],"sparseValues":{"indices":[3],"values":[0.5]}},"c":{"id":"c","values":[1,"x"]}},"namespace":"ns","usage":{"readUnits":1}}'
+    '"b":{"id":"b","values":[ 1, 2 ],"sparseValues":{"indices":[3],"values":[0.5]}},"c":{"id":"c","values":[1,"x"]}},' +
+    '"namespace":"ns","usage":{"readUnits":1}}'
   const parsed = parseFetchResponse(Buffer.from(text)) as {
     vectors: Record<string, { values: unknown; metadata?: { values: unknown }; sparseValues?: { values: unknown } }>
   }

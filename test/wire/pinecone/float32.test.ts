@@ -1,5 +1,5 @@
 import t from 'tap'
-import { formatAsFloat32, formatFloat32, formatFloat32Array } from '../../src/wire/pinecone/float32.js'
+import { formatAsFloat32, formatFloat32, formatFloat32Array } from '../../../src/wire/pinecone/float32.js'
 
 // Values are stored as float32 and must read back as what the client wrote: each float goes
 // out as the shortest decimal that parses back to the same float32.
