@@ -5,8 +5,9 @@ import { basename, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { E, VecshiftError } from '../errors.js'
 import { fsyncDir, readJson, writeJsonAtomic } from '../atomic-json.js'
-import type { ControlStore, ProgressReport, ReplicaLease } from './contract.js'
-import { initialRecord, type MigrationRecord, type Phase } from './record.js'
+import { BaseControlStore, type ControlStoreIdentity } from './base.js'
+import type { ProgressReport, ReplicaLease } from './contract.js'
+import type { MigrationRecord } from './record.js'
 
 // The embedded control store: the record is one JSON file written atomically (temp file,
 // fsync, rename, fsync of the directory), so a crash leaves the old or the new version.
@@ -19,14 +20,11 @@ import { initialRecord, type MigrationRecord, type Phase } from './record.js'
 
 const LOCK_WAIT_MS = 10_000
 
-export interface FileControlOptions {
+export interface FileControlOptions extends ControlStoreIdentity {
   readonly dir: string
-  readonly migration: string
-  /** The phase a new record starts in. */
-  readonly initialPhase?: Phase
 }
 
-export class FileControlStore implements ControlStore {
+export class FileControlStore extends BaseControlStore {
   readonly backend = 'file' as const
   readonly #path: string
   readonly #lockPath: string
@@ -37,6 +35,7 @@ export class FileControlStore implements ControlStore {
   readonly #notifiers = new Set<() => void>()
 
   private constructor(options: FileControlOptions) {
+    super(options)
     this.#options = options
     this.#path = join(options.dir, `${options.migration}.control.json`)
     this.#lockPath = `${this.#path}.lock`
@@ -59,30 +58,18 @@ export class FileControlStore implements ControlStore {
     return this.#path
   }
 
-  async read(): Promise<MigrationRecord> {
-    const existing = await this.#load()
-    if (existing) return existing
+  protected createIfAbsent(record: MigrationRecord): Promise<MigrationRecord> {
     return this.#locked(async () => {
-      const again = await this.#load()
-      if (again) return again
-      const record = initialRecord(this.#options.migration, this.#options.initialPhase)
+      const existing = await this.load()
+      if (existing) return existing
       await writeJsonAtomic(this.#path, record)
       return record
     })
   }
 
-  async update(expectEpoch: number, change: (r: MigrationRecord) => MigrationRecord): Promise<MigrationRecord> {
-    await this.read()
+  protected swap(decide: (current: MigrationRecord) => MigrationRecord): Promise<MigrationRecord> {
     return this.#locked(async () => {
-      const current = (await this.#load()) as MigrationRecord
-      if (current.epoch !== expectEpoch) {
-        throw new VecshiftError(E.CONTROL_CONFLICT, [current.epoch, expectEpoch, `it is now in phase ${current.phase}`])
-      }
-      const next = change(current)
-      if (next.epoch !== current.epoch + 1)
-        throw new VecshiftError(E.INTERNAL, [
-          `a control change must move the epoch by one (${current.epoch} -> ${next.epoch})`,
-        ])
+      const next = decide((await this.load()) as MigrationRecord)
       await writeJsonAtomic(this.#path, next)
       return next
     })
@@ -92,16 +79,19 @@ export class FileControlStore implements ControlStore {
     let epoch = -1
     let busy = false
     let again = false
+    let stopped = false
     const look = () => {
+      if (stopped) return
       if (busy) {
         again = true
         return
       }
       busy = true
-      this.#load()
+      this.load()
         .then(
           (r) => {
-            if (r && r.epoch !== epoch) {
+            // A look that was under way when the watch stopped tells no one.
+            if (r && r.epoch !== epoch && !stopped) {
               epoch = r.epoch
               onChange(r)
             }
@@ -136,6 +126,7 @@ export class FileControlStore implements ControlStore {
       notifier = undefined
     }
     const stop = () => {
+      stopped = true
       clearInterval(timer)
       notifier?.close()
       this.#watchers.delete(timer)
@@ -145,21 +136,8 @@ export class FileControlStore implements ControlStore {
     return stop
   }
 
-  async heartbeat(lease: Omit<ReplicaLease, 'renewedAt' | 'expiresAt'>, leaseMs: number): Promise<ReplicaLease> {
-    const now = Date.now()
-    const full: ReplicaLease = {
-      ...lease,
-      renewedAt: new Date(now).toISOString(),
-      expiresAt: new Date(now + leaseMs).toISOString(),
-    }
-    try {
-      await writeJsonAtomic(join(this.#replicasDir, `${safeName(lease.replica)}.json`), full)
-    } catch (err) {
-      throw new VecshiftError(E.CONTROL_UNAVAILABLE, [`file ${this.#options.dir}`, (err as Error).message], {
-        cause: err,
-      })
-    }
-    return full
+  protected async saveLease(lease: ReplicaLease): Promise<void> {
+    await this.#write(join(this.#replicasDir, `${safeName(lease.replica)}.json`), lease)
   }
 
   async replicas(): Promise<ReplicaLease[]> {
@@ -176,10 +154,13 @@ export class FileControlStore implements ControlStore {
     await unlink(join(this.#replicasDir, `${safeName(replica)}.json`)).catch(() => undefined)
   }
 
-  async report(name: string, value: unknown): Promise<void> {
-    const report: ProgressReport = { value, updatedAt: new Date().toISOString() }
+  protected async saveReport(name: string, report: ProgressReport): Promise<void> {
+    await this.#write(join(this.#reportsDir, `${safeName(name)}.json`), { name, ...report })
+  }
+
+  async #write(path: string, value: unknown): Promise<void> {
     try {
-      await writeJsonAtomic(join(this.#reportsDir, `${safeName(name)}.json`), { name, ...report })
+      await writeJsonAtomic(path, value)
     } catch (err) {
       throw new VecshiftError(E.CONTROL_UNAVAILABLE, [`file ${this.#options.dir}`, (err as Error).message], {
         cause: err,
@@ -203,7 +184,7 @@ export class FileControlStore implements ControlStore {
     this.#watchers.clear()
   }
 
-  async #load(): Promise<MigrationRecord | undefined> {
+  protected async load(): Promise<MigrationRecord | undefined> {
     try {
       return await readJson<MigrationRecord>(this.#path)
     } catch (err) {
@@ -236,9 +217,10 @@ export class FileControlStore implements ControlStore {
           continue
         }
         if (Date.now() > deadline) {
+          const holder = owner ? `pid ${owner.pid} on ${owner.host}` : 'another process'
           throw new VecshiftError(E.CONTROL_UNAVAILABLE, [
             `file ${this.#path}`,
-            `its lock ${this.#lockPath} has been held for over ${LOCK_WAIT_MS / 1000} s by ${owner ? `pid ${owner.pid} on ${owner.host}` : 'another process'}`,
+            `its lock ${this.#lockPath} has been held for over ${LOCK_WAIT_MS / 1000} s by ${holder}`,
           ])
         }
         await sleep(5 + Math.random() * 20)

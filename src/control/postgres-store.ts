@@ -1,8 +1,9 @@
 import pg from 'pg'
 import { E, VecshiftError, isVecshiftError } from '../errors.js'
 import type { Logger } from '../logger.js'
-import type { ControlStore, ProgressReport, ReplicaLease } from './contract.js'
-import { initialRecord, type MigrationRecord, type Phase } from './record.js'
+import { BaseControlStore, type ControlStoreIdentity } from './base.js'
+import type { ProgressReport, ReplicaLease } from './contract.js'
+import type { MigrationRecord } from './record.js'
 
 // The control store for several gateway replicas on several hosts: the record is one row in
 // a PostgreSQL database they all reach, and leases one row per replica.
@@ -20,9 +21,7 @@ import { initialRecord, type MigrationRecord, type Phase } from './record.js'
 // Lease times are the renewing host's clock, as with the file store: the hosts' clocks must
 // agree to well within control.leaseMs (NTP does).
 
-export interface PostgresControlOptions {
-  readonly migration: string
-  readonly initialPhase?: Phase
+export interface PostgresControlOptions extends ControlStoreIdentity {
   /** Connection settings (password included); a pool of a few connections and one listener. */
   readonly connection: pg.ClientConfig
   readonly schema: string
@@ -39,7 +38,7 @@ interface Watcher {
   epoch: number
 }
 
-export class PostgresControlStore implements ControlStore {
+export class PostgresControlStore extends BaseControlStore {
   readonly backend = 'postgres' as const
   readonly #options: PostgresControlOptions
   readonly #pool: pg.Pool
@@ -57,6 +56,7 @@ export class PostgresControlStore implements ControlStore {
   #closed = false
 
   private constructor(options: PostgresControlOptions) {
+    super(options)
     this.#options = options
     this.#pool = new pg.Pool({ ...options.connection, max: 4, idleTimeoutMillis: 30_000 })
     // An idle connection the server drops must not crash the process: the next query gets
@@ -97,34 +97,23 @@ export class PostgresControlStore implements ControlStore {
     return store
   }
 
-  async read(): Promise<MigrationRecord> {
-    const existing = await this.#load()
-    if (existing) return existing
-    const record = initialRecord(this.#options.migration, this.#options.initialPhase)
+  protected async createIfAbsent(record: MigrationRecord): Promise<MigrationRecord> {
     await this.#query(
       `INSERT INTO ${this.#records} (migration, epoch, record) VALUES ($1, $2, $3) ON CONFLICT (migration) DO NOTHING`,
       [record.migration, record.epoch, JSON.stringify(record)],
     )
     // Another process may have created it first: theirs stands.
-    return (await this.#load()) as MigrationRecord
+    return (await this.load()) as MigrationRecord
   }
 
-  async update(expectEpoch: number, change: (r: MigrationRecord) => MigrationRecord): Promise<MigrationRecord> {
-    await this.read()
+  protected swap(decide: (current: MigrationRecord) => MigrationRecord): Promise<MigrationRecord> {
     return this.#transaction(async (c) => {
+      // The row stays locked until the transaction ends: the compare-and-set of every process.
       const res = await c.query<{ record: MigrationRecord }>(
         `SELECT record FROM ${this.#records} WHERE migration = $1 FOR UPDATE`,
         [this.#options.migration],
       )
-      const current = res.rows[0]?.record as MigrationRecord
-      if (current.epoch !== expectEpoch) {
-        throw new VecshiftError(E.CONTROL_CONFLICT, [current.epoch, expectEpoch, `it is now in phase ${current.phase}`])
-      }
-      const next = change(current)
-      if (next.epoch !== current.epoch + 1)
-        throw new VecshiftError(E.INTERNAL, [
-          `a control change must move the epoch by one (${current.epoch} -> ${next.epoch})`,
-        ])
+      const next = decide(res.rows[0]?.record as MigrationRecord)
       await c.query(`UPDATE ${this.#records} SET epoch = $2, record = $3, updated_at = now() WHERE migration = $1`, [
         this.#options.migration,
         next.epoch,
@@ -152,19 +141,12 @@ export class PostgresControlStore implements ControlStore {
     }
   }
 
-  async heartbeat(lease: Omit<ReplicaLease, 'renewedAt' | 'expiresAt'>, leaseMs: number): Promise<ReplicaLease> {
-    const now = Date.now()
-    const full: ReplicaLease = {
-      ...lease,
-      renewedAt: new Date(now).toISOString(),
-      expiresAt: new Date(now + leaseMs).toISOString(),
-    }
+  protected async saveLease(lease: ReplicaLease): Promise<void> {
     await this.#query(
       `INSERT INTO ${this.#leases} (migration, replica, lease, expires_at) VALUES ($1, $2, $3, $4)
       ON CONFLICT (migration, replica) DO UPDATE SET lease = EXCLUDED.lease, expires_at = EXCLUDED.expires_at`,
-      [this.#options.migration, lease.replica, JSON.stringify(full), full.expiresAt],
+      [this.#options.migration, lease.replica, JSON.stringify(lease), lease.expiresAt],
     )
-    return full
   }
 
   async replicas(): Promise<ReplicaLease[]> {
@@ -182,11 +164,11 @@ export class PostgresControlStore implements ControlStore {
     ])
   }
 
-  async report(name: string, value: unknown): Promise<void> {
+  protected async saveReport(name: string, report: ProgressReport): Promise<void> {
     await this.#query(
       `INSERT INTO ${this.#reports} (migration, name, value, updated_at) VALUES ($1, $2, $3, $4)
       ON CONFLICT (migration, name) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at`,
-      [this.#options.migration, name, JSON.stringify(value), new Date().toISOString()],
+      [this.#options.migration, name, JSON.stringify(report.value), report.updatedAt],
     )
   }
 
@@ -209,7 +191,7 @@ export class PostgresControlStore implements ControlStore {
     await this.#pool.end().catch(() => undefined)
   }
 
-  async #load(): Promise<MigrationRecord | undefined> {
+  protected async load(): Promise<MigrationRecord | undefined> {
     const res = await this.#query<{ record: MigrationRecord }>(
       `SELECT record FROM ${this.#records} WHERE migration = $1`,
       [this.#options.migration],
@@ -225,7 +207,7 @@ export class PostgresControlStore implements ControlStore {
       this.#checkAgain = true
       return
     }
-    this.#checking = this.#load()
+    this.#checking = this.load()
       .then(
         (r) => {
           if (!r) return
