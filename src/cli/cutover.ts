@@ -67,10 +67,11 @@ Exit codes: 0 flipped (or routing changed), 2 refused (nothing changed), 3 abort
           }
           const reason = flags.readsOnly ? 'reads to the target' : `${flags.canary}% of reads to the target`
           const next = await control.update(record.epoch, (r) => rerouted(r, routing, 'vecshift cutover', reason))
+          const canary = next.routing.canaryPercent ? ` with ${next.routing.canaryPercent}% to the other side` : ''
           process.stdout.write(
             flags.json
               ? `${JSON.stringify(next)}\n`
-              : `reads now: ${next.routing.reads}${next.routing.canaryPercent ? ` with ${next.routing.canaryPercent}% to the other side` : ''} (epoch ${next.epoch})\n`,
+              : `reads now: ${next.routing.reads}${canary} (epoch ${next.epoch})\n`,
           )
           return
         }
