@@ -10,12 +10,12 @@ import { join } from 'node:path'
 import pgClient from 'pg'
 import t from 'tap'
 import { request } from 'undici'
-import { PineconeStore } from '../../src/stores/pinecone/store.js'
-import { startTestEmulator } from '../helpers/emulator.js'
-import { startTestPostgres } from '../helpers/pglite.js'
-import { until } from '../helpers/until.js'
+import { PineconeStore } from '../../../src/stores/pinecone/store.js'
+import { startTestEmulator } from '../../helpers/emulator.js'
+import { startTestPostgres } from '../../helpers/pglite.js'
+import { until } from '../../helpers/until.js'
 
-const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname
+const CLI = new URL('../../../dist/cli/main.js', import.meta.url).pathname
 const KEY = 'copy-cli-key'
 const emu = await startTestEmulator(t, { apiKey: KEY })
 

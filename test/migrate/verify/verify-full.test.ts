@@ -4,14 +4,14 @@
 // changed records, in the namespaces asked for. The sample's report says what size of
 // difference it could have seen.
 import t from 'tap'
-import { compareInFull, detectableRate } from '../../src/migrate/verify/full.js'
-import { runVerify } from '../../src/migrate/verify/verifier.js'
-import type { StoredVector } from '../../src/stores/contract.js'
-import { PgvectorStore } from '../../src/stores/pgvector/store.js'
-import { PineconeStore } from '../../src/stores/pinecone/store.js'
-import { startTestEmulator } from '../helpers/emulator.js'
-import { startTestPostgres } from '../helpers/pglite.js'
-import { prng } from '../helpers/prng.js'
+import { compareInFull, detectableRate } from '../../../src/migrate/verify/full.js'
+import { runVerify } from '../../../src/migrate/verify/verifier.js'
+import type { StoredVector } from '../../../src/stores/contract.js'
+import { PgvectorStore } from '../../../src/stores/pgvector/store.js'
+import { PineconeStore } from '../../../src/stores/pinecone/store.js'
+import { startTestEmulator } from '../../helpers/emulator.js'
+import { startTestPostgres } from '../../helpers/pglite.js'
+import { prng } from '../../helpers/prng.js'
 
 const KEY = 'full-key'
 const N = 1_500

@@ -8,17 +8,17 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { runPlan, type PlanSettings } from '../../src/migrate/plan/planner.js'
-import type { StoredVector } from '../../src/stores/contract.js'
-import { PgvectorStore } from '../../src/stores/pgvector/store.js'
-import { PineconeStore } from '../../src/stores/pinecone/store.js'
-import { startTestEmulator } from '../helpers/emulator.js'
-import { startTestPostgres } from '../helpers/pglite.js'
-import { prng } from '../helpers/prng.js'
-import type { TestContext } from '../helpers/tap.js'
+import { runPlan, type PlanSettings } from '../../../src/migrate/plan/planner.js'
+import type { StoredVector } from '../../../src/stores/contract.js'
+import { PgvectorStore } from '../../../src/stores/pgvector/store.js'
+import { PineconeStore } from '../../../src/stores/pinecone/store.js'
+import { startTestEmulator } from '../../helpers/emulator.js'
+import { startTestPostgres } from '../../helpers/pglite.js'
+import { prng } from '../../helpers/prng.js'
+import type { TestContext } from '../../helpers/tap.js'
 
 const KEY = 'plan-key'
-const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname
+const CLI = new URL('../../../dist/cli/main.js', import.meta.url).pathname
 const emu = await startTestEmulator(t, { apiKey: KEY })
 let counter = 0
 
@@ -198,7 +198,7 @@ t.test('plan: Pinecone -> pgvector (a table that does not exist yet), and the CL
 t.test(
   "the pgvector index layout: chosen from the source's namespaces by plan and copy alike; `vecshift index` gives grown namespaces a graph",
   async (t) => {
-    const { chooseLayout } = await import('../../src/stores/pgvector/layout.js')
+    const { chooseLayout } = await import('../../../src/stores/pgvector/layout.js')
     const ns = (counts: number[]) => counts.map((vectorCount, i) => ({ namespace: `n${i}`, vectorCount }))
     const settings = { minIndexedRows: 1_000, maxPartialIndexes: 3 }
     t.match(chooseLayout(ns([50_000]), settings), { layout: 'single', reason: /one namespace/ })

@@ -9,20 +9,20 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { FileControlStore } from '../../src/control/file-store.js'
-import { runCutover, type CutoverOptions } from '../../src/migrate/cutover/coordinator.js'
-import { runVerify, type VerifyOptions } from '../../src/migrate/verify/verifier.js'
-import type { StoredVector, VectorStore } from '../../src/stores/contract.js'
-import { PgvectorStore } from '../../src/stores/pgvector/store.js'
-import { PineconeStore } from '../../src/stores/pinecone/store.js'
-import { startTestEmulator } from '../helpers/emulator.js'
-import { startTestPostgres } from '../helpers/pglite.js'
-import { prng } from '../helpers/prng.js'
-import type { TestContext } from '../helpers/tap.js'
+import { FileControlStore } from '../../../src/control/file-store.js'
+import { runCutover, type CutoverOptions } from '../../../src/migrate/cutover/coordinator.js'
+import { runVerify, type VerifyOptions } from '../../../src/migrate/verify/verifier.js'
+import type { StoredVector, VectorStore } from '../../../src/stores/contract.js'
+import { PgvectorStore } from '../../../src/stores/pgvector/store.js'
+import { PineconeStore } from '../../../src/stores/pinecone/store.js'
+import { startTestEmulator } from '../../helpers/emulator.js'
+import { startTestPostgres } from '../../helpers/pglite.js'
+import { prng } from '../../helpers/prng.js'
+import type { TestContext } from '../../helpers/tap.js'
 
 const KEY = 'verify-key'
 const DIM = 8
-const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname
+const CLI = new URL('../../../dist/cli/main.js', import.meta.url).pathname
 const emu = await startTestEmulator(t, { apiKey: KEY })
 let counter = 0
 
@@ -163,7 +163,7 @@ t.test('verify: interrupted, then resumed on the same sample, gives the report o
   await target.delete('', { ids: ['d-003', 'd-050'] })
   await target.update('books', { id: 'b-010', setMetadata: { kind: 'changed' } })
   const whole = await runVerify(options(source, target, { seed: 11 }))
-  const { VerifyCheckpointFile } = await import('../../src/migrate/verify/checkpoint.js')
+  const { VerifyCheckpointFile } = await import('../../../src/migrate/verify/checkpoint.js')
   const file = new VerifyCheckpointFile(mkdtempSync(join(tmpdir(), 'vecshift-verify-cp-')), 'resume')
   const stop = new AbortController()
   let saves = 0
