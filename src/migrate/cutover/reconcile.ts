@@ -2,6 +2,7 @@ import { E, VecshiftError } from '../../errors.js'
 import type { StoredVector, VectorStore } from '../../stores/contract.js'
 import { idCursor, unionOfIds } from '../../stores/ids.js'
 import { readDirtyFrom, type DirtyEntry } from '../../replay/dirty.js'
+import { identicalRecords } from '../verify/equality.js'
 
 // Reconciliation: the ids written since capture began (the replayer's dirty set) are read
 // on both sides, and wherever the target differs from the source it is repaired from the
@@ -102,7 +103,7 @@ export async function reconcile(
         const s = a.get(id)
         const t = b.get(id)
         if (s === undefined && t !== undefined) deletes.push(id)
-        else if (s !== undefined && (t === undefined || !same(s, t))) upserts.push(s)
+        else if (s !== undefined && (t === undefined || !identicalRecords(s, t))) upserts.push(s)
       }
       signal?.throwIfAborted()
       if (upserts.length > 0) await target.upsert(ns, upserts, call)
@@ -237,33 +238,4 @@ async function compareNamespace(
       `writes by filter or delete-all touched namespace "${ns}": after reconciling every id the ${lister.label} lists, the source holds ${a} records and the target ${b}, and the ${other.label} cannot list the ones it has alone; copy that namespace again from a file of the source's ids (copy.idsFile, docs/copy.md) while the replayer follows, then run the cutover again`,
     ])
   }
-}
-
-/** Equal as records: dense and sparse values bit for bit, metadata as a map. */
-export function same(a: StoredVector, b: StoredVector): boolean {
-  return (
-    sameFloats(a.values, b.values) &&
-    sameFloats(a.sparseValues?.values, b.sparseValues?.values) &&
-    sameInts(a.sparseValues?.indices, b.sparseValues?.indices) &&
-    canonical(a.metadata) === canonical(b.metadata)
-  )
-}
-
-function sameFloats(x: Float32Array | undefined, y: Float32Array | undefined): boolean {
-  const n = x?.length ?? 0
-  if (n !== (y?.length ?? 0)) return false
-  for (let i = 0; i < n; i++) if (!Object.is((x as Float32Array)[i], (y as Float32Array)[i])) return false
-  return true
-}
-
-function sameInts(x: Uint32Array | undefined, y: Uint32Array | undefined): boolean {
-  const n = x?.length ?? 0
-  if (n !== (y?.length ?? 0)) return false
-  for (let i = 0; i < n; i++) if ((x as Uint32Array)[i] !== (y as Uint32Array)[i]) return false
-  return true
-}
-
-function canonical(m: object | undefined): string {
-  if (m === undefined || Object.keys(m).length === 0) return '{}'
-  return JSON.stringify(Object.fromEntries(Object.entries(m).sort(([p], [q]) => (p < q ? -1 : 1))))
 }

@@ -1,7 +1,8 @@
 import { E, VecshiftError } from '../../errors.js'
 import type { VectorStore } from '../../stores/contract.js'
 import { bytewise, idCursor } from '../../stores/ids.js'
-import { difference, type RecordDifference } from './records.js'
+import { differenceBeyondTolerance } from './equality.js'
+import type { RecordDifference } from './records.js'
 
 // `vecshift verify --full`: every id of the chosen namespaces, on both sides. A sample sees a
 // difference that affects a fraction p of the records with probability 1 - (1 - p)^n, so a
@@ -40,7 +41,8 @@ export async function compareInFull(
   ] as const) {
     if (!d.canList)
       throw new VecshiftError(E.CLI_USAGE, [
-        `--full: the ${store.label} cannot list its ids (a Pinecone pod-based index), so it cannot be compared in full; compare a sample instead`,
+        `--full: the ${store.label} cannot list its ids (a Pinecone pod-based index), ` +
+          'so it cannot be compared in full; compare a sample instead',
       ])
   }
   const keep = options.keep ?? 100
@@ -68,7 +70,7 @@ export async function compareInFull(
         const t = tb.get(id)
         compared++
         if (s && t) {
-          const why = difference(s, t, tolerance)
+          const why = differenceBeyondTolerance(s, t, tolerance)
           if (why) {
             mismatched++
             note({ namespace, id, ...why })

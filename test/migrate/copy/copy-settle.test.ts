@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { request } from 'undici'
-import { reconcile, same } from '../../../src/migrate/cutover/reconcile.js'
+import { reconcile } from '../../../src/migrate/cutover/reconcile.js'
+import { identicalRecords } from '../../../src/migrate/verify/equality.js'
 import { DirtySet } from '../../../src/replay/dirty.js'
 import { CheckpointFile } from '../../../src/migrate/copy/checkpoint.js'
 import { planCopy } from '../../../src/migrate/copy/plan.js'
@@ -49,7 +50,7 @@ async function differences(source: VectorStore, target: VectorStore): Promise<st
   for (const [id, s] of a) {
     const x = b.get(id)
     if (!x) out.push(`${id}: missing on the target`)
-    else if (!same(s, x))
+    else if (!identicalRecords(s, x))
       out.push(`${id}: differs (source ${JSON.stringify(s.metadata)}, target ${JSON.stringify(x.metadata)})`)
   }
   for (const id of b.keys()) if (!a.has(id)) out.push(`${id}: on the target only (resurrected)`)
