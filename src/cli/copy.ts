@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import type { CopyJobResult } from '../migrate/copy/copy-job.js'
 import { configFromFlags, loggerFor, nonNegativeNumber, positiveInt, type ConfigFlags } from './common.js'
 
 // `vecshift copy`: the bulk copy from source to target. Up-front checks first (nothing is
@@ -74,7 +75,6 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
       const { openStore } = await import('../stores/open.js')
       const { runCopyJob } = await import('../migrate/copy/copy-job.js')
       const { progressFor } = await import('../migrate/copy/progress.js')
-      const { formatSummary } = await import('../migrate/copy/summary.js')
 
       const namespace = flags.namespace === '__default__' ? '' : flags.namespace
       // Progress goes to the control store too, so that `vecshift status` and the cutover
@@ -119,22 +119,7 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
               `vecshift: building the HNSW index of the ${target.label} (once, after the load; this can take a while)\n`,
             ),
         })
-        if ('alreadyFinishedAt' in result) {
-          const ms = result.indexBuildMs
-          const done =
-            ms === undefined ? 'nothing to do' : `built the missing search index in ${Math.round(ms / 1000)} s`
-          process.stdout.write(`vecshift: the copy already finished at ${result.alreadyFinishedAt}; ${done}\n`)
-          return
-        }
-        const { summary } = result
-        process.stdout.write(flags.json ? `${JSON.stringify(summary)}\n` : formatSummary(summary))
-        if (summary.interrupted) {
-          process.stderr.write(
-            `vecshift: interrupted; the checkpoint is saved (${summary.checkpoint}). ` +
-              'Run the same command with --resume to continue.\n',
-          )
-          process.exitCode = 130
-        }
+        await printResult(result, flags.json === true)
       } finally {
         process.off('SIGINT', stop)
         process.off('SIGTERM', stop)
@@ -142,6 +127,26 @@ Exit codes: 0 copied, 2 refused or failed (the message says why), 130 interrupte
         await Promise.allSettled([source.close(), target.close(), control?.close()])
       }
     })
+}
+
+/** The summary on stdout (--json: as one object); an interruption on stderr, exit code 130. */
+async function printResult(result: CopyJobResult, json: boolean): Promise<void> {
+  if ('alreadyFinishedAt' in result) {
+    const ms = result.indexBuildMs
+    const done = ms === undefined ? 'nothing to do' : `built the missing search index in ${Math.round(ms / 1000)} s`
+    process.stdout.write(`vecshift: the copy already finished at ${result.alreadyFinishedAt}; ${done}\n`)
+    return
+  }
+  const { summary } = result
+  const { formatSummary } = await import('../migrate/copy/summary.js')
+  process.stdout.write(json ? `${JSON.stringify(summary)}\n` : formatSummary(summary))
+  if (summary.interrupted) {
+    process.stderr.write(
+      `vecshift: interrupted; the checkpoint is saved (${summary.checkpoint}). ` +
+        'Run the same command with --resume to continue.\n',
+    )
+    process.exitCode = 130
+  }
 }
 
 /** The flags that override the config's copy: section. */
