@@ -35,10 +35,11 @@ Examples:
     .action(async (flags: PlanFlags) => {
       const config = configFromFlags(flags)
       const logger = loggerFor(config, 'vecshift-plan', { stderr: true })
-      const [{ openStore }, { runPlan }, { formatPlan }] = await Promise.all([
+      const [{ openStore }, { runPlan }, { formatPlan }, { copyOptionsFrom }] = await Promise.all([
         import('../stores/open.js'),
         import('../migrate/plan/planner.js'),
         import('../migrate/plan/report.js'),
+        import('../migrate/copy/plan.js'),
       ])
       const source = await openStore(config, 'source', logger)
       const target = await openStore(config, 'target', logger)
@@ -47,19 +48,7 @@ Examples:
         const plan = await runPlan(
           source,
           target,
-          {
-            strategy: c.strategy,
-            createTarget: c.createTarget,
-            concurrency: c.concurrency,
-            batchSize: c.batchSize,
-            ...(c.idsFile === undefined ? {} : { idsFile: c.idsFile }),
-            ...(c.sourceEmbeddingModel === undefined ? {} : { sourceEmbeddingModel: c.sourceEmbeddingModel }),
-            ...(c.targetEmbeddingModel === undefined ? {} : { targetEmbeddingModel: c.targetEmbeddingModel }),
-            collection: {
-              ...(c.collection.cloud === undefined ? {} : { cloud: c.collection.cloud }),
-              ...(c.collection.region === undefined ? {} : { region: c.collection.region }),
-            },
-          },
+          { ...copyOptionsFrom(c), concurrency: c.concurrency, batchSize: c.batchSize },
           config.plan,
           config.target?.type === 'pgvector'
             ? {

@@ -6,7 +6,7 @@ import type { VectorStore } from '../../stores/contract.js'
 import { CheckpointFile, type CopyCheckpoint } from './checkpoint.js'
 import { runCollectionCopy, type CollectionRunOptions } from './collection.js'
 import { runCopy, type CopyRunOptions, type CopySummary } from './copier.js'
-import { planCopy, type CopyOptions, type CopyPlan } from './plan.js'
+import { copyOptionsFrom, planCopy, type CopyOptions, type CopyPlan } from './plan.js'
 import type { Progress } from './progress.js'
 import { assertSameCopy, checkpointToResume } from './resume.js'
 import { Settler } from './settle.js'
@@ -64,19 +64,10 @@ export async function runCopyJob(job: CopyJob): Promise<CopyJobResult> {
 
 /** What planCopy is asked, from the config and the flags. */
 function planOptions(job: CopyJob, existing: CopyCheckpoint | undefined): CopyOptions {
-  const copy = job.config.copy
   const reembed = job.config.reembed
   return {
-    strategy: copy.strategy,
-    createTarget: copy.createTarget,
-    ...(copy.idsFile === undefined ? {} : { idsFile: copy.idsFile }),
+    ...copyOptionsFrom(job.config.copy),
     ...(job.namespace === undefined ? {} : { namespace: job.namespace }),
-    ...(copy.sourceEmbeddingModel === undefined ? {} : { sourceEmbeddingModel: copy.sourceEmbeddingModel }),
-    ...(copy.targetEmbeddingModel === undefined ? {} : { targetEmbeddingModel: copy.targetEmbeddingModel }),
-    collection: {
-      ...(copy.collection.cloud === undefined ? {} : { cloud: copy.collection.cloud }),
-      ...(copy.collection.region === undefined ? {} : { region: copy.collection.region }),
-    },
     targetCreatedByCopy: job.resume && existing?.collection?.indexCreated === true,
     ...(job.reembed && reembed ? { reembed: { model: reembed.model, textField: reembed.textField } } : {}),
   }

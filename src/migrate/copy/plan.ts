@@ -1,3 +1,4 @@
+import type { Config } from '../../config/schema.js'
 import { E, VecshiftError } from '../../errors.js'
 import type { NamespaceStats, StoreDescription, VectorStore } from '../../stores/contract.js'
 import { wellFormed } from '../../unicode.js'
@@ -28,6 +29,21 @@ export interface CopyOptions {
   /** The checkpoint of the copy being resumed says it created the target from a collection,
    *  so an existing target is its own work, not someone else's index. */
   readonly targetCreatedByCopy?: boolean
+}
+
+/** What the config's copy: section asks of a plan (`vecshift copy` and `vecshift plan`). */
+export function copyOptionsFrom(copy: Config['copy']): CopyOptions {
+  return {
+    strategy: copy.strategy,
+    createTarget: copy.createTarget,
+    ...(copy.idsFile === undefined ? {} : { idsFile: copy.idsFile }),
+    ...(copy.sourceEmbeddingModel === undefined ? {} : { sourceEmbeddingModel: copy.sourceEmbeddingModel }),
+    ...(copy.targetEmbeddingModel === undefined ? {} : { targetEmbeddingModel: copy.targetEmbeddingModel }),
+    collection: {
+      ...(copy.collection.cloud === undefined ? {} : { cloud: copy.collection.cloud }),
+      ...(copy.collection.region === undefined ? {} : { region: copy.collection.region }),
+    },
+  }
 }
 
 /** The limits of Pinecone's collection migration path (pinecone-pod-to-serverless.md). */
@@ -76,7 +92,8 @@ export async function planCopy(source: VectorStore, target: VectorStore, options
       !(s.kind === 'pinecone-pod' && options.strategy !== 'list-fetch' && options.strategy !== 'ids-file')
     ) {
       refuse(
-        `${err.message}. vecshift creates a Pinecone target only from a collection of a pod-based source (strategy collection); create the serverless index first`,
+        `${err.message}. vecshift creates a Pinecone target only from a collection of a pod-based source ` +
+          '(strategy collection); create the serverless index first',
       )
     }
     notes.push(
@@ -94,7 +111,9 @@ export async function planCopy(source: VectorStore, target: VectorStore, options
     options.sourceEmbeddingModel !== options.targetEmbeddingModel
   ) {
     refuse(
-      `the source holds ${options.sourceEmbeddingModel} embeddings and the target expects ${options.targetEmbeddingModel}: vectors of one model mean nothing to another, so they must be re-embedded from the source text, not copied (vecshift copy --reembed, with a reembed: section; see docs/copy.md, "Copy or re-embed")`,
+      `the source holds ${options.sourceEmbeddingModel} embeddings and the target expects ${options.targetEmbeddingModel}: ` +
+        'vectors of one model mean nothing to another, so they must be re-embedded from the source text, not copied ' +
+        '(vecshift copy --reembed, with a reembed: section; see docs/copy.md, "Copy or re-embed")',
     )
   }
   if (t) {
@@ -102,17 +121,21 @@ export async function planCopy(source: VectorStore, target: VectorStore, options
       refuse(`the source holds ${s.vectorType} vectors and the target ${t.vectorType} ones`)
     if (s.dimension !== t.dimension && !reembed) {
       refuse(
-        `the source has dimension ${s.dimension} and the target ${t.dimension}: a different dimension means a different embedding model, so the vectors must be re-embedded, not copied (vecshift copy --reembed, with a reembed: section; see docs/copy.md, "Copy or re-embed")`,
+        `the source has dimension ${s.dimension} and the target ${t.dimension}: ` +
+          'a different dimension means a different embedding model, so the vectors must be re-embedded, not copied ' +
+          '(vecshift copy --reembed, with a reembed: section; see docs/copy.md, "Copy or re-embed")',
       )
     }
     if (s.metric !== t.metric && !reembed) {
       refuse(
-        `the source uses the ${s.metric} metric and the target ${t.metric}: queries would rank differently after the move; create the target with ${s.metric}`,
+        `the source uses the ${s.metric} metric and the target ${t.metric}: ` +
+          `queries would rank differently after the move; create the target with ${s.metric}`,
       )
     }
     if (s.supportsSparse && !t.supportsSparse) {
       notes.push(
-        `the source can hold sparse values and the target (${t.metric}) cannot: a record with sparse values will stop the copy with the target's refusal`,
+        `the source can hold sparse values and the target (${t.metric}) cannot: ` +
+          "a record with sparse values will stop the copy with the target's refusal",
       )
     }
   }
@@ -132,7 +155,10 @@ export async function planCopy(source: VectorStore, target: VectorStore, options
     strategy = 'collection'
   } else {
     refuse(
-      `the ${source.label} is pod-based and cannot list its ids; give an ids file (copy.idsFile or --ids-file)${target.collections ? ', or let vecshift create the serverless target from a collection (the target must not exist yet)' : ''}`,
+      `the ${source.label} is pod-based and cannot list its ids; give an ids file (copy.idsFile or --ids-file)` +
+        (target.collections
+          ? ', or let vecshift create the serverless target from a collection (the target must not exist yet)'
+          : ''),
     )
   }
   if (strategy === 'list-fetch' && !s.canList)
@@ -156,7 +182,10 @@ export async function planCopy(source: VectorStore, target: VectorStore, options
       : []
   if (unaddressable.length > 0) {
     refuse(
-      `namespace(s) ${unaddressable.map((n) => JSON.stringify(n)).join(', ')} of the ${source.label} hold a lone surrogate, which a URL cannot carry, and Pinecone lists and fetches a namespace by URL: they cannot be read. Rename them on the source (the writes the gateway captures carry them to the target as they are), or copy the other namespaces one by one with --namespace`,
+      `namespace(s) ${unaddressable.map((n) => JSON.stringify(n)).join(', ')} of the ${source.label} ` +
+        'hold a lone surrogate, which a URL cannot carry, and Pinecone lists and fetches a namespace by URL: ' +
+        'they cannot be read. Rename them on the source (the writes the gateway captures carry them to the target ' +
+        'as they are), or copy the other namespaces one by one with --namespace',
     )
   }
   const total = namespaces.reduce((n, ns) => n + ns.vectorCount, 0)
@@ -180,7 +209,8 @@ function checkCollectionPath(
     refuse(`strategy collection creates a Pinecone serverless index; the ${target.label} is not a Pinecone index`)
   if (t !== undefined && options.targetCreatedByCopy !== true) {
     refuse(
-      `strategy collection creates the target index from the collection, and the ${target.label} exists already; delete it (or name another target index), or copy into it with an ids file (strategy ids-file)`,
+      `strategy collection creates the target index from the collection, and the ${target.label} exists already; ` +
+        'delete it (or name another target index), or copy into it with an ids file (strategy ids-file)',
     )
   }
   if (t !== undefined && t.kind !== 'pinecone-serverless')
@@ -191,16 +221,22 @@ function checkCollectionPath(
     )
   if (options.collection?.cloud === undefined || options.collection.region === undefined) {
     refuse(
-      'strategy collection creates the serverless target; set copy.collection.cloud and copy.collection.region to where it should live (e.g. aws / us-east-1)',
+      'strategy collection creates the serverless target; set copy.collection.cloud and copy.collection.region ' +
+        'to where it should live (e.g. aws / us-east-1)',
     )
   }
   const records = namespaces.reduce((n, ns) => n + ns.vectorCount, 0)
   if (records >= COLLECTION_LIMITS.records || namespaces.length >= COLLECTION_LIMITS.namespaces) {
     refuse(
-      `Pinecone migrates pod-based indexes through a collection only below ${COLLECTION_LIMITS.records.toLocaleString('en-US')} records and ${COLLECTION_LIMITS.namespaces.toLocaleString('en-US')} namespaces; the source has ${records.toLocaleString('en-US')} records in ${namespaces.length.toLocaleString('en-US')} namespaces. Copy it with an ids file (strategy ids-file) into a serverless index you create`,
+      'Pinecone migrates pod-based indexes through a collection only below ' +
+        `${COLLECTION_LIMITS.records.toLocaleString('en-US')} records and ` +
+        `${COLLECTION_LIMITS.namespaces.toLocaleString('en-US')} namespaces; the source has ` +
+        `${records.toLocaleString('en-US')} records in ${namespaces.length.toLocaleString('en-US')} namespaces. ` +
+        'Copy it with an ids file (strategy ids-file) into a serverless index you create',
     )
   }
   notes.push(
-    'the collection is a snapshot: writes made after it is saved are not in it; the gateway must be capturing writes before the copy starts, so the replayer can apply them',
+    'the collection is a snapshot: writes made after it is saved are not in it; ' +
+      'the gateway must be capturing writes before the copy starts, so the replayer can apply them',
   )
 }
