@@ -84,7 +84,9 @@ for (const kind of ['pinecone', 'pgvector'] as const) {
         const table = new PgvectorStore({ role: 'target', table: 'strings', pool: pg.poolConfig(), search: 'exact' })
         await table.createSchema({ dimension: 4, metric: 'dotproduct' })
         target = table
-        targetYaml = `{ type: pgvector, table: strings, host: 127.0.0.1, port: ${pg.port}, database: postgres, user: postgres, poolSize: 1 }`
+        targetYaml =
+          `{ type: pgvector, table: strings, host: 127.0.0.1, port: ${pg.port}, ` +
+          'database: postgres, user: postgres, poolSize: 1 }'
       }
       t.teardown(() => target.close())
       const config = join(dir, 'vecshift.yaml')
@@ -111,7 +113,8 @@ for (const kind of ['pinecone', 'pgvector'] as const) {
       for (const [i, ns] of NAMESPACES.entries()) {
         const vectors = STRINGS.map(
           (s, j) =>
-            `{"id":"v${j}","values":[${i + 1},${j + 1},0.5,-1],"metadata":{${s}:${s},"list":[${s},"x"],"k":${s === '""' ? '"e"' : s},"n":${j}}}`,
+            `{"id":"v${j}","values":[${i + 1},${j + 1},0.5,-1],` +
+            `"metadata":{${s}:${s},"list":[${s},"x"],"k":${s === '""' ? '"e"' : s},"n":${j}}}`,
         )
         await post(
           '/vectors/upsert',

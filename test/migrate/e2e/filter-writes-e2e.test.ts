@@ -178,7 +178,8 @@ for (const variant of [
   { target: 'pgvector', replayer: 'after the copy' },
 ] as const) {
   t.test(
-    `every kind of write races a slow copy, a cutover and a rollback (${variant.target} target, replayer ${variant.replayer}): equal in full after each`,
+    `every kind of write races a slow copy, a cutover and a rollback (${variant.target} target, ` +
+      `replayer ${variant.replayer}): equal in full after each`,
     async (t) => {
       const emu = await startTestEmulator(t, {
         apiKey: KEY,
@@ -243,7 +244,9 @@ for (const variant of [
             control: `{ dir: "${join(dir, 'control')}", leaseMs: 2000 }`,
             replay: `{ dataDir: "${join(dir, 'replay')}", lingerMs: 5 }`,
             // Slow on purpose: the writes land between the copy's fetches and upserts.
-            copy: `{ checkpointDir: "${join(dir, 'copy')}", batchSize: 50, concurrency: 2, maxVectorsPerSec: 400, createTarget: true, settle: { replayWaitMs: ${variant.replayer === 'during the copy' ? 10_000 : 200} } }`,
+            copy:
+              `{ checkpointDir: "${join(dir, 'copy')}", batchSize: 50, concurrency: 2, maxVectorsPerSec: 400, createTarget: true, ` +
+              `settle: { replayWaitMs: ${variant.replayer === 'during the copy' ? 10_000 : 200} } }`,
             cutover: '{ maxPauseMs: 5000 }',
           },
         ),

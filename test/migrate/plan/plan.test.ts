@@ -231,7 +231,8 @@ t.test(
       [
         'migration: { id: layout }',
         `source: { type: pinecone, index: ${name}, host: "${emu.indexHost(name)}", controllerHost: "${emu.url}" }`,
-        `target: { type: pgvector, table: layout_t, host: ${pg.host}, port: ${pg.port}, database: postgres, user: postgres, poolSize: 1, minIndexedRows: 250 }`,
+        `target: { type: pgvector, table: layout_t, host: ${pg.host}, port: ${pg.port}, database: postgres, user: postgres, ` +
+          'poolSize: 1, minIndexedRows: 250 }',
         `copy: { createTarget: true, checkpointDir: "${join(dir, 'copy')}" }`,
         `replay: { dataDir: "${join(dir, 'replay')}" }`,
         `control: { dir: "${join(dir, 'control')}" }`,
@@ -280,7 +281,10 @@ t.test(
     )
     t.match(
       await cli('index'),
-      /every index was there and ran ANALYZE in [\d.]+ s; layout: one HNSW graph per namespace of 250 records or more: 3 namespace\(s\) have one/,
+      new RegExp(
+        String.raw`every index was there and ran ANALYZE in [\d.]+ s; ` +
+          String.raw`layout: one HNSW graph per namespace of 250 records or more: 3 namespace\(s\) have one`,
+      ),
     )
   },
 )

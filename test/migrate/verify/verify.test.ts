@@ -184,7 +184,11 @@ t.test('verify: interrupted, then resumed on the same sample, gives the report o
   t.equal(
     saved?.records?.done,
     200,
-    `the first 200 sampled records were compared and saved (${JSON.stringify({ done: saved?.records?.done, n: saved?.sample?.ids.length, saves })})`,
+    `the first 200 sampled records were compared and saved (${JSON.stringify({
+      done: saved?.records?.done,
+      n: saved?.sample?.ids.length,
+      saves,
+    })})`,
   )
   t.equal(saved?.sample?.ids.length, 250)
   await t.rejects(runVerify(options(source, target, { seed: 11, checkpoint: file, resume: true, sample: 100 })), {
@@ -296,8 +300,10 @@ t.test(
       config,
       [
         'migration: { id: vmig }',
-        `source: { type: pinecone, index: ${source.label.match(/vf-\d+/)?.[0]}, host: "${emu.url}/data/${source.label.match(/vf-\d+/)?.[0]}", controllerHost: "${emu.url}" }`,
-        `target: { type: pinecone, index: ${target.label.match(/vf-\d+/)?.[0]}, host: "${emu.url}/data/${target.label.match(/vf-\d+/)?.[0]}", controllerHost: "${emu.url}" }`,
+        `source: { type: pinecone, index: ${source.label.match(/vf-\d+/)?.[0]}, ` +
+          `host: "${emu.url}/data/${source.label.match(/vf-\d+/)?.[0]}", controllerHost: "${emu.url}" }`,
+        `target: { type: pinecone, index: ${target.label.match(/vf-\d+/)?.[0]}, ` +
+          `host: "${emu.url}/data/${target.label.match(/vf-\d+/)?.[0]}", controllerHost: "${emu.url}" }`,
         `control: { dir: "${join(dir, 'control')}" }`,
         `replay: { dataDir: "${join(dir, 'replay')}" }`,
         'verify: { sample: 100, queries: 10 }',
@@ -306,7 +312,8 @@ t.test(
     const queries = join(dir, 'queries.jsonl')
     writeFileSync(
       queries,
-      `${JSON.stringify({ vector: Array.from({ length: DIM }, () => 0.2), namespace: 'books', topK: 5 })}\n${JSON.stringify({ filter: { kind: { $ne: 'a' } } })}\n`,
+      `${JSON.stringify({ vector: Array.from({ length: DIM }, () => 0.2), namespace: 'books', topK: 5 })}\n` +
+        `${JSON.stringify({ filter: { kind: { $ne: 'a' } } })}\n`,
     )
     const run = (args: string[]) =>
       promisify(execFile)(process.execPath, [CLI, 'verify', '--config', config, '--progress', 'none', ...args], {
