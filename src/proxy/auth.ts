@@ -76,3 +76,21 @@ export class ClientAuth {
 function digest(key: string): Buffer {
   return createHash('sha256').update(key).digest()
 }
+
+/** For the target: the client is let in as for the source; the upstream key is the target's. */
+export class TargetAuth extends ClientAuth {
+  constructor(
+    private readonly client: ClientAuth,
+    private readonly target: ClientAuth,
+  ) {
+    super({ mode: client.mode, acceptedKeys: [], upstreamKey: undefined })
+  }
+
+  override allows(headers: Parameters<ClientAuth['allows']>[0]): boolean {
+    return this.client.allows(headers)
+  }
+
+  override get upstreamKey(): string | undefined {
+    return this.target.upstreamKey ?? this.client.upstreamKey
+  }
+}

@@ -1,3 +1,4 @@
+import type { Config } from '../config/schema.js'
 import { createHash } from 'node:crypto'
 import { E, VecshiftError, vxError } from '../errors.js'
 import type { Upstream } from './upstream.js'
@@ -52,6 +53,22 @@ export class KeyCheck {
   constructor(options: KeyCheckOptions) {
     this.#options = options
     this.#now = options.now ?? Date.now
+  }
+
+  /** A check with the gateway's auth settings (gateway.auth). */
+  static configured(
+    auth: Config['gateway']['auth'],
+    authority: KeyCheckOptions['authority'],
+    onProbe: NonNullable<KeyCheckOptions['onProbe']>,
+  ): KeyCheck {
+    return new KeyCheck({
+      ttlMs: auth.cacheTtlMs,
+      refusedTtlMs: auth.refusedTtlMs,
+      maxEntries: auth.maxCachedKeys,
+      maxConcurrent: auth.maxConcurrentChecks,
+      authority,
+      onProbe,
+    })
   }
 
   get size(): number {

@@ -1,4 +1,4 @@
-import type { ReplayStatus } from '../replay/status.js'
+import { type ReplayStatus, ReplayStatusFile } from '../replay/status.js'
 
 // The replayers' lag over the last minutes, for the status page's chart. The replayer
 // itself keeps only its latest status (a file or a control-store report); the gateway
@@ -51,4 +51,13 @@ export class LagHistory {
   samples(): readonly LagSample[] {
     return this.#samples
   }
+}
+
+/** Reads the replayers' status files (forward and rollback), for /metrics and the status page:
+ *  replay.dataDir, shared with the replayer when it runs on this host or the directory is on a
+ *  shared volume. A file that cannot be read is left out. */
+export function replayStatusReader(dataDir: string, migration: string): () => Promise<ReplayStatus[]> {
+  const files = ['replay', 'rollback'].map((c) => new ReplayStatusFile(dataDir, migration, c))
+  return async () =>
+    (await Promise.all(files.map((f) => f.load().catch(() => undefined)))).filter((s) => s !== undefined)
 }

@@ -2,6 +2,8 @@ import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { Counter, Histogram, type Registry } from 'prom-client'
+import type { ControlStore } from '../control/contract.js'
+import { ProgressReporter } from '../control/reporter.js'
 import { E, vxError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import type { ClientAuth } from './auth.js'
@@ -182,4 +184,21 @@ function matchIds(answer: Buffer): string[] {
 
 function round(x: number): number {
   return Math.round(x * 1000) / 1000
+}
+
+/** Sends this replica's shadow comparisons to the control store every 2 s, for `vecshift
+ *  status`; answers the function that stops it. */
+export function reportShadowReads(
+  shadow: ShadowReads,
+  control: ControlStore,
+  replica: string,
+  logger: Logger,
+): () => void {
+  const reporter = new ProgressReporter(control, `shadow:${replica}`, 2_000, logger)
+  const tick = setInterval(
+    () => reporter.update({ ...shadow.summary(), replica, updatedAt: new Date().toISOString() }),
+    2_000,
+  )
+  tick.unref()
+  return () => clearInterval(tick)
 }
