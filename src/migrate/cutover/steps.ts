@@ -170,8 +170,8 @@ export const STEPS: readonly StepSpec[] = [
       let out = `${r.checked} ids checked, ${r.repaired} repaired`
       if (r.filterWrites > 0)
         out +=
-          `; ${r.filterWrites} writes by filter since the pre-reconcile in ${namespaces(r.wholeNamespaces)}, ` +
-          'applied after the copy'
+          `; ${r.filterWrites} writes by filter since the pre-reconcile, applied after the copy ` +
+          `(namespaces ${namespaces(r.wholeNamespaces)})`
       return out
     },
   },
@@ -330,24 +330,22 @@ function lastFence(log: WriteLog, leases: readonly ReplicaLease[]): string | und
   return last
 }
 
+/** Up to 20 namespace names, quoted, and how many more. */
 function namespaces(names: readonly string[]): string {
   const shown = names
     .slice(0, 20)
     .map((n) => JSON.stringify(n))
     .join(', ')
-  return `${names.length} namespace(s) (${shown}${names.length > 20 ? `, and ${names.length - 20} more` : ''})`
+  return shown + (names.length > 20 ? `, and ${names.length - 20} more` : '')
 }
 
 function reconcileDetail(r: ReconcileResult): string {
   let out = `${r.checked} ids checked, ${r.repaired} repaired`
   if (r.filterWrites > 0) {
     out +=
-      `; ${r.filterWrites} writes by filter or delete-all in ${namespaces(r.wholeNamespaces)} reconciled ` +
-      `(${r.matched} records matched their filters`
-    out +=
-      r.comparedInFull.length > 0
-        ? `; compared in full: ${r.comparedInFull.map((n) => JSON.stringify(n)).join(', ')})`
-        : ')'
+      `; ${r.filterWrites} writes by filter or delete-all in ${r.wholeNamespaces.length} namespace(s) reconciled ` +
+      `(${namespaces(r.wholeNamespaces)}; ${r.matched} records matched their filters`
+    out += r.comparedInFull.length > 0 ? `; compared in full: ${namespaces(r.comparedInFull)})` : ')'
   }
   return out
 }
