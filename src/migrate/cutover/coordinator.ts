@@ -8,7 +8,8 @@ import type { VectorStore } from '../../stores/contract.js'
 import type { WriteLog } from '../../writelog/contract.js'
 import type { CopyCheckpoint } from '../copy/checkpoint.js'
 import { withDeadline } from './deadline.js'
-import { finishAttempt, PHASE_MOVES, STEPS, type CutoverRun, type Direction, type StepSpec } from './steps.js'
+import { type Direction, PHASE_MOVES } from './phases.js'
+import { finishAttempt, STEPS, type CutoverRun, type StepSpec } from './steps.js'
 
 // The cutover's coordinator: runs the step table (steps.ts) in order. For each step it gives
 // the work an AbortSignal that fires at the step's deadline (in the pause, at the latest when

@@ -6,7 +6,7 @@ import type { ReplayStatus } from '../../replay/status.js'
 import type { CutoverOptions } from './coordinator.js'
 import { pause } from './deadline.js'
 import { unreconcilable } from './reconcile.js'
-import { PHASE_MOVES } from './steps.js'
+import { PHASE_MOVES } from './phases.js'
 
 // What must hold before a cutover (or a rollback) may start, each refusal saying what to do;
 // and the wait for the replayer that the steps before the pause share.

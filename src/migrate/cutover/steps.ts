@@ -11,6 +11,7 @@ import { E, VecshiftError } from '../../errors.js'
 import type { WriteLog } from '../../writelog/contract.js'
 import type { CutoverOptions } from './coordinator.js'
 import { pause } from './deadline.js'
+import { type Direction, PHASE_MOVES } from './phases.js'
 import { refusal, replayerReaches } from './preconditions.js'
 import { reconcile, type ReconcileResult } from './reconcile.js'
 
@@ -23,14 +24,6 @@ import { reconcile, type ReconcileResult } from './reconcile.js'
 //   barrier to flip). A failure, or the budget running out, aborts: phase back to where it
 //   started, held writes released there, the reason in the record.
 // `vecshift cutover --help` and docs/replay-and-cutover.md print this table (stepsHelp()).
-
-export type Direction = 'cutover' | 'rollback'
-
-/** The phases each direction moves through: from, hold (the barrier) and done (the flip). */
-export const PHASE_MOVES = {
-  cutover: { from: 'capture', hold: 'cutover', done: 'target-primary' },
-  rollback: { from: 'target-primary', hold: 'rollback', done: 'source-primary' },
-} as const
 
 /** How long the preconditions may take: control store and status reads, and a few seconds
  *  for replicas to act on the latest epoch. */
