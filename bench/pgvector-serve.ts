@@ -233,7 +233,10 @@ try {
   const cell = (v: Variant, cls: string, f: string, k: number) => {
     const key = `${v}|${cls}|${f}|${k}`
     let c = cells.get(key)
-    if (!c) cells.set(key, (c = { recalls: [], right: 0, asked: 0, ms: [] }))
+    if (!c) {
+      c = { recalls: [], right: 0, asked: 0, ms: [] }
+      cells.set(key, c)
+    }
     return c
   }
   let asked = 0

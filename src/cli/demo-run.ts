@@ -345,7 +345,8 @@ async function copyIndex(
   )
   if (config.target?.type === 'pgvector') {
     const idsFile = join(dir, 'ids.tsv')
-    writeFileSync(idsFile, [...seeded].flatMap(([ns, ids]) => ids.map((id) => `${ns}\t${id}`)).join('\n') + '\n')
+    const idLines = [...seeded].flatMap(([ns, ids]) => ids.map((id) => `${ns}\t${id}`))
+    writeFileSync(idsFile, `${idLines.join('\n')}\n`)
     const plan = await planCopy(source, target, { strategy: 'ids-file', idsFile, createTarget: true })
     if (!(target instanceof PgvectorStore)) throw new Error('the pgvector target is not a pgvector store')
     await target.createSchema({ dimension: plan.source.dimension, metric: plan.source.metric })

@@ -104,7 +104,10 @@ export class Traffic {
 
   #ledgerOf(ns: string): Map<string, Expected> {
     let m = this.ledger.get(ns)
-    if (!m) this.ledger.set(ns, (m = new Map()))
+    if (!m) {
+      m = new Map()
+      this.ledger.set(ns, m)
+    }
     return m
   }
 }

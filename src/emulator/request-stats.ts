@@ -21,7 +21,11 @@ export class RequestStats {
   count(op: Op, index: string | undefined): void {
     this.ops[op] = (this.ops[op] ?? 0) + 1
     if (index !== undefined) {
-      const per = (this.byIndex[index] ??= dict())
+      let per = this.byIndex[index]
+      if (per === undefined) {
+        per = dict()
+        this.byIndex[index] = per
+      }
       per[op] = (per[op] ?? 0) + 1
     }
   }

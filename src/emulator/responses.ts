@@ -16,7 +16,7 @@ export function recordJson(r: StoredRecord): string {
   let out = `{"id":${JSON.stringify(r.id)},"values":${formatFloat32Array(r.values ?? EMPTY)}`
   if (r.sparse !== null) out += `,"sparseValues":${sparseJson(r.sparse)}`
   if (r.metadata !== null) out += `,"metadata":${JSON.stringify(r.metadata)}`
-  return out + '}'
+  return `${out}}`
 }
 
 /** `{"<id>":<Vector>,...}` in the order given. */
@@ -27,7 +27,7 @@ export function vectorMapJson(records: readonly StoredRecord[]): string {
     if (i > 0) out += ','
     out += `${JSON.stringify(r.id)}:${recordJson(r)}`
   }
-  return out + '}'
+  return `${out}}`
 }
 
 /** A ScoredVector; `values` is [] unless asked for, as Pinecone answers. */
@@ -37,5 +37,5 @@ export function matchJson(m: Match, includeValues: boolean, includeMetadata: boo
   out += includeValues && r.values !== null ? formatFloat32Array(r.values) : '[]'
   if (includeValues && r.sparse !== null) out += `,"sparseValues":${sparseJson(r.sparse)}`
   if (includeMetadata && r.metadata !== null) out += `,"metadata":${JSON.stringify(r.metadata)}`
-  return out + '}'
+  return `${out}}`
 }

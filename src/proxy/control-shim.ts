@@ -3,6 +3,7 @@ import { E, vxError } from '../errors.js'
 import { countUpstreamError, forwardHandler, type ForwardContext } from './forward.js'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { CONTROL_PREFIXES } from './routes.js'
+import type { UpstreamResponse } from './upstream.js'
 import { canonicalPath } from './fronted-index.js'
 
 // The control-plane shim. An app finds its index's data-plane host by describing the index
@@ -49,7 +50,7 @@ export function registerControlShim(app: FastifyInstance, options: ControlShimOp
     const headers = upstreamRequestHeaders(req.headers, options.auth.upstreamKey)
     // The shim reads the body, so ask for it uncompressed.
     delete headers['accept-encoding']
-    let res
+    let res: UpstreamResponse
     try {
       res = await options.upstream.request(
         'GET',

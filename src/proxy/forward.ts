@@ -5,7 +5,7 @@ import { E, VecshiftError, vxError } from '../errors.js'
 import type { ClientAuth } from './auth.js'
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import type { GatewayMetrics } from './metrics.js'
-import type { Upstream } from './upstream.js'
+import type { Upstream, UpstreamResponse } from './upstream.js'
 
 // The pass-through path: the request body is streamed to the upstream unread, and the
 // upstream's status, headers and body bytes are streamed back unchanged. Nothing on this
@@ -26,7 +26,7 @@ export function forwardHandler(ctx: ForwardContext, op: string): RouteHandlerMet
     const headers = upstreamRequestHeaders(req.headers, ctx.auth.upstreamKey)
     const body = (req.body as Readable | Buffer | undefined) ?? null
     const end = latency.startTimer()
-    let res
+    let res: UpstreamResponse
     try {
       res = await ctx.upstream.request(req.method as Dispatcher.HttpMethod, req.url, headers, body)
     } catch (err) {

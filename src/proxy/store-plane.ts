@@ -253,7 +253,7 @@ function vectorJson(v: StoredVector): string {
   let out = `{"id":${JSON.stringify(v.id)},"values":${formatFloat32Array(v.values ?? EMPTY)}`
   if (v.sparseValues) out += `,"sparseValues":${sparseJson(v.sparseValues)}`
   if (v.metadata) out += `,"metadata":${JSON.stringify(v.metadata)}`
-  return out + '}'
+  return `${out}}`
 }
 
 function matchJson(m: QueryMatch, includeValues: boolean, includeMetadata: boolean): string {
@@ -261,7 +261,7 @@ function matchJson(m: QueryMatch, includeValues: boolean, includeMetadata: boole
   out += includeValues && m.values ? formatFloat32Array(m.values) : '[]'
   if (includeValues && m.sparseValues) out += `,"sparseValues":${sparseJson(m.sparseValues)}`
   if (includeMetadata && m.metadata) out += `,"metadata":${JSON.stringify(m.metadata)}`
-  return out + '}'
+  return `${out}}`
 }
 
 async function bodyJson(req: FastifyRequest): Promise<unknown> {

@@ -110,6 +110,7 @@ function closed(): VecshiftError {
 }
 
 /** A reader that fails on its first step, as a reader of a closed log does. */
+// biome-ignore lint/correctness/useYield: a reader must be an AsyncGenerator that throws on its first next(), not at the call
 async function* failing(err: Error): AsyncGenerator<LogEntry> {
   throw err
 }

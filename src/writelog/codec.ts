@@ -186,7 +186,10 @@ class Writer {
     this.pos += 8
   }
   str16(s: string): void {
-    if (!wellFormed(s)) return this.#utf16(s, 0xffff, (n) => this.u16(n))
+    if (!wellFormed(s)) {
+      this.#utf16(s, 0xffff, (n) => this.u16(n))
+      return
+    }
     const n = Buffer.byteLength(s)
     if (n > 0xffff) throw new CodecError(`string of ${n} bytes is too long for the log (max 65535)`)
     this.u16(n)
@@ -194,7 +197,10 @@ class Writer {
     this.pos += this.buf.write(s, this.pos)
   }
   str32(s: string): void {
-    if (!wellFormed(s)) return this.#utf16(s, 0xffff_ffff, (n) => this.u32(n))
+    if (!wellFormed(s)) {
+      this.#utf16(s, 0xffff_ffff, (n) => this.u32(n))
+      return
+    }
     const n = Buffer.byteLength(s)
     this.u32(n)
     this.ensure(n)

@@ -164,9 +164,9 @@ export class GroupCommit<T> {
         const error = this.#asLogError(err)
         results = batch.map(() => error)
       }
-      batch.forEach((item, i) =>
-        this.#settle(item, results[i] ?? new VecshiftError(E.INTERNAL, ['batch result missing'])),
-      )
+      for (const [i, item] of batch.entries()) {
+        this.#settle(item, results[i] ?? new VecshiftError(E.INTERNAL, ['batch result missing']))
+      }
     }
   }
 

@@ -38,7 +38,7 @@ const conflict = { code: 'VECSHIFT_ERR_CONTROL_CONFLICT' }
 /** A change built by hand, as a caller could: nothing but the store checks its move. */
 const moveTo = (to: Phase) => (r: MigrationRecord) => ({ ...r, phase: to, epoch: r.epoch + 1 })
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
@@ -159,7 +159,7 @@ export function runControlContract(t: TestContext, target: ControlTarget): void 
             {
               code: 'VECSHIFT_ERR_CONTROL_TRANSITION',
               message: new RegExp(
-                escape(`phase ${from} and cannot move to ${to}; from there it can move to: ${moves}`),
+                escapeRegExp(`phase ${from} and cannot move to ${to}; from there it can move to: ${moves}`),
               ),
             },
             `${from} -> ${to} refused`,

@@ -42,7 +42,13 @@ async function open(
 /** Waits (until) for `fn` to give a value, and returns it. */
 async function found<T>(what: string, fn: () => T | undefined, ms = 5_000): Promise<T> {
   let v: T | undefined
-  await until(() => (v = fn()) !== undefined, { timeoutMs: ms, intervalMs: 10, what })
+  await until(
+    () => {
+      v = fn()
+      return v !== undefined
+    },
+    { timeoutMs: ms, intervalMs: 10, what },
+  )
   return v as T
 }
 

@@ -760,7 +760,8 @@ export function malformedRequest(seed: number, index: number, apiKey: string): M
   let x = r() * TOTAL
   let make = CASES[0]?.[1] as (r: Rand, id: string) => Draft
   for (const [w, f] of CASES) {
-    if ((x -= w) < 0) {
+    x -= w
+    if (x < 0) {
       make = f
       break
     }

@@ -11,6 +11,7 @@ export const CHART = `${ROOT}helm/vecshift/`
 
 type Json = Record<string, unknown>
 // Rendered manifests are free-form YAML; the tests read them with optional chaining.
+// biome-ignore lint/suspicious/noExplicitAny: free-form YAML read with optional chaining; unknown would need a cast per step
 export type Manifest = any
 
 export const chartYaml = parse(readFileSync(`${CHART}Chart.yaml`, 'utf8')) as Json

@@ -75,7 +75,7 @@ function ignored(path: string): boolean {
         .replace(/\*\*/g, '\u0000')
         .replace(/\*/g, '[^/]*')
         .replace(/\?/g, '[^/]')
-        .replace(/\u0000/g, '.*')}$`,
+        .replaceAll('\u0000', '.*')}$`,
     )
     if (parts.some((_, i) => re.test(parts.slice(0, i + 1).join('/')))) out = !negate
   }

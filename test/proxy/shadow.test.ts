@@ -171,11 +171,17 @@ t.test(
       },
     })
     let status = await gatherStatus(config, control)
-    await until(async () => (status = await gatherStatus(config, control)).shadow.length > 0, {
-      timeoutMs: 10_000,
-      intervalMs: 100,
-      what: "the replica's shadow figures in the control store",
-    })
+    await until(
+      async () => {
+        status = await gatherStatus(config, control)
+        return status.shadow.length > 0
+      },
+      {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+        what: "the replica's shadow figures in the control store",
+      },
+    )
     t.match(
       status.shadow,
       [{ compared: Number, disagreed: Number, replica: String }],

@@ -80,7 +80,7 @@ t.test(
           const batch = k % 2 === 0 ? [big(w * 10 + k)] : [upsert(`w${w}-${k}-a`), upsert(`w${w}-${k}-b`)]
           const positions = await log.append(batch)
           t.equal(positions.length, batch.length)
-          batch.forEach((r, i) => appended.set(positions[i] as string, r.requestId))
+          for (const [i, r] of batch.entries()) appended.set(positions[i] as string, r.requestId)
         }
       }),
     )

@@ -58,7 +58,8 @@ export async function runCollectionCopy(
     updatedAt: now,
     namespaces: dict(),
   }
-  const step = (checkpoint.collection ??= { name: options.collection.name, created: false, indexCreated: false })
+  checkpoint.collection ??= { name: options.collection.name, created: false, indexCreated: false }
+  const step = checkpoint.collection
   const name = step.name
   const { logger } = options
   let phase = 'saving collection'

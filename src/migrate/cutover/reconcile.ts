@@ -120,7 +120,10 @@ export async function reconcile(
   }
   const add = async (namespace: string, id: string) => {
     let set = pending.get(namespace)
-    if (!set) pending.set(namespace, (set = new Set()))
+    if (!set) {
+      set = new Set()
+      pending.set(namespace, set)
+    }
     if (!set.has(id)) {
       set.add(id)
       if (++queued >= batchSize) await flush()
@@ -138,7 +141,10 @@ export async function reconcile(
     }
     filterWrites++
     let t = touched.get(entry.namespace)
-    if (!t) touched.set(entry.namespace, (t = { filters: new Map(), whole: false }))
+    if (!t) {
+      t = { filters: new Map(), whole: false }
+      touched.set(entry.namespace, t)
+    }
     if ('filter' in entry && entry.filter !== undefined) t.filters.set(JSON.stringify(entry.filter), entry.filter)
     else t.whole = true
     // Applied without a known outcome: the source may not have done it, so its filter says

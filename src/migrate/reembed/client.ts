@@ -1,4 +1,4 @@
-import { request } from 'undici'
+import { request, type Dispatcher } from 'undici'
 import { E, VecshiftError } from '../../errors.js'
 import { withRetries, type RetryPolicy } from '../../retry.js'
 import { TokenBucket } from '../copy/rate.js'
@@ -66,7 +66,7 @@ export class EmbeddingsClient {
         if (attempt > 0) this.counters.retries++
         await this.#bucket.take(1)
         this.counters.requests++
-        let res
+        let res: Dispatcher.ResponseData
         try {
           res = await request(url, {
             method: 'POST',

@@ -90,11 +90,15 @@ export class ReembeddingStore implements VectorStore {
     }
     const [values] = await this.client.embed([this.#text(request.setMetadata, request.id)])
     await this.#checkDimension(values as Float32Array)
-    return this.inner.update(namespace, {
-      id: request.id,
-      values: values as Float32Array,
-      setMetadata: request.setMetadata as Metadata,
-    }, call)
+    return this.inner.update(
+      namespace,
+      {
+        id: request.id,
+        values: values as Float32Array,
+        setMetadata: request.setMetadata as Metadata,
+      },
+      call,
+    )
   }
 
   #text(metadata: Metadata | undefined, id: string): string {

@@ -24,6 +24,7 @@ const MAX_EXACT = 2 ** 53
 /** Reused between arrays (parsing is synchronous); each result is a copy of its length. */
 let scratch = new Float32Array(4096)
 
+// biome-ignore lint/suspicious/noConstEnum: tsc inlines the byte codes into the hot parse loop; nothing exports it
 const enum C {
   Quote = 0x22,
   Comma = 0x2c,
@@ -69,6 +70,7 @@ const BAIL = new Bail()
  *  document's root object, a vector (an element of the root's `vectors` array in a write
  *  body, a member of the root's `vectors` object in a fetch response), the `vectors` object
  *  of a fetch response, or anything else. */
+// biome-ignore lint/suspicious/noConstEnum: tsc inlines the contexts into the hot parse loop; nothing exports it
 const enum In {
   Root,
   Vector,

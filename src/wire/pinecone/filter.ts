@@ -160,14 +160,14 @@ function listOperand(field: string, op: string, operand: unknown): ReadonlySet<s
   return new Set(operand as Array<string | number>)
 }
 
-function valueOf(md: Metadata | null, field: string): MetadataValue | undefined {
+function fieldValue(md: Metadata | null, field: string): MetadataValue | undefined {
   // Own fields only: a filter on "constructor" or "toString" must not see Object.prototype's.
   return md === null || !Object.hasOwn(md, field) ? undefined : md[field]
 }
 
 function eq(field: string, want: Scalar): Predicate {
   return (md) => {
-    const v = valueOf(md, field)
+    const v = fieldValue(md, field)
     if (Array.isArray(v)) return typeof want === 'string' && v.includes(want)
     return v === want
   }
@@ -175,7 +175,7 @@ function eq(field: string, want: Scalar): Predicate {
 
 function isIn(field: string, set: ReadonlySet<string | number>): Predicate {
   return (md) => {
-    const v = valueOf(md, field)
+    const v = fieldValue(md, field)
     if (Array.isArray(v)) {
       for (const x of v) if (set.has(x)) return true
       return false
@@ -188,22 +188,22 @@ function range(field: string, op: '$gt' | '$gte' | '$lt' | '$lte', bound: number
   switch (op) {
     case '$gt':
       return (md) => {
-        const v = valueOf(md, field)
+        const v = fieldValue(md, field)
         return typeof v === 'number' && v > bound
       }
     case '$gte':
       return (md) => {
-        const v = valueOf(md, field)
+        const v = fieldValue(md, field)
         return typeof v === 'number' && v >= bound
       }
     case '$lt':
       return (md) => {
-        const v = valueOf(md, field)
+        const v = fieldValue(md, field)
         return typeof v === 'number' && v < bound
       }
     case '$lte':
       return (md) => {
-        const v = valueOf(md, field)
+        const v = fieldValue(md, field)
         return typeof v === 'number' && v <= bound
       }
   }

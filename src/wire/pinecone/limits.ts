@@ -32,6 +32,7 @@ export function requestTooLarge(bytes: number): Error {
 }
 
 // Printable and control ASCII except NUL, as the specs' id pattern ^[\x01-\x7F]+$.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the API's id pattern admits control characters, all but NUL
 const ASCII_NO_NUL = /^[\x01-\x7F]+$/
 
 export function checkId(id: unknown, what = 'Vector ID'): string {

@@ -85,6 +85,7 @@ function checkNewNamespaceName(raw: unknown): string {
     typeof raw !== 'string' ||
     raw.length === 0 ||
     raw.length > LIMITS.maxNamespaceLength ||
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the API admits any ASCII but NUL, control characters too
     !/^[\x01-\x7F]+$/.test(raw)
   ) {
     throw invalidArgument(`Namespace name must be 1-${LIMITS.maxNamespaceLength} ASCII characters (excluding NUL)`)

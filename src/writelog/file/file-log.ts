@@ -519,7 +519,8 @@ export class FileWriteLog extends BaseWriteLog {
         const live = new Set(this.#segments.map((s) => s.path))
         for (const p of this.#offsets.keys()) if (!live.has(p)) this.#offsets.delete(p)
       }
-      this.#offsets.set(path, (known = []))
+      known = []
+      this.#offsets.set(path, known)
     }
     const last = known[known.length - 1]
     if (last === undefined || last[0] < lsn) known.push([lsn, offset])

@@ -342,7 +342,7 @@ t.test('fetch responses: dense values come back as their text, checked for numbe
   }
   const { a, b, c } = parsed.vectors
   t.ok(a?.values instanceof NumbersText, 'dense values are kept as text')
-  t.equal((a?.values as NumbersText).text, '[0.5,-0.25,1e-7,0.10000000149011612]', 'exactly as the source wrote them')
+  t.equal((a!.values as NumbersText).text, '[0.5,-0.25,1e-7,0.10000000149011612]', 'exactly as the source wrote them')
   t.same(a?.metadata?.values, [1, 2], 'a metadata key named "values" stays an array')
   t.same(b?.sparseValues?.values, [0.5], 'sparse values stay an array')
   t.ok(b?.values instanceof Float32Array, "an array with whitespace is parsed as a write body's would be")

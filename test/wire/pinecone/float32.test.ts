@@ -15,6 +15,7 @@ function shortest(f: number): string {
 }
 
 t.test('what a client wrote comes back as written', async (t) => {
+  // biome-ignore lint/suspicious/noApproximativeNumericConstant: 3.14159 is a value a client wrote, not an attempt at π
   const written = [0.5, 0.4, 0.1, -0.3, 1, 1.5, 100, 0.123, 3.14159, 1e-7, -2.5e-5, 123456.7, 0.007, 65504]
   t.same(JSON.parse(formatFloat32Array(Float32Array.from(written))), written)
   t.equal(formatFloat32(Math.fround(0.123456789)), '0.12345679', 'the float32 nearest 0.123456789')
@@ -47,7 +48,10 @@ t.test('random float32 bit patterns: round-trip and shortest', async (t) => {
 
 t.test('typical embedding values round-trip through formatFloat32Array', async (t) => {
   let seed = 7
-  const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1
+  const rand = () => {
+    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0
+    return (seed / 2 ** 32) * 2 - 1
+  }
   const vectors = Array.from({ length: 20 }, () => Float32Array.from({ length: 1536 }, rand))
   for (const v of vectors) t.same(Float32Array.from(JSON.parse(formatFloat32Array(v)) as number[]), v)
 })
