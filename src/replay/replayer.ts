@@ -9,7 +9,7 @@ import type { DirtySet } from './dirty.js'
 import { describeChange, describeWholeWrite } from './dry-run.js'
 import { IntentTracker, type Intent, type Released, type ReleasedFence } from './intents.js'
 import { lagInRecords, lagInSeconds, TailWatch } from './lag.js'
-import type { ReplayCounts, ReplayStatus } from './status.js'
+import { noCounts, type ReplayCounts, type ReplayStatus } from './status.js'
 import { ReplaySteps, type RefusedWrite } from './steps.js'
 import { sendWholeWrite, wholeEntry, wholeWriteStep } from './whole-writes.js'
 
@@ -79,18 +79,7 @@ export class Replayer {
   readonly #tracker: IntentTracker
   readonly #steps: ReplaySteps
   readonly #tail: TailWatch
-  readonly #counts: ReplayCounts = {
-    applied: 0,
-    skippedFailed: 0,
-    repaired: 0,
-    uncertainFilterWrites: 0,
-    otherNamespaces: 0,
-    batches: 0,
-    upserted: 0,
-    deleted: 0,
-    updated: 0,
-    filterWrites: 0,
-  }
+  readonly #counts: ReplayCounts = noCounts()
   readonly #backlogAgeMs: number
   #batch = new Batch()
   /** When the batch took its first write, and how many writes it holds (coalesced or not). */

@@ -25,6 +25,22 @@ export interface ReplayCounts {
   filterWrites: number
 }
 
+/** The counts of a replayer that has applied nothing yet. */
+export function noCounts(): ReplayCounts {
+  return {
+    applied: 0,
+    skippedFailed: 0,
+    repaired: 0,
+    uncertainFilterWrites: 0,
+    otherNamespaces: 0,
+    batches: 0,
+    upserted: 0,
+    deleted: 0,
+    updated: 0,
+    filterWrites: 0,
+  }
+}
+
 export interface ReplayStatus {
   readonly consumer: string
   readonly checkpoint: Position | undefined

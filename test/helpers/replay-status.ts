@@ -1,7 +1,7 @@
 // Waiting on a replayer through its status (the file `vecshift replay` and the tests'
 // replayers save, which the cutover reads): instead of a fixed sleep after starting one, a
 // test waits for the status the next step needs.
-import type { ReplayStatus } from '../../src/replay/status.js'
+import { noCounts, type ReplayStatus } from '../../src/replay/status.js'
 import { until } from './until.js'
 
 export interface ReplayFollowingOptions {
@@ -40,4 +40,23 @@ export async function untilReplayFollowing(
           : `last status: lag ${last.lagRecords ?? 'unknown'} records${last.retrying ? `, retrying (${last.retrying})` : ''}`,
     },
   )
+}
+
+/** The status of a replayer that is caught up with an empty log, with `over` on top: what a
+ *  test that drives the cutover directly hands it as the replayer's report. */
+export function caughtUpStatus(over: Partial<ReplayStatus> = {}): ReplayStatus {
+  return {
+    consumer: 'replay',
+    checkpoint: undefined,
+    tail: undefined,
+    lagRecords: 0,
+    lagSeconds: 0,
+    awaitingOutcome: 0,
+    dirtyIds: 0,
+    lastFence: undefined,
+    retrying: undefined,
+    updatedAt: new Date().toISOString(),
+    counts: noCounts(),
+    ...over,
+  }
 }

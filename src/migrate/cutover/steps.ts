@@ -68,6 +68,13 @@ export interface StepSpec {
   readonly run: (run: CutoverRun, signal: AbortSignal) => Promise<string>
 }
 
+/** Every step in the write pause shares its budget. */
+const IN_PAUSE = {
+  stage: 'pause',
+  deadline: 'the pause budget',
+  deadlineMs: (o: CutoverOptions) => o.maxPauseMs,
+} as const
+
 export const STEPS: readonly StepSpec[] = [
   {
     name: 'preconditions',
@@ -114,9 +121,7 @@ export const STEPS: readonly StepSpec[] = [
   {
     name: 'barrier',
     does: 'phase cutover: every live replica holds new writes, finishes those in flight and appends a fence',
-    stage: 'pause',
-    deadline: 'the pause budget',
-    deadlineMs: (o) => o.maxPauseMs,
+    ...IN_PAUSE,
     run: async (run, signal) => {
       await beginPause(run)
       const epoch = run.barrierEpoch
@@ -130,9 +135,7 @@ export const STEPS: readonly StepSpec[] = [
   {
     name: 'drain',
     does: 'the replayer applies everything up to the last fence',
-    stage: 'pause',
-    deadline: 'the pause budget',
-    deadlineMs: (o) => o.maxPauseMs,
+    ...IN_PAUSE,
     run: async (run, signal) => {
       const last = lastFence(run.o.log, run.fences ?? [])
       if (last === undefined) return 'no fence (no replica logs writes)'
@@ -146,9 +149,7 @@ export const STEPS: readonly StepSpec[] = [
   {
     name: 'reconcile',
     does: 'ids written since the pre-reconcile, and those it repaired, are compared and repaired',
-    stage: 'pause',
-    deadline: 'the pause budget',
-    deadlineMs: (o) => o.maxPauseMs,
+    ...IN_PAUSE,
     run: async (run, signal) => {
       // Writes by filter read here were logged after the pre-reconcile began, so after the
       // copy: the replayer applied them on top of it (counted, not matched again). The ids
@@ -173,9 +174,7 @@ export const STEPS: readonly StepSpec[] = [
     does:
       'one compare-and-set of the record: reads and writes to the other side, held writes released to it. ' +
       'The commit point: once written, a flip is never undone by an abort',
-    stage: 'pause',
-    deadline: 'the pause budget',
-    deadlineMs: (o) => o.maxPauseMs,
+    ...IN_PAUSE,
     run: async (run) => {
       const { o, direction } = run
       const started = Date.now()

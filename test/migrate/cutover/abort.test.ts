@@ -16,12 +16,12 @@ import { FileControlStore } from '../../../src/control/file-store.js'
 import type { CopyCheckpoint } from '../../../src/migrate/copy/checkpoint.js'
 import { runCutover, type CutoverOptions } from '../../../src/migrate/cutover/coordinator.js'
 import { DirtySet } from '../../../src/replay/dirty.js'
-import type { ReplayStatus } from '../../../src/replay/status.js'
 import type { CallOptions, DeleteRequest, StoredVector, VectorStore } from '../../../src/stores/contract.js'
 import { PineconeStore } from '../../../src/stores/pinecone/store.js'
 import { openFileLog } from '../../../src/writelog/file/file-log.js'
 import { startTestEmulator } from '../../helpers/emulator.js'
 import type { TestContext } from '../../helpers/tap.js'
+import { caughtUpStatus } from '../../helpers/replay-status.js'
 
 const KEY = 'cutover-abort-key'
 /** Ids the in-pause reconcile must repair: it flushes 500 at a time, one upsert each. */
@@ -61,33 +61,6 @@ class WriteRecorder {
 
   onSettle(f: () => void): void {
     this.#onSettle.push(f)
-  }
-}
-
-function status(): ReplayStatus {
-  return {
-    consumer: 'replay',
-    checkpoint: undefined,
-    tail: undefined,
-    lagRecords: 0,
-    lagSeconds: 0,
-    awaitingOutcome: 0,
-    dirtyIds: 0,
-    lastFence: undefined,
-    retrying: undefined,
-    updatedAt: new Date().toISOString(),
-    counts: {
-      applied: 0,
-      skippedFailed: 0,
-      repaired: 0,
-      uncertainFilterWrites: 0,
-      otherNamespaces: 0,
-      batches: 0,
-      upserted: 0,
-      deleted: 0,
-      updated: 0,
-      filterWrites: 0,
-    },
   }
 }
 
@@ -188,7 +161,7 @@ async function setup(t: TestContext, upsertLatencyMs: number) {
         // From now on the target answers upserts slowly: the repairs take a while.
         emu.faults.add({ op: 'upsert', index: 'dst', latencyMs: upsertLatencyMs })
       }
-      return status()
+      return caughtUpStatus()
     },
     maxPauseMs: 60_000,
     maxLagRecords: 100,

@@ -12,13 +12,14 @@ import type { CopyCheckpoint } from '../../../src/migrate/copy/checkpoint.js'
 import { reconcile } from '../../../src/migrate/cutover/reconcile.js'
 import { runCutover, type CutoverOptions } from '../../../src/migrate/cutover/coordinator.js'
 import { DirtySet } from '../../../src/replay/dirty.js'
-import type { ReplayStatus } from '../../../src/replay/status.js'
+import { noCounts, type ReplayStatus } from '../../../src/replay/status.js'
 import type { StoredVector } from '../../../src/stores/contract.js'
 import { PineconeStore } from '../../../src/stores/pinecone/store.js'
 import { openFileLog } from '../../../src/writelog/file/file-log.js'
 import type { Emulator } from '../../../src/emulator/server.js'
 import { startTestEmulator } from '../../helpers/emulator.js'
 import type { TestContext } from '../../helpers/tap.js'
+import { caughtUpStatus } from '../../helpers/replay-status.js'
 
 const KEY = 'cutover-filter-key'
 
@@ -54,30 +55,7 @@ const records = (n: number): StoredVector[] =>
   }))
 
 function status(filterWrites: number): ReplayStatus {
-  return {
-    consumer: 'replay',
-    checkpoint: undefined,
-    tail: undefined,
-    lagRecords: 0,
-    lagSeconds: 0,
-    awaitingOutcome: 0,
-    dirtyIds: 0,
-    lastFence: undefined,
-    retrying: undefined,
-    updatedAt: new Date().toISOString(),
-    counts: {
-      applied: filterWrites,
-      skippedFailed: 0,
-      repaired: 0,
-      uncertainFilterWrites: 0,
-      otherNamespaces: 0,
-      batches: 0,
-      upserted: 0,
-      deleted: 0,
-      updated: 0,
-      filterWrites,
-    },
-  }
+  return caughtUpStatus({ counts: { ...noCounts(), applied: filterWrites, filterWrites } })
 }
 
 /** A finished copy that ran without the write log (nothing positioned). */

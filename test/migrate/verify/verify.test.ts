@@ -19,6 +19,7 @@ import { startTestEmulator } from '../../helpers/emulator.js'
 import { startTestPostgres } from '../../helpers/pglite.js'
 import { prng } from '../../helpers/prng.js'
 import type { TestContext } from '../../helpers/tap.js'
+import { caughtUpStatus } from '../../helpers/replay-status.js'
 
 const KEY = 'verify-key'
 const DIM = 8
@@ -353,30 +354,7 @@ t.test(
       source,
       target,
       dirtyPath: join(dir, 'none'),
-      replayStatus: async () => ({
-        consumer: 'replay',
-        checkpoint: '1',
-        tail: '1',
-        lagRecords: 0,
-        lagSeconds: 0,
-        awaitingOutcome: 0,
-        dirtyIds: 0,
-        lastFence: undefined,
-        retrying: undefined,
-        updatedAt: new Date().toISOString(),
-        counts: {
-          applied: 0,
-          skippedFailed: 0,
-          repaired: 0,
-          uncertainFilterWrites: 0,
-          otherNamespaces: 0,
-          batches: 0,
-          upserted: 0,
-          deleted: 0,
-          updated: 0,
-          filterWrites: 0,
-        },
-      }),
+      replayStatus: async () => caughtUpStatus({ checkpoint: '1', tail: '1' }),
       copy: { finishedAt: new Date().toISOString() } as CutoverOptions['copy'],
       maxPauseMs: 1000,
       maxLagRecords: 10,
@@ -394,30 +372,7 @@ t.test(
       source,
       target,
       dirtyPath: join(dir, 'none'),
-      replayStatus: async () => ({
-        consumer: 'replay',
-        checkpoint: '1',
-        tail: '1',
-        lagRecords: 0,
-        lagSeconds: 0,
-        awaitingOutcome: 0,
-        dirtyIds: 0,
-        lastFence: undefined,
-        retrying: undefined,
-        updatedAt: new Date().toISOString(),
-        counts: {
-          applied: 0,
-          skippedFailed: 0,
-          repaired: 0,
-          uncertainFilterWrites: 0,
-          otherNamespaces: 0,
-          batches: 0,
-          upserted: 0,
-          deleted: 0,
-          updated: 0,
-          filterWrites: 0,
-        },
-      }),
+      replayStatus: async () => caughtUpStatus({ checkpoint: '1', tail: '1' }),
       copy: { finishedAt: new Date().toISOString() } as CutoverOptions['copy'],
       maxPauseMs: 1000,
       maxLagRecords: 10,
