@@ -85,7 +85,9 @@ export const E = Object.freeze({
     400,
     Grpc.FAILED_PRECONDITION,
     false,
-    '%s is a write this vecshift version does not model, so it cannot be captured and is refused while migration "%s" is in phase %s (it was not forwarded); send it once the migration is finalized, or to the source directly if it must not reach the target',
+    '%s is a write this vecshift version does not model, so it cannot be captured ' +
+      'and is refused while migration "%s" is in phase %s (it was not forwarded); ' +
+      'send it once the migration is finalized, or to the source directly if it must not reach the target',
   ),
   CONTROL_PLANE_REFUSED: def(
     'CONTROL_PLANE_REFUSED',
@@ -121,7 +123,8 @@ export const E = Object.freeze({
     502,
     Grpc.UNAVAILABLE,
     false,
-    'the upstream %s presented a TLS certificate that does not verify (%s); fix the certificate, or trust its CA with NODE_EXTRA_CA_CERTS (tlsVerify: false is for rehearsals only)',
+    'the upstream %s presented a TLS certificate that does not verify (%s); ' +
+      'fix the certificate, or trust its CA with NODE_EXTRA_CA_CERTS (tlsVerify: false is for rehearsals only)',
   ),
   UPSTREAM_PROTOCOL: def('UPSTREAM_PROTOCOL', 502, Grpc.UNAVAILABLE, true, 'upstream %s sent an invalid response (%s)'),
   WRITES_HELD: def(
@@ -165,7 +168,8 @@ export const E = Object.freeze({
     500,
     Grpc.FAILED_PRECONDITION,
     false,
-    'the write log directory %s is in use by process %s; only one writer may open it (stop that process, or remove %s if that process is gone)',
+    'the write log directory %s is in use by process %s; ' +
+      'only one writer may open it (stop that process, or remove %s if that process is gone)',
   ),
   LOG_CORRUPT: def('LOG_CORRUPT', 500, Grpc.DATA_LOSS, false, 'the write log is corrupt at %s: %s'),
   LOG_CLOSED: def('LOG_CLOSED', 503, Grpc.UNAVAILABLE, true, 'the write log is closed'),
@@ -174,14 +178,16 @@ export const E = Object.freeze({
     400,
     Grpc.FAILED_PRECONDITION,
     false,
-    '%s cannot be captured in the write log, so it is refused while migration "%s" is in phase %s; run it after the cutover, or against the source directly if it must not reach the target',
+    '%s cannot be captured in the write log, so it is refused while migration "%s" is in phase %s; ' +
+      'run it after the cutover, or against the source directly if it must not reach the target',
   ),
   TARGET_UNSUPPORTED: def(
     'TARGET_UNSUPPORTED',
     501,
     Grpc.UNIMPLEMENTED,
     false,
-    '%s is not served while the pgvector target (%s) is primary: pgvector has no such operation; roll back to the source (vecshift rollback) if the application needs it',
+    '%s is not served while the pgvector target (%s) is primary: pgvector has no such operation; ' +
+      'roll back to the source (vecshift rollback) if the application needs it',
   ),
   ADMIN_UNAUTHORIZED: def(
     'ADMIN_UNAUTHORIZED',
@@ -212,7 +218,11 @@ export const E = Object.freeze({
     502,
     Grpc.FAILED_PRECONDITION,
     false,
-    'the %s refused a logged write for good (%s; log records after %s through %s): %s. Replay stops at it: the checkpoint stays before its batch, so nothing is skipped (other writes of that batch may be applied already; applying them again is harmless); `vecshift status` shows it and the cutover refuses while it stands. Make the target accept it (docs/replay-and-cutover.md, "A write the target refuses"), then run replay again',
+    'the %s refused a logged write for good (%s; log records after %s through %s): %s. ' +
+      'Replay stops at it: the checkpoint stays before its batch, so nothing is skipped ' +
+      '(other writes of that batch may be applied already; applying them again is harmless); ' +
+      '`vecshift status` shows it and the cutover refuses while it stands. ' +
+      'Make the target accept it (docs/replay-and-cutover.md, "A write the target refuses"), then run replay again',
   ),
   COPY_REFUSED: def('COPY_REFUSED', 400, Grpc.FAILED_PRECONDITION, false, 'the copy cannot start: %s'),
   COPY_CHECKPOINT: def('COPY_CHECKPOINT', 400, Grpc.FAILED_PRECONDITION, false, '%s'),

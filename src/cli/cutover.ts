@@ -177,7 +177,11 @@ async function flip(
       process.stdout.write(`dry run: every precondition holds; a ${direction} would start now\n`)
     else
       process.stdout.write(
-        `${direction} ${result.outcome}: ${result.reason}\n${result.outcome === 'aborted' ? `Nothing moved: ${rollback ? 'the target' : 'the source'} is still primary and held writes went to it. Fix the cause and run it again.\n` : ''}`,
+        `${direction} ${result.outcome}: ${result.reason}\n` +
+          (result.outcome === 'aborted'
+            ? `Nothing moved: ${rollback ? 'the target' : 'the source'} is still primary and held writes went to it. ` +
+              'Fix the cause and run it again.\n'
+            : ''),
       )
     if (result.outcome === 'refused') process.exitCode = 2
     if (result.outcome === 'aborted') process.exitCode = 3

@@ -76,7 +76,8 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     const seeded = await seed(sourceIndex, flags.vectors, flags.dimension)
     step(
       'seed',
-      `${flags.vectors} vectors (dimension ${flags.dimension}) in ${NAMESPACES.length} namespaces of the pod-like index demo-source on the emulator ${peers.emulatorUrl}`,
+      `${flags.vectors} vectors (dimension ${flags.dimension}) in ${NAMESPACES.length} namespaces ` +
+        `of the pod-like index demo-source on the emulator ${peers.emulatorUrl}`,
     )
 
     // The admin token guards the status page's data; it is printed once, here, for you.
@@ -102,7 +103,8 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     const { url, adminUrl } = await gateway.listen()
     step(
       'gateway',
-      `${url} in phase capture: every write is in the file log (${config.writelog.backend === 'file' ? config.writelog.file?.dir : ''}) before it is acknowledged`,
+      `${url} in phase capture: every write is in the file log ` +
+        `(${config.writelog.backend === 'file' ? config.writelog.file?.dir : ''}) before it is acknowledged`,
     )
     step('status', `${adminUrl}/status#token=${adminToken}`)
 
@@ -126,7 +128,9 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     const copy = await copyIndex(config, source, target, seeded, dir)
     step(
       'copy',
-      `${copy.copied} records (${copy.namespaces.map((n) => `${n.namespace || '(default)'} ${n.copied}`).join(', ')}) by ${copy.strategy} in ${(copy.durationMs / 1000).toFixed(1)} s, ${copy.retries.source + copy.retries.target} retries`,
+      `${copy.copied} records ` +
+        `(${copy.namespaces.map((n) => `${n.namespace || '(default)'} ${n.copied}`).join(', ')}) ` +
+        `by ${copy.strategy} in ${(copy.durationMs / 1000).toFixed(1)} s, ${copy.retries.source + copy.retries.target} retries`,
     )
 
     // The replayer follows the log from the start of capture: writes made during the copy
@@ -179,7 +183,9 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     const recall = verify.search.all.meanRecall
     step(
       'verify',
-      `${verify.records.equal} of ${verify.records.compared} sampled records equal; recall@10 ${recall.toFixed(3)} over ${verify.search.all.queries} queries: ${verify.passed ? 'passed' : `FAILED (${verify.failures.join('; ')})`}`,
+      `${verify.records.equal} of ${verify.records.compared} sampled records equal; ` +
+        `recall@10 ${recall.toFixed(3)} over ${verify.search.all.queries} queries: ` +
+        `${verify.passed ? 'passed' : `FAILED (${verify.failures.join('; ')})`}`,
     )
     if (!verify.passed)
       throw new Error('the verification failed; the demo does not cut over (a real migration would stop here too)')
@@ -230,16 +236,21 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     say('summary')
     say(`  records copied           ${copy.copied}`)
     say(
-      `  writes captured          ${captured} before the cutover, ${reversed} after it (in the reverse log, for a rollback); ${f.writes} acknowledged to the app`,
+      `  writes captured          ${captured} before the cutover, ${reversed} after it ` +
+        `(in the reverse log, for a rollback); ${f.writes} acknowledged to the app`,
     )
     say(`  writes replayed          ${replayed} into the new index`)
     say(`  recall@10                ${recall.toFixed(3)}`)
     say(
-      `  longest write pause      ${Math.round(f.markedLongestMs)} ms seen by the app during the cutover (writes held ${cut.pauseMs} ms by the control store)`,
+      `  longest write pause      ${Math.round(f.markedLongestMs)} ms seen by the app during the cutover ` +
+        `(writes held ${cut.pauseMs} ms by the control store)`,
     )
     say(`  client errors            ${f.errors.length}${f.errors.length ? `: ${f.errors.slice(0, 3).join('; ')}` : ''}`)
     say(
-      `  new index vs app ledger  ${wrong.length === 0 ? `all ${touched} ids the app wrote are as it was told` : `${wrong.length} ids differ: ${wrong.slice(0, 3).join('; ')}`}`,
+      '  new index vs app ledger  ' +
+        (wrong.length === 0
+          ? `all ${touched} ids the app wrote are as it was told`
+          : `${wrong.length} ids differ: ${wrong.slice(0, 3).join('; ')}`),
     )
     say(`  phase                    ${record.phase} (epoch ${record.epoch}); ${f.queries} queries answered`)
     say(`  total time               ${((Date.now() - began) / 1000).toFixed(1)} s; files in ${dir}`)

@@ -129,7 +129,8 @@ export async function ledgerDifferences(store: VectorStore, ledger: Traffic['led
         canonical(have.metadata) !== canonical(want.metadata)
       ) {
         wrong.push(
-          `${ns}/${id}: ${JSON.stringify(Array.from(have.values ?? []))} ${JSON.stringify(have.metadata)} on ${store.label} != ${JSON.stringify(want)}`,
+          `${ns}/${id}: ${JSON.stringify(Array.from(have.values ?? []))} ${JSON.stringify(have.metadata)} ` +
+            `on ${store.label} != ${JSON.stringify(want)}`,
         )
       }
     }

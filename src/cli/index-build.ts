@@ -58,7 +58,8 @@ Examples:
               ? `one HNSW graph per namespace of ${layout.minIndexedRows} records or more: ${layout.indexed.length} namespace(s) have one`
               : 'one HNSW graph over the table'
           process.stdout.write(
-            `${built ? 'built the missing indexes' : 'every index was there'} and ran ANALYZE in ${Math.round(result.ms / 100) / 10} s; layout: ${where}\n`,
+            `${built ? 'built the missing indexes' : 'every index was there'} and ran ANALYZE ` +
+              `in ${Math.round(result.ms / 100) / 10} s; layout: ${where}\n`,
           )
         }
       } finally {

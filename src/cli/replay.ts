@@ -76,7 +76,8 @@ Exit codes: 0 done, 2 failed (the message says why; the checkpoint is intact), 1
       )
       if (flags.reembed && flags.reverse)
         throw new VecshiftError(E.CLI_USAGE, [
-          "--reembed applies to the forward replay (into a target of another model); a rollback into the source would need the source model's embeddings",
+          '--reembed applies to the forward replay (into a target of another model); ' +
+            "a rollback into the source would need the source model's embeddings",
         ])
       const opened = await openStore(config, flags.reverse ? 'source' : 'target', logger)
       const target = flags.reembed
@@ -131,9 +132,17 @@ Exit codes: 0 done, 2 failed (the message says why; the checkpoint is intact), 1
             reporter?.update(status)
             if (Date.now() - lastLine >= 5_000) {
               lastLine = Date.now()
-              process.stderr.write(
-                `${JSON.stringify({ progress: 'replay', checkpoint: status.checkpoint, tail: status.tail, lagRecords: status.lagRecords, lagSeconds: status.lagSeconds, awaitingOutcome: status.awaitingOutcome, applied: status.counts.applied, ...(status.retrying ? { retrying: status.retrying } : {}) })}\n`,
-              )
+              const progress = {
+                progress: 'replay',
+                checkpoint: status.checkpoint,
+                tail: status.tail,
+                lagRecords: status.lagRecords,
+                lagSeconds: status.lagSeconds,
+                awaitingOutcome: status.awaitingOutcome,
+                applied: status.counts.applied,
+                ...(status.retrying ? { retrying: status.retrying } : {}),
+              }
+              process.stderr.write(`${JSON.stringify(progress)}\n`)
             }
           },
         })
@@ -154,11 +163,17 @@ Exit codes: 0 done, 2 failed (the message says why; the checkpoint is intact), 1
 function formatStatus(s: import('../replay/status.js').ReplayStatus): string {
   const c = s.counts
   return [
-    `replay ${s.lagRecords === 0 && s.awaitingOutcome === 0 ? 'caught up' : 'stopped'} at ${s.checkpoint ?? '(start)'} of ${s.tail ?? '(empty log)'}`,
-    `  applied    ${c.applied} writes in ${c.batches} batches (${c.upserted} upserted, ${c.deleted} deleted, ${c.updated} updated, ${c.filterWrites} by filter)`,
+    `replay ${s.lagRecords === 0 && s.awaitingOutcome === 0 ? 'caught up' : 'stopped'} ` +
+      `at ${s.checkpoint ?? '(start)'} of ${s.tail ?? '(empty log)'}`,
+    `  applied    ${c.applied} writes in ${c.batches} batches ` +
+      `(${c.upserted} upserted, ${c.deleted} deleted, ${c.updated} updated, ${c.filterWrites} by filter)`,
     `  skipped    ${c.skippedFailed} the source refused`,
-    `  repaired   ${c.repaired} without a known outcome, from the source${c.uncertainFilterWrites ? `; ${c.uncertainFilterWrites} by filter applied without one (the cutover compares those namespaces in full)` : ''}`,
-    `  lag        ${s.lagRecords ?? '?'} records, ${s.lagSeconds} s${s.awaitingOutcome ? `; ${s.awaitingOutcome} writes await their outcome (run again, or --follow)` : ''}`,
+    `  repaired   ${c.repaired} without a known outcome, from the source` +
+      (c.uncertainFilterWrites
+        ? `; ${c.uncertainFilterWrites} by filter applied without one (the cutover compares those namespaces in full)`
+        : ''),
+    `  lag        ${s.lagRecords ?? '?'} records, ${s.lagSeconds} s` +
+      (s.awaitingOutcome ? `; ${s.awaitingOutcome} writes await their outcome (run again, or --follow)` : ''),
     `  dirty ids  ${s.dirtyIds}`,
     '',
   ].join('\n')

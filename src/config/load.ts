@@ -161,13 +161,15 @@ function checkContradictions(config: Omit<Config, never>): void {
   if (config.migration.phase === 'capture' && config.secrets.sourceApiKey === undefined) {
     bad(
       'migration.phase',
-      `is "capture" but ${SECRET_ENV.sourceApiKey.env} is not set; the gateway reads the source index's dimension and metric with it to validate writes`,
+      `is "capture" but ${SECRET_ENV.sourceApiKey.env} is not set; ` +
+        "the gateway reads the source index's dimension and metric with it to validate writes",
     )
   }
   if (config.admin.enabled && !isLoopback(config.admin.listen.host) && config.secrets.adminToken === undefined) {
     bad(
       'admin.listen.host',
-      `is ${config.admin.listen.host}, not loopback, and ${SECRET_ENV.adminToken.env} is not set; set a token or bind the admin API to 127.0.0.1`,
+      `is ${config.admin.listen.host}, not loopback, and ${SECRET_ENV.adminToken.env} is not set; ` +
+        'set a token or bind the admin API to 127.0.0.1',
     )
   }
   if (

@@ -218,7 +218,8 @@ export function readCreateWithSchema(body: Body, generateName: () => string): In
   for (const f of names) {
     if (f !== '_values' && f !== '_sparse_values') {
       throw badRequest(
-        `The emulator serves only vectors-API indexes: schema.fields may hold _values (dense_vector) and/or _sparse_values (sparse_vector), not ${JSON.stringify(f)}.`,
+        'The emulator serves only vectors-API indexes: ' +
+          `schema.fields may hold _values (dense_vector) and/or _sparse_values (sparse_vector), not ${JSON.stringify(f)}.`,
       )
     }
   }

@@ -51,7 +51,8 @@ export function buildAdmin(options: AdminOptions): FastifyInstance {
       .type(type)
       .header(
         'content-security-policy',
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; " +
+          "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
       )
       .header('x-content-type-options', 'nosniff')
       .header('cache-control', 'no-store')

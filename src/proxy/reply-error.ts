@@ -78,7 +78,11 @@ export function writeClientError(
         : vxError(E.BAD_REQUEST, `malformed HTTP request (${err.code ?? 'parse error'})`)
   const body = JSON.stringify(error.toPinecone())
   socket.end(
-    `HTTP/1.1 ${error.statusCode} ${STATUS_CODES[error.statusCode] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Vecshift-Error: ${error.code}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${error.statusCode} ${STATUS_CODES[error.statusCode] ?? ''}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      `X-Vecshift-Error: ${error.code}\r\n` +
+      `Connection: close\r\n\r\n${body}`,
   )
 }
 

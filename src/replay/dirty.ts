@@ -7,8 +7,9 @@ import { dirname } from 'node:path'
 // `["namespace","id"]`, or per write that named no ids, `{"namespace":…,"filter":…}` /
 // `{"namespace":…,"deleteAll":true}` (reconciliation must treat the whole namespace as
 // touched); `"uncertain":true` marks one applied without a known outcome (the source may not
-// have done it), whose namespace the cutover compares in full. Lines are made durable before the batch that wrote those ids is applied, so a
-// crash can lose no entry. JSON keeps any character an id may hold.
+// have done it), whose namespace the cutover compares in full. Lines are made durable before
+// the batch that wrote those ids is applied, so a crash can lose no entry. JSON keeps any
+// character an id may hold.
 
 export type DirtyEntry =
   | { readonly namespace: string; readonly id: string }

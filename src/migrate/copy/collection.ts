@@ -74,7 +74,8 @@ export async function runCollectionCopy(
       const outcome = await src.createCollection(name)
       if (outcome === 'exists' && options.resumeFrom === undefined) {
         throw new VecshiftError(E.COPY_REFUSED, [
-          `a collection named ${name} exists already and may be an older snapshot of the source; delete it, or set copy.collection.name to another name`,
+          `a collection named ${name} exists already and may be an older snapshot of the source; ` +
+            'delete it, or set copy.collection.name to another name',
         ])
       }
       logger?.info(
@@ -90,7 +91,8 @@ export async function runCollectionCopy(
       const c = await src.describeCollection(name)
       if (c === undefined)
         throw stopped(
-          `collection ${name} disappeared while it was being saved; run the copy again without --resume (delete ${options.checkpoint.path})`,
+          `collection ${name} disappeared while it was being saved; run the copy again without --resume ` +
+            `(delete ${options.checkpoint.path})`,
         )
       return c.status === 'Ready' ? c : undefined
     })
@@ -154,7 +156,8 @@ export async function runCollectionCopy(
     } catch (err) {
       if (!(err instanceof VecshiftError && err.code === E.COPY_COLLECTION.code)) throw err
       throw stopped(
-        `the ${target.label} holds ${done} records and collection ${name} ${expected}; check both in the Pinecone console before going on (vecshift verify compares records)`,
+        `the ${target.label} holds ${done} records and collection ${name} ${expected}; ` +
+          'check both in the Pinecone console before going on (vecshift verify compares records)',
       )
     }
     for (const ns of namespaces) checkpoint.namespaces[ns.namespace] = { done: true, copied: ns.copied }
@@ -206,7 +209,9 @@ async function waitFor<T>(
     if (answer !== undefined) return answer
     if (Date.now() >= deadline) {
       throw stopped(
-        `waited ${Math.round(options.collection.readyTimeoutMs / 1000)} s for ${what}; Pinecone may still be working: run the same command with --resume to keep waiting (copy.collection.readyTimeoutMs sets the bound)`,
+        `waited ${Math.round(options.collection.readyTimeoutMs / 1000)} s for ${what}; ` +
+          'Pinecone may still be working: run the same command with --resume to keep waiting ' +
+          '(copy.collection.readyTimeoutMs sets the bound)',
       )
     }
     try {

@@ -5,7 +5,8 @@ import type { CopySummary } from './copier.js'
 export function formatSummary(s: CopySummary): string {
   const lines = [
     `copy ${s.interrupted ? 'interrupted' : 'complete'} (${s.strategy}${s.resumed ? ', resumed' : ''})`,
-    `  copied     ${s.copied.toLocaleString('en-US')} records in ${formatDuration(Math.round(s.durationMs / 1000))} (${s.perSecond.toLocaleString('en-US')}/s this run)`,
+    `  copied     ${s.copied.toLocaleString('en-US')} records ` +
+      `in ${formatDuration(Math.round(s.durationMs / 1000))} (${s.perSecond.toLocaleString('en-US')}/s this run)`,
     ...s.namespaces.map(
       (n) => `    ${(n.namespace === '' ? '(default)' : n.namespace).padEnd(24)} ${n.copied.toLocaleString('en-US')}`,
     ),
@@ -14,9 +15,11 @@ export function formatSummary(s: CopySummary): string {
     ...(s.settle === undefined
       ? []
       : [
-          `  settle     ${s.settle.extraRounds} batch rounds again for writes made meanwhile; ${s.settle.unsettled} ids left to the cutover's reconciliation` +
+          `  settle     ${s.settle.extraRounds} batch rounds again for writes made meanwhile; ` +
+            `${s.settle.unsettled} ids left to the cutover's reconciliation` +
             (s.settle.unpositionedBatches > 0
-              ? `; ${s.settle.unpositionedBatches} batches copied without a replayer following the log (run \`vecshift replay --follow\` during the copy)`
+              ? `; ${s.settle.unpositionedBatches} batches copied without a replayer following the log ` +
+                '(run `vecshift replay --follow` during the copy)'
               : ''),
         ]),
     ...(s.indexBuildMs === undefined

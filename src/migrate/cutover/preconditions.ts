@@ -25,7 +25,14 @@ export async function refusal(o: CutoverOptions, record: MigrationRecord): Promi
   if (!replay) return `no replayer has reported; run \`${replayCommand}\` beside the gateway`
   if (replay.failed) {
     const f = replay.failed
-    return `the target refused a logged write for good (${f.what}${f.namespace !== undefined ? `, namespace ${JSON.stringify(f.namespace)}` : ''}${f.id !== undefined ? `, id ${JSON.stringify(f.id)}` : ''}, after ${f.after ?? 'the start'}: ${f.error}); replay stopped before it, so the target would diverge: make the target accept it and run \`${replayCommand}\` again (docs/replay-and-cutover.md, "A write the target refuses")`
+    return (
+      `the target refused a logged write for good (${f.what}` +
+      (f.namespace !== undefined ? `, namespace ${JSON.stringify(f.namespace)}` : '') +
+      (f.id !== undefined ? `, id ${JSON.stringify(f.id)}` : '') +
+      `, after ${f.after ?? 'the start'}: ${f.error}); replay stopped before it, so the target would diverge: ` +
+      `make the target accept it and run \`${replayCommand}\` again ` +
+      '(docs/replay-and-cutover.md, "A write the target refuses")'
+    )
   }
   if (Date.now() - Date.parse(replay.updatedAt) > o.replayStaleMs)
     return `the replayer last reported at ${replay.updatedAt}; run \`${replayCommand}\` beside the gateway`
@@ -38,19 +45,34 @@ export async function refusal(o: CutoverOptions, record: MigrationRecord): Promi
     const maxAge = o.verifyMaxAgeMs ?? 3_600_000
     if (!v) return 'cutover.requireVerify is set and no verification has run: run `vecshift verify`'
     if (!v.passed)
-      return `the last verification (${v.finishedAt}) failed: ${(v.failures ?? []).join('; ') || 'see vecshift verify'}; fix the target and run \`vecshift verify\` again`
+      return (
+        `the last verification (${v.finishedAt}) failed: ${(v.failures ?? []).join('; ') || 'see vecshift verify'}; ` +
+        'fix the target and run `vecshift verify` again'
+      )
     if (Date.now() - Date.parse(v.finishedAt) > maxAge)
-      return `the last passing verification is from ${v.finishedAt}, older than cutover.verifyMaxAgeMs (${maxAge} ms): run \`vecshift verify\` again`
+      return (
+        `the last passing verification is from ${v.finishedAt}, ` +
+        `older than cutover.verifyMaxAgeMs (${maxAge} ms): run \`vecshift verify\` again`
+      )
   }
   // Writes by filter since capture began are reconciled before the pause (pre-reconcile):
   // refuse when that cannot be done, or when the dirty set read here is not the replayer's.
   const whole = await wholeWrites(o.dirtyPath)
   if (replay.counts.filterWrites > whole.count)
-    return `the replayer applied ${replay.counts.filterWrites} writes by filter or delete-all, but the dirty set the ${direction} reads (${o.dirtyPath}) holds ${whole.count}: those writes have not been reconciled; run the ${direction} with the replayer's replay.dataDir and migration.id`
+    return (
+      `the replayer applied ${replay.counts.filterWrites} writes by filter or delete-all, ` +
+      `but the dirty set the ${direction} reads (${o.dirtyPath}) holds ${whole.count}: ` +
+      `those writes have not been reconciled; run the ${direction} with the replayer's replay.dataDir and migration.id`
+    )
   if (whole.count > 0) {
     const why = await unreconcilable(o.source, o.target)
     if (why)
-      return `${whole.count} writes by filter or delete-all since capture began (namespaces ${whole.namespaces.map((n) => JSON.stringify(n)).join(', ')}) have not been reconciled and cannot be: ${why}; copy those namespaces again from a file of the source's ids (copy.idsFile, docs/copy.md) while the replayer follows`
+      return (
+        `${whole.count} writes by filter or delete-all since capture began ` +
+        `(namespaces ${whole.namespaces.map((n) => JSON.stringify(n)).join(', ')}) ` +
+        `have not been reconciled and cannot be: ${why}; ` +
+        "copy those namespaces again from a file of the source's ids (copy.idsFile, docs/copy.md) while the replayer follows"
+      )
   }
   const live = (await o.control.replicas()).filter((l: ReplicaLease) => Date.parse(l.expiresAt) > Date.now())
   if (live.length === 0)

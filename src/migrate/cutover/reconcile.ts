@@ -230,7 +230,10 @@ async function compareNamespace(
   const lister = can.source.list ? source : can.target.list ? target : undefined
   if (!lister)
     throw new VecshiftError(E.CUTOVER_REFUSED, [
-      `writes by filter or delete-all in namespace "${ns}" have not been reconciled: ${await unreconcilable(source, target)}; copy that namespace again from a file of the source's ids (copy.idsFile, docs/copy.md) while the replayer follows, then run the cutover again`,
+      `writes by filter or delete-all in namespace "${ns}" have not been reconciled: ` +
+        `${await unreconcilable(source, target)}; ` +
+        "copy that namespace again from a file of the source's ids (copy.idsFile, docs/copy.md) " +
+        'while the replayer follows, then run the cutover again',
     ])
   const ids = idCursor(lister, ns, undefined, undefined, signal)
   for (let id = await ids.next(); id !== undefined; id = await ids.next()) await add(ns, id)
@@ -241,7 +244,11 @@ async function compareNamespace(
   if (a !== b) {
     const other = lister === source ? target : source
     throw new VecshiftError(E.CUTOVER_REFUSED, [
-      `writes by filter or delete-all touched namespace "${ns}": after reconciling every id the ${lister.label} lists, the source holds ${a} records and the target ${b}, and the ${other.label} cannot list the ones it has alone; copy that namespace again from a file of the source's ids (copy.idsFile, docs/copy.md) while the replayer follows, then run the cutover again`,
+      `writes by filter or delete-all touched namespace "${ns}": ` +
+        `after reconciling every id the ${lister.label} lists, the source holds ${a} records and the target ${b}, ` +
+        `and the ${other.label} cannot list the ones it has alone; ` +
+        "copy that namespace again from a file of the source's ids (copy.idsFile, docs/copy.md) " +
+        'while the replayer follows, then run the cutover again',
     ])
   }
 }

@@ -172,13 +172,18 @@ export async function runPlan(
   if (oddNamespaces.length > 0 || oddRecords > 0) {
     if (toPgvector) {
       notes.push(
-        `${oddRecords} of ${sample.records} sampled records and ${oddNamespaces.length} namespace(s) hold NUL, lone surrogates or a leading U+FDD0 in metadata or names, which Postgres cannot hold as they are: pgvector stores them escaped (U+FDD0 and the JSON escape) and vecshift decodes them when serving; other readers of the table see the escaped form (docs/copy.md)`,
+        `${oddRecords} of ${sample.records} sampled records and ${oddNamespaces.length} namespace(s) ` +
+          'hold NUL, lone surrogates or a leading U+FDD0 in metadata or names, which Postgres cannot hold as they are: ' +
+          'pgvector stores them escaped (U+FDD0 and the JSON escape) and vecshift decodes them when serving; ' +
+          'other readers of the table see the escaped form (docs/copy.md)',
       )
     }
     const unaddressable = oddNamespaces.filter((ns) => !wellFormed(ns))
     if (s.kind !== 'pgvector' && unaddressable.length > 0) {
       limits.push(
-        `namespace(s) ${unaddressable.map((ns) => JSON.stringify(ns)).join(', ')} hold a lone surrogate, which a URL cannot carry: Pinecone's list and fetch cannot address them, so the copy cannot read them; rename them on the source before the copy`,
+        `namespace(s) ${unaddressable.map((ns) => JSON.stringify(ns)).join(', ')} hold a lone surrogate, ` +
+          "which a URL cannot carry: Pinecone's list and fetch cannot address them, so the copy cannot read them; " +
+          'rename them on the source before the copy',
       )
     }
   }
@@ -203,36 +208,48 @@ export async function runPlan(
       : undefined
   if (copySeconds !== undefined)
     notes.push(
-      `the copy estimate is the source's measured read rate (${sourceReadPerSec} records/s at copy.concurrency ${copy.concurrency}); the target's ingest rate or copy.maxVectorsPerSec may make it slower`,
+      `the copy estimate is the source's measured read rate ` +
+        `(${sourceReadPerSec} records/s at copy.concurrency ${copy.concurrency}); ` +
+        "the target's ingest rate or copy.maxVectorsPerSec may make it slower",
     )
 
   // Pinecone's limits and features that bear on this move.
   if (s.kind === 'pinecone-pod') {
     limits.push(
-      'the source is pod-based: pod indexes cannot list their ids, so the copy needs an ids file (copy.idsFile) or the collection path (Pinecone serverless targets only)',
+      'the source is pod-based: pod indexes cannot list their ids, ' +
+        'so the copy needs an ids file (copy.idsFile) or the collection path (Pinecone serverless targets only)',
     )
     const inCollection = records < COLLECTION_LIMITS.records && sStats.length < COLLECTION_LIMITS.namespaces
     limits.push(
-      `the collection path (Pinecone's pod-to-serverless migration) takes indexes below ${COLLECTION_LIMITS.records.toLocaleString('en-US')} records and ${COLLECTION_LIMITS.namespaces.toLocaleString('en-US')} namespaces: this one has ${records.toLocaleString('en-US')} and ${sStats.length.toLocaleString('en-US')} — ${inCollection ? 'within them' : 'beyond them, so only an ids file can copy it'}`,
+      "the collection path (Pinecone's pod-to-serverless migration) takes indexes " +
+        `below ${COLLECTION_LIMITS.records.toLocaleString('en-US')} records ` +
+        `and ${COLLECTION_LIMITS.namespaces.toLocaleString('en-US')} namespaces: ` +
+        `this one has ${records.toLocaleString('en-US')} and ${sStats.length.toLocaleString('en-US')} — ` +
+        (inCollection ? 'within them' : 'beyond them, so only an ids file can copy it'),
     )
     if (s.metadataIndexed !== undefined) {
       limits.push(
-        `selective metadata indexing is in use (indexed: ${s.metadataIndexed.join(', ') || 'none'}): serverless indexes every metadata field, so filters on other fields start to match after the move, and metadata that was not indexed now counts toward the 40 KB limit of indexed metadata`,
+        `selective metadata indexing is in use (indexed: ${s.metadataIndexed.join(', ') || 'none'}): ` +
+          'serverless indexes every metadata field, so filters on other fields start to match after the move, ' +
+          'and metadata that was not indexed now counts toward the 40 KB limit of indexed metadata',
       )
     }
     limits.push(
-      'describe_index_stats with a filter works on pod indexes only: serverless answers it with an error, so applications that call it must change',
+      'describe_index_stats with a filter works on pod indexes only: ' +
+        'serverless answers it with an error, so applications that call it must change',
     )
   }
   if (t?.kind === 'pgvector' || (t === undefined && target.createSchema)) {
     if (s.supportsSparse && sample.withSparse > 0)
       limits.push(
-        'sparse values go to a pgvector sparsevec column: indices must be below 1,000,000,000 (Pinecone allows 2^32-1) and explicit zeros are dropped',
+        'sparse values go to a pgvector sparsevec column: ' +
+          'indices must be below 1,000,000,000 (Pinecone allows 2^32-1) and explicit zeros are dropped',
       )
   }
   if (t === undefined)
     notes.push(
-      `the target (${target.label}) does not exist yet${copy.createTarget ? '; the copy will create it' : ': create it, or set copy.createTarget'}`,
+      `the target (${target.label}) does not exist yet` +
+        (copy.createTarget ? '; the copy will create it' : ': create it, or set copy.createTarget'),
     )
 
   // pgvector: one HNSW graph, or one per large namespace (layout.ts), chosen as the copy will.

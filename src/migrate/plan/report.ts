@@ -19,19 +19,27 @@ export function formatPlan(p: PlanReport): string {
   )
   for (const n of p.namespaces)
     lines.push(
-      `  ${(n.namespace || '(default)').padEnd(24)} ${String(n.vectorCount).padStart(10)}${n.target === undefined ? '' : ` ${String(n.target).padStart(10)}`}`,
+      `  ${(n.namespace || '(default)').padEnd(24)} ${String(n.vectorCount).padStart(10)}` +
+        (n.target === undefined ? '' : ` ${String(n.target).padStart(10)}`),
     )
   lines.push(`  ${'total'.padEnd(24)} ${String(p.records).padStart(10)}`)
   lines.push('')
   const d = p.decision
   lines.push(
-    `decision  ${d.action === 'copy' ? 'COPY the vectors' : d.action === 're-embed' ? 'RE-EMBED: the vectors cannot be copied' : 'REFUSED'} — ${d.reason}`,
+    'decision  ' +
+      (d.action === 'copy'
+        ? 'COPY the vectors'
+        : d.action === 're-embed'
+          ? 'RE-EMBED: the vectors cannot be copied'
+          : 'REFUSED') +
+      ` — ${d.reason}`,
   )
   const s = p.sample
   if (s.records > 0) {
     const m = s.metadataBytes
     lines.push(
-      `sample    ${s.records} records: metadata ${m ? `${m.mean} B mean, ${m.p95} B p95, ${m.max} B max` : 'none'} (${s.withMetadata} with metadata), ${s.withSparse} with sparse values`,
+      `sample    ${s.records} records: metadata ${m ? `${m.mean} B mean, ${m.p95} B p95, ${m.max} B max` : 'none'} ` +
+        `(${s.withMetadata} with metadata), ${s.withSparse} with sparse values`,
     )
   } else if (s.note) lines.push(`sample    ${s.note}`)
   const e = p.estimates
@@ -43,12 +51,18 @@ export function formatPlan(p: PlanReport): string {
   if (p.searchLayout) {
     const l = p.searchLayout
     lines.push(
-      `search    ${l.layout === 'single' ? 'one HNSW graph over the table' : `an HNSW graph per namespace of ${l.minIndexedRows.toLocaleString('en-US')} records or more (${l.indexed} ${l.exists ? 'built' : 'to build'}), smaller ones searched exactly`} — ${l.reason}`,
+      'search    ' +
+        (l.layout === 'single'
+          ? 'one HNSW graph over the table'
+          : `an HNSW graph per namespace of ${l.minIndexedRows.toLocaleString('en-US')} records or more ` +
+            `(${l.indexed} ${l.exists ? 'built' : 'to build'}), smaller ones searched exactly`) +
+        ` — ${l.reason}`,
     )
   }
   if (e.reembed)
     lines.push(
-      `re-embed  ${e.reembed.tokens.toLocaleString('en-US')} tokens, about $${e.reembed.cost.toLocaleString('en-US')}, about ${formatDuration(e.reembed.seconds)}`,
+      `re-embed  ${e.reembed.tokens.toLocaleString('en-US')} tokens, ` +
+        `about $${e.reembed.cost.toLocaleString('en-US')}, about ${formatDuration(e.reembed.seconds)}`,
     )
   if (p.limits.length > 0) {
     lines.push('')

@@ -105,7 +105,9 @@ export class ReembeddingStore implements VectorStore {
     const t = own(metadata, this.textField)
     if (typeof t === 'string' && t.length > 0) return t
     throw new VecshiftError(E.COPY_REFUSED, [
-      `record ${id} has no text in metadata.${this.textField} (${t === undefined ? 'missing' : `a ${Array.isArray(t) ? 'list' : typeof t}`}), so it cannot be re-embedded; set reembed.textField to the field the embeddings are made from`,
+      `record ${id} has no text in metadata.${this.textField} ` +
+        `(${t === undefined ? 'missing' : `a ${Array.isArray(t) ? 'list' : typeof t}`}), so it cannot be re-embedded; ` +
+        'set reembed.textField to the field the embeddings are made from',
     ])
   }
 
@@ -114,7 +116,8 @@ export class ReembeddingStore implements VectorStore {
     this.#dimension ??= (await this.inner.describe()).dimension
     if (this.#dimension !== null && v.length !== this.#dimension) {
       throw new VecshiftError(E.COPY_REFUSED, [
-        `the embeddings model answers ${v.length}-d vectors and the target ${this.inner.label} is ${this.#dimension}-d; set reembed.model (or reembed.dimensions) to the target's model`,
+        `the embeddings model answers ${v.length}-d vectors and the target ${this.inner.label} is ${this.#dimension}-d; ` +
+          "set reembed.model (or reembed.dimensions) to the target's model",
       ])
     }
   }

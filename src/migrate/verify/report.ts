@@ -12,17 +12,22 @@ export function formatVerifyReport(r: VerifyReport): string {
   lines.push('  namespace                source     target   difference')
   for (const n of r.counts.namespaces) {
     lines.push(
-      `  ${(n.namespace || '(default)').padEnd(22)} ${String(n.source).padStart(8)} ${String(n.target).padStart(10)} ${String(n.difference).padStart(12)}`,
+      `  ${(n.namespace || '(default)').padEnd(22)} ${String(n.source).padStart(8)} ` +
+        `${String(n.target).padStart(10)} ${String(n.difference).padStart(12)}`,
     )
   }
   lines.push(
-    `  ${'total'.padEnd(22)} ${String(r.counts.source).padStart(8)} ${String(r.counts.target).padStart(10)} ${String(r.counts.target - r.counts.source).padStart(12)}${r.counts.replayLag ? `   (replay lag ${r.counts.replayLag} records)` : ''}`,
+    `  ${'total'.padEnd(22)} ${String(r.counts.source).padStart(8)} ${String(r.counts.target).padStart(10)} ` +
+      `${String(r.counts.target - r.counts.source).padStart(12)}` +
+      (r.counts.replayLag ? `   (replay lag ${r.counts.replayLag} records)` : ''),
   )
   lines.push('')
   const rec = r.records
   const t = r.settings.thresholds
   lines.push(
-    `  ${mark(rec.missing <= t.maxMissing && rec.mismatched <= t.maxMismatched)} records    ${rec.equal} of ${rec.compared} sampled (of ${rec.listed} listed on the ${rec.sampledFrom}) equal; ${rec.missing} missing, ${rec.mismatched} different`,
+    `  ${mark(rec.missing <= t.maxMissing && rec.mismatched <= t.maxMismatched)} records    ` +
+      `${rec.equal} of ${rec.compared} sampled (of ${rec.listed} listed on the ${rec.sampledFrom}) equal; ` +
+      `${rec.missing} missing, ${rec.mismatched} different`,
   )
   for (const d of rec.differences.slice(0, 10))
     lines.push(`      ${d.what.padEnd(8)} ${d.namespace || '(default)'}/${d.id}${d.detail ? `: ${d.detail}` : ''}`)
@@ -30,7 +35,9 @@ export function formatVerifyReport(r: VerifyReport): string {
   if (r.full) {
     const f = r.full
     lines.push(
-      `  ${mark(f.missing <= t.maxMissing && f.mismatched <= t.maxMismatched && f.extra <= t.maxExtra)} full       ${f.equal} of ${f.compared} records equal in ${f.namespaces.map((n) => n || '(default)').join(', ')}; ${f.missing} missing on the target, ${f.extra} on the target only, ${f.mismatched} different`,
+      `  ${mark(f.missing <= t.maxMissing && f.mismatched <= t.maxMismatched && f.extra <= t.maxExtra)} full       ` +
+        `${f.equal} of ${f.compared} records equal in ${f.namespaces.map((n) => n || '(default)').join(', ')}; ` +
+        `${f.missing} missing on the target, ${f.extra} on the target only, ${f.mismatched} different`,
     )
     for (const d of f.differences.slice(0, 10))
       lines.push(
@@ -50,21 +57,28 @@ export function formatVerifyReport(r: VerifyReport): string {
   )
   const s = r.search
   lines.push(
-    `  ${mark(s.all.queries === 0 || s.all.meanRecall >= t.minRecall)} search     ${s.all.queries} queries, top ${r.settings.topK}: recall ${s.all.meanRecall}, overlap ${s.all.meanOverlap}, ${s.all.perfect} identical, score drift mean ${s.all.meanScoreDrift.toExponential(1)} max ${s.all.maxScoreDrift.toExponential(1)}`,
+    `  ${mark(s.all.queries === 0 || s.all.meanRecall >= t.minRecall)} search     ` +
+      `${s.all.queries} queries, top ${r.settings.topK}: recall ${s.all.meanRecall}, ` +
+      `overlap ${s.all.meanOverlap}, ${s.all.perfect} identical, ` +
+      `score drift mean ${s.all.meanScoreDrift.toExponential(1)} max ${s.all.maxScoreDrift.toExponential(1)}`,
   )
   lines.push(
-    `      without filters: ${s.unfiltered.queries} queries, recall ${s.unfiltered.meanRecall}; with filters: ${s.filtered.queries} queries, recall ${s.filtered.meanRecall}`,
+    `      without filters: ${s.unfiltered.queries} queries, recall ${s.unfiltered.meanRecall}; ` +
+      `with filters: ${s.filtered.queries} queries, recall ${s.filtered.meanRecall}`,
   )
   for (const w of s.worst.slice(0, 5))
     lines.push(`      recall ${w.recall} for ${w.origin}${w.filter ? ` filter ${JSON.stringify(w.filter)}` : ''}`)
   if (s.index) {
     const x = s.index
     lines.push(
-      `  ${mark(x.short === 0 && x.meanRecall >= t.minRecall)} index      the target's served answers against its own exact search: recall ${x.meanRecall} over ${x.queries} queries, ${x.short} short`,
+      `  ${mark(x.short === 0 && x.meanRecall >= t.minRecall)} index      ` +
+        `the target's served answers against its own exact search: ` +
+        `recall ${x.meanRecall} over ${x.queries} queries, ${x.short} short`,
     )
     for (const w of x.worst.slice(0, 5))
       lines.push(
-        `      recall ${w.recall}, ${w.got} of ${w.expected} results for ${w.origin}${w.filter ? ` filter ${JSON.stringify(w.filter)}` : ''}`,
+        `      recall ${w.recall}, ${w.got} of ${w.expected} results for ${w.origin}` +
+          (w.filter ? ` filter ${JSON.stringify(w.filter)}` : ''),
       )
   }
   if (r.failures.length > 0) {

@@ -2,6 +2,9 @@
 // admin token, so the page itself can be served without one (a browser cannot send a bearer
 // token on navigation) and nothing secret is ever in its HTML.
 
+/** A table's header row: `<thead><tr><th>…</th>…</tr></thead>`. */
+const head = (...cells: string[]): string => `<thead><tr>${cells.map((c) => `<th>${c}</th>`).join('')}</tr></thead>`
+
 export const STATUS_HTML = `<!doctype html>
 <html lang="en">
 <head>
@@ -43,15 +46,15 @@ export const STATUS_HTML = `<!doctype html>
   </section>
   <section>
     <h2>Shadow reads</h2>
-    <table><thead><tr><th>replica</th><th>compared</th><th>mean overlap</th><th>differed</th><th>source / target ms</th></tr></thead><tbody id="shadow"></tbody></table>
+    <table>${head('replica', 'compared', 'mean overlap', 'differed', 'source / target ms')}<tbody id="shadow"></tbody></table>
   </section>
   <section>
     <h2>Replicas</h2>
-    <table><thead><tr><th>replica</th><th>host</th><th>epoch</th><th>in flight / held</th><th>lease</th></tr></thead><tbody id="replicas"></tbody></table>
+    <table>${head('replica', 'host', 'epoch', 'in flight / held', 'lease')}<tbody id="replicas"></tbody></table>
   </section>
   <section class="wide">
     <h2>Cutover history</h2>
-    <table><thead><tr><th>started</th><th>kind</th><th>outcome</th><th>pause</th><th>steps (ms)</th></tr></thead><tbody id="cutovers"></tbody></table>
+    <table>${head('started', 'kind', 'outcome', 'pause', 'steps (ms)')}<tbody id="cutovers"></tbody></table>
   </section>
 </main>
 </body>

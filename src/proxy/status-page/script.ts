@@ -60,7 +60,9 @@ export const STATUS_JS = String.raw`
 
   function render(s) {
     var m = s.migration;
-    var record = m ? m.record : { migration: s.gateway.migration, phase: s.gateway.phase, epoch: s.gateway.epoch, routing: s.gateway.routing, cutovers: [] };
+    var record = m ? m.record : {
+      migration: s.gateway.migration, phase: s.gateway.phase, epoch: s.gateway.epoch, routing: s.gateway.routing, cutovers: []
+    };
     text($('migration'), record.migration);
     text($('phase'), record.phase);
     $('phase').dataset.phase = record.phase;
@@ -75,11 +77,16 @@ export const STATUS_JS = String.raw`
     var copy = m ? m.copy : { state: 'unknown (no control store)', copied: 0 };
     var pct = copy.total ? Math.min(100, Math.round(copy.copied / copy.total * 100)) : (copy.state === 'done' ? 100 : 0);
     $('copy-bar').style.width = pct + '%';
-    text($('copy'), copy.state + (copy.strategy ? ' (' + copy.strategy + ')' : '') + ': ' + copy.copied + (copy.total !== undefined ? ' of ' + copy.total : '') + ' records');
+    text($('copy'), copy.state + (copy.strategy ? ' (' + copy.strategy + ')' : '') + ': ' + copy.copied +
+      (copy.total !== undefined ? ' of ' + copy.total : '') + ' records');
 
-    var replay = s.replay.filter(function (p) { return p.consumer === (record.phase === 'rollback' || record.phase === 'target-primary' ? 'rollback' : 'replay'); })[0] || s.replay[0];
+    var replay = s.replay.filter(function (p) {
+      return p.consumer === (record.phase === 'rollback' || record.phase === 'target-primary' ? 'rollback' : 'replay');
+    })[0] || s.replay[0];
     text($('replay'), replay
-      ? replay.consumer + ': lag ' + (replay.lagRecords === undefined ? '?' : replay.lagRecords) + ' records, ' + replay.lagSeconds + ' s; ' + replay.counts.applied + ' writes applied' + (replay.retrying ? '; retrying: ' + replay.retrying : '')
+      ? replay.consumer + ': lag ' + (replay.lagRecords === undefined ? '?' : replay.lagRecords) + ' records, ' +
+        replay.lagSeconds + ' s; ' + replay.counts.applied + ' writes applied' +
+        (replay.retrying ? '; retrying: ' + replay.retrying : '')
       : 'no replayer has reported yet');
     drawLag(s.lag, replay ? replay.consumer : undefined, s.now);
 
@@ -88,7 +95,10 @@ export const STATUS_JS = String.raw`
     }), 'no shadow reads');
     fill('replicas', (m ? m.replicas : []).map(function (l) {
       return [l.replica, l.host + ' pid ' + l.pid, l.epoch, l.inFlightWrites + ' / ' + l.heldWrites,
-        { text: l.expired ? 'expired ' + l.expiresAt : 'until ' + new Date(l.expiresAt).toLocaleTimeString(), cls: l.expired ? 'bad' : 'good' }];
+        {
+          text: l.expired ? 'expired ' + l.expiresAt : 'until ' + new Date(l.expiresAt).toLocaleTimeString(),
+          cls: l.expired ? 'bad' : 'good'
+        }];
     }), 'no replica holds a lease');
     fill('cutovers', record.cutovers.slice().reverse().map(function (c) {
       return [new Date(c.startedAt).toLocaleString(), c.kind,
@@ -110,7 +120,8 @@ export const STATUS_JS = String.raw`
       return x.toFixed(1) + ',' + y.toFixed(1);
     }).join(' '));
     line.dataset.samples = String(points.length);
-    text($('lag-axis'), points.length + ' samples over ' + Math.round((t1 - t0) / 1000) + ' s; peak ' + max + ' records; now ' + points[points.length - 1].lagRecords);
+    text($('lag-axis'), points.length + ' samples over ' + Math.round((t1 - t0) / 1000) + ' s; peak ' + max +
+      ' records; now ' + points[points.length - 1].lagRecords);
   }
 
   function refresh() {

@@ -63,7 +63,10 @@ export class FilterSql {
         const sqlOp = { $gt: '>', $gte: '>=', $lt: '<', $lte: '<=' }[op]
         const value = this.#value(field)
         // CASE, not AND: SQL does not promise to test the type before the cast.
-        return `(CASE WHEN jsonb_typeof(${value}) = 'number' THEN CAST(${value} #>> '{}' AS numeric) ${sqlOp} ${this.#param(String(operand), 'numeric')} ELSE false END)`
+        return (
+          `(CASE WHEN jsonb_typeof(${value}) = 'number' ` +
+          `THEN CAST(${value} #>> '{}' AS numeric) ${sqlOp} ${this.#param(String(operand), 'numeric')} ELSE false END)`
+        )
       }
       case '$in':
         return this.#in(field, operand as Array<string | number>)

@@ -50,7 +50,10 @@ export function chooseLayout(
   if (big.length > settings.maxPartialIndexes) {
     return {
       layout: 'single',
-      reason: `${big.length} namespaces hold ${settings.minIndexedRows.toLocaleString('en-US')} records or more, more than ${settings.maxPartialIndexes} partial indexes the planner would weigh on every query: one graph, searched iteratively per namespace`,
+      reason:
+        `${big.length} namespaces hold ${settings.minIndexedRows.toLocaleString('en-US')} records or more, ` +
+        `more than ${settings.maxPartialIndexes} partial indexes the planner would weigh on every query: ` +
+        'one graph, searched iteratively per namespace',
       indexed: [],
     }
   }
@@ -58,10 +61,12 @@ export function chooseLayout(
   return {
     layout: 'per-namespace',
     reason:
-      `${withData.length} namespaces (the largest holds ${Math.round((largest / Math.max(1, total)) * 100)} % of ${total.toLocaleString('en-US')} records): ` +
+      `${withData.length} namespaces ` +
+      `(the largest holds ${Math.round((largest / Math.max(1, total)) * 100)} % of ${total.toLocaleString('en-US')} records): ` +
       (big.length === 0
         ? `none reaches ${settings.minIndexedRows.toLocaleString('en-US')} records, so each is searched exactly`
-        : `${big.length} get a graph of their own, the ${withData.length - big.length} below ${settings.minIndexedRows.toLocaleString('en-US')} records are searched exactly`),
+        : `${big.length} get a graph of their own, the ${withData.length - big.length} ` +
+          `below ${settings.minIndexedRows.toLocaleString('en-US')} records are searched exactly`),
     indexed: big,
   }
 }

@@ -181,7 +181,8 @@ export class PgvectorStore implements VectorStore {
           this.label,
           'createSchema',
           'an existing table',
-          `it holds ${existing.vectorType} ${existing.dimension ?? ''}-d ${existing.metric} vectors, not ${vectorType} ${spec.dimension ?? ''}-d ${spec.metric}; drop it or choose another table`,
+          `it holds ${existing.vectorType} ${existing.dimension ?? ''}-d ${existing.metric} vectors, ` +
+            `not ${vectorType} ${spec.dimension ?? ''}-d ${spec.metric}; drop it or choose another table`,
         ])
       }
       return
@@ -402,7 +403,8 @@ export class PgvectorStore implements VectorStore {
     for (let i = 0; i < ids.length; i += PG_LIMITS.fetchIds) {
       const r = await this.#sql<Row>(
         'fetch',
-        `SELECT id, embedding::text AS embedding, sparse::text AS sparse, metadata FROM ${this.#table} WHERE namespace = $1 AND id = ANY($2::text[])`,
+        `SELECT id, embedding::text AS embedding, sparse::text AS sparse, metadata FROM ${this.#table} ` +
+          'WHERE namespace = $1 AND id = ANY($2::text[])',
         [ns, ids.slice(i, i + PG_LIMITS.fetchIds)],
         call.signal,
       )
@@ -464,9 +466,14 @@ export class PgvectorStore implements VectorStore {
     if (request.filter)
       where += ` AND ${new FilterSql("COALESCE(metadata, '{}'::jsonb)", params).translate(request.filter)}`
     params.push(request.topK)
-    const columns = `id, ${score} AS score${request.includeValues ? ', embedding::text AS embedding, sparse::text AS sparse' : ''}${request.includeMetadata ? ', metadata' : ''}`
+    const columns =
+      `id, ${score} AS score` +
+      (request.includeValues ? ', embedding::text AS embedding, sparse::text AS sparse' : '') +
+      (request.includeMetadata ? ', metadata' : '')
     // exact: the MATERIALIZED CTE keeps the planner from answering from the HNSW index.
-    const exact = `WITH c AS MATERIALIZED (SELECT * FROM ${this.#table} WHERE ${where}) SELECT ${columns} FROM c ORDER BY ${distance}, id LIMIT $${params.length}`
+    const exact =
+      `WITH c AS MATERIALIZED (SELECT * FROM ${this.#table} WHERE ${where}) ` +
+      `SELECT ${columns} FROM c ORDER BY ${distance}, id LIMIT $${params.length}`
     const toMatches = (rows: Array<Row & { score: number }>) =>
       rows.map((row) => ({ ...fromRow(row), score: Number(row.score) }))
     if (exhaustive) return toMatches((await this.#sql<Row & { score: number }>('query', exact, params)).rows)
@@ -486,7 +493,8 @@ export class PgvectorStore implements VectorStore {
         'query',
         `WITH m AS MATERIALIZED (SELECT id FROM ${this.#table} WHERE ${where} LIMIT $${params.length} + 1),
               n AS (SELECT count(*) AS matched FROM m),
-              c AS MATERIALIZED (SELECT t.* FROM ${this.#table} t JOIN m USING (id) WHERE t.namespace = $1 AND (SELECT matched FROM n) <= $${params.length})
+              c AS MATERIALIZED (SELECT t.* FROM ${this.#table} t JOIN m USING (id) ` +
+          `WHERE t.namespace = $1 AND (SELECT matched FROM n) <= $${params.length})
          SELECT r.*, n.matched FROM n LEFT JOIN LATERAL (
            SELECT ${columns}, ${distance} AS vecshift_d FROM c ORDER BY ${distance}, id LIMIT $${k}) r ON true
          ORDER BY r.vecshift_d, r.id`,
@@ -535,7 +543,8 @@ export class PgvectorStore implements VectorStore {
         // One round trip for the transaction and its settings (a simple-protocol batch);
         // SET LOCAL takes no bind parameters, and both values are integers computed here.
         await client.query(
-          `BEGIN; SET LOCAL hnsw.iterative_scan = strict_order; SET LOCAL hnsw.ef_search = ${efSearch}; SET LOCAL hnsw.max_scan_tuples = ${maxScanTuples}`,
+          `BEGIN; SET LOCAL hnsw.iterative_scan = strict_order; SET LOCAL hnsw.ef_search = ${efSearch}; ` +
+            `SET LOCAL hnsw.max_scan_tuples = ${maxScanTuples}`,
         )
         const r = await client.query<R>(text, params)
         await client.query('COMMIT')
@@ -682,7 +691,8 @@ export class PgvectorStore implements VectorStore {
     const [schema, table] = [this.#options.schema ?? 'public', this.#options.table]
     const r = await this.#sql<{ comment: string | null }>(
       'describe',
-      `SELECT obj_description(c.oid, 'pg_class') AS comment FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
+      "SELECT obj_description(c.oid, 'pg_class') AS comment " +
+        'FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2',
       [schema, table],
     )
     const row = r.rows[0]

@@ -24,7 +24,8 @@ export function sparseText(s: SparseVector, id: string): string {
     if (index >= SPARSEVEC_MAX_DIM) {
       throw new VecshiftError(E.STORE_UNSUPPORTED, [
         'pgvector store',
-        `sparse index ${index} of record ${id}: pgvector's sparsevec holds indices below ${SPARSEVEC_MAX_DIM} (Pinecone's go up to 4294967295)`,
+        `sparse index ${index} of record ${id}: ` +
+          `pgvector's sparsevec holds indices below ${SPARSEVEC_MAX_DIM} (Pinecone's go up to 4294967295)`,
       ])
     }
     parts[k] = `${index + 1}:${formatFloat32(s.values[i] as number)}`

@@ -24,7 +24,10 @@ export function urlNamespace(namespace: string, label: string, call: string): st
   if (!wellFormed(wire)) {
     throw new VecshiftError(E.STORE_UNSUPPORTED, [
       label,
-      `${call} in namespace ${JSON.stringify(namespace)}: the name holds a lone surrogate, which a URL cannot carry, and Pinecone takes the namespace of ${call} in the URL. Writes, queries and deletes by filter in it still work (they send JSON); to list, fetch or copy its records, rename the namespace on the source`,
+      `${call} in namespace ${JSON.stringify(namespace)}: the name holds a lone surrogate, which a URL cannot carry, ` +
+        `and Pinecone takes the namespace of ${call} in the URL. ` +
+        'Writes, queries and deletes by filter in it still work (they send JSON); ' +
+        'to list, fetch or copy its records, rename the namespace on the source',
     ])
   }
   return encodeURIComponent(wire)

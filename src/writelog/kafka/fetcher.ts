@@ -62,7 +62,8 @@ export class PartitionFetcher {
               E.LOG_CORRUPT,
               [
                 `${this.#topic}`,
-                'a requested offset is no longer (or not yet) in the topic: Kafka retention deleted records not yet read, or the topic was recreated',
+                'a requested offset is no longer (or not yet) in the topic: ' +
+                  'Kafka retention deleted records not yet read, or the topic was recreated',
               ],
               { cause: err },
             )

@@ -26,7 +26,8 @@ export function decodeCut(position: Position, partitions?: number): number[] {
   if (partitions !== undefined && cut.length !== partitions) {
     throw new VecshiftError(E.LOG_CORRUPT, [
       position,
-      `the position has ${cut.length} partitions but the topic has ${partitions}; partitions must not be added to a write-log topic during a migration`,
+      `the position has ${cut.length} partitions but the topic has ${partitions}; ` +
+        'partitions must not be added to a write-log topic during a migration',
     ])
   }
   return cut
