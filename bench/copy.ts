@@ -460,7 +460,8 @@ async function pgIngest(client: pg.Client, table: string, method: PgMethod, coun
     if (method === 'unnest') {
       await client.query(
         `INSERT INTO ${t} (namespace, id, embedding, sparse, metadata)
-        SELECT '', u.id, CAST(u.e AS vector), NULL, CAST(u.m AS jsonb) FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, e, m) ${UPSERT_TAIL}`,
+        SELECT '', u.id, CAST(u.e AS vector), NULL, CAST(u.m AS jsonb) ` +
+          `FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, e, m) ${UPSERT_TAIL}`,
         [ids, vectors, metadata],
       )
     } else if (method === 'values') {
@@ -545,11 +546,16 @@ async function main(): Promise<void> {
         copyVsCeiling: round(copy.perSecond / ceiling, 3),
       }
       lines.push(
-        `| emulator raw ingest (${N.toLocaleString('en-US')} × ${DIM}-d, batches of ${BATCH}, ${CONCURRENCY} in flight) | ${Math.round(raw).toLocaleString('en-US')} | 1.00× | pre-formatted bodies, no fetch |`,
-        `| **vecshift copy emulator → emulator** | **${Math.round(copy.perSecond).toLocaleString('en-US')}** | **${ratio.toFixed(2)}×** | list + fetch + upsert; copier RSS by quarter ${copy.rssQuartersMb.join(' / ')} MB (peak ${copy.rssPeakMb}) |`,
+        `| emulator raw ingest (${N.toLocaleString('en-US')} × ${DIM}-d, batches of ${BATCH}, ${CONCURRENCY} in flight) ` +
+          `| ${Math.round(raw).toLocaleString('en-US')} | 1.00× | pre-formatted bodies, no fetch |`,
+        `| **vecshift copy emulator → emulator** | **${Math.round(copy.perSecond).toLocaleString('en-US')}** ` +
+          `| **${ratio.toFixed(2)}×** ` +
+          `| list + fetch + upsert; copier RSS by quarter ${copy.rssQuartersMb.join(' / ')} MB (peak ${copy.rssPeakMb}) |`,
         `| CPU ms per 1,000 vectors: raw | | | target ${rawCpuMs.target} |`,
         `| CPU ms per 1,000 vectors: copy | | | source ${copyCpuMs.source}, copier ${copyCpuMs.copier}, target ${copyCpuMs.target} |`,
-        `| CPU ceiling of the copy on ${cpus().length} shared cores | ${Math.round(ceiling).toLocaleString('en-US')} | ${(ceiling / raw).toFixed(2)}× | the copy reached ${Math.round((copy.perSecond / ceiling) * 100)}% of it |`,
+        `| CPU ceiling of the copy on ${cpus().length} shared cores ` +
+          `| ${Math.round(ceiling).toLocaleString('en-US')} | ${(ceiling / raw).toFixed(2)}× ` +
+          `| the copy reached ${Math.round((copy.perSecond / ceiling) * 100)}% of it |`,
       )
       goals.emulatorCopyVsRaw = {
         goal: `>= ${GOAL.copyVsRaw}`,
@@ -599,7 +605,8 @@ async function main(): Promise<void> {
         [
           'migration: { id: bench-pg }',
           `source: { type: pinecone, index: srcpg, host: "${source.url}/data/srcpg", controllerHost: "${source.url}" }`,
-          `target: { type: pgvector, table: copied, host: 127.0.0.1, port: ${port}, database: postgres, user: postgres, poolSize: 1, maintenanceWorkMem: 512MB }`,
+          `target: { type: pgvector, table: copied, host: 127.0.0.1, port: ${port}, database: postgres, ` +
+            `user: postgres, poolSize: 1, maintenanceWorkMem: 512MB }`,
           `copy: { checkpointDir: "${join(dir, 'ckpt')}", concurrency: ${CONCURRENCY}, batchSize: ${PG_BATCH}, createTarget: true }`,
           'log: { level: warn }',
         ].join('\n'),
@@ -619,12 +626,23 @@ async function main(): Promise<void> {
       }
       for (const [method, rate] of Object.entries(methods)) {
         lines.push(
-          `| pgvector insert: ${method} (${methodN.toLocaleString('en-US')} rows, ${PG_BATCH} per statement) | ${Math.round(rate).toLocaleString('en-US')} | ${(rate / (methods.unnest as number)).toFixed(2)}× unnest | ${method === 'staging-merge' ? 'COPY FROM STDIN not available on PGlite; staging filled by unnest' : method === 'values' ? "the adapter's form" : ''} |`,
+          `| pgvector insert: ${method} (${methodN.toLocaleString('en-US')} rows, ${PG_BATCH} per statement) ` +
+            `| ${Math.round(rate).toLocaleString('en-US')} | ${(rate / (methods.unnest as number)).toFixed(2)}× unnest | ` +
+            (method === 'staging-merge'
+              ? 'COPY FROM STDIN not available on PGlite; staging filled by unnest'
+              : method === 'values'
+                ? "the adapter's form"
+                : '') +
+            ' |',
         )
       }
       lines.push(
-        `| pgvector raw ingest (${best}, ${PG_N.toLocaleString('en-US')} × ${DIM}-d, no HNSW yet) | ${Math.round(raw).toLocaleString('en-US')} | 1.00× | best of the forms above |`,
-        `| **vecshift copy emulator → pgvector** | **${Math.round(copy.perSecond).toLocaleString('en-US')}** | **${ratio.toFixed(2)}×** | HNSW built after the load in ${round((copy.indexBuildMs ?? 0) / 1000, 1)} s; copier RSS by quarter ${copy.rssQuartersMb.join(' / ')} MB |`,
+        `| pgvector raw ingest (${best}, ${PG_N.toLocaleString('en-US')} × ${DIM}-d, no HNSW yet) ` +
+          `| ${Math.round(raw).toLocaleString('en-US')} | 1.00× | best of the forms above |`,
+        `| **vecshift copy emulator → pgvector** | **${Math.round(copy.perSecond).toLocaleString('en-US')}** ` +
+          `| **${ratio.toFixed(2)}×** ` +
+          `| HNSW built after the load in ${round((copy.indexBuildMs ?? 0) / 1000, 1)} s; ` +
+          `copier RSS by quarter ${copy.rssQuartersMb.join(' / ')} MB |`,
       )
       goals.pgvectorCopyVsRaw = {
         goal: `>= ${GOAL.copyVsRaw}`,
@@ -704,8 +722,11 @@ async function main(): Promise<void> {
         ratio: round(r / s, 3),
       }
       lines.push(
-        `| clients: REST adapter, fetch + upsert (${M.toLocaleString('en-US')} records, median of ${ROUNDS}) | ${Math.round(r).toLocaleString('en-US')} | ${(r / s).toFixed(2)}× SDK | client CPU ${round(median(restCpu), 1)} ms per 1,000 records |`,
-        `| clients: official SDK, fetch + upsert | ${Math.round(s).toLocaleString('en-US')} | 1.00× | client CPU ${round(median(sdkCpu), 1)} ms per 1,000 records |`,
+        `| clients: REST adapter, fetch + upsert (${M.toLocaleString('en-US')} records, median of ${ROUNDS}) ` +
+          `| ${Math.round(r).toLocaleString('en-US')} | ${(r / s).toFixed(2)}× SDK ` +
+          `| client CPU ${round(median(restCpu), 1)} ms per 1,000 records |`,
+        `| clients: official SDK, fetch + upsert | ${Math.round(s).toLocaleString('en-US')} | 1.00× ` +
+          `| client CPU ${round(median(sdkCpu), 1)} ms per 1,000 records |`,
       )
     }
 
@@ -744,14 +765,32 @@ async function main(): Promise<void> {
         ratio: Object.fromEntries(variants.map((v) => [v, round(rate(v) / base, 3)])),
       }
       // Also on its own: the settle part is often run alone (--part settle), at several rates.
-      if (!quick)
+      if (!quick) {
+        const settle = {
+          benchmark: 'copy/settle',
+          date: new Date().toISOString(),
+          quick,
+          machine: { cpus: cpus().length, node: process.version },
+          dimension: DIM,
+          concurrency: CONCURRENCY,
+          batchSize: BATCH,
+          ...(results.settle as object),
+        }
         writeFileSync(
           join(REPO, 'bench/results', `copy-settle-${SETTLE_W}.json`),
-          `${JSON.stringify({ benchmark: 'copy/settle', date: new Date().toISOString(), quick, machine: { cpus: cpus().length, node: process.version }, dimension: DIM, concurrency: CONCURRENCY, batchSize: BATCH, ...(results.settle as object) }, null, 2)}\n`,
+          `${JSON.stringify(settle, null, 2)}\n`,
         )
+      }
       for (const v of variants) {
         lines.push(
-          `| copy ${SETTLE_N.toLocaleString('en-US')} records, ${v} (median of ${ROUNDS}) | ${Math.round(rate(v)).toLocaleString('en-US')} | ${(rate(v) / base).toFixed(2)}× | ${v === 'no write log' ? 'the floor: fetch + upsert only' : v.startsWith('no write log') ? 'the same writes, straight to the source: what the busy machine alone costs' : `batches settled in the write log; extra rounds ${extra(v)}, unpositioned batches ${unpositioned(v)}`} |`,
+          `| copy ${SETTLE_N.toLocaleString('en-US')} records, ${v} (median of ${ROUNDS}) ` +
+            `| ${Math.round(rate(v)).toLocaleString('en-US')} | ${(rate(v) / base).toFixed(2)}× | ` +
+            (v === 'no write log'
+              ? 'the floor: fetch + upsert only'
+              : v.startsWith('no write log')
+                ? 'the same writes, straight to the source: what the busy machine alone costs'
+                : `batches settled in the write log; extra rounds ${extra(v)}, unpositioned batches ${unpositioned(v)}`) +
+            ' |',
         )
       }
     }

@@ -358,8 +358,10 @@ async function main(): Promise<void> {
       `| cutover outcome | ${result.outcome ?? `failed (exit ${cutCode})`} |`,
       `| write pause (control store, barrier → flip) | ${result.pauseMs ?? '—'} ms |`,
       ...(result.steps ?? []).map((s) => `| step: ${s.name} | ${s.ms} ms |`),
-      `| write latency in the 2 s before the cutover p50 / p99 / max | ${figures.writes.beforeCutover.p50} / ${figures.writes.beforeCutover.p99} / ${figures.writes.beforeCutover.max} ms |`,
-      `| write latency in the cutover window p50 / p99 / max | ${figures.writes.inCutoverWindow.p50} / ${figures.writes.inCutoverWindow.p99} / ${figures.writes.inCutoverWindow.max} ms |`,
+      `| write latency in the 2 s before the cutover p50 / p99 / max | ${figures.writes.beforeCutover.p50} ` +
+        `/ ${figures.writes.beforeCutover.p99} / ${figures.writes.beforeCutover.max} ms |`,
+      `| write latency in the cutover window p50 / p99 / max | ${figures.writes.inCutoverWindow.p50} ` +
+        `/ ${figures.writes.inCutoverWindow.p99} / ${figures.writes.inCutoverWindow.max} ms |`,
       ...byPhase.map(
         (p) => `| slowest write issued during ${p.name} (${p.ms} ms, ${p.writes} writes) | ${p.slowestMs} ms |`,
       ),

@@ -68,5 +68,6 @@ const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'keycheck.j
 mkdirSync(dirname(out), { recursive: true })
 writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)
 process.stdout.write(
-  `admit with a cached key: ${result.nsPerRequest.admit} ns per request (SHA-256 alone ${result.nsPerRequest.digest} ns, empty loop ${result.nsPerRequest.floor} ns); saved ${out}\n`,
+  `admit with a cached key: ${result.nsPerRequest.admit} ns per request ` +
+    `(SHA-256 alone ${result.nsPerRequest.digest} ns, empty loop ${result.nsPerRequest.floor} ns); saved ${out}\n`,
 )

@@ -335,7 +335,8 @@ async function measureFirstRequests(
   const out = {
     keys,
     method:
-      'sequential: per new key, its first query through a passthrough gateway, the same query again, and the query straight to the emulator (which takes any key)',
+      'sequential: per new key, its first query through a passthrough gateway, the same query again, ' +
+      'and the query straight to the emulator (which takes any key)',
     first: figures(first),
     cached: figures(cached),
     direct: figures(direct),
@@ -420,7 +421,11 @@ function interferenceNote(runs: RunRecord[], discarded: RunRecord[], plan: Plan)
   const slow = runs.filter((r) => (r.interference.hostSlowdown ?? 1) > plan.maxHostSlowdown).length
   const worst = Math.max(0, ...runs.map((r) => r.interference.foreignCores + r.interference.stealCores))
   const worstSlow = Math.max(1, ...runs.map((r) => r.interference.hostSlowdown ?? 1))
-  return `Other processes on the machine: ${redone} block(s) re-measured; of ${runs.length} kept runs, ${cpu} saw more than ${plan.quietThreshold} cores of foreign CPU (worst ${worst.toFixed(2)}) and ${slow} a host more than ${plan.maxHostSlowdown}× slower than its best (worst ${worstSlow.toFixed(2)}×).`
+  return (
+    `Other processes on the machine: ${redone} block(s) re-measured; of ${runs.length} kept runs, ${cpu} ` +
+    `saw more than ${plan.quietThreshold} cores of foreign CPU (worst ${worst.toFixed(2)}) and ${slow} a host ` +
+    `more than ${plan.maxHostSlowdown}× slower than its best (worst ${worstSlow.toFixed(2)}×).`
+  )
 }
 
 async function startBaseline(procs: Processes, upstream: string): Promise<{ child: Child; url: string }> {
@@ -634,9 +639,11 @@ async function main(): Promise<void> {
       const noise = r.interference.foreignCores + r.interference.stealCores
       const slow = r.interference.hostSlowdown ?? 1
       return (
-        `${r.phase.padEnd(4)} r${r.round}${r.attempt > 1 ? `#${r.attempt}` : '  '} ${r.workload.padEnd(6)} ${r.target.padEnd(13)} ${x.rps.toFixed(1).padStart(6)} req/s  ${lat}` +
+        `${r.phase.padEnd(4)} r${r.round}${r.attempt > 1 ? `#${r.attempt}` : '  '} ` +
+        `${r.workload.padEnd(6)} ${r.target.padEnd(13)} ${x.rps.toFixed(1).padStart(6)} req/s  ${lat}` +
         `  cpu ms: emu ${r.cpuMs.emulator.toFixed(0)} proxy ${r.cpuMs.proxy.toFixed(0)} gen ${r.cpuMs.generator.toFixed(0)}` +
-        `  other ${noise.toFixed(2)} cores, host ${slow.toFixed(2)}x${disturbance(r.interference, plan) > 1 ? ' DISTURBED' : ''}${fails ? `  FAILURES ${fails}` : ''}`
+        `  other ${noise.toFixed(2)} cores, host ${slow.toFixed(2)}x` +
+        `${disturbance(r.interference, plan) > 1 ? ' DISTURBED' : ''}${fails ? `  FAILURES ${fails}` : ''}`
       )
     }
     /** The three targets of one workload, back to back, in an order that rotates each round.
@@ -658,7 +665,8 @@ async function main(): Promise<void> {
           quietWaitedMs += waitedMs
           if (waitedMs > 1_000)
             log(
-              `waited ${(waitedMs / 1000).toFixed(1)} s for other processes to settle (now ${seen.foreignCores.toFixed(2)} cores, host ${(seen.hostSlowdown ?? 1).toFixed(2)}x)`,
+              `waited ${(waitedMs / 1000).toFixed(1)} s for other processes to settle ` +
+                `(now ${seen.foreignCores.toFixed(2)} cores, host ${(seen.hostSlowdown ?? 1).toFixed(2)}x)`,
             )
         }
         const records: RunRecord[] = []
@@ -728,7 +736,8 @@ async function main(): Promise<void> {
       const fixed = options.fixedRate[workload]
       rates[workload] = fixed ?? Math.max(1, Math.round(slowest * plan.rateFraction))
       log(
-        `${workload}: fixed offered load ${rates[workload]} req/s (${fixed === undefined ? `${plan.rateFraction} x the slowest target's ${slowest.toFixed(1)} req/s` : 'set by flag'})`,
+        `${workload}: fixed offered load ${rates[workload]} req/s ` +
+          `(${fixed === undefined ? `${plan.rateFraction} x the slowest target's ${slowest.toFixed(1)} req/s` : 'set by flag'})`,
       )
     }
 
@@ -743,7 +752,8 @@ async function main(): Promise<void> {
     const firstRequest = await measureFirstRequests(procs, cli, work, env, plan.firstRequestKeys)
     log(
       `first request of a key: p50 ${firstRequest.first.p50} ms, p99 ${firstRequest.first.p99} ms; ` +
-        `the same key again: p50 ${firstRequest.cached.p50} ms, p99 ${firstRequest.cached.p99} ms; direct: p50 ${firstRequest.direct.p50} ms`,
+        `the same key again: p50 ${firstRequest.cached.p50} ms, p99 ${firstRequest.cached.p99} ms; ` +
+        `direct: p50 ${firstRequest.direct.p50} ms`,
     )
 
     const figures: Partial<Record<Workload, WorkloadFigures>> = {}
@@ -788,7 +798,14 @@ async function main(): Promise<void> {
       method: {
         rounds: plan.rounds,
         order: 'per round: query then upsert; within each, direct, nginx, gateway rotated by one position every round',
-        interference: `a block (the targets of 1 workload in 1 round) is redone, up to ${plan.maxBlockRetries} times, when other processes used more than ${plan.quietThreshold} cores during any of its runs, or the host ran more than ${plan.maxHostSlowdown}x slower than its best (memory-bound probe before and after each run; emulator CPU per query); before each block the driver waits (up to ${plan.maxQuietWaitMs / 1000} s, ${plan.quietWaitBudgetMs / 1000} s in all) for a quiet machine and a fast host; redone blocks may add at most ${plan.retryBudgetMs / 1000} s`,
+        interference:
+          `a block (the targets of 1 workload in 1 round) is redone, up to ${plan.maxBlockRetries} times, ` +
+          `when other processes used more than ${plan.quietThreshold} cores during any of its runs, ` +
+          `or the host ran more than ${plan.maxHostSlowdown}x slower than its best ` +
+          '(memory-bound probe before and after each run; emulator CPU per query); ' +
+          `before each block the driver waits (up to ${plan.maxQuietWaitMs / 1000} s, ` +
+          `${plan.quietWaitBudgetMs / 1000} s in all) for a quiet machine and a fast host; ` +
+          `redone blocks may add at most ${plan.retryBudgetMs / 1000} s`,
         maxThroughput: options.skipMax
           ? 'skipped (--skip-max)'
           : {
@@ -817,9 +834,16 @@ async function main(): Promise<void> {
         headers: { 'content-type': 'application/json', 'x-pinecone-api-version': API_VERSION, 'api-key': '(set)' },
         processes: {
           emulator: `${cli.describe}: emulator --create-index ${INDEX}:${DIMENSION}:cosine`,
-          gateway: `${describeSetup(setups[0] as GatewaySetup)}: gateway (passthrough, defaults; log level info, no per-request logging)${options.profileDir ? ' with --cpu-prof' : ''}`,
+          gateway:
+            `${describeSetup(setups[0] as GatewaySetup)}: ` +
+            `gateway (passthrough, defaults; log level info, no per-request logging)` +
+            `${options.profileDir ? ' with --cpu-prof' : ''}`,
           ...Object.fromEntries(setups.slice(1).map((s) => [s.name, describeSetup(s)])),
-          nginx: `${nginx.version}, worker_processes 1, upstream keepalive 64, ${options.buffering === 'stream' ? 'proxy_request_buffering off, proxy_buffering off' : 'proxy_request_buffering on, proxy_buffering on, client_body_buffer_size 4m'}`,
+          nginx:
+            `${nginx.version}, worker_processes 1, upstream keepalive 64, ` +
+            (options.buffering === 'stream'
+              ? 'proxy_request_buffering off, proxy_buffering off'
+              : 'proxy_request_buffering on, proxy_buffering on, client_body_buffer_size 4m'),
           loadGenerator: 'bench/lib/loadgen.ts in its own Node process (undici Pool)',
           ...(baseline
             ? { nodeBaseline: 'bench/lib/passthrough.ts: node:http + undici Pool(128), streaming, no framework' }
@@ -859,7 +883,8 @@ async function main(): Promise<void> {
       )
       for (const [variant, v] of Object.entries(figures[workload]?.variantsVsNginx ?? {})) {
         log(
-          `${workload}: ${variant}/nginx throughput ${v.throughputRatio.toFixed(2)}x, p99 ${v.p99DeltaMs >= 0 ? '+' : ''}${v.p99DeltaMs.toFixed(2)} ms ` +
+          `${workload}: ${variant}/nginx throughput ${v.throughputRatio.toFixed(2)}x, ` +
+            `p99 ${v.p99DeltaMs >= 0 ? '+' : ''}${v.p99DeltaMs.toFixed(2)} ms ` +
             `(pooled ${v.p99DeltaPooledMs >= 0 ? '+' : ''}${v.p99DeltaPooledMs.toFixed(2)} ms)`,
         )
       }

@@ -131,7 +131,8 @@ async function main(): Promise<void> {
           Object.values(r.non2xx).reduce((a, b) => a + b, 0) + Object.values(r.errors).reduce((a, b) => a + b, 0)
         runs[name]?.push({ p50: r.latency.p50, p99: r.latency.p99, rps: r.rps, failures })
         log(
-          `round ${round + 1} ${name}: p50 ${r.latency.p50.toFixed(2)} ms, p99 ${r.latency.p99.toFixed(2)} ms, ${r.rps.toFixed(1)}/s, ${failures} failures`,
+          `round ${round + 1} ${name}: p50 ${r.latency.p50.toFixed(2)} ms, ` +
+            `p99 ${r.latency.p99.toFixed(2)} ms, ${r.rps.toFixed(1)}/s, ${failures} failures`,
         )
       }
     }
@@ -168,10 +169,14 @@ async function main(): Promise<void> {
       `| queries @ ${RATE}/s through a capturing gateway | p50 ms | p99 ms | req/s | failures |`,
       '| --- | ---: | ---: | ---: | ---: |',
       `| shadow reads off | ${figures.off.p50} | ${figures.off.p99} | ${figures.off.rps} | ${figures.failures.off} |`,
-      `| every query shadowed to the target | ${figures.shadow.p50} | ${figures.shadow.p99} | ${figures.shadow.rps} | ${figures.failures.shadow} |`,
-      `| **shadow − off (median of per-round differences)** | **${figures.difference.p50 >= 0 ? '+' : ''}${figures.difference.p50}** | **${figures.difference.p99 >= 0 ? '+' : ''}${figures.difference.p99}** | | |`,
+      `| every query shadowed to the target | ${figures.shadow.p50} | ${figures.shadow.p99} ` +
+        `| ${figures.shadow.rps} | ${figures.failures.shadow} |`,
+      `| **shadow − off (median of per-round differences)** | ` +
+        `**${figures.difference.p50 >= 0 ? '+' : ''}${figures.difference.p50}** | ` +
+        `**${figures.difference.p99 >= 0 ? '+' : ''}${figures.difference.p99}** | | |`,
       '',
-      `Shadow comparisons made: ${JSON.stringify(shadowStatus.shadow)}. Medians of ${ROUNDS} rounds, ${cpus().length} CPUs, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}.`,
+      `Shadow comparisons made: ${JSON.stringify(shadowStatus.shadow)}. ` +
+        `Medians of ${ROUNDS} rounds, ${cpus().length} CPUs, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}.`,
     ].join('\n')
     process.stdout.write(`${table}\n`)
     writeFileSync(join(REPO, 'bench/results/shadow.json'), `${JSON.stringify({ ...figures, table }, null, 2)}\n`)

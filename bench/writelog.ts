@@ -112,7 +112,8 @@ async function measureAppends(log: WriteLog, concurrency: number): Promise<Appen
   const seconds = (performance.now() - started) / 1000
   const s = summarize(latencies)
   process.stderr.write(
-    `  run ${log.backend} c=${concurrency}: ${(latencies.length / seconds).toFixed(0)}/s p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} max ${s.max.toFixed(1)}\n`,
+    `  run ${log.backend} c=${concurrency}: ${(latencies.length / seconds).toFixed(0)}/s ` +
+      `p50 ${s.p50.toFixed(2)} p99 ${s.p99.toFixed(2)} max ${s.max.toFixed(1)}\n`,
   )
   return {
     appendsPerSec: latencies.length / seconds,
@@ -242,7 +243,9 @@ async function partAppends(dir: string, teardowns: Array<() => unknown>): Promis
       runs,
     })
     process.stderr.write(
-      `appends ${backend} c=${c}: ${figures.appendsPerSec.toFixed(0)}/s, ${figures.mbPerSec.toFixed(1)} MB/s, p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms; raw write+fdatasync ${raw.mbPerSec.toFixed(1)} MB/s, p99 ${raw.p99Ms.toFixed(2)} ms\n`,
+      `appends ${backend} c=${c}: ${figures.appendsPerSec.toFixed(0)}/s, ${figures.mbPerSec.toFixed(1)} MB/s, ` +
+        `p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms; ` +
+        `raw write+fdatasync ${raw.mbPerSec.toFixed(1)} MB/s, p99 ${raw.p99Ms.toFixed(2)} ms\n`,
     )
   }
   for (const c of CONCURRENCY) {
@@ -373,7 +376,9 @@ async function main(): Promise<void> {
         '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
         ...appends.map(
           (r) =>
-            `| ${r.backend} | ${r.concurrency} | ${r.figures.appendsPerSec.toFixed(0)} | ${r.figures.mbPerSec.toFixed(1)} | ${r.figures.p50Ms.toFixed(2)} | ${r.figures.p99Ms.toFixed(2)} | ${r.raw.mbPerSec.toFixed(1)} | ${r.raw.p50Ms.toFixed(2)} / ${r.raw.p99Ms.toFixed(2)} | ${r.ratio.toFixed(2)}× |`,
+            `| ${r.backend} | ${r.concurrency} | ${r.figures.appendsPerSec.toFixed(0)} ` +
+            `| ${r.figures.mbPerSec.toFixed(1)} | ${r.figures.p50Ms.toFixed(2)} | ${r.figures.p99Ms.toFixed(2)} ` +
+            `| ${r.raw.mbPerSec.toFixed(1)} | ${r.raw.p50Ms.toFixed(2)} / ${r.raw.p99Ms.toFixed(2)} | ${r.ratio.toFixed(2)}× |`,
         ),
       )
     }

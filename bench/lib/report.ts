@@ -258,31 +258,42 @@ export function markdownTable(figures: Partial<Record<Workload, WorkloadFigures>
       const t = w.targets[target] as TargetFigures
       const cpu = target === 'direct' ? '—' : fmt(t.cpuUsPerRequest.fixedLoad.proxy, 0)
       lines.push(
-        `| ${label} | ${target} | ${fmt(t.maxRps.median, 1)} | ${fmt(t.p50Ms.median, 2)} | ${fmt(t.p99Ms.median, 2)} | ${failuresCell(t.failures)} | ${cpu} |`,
+        `| ${label} | ${target} | ${fmt(t.maxRps.median, 1)} | ${fmt(t.p50Ms.median, 2)} ` +
+          `| ${fmt(t.p99Ms.median, 2)} | ${failuresCell(t.failures)} | ${cpu} |`,
       )
     }
     const c = w.gatewayVsNginx
-    const verdict = `${c.meetsThroughputGoal ? 'meets' : 'misses'} ≥ ${GOAL.minThroughputRatio}×; p99 ${c.meetsP99Goal ? 'meets' : 'misses'} ≤ +${GOAL.maxP99DeltaMs} ms`
+    const verdict =
+      `${c.meetsThroughputGoal ? 'meets' : 'misses'} ≥ ${GOAL.minThroughputRatio}×; ` +
+      `p99 ${c.meetsP99Goal ? 'meets' : 'misses'} ≤ +${GOAL.maxP99DeltaMs} ms`
     lines.push(
-      `| ${label} | **gateway vs nginx** | **${fmt(c.throughputRatio, 2)}×** | ${signed(c.p50DeltaMs, 2)} | **${signed(c.p99DeltaMs, 2)}** | ${verdict} | |`,
+      `| ${label} | **gateway vs nginx** | **${fmt(c.throughputRatio, 2)}×** | ${signed(c.p50DeltaMs, 2)} ` +
+        `| **${signed(c.p99DeltaMs, 2)}** | ${verdict} | |`,
     )
     for (const [variant, v] of Object.entries(w.variantsVsNginx ?? {})) {
       lines.push(
-        `| ${label} | ${variant} vs nginx | ${fmt(v.throughputRatio, 2)}× | ${signed(v.p50DeltaMs, 2)} | ${signed(v.p99DeltaMs, 2)} | p99 ${v.meetsP99Goal ? 'meets' : 'misses'} ≤ +${GOAL.maxP99DeltaMs} ms | |`,
+        `| ${label} | ${variant} vs nginx | ${fmt(v.throughputRatio, 2)}× | ${signed(v.p50DeltaMs, 2)} ` +
+          `| ${signed(v.p99DeltaMs, 2)} | p99 ${v.meetsP99Goal ? 'meets' : 'misses'} ≤ +${GOAL.maxP99DeltaMs} ms | |`,
       )
     }
     const b = w.gatewayVsNodeBaseline
     if (b !== undefined) {
       lines.push(
-        `| ${label} | gateway vs node-baseline | ${fmt(b.throughputRatio, 2)}× | ${signed(b.p50DeltaMs, 2)} | ${signed(b.p99DeltaMs, 2)} | | ${fmt(b.proxyCpuRatio, 2)}× |`,
+        `| ${label} | gateway vs node-baseline | ${fmt(b.throughputRatio, 2)}× | ${signed(b.p50DeltaMs, 2)} ` +
+          `| ${signed(b.p99DeltaMs, 2)} | | ${fmt(b.proxyCpuRatio, 2)}× |`,
       )
     }
   }
   const notes = [
     '',
-    `Medians of ${ctx.rounds} interleaved rounds; ${ctx.cpus} CPUs, Node ${ctx.nodeVersion}, ${ctx.nginxVersion} (1 worker process: the gateway is one Node.js process; upstream keep-alive; ${ctx.nginxMode}), ${ctx.date.slice(0, 10)}.`,
-    `Max req/s: closed loop, ${ctx.connections.query} connections (query) / ${ctx.connections.upsert} (upsert). p50/p99: open loop at the fixed rate in the first column, the same for every target, timed to the last response byte.`,
-    `Query: 1536-d vector, topK 10, over 2,000 vectors (${Math.round(ctx.bodyBytes.query / 1024)} KiB body). Upsert: 100 × 1536-d (${(ctx.bodyBytes.upsert / 1e6).toFixed(2)} MB body).`,
+    `Medians of ${ctx.rounds} interleaved rounds; ${ctx.cpus} CPUs, Node ${ctx.nodeVersion}, ${ctx.nginxVersion} ` +
+      `(1 worker process: the gateway is one Node.js process; upstream keep-alive; ${ctx.nginxMode}), ` +
+      `${ctx.date.slice(0, 10)}.`,
+    `Max req/s: closed loop, ${ctx.connections.query} connections (query) / ${ctx.connections.upsert} (upsert). ` +
+      'p50/p99: open loop at the fixed rate in the first column, the same for every target, ' +
+      'timed to the last response byte.',
+    `Query: 1536-d vector, topK 10, over 2,000 vectors (${Math.round(ctx.bodyBytes.query / 1024)} KiB body). ` +
+      `Upsert: 100 × 1536-d (${(ctx.bodyBytes.upsert / 1e6).toFixed(2)} MB body).`,
     'Proxy CPU: CPU time of the proxy process(es), all threads, per request at the fixed load.',
     'Ratio row: medians of per-round gateway÷nginx throughput and gateway−nginx latency. Goal: ≥ 0.8× throughput, p99 within +1 ms.',
     ...(ctx.extraNotes ?? []),

@@ -107,7 +107,8 @@ export async function startGateway(
     configFile,
     [
       'migration: { id: bench }',
-      `source: { type: pinecone, index: ${options.index}, host: "${options.emulatorUrl}${options.indexPath}", controllerHost: "${options.emulatorUrl}" }`,
+      `source: { type: pinecone, index: ${options.index}, host: "${options.emulatorUrl}${options.indexPath}", ` +
+        `controllerHost: "${options.emulatorUrl}" }`,
       'gateway: { listen: { host: 127.0.0.1, port: 0 }, shutdownTimeoutMs: 2000 }',
       'admin: { listen: { host: 127.0.0.1, port: 0 } }',
       // Its own control record: the phase is the config's (passthrough), not a previous run's.

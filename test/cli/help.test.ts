@@ -88,7 +88,8 @@ t.test('the gateway refuses a source without host or of another type, naming the
     const file = join(dir, `c${i}.yaml`)
     writeFileSync(
       file,
-      `migration: { id: gw }\n${source}\ngateway: { listen: { port: 0 } }\nadmin: { enabled: false }\ncontrol: { dir: "${join(dir, 'control')}" }\n`,
+      `migration: { id: gw }\n${source}\ngateway: { listen: { port: 0 } }\nadmin: { enabled: false }\n` +
+        `control: { dir: "${join(dir, 'control')}" }\n`,
     )
     const err = await run(process.execPath, [...CLI, 'gateway', '--config', file]).then(
       () => undefined,

@@ -514,8 +514,10 @@ function listCase(r: Rand): Draft {
   const query = pick(r, [
     () => `?limit=${pick(r, ['0', '101', '-1', '1.5', 'abc', '1e3', '1e309', '99999999999999999999', 'NaN', 'true'])}`,
     () => `?prefix=a&prefix=b`,
-    () =>
-      `?paginationToken=${enc(pick(r, ['!!!', 'x', 'not-base64', Buffer.from('{"after":1}').toString('base64'), Buffer.from('null').toString('base64'), Buffer.from('[]').toString('base64')]))}`,
+    () => {
+      const base64 = (s: string) => Buffer.from(s).toString('base64')
+      return `?paginationToken=${enc(pick(r, ['!!!', 'x', 'not-base64', base64('{"after":1}'), base64('null'), base64('[]')]))}`
+    },
     () => `?namespace=${'n'.repeat(int(r, 513, 700))}`,
     () => `?namespace=a&namespace=b`,
     () => `?paginationToken=a&paginationToken=b`,
@@ -568,7 +570,8 @@ function rawCase(r: Rand, id: string): Draft {
   const body = breakJson(r, stringify({ vectors: goodVectors(r) }))
   const head = (line: string, headers: string[], b = body) =>
     Buffer.from(
-      `${line}\r\nHost: gw\r\nConnection: close\r\nx-request-id: ${id}\r\n${headers.map((h) => `${h}\r\n`).join('')}Content-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`,
+      `${line}\r\nHost: gw\r\nConnection: close\r\nx-request-id: ${id}\r\n` +
+        `${headers.map((h) => `${h}\r\n`).join('')}Content-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`,
     )
   const [kind, bytes, mayClose] = pick(r, [
     () => ['raw.nul-in-path', head('POST /vectors/upsert\u0000 HTTP/1.1', [])],
@@ -596,7 +599,8 @@ function rawCase(r: Rand, id: string): Draft {
     () => [
       'raw.content-length-text',
       Buffer.from(
-        `POST /vectors/upsert HTTP/1.1\r\nHost: gw\r\nConnection: close\r\nContent-Length: ${pick(r, ['abc', '-1', '1e3', '0x10', '99999999999999999999999'])}\r\n\r\n${body}`,
+        'POST /vectors/upsert HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n' +
+          `Content-Length: ${pick(r, ['abc', '-1', '1e3', '0x10', '99999999999999999999999'])}\r\n\r\n${body}`,
       ),
     ],
     () => [
@@ -627,7 +631,8 @@ function rawCase(r: Rand, id: string): Draft {
     () => [
       'raw.body-over-limit',
       Buffer.from(
-        `POST /vectors/upsert HTTP/1.1\r\nHost: gw\r\nx-request-id: ${id}\r\nContent-Type: application/json\r\nContent-Length: ${int(r, 4 * 1024 * 1024 + 1, 64 * 1024 * 1024)}\r\n\r\n{"vectors":[`,
+        `POST /vectors/upsert HTTP/1.1\r\nHost: gw\r\nx-request-id: ${id}\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${int(r, 4 * 1024 * 1024 + 1, 64 * 1024 * 1024)}\r\n\r\n{"vectors":[`,
       ),
     ],
     // Declares a body and half-closes before it is all there.
@@ -636,7 +641,8 @@ function rawCase(r: Rand, id: string): Draft {
       return [
         'raw.truncated-body',
         Buffer.from(
-          `POST /vectors/upsert HTTP/1.1\r\nHost: gw\r\nx-request-id: ${id}\r\nContent-Length: ${Buffer.byteLength(b) + int(r, 1, 100)}\r\n\r\n${b}`,
+          `POST /vectors/upsert HTTP/1.1\r\nHost: gw\r\nx-request-id: ${id}\r\n` +
+            `Content-Length: ${Buffer.byteLength(b) + int(r, 1, 100)}\r\n\r\n${b}`,
         ),
         true,
       ]

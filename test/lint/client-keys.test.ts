@@ -13,7 +13,8 @@ const SRC = new URL('../../src/', import.meta.url).pathname
 /** file -> why the plain objects built there never take a client's key. */
 const ALLOWED: Record<string, string> = {
   'src/wire/pinecone/fast-json.ts':
-    'the parser refuses the key "__proto__" (it bails to JSON.parse, which makes an own property); other keys are own properties by assignment',
+    'the parser refuses the key "__proto__" (it bails to JSON.parse, which makes an own property); ' +
+    'other keys are own properties by assignment',
   'src/control/file-store.ts': "report names are vecshift's own (copy, replay, verify)",
   'src/proxy/fronted-index.ts': 'fixed field names of the index model',
   'src/cli/copy.ts': 'config overrides keyed by config paths vecshift names',

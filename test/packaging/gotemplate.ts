@@ -86,8 +86,17 @@ function lex(src: string): (string | Action)[] {
   return out.filter((p) => typeof p !== 'string' || p.length > 0)
 }
 
-const TOKEN =
-  /\s*(?:("(?:[^"\\]|\\.)*")|(`[^`]*`)|(\$[A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)|(\.(?:[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)?)|(-?\d+(?:\.\d+)?)|(:=|=|\||\(|\)|,)|([A-Za-z_][A-Za-z0-9_]*))/y
+// One token after optional spaces: the alternatives below, tried in this order (sticky).
+const TOKEN_KINDS = [
+  /("(?:[^"\\]|\\.)*")/, // "string"
+  /(`[^`]*`)/, // `raw string`
+  /(\$[A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)/, // $variable.field
+  /(\.(?:[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)?)/, // .Field.chain, or the dot
+  /(-?\d+(?:\.\d+)?)/, // number
+  /(:=|=|\||\(|\)|,)/, // punctuation
+  /([A-Za-z_][A-Za-z0-9_]*)/, // identifier
+]
+const TOKEN = new RegExp(`\\s*(?:${TOKEN_KINDS.map((re) => re.source).join('|')})`, 'y')
 
 function tokens(body: string): string[] {
   const out: string[] = []

@@ -252,9 +252,8 @@ t.test(
     const growth = (s: { heap: number; external: number }) => s.heap + s.external - baseline.heap - baseline.external
     const last = samples.at(-1) as typeof baseline
     const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`
-    t.comment(
-      `memory after GC, warm-up then each round: ${samples.map((s) => `heap ${mb(s.heap)} + ext ${mb(s.external)}, rss ${mb(s.rss)}`).join(' | ')}`,
-    )
+    const rounds = samples.map((s) => `heap ${mb(s.heap)} + ext ${mb(s.external)}, rss ${mb(s.rss)}`)
+    t.comment(`memory after GC, warm-up then each round: ${rounds.join(' | ')}`)
     t.ok(
       growth(last) < MAX_GROWTH_BYTES,
       `heap used + external grew ${mb(growth(last))} over ${ROUNDS * PER_ROUND} requests (bound ${mb(MAX_GROWTH_BYTES)})`,

@@ -46,7 +46,9 @@ t.test(
         dir,
         { id: 'refused', phase: 'capture', source: { emu, index: 'src' }, target: { emu, index: 'src' } },
         {
-          target: `{ type: pgvector, table: refused_t, host: 127.0.0.1, port: ${pg.port}, database: postgres, user: postgres, poolSize: 1 }`,
+          target:
+            `{ type: pgvector, table: refused_t, host: 127.0.0.1, port: ${pg.port}, database: postgres, ` +
+            `user: postgres, poolSize: 1 }`,
           copy: `{ checkpointDir: "${join(dir, 'copy')}", createTarget: true }`,
         },
       ),

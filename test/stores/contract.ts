@@ -286,7 +286,8 @@ export function runStoreContract(t: TestContext, target: ContractTarget): void {
   })
 
   t.test(
-    `${name}: a created namespace exists before it holds a record; creating it again is fine; it outlives deleteAll, not a namespace delete`,
+    `${name}: a created namespace exists before it holds a record; creating it again is fine; ` +
+      'it outlives deleteAll, not a namespace delete',
     async (t) => {
       const store = await target.open(t, { dimension: 2, metric: 'cosine' })
       t.ok(store.createNamespace, 'the adapter creates namespaces')
