@@ -1,4 +1,4 @@
-import { Command } from 'commander'
+import type { Command } from 'commander'
 import { E, VecshiftError } from '../errors.js'
 import type { LogEntry, WriteLog } from '../writelog/contract.js'
 import { configFromFlags, positiveInt } from './common.js'
