@@ -4,16 +4,8 @@ import { E, vxError } from '../errors.js'
 import { parseApiVersion, atLeast, type ApiVersion } from '../wire/pinecone/api-version.js'
 import { dataError, GrpcCode, invalidArgument, isPineconeError } from '../wire/pinecone/errors.js'
 import { formatAsFloat32, formatFloat32Array } from '../wire/pinecone/float32.js'
-import {
-  decodeToken,
-  echoNamespace,
-  paginationToken,
-  parseFetch,
-  parseList,
-  parseQuery,
-  reportedNamespace,
-  statsFilter,
-} from '../wire/pinecone/read-requests.js'
+import { decodeToken, echoNamespace, paginationToken, reportedNamespace } from '../wire/pinecone/read-requests.js'
+import { parseFetch, parseList, parseQuery, statsFilter } from '../wire/pinecone/read-requests.js'
 import type { SparseVector } from '../wire/pinecone/types.js'
 import { asBody, canonicalNamespace, type IndexShape, type ParsedWrite } from '../wire/pinecone/write-requests.js'
 import { parseRestWrite } from './capture.js'

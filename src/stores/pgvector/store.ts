@@ -3,20 +3,9 @@ import { E, VecshiftError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
 import type { Metadata, Metric, VectorType } from '../../wire/pinecone/types.js'
 import { withRetries, type RetryPolicy } from '../../retry.js'
-import type {
-  CallOptions,
-  DeleteRequest,
-  ListOptions,
-  ListPage,
-  NamespaceStats,
-  QueryMatch,
-  QueryRequest,
-  StoreCounters,
-  StoreDescription,
-  StoredVector,
-  UpdateRequest,
-  VectorStore,
-} from '../contract.js'
+import type { CallOptions, DeleteRequest, ListOptions, ListPage, NamespaceStats, QueryMatch } from '../contract.js'
+import type { QueryRequest, StoreCounters, StoreDescription, StoredVector, UpdateRequest } from '../contract.js'
+import type { VectorStore } from '../contract.js'
 import { FilterSql } from './filter-sql.js'
 import { denseText, withDenseText } from '../dense-text.js'
 import { decodeMetadata, decodeText, encodeJson, encodeMetadata, encodeText } from './escape.js'
