@@ -179,7 +179,7 @@ export interface CollectionState {
 }
 
 /**
- * Pinecone's own pod-to-serverless path (../reference/pinecone-pod-to-serverless.md): save a
+ * Pinecone's own pod-to-serverless path (docs/copy.md, "The collection path"): save a
  * pod-based index as a collection, then create a serverless index from it. Each step answers
  * whether it did the work or found it done, so an interrupted copy can be resumed.
  */

@@ -9,7 +9,7 @@ import type { CopySummary } from './copier.js'
 import { dict } from '../../dict.js'
 
 // The collection strategy: Pinecone's own pod-to-serverless path
-// (../reference/pinecone-pod-to-serverless.md), driven and watched by vecshift.
+// (docs/copy.md, "The collection path"), driven and watched by vecshift.
 //   1. save the pod-based source as a collection, wait until it is Ready;
 //   2. create the serverless target from the collection, wait until it is ready;
 //   3. check that the target holds as many records as the collection.

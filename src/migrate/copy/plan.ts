@@ -5,7 +5,7 @@ import { wellFormed } from '../../unicode.js'
 
 // Before a byte moves: can the source's vectors be copied into the target at all, and how?
 //
-// The copy-or-re-embed decision (../reference/migrating-vector-databases.md): vectors are
+// The copy-or-re-embed decision (docs/copy.md, "Re-embedding"): vectors are
 // only meaningful next to the model that made them. A different embedding model, or a
 // different dimension, means the target needs new embeddings of the source text, and copying
 // vectors would fill it with numbers its queries cannot be compared against. So those cases
