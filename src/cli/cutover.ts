@@ -13,6 +13,7 @@ import { configFromFlags, loggerFor, positiveInt, type ConfigFlags } from './com
 // (src/migrate/cutover/coordinator.ts), or moves reads alone (--reads-only, --canary).
 
 interface CutoverFlags extends ConfigFlags {
+  abort?: boolean
   maxPause?: number
   readsOnly?: boolean
   canary?: number
@@ -29,6 +30,7 @@ export function registerCutover(program: Command): void {
     .option('--reads-only', 'send all reads to the target; writes stay on the source (no pause)')
     .option('--canary <pct>', 'send this percentage of reads to the target; writes stay (no pause)', percent)
     .option('--dry-run', 'check the preconditions and say what would happen; change nothing')
+    .option('--abort', 'end a running cutover from another shell (its pause ends at once); exit 2 if none runs')
     .option('--json', 'print the result as one JSON object')
     .option('--log-level <level>', 'override log.level')
     .addHelpText(
@@ -52,6 +54,7 @@ Exit codes: 0 flipped (or routing changed), 2 refused (nothing changed), 3 abort
       const { openControlStore } = await import('../control/open.js')
       const control = await openControlStore(config, logger)
       try {
+        if (flags.abort) return await abort('cutover', control, flags)
         if (flags.readsOnly || flags.canary !== undefined) {
           const record = await control.read()
           if (record.phase !== 'capture')
@@ -136,6 +139,7 @@ async function flip(
       barrierLagRecords: config.cutover.barrierLagRecords,
       catchUpTimeoutMs: config.cutover.catchUpTimeoutMs,
       preReconcileTimeoutMs: config.cutover.preReconcileTimeoutMs,
+      leaseMs: config.control.leaseMs,
       replayStaleMs: config.cutover.replayStaleMs,
       ...(config.cutover.requireVerify && !rollback
         ? {
@@ -201,6 +205,7 @@ export function registerRollback(program: Command): void {
     .option('-c, --config <file>', 'configuration file (YAML or JSON); VECSHIFT__* variables override it')
     .option('--max-pause <ms>', 'write-pause budget, barrier to flip (cutover.maxPauseMs)', positiveInt)
     .option('--dry-run', 'check the preconditions; change nothing')
+    .option('--abort', 'end a running rollback from another shell (its pause ends at once); exit 2 if none runs')
     .option('--json', 'print the result as one JSON object')
     .option('--log-level <level>', 'override log.level')
     .addHelpText(
@@ -222,11 +227,18 @@ Exit codes: 0 rolled back, 2 refused (nothing changed), 3 aborted (target still 
       const { openControlStore } = await import('../control/open.js')
       const control = await openControlStore(config, logger)
       try {
+        if (flags.abort) return await abort('rollback', control, flags)
         await flip('rollback', config, control, logger, flags)
       } finally {
         await control.close()
       }
     })
+}
+
+async function abort(direction: 'cutover' | 'rollback', control: ControlStore, flags: CutoverFlags): Promise<void> {
+  const { abortRunning } = await import('./cutover-abort.js')
+  const result = await abortRunning(direction, control)
+  process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : `${result.detail}\n`)
 }
 
 function percent(value: string): number {

@@ -65,6 +65,54 @@ export interface CutoverAttempt {
   readonly steps: readonly CutoverStep[]
   /** The write pause, barrier to flip (or abort), as the coordinator measured it. */
   readonly pauseMs?: number
+  /** The process running it; its lease is the `coordinator` report (coordinator-lease.ts). */
+  readonly owner?: { readonly host: string; readonly pid: number }
+  /** Past this (the barrier, plus the pause budget, plus a margin) with no flip, the pause is
+   *  over whatever the coordinator does: a gateway ends it (endPause). */
+  readonly deadline?: string
+}
+
+/** The phase a pause goes back to when it ends without a flip. */
+export const PAUSE_ORIGIN: Readonly<Partial<Record<Phase, Phase>>> = Object.freeze({
+  cutover: 'capture',
+  rollback: 'target-primary',
+})
+
+/** The attempt that holds writes now, if the record is in a pause. */
+export function runningAttempt(r: MigrationRecord): CutoverAttempt | undefined {
+  const last = r.cutovers.at(-1)
+  return PAUSE_ORIGIN[r.phase] !== undefined && last?.outcome === 'running' ? last : undefined
+}
+
+/**
+ * The record with its pause ended without a flip: back to the phase the pause started from
+ * (held writes are released there), the running attempt marked aborted with `reason`. The
+ * coordinator's own abort, a gateway ending an orphaned pause and `--abort` all write this.
+ */
+export function endPause(
+  r: MigrationRecord,
+  by: string,
+  reason: string,
+  finished: { readonly steps?: readonly CutoverStep[]; readonly pauseMs?: number } = {},
+): MigrationRecord {
+  const origin = PAUSE_ORIGIN[r.phase]
+  if (origin === undefined) throw new VecshiftError(E.CONTROL_TRANSITION, [r.phase, 'the end of a pause', 'none'])
+  const attempt = runningAttempt(r)
+  const ended = transitioned(r, origin, by, `${attempt?.kind ?? r.phase} aborted: ${reason}`)
+  return {
+    ...ended,
+    cutovers: r.cutovers.map((a) =>
+      a === attempt
+        ? {
+            ...a,
+            outcome: 'aborted' as const,
+            reason,
+            ...(finished.steps ? { steps: [...finished.steps] } : {}),
+            ...(finished.pauseMs !== undefined ? { pauseMs: finished.pauseMs } : {}),
+          }
+        : a,
+    ),
+  }
 }
 
 export interface MigrationRecord {

@@ -1,7 +1,16 @@
 import { hostname } from 'node:os'
 import type { Config } from '../config/schema.js'
 import type { ControlStore } from '../control/contract.js'
-import { type MigrationRecord, type Phase, transitioned } from '../control/record.js'
+import { type CoordinatorLease, LEASE_REPORT } from '../control/coordinator-lease.js'
+import {
+  type CutoverAttempt,
+  endPause,
+  type MigrationRecord,
+  type Phase,
+  runningAttempt,
+  transitioned,
+} from '../control/record.js'
+import { E, VecshiftError } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { processAlive } from '../process-alive.js'
 import type { WriteLog } from '../writelog/contract.js'
@@ -120,11 +129,14 @@ export class Replica {
       .catch((err: unknown) =>
         logger.error({ err, epoch }, 'could not append the cutover fence; the cutover will time out and abort'),
       )
+    const watchdog = new PauseWatchdog(r, this.#o, this.#o.records.instance)
     const poll = setInterval(() => {
-      if (!router.record.routing.holdWrites) {
+      if (!router.record.routing.holdWrites || router.record.epoch !== epoch) {
         clearInterval(poll)
         fast()
+        return
       }
+      void watchdog.check()
     }, 10)
     poll.unref()
   }
@@ -224,3 +236,69 @@ export class Replica {
     }
   }
 }
+
+/**
+ * Ends a pause its coordinator left behind. Every replica holding writes checks, while it
+ * holds them, whether the attempt passed its hard deadline, or its coordinator's lease ran
+ * out, or (on this host) its process is gone; then it moves the record back to where the
+ * pause started, by compare-and-set on the pause's epoch. Only one replica's change lands; a
+ * flip that landed first wins instead (it is never undone), and every replica follows the
+ * record either way. Held writes are then released where the record says, with no error.
+ */
+class PauseWatchdog {
+  readonly #record: MigrationRecord
+  readonly #o: ReplicaOptions
+  readonly #by: string
+  #busy = false
+  #leaseReadAt = 0
+
+  constructor(record: MigrationRecord, o: ReplicaOptions, replica: string) {
+    this.#record = record
+    this.#o = o
+    this.#by = `gateway ${replica}`
+  }
+
+  async check(): Promise<void> {
+    const attempt = runningAttempt(this.#record)
+    if (!attempt || this.#busy) return
+    this.#busy = true
+    try {
+      const why = await this.#orphaned(attempt)
+      if (why === undefined) return
+      const epoch = this.#record.epoch
+      await this.#o.control.update(epoch, (r) => endPause(r, this.#by, why))
+      this.#o.logger.warn(
+        { attempt: attempt.id, epoch, reason: why },
+        'ended a write pause its coordinator left behind',
+      )
+    } catch (err) {
+      // Another replica, the coordinator or an operator changed the record first: follow it.
+      if (!(err instanceof VecshiftError && err.code === E.CONTROL_CONFLICT.code))
+        this.#o.logger.warn({ err }, 'could not end an orphaned write pause; trying again')
+    } finally {
+      this.#busy = false
+    }
+  }
+
+  /** Why the attempt's coordinator can no longer end its pause, if it cannot. */
+  async #orphaned(a: CutoverAttempt): Promise<string | undefined> {
+    const now = Date.now()
+    if (a.deadline !== undefined && now > Date.parse(a.deadline))
+      return `the write pause passed its deadline (${a.deadline}) without a flip; its coordinator is gone or stuck`
+    if (a.owner && a.owner.host === hostname() && !processAlive(a.owner.pid))
+      return `its coordinator (pid ${a.owner.pid} on ${a.owner.host}) died during the write pause`
+    // The lease is a read of the control store: not at every tick.
+    if (now - this.#leaseReadAt < LEASE_READ_MS) return undefined
+    this.#leaseReadAt = now
+    const lease = (await this.#o.control.reports())[LEASE_REPORT]?.value as CoordinatorLease | undefined
+    // The lease names the attempt once the barrier has started it; before its first renewal
+    // after that, the owner's host and pid say it is the same process.
+    const same = lease?.attempt === a.id || (lease?.host === a.owner?.host && lease?.pid === a.owner?.pid)
+    if (lease && same && Date.parse(lease.expiresAt) < now)
+      return `its coordinator's lease (pid ${lease.pid} on ${lease.host}) ran out at ${lease.expiresAt}`
+    return undefined
+  }
+}
+
+/** How often a replica holding writes reads the coordinator's lease. */
+const LEASE_READ_MS = 250

@@ -12,7 +12,7 @@ export function formatStatus(s: MigrationStatus): string {
     ...s.shadow.map(shadowLine),
     ...(s.verify ? [verifyLine(s.verify)] : []),
     ...replicaLines(s.replicas),
-    ...cutoverLines(s.record),
+    ...cutoverLines(s.record, s.coordinator),
   ]
   return `${lines.join('\n')}\n`
 }
@@ -90,17 +90,34 @@ function replicaLines(replicas: MigrationStatus['replicas']): string[] {
   ]
 }
 
-function cutoverLines(r: MigrationStatus['record']): string[] {
+function cutoverLines(r: MigrationStatus['record'], coordinator: MigrationStatus['coordinator']): string[] {
   const last = r.cutovers.at(-1)
   if (!last) return []
   const reason = last.reason ? `: ${last.reason}` : ''
   const pause = last.pauseMs === undefined ? '' : `; write pause ${last.pauseMs} ms`
   return [
     `  last ${last.kind}  ${last.outcome} (${last.startedAt})${reason}${pause}`,
+    ...ownerLine(last, coordinator),
     ...last.steps.map(
       (step) =>
         `    ${step.ok ? '✓' : '✗'} ${step.name.padEnd(14)} ${String(step.ms).padStart(6)} ms` +
         `${step.detail ? `  ${step.detail}` : ''}`,
     ),
   ]
+}
+
+/** A running attempt whose coordinator is gone: the gateways end its pause (by its deadline
+ *  at the latest); `vecshift cutover --abort` ends it at once. */
+function ownerLine(
+  last: MigrationStatus['record']['cutovers'][number],
+  coordinator: MigrationStatus['coordinator'],
+): string[] {
+  if (last.outcome !== 'running') return []
+  const deadline = last.deadline !== undefined && Date.parse(last.deadline) < Date.now()
+  const mine = coordinator?.pid === last.owner?.pid && coordinator?.host === last.owner?.host
+  if (!deadline && !(mine && coordinator?.expired)) return []
+  const why = deadline
+    ? `its deadline ${last.deadline} has passed`
+    : `its coordinator's lease ran out at ${coordinator?.expiresAt}`
+  return [`  ✗ OWNER GONE  ${why}: the gateways end its pause; \`vecshift ${last.kind} --abort\` ends it now`]
 }

@@ -4,6 +4,7 @@ import type { ReplayStatus } from '../replay/status.js'
 import { ReplayStatusFile } from '../replay/status.js'
 import type { ControlStore, ProgressReport, ReplicaLease } from '../control/contract.js'
 import type { MigrationRecord } from '../control/record.js'
+import { type CoordinatorLease, LEASE_REPORT } from '../control/coordinator-lease.js'
 
 // Everything `vecshift status`, the cutover and the gateway's status page show about a
 // migration, gathered from where each piece keeps it: the control record, the copy's
@@ -29,6 +30,9 @@ export interface MigrationStatus {
   readonly replicas: ReadonlyArray<ReplicaLease & { readonly expired: boolean }>
   /** Shadow-read comparisons, as each gateway replica last reported them. */
   readonly shadow: ReadonlyArray<ShadowReport>
+  /** The process running a cutover or rollback, as its lease says; `expired` when the lease
+   *  ran out (its process died or froze: a pause it left is ended by the gateways). */
+  readonly coordinator?: CoordinatorLease & { readonly expired: boolean }
   /** The last `vecshift verify`, if one ran. */
   readonly verify?: { readonly passed: boolean; readonly finishedAt: string; readonly failures?: readonly string[] }
 }
@@ -89,9 +93,11 @@ export async function gatherStatus(config: Config, control: ControlStore): Promi
     .filter(([name]) => name.startsWith('shadow:'))
     .map(([, r]) => r.value as ShadowReport)
   const verify = reports.verify?.value as MigrationStatus['verify'] | undefined
+  const lease = reports[LEASE_REPORT]?.value as CoordinatorLease | undefined
   return {
     shadow,
     ...(verify ? { verify } : {}),
+    ...(lease ? { coordinator: { ...lease, expired: Date.parse(lease.expiresAt) < now } } : {}),
     record,
     copy: copySummary(copy),
     replay: replay ? { ...replay, stale: now - Date.parse(replay.updatedAt) > REPLAY_STALE_MS } : undefined,

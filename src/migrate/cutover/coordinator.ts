@@ -1,5 +1,6 @@
 import type { CutoverStep, MigrationRecord } from '../../control/record.js'
-import { transitioned } from '../../control/record.js'
+import { endPause, runningAttempt } from '../../control/record.js'
+import { holdLease } from '../../control/coordinator-lease.js'
 import type { ControlStore } from '../../control/contract.js'
 import { E, VecshiftError } from '../../errors.js'
 import type { Logger } from '../../logger.js'
@@ -9,7 +10,7 @@ import type { WriteLog } from '../../writelog/contract.js'
 import type { CopyCheckpoint } from '../copy/checkpoint.js'
 import { withDeadline } from './deadline.js'
 import { type Direction, PHASE_MOVES } from './phases.js'
-import { finishAttempt, STEPS, type CutoverRun, type StepSpec } from './steps.js'
+import { STEPS, type CutoverRun, type StepSpec } from './steps.js'
 
 // The cutover's coordinator: runs the step table (steps.ts) in order. For each step it gives
 // the work an AbortSignal that fires at the step's deadline (in the pause, at the latest when
@@ -58,6 +59,9 @@ export interface CutoverOptions {
   readonly onStep?: (step: CutoverStep) => void
   /** The operator's cancellation (Ctrl-C): before the pause it refuses, in it it aborts. */
   readonly signal?: AbortSignal
+  /** The coordinator's lease in the control store (control.leaseMs): past it without a
+   *  renewal, the gateways end a pause this process left behind. */
+  readonly leaseMs?: number
 }
 
 export interface VerificationResult {
@@ -82,17 +86,44 @@ export interface CutoverResult {
 const SETTLE_MS = 1_000
 /** The abort's own reads and writes of the control store. */
 const ABORT_MS = 10_000
+/** The coordinator's lease (control/coordinator-lease.ts), when the config gives none. */
+const DEFAULT_LEASE_MS = 5_000
 
 class Abort extends Error {}
 
 export async function runCutover(options: CutoverOptions): Promise<CutoverResult> {
   const direction: Direction = options.direction ?? 'cutover'
+  // The operator's Ctrl-C, or `--abort` seen through the lease: both end the run the same way.
+  const cancel = new AbortController()
+  const stopOnSignal = () => cancel.abort(options.signal?.reason)
+  options.signal?.addEventListener('abort', stopOnSignal, { once: true })
+  if (options.signal?.aborted) stopOnSignal()
   const run: CutoverRun = {
-    o: options,
+    o: { ...options, signal: cancel.signal },
     direction,
     record: await bounded('reading the control record', () => options.control.read()),
     steps: [],
   }
+  const lease = options.dryRun
+    ? undefined
+    : holdLease(options.control, {
+        kind: direction,
+        leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
+        attempt: () => run.attempt?.id,
+        onAbortRequest: (by) => cancel.abort(new Error(`${direction} aborted by the operator (${by})`)),
+        ...(options.logger ? { logger: options.logger } : {}),
+      })
+  run.renewLease = lease ? () => lease.renew() : undefined
+  try {
+    return await runSteps(run)
+  } finally {
+    lease?.stop()
+    options.signal?.removeEventListener('abort', stopOnSignal)
+  }
+}
+
+async function runSteps(run: CutoverRun): Promise<CutoverResult> {
+  const { o: options, direction } = run
   let pauseDeadline: number | undefined
   for (const step of STEPS) {
     if (step.stage === 'pause') pauseDeadline ??= Date.now() + options.maxPauseMs
@@ -165,20 +196,14 @@ async function abort(run: CutoverRun, err: Error): Promise<CutoverResult> {
     o.logger?.warn({ reason }, `${direction}: the flip was written although a step failed after it; done`)
     return { outcome: 'done', steps: run.steps, pauseMs: mine.pauseMs ?? pauseMs(), record: current }
   }
+  // Ended already by someone else (a gateway whose deadline passed, or `--abort`): say why.
+  if (mine?.outcome === 'aborted' && current.phase === moves.from)
+    return { outcome: 'aborted', reason: mine.reason ?? reason, steps: run.steps, pauseMs: pauseMs(), record: current }
   o.logger?.warn({ err, reason }, `${direction} aborted; the primary stays where it was`)
   const record =
-    current.phase === moves.hold
+    current.phase === moves.hold && runningAttempt(current)?.id === run.attempt?.id
       ? await bounded('releasing the held writes', () =>
-          o.control.update(current.epoch, (r) =>
-            finishAttempt(
-              transitioned(r, moves.from, o.by, `${direction} aborted: ${reason}`),
-              run.attempt?.id ?? '',
-              'aborted',
-              run.steps,
-              pauseMs(),
-              reason,
-            ),
-          ),
+          o.control.update(current.epoch, (r) => endPause(r, o.by, reason, { steps: run.steps, pauseMs: pauseMs() })),
         )
       : current
   return { outcome: 'aborted', reason, steps: run.steps, pauseMs: pauseMs(), record }

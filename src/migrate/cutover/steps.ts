@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
 import type { ReplicaLease } from '../../control/contract.js'
 import {
   HISTORY,
@@ -37,6 +38,9 @@ const DEFAULT_PRE_RECONCILE_MS = 30 * 60_000
 /** A step before the pause that waits on the replayer refuses, with the replayer's state, at
  *  its own bound; the step's deadline is that bound plus this, so the refusal says why. */
 const REFUSAL_MARGIN_MS = 2_000
+/** The attempt's hard deadline is the pause budget plus this: time for the coordinator's own
+ *  abort to be written first, when it is alive to write it. */
+const DEADLINE_MARGIN_MS = 1_000
 
 /** One cutover as it runs: what the steps learn and hand on. */
 export interface CutoverRun {
@@ -53,6 +57,8 @@ export interface CutoverRun {
   /** When the barrier's record was acknowledged: the pause as the control store saw it. */
   pauseStartedAt?: number
   fences?: readonly ReplicaLease[]
+  /** Renews the coordinator's lease now (the barrier names its attempt in it at once). */
+  renewLease?: (() => Promise<void>) | undefined
 }
 
 export interface StepSpec {
@@ -293,6 +299,9 @@ async function beginPause(run: CutoverRun): Promise<void> {
     startedAt: new Date().toISOString(),
     outcome: 'running',
     steps: [],
+    owner: { host: hostname(), pid: process.pid },
+    // The gateways end the pause by themselves past this, whatever became of this process.
+    deadline: new Date(Date.now() + o.maxPauseMs + DEADLINE_MARGIN_MS).toISOString(),
   }
   run.attempt = attempt
   run.record = await o.control.update(run.record.epoch, (r) => ({
@@ -301,6 +310,7 @@ async function beginPause(run: CutoverRun): Promise<void> {
   }))
   run.barrierEpoch = run.record.epoch
   run.pauseStartedAt = Date.now()
+  await run.renewLease?.()
 }
 
 /** Asks `probe` every `everyMs` until it answers; the step's signal ends the wait. */

@@ -100,9 +100,14 @@ export const STATUS_JS = String.raw`
           cls: l.expired ? 'bad' : 'good'
         }];
     }), 'no replica holds a lease');
+    var lease = m ? m.coordinator : undefined;
     fill('cutovers', record.cutovers.slice().reverse().map(function (c) {
+      // A running attempt whose deadline passed, or whose coordinator's lease ran out.
+      var gone = c.outcome === 'running' && ((c.deadline && Date.parse(c.deadline) < Date.now()) ||
+        (lease && lease.expired && c.owner && lease.pid === c.owner.pid && lease.host === c.owner.host));
       return [new Date(c.startedAt).toLocaleString(), c.kind,
-        { text: c.outcome + (c.reason ? ': ' + c.reason : ''), cls: c.outcome === 'done' ? 'good' : c.outcome === 'aborted' ? 'bad' : '' },
+        { text: c.outcome + (gone ? ' (owner gone: the gateways end its pause)' : '') + (c.reason ? ': ' + c.reason : ''),
+          cls: c.outcome === 'done' ? 'good' : c.outcome === 'aborted' || gone ? 'bad' : '' },
         c.pauseMs === undefined ? '-' : c.pauseMs + ' ms',
         c.steps.map(function (st) { return st.name + ' ' + st.ms + (st.ok ? '' : ' (failed)'); }).join(', ')];
     }), 'no cutover yet');
