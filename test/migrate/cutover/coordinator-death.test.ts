@@ -45,9 +45,10 @@ interface KillAt {
   readonly onLine?: (line: string) => void
 }
 
-/** A `vecshift cutover` process, SIGKILLed at `at` (at once when it names nothing). */
-async function cutoverKilled(config: string, at: KillAt) {
-  const child: ChildProcess = spawn(process.execPath, [CLI, 'cutover', '--config', config], {
+/** A `vecshift cutover` (or rollback) process, SIGKILLed at `at` (at once when it names
+ *  nothing). */
+async function cutoverKilled(config: string, at: KillAt, command: 'cutover' | 'rollback' = 'cutover') {
+  const child: ChildProcess = spawn(process.execPath, [CLI, command, '--config', config], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: ENV,
   })
@@ -214,6 +215,25 @@ t.test('SIGKILL of the coordinator at every step: the pause always ends, no writ
   t.equal(r?.phase, 'target-primary', 'the flip, once written, stands')
   t.equal(r?.cutovers.at(-1)?.outcome, 'done', 'the last attempt is done')
   await untilWritesFlow('to the target after the flip')
+
+  // The rollback's pause the same way: killed in it, the gateway ends it, the target stays
+  // primary and its writes go on.
+  cliDaemon(t, ['replay', '--config', config, '--follow', '--reverse'], ENV)
+  const reverse = new ReplayStatusFile(join(dir, 'replay'), 'death', 'rollback')
+  await untilReplayFollowing(() => reverse.load(), { maxLagRecords: 100, what: 'the reverse replayer to follow' })
+  const rollbacks = (await control.read()).cutovers.length
+  const killedRollback = await cutoverKilled(config, { afterStep: 'barrier' }, 'rollback')
+  t.equal(killedRollback.signal, 'SIGKILL', 'the rollback killed in its pause')
+  await until(
+    async () => {
+      r = await control.read()
+      return r.cutovers.length > rollbacks && !r.routing.holdWrites
+    },
+    { timeoutMs: MAX_PAUSE_MS + 5_000, what: "the rollback's pause ended" },
+  )
+  t.equal(r?.phase, 'target-primary', 'the target is still primary')
+  t.match(r?.cutovers.at(-1), { kind: 'rollback', outcome: 'aborted', reason: /coordinator/ }, 'the rollback aborted')
+  await untilWritesFlow('to the target after the rollback died')
 
   stop = true
   await load
