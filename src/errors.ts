@@ -235,6 +235,14 @@ export const E = Object.freeze({
     false,
     'the migration is in phase %s and cannot move to %s; from there it can move to: %s',
   ),
+  REPLICA_CANNOT_FOLLOW: def(
+    'REPLICA_CANNOT_FOLLOW',
+    409,
+    Grpc.FAILED_PRECONDITION,
+    false,
+    'migration %s cannot move to phase %s: gateway replica %s (pid %s on %s) has no write log and could not ' +
+      'follow it; restart that replica with the writelog settings and migration.phase: capture, then this one',
+  ),
   CONTROL_CONFLICT: def(
     'CONTROL_CONFLICT',
     409,

@@ -16,6 +16,8 @@ export interface ReplicaLease {
   /** At a cutover barrier: the fence this replica appended to the write log once its writes
    *  in flight were done (the epoch of the barrier, and the fence's log position). */
   readonly fence?: { readonly epoch: number; readonly position: string | undefined }
+  /** Whether it has a write log, so can follow the migration into capture (absent: it can). */
+  readonly canCapture?: boolean
   readonly renewedAt: string
   readonly expiresAt: string
 }

@@ -65,6 +65,7 @@ export class Replica {
     const { control, router } = this.#o
     let record = await control.read()
     if (configPhase === 'capture' && record.phase === 'passthrough') {
+      await this.#everyReplicaCanCapture(record.migration)
       record = await control.update(record.epoch, (r) =>
         transitioned(r, 'capture', `gateway ${this.#o.records.instance}`, 'migration.phase: capture in the config'),
       )
@@ -72,6 +73,17 @@ export class Replica {
     router.flip(record)
     this.#stops.push(control.watch((r) => this.#onRecord(r), this.#o.pollMs))
     return router.record
+  }
+
+  /** Refuses to move the migration into capture while a live replica runs without a write
+   *  log: it could not follow, and its writes would fail (it would have to be restarted). */
+  async #everyReplicaCanCapture(migration: string): Promise<void> {
+    const now = Date.now()
+    const stuck = (await this.#o.control.replicas()).find(
+      (l) => l.replica !== this.#o.records.instance && l.canCapture === false && Date.parse(l.expiresAt) > now,
+    )
+    if (stuck)
+      throw new VecshiftError(E.REPLICA_CANNOT_FOLLOW, [migration, 'capture', stuck.replica, stuck.pid, stuck.host])
   }
 
   /** Once the gateway listens: the lease, the reaper of dead replicas, and the current
@@ -174,6 +186,7 @@ export class Replica {
           epoch: router.record.epoch,
           heldWrites: router.state.writesHeld,
           inFlightWrites: router.state.writesInFlight,
+          canCapture: this.#o.writeLog !== undefined,
           ...(this.#fence ? { fence: this.#fence } : {}),
         },
         leaseMs,
