@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js'
 import type { VerificationResult } from '../migrate/cutover/coordinator.js'
 import { stepsHelp } from '../migrate/cutover/steps.js'
 import { configFromFlags, loggerFor, positiveInt, type ConfigFlags } from './common.js'
+import { reverseLogConfig } from '../config/reverse-log.js'
 
 // `vecshift cutover`: flips the migration to the target in a short, bounded write pause
 // (src/migrate/cutover/coordinator.ts), or moves reads alone (--reads-only, --canary).
@@ -108,10 +109,7 @@ async function flip(
   ])
   const rollback = direction === 'rollback'
   // A rollback reads the reverse log and makes the source equal to the target.
-  const log = await openWriteLogForReading(
-    rollback ? { backend: 'file', file: { dir: config.rollback.logDir } } : config.writelog,
-    logger,
-  )
+  const log = await openWriteLogForReading(rollback ? reverseLogConfig(config) : config.writelog, logger)
   const source = await openStore(config, 'source', logger)
   const target = await openStore(config, 'target', logger)
   const files = new ReplayStatusFile(config.replay.dataDir, config.migration.id, rollback ? 'rollback' : 'replay')

@@ -28,6 +28,7 @@ import { openWriteLog } from '../writelog/open.js'
 import type { WriteLog } from '../writelog/contract.js'
 import { startDemoPeers, type DemoPeers } from './demo-peers.js'
 import { ledgerDifferences, Traffic } from './demo-traffic.js'
+import { reverseLogConfig } from '../config/reverse-log.js'
 
 // `vecshift demo`: a real migration end to end on embedded defaults, in one process, with
 // the same modules the CLI commands use. An emulator holds a pod-like source index seeded
@@ -87,7 +88,7 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     closers.push(() => control.close())
     const writeLog = await openWriteLog(config.writelog, logger)
     closers.push(() => writeLog.close())
-    const reverseLog = await openWriteLog({ backend: 'file', file: { dir: config.rollback.logDir } }, logger)
+    const reverseLog = await openWriteLog(reverseLogConfig(config), logger)
     closers.push(() => reverseLog.close())
     const source = await openStore(config, 'source', logger)
     closers.push(() => source.close())

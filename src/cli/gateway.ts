@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import { configFromFlags, loggerFor, onShutdownSignal, parsePort, type ConfigFlags } from './common.js'
+import { reverseLogConfig } from '../config/reverse-log.js'
 
 interface GatewayFlags extends ConfigFlags {
   host?: string
@@ -54,7 +55,7 @@ or set PINECONE_CONTROLLER_HOST=http://<gateway>.`,
       const pgTarget = config.target?.type === 'pgvector'
       const reverseLog =
         (config.target?.type === 'pinecone' && config.target.host !== undefined) || pgTarget
-          ? await openWriteLog({ backend: 'file', file: { dir: config.rollback.logDir } }, logger)
+          ? await openWriteLog(reverseLogConfig(config), logger)
           : undefined
       const targetStore = pgTarget
         ? await (await import('../stores/open.js')).openStore(config, 'target', logger)

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import { E, VecshiftError } from '../errors.js'
 import { configFromFlags, loggerFor, type ConfigFlags } from './common.js'
+import { reverseLogConfig } from '../config/reverse-log.js'
 
 // `vecshift replay`: applies the write log to the target (src/replay/replayer.ts). Beside a
 // running gateway: the log is opened for reading only. Progress (lag) goes to stderr as JSON
@@ -70,10 +71,7 @@ Exit codes: 0 done, 2 failed (the message says why; the checkpoint is intact), 1
       const base = flags.reverse ? 'rollback' : 'replay'
       const consumer = namespace === undefined ? base : `${base}@ns=${namespace}`
       // Reverse: the reverse log, applied to the source, repaired from the target.
-      const log = await openWriteLogForReading(
-        flags.reverse ? { backend: 'file', file: { dir: config.rollback.logDir } } : config.writelog,
-        logger,
-      )
+      const log = await openWriteLogForReading(flags.reverse ? reverseLogConfig(config) : config.writelog, logger)
       if (flags.reembed && flags.reverse)
         throw new VecshiftError(E.CLI_USAGE, [
           '--reembed applies to the forward replay (into a target of another model); ' +

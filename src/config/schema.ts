@@ -298,9 +298,17 @@ const cutover = z.strictObject({
 })
 
 const rollback = z.strictObject({
-  /** After the cutover, writes to the target are logged here (file backend) so that
-   *  `vecshift rollback` can replay them into the source. */
+  /** After the cutover, writes to the target go to the reverse log, on the write log's own
+   *  backend, so that `vecshift rollback` can replay them into the source whatever replica
+   *  took them (config/reverse-log.ts): this directory for the file backend ... */
   logDir: z.string().min(1).default('./vecshift-data/writelog-reverse'),
+  /** ... this topic for Kafka (default: the write log's topic + ".reverse") ... */
+  topic: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,249}$/, 'a Kafka topic name')
+    .optional(),
+  /** ... this key prefix for S3 (default: the write log's prefix + "reverse/"). */
+  prefix: z.string().max(512).optional(),
 })
 
 const controlPostgres = z.strictObject({

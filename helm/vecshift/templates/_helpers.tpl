@@ -61,8 +61,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
 {{/* "true" when the gateway mounts the data claim: one replica with persistence. Several
-     replicas cannot share one claim (each pod's reverse log is its own), so they get an
-     emptyDir for the little they keep locally. */}}
+     replicas cannot share one claim (a claim is read-write-once), so they get an emptyDir for
+     the little they keep locally; the logs they share are on Kafka or S3. */}}
 {{- define "vecshift.gatewayMountsClaim" -}}
 {{- if and .Values.persistence.enabled (eq (int .Values.replicaCount) 1) -}}true{{- end -}}
 {{- end -}}
