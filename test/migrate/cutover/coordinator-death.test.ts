@@ -17,7 +17,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Pinecone } from '@pinecone-database/pinecone'
 import t from 'tap'
 import { FileControlStore } from '../../../src/control/file-store.js'
@@ -27,8 +26,8 @@ import { PineconeStore } from '../../../src/stores/pinecone/store.js'
 import { cliDaemon, gatewayUrl, runCli } from '../../helpers/cli.js'
 import { migrationYaml } from '../../helpers/config.js'
 import { startTestEmulator } from '../../helpers/emulator.js'
-import { prng } from '../../helpers/prng.js'
 import { untilReplayFollowing } from '../../helpers/replay-status.js'
+import { startSdkLoad } from '../../helpers/sdk-load.js'
 import { until } from '../../helpers/until.js'
 
 const KEY = 'coordinator-death-key'
@@ -105,32 +104,8 @@ t.test('SIGKILL of the coordinator at every step: the pause always ends, no writ
   const gateway = cliDaemon(t, ['gateway', '--config', config, '--log-level', 'info'], ENV)
   const url = await gatewayUrl(gateway)
 
-  // One writer per id, so the ledger knows each id's last acknowledged state.
   const index = new Pinecone({ apiKey: KEY, controllerHostUrl: url }).index({ host: url })
-  const ledger = new Map<string, number | null>()
-  const errors: string[] = []
-  let stop = false
-  let writes = 0
-  const rnd = prng(19)
-  const load = (async () => {
-    for (let n = 0; !stop; n++) {
-      const id = `live-${Math.floor(rnd() * 40)}`
-      try {
-        if (rnd() < 0.8) {
-          await index.upsert({ records: [{ id, values: [n, 1, 1, 1], metadata: { n } }] })
-          ledger.set(id, n)
-        } else {
-          await index.deleteMany({ ids: [id] })
-          ledger.set(id, null)
-        }
-        writes++
-      } catch (err) {
-        errors.push((err as Error).message)
-      }
-      // The pace of the app's writes, not a wait.
-      await sleep(10)
-    }
-  })()
+  const load = startSdkLoad(index, { seed: 19, paceMs: 10 })
 
   const copy = await runCli(['copy', '--config', config, '--json', '--progress', 'none'], ENV, t)
   t.equal(copy.code, 0, copy.err)
@@ -142,8 +117,8 @@ t.test('SIGKILL of the coordinator at every step: the pause always ends, no writ
   const control = await FileControlStore.open({ dir: join(dir, 'control'), migration: 'death' })
   t.teardown(() => control.close())
   const untilWritesFlow = async (what: string) => {
-    const from = writes
-    await until(() => writes >= from + 10, { timeoutMs: 20_000, what: `writes through the gateway ${what}` })
+    const from = load.writes()
+    await until(() => load.writes() >= from + 10, { timeoutMs: 20_000, what: `writes through the gateway ${what}` })
   }
 
   // Before the pause: nothing is held, so nothing has to end.
@@ -235,21 +210,9 @@ t.test('SIGKILL of the coordinator at every step: the pause always ends, no writ
   t.match(r?.cutovers.at(-1), { kind: 'rollback', outcome: 'aborted', reason: /coordinator/ }, 'the rollback aborted')
   await untilWritesFlow('to the target after the rollback died')
 
-  stop = true
-  await load
-  t.same(errors, [], `no client request failed (${writes} writes)`)
-  const ids = [...ledger.keys()]
-  const got = await target.fetch('', ids)
-  const wrong = ids.filter((id) => {
-    const want = ledger.get(id)
-    const have = got.get(id)
-    return want === null ? have !== undefined : (have?.metadata as { n?: number } | undefined)?.n !== want
-  })
-  t.same(
-    wrong.map((id) => `${id}: ledger ${ledger.get(id)}, target ${JSON.stringify(got.get(id)?.metadata ?? null)}`),
-    [],
-    `the target holds every one of ${ids.length} ids as the ledger says`,
-  )
+  await load.stop()
+  t.same(load.errors, [], `no client request failed (${load.writes()} writes)`)
+  t.same(await load.differences(target), [], `the target holds every one of ${load.ledger.size} ids as the ledger says`)
 })
 
 t.test('a coordinator that stops answering: its lease ends the pause; --abort ends it at once', async (t) => {

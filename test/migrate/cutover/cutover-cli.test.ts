@@ -6,7 +6,6 @@ import { once } from 'node:events'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Pinecone } from '@pinecone-database/pinecone'
 import t from 'tap'
 import { FileControlStore } from '../../../src/control/file-store.js'
@@ -15,8 +14,8 @@ import { PineconeStore } from '../../../src/stores/pinecone/store.js'
 import { cliDaemon, gatewayUrl, runCli } from '../../helpers/cli.js'
 import { migrationYaml } from '../../helpers/config.js'
 import { startTestEmulator } from '../../helpers/emulator.js'
-import { prng } from '../../helpers/prng.js'
 import { untilReplayFollowing } from '../../helpers/replay-status.js'
+import { startSdkLoad } from '../../helpers/sdk-load.js'
 import { until } from '../../helpers/until.js'
 
 const KEY = 'cutover-cli-key'
@@ -63,32 +62,8 @@ t.test(
     const gateway = daemon(t, ['gateway', '--config', config, '--log-level', 'info'])
     const url = await gatewayUrl(gateway)
 
-    // One writer per id, so the ledger knows each id's last acknowledged state.
     const index = new Pinecone({ apiKey: KEY, controllerHostUrl: url }).index({ host: url })
-    const ledger = new Map<string, number | null>()
-    const errors: string[] = []
-    let stop = false
-    let writes = 0
-    const rnd = prng(8)
-    const load = (async () => {
-      for (let n = 0; !stop; n++) {
-        const id = `live-${Math.floor(rnd() * 40)}`
-        try {
-          if (rnd() < 0.8) {
-            await index.upsert({ records: [{ id, values: [n, 1, 1, 1], metadata: { n } }] })
-            ledger.set(id, n)
-          } else {
-            await index.deleteMany({ ids: [id] })
-            ledger.set(id, null)
-          }
-          writes++
-        } catch (err) {
-          errors.push((err as Error).message)
-        }
-        // The pace of the app's writes, not a wait.
-        await sleep(5)
-      }
-    })()
+    const load = startSdkLoad(index, { seed: 8, paceMs: 5 })
 
     const copy = await run(['copy', '--config', config, '--json', '--progress', 'none'])
     t.equal(copy.code, 0, copy.err)
@@ -130,14 +105,13 @@ t.test(
     const back = await run(['rollback', '--config', config, '--json'])
     t.equal(back.code, 0, back.err)
     t.match(JSON.parse(back.out), { outcome: 'done', record: { phase: 'source-primary' } })
-    const atRollback = writes
-    await until(() => writes >= atRollback + 20, {
+    const atRollback = load.writes()
+    await until(() => load.writes() >= atRollback + 20, {
       timeoutMs: 30_000,
       what: 'writes through the gateway after the rollback',
     })
-    stop = true
-    await load
-    t.same(errors, [], `no client request failed (${writes} writes)`)
+    await load.stop()
+    t.same(load.errors, [], `no client request failed (${load.writes()} writes)`)
 
     const after = JSON.parse((await run(['status', '--config', config, '--json'])).out) as {
       record: { phase: string; cutovers: Array<{ kind: string; outcome: string }> }
@@ -148,17 +122,10 @@ t.test(
       ['cutover:done', 'rollback:done'],
     )
 
-    const ids = [...ledger.keys()]
-    const got = await source.fetch('', ids)
-    const wrong = ids.filter((id) => {
-      const want = ledger.get(id)
-      const have = got.get(id)
-      return want === null ? have !== undefined : (have?.metadata as { n?: number } | undefined)?.n !== want
-    })
     t.same(
-      wrong.map((id) => `${id}: ledger ${ledger.get(id)}, source ${JSON.stringify(got.get(id)?.metadata ?? null)}`),
+      await load.differences(source),
       [],
-      `the source holds every one of ${ids.length} ids as the ledger says`,
+      `the source holds every one of ${load.ledger.size} ids as the ledger says`,
     )
 
     gateway.kill('SIGTERM')
