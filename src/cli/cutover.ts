@@ -40,11 +40,14 @@ export function registerCutover(program: Command): void {
 The steps (src/migrate/cutover/steps.ts; each runs within its deadline):
 ${stepsHelp()}
 An abort goes back to capture and releases the held writes to the source; Ctrl-C aborts too.
+If this process dies or hangs in the pause, the gateways end the pause themselves (its lease,
+control.leaseMs, or its deadline, the budget + 1 s); --abort ends one from another shell.
 
 Examples:
   vecshift cutover --config migration.yaml --dry-run
   vecshift cutover --config migration.yaml --canary 5        # 5% of reads to the target
   vecshift cutover --config migration.yaml --max-pause 500
+  vecshift cutover --config migration.yaml --abort          # end a running cutover now
 Exit codes: 0 flipped (or routing changed), 2 refused (nothing changed), 3 aborted (source still primary).`,
     )
     .action(async (flags: CutoverFlags) => {
