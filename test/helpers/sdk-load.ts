@@ -1,8 +1,9 @@
 // SDK clients writing through a gateway for as long as a test runs, with a ledger of what each
 // id must end as: one writer, so each id's last acknowledged write is defined. 80 % upserts
-// (metadata { n } with the write's number), 20 % deletes, over 40 ids, at the given pace.
-import { setTimeout as sleep } from 'node:timers/promises'
+// (metadata { n } with the write's number), 20 % deletes, over 40 ids, at most `perSecond`
+// (the copy's rate limiter paces them).
 import type { Pinecone } from '@pinecone-database/pinecone'
+import { TokenBucket } from '../../src/migrate/copy/rate.js'
 import type { VectorStore } from '../../src/stores/contract.js'
 import { prng } from './prng.js'
 
@@ -21,14 +22,16 @@ export interface SdkLoad {
   differences(store: VectorStore): Promise<string[]>
 }
 
-export function startSdkLoad(index: Index, o: { readonly seed: number; readonly paceMs: number }): SdkLoad {
+export function startSdkLoad(index: Index, o: { readonly seed: number; readonly perSecond: number }): SdkLoad {
   const ledger = new Map<string, number | null>()
   const errors: string[] = []
   let writes = 0
   let stop = false
   const rnd = prng(o.seed)
+  const pace = new TokenBucket(o.perSecond)
   const running = (async () => {
     for (let n = 0; !stop; n++) {
+      await pace.take(1)
       const id = `live-${Math.floor(rnd() * 40)}`
       try {
         if (rnd() < 0.8) {
@@ -42,8 +45,6 @@ export function startSdkLoad(index: Index, o: { readonly seed: number; readonly 
       } catch (err) {
         errors.push((err as Error).message)
       }
-      // The pace of the app's writes, not a wait.
-      await sleep(o.paceMs)
     }
   })()
   return {

@@ -43,8 +43,6 @@ function load(url: string, stop: () => boolean): { live: LoadResult; done: Promi
           // The SDK retries 5xx three times, then reports "exceeded the max configured retries".
           if (/503|unavailable|VECSHIFT_ERR_LOG|max configured retries/i.test(message)) result.refused++
           else result.errors.push(message)
-          // A refused writer backs off before its next write, as an app would: pacing, not a wait.
-          await new Promise((r) => setTimeout(r, 20))
         }
       }
     }),

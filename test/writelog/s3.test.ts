@@ -114,12 +114,15 @@ t.test(
   async (t) => {
     const { log: a, reopen } = await fresh(t, { settleMs: 1500 })
     const b = await reopen()
-    // 5 ms between appends puts each in a later millisecond, so key order is append order:
-    // the order under test, not a wait.
+    // Each append in a later millisecond than the one before, so key order is append order.
+    const nextMillisecond = async () => {
+      const at = Date.now()
+      await until(() => Date.now() > at, { timeoutMs: 1_000, intervalMs: 1, what: 'the next millisecond' })
+    }
     await a.append([upsert('gw-a', 'x', 1)])
-    await new Promise((r) => setTimeout(r, 5))
+    await nextMillisecond()
     await b.append([upsert('gw-b', 'x', 2)])
-    await new Promise((r) => setTimeout(r, 5))
+    await nextMillisecond()
     await a.append([deleteAll('gw-a')])
     const early = await readAll(a)
     t.same(

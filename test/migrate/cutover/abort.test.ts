@@ -9,9 +9,9 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { ControlStore } from '../../../src/control/contract.js'
+import type { MigrationRecord } from '../../../src/control/record.js'
 import { FileControlStore } from '../../../src/control/file-store.js'
 import type { CopyCheckpoint } from '../../../src/migrate/copy/checkpoint.js'
 import { runCutover, type CutoverOptions } from '../../../src/migrate/cutover/coordinator.js'
@@ -76,33 +76,25 @@ const copyDone: CopyCheckpoint = {
   finishedAt: new Date().toISOString(),
 }
 
-/** A gateway replica as the control store sees it: renews its lease on the current epoch and,
- *  at a barrier, reports its fence (it logs no writes here, so the fence has no position). */
-function replica(t: TestContext, control: ControlStore): void {
-  let running = true
-  const loop = (async () => {
-    while (running) {
-      const r = await control.read()
-      await control.heartbeat(
-        {
-          replica: 'gw-1',
-          host: 'test',
-          pid: process.pid,
-          epoch: r.epoch,
-          heldWrites: 0,
-          inFlightWrites: 0,
-          ...(r.phase === 'cutover' ? { fence: { epoch: r.epoch, position: undefined } } : {}),
-        },
-        60_000,
-      )
-      // The pace of a replica's control-store poll, not a wait for anything.
-      await sleep(10)
-    }
-  })()
-  t.teardown(async () => {
-    running = false
-    await loop
-  })
+/** A gateway replica as the control store sees it: registered on the current epoch, and
+ *  answering every change of the record at once, as a gateway's watch does: the new epoch,
+ *  and at a barrier its fence (it logs no writes here, so the fence has no position). */
+async function replica(t: TestContext, control: ControlStore): Promise<void> {
+  const beat = (r: MigrationRecord) =>
+    control.heartbeat(
+      {
+        replica: 'gw-1',
+        host: 'test',
+        pid: process.pid,
+        epoch: r.epoch,
+        heldWrites: 0,
+        inFlightWrites: 0,
+        ...(r.phase === 'cutover' ? { fence: { epoch: r.epoch, position: undefined } } : {}),
+      },
+      60_000,
+    )
+  await beat(await control.read())
+  t.teardown(control.watch((r) => void beat(r), 5))
 }
 
 async function setup(t: TestContext, upsertLatencyMs: number) {
@@ -129,7 +121,7 @@ async function setup(t: TestContext, upsertLatencyMs: number) {
   await (await DirtySet.open(dirtyPath)).close()
   const control = await FileControlStore.open({ dir: join(dir, 'control'), migration: 'm', initialPhase: 'capture' })
   t.teardown(() => control.close())
-  replica(t, control)
+  await replica(t, control)
   const log = await openFileLog({ dir: join(dir, 'log') })
   t.teardown(() => log.close())
   const writes = new WriteRecorder()

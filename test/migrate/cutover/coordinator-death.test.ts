@@ -105,7 +105,7 @@ t.test('SIGKILL of the coordinator at every step: the pause always ends, no writ
   const url = await gatewayUrl(gateway)
 
   const index = new Pinecone({ apiKey: KEY, controllerHostUrl: url }).index({ host: url })
-  const load = startSdkLoad(index, { seed: 19, paceMs: 10 })
+  const load = startSdkLoad(index, { seed: 19, perSecond: 100 })
 
   const copy = await runCli(['copy', '--config', config, '--json', '--progress', 'none'], ENV, t)
   t.equal(copy.code, 0, copy.err)

@@ -63,7 +63,7 @@ t.test(
     const url = await gatewayUrl(gateway)
 
     const index = new Pinecone({ apiKey: KEY, controllerHostUrl: url }).index({ host: url })
-    const load = startSdkLoad(index, { seed: 8, paceMs: 5 })
+    const load = startSdkLoad(index, { seed: 8, perSecond: 200 })
 
     const copy = await run(['copy', '--config', config, '--json', '--progress', 'none'])
     t.equal(copy.code, 0, copy.err)

@@ -9,7 +9,7 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { TokenBucket } from '../../../src/migrate/copy/rate.js'
 import { Pinecone } from '@pinecone-database/pinecone'
 import t from 'tap'
 import { FileControlStore } from '../../../src/control/file-store.js'
@@ -90,10 +90,13 @@ function startLoad(url: string) {
   const counts = { writes: 0, reads: 0, longestWriteMs: 0 }
   let stopping = false
   const index = new Pinecone({ apiKey: KEY, controllerHostUrl: url }).index({ host: url })
+  // A few hundred operations per second in all, the copy's own rate limiter pacing them.
+  const pace = new TokenBucket(250)
   const workers = Array.from({ length: WORKERS }, async (_, w) => {
     const r = prng(1000 + w)
     let n = 0
     while (!stopping) {
+      await pace.take(1)
       const id = `w${w}-${Math.floor(r() * IDS_PER_WORKER)}`
       const pick = r()
       const started = Date.now()
@@ -120,8 +123,6 @@ function startLoad(url: string) {
         errors.push(`${id}: ${(err as Error).message}`)
       }
       n++
-      // A few hundred operations per second in all: the pace of the traffic, not a wait.
-      await sleep(15)
     }
   })
   return {
