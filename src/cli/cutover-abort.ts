@@ -25,10 +25,21 @@ export async function abortRunning(direction: 'cutover' | 'rollback', control: C
   const request: AbortRequest = { at: new Date().toISOString(), by }
   if (attempt?.kind === direction) {
     await control.report(ABORT_REPORT, request)
-    const ended = await control.update(record.epoch, (r) => endPause(r, by, `aborted by the operator (${by})`))
-    return {
-      outcome: 'aborted',
-      detail: `${direction} ${attempt.id} aborted in its write pause: phase ${ended.phase}, held writes released there`,
+    try {
+      const ended = await control.update(record.epoch, (r) => endPause(r, by, `aborted by the operator (${by})`))
+      return {
+        outcome: 'aborted',
+        detail: `${direction} ${attempt.id} aborted in its write pause: phase ${ended.phase}, held writes released there`,
+      }
+    } catch (err) {
+      // Its coordinator or a gateway ended the pause first: what was asked for holds.
+      if (!(err instanceof VecshiftError && err.code === E.CONTROL_CONFLICT.code)) throw err
+      const now = (await control.read()).cutovers.find((a) => a.id === attempt.id)
+      if (now?.outcome === 'running') throw err
+      return {
+        outcome: 'already',
+        detail: `${direction} ${attempt.id} ended meanwhile (${now?.outcome}): ${now?.reason}`,
+      }
     }
   }
   const lease = (await control.reports())[LEASE_REPORT]?.value as CoordinatorLease | undefined

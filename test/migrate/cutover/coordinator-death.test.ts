@@ -121,12 +121,24 @@ t.test('SIGKILL of the coordinator at every step: the pause always ends, no writ
     await until(() => load.writes() >= from + 10, { timeoutMs: 20_000, what: `writes through the gateway ${what}` })
   }
 
-  // Before the pause: nothing is held, so nothing has to end.
+  // Before the pause: nothing is held, so nothing has to end. (A kill sent after the
+  // pre-reconcile can land once the barrier has begun: then the gateway ends that pause.)
   for (const after of [undefined, 'preconditions', 'pre-reconcile']) {
+    const before = (await control.read()).cutovers.length
     const killed = await cutoverKilled(config, after ? { afterStep: after } : {})
     t.equal(killed.signal, 'SIGKILL', `killed ${after ? `after ${after}` : 'at once'}`)
-    const r = await control.read()
-    t.equal(r.phase, 'capture', 'still capturing: nothing changed')
+    let r = await control.read()
+    await until(
+      async () => {
+        r = await control.read()
+        return r.phase === 'capture' && !r.routing.holdWrites
+      },
+      { timeoutMs: MAX_PAUSE_MS + 5_000, what: `capture again after a kill ${after ? `after ${after}` : 'at once'}` },
+    )
+    t.ok(
+      r.cutovers.length === before || r.cutovers.at(-1)?.outcome === 'aborted',
+      'nothing moved: no attempt began, or the one that did ended aborted',
+    )
     await untilWritesFlow(`after a kill ${after ? `after ${after}` : 'at start'}`)
   }
 
@@ -237,6 +249,16 @@ t.test('a coordinator that stops answering: its lease ends the pause; --abort en
       },
     ),
   )
+  // The same migration, for commands whose coordinator lease must outlast the test's steps.
+  const longLease = join(dir, 'long-lease.yaml')
+  writeFileSync(
+    longLease,
+    migrationYaml(
+      dir,
+      { id: 'stuck', phase: 'capture', source: { emu, index: 'src' }, target: { emu, index: 'dst' } },
+      { control: `{ dir: "${join(dir, 'control')}", leaseMs: 60000 }`, cutover: '{ maxPauseMs: 60000 }' },
+    ),
+  )
   const gateway = cliDaemon(t, ['gateway', '--config', config, '--log-level', 'info'], ENV)
   const url = await gatewayUrl(gateway)
   const index = new Pinecone({ apiKey: KEY, controllerHostUrl: url }).index({ host: url })
@@ -253,8 +275,8 @@ t.test('a coordinator that stops answering: its lease ends the pause; --abort en
   /** A cutover frozen (SIGSTOP) once its barrier holds: alive, but silent. (Frozen after the
    *  barrier's record is written, not during it: a process frozen while it holds the file
    *  store's lock would stop every writer of the record, which is another test.) */
-  const frozenInPause = async () => {
-    const child = spawn(process.execPath, [CLI, 'cutover', '--config', config], {
+  const frozenInPause = async (file = config) => {
+    const child = spawn(process.execPath, [CLI, 'cutover', '--config', file], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: ENV,
     })
@@ -300,15 +322,16 @@ t.test('a coordinator that stops answering: its lease ends the pause; --abort en
   t.match(first.output(), /cutover aborted: .*lease .* ran out/, 'and says why')
 
   // --abort: a frozen coordinator's pause ends at once, and asking again is answered the same.
+  // The coordinator runs with a long lease here, so that only --abort can end its pause.
   await following()
-  const second = await frozenInPause()
-  const abort = await runCli(['cutover', '--config', config, '--abort', '--json'], ENV, t)
+  const second = await frozenInPause(longLease)
+  const abort = await runCli(['cutover', '--config', longLease, '--abort', '--json'], ENV, t)
   t.equal(abort.code, 0, abort.err)
   t.match(JSON.parse(abort.out), { outcome: 'aborted' }, 'the pause ended by the operator')
   r = await control.read()
   t.equal(r.phase, 'capture', 'back to capture at once')
   t.match(r.cutovers.at(-1)?.reason, /aborted by the operator/, 'recorded as the operator abort')
-  const again = await runCli(['cutover', '--config', config, '--abort', '--json'], ENV, t)
+  const again = await runCli(['cutover', '--config', longLease, '--abort', '--json'], ENV, t)
   t.equal(again.code, 0, again.err)
   t.match(JSON.parse(again.out), { outcome: 'already' }, 'a second --abort: already done')
   second.child.kill('SIGKILL')
